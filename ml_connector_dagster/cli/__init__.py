@@ -1,0 +1,18 @@
+"""The `ml-connector` command. Each area adds its subcommands in a module of this package."""
+
+from __future__ import annotations
+
+import click
+
+from . import config_cmd, inbox_cmd, secrets_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ml-connector-dagster")
+def main() -> None:
+    """Post GoCardless payments to Sage 100 AR as cash receipts, exactly once, on Dagster."""
+
+
+main.add_command(config_cmd.config)
+main.add_command(secrets_cmd.secrets)
+main.add_command(inbox_cmd.inbox)

@@ -1,0 +1,45 @@
+"""What every subcommand shares: settings and store loading with clear errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ..settings import Settings, SettingsError, load_settings
+from ..store import Store
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def store_or_exit(settings: Settings | None = None) -> Store:
+    settings = settings or settings_or_exit()
+    try:
+        return Store(settings.database_url)
+    except Exception as exc:  # the database is unreachable or not ours: say which, without a traceback
+        raise click.ClickException(
+            f"cannot open the operational store ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}); "
+            "check ML_CONNECTOR_DATABASE_URL and ML_CONNECTOR_HOME"
+        ) from None
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned text table; prints '(none)' for no rows."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())

@@ -1,0 +1,78 @@
+"""Resources shared by every area: settings, the operational store and the DuckDB warehouse.
+
+Settings are read from the environment when a run starts (never at import), so `dagster definitions
+validate` works on a machine with nothing configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from typing import Iterator
+
+import dagster as dg
+import duckdb
+
+from ..settings import Settings, load_settings
+from ..store import Store
+
+
+class ConnectorSettings(dg.ConfigurableResource):
+    """The product's settings (ML_CONNECTOR_* variables; see the README)."""
+
+    def get(self) -> Settings:
+        return load_settings()
+
+
+class OperationalStore(dg.ConfigurableResource):
+    """Inbox, ledger, review queue and audit log (SQLite WAL by default, PostgreSQL by URL)."""
+
+    settings: dg.ResourceDependency[ConnectorSettings]
+
+    def get(self) -> Store:
+        return Store(self.settings.get().database_url)
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB file of asset tables; written only by Dagster runs, one writer at a time.
+
+    Connections are short-lived and retried on DuckDB's file lock, so a reader (the webserver, a CLI)
+    holding the file briefly does not fail a run.
+    """
+
+    settings: dg.ResourceDependency[ConnectorSettings]
+    lock_timeout_seconds: float = 60.0
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.settings.get().warehouse_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout_seconds
+        delay = 0.05
+        while True:
+            try:
+                conn = duckdb.connect(str(path), read_only=read_only and path.exists())
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 2.0)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+settings_resource = ConnectorSettings()
+store_resource = OperationalStore(settings=settings_resource)
+warehouse_resource = Warehouse(settings=settings_resource)
+
+RESOURCES = {
+    "connector_settings": settings_resource,
+    "store": store_resource,
+    "warehouse": warehouse_resource,
+}
+
+defs = dg.Definitions(resources=RESOURCES)

@@ -1,0 +1,122 @@
+"""Secrets: a masking wrapper and encryption at rest (Fernet) under ML_CONNECTOR_HOME.
+
+Stored secrets live in `secrets.json` as Fernet tokens; the key comes from ML_CONNECTOR_SECRET_KEY and is
+never written. A wrong key is reported as such, never as a decryption traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+SECRET_NAMES = ("gocardless_access_token", "sage_password", "gocardless_webhook_secrets")
+SECRETS_FILE = "secrets.json"
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks; call `reveal()` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):  # pickling would write the plaintext somewhere we do not control
+        raise TypeError("Secret values cannot be pickled")
+
+
+class SecretsError(Exception):
+    """A secret could not be stored or read; the message says what to do."""
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def _fernet(key: Secret | None) -> Fernet:
+    if key is None or not key.reveal():
+        raise SecretsError(
+            "ML_CONNECTOR_SECRET_KEY is not set: stored secrets need it. "
+            "Create one with `ml-connector secrets generate-key` and export it."
+        )
+    try:
+        return Fernet(key.reveal().encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise SecretsError(
+            "ML_CONNECTOR_SECRET_KEY is not a valid Fernet key (32 url-safe base64-encoded bytes). "
+            "Create one with `ml-connector secrets generate-key`."
+        ) from None
+
+
+class SecretStore:
+    """Encrypted name -> value store in `<home>/secrets.json` (names are visible, values are not)."""
+
+    def __init__(self, home: Path, key: Secret | None) -> None:
+        self.path = Path(home) / SECRETS_FILE
+        self._key = key
+
+    def names(self) -> list[str]:
+        return sorted(self._load())
+
+    def set(self, name: str, value: str) -> None:
+        if name not in SECRET_NAMES:
+            raise SecretsError(f"unknown secret name {name!r}: use one of {', '.join(SECRET_NAMES)}")
+        if not value:
+            raise SecretsError(f"refusing to store an empty value for {name}")
+        token = _fernet(self._key).encrypt(value.encode("utf-8")).decode("ascii")
+        data = self._load()
+        data[name] = token
+        self._write(data)
+
+    def get(self, name: str) -> Secret | None:
+        token = self._load().get(name)
+        if token is None:
+            return None
+        try:
+            return Secret(_fernet(self._key).decrypt(token.encode("ascii")).decode("utf-8"))
+        except InvalidToken:
+            raise SecretsError(
+                f"cannot decrypt stored secret {name!r} in {self.path}: ML_CONNECTOR_SECRET_KEY is not the "
+                "key it was stored with. Set the original key, or store the secret again with "
+                f"`ml-connector secrets set {name}`."
+            ) from None
+
+    def _load(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SecretsError(f"cannot read {self.path}: {exc.__class__.__name__}") from None
+        if not isinstance(data, dict):
+            raise SecretsError(f"{self.path} is not a JSON object; remove it and store the secrets again")
+        return data
+
+    def _write(self, data: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".secrets.")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self.path)

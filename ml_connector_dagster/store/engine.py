@@ -1,0 +1,76 @@
+"""Engine setup: SQLite in WAL mode with a busy timeout and IMMEDIATE write transactions; PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from . import schema
+
+BUSY_TIMEOUT_MS = 30_000
+_migrated: set[str] = set()
+_migrate_lock = threading.Lock()
+
+
+def create_engine(url: str) -> sa.Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+        _sqlite_pragmas(engine)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def _sqlite_pragmas(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA synchronous=FULL")  # an acknowledged webhook survives power loss
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        # A write starts with the write lock, so two writers queue on busy_timeout instead of
+        # deadlocking on a read-to-write upgrade.
+        mode = "IMMEDIATE" if conn.get_execution_options().get("write", True) else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextlib.contextmanager
+def write(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as conn:
+        with conn.begin():
+            yield conn
+
+
+@contextlib.contextmanager
+def read(engine: sa.Engine) -> Iterator[sa.Connection]:
+    with engine.connect().execution_options(write=False) as conn:
+        with conn.begin():
+            yield conn
+
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """Create or migrate the schema once per process and URL."""
+    key = str(engine.url)
+    with _migrate_lock:
+        if key in _migrated:
+            return
+        with write(engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(77100451)")
+            schema.migrate(conn)
+        _migrated.add(key)

@@ -1,0 +1,211 @@
+"""The webhook inbox: each whitelisted GoCardless event once, keyed by its event id.
+
+Lifecycle of a row: received -> processing (claimed by a run) -> processed; a failure goes to `retry`
+with an attempt count and a next-attempt time (exponential backoff), and after the last attempt to
+`failed` (the caller queues it for review). Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ._time import as_utc, utcnow
+from .engine import read, write
+from .schema import inbox
+
+STATUSES = ("received", "processing", "retry", "processed", "failed")
+PENDING = ("received", "retry")
+MAX_ATTEMPTS = 6
+BASE_DELAY_SECONDS = 30.0
+MAX_DELAY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    seq: int
+    event_id: str
+    resource_type: str
+    action: str
+    resource_id: str | None
+    event_created_at: str | None
+    status: str
+    attempts: int
+    received_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+    source: str
+    payload: str
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return json.loads(self.payload)
+
+    @property
+    def kind(self) -> str:
+        return f"{self.resource_type}.{self.action}"
+
+
+@dataclass(frozen=True)
+class AddResult:
+    stored: int
+    duplicates: int
+    stored_ids: tuple[str, ...]
+
+
+def resource_id_of(event: dict[str, Any]) -> str | None:
+    """The id of the resource an event is about: links.<singular of resource_type>."""
+    links = event.get("links") or {}
+    singular = str(event.get("resource_type", "")).rstrip("s")
+    return links.get(singular) or next(iter(links.values()), None) if links else None
+
+
+def backoff_delay(attempts: int, base: float = BASE_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> float:
+    """Exponential backoff with full jitter: base * 2^(attempts-1), capped, times U(0.5, 1.0]."""
+    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    return delay * (0.5 + random.random() / 2)
+
+
+class Inbox:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def add(self, events: Sequence[dict[str, Any]], webhook_id: str | None = None, source: str = "webhook") -> AddResult:
+        """Store events in one transaction; an event id already stored is counted as a duplicate."""
+        if not events:
+            return AddResult(0, 0, ())
+        now = utcnow()
+        rows = [
+            {
+                "event_id": str(e["id"]),
+                "resource_type": str(e.get("resource_type", "")),
+                "action": str(e.get("action", "")),
+                "resource_id": resource_id_of(e),
+                "event_created_at": e.get("created_at"),
+                "payload": json.dumps(e, separators=(",", ":"), sort_keys=True),
+                "webhook_id": webhook_id,
+                "source": source,
+                "received_at": now,
+                "status": "received",
+                "attempts": 0,
+            }
+            for e in events
+        ]
+        stored: list[str] = []
+        with write(self.engine) as conn:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(inbox)
+            statement = insert.on_conflict_do_nothing(index_elements=["event_id"])
+            for row in rows:  # one delivery: at most a few hundred events, one transaction
+                if conn.execute(statement, row).rowcount:
+                    stored.append(row["event_id"])
+        return AddResult(len(stored), len(rows) - len(stored), tuple(stored))
+
+    def known(self, event_ids: Iterable[str]) -> set[str]:
+        ids = list(event_ids)
+        if not ids:
+            return set()
+        with read(self.engine) as conn:
+            return set(conn.execute(sa.select(inbox.c.event_id).where(inbox.c.event_id.in_(ids))).scalars())
+
+    def due(self, now: datetime | None = None, limit: int = 1000) -> list[InboxRow]:
+        """Rows waiting for processing whose next attempt time has come, oldest first."""
+        now = now or utcnow()
+        query = (
+            sa.select(inbox)
+            .where(inbox.c.status.in_(PENDING))
+            .where(sa.or_(inbox.c.next_attempt_at.is_(None), inbox.c.next_attempt_at <= now))
+            .order_by(inbox.c.seq)
+            .limit(limit)
+        )
+        with read(self.engine) as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def claim(self, seqs: Sequence[int], claimed_by: str) -> list[InboxRow]:
+        """Atomically take pending rows for one run; rows another run already took are skipped."""
+        if not seqs:
+            return []
+        now = utcnow()
+        with write(self.engine) as conn:
+            conn.execute(
+                inbox.update()
+                .where(inbox.c.seq.in_(list(seqs)))
+                .where(inbox.c.status.in_(PENDING))
+                .values(status="processing", claimed_by=claimed_by, claimed_at=now, attempts=inbox.c.attempts + 1)
+            )
+            rows = conn.execute(
+                sa.select(inbox).where(inbox.c.seq.in_(list(seqs))).where(inbox.c.claimed_by == claimed_by)
+                .where(inbox.c.status == "processing").order_by(inbox.c.seq)
+            )
+            return [_row(r) for r in rows]
+
+    def complete(self, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        with write(self.engine) as conn:
+            conn.execute(
+                inbox.update().where(inbox.c.seq.in_(list(seqs)))
+                .values(status="processed", processed_at=utcnow(), last_error=None, next_attempt_at=None)
+            )
+
+    def fail(self, seq: int, error: str, max_attempts: int = MAX_ATTEMPTS, base_delay: float = BASE_DELAY_SECONDS) -> str:
+        """Record a failed attempt: back to `retry` with a backoff, or `failed` after the last attempt."""
+        with write(self.engine) as conn:
+            attempts = conn.execute(sa.select(inbox.c.attempts).where(inbox.c.seq == seq)).scalar_one()
+            if attempts >= max_attempts:
+                values: dict[str, Any] = {"status": "failed", "next_attempt_at": None}
+            else:
+                values = {"status": "retry", "next_attempt_at": utcnow() + timedelta(seconds=backoff_delay(attempts, base_delay))}
+            conn.execute(inbox.update().where(inbox.c.seq == seq).values(last_error=error[:2000], **values))
+            return values["status"]
+
+    def release_stale(self, older_than: timedelta) -> int:
+        """Put rows claimed by a run that died back to `retry` (the run's attempt still counts)."""
+        cutoff = utcnow() - older_than
+        with write(self.engine) as conn:
+            return conn.execute(
+                inbox.update().where(inbox.c.status == "processing").where(inbox.c.claimed_at < cutoff)
+                .values(status="retry", next_attempt_at=None, last_error="claimed by a run that did not finish")
+            ).rowcount
+
+    def max_seq(self) -> int:
+        with read(self.engine) as conn:
+            return conn.execute(sa.select(sa.func.coalesce(sa.func.max(inbox.c.seq), 0))).scalar_one()
+
+    def since(self, seq: int, limit: int = 1000) -> list[InboxRow]:
+        with read(self.engine) as conn:
+            rows = conn.execute(sa.select(inbox).where(inbox.c.seq > seq).order_by(inbox.c.seq).limit(limit))
+            return [_row(r) for r in rows]
+
+    def list(self, status: str | None = None, limit: int | None = 50) -> list[InboxRow]:
+        """Newest first; `limit=None` (or 0 from the CLI) lists everything."""
+        query = sa.select(inbox).order_by(inbox.c.seq.desc())
+        if status:
+            query = query.where(inbox.c.status == status)
+        if limit:
+            query = query.limit(limit)
+        with read(self.engine) as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        with read(self.engine) as conn:
+            rows = conn.execute(sa.select(inbox.c.status, sa.func.count()).group_by(inbox.c.status))
+            return {status: count for status, count in rows}
+
+    def latest_event_created_at(self) -> str | None:
+        with read(self.engine) as conn:
+            return conn.execute(sa.select(sa.func.max(inbox.c.event_created_at))).scalar_one()
+
+
+def _row(r: sa.Row) -> InboxRow:
+    return InboxRow(
+        seq=r.seq, event_id=r.event_id, resource_type=r.resource_type, action=r.action,
+        resource_id=r.resource_id, event_created_at=r.event_created_at, status=r.status,
+        attempts=r.attempts, received_at=as_utc(r.received_at), next_attempt_at=as_utc(r.next_attempt_at),
+        last_error=r.last_error, source=r.source, payload=r.payload,
+    )

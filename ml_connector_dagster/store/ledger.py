@@ -1,0 +1,93 @@
+"""The posting ledger: one row per GoCardless payment id with its status and, once posted, its receipt.
+
+Statuses are the spec's: pending, posted, held, not_collected, reversal_required, reversed, plus
+`posting` (a write to Sage is in flight; the agent's idempotency key makes a retry safe).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ._time import as_utc, utcnow
+from .engine import read, write
+from .schema import ledger
+
+STATUSES = ("pending", "posting", "posted", "held", "not_collected", "reversal_required", "reversed")
+_JSON_FIELDS = ("allocations", "receipt")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    payment_id: str
+    status: str
+    reason: str | None
+    gocardless_customer: str | None
+    sage_customer: str | None
+    amount_minor: int | None
+    currency: str | None
+    home_amount: str | None
+    allocations: list[dict[str, Any]]
+    rule: str | None
+    explanation: str | None
+    receipt: dict[str, Any] | None
+    gocardless_status: str | None
+    first_seen: datetime
+    updated_at: datetime
+
+
+class Ledger:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def get(self, payment_id: str) -> LedgerEntry | None:
+        with read(self.engine) as conn:
+            row = conn.execute(sa.select(ledger).where(ledger.c.payment_id == payment_id)).first()
+        return _entry(row) if row else None
+
+    def upsert(self, payment_id: str, **values: Any) -> None:
+        """Insert or update one payment's row; JSON fields are given as Python objects."""
+        now = utcnow()
+        values = {k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in values.items()}
+        with write(self.engine) as conn:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ledger)
+            statement = insert.values(payment_id=payment_id, first_seen=now, updated_at=now, **values)
+            statement = statement.on_conflict_do_update(index_elements=["payment_id"], set_={**values, "updated_at": now})
+            conn.execute(statement)
+
+    def transition(self, payment_id: str, allowed_from: Sequence[str], **values: Any) -> bool:
+        """Compare-and-set: update only if the current status is one of `allowed_from`."""
+        values = {k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in values.items()}
+        with write(self.engine) as conn:
+            done = conn.execute(
+                ledger.update().where(ledger.c.payment_id == payment_id).where(ledger.c.status.in_(list(allowed_from)))
+                .values(updated_at=utcnow(), **values)
+            ).rowcount
+        return bool(done)
+
+    def list(self, status: str | None = None) -> list[LedgerEntry]:
+        query = sa.select(ledger).order_by(ledger.c.first_seen, ledger.c.payment_id)
+        if status:
+            query = query.where(ledger.c.status == status)
+        with read(self.engine) as conn:
+            return [_entry(r) for r in conn.execute(query)]
+
+    def counts(self) -> dict[str, int]:
+        with read(self.engine) as conn:
+            rows = conn.execute(sa.select(ledger.c.status, sa.func.count()).group_by(ledger.c.status))
+            return {status: count for status, count in rows}
+
+
+def _entry(r: sa.Row) -> LedgerEntry:
+    return LedgerEntry(
+        payment_id=r.payment_id, status=r.status, reason=r.reason, gocardless_customer=r.gocardless_customer,
+        sage_customer=r.sage_customer, amount_minor=r.amount_minor, currency=r.currency, home_amount=r.home_amount,
+        allocations=json.loads(r.allocations) if r.allocations else [], rule=r.rule, explanation=r.explanation,
+        receipt=json.loads(r.receipt) if r.receipt else None, gocardless_status=r.gocardless_status,
+        first_seen=as_utc(r.first_seen), updated_at=as_utc(r.updated_at),
+    )
