@@ -4,7 +4,7 @@ Settings are read from the environment when a run starts (never at import), so `
 validate` works on a machine with nothing configured.
 """
 
-from __future__ import annotations
+
 
 import contextlib
 import random
@@ -28,7 +28,7 @@ class ConnectorSettings(dg.ConfigurableResource):
 class OperationalStore(dg.ConfigurableResource):
     """Inbox, ledger, review queue and audit log (SQLite WAL by default, PostgreSQL by URL)."""
 
-    settings: dg.ResourceDependency[ConnectorSettings]
+    settings: ConnectorSettings
 
     def get(self) -> Store:
         return Store(self.settings.get().database_url)
@@ -41,7 +41,7 @@ class Warehouse(dg.ConfigurableResource):
     holding the file briefly does not fail a run.
     """
 
-    settings: dg.ResourceDependency[ConnectorSettings]
+    settings: ConnectorSettings
     lock_timeout_seconds: float = 60.0
 
     @contextlib.contextmanager
