@@ -1,0 +1,123 @@
+"""The `ml-connector` command: help everywhere, config check, secrets, inbox listing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from ml_connector_dagster.cli import main
+from ml_connector_dagster.store import Store
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        yield prefix + (name,)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [()] + sorted(all_commands(main)), ids=lambda p: " ".join(p) or "main")
+def test_every_subcommand_has_help(path: tuple[str, ...]) -> None:
+    result = run(*path, "--help")
+
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_config_check_prints_masked_settings_and_fails_on_missing_ones(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_PASSWORD", "pw-visible-nowhere")
+
+    result = run("config", "check")
+
+    assert result.exit_code == 1
+    assert "ML_CONNECTOR_SAGE_PASSWORD = ******** (1 set)" in result.output
+    assert "ML_CONNECTOR_SAGE_AGENT_WSDL: not set" in result.output
+    assert "pw-visible-nowhere" not in result.output
+
+
+def test_config_check_names_an_invalid_setting(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_COMPANY_CODE", "ABCD")
+
+    result = run("config", "check")
+
+    assert result.exit_code == 1
+    assert "ML_CONNECTOR_SAGE_COMPANY_CODE" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_config_check_passes_with_everything_set(home: Path, monkeypatch) -> None:
+    for name, value in {
+        "SAGE_EBUSINESS_WSDL": "https://sage.example/ebusiness?wsdl", "SAGE_AGENT_WSDL": "https://sage.example/agent?wsdl",
+        "SAGE_USERNAME": "web", "SAGE_PASSWORD": "pw", "SAGE_COMPANY_CODE": "ABC", "SAGE_HOME_CURRENCY": "GBP",
+        "SAGE_BANK_CODE": "A", "GOCARDLESS_ACCESS_TOKEN": "tok", "GOCARDLESS_WEBHOOK_SECRETS": "wh",
+    }.items():
+        monkeypatch.setenv(f"ML_CONNECTOR_{name}", value)
+
+    result = run("config", "check")
+
+    assert result.exit_code == 0
+    assert "Settings are valid." in result.output
+
+
+def test_secrets_set_reads_stdin_and_list_shows_names_only(home: Path) -> None:
+    stored = run("secrets", "set", "gocardless_access_token", input="live_token_from_stdin\n")
+    listed = run("secrets", "list")
+
+    assert stored.exit_code == 0
+    assert listed.output.split() == ["gocardless_access_token"]
+    assert "live_token_from_stdin" not in (home / "secrets.json").read_text()
+
+
+def test_secrets_set_does_not_accept_the_value_on_the_command_line(home: Path) -> None:
+    result = CliRunner().invoke(main, ["secrets", "set", "sage_password", "on-argv"])
+
+    assert result.exit_code != 0
+
+
+def test_secrets_set_without_a_key_explains_how_to_make_one(home: Path, monkeypatch) -> None:
+    monkeypatch.delenv("ML_CONNECTOR_SECRET_KEY")
+
+    result = run("secrets", "set", "sage_password", input="pw\n")
+
+    assert result.exit_code == 1
+    assert "ml-connector secrets generate-key" in result.output
+
+
+def test_generate_key_prints_a_usable_key(home: Path, monkeypatch) -> None:
+    key = run("secrets", "generate-key").output.strip()
+    monkeypatch.setenv("ML_CONNECTOR_SECRET_KEY", key)
+
+    assert run("secrets", "set", "sage_password", input="pw\n").exit_code == 0
+
+
+def test_inbox_list_shows_events_as_table_and_json(home: Path, settings) -> None:
+    Store(settings.database_url).inbox.add(
+        [{"id": f"EV{n}", "resource_type": "payments", "action": "confirmed", "links": {"payment": f"PM{n}"}} for n in range(3)]
+    )
+
+    table = run("inbox", "list")
+    limited = json.loads(run("inbox", "list", "--json", "--limit", "2").output)
+    everything = json.loads(run("inbox", "list", "--json", "--limit", "0").output)
+    processed = json.loads(run("inbox", "list", "--json", "--status", "processed").output)
+
+    assert "EV2" in table.output and "resource_type" in table.output
+    assert [r["event_id"] for r in limited] == ["EV2", "EV1"]
+    assert len(everything) == 3
+    assert processed == []
+
+
+def test_a_bad_database_url_is_a_message_not_a_traceback(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+
+    result = CliRunner().invoke(main, ["inbox", "list"])
+
+    assert result.exit_code == 1
+    assert "cannot open the operational store" in result.output

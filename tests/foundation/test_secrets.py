@@ -1,0 +1,62 @@
+"""Secrets at rest: Fernet-encrypted under ML_CONNECTOR_HOME, names visible, values never."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from ml_connector_dagster.secrets import Secret, SecretsError, SecretStore, generate_key
+
+
+def test_a_stored_secret_round_trips_with_the_same_key(tmp_path: Path) -> None:
+    key = Secret(generate_key())
+    SecretStore(tmp_path, key).set("gocardless_access_token", "live_abc123")
+
+    assert SecretStore(tmp_path, key).get("gocardless_access_token").reveal() == "live_abc123"
+
+
+def test_the_file_holds_no_plaintext(tmp_path: Path) -> None:
+    SecretStore(tmp_path, Secret(generate_key())).set("sage_password", "hunter2-plaintext")
+
+    assert "hunter2-plaintext" not in (tmp_path / "secrets.json").read_text()
+
+
+def test_the_secrets_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    SecretStore(tmp_path, Secret(generate_key())).set("sage_password", "x-secret")
+
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_wrong_key_fails_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    SecretStore(tmp_path, Secret(generate_key())).set("sage_password", "x-secret")
+
+    with pytest.raises(SecretsError, match="not the key it was stored with"):
+        SecretStore(tmp_path, Secret(generate_key())).get("sage_password")
+
+
+def test_a_malformed_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SecretsError, match="not a valid Fernet key"):
+        SecretStore(tmp_path, Secret("short")).set("sage_password", "x")
+
+
+def test_an_unknown_secret_name_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SecretsError, match="unknown secret name"):
+        SecretStore(tmp_path, Secret(generate_key())).set("my_password", "x")
+
+
+def test_names_are_listed_without_values(tmp_path: Path) -> None:
+    store = SecretStore(tmp_path, Secret(generate_key()))
+    store.set("sage_password", "a-secret")
+    store.set("gocardless_access_token", "b-secret")
+
+    assert store.names() == ["gocardless_access_token", "sage_password"]
+
+
+def test_a_secret_does_not_show_itself() -> None:
+    secret = Secret("do-not-print-me")
+
+    assert "do-not-print-me" not in repr(secret) + str(secret) + f"{secret}" + repr([secret])
+    with pytest.raises(TypeError):
+        pickle.dumps(secret)
