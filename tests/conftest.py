@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,5 +35,36 @@ def settings(home: Path) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Store:
     s = Store(settings.database_url)
+    yield s
+    s.dispose()
+
+
+POSTGRES_URL = os.environ.get("ML_CONNECTOR_TEST_POSTGRES_URL")
+if os.environ.get("CI") and not POSTGRES_URL:
+    raise RuntimeError("CI must set ML_CONNECTOR_TEST_POSTGRES_URL (see .ci/run): the store is tested on PostgreSQL too")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def _reset_postgres(url: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """The operational store's URL on each backend the run has: SQLite always, PostgreSQL when configured."""
+    if request.param == "sqlite":
+        return settings.database_url
+    _reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def any_store(store_url: str) -> Store:
+    s = Store(store_url)
     yield s
     s.dispose()

@@ -14,7 +14,6 @@ from sqlalchemy.engine import make_url
 from . import schema
 
 BUSY_TIMEOUT_MS = 30_000
-_migrated: set[str] = set()
 _migrate_lock = threading.Lock()
 
 
@@ -64,13 +63,8 @@ def read(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 
 def ensure_schema(engine: sa.Engine) -> None:
-    """Create or migrate the schema once per process and URL."""
-    key = str(engine.url)
-    with _migrate_lock:
-        if key in _migrated:
-            return
-        with write(engine) as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(77100451)")
-            schema.migrate(conn)
-        _migrated.add(key)
+    """Create or migrate the schema; cheap when it is current (one read), safe from many processes."""
+    with _migrate_lock, write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(77100451)")
+        schema.migrate(conn)

@@ -100,9 +100,9 @@ class Inbox:
         stored: list[str] = []
         with write(self.engine) as conn:
             insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(inbox)
-            statement = insert.on_conflict_do_nothing(index_elements=["event_id"])
+            statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(inbox.c.event_id)
             for row in rows:  # one delivery: at most a few hundred events, one transaction
-                if conn.execute(statement, row).rowcount:
+                if conn.execute(statement, row).first() is not None:
                     stored.append(row["event_id"])
         return AddResult(len(stored), len(rows) - len(stored), tuple(stored))
 

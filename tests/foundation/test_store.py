@@ -25,8 +25,8 @@ def _write_events(url: str, start: int, count: int, batch: int, barrier) -> None
         store.inbox.add([event(start + i) for i in range(offset, min(count, offset + batch))], webhook_id="WB")
 
 
-def test_the_schema_is_created_and_versioned(store: Store) -> None:
-    with store.engine.connect() as conn:
+def test_the_schema_is_created_and_versioned(any_store: Store) -> None:
+    with any_store.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version FROM schema_version")).scalar_one()
 
     assert version == SCHEMA_VERSION
@@ -43,28 +43,28 @@ def test_sqlite_runs_in_wal_mode(store: Store) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
-def test_an_event_is_stored_once_however_often_it_is_delivered(store: Store) -> None:
-    first = store.inbox.add([event(1), event(2)], webhook_id="WB1")
-    again = store.inbox.add([event(2), event(1), event(3)], webhook_id="WB2")
+def test_an_event_is_stored_once_however_often_it_is_delivered(any_store: Store) -> None:
+    first = any_store.inbox.add([event(1), event(2)], webhook_id="WB1")
+    again = any_store.inbox.add([event(2), event(1), event(3)], webhook_id="WB2")
 
     assert (first.stored, first.duplicates) == (2, 0)
     assert (again.stored, again.duplicates, again.stored_ids) == (1, 2, ("EV000003",))
-    assert [r.event_id for r in store.inbox.list(limit=None)] == ["EV000003", "EV000002", "EV000001"]
+    assert [r.event_id for r in any_store.inbox.list(limit=None)] == ["EV000003", "EV000002", "EV000001"]
 
 
-def test_the_inbox_records_the_resource_the_event_is_about(store: Store) -> None:
-    store.inbox.add([event(7)])
+def test_the_inbox_records_the_resource_the_event_is_about(any_store: Store) -> None:
+    any_store.inbox.add([event(7)])
 
-    row = store.inbox.list()[0]
+    row = any_store.inbox.list()[0]
 
     assert (row.resource_type, row.action, row.resource_id, row.status) == ("payments", "confirmed", "PM000007", "received")
 
 
-def test_two_processes_writing_at_once_lose_nothing(settings) -> None:
-    Store(settings.database_url)  # schema first, so both writers start on it
+def test_two_processes_writing_at_once_lose_nothing(store_url: str) -> None:
+    Store(store_url)  # schema first, so both writers start on it
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
-    writers = [ctx.Process(target=_write_events, args=(settings.database_url, start, 400, 20, barrier))
+    writers = [ctx.Process(target=_write_events, args=(store_url, start, 400, 20, barrier))
                for start in (0, 400)]
 
     for w in writers:
@@ -72,18 +72,18 @@ def test_two_processes_writing_at_once_lose_nothing(settings) -> None:
     for w in writers:
         w.join(120)
 
-    rows = Store(settings.database_url).inbox.list(limit=None)
+    rows = Store(store_url).inbox.list(limit=None)
     assert [w.exitcode for w in writers] == [0, 0]
     assert len(rows) == 800
     assert {r.event_id for r in rows} == {f"EV{n:06d}" for n in range(800)}
 
 
-def test_sequence_numbers_only_grow_and_a_reader_after_a_cursor_sees_each_row_once(store: Store) -> None:
+def test_sequence_numbers_only_grow_and_a_reader_after_a_cursor_sees_each_row_once(any_store: Store) -> None:
     seen: list[int] = []
     cursor = 0
     for n in range(0, 50, 10):
-        store.inbox.add([event(n + i) for i in range(10)])
-        new = store.inbox.since(cursor)
+        any_store.inbox.add([event(n + i) for i in range(10)])
+        new = any_store.inbox.since(cursor)
         seen.extend(r.seq for r in new)
         cursor = max(cursor, *(r.seq for r in new))
 
@@ -91,88 +91,88 @@ def test_sequence_numbers_only_grow_and_a_reader_after_a_cursor_sees_each_row_on
     assert len(seen) == len(set(seen)) == 50
 
 
-def test_a_claimed_row_is_not_claimed_by_a_second_run(store: Store) -> None:
-    store.inbox.add([event(1), event(2)])
-    seqs = [r.seq for r in store.inbox.due()]
+def test_a_claimed_row_is_not_claimed_by_a_second_run(any_store: Store) -> None:
+    any_store.inbox.add([event(1), event(2)])
+    seqs = [r.seq for r in any_store.inbox.due()]
 
-    first = store.inbox.claim(seqs, "run-a")
-    second = store.inbox.claim(seqs, "run-b")
+    first = any_store.inbox.claim(seqs, "run-a")
+    second = any_store.inbox.claim(seqs, "run-b")
 
     assert [r.event_id for r in first] == ["EV000001", "EV000002"]
     assert second == []
-    assert store.inbox.due() == []
+    assert any_store.inbox.due() == []
 
 
-def test_a_failed_row_waits_with_backoff_then_is_dead_lettered(store: Store) -> None:
-    store.inbox.add([event(1)])
-    seq = store.inbox.due()[0].seq
+def test_a_failed_row_waits_with_backoff_then_is_dead_lettered(any_store: Store) -> None:
+    any_store.inbox.add([event(1)])
+    seq = any_store.inbox.due()[0].seq
 
-    store.inbox.claim([seq], "run-a")
-    first = store.inbox.fail(seq, "GoCardless timed out", max_attempts=2, base_delay=60)
-    row = store.inbox.list()[0]
+    any_store.inbox.claim([seq], "run-a")
+    first = any_store.inbox.fail(seq, "GoCardless timed out", max_attempts=2, base_delay=60)
+    row = any_store.inbox.list()[0]
     assert (first, row.status, row.attempts) == ("retry", "retry", 1)
     assert row.next_attempt_at > row.received_at
-    assert store.inbox.due() == []  # not yet due
+    assert any_store.inbox.due() == []  # not yet due
 
-    store.inbox.claim([seq], "run-b")  # an operator-forced retry
-    assert store.inbox.fail(seq, "GoCardless timed out", max_attempts=2) == "failed"
+    any_store.inbox.claim([seq], "run-b")  # an operator-forced retry
+    assert any_store.inbox.fail(seq, "GoCardless timed out", max_attempts=2) == "failed"
 
 
-def test_rows_of_a_run_that_died_are_released(store: Store) -> None:
+def test_rows_of_a_run_that_died_are_released(any_store: Store) -> None:
     from datetime import timedelta
 
-    store.inbox.add([event(1)])
-    store.inbox.claim([store.inbox.due()[0].seq], "dead-run")
+    any_store.inbox.add([event(1)])
+    any_store.inbox.claim([any_store.inbox.due()[0].seq], "dead-run")
 
-    released = store.inbox.release_stale(timedelta(seconds=-1))
+    released = any_store.inbox.release_stale(timedelta(seconds=-1))
 
     assert released == 1
-    assert [r.event_id for r in store.inbox.due()] == ["EV000001"]
+    assert [r.event_id for r in any_store.inbox.due()] == ["EV000001"]
 
 
-def test_the_ledger_keeps_one_row_per_payment(store: Store) -> None:
-    store.ledger.upsert("PM1", status="pending", amount_minor=12000, currency="GBP")
-    store.ledger.upsert("PM1", status="held", reason="amount_mismatch")
+def test_the_ledger_keeps_one_row_per_payment(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="pending", amount_minor=12000, currency="GBP")
+    any_store.ledger.upsert("PM1", status="held", reason="amount_mismatch")
 
-    entries = store.ledger.list()
+    entries = any_store.ledger.list()
 
     assert [(e.payment_id, e.status, e.reason, e.amount_minor) for e in entries] == [("PM1", "held", "amount_mismatch", 12000)]
 
 
-def test_a_ledger_transition_happens_only_from_the_allowed_states(store: Store) -> None:
-    store.ledger.upsert("PM1", status="posted")
+def test_a_ledger_transition_happens_only_from_the_allowed_states(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="posted")
 
-    assert not store.ledger.transition("PM1", ["pending", "held"], status="posting")
-    assert store.ledger.get("PM1").status == "posted"
+    assert not any_store.ledger.transition("PM1", ["pending", "held"], status="posting")
+    assert any_store.ledger.get("PM1").status == "posted"
 
 
-def test_one_review_item_stays_open_per_payment_and_kind(store: Store) -> None:
-    first = store.review.open_item("PM1", "held", "customer_not_found", {"n": 1})
-    again = store.review.open_item("PM1", "held", "amount_mismatch", {"n": 2})
+def test_one_review_item_stays_open_per_payment_and_kind(any_store: Store) -> None:
+    first = any_store.review.open_item("PM1", "held", "customer_not_found", {"n": 1})
+    again = any_store.review.open_item("PM1", "held", "amount_mismatch", {"n": 2})
 
     assert first == again
-    assert store.review.get(first).reason == "amount_mismatch"
-    assert store.review.close(first, "dismissed", by="ops@example", note="duplicate")
-    assert not store.review.close(first, "dismissed", by="ops@example")
-    assert store.review.list() == []
+    assert any_store.review.get(first).reason == "amount_mismatch"
+    assert any_store.review.close(first, "dismissed", by="ops@example", note="duplicate")
+    assert not any_store.review.close(first, "dismissed", by="ops@example")
+    assert any_store.review.list() == []
 
 
-def test_the_audit_chain_verifies(store: Store) -> None:
+def test_the_audit_chain_verifies(any_store: Store) -> None:
     for n in range(5):
-        store.audit.append("payment.fetched", f"PM{n}", {"n": n}, actor="test")
+        any_store.audit.append("payment.fetched", f"PM{n}", {"n": n}, actor="test")
 
-    result = store.audit.verify()
+    result = any_store.audit.verify()
 
     assert (result.ok, result.records) == (True, 5)
-    assert [r.subject for r in store.audit.list(subject="PM3")] == ["PM3"]
+    assert [r.subject for r in any_store.audit.list(subject="PM3")] == ["PM3"]
 
 
-def test_the_audit_log_refuses_updates_and_deletes(store: Store) -> None:
-    store.audit.append("payment.fetched", "PM1", {})
+def test_the_audit_log_refuses_updates_and_deletes(any_store: Store) -> None:
+    any_store.audit.append("payment.fetched", "PM1", {})
 
-    with store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
+    with any_store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
         conn.execute(sa.text("UPDATE audit_log SET actor = 'mallory'"))
-    with store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
+    with any_store.engine.begin() as conn, pytest.raises(sa.exc.DatabaseError, match="append-only"):
         conn.execute(sa.text("DELETE FROM audit_log"))
 
 
