@@ -2,7 +2,7 @@
 # Start a throwaway PostgreSQL cluster on loopback for the store and Dagster-instance tests; print its URL.
 # Installs Debian's postgresql package first when the machine lacks it.
 set -euo pipefail
-PORT="${PGPORT_TEST:-55432}"
+PORT="${PGPORT_TEST:-$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")}"
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
 fi
