@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import config_cmd, inbox_cmd, secrets_cmd
+from . import audit_cmd, config_cmd, inbox_cmd, payments_cmd, secrets_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,3 +16,5 @@ def main() -> None:
 main.add_command(config_cmd.config)
 main.add_command(secrets_cmd.secrets)
 main.add_command(inbox_cmd.inbox)
+main.add_command(audit_cmd.audit)
+main.add_command(payments_cmd.payments)

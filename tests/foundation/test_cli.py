@@ -121,3 +121,45 @@ def test_a_bad_database_url_is_a_message_not_a_traceback(home: Path, monkeypatch
 
     assert result.exit_code == 1
     assert "cannot open the operational store" in result.output
+
+
+def test_audit_lists_records_for_one_payment_and_verify_reports_intact(home: Path, settings) -> None:
+    store = Store(settings.database_url)
+    store.audit.append("payment.fetched", "PM1", {"status": "confirmed"})
+    store.audit.append("payment.fetched", "PM2", {"status": "confirmed"})
+
+    listed = json.loads(run("audit", "--payment", "PM1", "--json").output)
+    verified = run("audit", "verify")
+
+    assert [(r["subject"], r["action"]) for r in listed] == [("PM1", "payment.fetched")]
+    assert verified.exit_code == 0 and "2 records" in verified.output
+
+
+def test_audit_verify_exits_non_zero_on_tampering(home: Path, settings) -> None:
+    import sqlite3
+
+    store = Store(settings.database_url)
+    store.audit.append("cash_receipt.created", "PM1", {"amount": "10.00"})
+    conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+    conn.executescript("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory';")
+    conn.close()
+
+    result = CliRunner().invoke(main, ["audit", "verify"])
+
+    assert result.exit_code == 1
+    assert "TAMPERED" in result.output
+
+
+def test_payments_lists_the_ledger_with_status_and_allocations(home: Path, settings) -> None:
+    Store(settings.database_url).ledger.upsert(
+        "PM1", status="posted", sage_customer="01-ABF", home_amount="120.00",
+        allocations=[{"invoice_no": "0100030", "invoice_type": "IN", "amount": "120.00"}],
+        receipt={"deposit_no": "00001", "check_no": "PM1", "receipt_id": "R1"},
+    )
+
+    data = json.loads(run("payments", "--json").output)
+    table = run("payments").output
+
+    assert data[0]["status"] == "posted"
+    assert data[0]["allocations"] == [{"invoice": "0100030", "amount": "120.00"}]
+    assert "0100030:120.00" in table
