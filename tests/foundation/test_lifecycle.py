@@ -1,0 +1,53 @@
+"""The payment lifecycle table: current GoCardless status + what was done -> what to do next."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_connector_dagster.lifecycle import next_step, refund_step
+
+
+@pytest.mark.parametrize("status", ["confirmed", "paid_out"])
+def test_a_collected_payment_is_matched(status: str) -> None:
+    assert next_step(None, status).action == "match"
+
+
+def test_under_collect_on_paid_out_a_confirmed_payment_waits() -> None:
+    assert next_step(None, "confirmed", collect_on="paid_out").action == "pending"
+    assert next_step("pending", "paid_out", collect_on="paid_out").action == "match"
+
+
+@pytest.mark.parametrize("status", ["pending_submission", "submitted", "pending_customer_approval"])
+def test_a_payment_not_collected_yet_is_pending(status: str) -> None:
+    assert next_step(None, status).action == "pending"
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled", "customer_approval_denied", "charged_back"])
+def test_a_payment_that_fails_before_posting_is_not_collected(status: str) -> None:
+    assert next_step("pending", status) .action == "not_collected"
+
+
+@pytest.mark.parametrize("status, cause", [("failed", "late_failure"), ("charged_back", "chargeback")])
+def test_money_going_back_after_posting_requires_a_reversal(status: str, cause: str) -> None:
+    assert next_step("posted", status) == next_step("posting", status)
+    assert (next_step("posted", status).action, next_step("posted", status).cause) == ("reversal_required", cause)
+
+
+def test_a_posted_payment_paid_out_later_needs_nothing() -> None:
+    assert next_step("posted", "paid_out").action == "none"
+
+
+def test_a_held_payment_waits_for_an_operator_unless_it_failed() -> None:
+    assert next_step("held", "paid_out").action == "none"
+    assert next_step("held", "failed").action == "not_collected"
+
+
+def test_a_replayed_event_changes_nothing() -> None:
+    assert next_step("not_collected", "failed").action == "none"
+    assert next_step("reversal_required", "charged_back").action == "none"
+
+
+def test_a_refund_of_a_posted_payment_requires_a_reversal() -> None:
+    assert refund_step("posted", "paid") .action == "reversal_required"
+    assert refund_step("held", "paid").action == "none"
+    assert refund_step("posted", "failed").action == "none"
