@@ -1,0 +1,118 @@
+"""The webhook receiver: verify, store, answer. Nothing else happens in the request.
+
+GoCardless wants a 2xx within 10 seconds and retries anything else, so the receiver does the minimum:
+read at most `webhook_max_bytes`, check the signature on the raw bytes, parse, keep whitelisted events in
+the inbox in one transaction, and answer 204 only once that transaction has committed. A store failure
+answers 503 so GoCardless delivers again later; a redelivery stores nothing twice (keyed by event id).
+
+One JSON log line per delivery (webhook id, counts, latency); secrets and bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..settings import Settings
+from ..store import Store
+from .webhooks import SIGNATURE_HEADER, PayloadError, SignatureError, parse_delivery, verify_signature
+
+log = logging.getLogger("ml_connector_dagster.gocardless.receiver")
+WEBHOOK_PATH = "/webhooks/gocardless"
+
+
+class BodyTooLarge(Exception):
+    """The body is over the configured limit; raised before reading the rest of it."""
+
+
+def create_app(settings: Settings, store: Store) -> Starlette:
+    """The receiver's ASGI app; refuses to build without a webhook secret (it could verify nothing)."""
+    settings.require("gocardless_webhook_secrets")
+    secrets = tuple(s.reveal() for s in settings.gocardless_webhook_secrets)
+    whitelist = settings.gocardless_event_whitelist
+    limit = settings.webhook_max_bytes
+
+    async def receive_webhook(request: Request) -> Response:
+        started = time.perf_counter()
+        outcome: dict[str, Any] = {}
+        try:
+            response = await _handle(request, secrets, whitelist, limit, store, outcome)
+        finally:
+            outcome["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+            _log_delivery(outcome)
+        return response
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(routes=[
+        Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ])
+
+
+async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozenset[str], limit: int,
+                  store: Store, outcome: dict[str, Any]) -> Response:
+    """Each early return names its reason in `outcome` for the delivery's log line."""
+    try:
+        body = await _read_body(request, limit)
+    except BodyTooLarge:
+        return _reject(outcome, 413, "body_too_large", f"body is larger than {limit} bytes")
+    except ClientDisconnect:
+        return _reject(outcome, 400, "client_disconnected", "the client went away before sending the body")
+    outcome["bytes"] = len(body)
+    try:
+        verify_signature(body, request.headers.get(SIGNATURE_HEADER), secrets)
+    except SignatureError as exc:
+        return _reject(outcome, 401, "bad_signature", exc.reason)
+    try:
+        delivery = parse_delivery(body, whitelist)
+    except PayloadError as exc:
+        return _reject(outcome, 400, "bad_payload", str(exc))
+    outcome.update(webhook_id=delivery.webhook_id, events=delivery.event_count, ignored=len(delivery.ignored),
+                   ignored_kinds=sorted({f"{e['resource_type']}.{e['action']}" for e in delivery.ignored}))
+    try:
+        result = await run_in_threadpool(store.inbox.add, delivery.accepted, delivery.webhook_id, "webhook")
+    except Exception as exc:  # any store failure: make GoCardless try again later
+        outcome["store_error"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        return _reject(outcome, 503, "store_unavailable", "the event store is unavailable; retry later")
+    outcome.update(status=204, stored=result.stored, duplicates=result.duplicates)
+    return Response(status_code=204)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing early: by Content-Length before reading, then by counting while streaming."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject(outcome: dict[str, Any], status: int, reason: str, message: str) -> Response:
+    outcome.update(status=status, reason=reason, message=message)
+    headers = {"Connection": "close"} if status == 413 else None  # do not read the rest of a huge body
+    return JSONResponse({"error": {"code": status, "reason": reason, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+def _log_delivery(outcome: dict[str, Any]) -> None:
+    """One line per delivery; warning level for anything GoCardless will have to resend."""
+    record = {"msg": "webhook.delivery", **outcome}
+    level = logging.INFO if outcome.get("status") == 204 else logging.WARNING
+    if log.isEnabledFor(level):
+        log.log(level, json.dumps(record, separators=(",", ":"), default=str))
