@@ -1,0 +1,177 @@
+"""The agent's SOAP service: Sage-style operations over a backend (BOI on Windows, or the simulated company).
+
+WSDL: ml_connector_dagster/sage100/wsdl/agent.wsdl, served at /agent?wsdl. Every operation takes `logon`
+and `companyCode` and the backend checks them, exactly as Sage's own services do; nothing else in the
+product knows which backend answers.
+
+Lists are paged by position, not offset: a page token holds the (DateUpdated, TimeUpdated, key) of the
+last record sent, so a record that changes while a client pages moves behind the cursor and is sent
+again later instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from starlette.applications import Starlette
+
+from ..sage100.model import (
+    CUSTOMER_KEY,
+    INVOICE_KEY,
+    CashReceipt,
+    CashReceiptRequest,
+    CustomerRecord,
+    InvoiceRecord,
+    ReceiptLine,
+    Stamp,
+)
+from .backends import Backend
+from .soap import Args, SoapFault, SoapService, credentials_of, soap_app
+
+NAMESPACE = "urn:ml-connector:sage100:agent"
+WSDL = Path(__file__).resolve().parents[1] / "sage100" / "wsdl" / "agent.wsdl"
+PATH = "/agent"
+DEFAULT_PAGE_SIZE = 500
+
+
+def version() -> str:
+    try:
+        return metadata.version("ml-connector-dagster")
+    except metadata.PackageNotFoundError:  # running from a source tree without installing
+        return "0+unknown"
+
+
+class AgentService:
+    """The operations; each reads its parameters, calls the backend and shapes the result like the WSDL."""
+
+    def __init__(self, backend: Backend, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size}")
+        self.backend = backend
+        self.page_size = page_size
+
+    def service(self, path: str = PATH) -> SoapService:
+        return SoapService(path, WSDL, NAMESPACE, {
+            "Ping": self.ping,
+            "ListCustomers": self.list_customers,
+            "ListOpenInvoices": self.list_open_invoices,
+            "GetOpenInvoices": self.get_open_invoices,
+            "CreateCashReceipt": self.create_cash_receipt,
+            "FindCashReceipt": self.find_cash_receipt,
+            "ReverseCashReceipt": self.reverse_cash_receipt,
+        })
+
+    def ping(self, args: Args) -> dict[str, Any]:
+        credentials = credentials_of(args)
+        name = self.backend.company_name(credentials)
+        return {"Version": version(), "CompanyCode": credentials.company_code.upper(), "CompanyName": name,
+                "Backend": self.backend.name}
+
+    def list_customers(self, args: Args) -> dict[str, Any]:
+        return self._page(args, "customer", CUSTOMER_KEY, self.backend.list_customers, _customer)
+
+    def list_open_invoices(self, args: Args) -> dict[str, Any]:
+        return self._page(args, "invoice", INVOICE_KEY, self.backend.list_open_invoices, _invoice)
+
+    def _page(self, args: Args, kind: str, key: Sequence[str], fetch: Callable[..., list],
+              shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        credentials = credentials_of(args)
+        since = _since(args.datetime("updatedSince", required=False))
+        token = args.text("pageToken", required=False)
+        after = decode_page_token(token, kind, 2 + len(key)) if token else None
+        rows = fetch(credentials, since, after, self.page_size + 1)
+        page = rows[: self.page_size]
+        result: dict[str, Any] = {kind: [shape(r) for r in page]}
+        if len(rows) > self.page_size:
+            last = page[-1]
+            result["nextPageToken"] = encode_page_token(kind, (*last.stamp, *last.key))
+        return result
+
+    def get_open_invoices(self, args: Args) -> dict[str, Any]:
+        rows = self.backend.get_open_invoices(credentials_of(args), args.text("arDivisionNo"), args.text("customerNo"))
+        return {"invoice": [_invoice(r) for r in rows]}
+
+    def create_cash_receipt(self, args: Args) -> dict[str, Any]:
+        credentials = credentials_of(args)
+        lines = args.nested("lines").children("line")
+        request = CashReceiptRequest(
+            idempotency_key=args.text("idempotencyKey"), deposit_date=args.date("depositDate"),
+            bank_code=args.text("bankCode"), ar_division_no=args.text("arDivisionNo"),
+            customer_no=args.text("customerNo"), amount=args.decimal("amount"),
+            reference=args.text("reference", required=False) or "",
+            lines=tuple(ReceiptLine(l.text("invoiceNo"), l.text("invoiceType"), l.decimal("amount")) for l in lines),
+        )
+        return receipt_contract(self.backend.create_cash_receipt(credentials, request))
+
+    def find_cash_receipt(self, args: Args) -> dict[str, Any]:
+        receipt = self.backend.find_cash_receipt(credentials_of(args), args.text("idempotencyKey"))
+        return {"receipt": None if receipt is None else receipt_contract(receipt)}
+
+    def reverse_cash_receipt(self, args: Args) -> dict[str, Any]:
+        receipt = self.backend.reverse_cash_receipt(credentials_of(args), args.text("idempotencyKey"),
+                                                    args.text("reason"))
+        return receipt_contract(receipt)
+
+
+def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE) -> Starlette:
+    return soap_app(AgentService(backend, page_size).service())
+
+
+# --- shaping ------------------------------------------------------------------------------------------------------
+
+def _since(moment: datetime | None) -> Stamp | None:
+    """Sage stamps are the server's local time; an aware `updatedSince` is converted to it first."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return Stamp.of(moment)
+
+
+def _customer(r: CustomerRecord) -> dict[str, Any]:
+    return {"ARDivisionNo": r.ARDivisionNo, "CustomerNo": r.CustomerNo, "CustomerName": r.CustomerName,
+            "EmailAddress": r.EmailAddress, "CurrentBalance": r.CurrentBalance, "CustomerStatus": r.CustomerStatus,
+            "DateUpdated": r.DateUpdated, "TimeUpdated": r.TimeUpdated}
+
+
+def _invoice(r: InvoiceRecord) -> dict[str, Any]:
+    return {"ARDivisionNo": r.ARDivisionNo, "CustomerNo": r.CustomerNo, "InvoiceNo": r.InvoiceNo,
+            "InvoiceType": r.InvoiceType, "InvoiceDate": r.InvoiceDate, "InvoiceDueDate": r.InvoiceDueDate,
+            "Balance": r.Balance, "DateUpdated": r.DateUpdated, "TimeUpdated": r.TimeUpdated}
+
+
+def receipt_contract(r: CashReceipt) -> dict[str, Any]:
+    return {
+        "idempotencyKey": r.idempotency_key, "receiptId": r.receipt_id, "depositNo": r.deposit_no,
+        "checkNo": r.check_no, "bankCode": r.bank_code, "depositDate": r.deposit_date,
+        "arDivisionNo": r.ar_division_no, "customerNo": r.customer_no, "amount": r.amount,
+        "reference": r.reference, "status": r.status, "created": r.created,
+        "reversalReason": r.reversal_reason or None,
+        "lines": {"line": [{"invoiceNo": l.invoice_no, "invoiceType": l.invoice_type, "amount": l.amount}
+                           for l in r.lines]},
+    }
+
+
+# --- page tokens --------------------------------------------------------------------------------------------------
+
+def encode_page_token(kind: str, position: Sequence[str]) -> str:
+    raw = json.dumps([kind, *position], separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_page_token(token: str, kind: str, size: int) -> tuple[str, ...]:
+    """The position a token holds; a token from another list or a mangled one is refused clearly."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError):
+        data = None
+    if not (isinstance(data, list) and len(data) == size + 1 and data[0] == kind
+            and all(isinstance(v, str) for v in data[1:])):
+        raise SoapFault.bad_request(f"The pageToken is not one this list returned ({kind} list).")
+    return tuple(data[1:])

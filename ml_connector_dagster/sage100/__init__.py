@@ -1,0 +1,23 @@
+"""Sage 100: zeep clients for eBusiness Web Services and the local agent, the shared contract, the WSDLs.
+
+Knows nothing of Dagster; `defs/sage100.py` wires it in.
+"""
+
+from .clients import AgentClient, AgentInfo, ContractInfo, EBusinessClient, Page, RetryPolicy
+from .errors import (
+    SageCompanyError,
+    SageError,
+    SageFault,
+    SageLogonError,
+    SageNotFound,
+    SageOutcomeUnknown,
+    SageUnavailable,
+    SageWriteRejected,
+)
+from .model import CashReceipt, CashReceiptRequest, CustomerRecord, InvoiceRecord, ReceiptLine
+
+__all__ = [
+    "AgentClient", "AgentInfo", "CashReceipt", "CashReceiptRequest", "ContractInfo", "CustomerRecord",
+    "EBusinessClient", "InvoiceRecord", "Page", "ReceiptLine", "RetryPolicy", "SageCompanyError", "SageError",
+    "SageFault", "SageLogonError", "SageNotFound", "SageOutcomeUnknown", "SageUnavailable", "SageWriteRejected",
+]

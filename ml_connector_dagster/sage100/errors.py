@@ -1,0 +1,50 @@
+"""Typed errors for Sage 100 calls, so callers decide by type: fix settings, hold for review, or retry later.
+
+Messages carry Sage's own words (its fault string) and never a password.
+"""
+
+from __future__ import annotations
+
+
+class SageError(Exception):
+    """Any Sage call that did not succeed. `code` is Sage's fault code without prefix (may be empty)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class SageLogonError(SageError):
+    """Bad username or password, or the user is not enabled for web services: fix the settings."""
+
+
+class SageCompanyError(SageError):
+    """The company code does not exist or is not enabled for web services: fix the settings."""
+
+
+class SageNotFound(SageError):
+    """The record asked for does not exist (CI_NoKey / CI_NOF on a read)."""
+
+
+class SageWriteRejected(SageError):
+    """Sage refused a write; `message` is Sage's reason (e.g. "The distribution is out of balance.")."""
+
+
+class SageFault(SageError):
+    """Any other fault Sage answered with (e.g. a request it could not understand)."""
+
+
+class SageUnavailable(SageError):
+    """Sage could not be reached or answered garbage. `transient` errors are worth retrying later."""
+
+    def __init__(self, message: str, code: str = "", transient: bool = True) -> None:
+        super().__init__(message, code)
+        self.transient = transient
+
+
+class SageOutcomeUnknown(SageUnavailable):
+    """A write was sent but its answer was lost, and Sage could not be asked whether it happened.
+
+    Retrying is safe only through the same idempotency key (the agent returns the first receipt).
+    """

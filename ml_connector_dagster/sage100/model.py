@@ -1,0 +1,261 @@
+"""The Sage 100 contract shared by the agent, its clients and the simulated company: records, stamps, money.
+
+Pure data, no I/O: the agent (server side), the zeep clients and the stand-ins all speak these types, so a
+field name or a rounding rule is defined once. Field names of records are Sage's own (`ARDivisionNo`,
+`Balance`, ...) because they travel unchanged into the warehouse tables.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import NamedTuple
+
+CENT = Decimal("0.01")
+
+# --- faults Sage (and our stand-ins) answer with --------------------------------------------------------
+# Codes marked "ours" are not confirmed from Sage's documentation; clients match on these *and* on the
+# message text, so a real server answering with another code still maps to the right error.
+LOGON_FAILURE_TEXT = (
+    "Logon failure: The user logon or password does not match or the user logon is not enabled for web services."
+)
+FAULT_LOGON = "CI_LogonFailure"  # ours
+FAULT_COMPANY = "CI_InvalidCompany"  # ours
+FAULT_NO_KEY = "CI_NoKey"  # record does not exist
+FAULT_NOT_ON_FILE = "CI_NOF"  # a value refers to something not on file
+FAULT_EXISTS = "WS_AlreadyExists"
+FAULT_INVALID = "CI_Invalid"  # a value is not acceptable
+FAULT_OUT_OF_BALANCE = "AR_OutOfBalance"  # ours; the text is Sage's
+FAULT_OVER_APPLIED = "AR_OverApplied"  # ours
+OUT_OF_BALANCE_TEXT = "The distribution is out of balance."
+
+
+class SageRuleError(Exception):
+    """Sage (real or simulated) refused a request: `code` is the fault code, `message` Sage's words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What every call carries: Sage's `logon` {Username, Password} and the 3-character `companyCode`."""
+
+    username: str
+    password: str = field(repr=False)
+    company_code: str
+
+
+# --- money ------------------------------------------------------------------------------------------------
+
+def money(value: object, what: str = "amount") -> Decimal:
+    """An exact 2-decimal amount from a Decimal, int or decimal string; floats are refused, never rounded.
+
+    Why: a float has already lost the cents (0.1 + 0.2), so accepting one would hide the bug upstream.
+    """
+    if isinstance(value, (float, bool)) or value is None:
+        raise ValueError(f"{what}: {value!r} is not a Decimal or decimal string (floats are not accepted for money)")
+    try:
+        number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValueError(f"{what}: {value!r} is not a number") from None
+    if not number.is_finite() or number != number.quantize(CENT):
+        raise ValueError(f"{what}: {value!r} is not an amount with at most 2 decimals")
+    return number.quantize(CENT)
+
+
+# --- change stamps (DateUpdated + TimeUpdated) ----------------------------------------------------------
+# TimeUpdated is kept as decimal hours (what one source says Sage stores; unconfirmed) written with a
+# fixed width, "HH.hhhhhhh", so that (DateUpdated, TimeUpdated) sorts as text in SQLite and DuckDB.
+TIME_UNIT = Decimal("0.0000001")  # hours: 0.36 ms, fine enough to order changes within a second
+_HMS = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?$")
+
+
+class Stamp(NamedTuple):
+    """Sage's last-updated pair; tuples compare in time order because both parts have a fixed width."""
+
+    DateUpdated: str  # YYYYMMDD
+    TimeUpdated: str  # HH.hhhhhhh decimal hours
+
+    @classmethod
+    def of(cls, moment: datetime) -> "Stamp":
+        midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        seconds = Decimal((moment - midnight) // timedelta(microseconds=1)) / Decimal(1_000_000)
+        hours = (seconds / 3600).quantize(TIME_UNIT, ROUND_HALF_EVEN)
+        return cls(moment.strftime("%Y%m%d"), _format_hours(hours))
+
+    def to_datetime(self) -> datetime:
+        day = datetime.strptime(self.DateUpdated, "%Y%m%d")
+        micros = (Decimal(self.TimeUpdated) * 3600 * 1_000_000).to_integral_value(ROUND_HALF_EVEN)
+        return day + timedelta(microseconds=int(micros))
+
+    def next(self) -> "Stamp":
+        """The smallest stamp after this one (used to keep stamps strictly increasing)."""
+        hours = Decimal(self.TimeUpdated) + TIME_UNIT
+        if hours < 24:
+            return Stamp(self.DateUpdated, _format_hours(hours))
+        day = datetime.strptime(self.DateUpdated, "%Y%m%d") + timedelta(days=1)
+        return Stamp(day.strftime("%Y%m%d"), _format_hours(Decimal(0)))
+
+
+def _format_hours(hours: Decimal) -> str:
+    return format(hours.quantize(TIME_UNIT), "010.7f")
+
+
+def normalise_time_updated(text: str) -> str:
+    """Sage's TimeUpdated in any form seen ("9.5", "09.5000000", "13:45:10") -> fixed-width decimal hours."""
+    value = str(text).strip()
+    match = _HMS.match(value)
+    try:
+        if match:
+            h, m, s, frac = match.groups()
+            seconds = int(h) * 3600 + int(m) * 60 + int(s or 0) + Decimal(frac or 0)
+            hours = seconds / 3600
+        else:
+            hours = Decimal(value or "0")
+    except InvalidOperation:
+        raise ValueError(f"TimeUpdated: {text!r} is neither decimal hours nor HH:MM:SS") from None
+    if not (0 <= hours < 24):
+        raise ValueError(f"TimeUpdated: {text!r} is not a time of day")
+    return _format_hours(hours.quantize(TIME_UNIT, ROUND_HALF_EVEN))
+
+
+# --- records (Sage field names) ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    ARDivisionNo: str
+    CustomerNo: str
+    CustomerName: str
+    EmailAddress: str
+    CurrentBalance: Decimal
+    CustomerStatus: str
+    DateUpdated: str
+    TimeUpdated: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.ARDivisionNo, self.CustomerNo)
+
+    @property
+    def stamp(self) -> Stamp:
+        return Stamp(self.DateUpdated, self.TimeUpdated)
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    ARDivisionNo: str
+    CustomerNo: str
+    InvoiceNo: str
+    InvoiceType: str
+    InvoiceDate: date | None
+    InvoiceDueDate: date | None
+    Balance: Decimal
+    DateUpdated: str
+    TimeUpdated: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.ARDivisionNo, self.CustomerNo, self.InvoiceNo, self.InvoiceType)
+
+    @property
+    def stamp(self) -> Stamp:
+        return Stamp(self.DateUpdated, self.TimeUpdated)
+
+
+CUSTOMER_KEY = ("ARDivisionNo", "CustomerNo")
+INVOICE_KEY = ("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType")
+
+
+# --- cash receipts ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    invoice_no: str
+    invoice_type: str
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", money(self.amount, f"line for invoice {self.invoice_no}: amount"))
+        if not self.invoice_no:
+            raise ValueError("line: invoice_no is empty")
+        if not re.fullmatch(r"[A-Z]{2}", self.invoice_type or ""):
+            raise ValueError(f"line for invoice {self.invoice_no}: invoice_type {self.invoice_type!r} is not a "
+                             "2-letter Sage invoice type such as IN")
+
+
+@dataclass(frozen=True)
+class CashReceiptRequest:
+    """One cash receipt to write: the GoCardless payment id is the idempotency key."""
+
+    idempotency_key: str
+    deposit_date: date
+    bank_code: str
+    ar_division_no: str
+    customer_no: str
+    amount: Decimal
+    reference: str
+    lines: tuple[ReceiptLine, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", money(self.amount, "amount"))
+        object.__setattr__(self, "lines", tuple(self.lines))
+        problems = [message for ok, message in (
+            (bool(self.idempotency_key) and len(self.idempotency_key) <= 64,
+             f"idempotency_key {self.idempotency_key!r} must be 1 to 64 characters"),
+            (isinstance(self.deposit_date, date), f"deposit_date {self.deposit_date!r} is not a date"),
+            (len(self.bank_code or "") == 1, f"bank_code {self.bank_code!r} must be 1 character"),
+            (bool(re.fullmatch(r"[0-9A-Za-z]{2}", self.ar_division_no or "")),
+             f"ar_division_no {self.ar_division_no!r} must be 2 characters, e.g. 01"),
+            (bool(self.customer_no), "customer_no is empty"),
+            (self.amount > 0, f"amount {self.amount} must be positive"),
+            (bool(self.lines), "lines: a cash receipt needs at least one line"),
+        ) if not ok]
+        if problems:
+            raise ValueError("cash receipt request: " + "; ".join(problems))
+
+
+RECEIPT_STATUSES = ("entered", "posted", "reversed")
+
+
+@dataclass(frozen=True)
+class CashReceipt:
+    """A receipt as written: `status` is entered (unposted), posted (journal updated) or reversed.
+
+    `created` is False when the request was a repeat and this is the receipt written the first time.
+    """
+
+    idempotency_key: str
+    receipt_id: str
+    deposit_no: str
+    check_no: str
+    bank_code: str
+    deposit_date: date
+    ar_division_no: str
+    customer_no: str
+    amount: Decimal
+    reference: str
+    status: str
+    lines: tuple[ReceiptLine, ...]
+    created: bool = False
+    reversal_reason: str = field(default="")
+
+
+def receipt_id(bank_code: str, deposit_no: str, ar_division_no: str, customer_no: str, check_no: str) -> str:
+    """Sage has no single receipt id; this joins the header's key so it can be found in Sage by hand."""
+    return f"{bank_code}-{deposit_no}-{ar_division_no}-{customer_no}-{check_no}"
+
+
+def lines_to_json(lines: tuple[ReceiptLine, ...]) -> str:
+    """Receipt lines as stored beside an idempotency key (amounts as strings: exact)."""
+    return json.dumps([{"invoice_no": l.invoice_no, "invoice_type": l.invoice_type, "amount": str(l.amount)}
+                       for l in lines])
+
+
+def lines_from_json(text: str) -> tuple[ReceiptLine, ...]:
+    return tuple(ReceiptLine(l["invoice_no"], l["invoice_type"], Decimal(l["amount"])) for l in json.loads(text))
