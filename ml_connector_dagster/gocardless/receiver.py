@@ -79,6 +79,9 @@ async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozens
         return _reject(outcome, 400, "bad_payload", str(exc))
     outcome.update(webhook_id=delivery.webhook_id, events=delivery.event_count, ignored=len(delivery.ignored),
                    ignored_kinds=sorted({f"{e['resource_type']}.{e['action']}" for e in delivery.ignored}))
+    if not delivery.accepted:  # nothing to keep: acknowledge without touching the store
+        outcome.update(status=204, stored=0, duplicates=0)
+        return Response(status_code=204)
     try:
         result = await run_in_threadpool(store.inbox.add, delivery.accepted, delivery.webhook_id, "webhook")
     except Exception as exc:  # any store failure: make GoCardless try again later

@@ -1,0 +1,107 @@
+"""`ml-connector sandbox`: run the local stand-ins for the outside systems until stopped.
+
+`start_stand_ins()` starts every stand-in and returns their handles; each stand-in adds itself there
+(GoCardless today; the Sage stand-ins join in the Sage issue) and the command prints what each returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from ..scenario import Scenario, ScenarioError, bundled, load_scenario
+
+
+@dataclass
+class StandInHandle:
+    """A running stand-in as the command shows it: its URL, what to configure, how to stop it."""
+
+    name: str
+    url: str
+    settings: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    stop: Callable[[], None] = lambda: None
+    handle: object = None
+
+
+@dataclass
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    gocardless_port: int = 8010
+    gocardless_token: str = "sandbox_token"
+    webhook_url: str | None = None
+    webhook_secret: str = "sandbox_webhook_secret"
+
+
+def start_stand_ins(scenario: Scenario, options: SandboxOptions) -> list[StandInHandle]:
+    """Start every stand-in on the scenario; on a failure, stop those already started and re-raise."""
+    started: list[StandInHandle] = []
+    try:
+        started.append(_start_gocardless(scenario, options))
+        # Sage stand-ins: append their handles here.
+    except Exception:
+        for handle in started:
+            handle.stop()
+        raise
+    return started
+
+
+def _start_gocardless(scenario: Scenario, options: SandboxOptions) -> StandInHandle:
+    from ..sandbox.gocardless_api import CONTROL_PREFIX, start_gocardless_stand_in
+
+    gc = start_gocardless_stand_in(scenario, options.host, options.gocardless_port, options.gocardless_token,
+                                   options.webhook_url, options.webhook_secret)
+    notes = [
+        f"webhooks: signed and sent to {options.webhook_url}" if options.webhook_url
+        else "webhooks: not sent (pass --webhook-url http://127.0.0.1:8000/webhooks/gocardless)",
+        f"{gc.world.total_steps} steps to play: curl -X POST {gc.url}{CONTROL_PREFIX}/step",
+        f"status: curl {gc.url}{CONTROL_PREFIX}/status",
+    ]
+    return StandInHandle("GoCardless API", gc.url, gc.credentials(), notes, gc.stop, gc)
+
+
+@click.command()
+@click.option("--scenario", "scenario_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Scenario folder (default: the bundled sample).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--gocardless-port", type=click.IntRange(0, 65535), default=8010, show_default=True,
+              help="Port of the GoCardless stand-in (0 picks a free one).")
+@click.option("--gocardless-token", default="sandbox_token", show_default=True,
+              help="The access token the GoCardless stand-in accepts.")
+@click.option("--webhook-url", default=None, help="Where to deliver webhooks (the receiver's /webhooks/gocardless).")
+@click.option("--webhook-secret", default="sandbox_webhook_secret", show_default=True,
+              help="The secret webhooks are signed with.")
+def sandbox(scenario_dir: Path | None, host: str, gocardless_port: int, gocardless_token: str,
+            webhook_url: str | None, webhook_secret: str) -> None:
+    """Run local stand-ins for GoCardless (and later Sage) on a scenario until Ctrl-C."""
+    try:
+        scenario = load_scenario(scenario_dir or bundled())
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from None
+    options = SandboxOptions(host, gocardless_port, gocardless_token, webhook_url, webhook_secret)
+    handles = start_stand_ins(scenario, options)
+    click.echo(f"Scenario: {scenario.root} ({scenario.company.company_code} {scenario.company.company_name})")
+    for handle in handles:
+        click.echo(f"\n{handle.name}: {handle.url}")
+        for name, value in handle.settings.items():
+            click.echo(f"  {name}={value}")
+        for note in handle.notes:
+            click.echo(f"  {note}")
+    click.echo("\nSandbox running; Ctrl-C stops it.")
+    _wait_for_interrupt()
+    for handle in reversed(handles):
+        handle.stop()
+    click.echo("Sandbox stopped.")
+
+
+def _wait_for_interrupt() -> None:
+    stopped = threading.Event()
+    try:
+        while not stopped.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,145 @@
+"""`ml-connector receiver` as a real process, and `ml-connector inbox list` over what it stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from ml_connector_dagster.cli import main
+from ml_connector_dagster.httpserve import free_port
+from ml_connector_dagster.settings import Settings
+from ml_connector_dagster.store import Store
+
+from .conftest import NEW_SECRET, body_of, deliver, event
+
+
+ML_CONNECTOR = [sys.executable, "-c", "from ml_connector_dagster.cli import main; main()"]
+
+
+class ReceiverProcess:
+    """`ml-connector receiver` in a child process; `started()` waits for uvicorn's ready line."""
+
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/webhooks/gocardless"
+        self.proc = subprocess.Popen([*ML_CONNECTOR, "receiver", "--port", str(port)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stderr:  # type: ignore[union-attr]
+            self.lines.put(line)
+        self.lines.put("")
+
+    def started(self, timeout: float = 30) -> None:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            if "Uvicorn running" in line:
+                return
+            if line == "":
+                raise AssertionError("the receiver exited before it started")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def receiver_env(receiver_settings: Settings) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str, str],
+                                                        receiver_settings: Settings) -> None:
+    port = free_port()
+    events = [event(f"EVR{n:05d}", resource_id=f"PM{n:05d}") for n in range(600)]
+    batches = [events[i:i + 5] for i in range(0, len(events), 5)]
+    first = ReceiverProcess(receiver_env, port)
+    first.started()
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def send(batch: list[dict]) -> None:
+        try:
+            with httpx.Client(timeout=5) as client:
+                response = deliver(client, first.url, body_of(batch))
+        except httpx.HTTPError:
+            return  # the receiver died mid-request: GoCardless would retry
+        if response.status_code == 204:
+            with lock:
+                acknowledged.extend(e["id"] for e in batch)
+                if len(acknowledged) >= 150 and first.proc.poll() is None:
+                    first.kill()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(send, batches))
+    first.kill()
+
+    store = Store(receiver_settings.database_url)
+    after_crash = {r.event_id for r in store.inbox.list(limit=None)}
+    assert len(acknowledged) >= 150
+    assert set(acknowledged) <= after_crash
+    assert len(after_crash) < len(events)  # the kill really interrupted the stream
+
+    second = ReceiverProcess(receiver_env, port)
+    second.started()
+    with httpx.Client(timeout=5) as client:  # GoCardless retries everything that was not acknowledged
+        statuses = {deliver(client, second.url, body_of(batch)).status_code for batch in batches}
+    second.proc.send_signal(signal.SIGINT)
+    second.proc.wait(10)
+
+    assert statuses == {204}
+    assert sorted(r.event_id for r in store.inbox.list(limit=None)) == sorted(e["id"] for e in events)
+    store.dispose()
+
+
+def test_the_receiver_command_explains_a_missing_webhook_secret(home: Path) -> None:
+    result = CliRunner().invoke(main, ["receiver", "--port", str(free_port())])
+
+    assert result.exit_code == 1
+    assert "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS: not set" in result.output
+
+
+@pytest.fixture
+def inbox_rows(store: Store) -> Store:
+    store.inbox.add([event(f"EVL{n}", resource_id=f"PM{n}") for n in range(1, 6)], webhook_id="WBL", source="webhook")
+    done = store.inbox.claim([r.seq for r in store.inbox.due()][:2], "test-run")
+    store.inbox.complete([r.seq for r in done])
+    return store
+
+
+def test_inbox_list_json_shows_each_event_with_its_state(inbox_rows: Store) -> None:
+    result = CliRunner().invoke(main, ["inbox", "list", "--json"])
+
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["event_id"] for r in rows] == ["EVL5", "EVL4", "EVL3", "EVL2", "EVL1"]  # newest first
+    assert rows[-1] | {"received_at": None} == {
+        "seq": rows[-1]["seq"], "event_id": "EVL1", "resource_type": "payments", "action": "confirmed",
+        "resource_id": "PM1", "status": "processed", "attempts": 1, "received_at": None, "last_error": None}
+
+
+def test_inbox_list_filters_by_status_and_limit_zero_lists_everything(inbox_rows: Store) -> None:
+    runner = CliRunner()
+    received = json.loads(runner.invoke(main, ["inbox", "list", "--json", "--status", "received"]).output)
+    limited = json.loads(runner.invoke(main, ["inbox", "list", "--json", "--limit", "2"]).output)
+    everything = json.loads(runner.invoke(main, ["inbox", "list", "--json", "--limit", "0"]).output)
+    table = runner.invoke(main, ["inbox", "list", "--status", "processed"]).output
+
+    assert [r["event_id"] for r in received] == ["EVL5", "EVL4", "EVL3"]
+    assert len(limited) == 2 and len(everything) == 5
+    assert table.splitlines()[0].split() == ["seq", "event_id", "resource_type", "action", "resource_id", "status",
+                                             "attempts", "received_at"]
+    assert len(table.splitlines()) == 3
+    assert NEW_SECRET not in table

@@ -1,0 +1,79 @@
+"""Webhook signature verification and delivery parsing (the pure core)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml_connector_dagster.gocardless.webhooks import (
+    PayloadError, SignatureError, parse_delivery, sign, verify_signature,
+)
+
+from .conftest import NEW_SECRET, VECTOR, VECTOR_SECRET, VECTOR_SIGNATURE, body_of, event
+
+
+def test_signing_the_published_vector_gives_the_published_signature() -> None:
+    body = VECTOR.read_bytes()
+
+    assert len(body) == 550
+    assert sign(body, VECTOR_SECRET) == VECTOR_SIGNATURE
+
+
+def test_a_signature_by_any_configured_secret_is_accepted() -> None:
+    body = VECTOR.read_bytes()
+
+    verify_signature(body, VECTOR_SIGNATURE, [NEW_SECRET, VECTOR_SECRET])
+    verify_signature(body, sign(body, NEW_SECRET), [NEW_SECRET, VECTOR_SECRET])
+
+
+@pytest.mark.parametrize("signature, reason", [
+    (None, "missing"),
+    ("", "missing"),
+    ("not-hex", "64 lowercase hex"),
+    (VECTOR_SIGNATURE.upper(), "64 lowercase hex"),
+    (VECTOR_SIGNATURE[:-2], "64 lowercase hex"),
+    ("0" * 64, "does not match"),
+])
+def test_missing_malformed_or_wrong_signatures_are_refused_with_a_reason(signature: str | None, reason: str) -> None:
+    with pytest.raises(SignatureError, match=reason) as caught:
+        verify_signature(VECTOR.read_bytes(), signature, [VECTOR_SECRET])
+
+    assert VECTOR_SECRET not in str(caught.value)
+
+
+def test_a_tampered_body_does_not_verify() -> None:
+    tampered = VECTOR.read_bytes().replace(b"mandates", b"payments")
+
+    with pytest.raises(SignatureError, match="does not match"):
+        verify_signature(tampered, VECTOR_SIGNATURE, [VECTOR_SECRET])
+
+
+def test_without_a_configured_secret_nothing_verifies() -> None:
+    with pytest.raises(SignatureError, match="no webhook secret"):
+        verify_signature(b"{}", sign(b"{}", "x"), [])
+
+
+def test_only_whitelisted_event_kinds_are_accepted_the_rest_are_ignored() -> None:
+    body = body_of([event("EV1", "payments.confirmed"), event("EV2", "mandates.created", "MD1")], "WB123")
+
+    delivery = parse_delivery(body, {"payments.confirmed"})
+
+    assert [e["id"] for e in delivery.accepted] == ["EV1"]
+    assert [e["id"] for e in delivery.ignored] == ["EV2"]
+    assert delivery.webhook_id == "WB123"
+    assert delivery.event_count == 2
+
+
+@pytest.mark.parametrize("body, problem", [
+    (b"not json", "not valid JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    (b'{"meta": {}}', '"events": a list'),
+    (b'{"events": {"id": "EV1"}}', '"events": a list'),
+    (b'{"events": [42]}', r"events\[0\] must be a JSON object"),
+    (b'{"events": [{"resource_type": "payments", "action": "confirmed"}]}', r"events\[0\]\.id"),
+    (b'{"events": [{"id": "EV1", "action": "confirmed"}]}', r"events\[0\]\.resource_type"),
+    (b'{"events": [{"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": []}]}', "links"),
+    (b'\xff\xfe', "not valid JSON"),
+])
+def test_bodies_that_are_not_events_are_refused_naming_the_problem(body: bytes, problem: str) -> None:
+    with pytest.raises(PayloadError, match=problem):
+        parse_delivery(body, {"payments.confirmed"})
