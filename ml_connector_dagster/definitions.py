@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from .defs import resources
+from .defs import resources, sage100
 
 defs = dg.Definitions.merge(
     resources.defs,
+    sage100.defs,
 )

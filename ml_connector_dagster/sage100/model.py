@@ -73,6 +73,7 @@ def money(value: object, what: str = "amount") -> Decimal:
 # TimeUpdated is kept as decimal hours (what one source says Sage stores; unconfirmed) written with a
 # fixed width, "HH.hhhhhhh", so that (DateUpdated, TimeUpdated) sorts as text in SQLite and DuckDB.
 TIME_UNIT = Decimal("0.0000001")  # hours: 0.36 ms, fine enough to order changes within a second
+LAST_TIME = Decimal(24) - TIME_UNIT
 _HMS = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?$")
 
 
@@ -86,7 +87,7 @@ class Stamp(NamedTuple):
     def of(cls, moment: datetime) -> "Stamp":
         midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         seconds = Decimal((moment - midnight) // timedelta(microseconds=1)) / Decimal(1_000_000)
-        hours = (seconds / 3600).quantize(TIME_UNIT, ROUND_HALF_EVEN)
+        hours = min((seconds / 3600).quantize(TIME_UNIT, ROUND_HALF_EVEN), LAST_TIME)  # never "24.0000000"
         return cls(moment.strftime("%Y%m%d"), _format_hours(hours))
 
     def to_datetime(self) -> datetime:

@@ -1,0 +1,150 @@
+"""Dagster wiring for Sage 100: the agent and eBusiness resources, the AR assets, their checks and the poll.
+
+Assets `sage100/customers` and `sage100/ar_invoices` copy Sage's AR into the DuckDB tables `sage_customers`
+and `sage_ar_invoices`, incrementally on DateUpdated/TimeUpdated (the logic is in sage100/sync.py).
+
+Backfill a date range by materializing with run config, e.g. in the launchpad or:
+    dagster asset materialize -m ml_connector_dagster.definitions --select 'sage100/ar_invoices' \
+      --config-json '{"ops": {"sage100__ar_invoices": {"config": {"updated_from": "2026-11-01", "updated_to": "2026-11-15"}}}}'
+`full_refresh: true` re-reads everything and deletes rows Sage no longer has (purged invoices).
+"""
+
+import datetime as dt
+from typing import Optional
+
+import dagster as dg
+from pydantic import Field
+
+from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError
+from ..sage100 import sync
+from ..settings import SettingsError, load_settings
+from .resources import ConnectorSettings, Warehouse, settings_resource
+
+AGENT_SETTINGS = ("sage_agent_wsdl", "sage_username", "sage_password", "sage_company_code")
+
+
+class SageAgentResource(dg.ConfigurableResource):
+    """The agent on the Sage server (ML_CONNECTOR_SAGE_AGENT_WSDL, _USERNAME, _PASSWORD, _COMPANY_CODE)."""
+
+    settings: ConnectorSettings
+
+    def get_client(self) -> AgentClient:
+        return AgentClient.from_settings(self.settings.get())
+
+
+class SageEBusinessResource(dg.ConfigurableResource):
+    """Sage's eBusiness Web Services (ML_CONNECTOR_SAGE_EBUSINESS_WSDL and the same logon)."""
+
+    settings: ConnectorSettings
+
+    def get_client(self) -> EBusinessClient:
+        return EBusinessClient.from_settings(self.settings.get())
+
+
+class SagePollConfig(dg.Config):
+    """Leave empty for an incremental poll; set dates to backfill, or full_refresh to re-read everything."""
+
+    updated_from: Optional[str] = Field(default=None, description="Backfill: first day (YYYY-MM-DD) of DateUpdated")
+    updated_to: Optional[str] = Field(default=None, description="Backfill: last day (YYYY-MM-DD), inclusive")
+    full_refresh: bool = Field(default=False, description="Re-read everything; delete rows Sage no longer has")
+    overlap_seconds: int = Field(default=120, ge=0, description="Re-read this much before the watermark")
+
+    def window(self) -> sync.SyncWindow:
+        try:
+            return sync.SyncWindow(_day("updated_from", self.updated_from), _day("updated_to", self.updated_to),
+                                   self.full_refresh, dt.timedelta(seconds=self.overlap_seconds))
+        except ValueError as exc:
+            raise dg.Failure(description=f"Invalid sage100 poll config: {exc}", allow_retries=False) from None
+
+
+def _day(name: str, value: Optional[str]) -> Optional[dt.date]:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not a YYYY-MM-DD date") from None
+
+
+RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def _sync(context: dg.AssetExecutionContext, spec: sync.TableSpec, config: SagePollConfig,
+          agent: SageAgentResource, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Run one sync; wrong settings fail at once (no step retries), outages are retried by RETRY."""
+    window = config.window()
+    try:
+        result = sync.sync_table(agent.get_client(), warehouse.connect, spec, window)
+    except (SettingsError, SageLogonError, SageCompanyError) as exc:
+        raise dg.Failure(description=f"Sage settings problem: {exc}", allow_retries=False) from None
+    context.log.info(result.summary())
+    return dg.MaterializeResult(metadata={
+        "mode": result.mode,
+        "since": result.since.isoformat(sep=" ") if result.since else "beginning",
+        "rows_fetched": result.rows_fetched,
+        "rows_transferred": result.rows_transferred,
+        "rows_deleted": result.rows_deleted,
+        "watermark": " ".join(result.watermark) if result.watermark else "",
+        "changed_keys": dg.MetadataValue.json(result.changed_keys),
+        "table": result.table,
+    })
+
+
+@dg.asset(key=["sage100", "customers"], group_name="sage100", pool="warehouse", kinds={"duckdb"},
+          retry_policy=RETRY, description="AR_Customer rows from the agent, in DuckDB table sage_customers.")
+def sage100_customers(context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource,
+                      warehouse: Warehouse) -> dg.MaterializeResult:
+    return _sync(context, sync.CUSTOMERS, config, sage_agent, warehouse)
+
+
+@dg.asset(key=["sage100", "ar_invoices"], group_name="sage100", pool="warehouse", kinds={"duckdb"},
+          retry_policy=RETRY, description="AR_OpenInvoice rows (zero balances included) in table sage_ar_invoices.")
+def sage100_ar_invoices(context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource,
+                        warehouse: Warehouse) -> dg.MaterializeResult:
+    return _sync(context, sync.INVOICES, config, sage_agent, warehouse)
+
+
+@dg.asset_check(asset=sage100_customers, blocking=True, description="One row per ARDivisionNo + CustomerNo.")
+def sage100_customers_unique_keys(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        duplicates = sync.duplicate_keys(conn, sync.CUSTOMERS)
+    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": duplicates})
+
+
+@dg.asset_check(asset=sage100_ar_invoices, blocking=True,
+                description="One row per ARDivisionNo + CustomerNo + InvoiceNo + InvoiceType.")
+def sage100_ar_invoices_unique_keys(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        duplicates = sync.duplicate_keys(conn, sync.INVOICES)
+    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": duplicates})
+
+
+@dg.asset_check(asset=sage100_ar_invoices, blocking=True,
+                description="No invoice, debit memo or finance charge has a negative Balance (credits excluded).")
+def sage100_ar_invoices_non_negative_balances(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        negative = sync.negative_balances(conn)
+    return dg.AssetCheckResult(passed=not negative, metadata={"negative": dg.MetadataValue.json(negative)})
+
+
+@dg.schedule(name="sage100_poll", cron_schedule="*/5 * * * *", target=[sage100_customers, sage100_ar_invoices],
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Poll Sage's AR every 5 minutes; skipped until the agent is configured.")
+def sage100_poll(context: dg.ScheduleEvaluationContext):
+    try:
+        load_settings().require(*AGENT_SETTINGS)
+    except SettingsError as exc:
+        return dg.SkipReason(f"Sage agent not configured: {'; '.join(exc.problems)}")
+    return dg.RunRequest()
+
+
+defs = dg.Definitions(
+    assets=[sage100_customers, sage100_ar_invoices],
+    asset_checks=[sage100_customers_unique_keys, sage100_ar_invoices_unique_keys,
+                  sage100_ar_invoices_non_negative_balances],
+    schedules=[sage100_poll],
+    resources={
+        "sage_agent": SageAgentResource(settings=settings_resource),
+        "sage_ebusiness": SageEBusinessResource(settings=settings_resource),
+    },
+)
