@@ -110,7 +110,7 @@ class Faults:
     """Queued faults (each consumed by a matching request) and an optional fixed-window rate limit."""
 
     queue: list[Fault] = field(default_factory=list)
-    rate_limit: dict[str, float] | None = None
+    rate_limit: dict[str, int] | None = None
     injected: int = 0
     _window_start: float = 0.0
     _window_count: int = 0
@@ -118,14 +118,14 @@ class Faults:
 
     def configure(self, faults: Sequence[Fault], rate_limit: dict[str, Any] | None) -> None:
         if rate_limit is not None:
-            limit, window = int(rate_limit.get("limit", 0)), float(rate_limit.get("window_seconds", 60))
+            limit, window = int(rate_limit.get("limit", 0)), int(rate_limit.get("window_seconds", 60))
             if limit <= 0 or window <= 0:
-                raise ValueError("rate_limit needs a positive \"limit\" and \"window_seconds\"")
+                raise ValueError("rate_limit needs a positive \"limit\" and whole \"window_seconds\"")
             rate_limit = {"limit": limit, "window_seconds": window}
         with self._lock:
             self.queue = list(faults)
             self.rate_limit = rate_limit
-            self._window_start, self._window_count = time.time(), 0
+            self._window_start, self._window_count = float(int(time.time())), 0
 
     def take(self, path: str) -> Fault | None:
         with self._lock:
@@ -145,8 +145,8 @@ class Faults:
                 return True, {}
             now = time.time()
             window = self.rate_limit["window_seconds"]
-            if now - self._window_start >= window:
-                self._window_start, self._window_count = now, 0
+            if now - self._window_start >= window:  # windows start on whole seconds, as HTTP dates do
+                self._window_start, self._window_count = float(int(now)), 0
             self._window_count += 1
             limit = int(self.rate_limit["limit"])
             reset = datetime.fromtimestamp(self._window_start + window, tz=timezone.utc)
@@ -271,44 +271,43 @@ def _links(item: dict[str, Any], name: str) -> Any:
     return (item.get("links") or {}).get(name)
 
 
-def _time_filters(prefix: str) -> dict[str, Callable[[dict, str], bool]]:
-    def compare(op: str) -> Callable[[dict, str], bool]:
-        def test(item: dict, value: str) -> bool:
+Filter = Callable[[str], Callable[[dict], bool]]  # validates a query value, returns the item test
+
+
+def _invalid(name: str, hint: str) -> ApiError:
+    return ApiError(422, "validation_failed", "invalid_filter", f"{name} {hint}",
+                    [{"field": name, "message": hint, "request_pointer": f"/{name}"}])
+
+
+def _ordered(prefix: str, parse: Callable[[str], Any], hint: str) -> dict[str, Filter]:
+    """`prefix[gt|gte|lt|lte]` filters over a value parsed the same way on both sides."""
+    tests = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b,
+             "lte": lambda a, b: a <= b}
+
+    def make(op: str) -> Filter:
+        def build(value: str) -> Callable[[dict], bool]:
             try:
-                bound = parse_iso(value)
+                bound = parse(value)
             except ValueError:
-                raise ApiError(422, "validation_failed", "invalid_filter",
-                               f"{prefix}[{op}] must be an ISO 8601 timestamp, got {value!r}",
-                               [{"field": f"{prefix}[{op}]", "message": "is not a valid timestamp",
-                                 "request_pointer": f"/{prefix}[{op}]"}]) from None
-            have = parse_iso(item[prefix])
-            return {"gt": have > bound, "gte": have >= bound, "lt": have < bound, "lte": have <= bound}[op]
-        return test
-    return {f"{prefix}[{op}]": compare(op) for op in ("gt", "gte", "lt", "lte")}
+                raise _invalid(f"{prefix}[{op}]", hint) from None
+            return lambda item: bool(item.get(prefix)) and tests[op](parse(item[prefix]), bound)
+        return build
+    return {f"{prefix}[{op}]": make(op) for op in tests}
 
 
-def _date_filters(prefix: str) -> dict[str, Callable[[dict, str], bool]]:
-    def compare(op: str) -> Callable[[dict, str], bool]:
-        def test(item: dict, value: str) -> bool:
-            try:
-                bound = date.fromisoformat(value)
-            except ValueError:
-                raise ApiError(422, "validation_failed", "invalid_filter", f"{prefix}[{op}] must be YYYY-MM-DD",
-                               [{"field": f"{prefix}[{op}]", "message": "is not a valid date",
-                                 "request_pointer": f"/{prefix}[{op}]"}]) from None
-            if not item.get(prefix):
-                return False
-            have = date.fromisoformat(item[prefix])
-            return {"gt": have > bound, "gte": have >= bound, "lt": have < bound, "lte": have <= bound}[op]
-        return test
-    return {f"{prefix}[{op}]": compare(op) for op in ("gt", "gte", "lt", "lte")}
+def _time_filters(prefix: str) -> dict[str, Filter]:
+    return _ordered(prefix, parse_iso, "must be an ISO 8601 timestamp, e.g. 2026-11-01T00:00:00.000Z")
 
 
-def _equals(getter: Callable[[dict], Any]) -> Callable[[dict, str], bool]:
-    return lambda item, value: str(getter(item)) == value
+def _date_filters(prefix: str) -> dict[str, Filter]:
+    return _ordered(prefix, date.fromisoformat, "must be a date, e.g. 2026-11-01")
 
 
-def page(items: list[dict[str, Any]], params: dict[str, str], filters: dict[str, Callable[[dict, str], bool]],
+def _equals(getter: Callable[[dict], Any]) -> Filter:
+    return lambda value: lambda item: str(getter(item)) == value
+
+
+def page(items: list[dict[str, Any]], params: dict[str, str], filters: dict[str, Filter],
          envelope: str, ignored: Sequence[str] = ()) -> dict[str, Any]:
     """Filter, sort newest first and cut one page; `meta.cursors.after` is null on the last page."""
     unknown = sorted(set(params) - set(filters) - {"after", "before", "limit", *ignored})
@@ -316,7 +315,8 @@ def page(items: list[dict[str, Any]], params: dict[str, str], filters: dict[str,
         raise ApiError(400, "invalid_api_usage", "invalid_filters",
                        f"unknown query parameter(s): {', '.join(unknown)}")
     limit = _limit(params.get("limit"))
-    selected = [i for i in items if all(filters[k](i, v) for k, v in params.items() if k in filters)]
+    tests = [filters[k](v) for k, v in params.items() if k in filters]
+    selected = [i for i in items if all(test(i) for test in tests)]
     selected.sort(key=lambda i: (i.get("created_at") or "", i.get("id") or ""), reverse=True)
     ids = [i.get("id") for i in selected]
     start, end = 0, min(limit, len(selected))

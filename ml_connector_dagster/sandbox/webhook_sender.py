@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import requests
 
@@ -100,10 +100,18 @@ class WebhookSender:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._in_flight, timeout)
 
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float | None = None) -> bool:
+        """Block until `predicate(status())` holds (e.g. a first failed attempt); False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self._status_locked()), timeout)
+
     def status(self) -> dict[str, Any]:
         with self._cond:
-            return {**self.stats, "pending": len(self._queue) + self._in_flight, "url": self.url,
-                    "last_error": self.last_error}
+            return self._status_locked()
+
+    def _status_locked(self) -> dict[str, Any]:
+        return {**self.stats, "pending": len(self._queue) + self._in_flight, "url": self.url,
+                "last_error": self.last_error}
 
     def close(self) -> None:
         with self._cond:

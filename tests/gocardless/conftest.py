@@ -87,3 +87,22 @@ def deliver(client: httpx.Client, url: str, body: bytes, secret: str | None = NE
     if signature is not None:
         headers["Webhook-Signature"] = signature
     return client.post(url, content=body, headers=headers)
+
+
+def write_scenario(root: Path, payments: int) -> Path:
+    """The bundled sample with `payments` extra payments that exist from the start (no `created` action)."""
+    import shutil
+
+    shutil.copytree(bundled(), root)
+    with (root / "gocardless_payments.csv").open("a", encoding="utf-8") as fh:
+        for n in range(payments):
+            fh.write(f"PMX{n:05d},MD000{1 + n % 8},{1000 + n},GBP,2026-11-10,BULK-{n},Bulk,{{}},,,confirmed\n")
+    return root
+
+
+@pytest.fixture
+def big_stand_in(tmp_path: Path) -> Iterator[GoCardlessStandIn]:
+    handle = start_gocardless_stand_in(write_scenario(tmp_path / "big", 1100), token=TOKEN,
+                                       retry_intervals=FAST_RETRIES)
+    yield handle
+    handle.stop()
