@@ -60,6 +60,31 @@ class Ledger:
             statement = statement.on_conflict_do_update(index_elements=["payment_id"], set_={**values, "updated_at": now})
             conn.execute(statement)
 
+    def upsert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Upsert many payments' rows in one transaction (each dict has `payment_id` and the same keys)."""
+        if not rows:
+            return
+        now = utcnow()
+        encoded = [{k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in r.items()}
+                   for r in rows]
+        columns = [k for k in encoded[0] if k != "payment_id"]
+        with write(self.engine) as conn:
+            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ledger)
+            statement = insert.on_conflict_do_update(
+                index_elements=["payment_id"], set_={**{c: insert.excluded[c] for c in columns}, "updated_at": now})
+            conn.execute(statement, [{**r, "first_seen": now, "updated_at": now} for r in encoded])
+
+    def statuses(self, payment_ids: Sequence[str]) -> dict[str, str]:
+        """Current status of each known payment among `payment_ids`."""
+        out: dict[str, str] = {}
+        ids = list(payment_ids)
+        with read(self.engine) as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start:start + 5000]
+                rows = conn.execute(sa.select(ledger.c.payment_id, ledger.c.status).where(ledger.c.payment_id.in_(chunk)))
+                out.update({pid: status for pid, status in rows})
+        return out
+
     def transition(self, payment_id: str, allowed_from: Sequence[str], **values: Any) -> bool:
         """Compare-and-set: update only if the current status is one of `allowed_from`."""
         values = {k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in values.items()}

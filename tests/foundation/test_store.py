@@ -203,3 +203,15 @@ def test_verify_detects_a_deleted_record(settings, store: Store) -> None:
 
     assert not result.ok
     assert "deleted" in result.problem
+
+
+def test_many_ledger_rows_are_upserted_in_one_go(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="pending", amount_minor=100)
+
+    any_store.ledger.upsert_many([
+        {"payment_id": "PM1", "status": "held", "reason": "amount_mismatch"},
+        {"payment_id": "PM2", "status": "pending", "reason": None},
+    ])
+
+    assert any_store.ledger.statuses(["PM1", "PM2", "PM3"]) == {"PM1": "held", "PM2": "pending"}
+    assert any_store.ledger.get("PM1").amount_minor == 100
