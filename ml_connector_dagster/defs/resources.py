@@ -3,17 +3,13 @@
 Settings are read from the environment when a run starts (never at import), so `dagster definitions
 validate` works on a machine with nothing configured.
 """
-
-
-
 import contextlib
-import random
-import time
 from typing import Iterator
 
 import dagster as dg
 import duckdb
 
+from .. import warehouse
 from ..settings import Settings, load_settings
 from ..store import Store
 
@@ -46,23 +42,8 @@ class Warehouse(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = self.settings.get().warehouse_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout_seconds
-        delay = 0.05
-        while True:
-            try:
-                conn = duckdb.connect(str(path), read_only=read_only and path.exists())
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 2.0)
-        try:
+        with warehouse.connect(self.settings.get().warehouse_path, read_only, self.lock_timeout_seconds) as conn:
             yield conn
-        finally:
-            conn.close()
 
 
 settings_resource = ConnectorSettings()

@@ -1,0 +1,43 @@
+"""Short-lived DuckDB connections to the warehouse file, retried while another process holds its lock.
+
+DuckDB allows one writing process per file. Dagster runs are the only writers; the CLI and the review
+actions read. A connection is opened per unit of work and closed at once, so a waiting process gets in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+
+@contextlib.contextmanager
+def connect(path: Path, read_only: bool = False, lock_timeout_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only and not path.exists():
+        read_only = False  # nothing written yet: create the empty file rather than fail
+    deadline = time.monotonic() + lock_timeout_seconds
+    delay = 0.05
+    while True:
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
