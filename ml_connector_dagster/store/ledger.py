@@ -60,19 +60,30 @@ class Ledger:
             statement = statement.on_conflict_do_update(index_elements=["payment_id"], set_={**values, "updated_at": now})
             conn.execute(statement)
 
-    def upsert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Upsert many payments' rows in one transaction (each dict has `payment_id` and the same keys)."""
+    def apply_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Write many payments' rows in one transaction, each only if its status is still `expected_status`.
+
+        Every row has `payment_id`, `expected_status` (None for a payment not in the ledger yet) and the
+        columns to set; rows may set different columns. Returns the ids written: a row whose payment moved
+        on meanwhile (e.g. a concurrent posting) is skipped, so the caller can look at it again later.
+        """
+        written: set[str] = set()
         if not rows:
-            return
+            return written
         now = utcnow()
-        encoded = [{k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in r.items()}
-                   for r in rows]
-        columns = [k for k in encoded[0] if k != "payment_id"]
         with write(self.engine) as conn:
-            insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ledger)
-            statement = insert.on_conflict_do_update(
-                index_elements=["payment_id"], set_={**{c: insert.excluded[c] for c in columns}, "updated_at": now})
-            conn.execute(statement, [{**r, "first_seen": now, "updated_at": now} for r in encoded])
+            for columns, group in _by_columns(rows).items():
+                insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ledger)
+                statement = insert.on_conflict_do_update(
+                    index_elements=["payment_id"],
+                    set_={**{c: insert.excluded[c] for c in columns}, "updated_at": now},
+                    where=ledger.c.status == sa.bindparam("expected_status"),
+                ).returning(ledger.c.payment_id)
+                params = [{**_encode(r), "first_seen": now, "updated_at": now} for r in group]
+                for params_row in params:
+                    if conn.execute(statement, params_row).first() is not None:
+                        written.add(params_row["payment_id"])
+        return written
 
     def statuses(self, payment_ids: Sequence[str]) -> dict[str, str]:
         """Current status of each known payment among `payment_ids`."""
@@ -106,6 +117,18 @@ class Ledger:
         with read(self.engine) as conn:
             rows = conn.execute(sa.select(ledger.c.status, sa.func.count()).group_by(ledger.c.status))
             return {status: count for status, count in rows}
+
+
+def _encode(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in row.items()}
+
+
+def _by_columns(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        columns = tuple(sorted(k for k in row if k not in ("payment_id", "expected_status")))
+        groups.setdefault(columns, []).append(row)
+    return groups
 
 
 def _entry(r: sa.Row) -> LedgerEntry:

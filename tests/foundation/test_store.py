@@ -205,13 +205,16 @@ def test_verify_detects_a_deleted_record(settings, store: Store) -> None:
     assert "deleted" in result.problem
 
 
-def test_many_ledger_rows_are_upserted_in_one_go(any_store: Store) -> None:
+def test_many_ledger_rows_are_written_in_one_go_if_their_status_is_as_expected(any_store: Store) -> None:
     any_store.ledger.upsert("PM1", status="pending", amount_minor=100)
+    any_store.ledger.upsert("PM3", status="posted", amount_minor=300)
 
-    any_store.ledger.upsert_many([
-        {"payment_id": "PM1", "status": "held", "reason": "amount_mismatch"},
-        {"payment_id": "PM2", "status": "pending", "reason": None},
+    written = any_store.ledger.apply_many([
+        {"payment_id": "PM1", "expected_status": "pending", "status": "held", "reason": "amount_mismatch"},
+        {"payment_id": "PM2", "expected_status": None, "status": "pending"},
+        {"payment_id": "PM3", "expected_status": "matched", "status": "not_collected"},
     ])
 
-    assert any_store.ledger.statuses(["PM1", "PM2", "PM3"]) == {"PM1": "held", "PM2": "pending"}
+    assert written == {"PM1", "PM2"}
+    assert any_store.ledger.statuses(["PM1", "PM2", "PM3", "PM4"]) == {"PM1": "held", "PM2": "pending", "PM3": "posted"}
     assert any_store.ledger.get("PM1").amount_minor == 100
