@@ -82,6 +82,20 @@ class _QuietTransport(Transport):
         return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
 
 
+class _Session(requests.Session):
+    """A configured CA bundle wins: plain requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override it."""
+
+    def __init__(self, ca_bundle: str | None) -> None:
+        super().__init__()
+        self.ca_bundle = ca_bundle
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self.ca_bundle:
+            merged["verify"] = self.ca_bundle
+        return merged
+
+
 _CLIENTS: dict[tuple[str, str | None, float], zeep.Client] = {}
 _CLIENTS_LOCK = threading.Lock()
 
@@ -92,8 +106,7 @@ def _zeep_client(wsdl: str, ca_bundle: str | None, timeout: float) -> zeep.Clien
     with _CLIENTS_LOCK:
         client = _CLIENTS.get(key)
         if client is None:
-            session = requests.Session()
-            session.verify = ca_bundle or True
+            session = _Session(ca_bundle)
             transport = _QuietTransport(session=session, timeout=timeout, operation_timeout=timeout)
             settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
             client = zeep.Client(wsdl, transport=transport, settings=settings)
@@ -102,8 +115,10 @@ def _zeep_client(wsdl: str, ca_bundle: str | None, timeout: float) -> zeep.Clien
 
 
 def clear_wsdl_cache() -> None:
-    """Forget parsed WSDLs (tests that restart a service on another port)."""
+    """Forget parsed WSDLs and close their keep-alive connections (a service is being stopped)."""
     with _CLIENTS_LOCK:
+        for client in _CLIENTS.values():
+            client.transport.session.close()
         _CLIENTS.clear()
 
 

@@ -1,0 +1,292 @@
+"""The BOI backend against a recording fake of Sage's COM objects (the real one only runs on Windows).
+
+The fake answers like ProvideX does (1 success, 0 failure with sLastErrorMsg, -1 warning) and records
+every call, so the tests check the call sequence from shared/reference/sage100.md and what the backend
+does with each return code.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_connector_dagster.agent import BOIBackend, BOINames, agent_app
+from ml_connector_dagster.agent.ledger import AgentLedger
+from ml_connector_dagster.httpserve import serve_in_thread
+from ml_connector_dagster.sage100 import AgentClient, RetryPolicy
+from ml_connector_dagster.sage100.model import (
+    FAULT_COMPANY,
+    FAULT_LOGON,
+    LOGON_FAILURE_TEXT,
+    Credentials,
+    SageRuleError,
+)
+
+from .conftest import MakeRequest
+
+HOME = r"C:\Sage\Sage 100\MAS90\Home"
+TODAY = date(2026, 11, 25)
+INVOICES = [
+    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100030", "InvoiceType$": "IN",
+     "InvoiceDate$": "20261001", "InvoiceDueDate$": "20261031", "Balance": 1200.0, "DateUpdated$": "20261120",
+     "TimeUpdated$": "9.5"},
+    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100031", "InvoiceType$": "IN",
+     "InvoiceDate$": "20261015", "InvoiceDueDate$": "20261114", "Balance": 450.1 - 0.1, "DateUpdated$": "20261121",
+     "TimeUpdated$": "13:45:00"},
+]
+
+
+class FakeObject:
+    """One COM object: every method call is recorded; answers come from `answers`, rows or the default 1."""
+
+    def __init__(self, sage: "FakeSage", name: str, rows: list[dict[str, Any]] | None = None) -> None:
+        self._sage, self._name, self._rows, self._cursor = sage, name, rows or [], 0
+        self._values: dict[str, Any] = {}
+        self.sLastErrorMsg = ""
+        self.sLastErrorNum = ""
+        if name.endswith("_bus"):
+            self.oLines = FakeObject(sage, "lines")
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        def call(*args: Any) -> Any:
+            self._sage.calls.append((self._name, method, args))
+            answer = self._sage.answers.get((self._name, method))
+            if callable(answer):
+                return answer(self, *args)
+            if answer is not None:
+                rc, message = answer if isinstance(answer, tuple) else (answer, "")
+                self.sLastErrorMsg = message
+                return rc
+            return self._default(method, args)
+
+        return call
+
+    def _default(self, method: str, args: tuple) -> Any:
+        if method == "NewObject":
+            return FakeObject(self._sage, args[0], self._sage.tables.get(args[0]))
+        if method == "nMoveFirst":
+            self._cursor = 0
+        elif method == "nMoveNext":
+            self._cursor += 1
+        elif method == "nEOF":
+            return int(self._cursor >= len(self._rows))
+        elif method == "nGetValue":
+            value = self._rows[self._cursor].get(args[0]) if self._cursor < len(self._rows) else self._values.get(args[0])
+            return (1, value)
+        elif method == "nSetKey":
+            return 2
+        elif method == "nLookupTask":
+            return f"task:{args[0]}"
+        elif method in ("Init", "DropObject"):
+            return None
+        return 1
+
+
+class FakeSage:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, tuple]] = []
+        self.answers: dict[tuple[str, str], Any] = {
+            ("SY_Session", "nSetUser"): lambda obj, user, pw: 1 if (user, pw) == ("demo", "demo-password") else
+            _fail(obj, "Invalid user logon or password."),
+            ("SY_Session", "nSetCompany"): lambda obj, code: 1 if code == "ABC" else _fail(obj, "Company not found."),
+        }
+        self.tables: dict[str, list[dict[str, Any]]] = {"AR_OpenInvoice_svc": INVOICES}
+
+    def dispatch(self, progid: str) -> FakeObject:
+        self.calls.append(("Dispatch", progid, ()))
+        return FakeObject(self, progid)
+
+    def methods(self, obj: str | None = None) -> list[str]:
+        return [m for o, m, _ in self.calls if obj is None or o == obj]
+
+    def args(self, obj: str, method: str) -> list[tuple]:
+        return [a for o, m, a in self.calls if (o, m) == (obj, method)]
+
+
+def _fail(obj: FakeObject, message: str) -> int:
+    obj.sLastErrorMsg = message
+    return 0
+
+
+@pytest.fixture
+def sage() -> FakeSage:
+    return FakeSage()
+
+
+@pytest.fixture
+def backend(sage: FakeSage, tmp_path: Path) -> BOIBackend:
+    return BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
+
+
+@pytest.fixture
+def creds() -> Credentials:
+    return Credentials("demo", "demo-password", "ABC")
+
+
+def test_a_cash_receipt_follows_the_reference_call_sequence(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    receipt = backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "450.00"),)))
+
+    session = [(o, m, a) for o, m, a in sage.calls if o in ("Dispatch", "ProvideX.Script", "SY_Session")]
+    assert session[:9] == [
+        ("Dispatch", "ProvideX.Script", ()), ("ProvideX.Script", "Init", (HOME,)),
+        ("ProvideX.Script", "NewObject", ("SY_Session",)), ("SY_Session", "nSetUser", ("demo", "demo-password")),
+        ("SY_Session", "nSetCompany", ("ABC",)), ("SY_Session", "nSetDate", ("A/R", "20261125")),
+        ("SY_Session", "nSetModule", ("A/R",)), ("SY_Session", "nLookupTask", ("AR_CashReceipts_ui",)),
+        ("SY_Session", "nSetProgram", ("task:AR_CashReceipts_ui",)),
+    ]
+    assert sage.methods("lines") == ["nAddLine", "nSetValue", "nSetValue", "nSetValue", "nWrite"]
+    assert sage.args("lines", "nSetValue") == [("InvoiceNo$", "0100031"), ("InvoiceType$", "IN"),
+                                               ("AmountPosted", Decimal("450.00"))]
+    header = sage.methods("AR_CashReceipts_bus")
+    assert header[:5] == ["nSetKeyValue"] * 4 + ["nSetKey"] and header[-2:] == ["nWrite", "DropObject"]
+    assert ("PostingAmt", Decimal("450.00")) in sage.args("AR_CashReceipts_bus", "nSetValue")
+    assert ("Comment$", "PM1") in sage.args("AR_CashReceipts_bus", "nSetValue")
+    assert sage.methods()[-2:] == ["nCleanup", "DropObject"]
+    assert (receipt.deposit_no, receipt.check_no, receipt.created) == ("00001", "GC00000001", True)
+
+
+def test_amounts_reach_com_as_decimal_never_float(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend.create_cash_receipt(creds, make_request("PM1"))
+
+    numbers = [a[1] for o, m, a in sage.calls if m == "nSetValue" and not a[0].endswith("$")]
+    assert numbers and all(isinstance(n, Decimal) for n in numbers)
+
+
+def test_a_wrong_password_gives_sages_logon_failure_and_still_cleans_up(
+        backend: BOIBackend, sage: FakeSage) -> None:
+    with pytest.raises(SageRuleError) as caught:
+        backend.company_name(Credentials("demo", "wrong", "ABC"))
+
+    assert (caught.value.code, caught.value.message) == (FAULT_LOGON, LOGON_FAILURE_TEXT)
+    assert sage.methods("SY_Session")[-2:] == ["nCleanup", "DropObject"]
+
+
+def test_an_unknown_company_is_refused_with_sages_reason(backend: BOIBackend) -> None:
+    with pytest.raises(SageRuleError) as caught:
+        backend.company_name(Credentials("demo", "demo-password", "XYZ"))
+
+    assert caught.value.code == FAULT_COMPANY and "Company not found." in caught.value.message
+
+
+def test_a_refused_write_raises_sages_message_and_frees_the_key(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    sage.answers[("AR_CashReceipts_bus", "nWrite")] = (0, "Customer is on credit hold.")
+
+    with pytest.raises(SageRuleError, match="Customer is on credit hold."):
+        backend.create_cash_receipt(creds, make_request("PM1"))
+
+    assert "nClear" in sage.methods("AR_CashReceipts_bus")
+    del sage.answers[("AR_CashReceipts_bus", "nWrite")]
+    assert backend.create_cash_receipt(creds, make_request("PM1")).created
+
+
+def test_a_warning_return_code_is_success_and_its_message_is_logged(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest,
+        caplog: pytest.LogCaptureFixture) -> None:
+    sage.answers[("AR_CashReceipts_bus", "nWrite")] = (-1, "Deposit total changed.")
+
+    receipt = backend.create_cash_receipt(creds, make_request("PM1"))
+
+    assert receipt.created and "Deposit total changed." in caplog.text
+
+
+def test_lines_not_adding_up_are_refused_before_sage_is_written(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    with pytest.raises(SageRuleError, match="The distribution is out of balance."):
+        backend.create_cash_receipt(creds, make_request("PM1", amount="500.00"))
+
+    assert "nWrite" not in sage.methods()
+
+
+def test_paying_beyond_a_balance_is_refused_before_sage_is_written(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    with pytest.raises(SageRuleError, match="exceeds its balance of 450.00"):
+        backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "450.01"),)))
+
+    assert "nWrite" not in sage.methods()
+
+
+def test_the_same_key_twice_writes_once(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    first = backend.create_cash_receipt(creds, make_request("PM1"))
+    writes = sage.methods().count("nWrite")
+
+    again = backend.create_cash_receipt(creds, make_request("PM1"))
+
+    assert again.receipt_id == first.receipt_id and not again.created
+    assert sage.methods().count("nWrite") == writes
+    assert sage.methods("SY_Session").count("nSetUser") == 2  # the repeat is still logged on
+
+
+def test_an_interrupted_write_is_recovered_from_the_comment_instead_of_written_again(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend.ledger.begin(make_request("PM1"))  # the agent stopped after this, before recording the result
+    sage.tables["AR_CashReceipts_bus"] = [{"DepositNo$": "00007", "ARDivisionNo$": "01", "CustomerNo$": "ABF",
+                                           "CheckNo$": "GC00000001", "PostingAmt": 450.0, "Comment$": "PM1"}]
+
+    receipt = backend.create_cash_receipt(creds, make_request("PM1"))
+
+    assert (receipt.deposit_no, receipt.check_no) == ("00007", "GC00000001")
+    assert "nWrite" not in sage.methods()
+    assert backend.find_cash_receipt(creds, "PM1").deposit_no == "00007"
+
+
+def test_reads_normalise_sages_time_and_money(backend: BOIBackend, creds: Credentials) -> None:
+    invoices = backend.get_open_invoices(creds, "01", "ABF")
+
+    assert [i.TimeUpdated for i in invoices] == ["09.5000000", "13.7500000"]
+    assert [i.Balance for i in invoices] == [Decimal("1200.00"), Decimal("450.00")]
+    assert invoices[0].InvoiceDate == date(2026, 10, 1)
+
+
+def test_an_unknown_customer_is_not_found(backend: BOIBackend, sage: FakeSage, creds: Credentials) -> None:
+    sage.answers[("AR_Customer_svc", "nFind")] = 0
+
+    with pytest.raises(SageRuleError, match="Customer 01-NOPE does not exist."):
+        backend.get_open_invoices(creds, "01", "NOPE")
+
+
+def test_reversing_an_unposted_receipt_deletes_the_entry(
+        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend.create_cash_receipt(creds, make_request("PM1"))
+    sage.answers[("AR_CashReceipts_bus", "nSetKey")] = 1  # the entry exists
+
+    reversed_ = backend.reverse_cash_receipt(creds, "PM1", "chargeback")
+
+    assert reversed_.status == "reversed" and "nDelete" in sage.methods("AR_CashReceipts_bus")
+    assert backend.find_cash_receipt(creds, "PM1").status == "reversed"
+
+
+def test_object_names_come_from_one_configurable_place(
+        sage: FakeSage, tmp_path: Path, creds: Credentials, make_request: MakeRequest) -> None:
+    names = BOINames(receipts_bus="AR_CashReceiptsEntry_bus", receipts_task="AR_CashReceiptsEntry_ui")
+    backend = BOIBackend(HOME, AgentLedger(tmp_path / "l.sqlite"), names, dispatch=sage.dispatch, today=lambda: TODAY)
+
+    backend.create_cash_receipt(creds, make_request("PM1"))
+
+    assert ("SY_Session", "nLookupTask", ("AR_CashReceiptsEntry_ui",)) in sage.calls
+    assert "nWrite" in sage.methods("AR_CashReceiptsEntry_bus")
+
+
+def test_the_agent_serves_the_boi_backend_like_any_other(backend: BOIBackend) -> None:
+    server = serve_in_thread(agent_app(backend))
+    try:
+        client = AgentClient(f"{server.url}/agent?wsdl", username="demo", password="demo-password",
+                             company_code="ABC", retry=RetryPolicy(attempts=1))
+        info = client.ping()
+        invoices = list(client.iter_open_invoices())
+    finally:
+        server.stop()
+
+    assert info.backend == "boi"
+    assert [i.InvoiceNo for i in invoices] == ["0100030", "0100031"]
