@@ -113,8 +113,13 @@ class Inbox:
         with read(self.engine) as conn:
             return set(conn.execute(sa.select(inbox.c.event_id).where(inbox.c.event_id.in_(ids))).scalars())
 
-    def due(self, now: datetime | None = None, limit: int = 1000) -> list[InboxRow]:
-        """Rows waiting for processing whose next attempt time has come, oldest first."""
+    def due(self, now: datetime | None = None, limit: int = 1000,
+            resource_types: Sequence[str] | None = None) -> list[InboxRow]:
+        """Rows waiting for processing whose next attempt time has come, oldest first.
+
+        `resource_types` narrows to the events one consumer handles (e.g. ["payments"]), so other
+        types cannot fill its `limit`.
+        """
         now = now or utcnow()
         query = (
             sa.select(inbox)
@@ -123,6 +128,8 @@ class Inbox:
             .order_by(inbox.c.seq)
             .limit(limit)
         )
+        if resource_types is not None:
+            query = query.where(inbox.c.resource_type.in_(list(resource_types)))
         with read(self.engine) as conn:
             return [_row(r) for r in conn.execute(query)]
 
