@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from .defs import resources, sage100
+from .defs import gocardless, resources, sage100
 
 defs = dg.Definitions.merge(
     resources.defs,
+    gocardless.defs,
     sage100.defs,
 )

@@ -1,0 +1,223 @@
+"""Dagster wiring for GoCardless: the API resource, the gocardless/* assets, the inbox sensor, the events
+sweep and the payments backfill. The work itself is in `gocardless.sync` and `gocardless.client`.
+
+How it fits together:
+- `gocardless_inbox_sensor` (running by default, every 5 s) looks at due inbox rows and requests a run of
+  `gocardless_inbox_job` keyed by the pending set's signature, so a tick that sees the same rows requests
+  nothing new. Runs claim rows atomically: overlapping runs never process an event twice.
+- `gocardless_inbox_job` materialises gocardless/customers, payments, refunds and payouts.
+- `gocardless_events_sweep` (every 10 minutes, running by default) lists `GET /events` since the newest
+  stored event, less an overlap, and stores unseen whitelisted events: the safety net for missed webhooks.
+- `gocardless_payments_backfill` is a daily-partitioned job: select a range of days under the job's
+  Partitions tab and "Launch backfill" (or `dagster job backfill -j gocardless_payments_backfill
+  --from 2026-11-01 --to 2026-11-25`) to re-read the payments created on those days and upsert them. It
+  records each run as a materialization of gocardless/payments. (A partitioned job rather than a
+  partitioned asset, because gocardless/payments is driven by the inbox, not by dates.)
+"""
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from ..gocardless import sync
+from ..gocardless.client import GoCardlessClient, RetryPolicy
+from .resources import ConnectorSettings, OperationalStore, Warehouse, settings_resource
+
+INBOX_TYPES = ("payments", "refunds", "payouts")
+RUN_KEY_BUCKET_SECONDS = 600  # a pending set whose run died unclaimed is requested again after this
+STALE_CLAIM = timedelta(hours=1)
+BACKFILL_START = "2024-01-01"
+
+
+class GoCardlessResource(dg.ConfigurableResource):
+    """The GoCardless API client, configured from the connector's settings; the retry budget is tunable."""
+
+    settings: ConnectorSettings
+    max_attempts: int = 6
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 30.0
+    max_total_seconds: float = 120.0
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
+
+    def get_client(self) -> GoCardlessClient:
+        policy = RetryPolicy(self.max_attempts, self.base_delay_seconds, self.max_delay_seconds,
+                             self.max_total_seconds, self.connect_timeout_seconds, self.read_timeout_seconds)
+        return GoCardlessClient.from_settings(self.settings.get(), policy)
+
+
+class InboxProcessingConfig(dg.Config):
+    """Retries of events whose processing fails: attempts before the review queue, backoff base (s)."""
+
+    max_attempts: int = 6
+    retry_base_delay_seconds: float = 30.0
+
+
+def _claimed_by(context: dg.AssetExecutionContext) -> str:
+    return f"run:{context.run_id}"[:64]
+
+
+def _consume(context: dg.AssetExecutionContext, process, config: InboxProcessingConfig,
+             gocardless: GoCardlessResource, store: OperationalStore, warehouse: Warehouse) -> sync.InboxOutcome:
+    """Run one inbox consumer with its resources, logging each failed event; raise if nothing succeeded."""
+    rule = sync.RetryRule(config.max_attempts, config.retry_base_delay_seconds)
+    ops_store, client = store.get(), gocardless.get_client()
+    try:
+        outcome = process(ops_store, client, warehouse.connect, _claimed_by(context), rule)
+    finally:
+        client.close()
+        ops_store.dispose()
+    for error in outcome.errors:
+        context.log.warning(error)
+    if outcome.errors and not outcome.processed:
+        raise dg.Failure(f"no event could be processed ({len(outcome.errors)} failed; they will be retried "
+                         "with backoff or are in the review queue)", metadata=outcome.metadata())
+    return outcome
+
+
+@dg.asset(key_prefix="gocardless", name="payments", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
+          description="Payments named by new inbox events, re-read from the API (table gocardless_payments).")
+def gocardless_payments(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
+                        gocardless: GoCardlessResource, store: OperationalStore,
+                        warehouse: Warehouse) -> dg.MaterializeResult:
+    outcome = _consume(context, sync.process_payment_events, config, gocardless, store, warehouse)
+    return dg.MaterializeResult(metadata=outcome.metadata())
+
+
+@dg.asset(key_prefix="gocardless", name="refunds", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
+          description="Refunds named by new inbox events, re-read from the API (table gocardless_refunds).")
+def gocardless_refunds(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
+                       gocardless: GoCardlessResource, store: OperationalStore,
+                       warehouse: Warehouse) -> dg.MaterializeResult:
+    outcome = _consume(context, sync.process_refund_events, config, gocardless, store, warehouse)
+    return dg.MaterializeResult(metadata=outcome.metadata())
+
+
+@dg.asset(key_prefix="gocardless", name="payouts", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
+          deps=[gocardless_payments],
+          description="Payouts (named by events or linked from payments) with their items "
+                      "(tables gocardless_payouts, gocardless_payout_items).")
+def gocardless_payouts(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
+                       gocardless: GoCardlessResource, store: OperationalStore,
+                       warehouse: Warehouse) -> dg.MaterializeResult:
+    outcome = _consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
+    client = gocardless.get_client()
+    try:
+        linked = sync.fetch_unknown_payouts(client, warehouse.connect)
+    finally:
+        client.close()
+    return dg.MaterializeResult(metadata={**outcome.metadata(), "payouts_fetched_from_payment_links": linked})
+
+
+@dg.asset(key_prefix="gocardless", name="customers", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
+          description="Every GoCardless customer, upserted (no webhook announces customer changes) "
+                      "(table gocardless_customers).")
+def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -> dg.MaterializeResult:
+    client = gocardless.get_client()
+    try:
+        count = sync.sync_all_customers(client, warehouse.connect)
+    finally:
+        client.close()
+    return dg.MaterializeResult(metadata={"customers": count, "dagster/row_count": count})
+
+
+GOCARDLESS_ASSETS = [gocardless_customers, gocardless_payments, gocardless_refunds, gocardless_payouts]
+gocardless_inbox_job = dg.define_asset_job(
+    "gocardless_inbox_job", selection=GOCARDLESS_ASSETS,
+    description="Process due GoCardless inbox events into the warehouse (requested by gocardless_inbox_sensor).",
+)
+
+
+def pending_signature(rows: list, now: datetime | None = None) -> str:
+    """Run key for a pending set: same rows and attempts in the same time bucket -> same key (deduped)."""
+    now = now or datetime.now(timezone.utc)
+    bucket = int(now.timestamp()) // RUN_KEY_BUCKET_SECONDS
+    digest = hashlib.sha256(",".join(f"{r.seq}:{r.attempts}" for r in rows).encode()).hexdigest()[:24]
+    return f"gocardless-inbox-{digest}-{bucket}"
+
+
+@dg.sensor(job=gocardless_inbox_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Requests a gocardless_inbox_job run when inbox events are due (new or retry time reached).")
+def gocardless_inbox_sensor(context: dg.SensorEvaluationContext, store: OperationalStore) -> dg.SensorResult:
+    ops_store = store.get()
+    try:
+        released = ops_store.inbox.release_stale(STALE_CLAIM)
+        due = ops_store.inbox.due(limit=5000, resource_types=INBOX_TYPES)
+        max_seq = ops_store.inbox.max_seq()
+    finally:
+        ops_store.dispose()
+    previous = int(context.cursor or 0)
+    cursor = str(max(previous, max_seq))
+    if released:
+        context.log.warning(f"{released} inbox events claimed by runs that never finished were released")
+    if not due:
+        return dg.SensorResult(skip_reason="no inbox events are due", cursor=cursor)
+    new = sum(1 for r in due if r.seq > previous)
+    request = dg.RunRequest(run_key=pending_signature(due),
+                            tags={"gocardless/due_events": str(len(due)), "gocardless/new_events": str(new)})
+    return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+
+class SweepConfig(dg.Config):
+    """How far back the sweep looks: before the newest stored event, and when the inbox is empty."""
+
+    overlap_hours: float = 24.0
+    first_lookback_days: float = 7.0
+
+
+@dg.op(description="List GoCardless events since the newest stored one and store unseen whitelisted events.")
+def sweep_gocardless_events(context: dg.OpExecutionContext, config: SweepConfig, gocardless: GoCardlessResource,
+                            store: OperationalStore, connector_settings: ConnectorSettings) -> None:
+    ops_store, client = store.get(), gocardless.get_client()
+    try:
+        result = sync.sweep_events(ops_store, client, connector_settings.get().gocardless_event_whitelist,
+                                   timedelta(hours=config.overlap_hours), timedelta(days=config.first_lookback_days))
+    finally:
+        client.close()
+        ops_store.dispose()
+    context.log.info(f"events since {result.since}: {result.listed} listed, {result.whitelisted} whitelisted, "
+                     f"{result.stored} new, {result.duplicates} already stored")
+    context.add_output_metadata({"since": result.since, "listed": result.listed, "whitelisted": result.whitelisted,
+                                 "stored": result.stored, "duplicates": result.duplicates})
+
+
+@dg.job(description="The safety net for missed webhooks: GET /events into the inbox.")
+def gocardless_events_sweep_job() -> None:
+    sweep_gocardless_events()
+
+
+gocardless_events_sweep = dg.ScheduleDefinition(
+    name="gocardless_events_sweep", cron_schedule="*/10 * * * *", job=gocardless_events_sweep_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+daily = dg.DailyPartitionsDefinition(start_date=BACKFILL_START, end_offset=1, timezone="UTC")
+
+
+@dg.op(pool="warehouse", description="Re-read the payments created on the partition's day and upsert them.")
+def backfill_gocardless_payments(context: dg.OpExecutionContext, gocardless: GoCardlessResource,
+                                 warehouse: Warehouse) -> None:
+    window = context.partition_time_window
+    client = gocardless.get_client()
+    try:
+        count = sync.backfill_payments(client, warehouse.connect, window.start, window.end)
+    finally:
+        client.close()
+    context.log_event(dg.AssetMaterialization(
+        asset_key=gocardless_payments.key, description=f"backfill of payments created {context.partition_key}",
+        metadata={"backfill_day": context.partition_key, "payments_upserted": count}))
+
+
+@dg.job(partitions_def=daily, description="Re-read payments created in a date range (launch as a backfill).")
+def gocardless_payments_backfill() -> None:
+    backfill_gocardless_payments()
+
+
+defs = dg.Definitions(
+    assets=GOCARDLESS_ASSETS,
+    jobs=[gocardless_inbox_job, gocardless_events_sweep_job, gocardless_payments_backfill],
+    sensors=[gocardless_inbox_sensor],
+    schedules=[gocardless_events_sweep],
+    resources={"gocardless": GoCardlessResource(settings=settings_resource)},
+)

@@ -1,0 +1,270 @@
+"""The gocardless/* assets, inbox sensor, events sweep and payments backfill in a real Dagster instance,
+against the GoCardless stand-in over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+import dagster as dg
+import duckdb
+import pytest
+
+from ml_connector_dagster.defs import gocardless as gc_defs
+from ml_connector_dagster.defs.resources import ConnectorSettings, OperationalStore, Warehouse
+from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn
+from ml_connector_dagster.settings import DEFAULT_EVENT_WHITELIST as WHITELIST
+from ml_connector_dagster.settings import load_settings
+from ml_connector_dagster.store import Store
+
+from .conftest import event
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+@pytest.fixture
+def resources(api_env: GoCardlessStandIn) -> dict[str, Any]:
+    settings = ConnectorSettings()
+    return {
+        "connector_settings": settings,
+        "store": OperationalStore(settings=settings),
+        "warehouse": Warehouse(settings=settings),
+        "gocardless": gc_defs.GoCardlessResource(settings=settings, max_attempts=3, base_delay_seconds=0.01,
+                                                 max_total_seconds=5),
+    }
+
+
+@pytest.fixture
+def ops_store(api_env: GoCardlessStandIn) -> Iterator[Store]:
+    store = Store(load_settings().database_url)
+    yield store
+    store.dispose()
+
+
+def play_into_inbox(stand_in: GoCardlessStandIn, store: Store, steps: int | None = None) -> list[dict]:
+    """Play steps and store their whitelisted events as the receiver would."""
+    played = []
+    for _ in range(steps or stand_in.world.total_steps):
+        events = stand_in.play_step()
+        played += events
+        store.inbox.add([e for e in events if f"{e['resource_type']}.{e['action']}" in WHITELIST], "WBTEST")
+    return played
+
+
+def table(sql: str) -> list[tuple]:
+    with duckdb.connect(str(load_settings().warehouse_path), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def inbox_config(max_attempts: int = 6, base: float = 30.0, assets: tuple[str, ...] = ("payments",)) -> dict:
+    config = {"config": {"max_attempts": max_attempts, "retry_base_delay_seconds": base}}
+    return {"ops": {f"gocardless__{name}": config for name in assets}}
+
+
+def output_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    [output] = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+    return {k: v.value for k, v in output.event_specific_data.metadata.items()}
+
+
+# -- sensor -----------------------------------------------------------------------------------------------
+
+def evaluate_sensor(instance: dg.DagsterInstance, resources: dict, cursor: str | None = None,
+                    definitions: dg.Definitions | None = None) -> dg.SensorResult:
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                 definitions=definitions) as context:
+        return gc_defs.gocardless_inbox_sensor(context)
+
+
+def test_the_sensor_skips_when_nothing_is_due(instance: dg.DagsterInstance, resources: dict) -> None:
+    result = evaluate_sensor(instance, resources)
+
+    assert result.run_requests == [] and result.cursor == "0"
+    assert "no inbox events are due" in str(result.skip_reason)
+
+
+def test_the_sensor_requests_one_run_per_pending_set_and_advances_its_cursor(
+        instance: dg.DagsterInstance, resources: dict, ops_store: Store) -> None:
+    ops_store.inbox.add([event("EV1"), event("EV2", resource_id="PM0002")], "WB1")
+
+    first = evaluate_sensor(instance, resources)
+    again = evaluate_sensor(instance, resources, first.cursor)
+    ops_store.inbox.add([event("EV3", resource_id="PM0003")], "WB2")
+    more = evaluate_sensor(instance, resources, again.cursor)
+
+    [request] = first.run_requests
+    assert first.cursor == "2" and more.cursor == "3"
+    assert again.run_requests[0].run_key == request.run_key  # same pending set: deduped by run key
+    assert more.run_requests[0].run_key != request.run_key
+    assert more.run_requests[0].tags["gocardless/new_events"] == "1"
+    assert more.run_requests[0].tags["gocardless/due_events"] == "3"
+
+
+def test_the_sensor_ignores_events_waiting_for_their_retry_time(instance: dg.DagsterInstance, resources: dict,
+                                                                ops_store: Store) -> None:
+    ops_store.inbox.add([event("EVWAIT")])
+    [row] = ops_store.inbox.claim([r.seq for r in ops_store.inbox.due()], "run:test")
+    ops_store.inbox.fail(row.seq, "boom", max_attempts=5, base_delay=3600)
+
+    result = evaluate_sensor(instance, resources)
+
+    assert result.run_requests == []
+
+
+def test_a_sensor_requested_run_processes_the_played_month(instance: dg.DagsterInstance, resources: dict,
+                                                           ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    played = play_into_inbox(api_env, ops_store)
+    definitions = dg.Definitions(assets=gc_defs.GOCARDLESS_ASSETS, jobs=[gc_defs.gocardless_inbox_job],
+                                 sensors=[gc_defs.gocardless_inbox_sensor], resources=resources)
+    [request] = evaluate_sensor(instance, resources, definitions=definitions).run_requests
+
+    result = definitions.resolve_job_def("gocardless_inbox_job").execute_in_process(instance=instance,
+                                                                                     tags=request.tags)
+
+    assert result.success
+    assert ops_store.inbox.counts() == {"processed": len(ops_store.inbox.list(limit=None))}
+    api_status = {p["id"]: p["status"] for p in api_env.world.payments.values()}
+    stored = dict(table("SELECT id, status FROM gocardless_payments"))
+    assert stored == {pid: s for pid, s in api_status.items() if pid != "PM0014"}  # PM0014: no whitelisted event
+    assert table("SELECT count(*) FROM gocardless_customers") == [(8,)]
+    assert table("SELECT id, status, amount FROM gocardless_refunds") == [("RF0001", "paid", 10000)]
+    assert len(table("SELECT id FROM gocardless_payouts")) == 3
+    assert len(played) > 0
+
+
+# -- assets -----------------------------------------------------------------------------------------------
+
+def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
+        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    play_into_inbox(api_env, ops_store, steps=4)  # up to paid_out
+
+    first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+    ops_store.inbox.add([event("EVAGAIN", "payments.paid_out", "PM0006", "2030-01-01T00:00:00.000Z")])
+    second = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+
+    assert first.success and second.success
+    [row] = table("SELECT amount, currency, status, customer, mandate, fx_currency, fx_amount, payout IS NOT NULL, "
+                  "last_event_id, charge_date::VARCHAR FROM gocardless_payments WHERE id = 'PM0006'")
+    assert row == (100000, "EUR", "paid_out", "CU0004", "MD0004", "GBP", 86000, True, "EVAGAIN", "2026-11-04")
+    assert table("SELECT count(*) FROM gocardless_payments") == [(15,)]
+    metadata = first.asset_materializations_for_node("gocardless__payments")[0].metadata
+    payment_events = [r for r in ops_store.inbox.list(limit=None) if r.resource_type == "payments"]
+    assert metadata["events_processed"].value == len(payment_events) - 1
+    assert {r.status for r in payment_events} == {"processed"}
+    assert metadata["events_retrying"].value == 0
+    audit = [r.action for r in ops_store.audit.list()]
+    assert audit.count("payment.fetched") == 16 and audit.count("event.processed") == metadata["events_processed"].value + 1
+    assert ops_store.audit.verify().ok
+
+
+def test_an_older_event_processed_late_does_not_move_last_event_back(
+        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    play_into_inbox(api_env, ops_store, steps=1)
+    ops_store.inbox.add([event("EVNEW", "payments.confirmed", "PM0001", "2030-01-02T00:00:00.000Z")])
+    dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+    ops_store.inbox.add([event("EVOLD", "payments.confirmed", "PM0001", "2030-01-01T00:00:00.000Z")])
+
+    dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+
+    assert table("SELECT last_event_id FROM gocardless_payments WHERE id = 'PM0001'") == [("EVNEW",)]
+
+
+def test_a_failing_event_is_retried_with_backoff_then_queued_for_review_never_dropped(
+        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    play_into_inbox(api_env, ops_store, steps=3)
+    ops_store.inbox.add([event("EVLOST", "payments.confirmed", "PM404")])
+    config = inbox_config(max_attempts=2, base=0.0)
+
+    first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance, run_config=config)
+    after_first = {r.event_id: r for r in ops_store.inbox.list(limit=None)}
+    second = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance,
+                            run_config=config, raise_on_error=False)
+
+    assert first.success  # the other events were processed
+    assert (after_first["EVLOST"].status, after_first["EVLOST"].attempts) == ("retry", 1)
+    assert "GoCardlessNotFound" in after_first["EVLOST"].last_error
+    assert not second.success  # nothing could be processed: the run says so
+    lost = next(r for r in ops_store.inbox.list(limit=None) if r.event_id == "EVLOST")
+    assert (lost.status, lost.attempts) == ("failed", 2)
+    [item] = ops_store.review.open_for("EVLOST")
+    assert (item.kind, item.details["resource_id"], item.details["attempts"]) == ("processing_failed", "PM404", 2)
+
+
+def test_a_whole_api_outage_leaves_events_waiting_for_retry(instance: dg.DagsterInstance, resources: dict,
+                                                            ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    play_into_inbox(api_env, ops_store, steps=3)
+    api_env.set_faults([{"kind": "status", "status": 503, "count": 10_000}])
+
+    result = dg.materialize([gc_defs.gocardless_refunds, gc_defs.gocardless_payments], resources=resources,
+                            instance=instance, raise_on_error=False)
+
+    assert not result.success
+    assert ops_store.inbox.counts() == {"retry": 15}
+    assert ops_store.review.list() == []
+
+
+def test_customers_refunds_and_payouts_with_items_are_loaded(instance: dg.DagsterInstance, resources: dict,
+                                                             ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    play_into_inbox(api_env, ops_store)
+
+    result = dg.materialize(gc_defs.GOCARDLESS_ASSETS, resources=resources, instance=instance)
+
+    assert result.success
+    assert table("SELECT metadata FROM gocardless_customers WHERE id = 'CU0008'") == [('{"sage_customer":"02-HOLT"}',)]
+    payouts = table("SELECT id, amount, currency, deducted_fees FROM gocardless_payouts")
+    for payout_id, amount, _currency, fees in payouts:
+        [(total, fee_total)] = table(
+            f"SELECT sum(amount), sum(CASE WHEN type = 'gocardless_fee' THEN amount ELSE 0 END) "
+            f"FROM gocardless_payout_items WHERE payout = '{payout_id}'")
+        assert (round(total), -fee_total) == (amount, fees)
+    assert table("SELECT amount::VARCHAR FROM gocardless_payout_items WHERE type = 'gocardless_fee' AND "
+                 "payment = 'PM0002'") == [("-220.0",)]
+
+
+# -- events sweep and backfill -----------------------------------------------------------------------------
+
+def test_the_events_sweep_stores_missed_whitelisted_events_once(instance: dg.DagsterInstance, resources: dict,
+                                                                ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    played = []
+    while step := api_env.play_step():  # webhooks never arrived
+        played += step
+    job = gc_defs.gocardless_events_sweep_job
+
+    first = job.execute_in_process(instance=instance, resources=resources)
+    second = job.execute_in_process(instance=instance, resources=resources)
+
+    expected = {e["id"] for e in played if f"{e['resource_type']}.{e['action']}" in WHITELIST}
+    rows = ops_store.inbox.list(limit=None)
+    assert first.success and second.success
+    assert {r.event_id for r in rows} == expected and {r.source for r in rows} == {"events_api"}
+    assert output_metadata(first) | {"since": None} == {
+        "since": None, "listed": len(played), "whitelisted": len(expected), "stored": len(expected), "duplicates": 0}
+    assert (output_metadata(second)["stored"], output_metadata(second)["duplicates"]) == (0, len(expected))
+
+
+def test_the_sweep_schedule_requests_the_sweep_job(instance: dg.DagsterInstance) -> None:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(timezone.utc))
+
+    [request] = gc_defs.gocardless_events_sweep.evaluate_tick(context).run_requests
+
+    assert gc_defs.gocardless_events_sweep.job_name == "gocardless_events_sweep_job" and request is not None
+    assert gc_defs.gocardless_events_sweep.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_a_backfill_day_re_reads_the_payments_created_that_day(instance: dg.DagsterInstance, resources: dict,
+                                                               api_env: GoCardlessStandIn) -> None:
+    for _ in range(3):
+        api_env.play_step()  # the stand-in stamps creation with today's date
+    today = datetime.now(timezone.utc).date().isoformat()
+    job = gc_defs.gocardless_payments_backfill
+
+    result = job.execute_in_process(instance=instance, resources=resources, partition_key=today)
+    empty = job.execute_in_process(instance=instance, resources=resources, partition_key="2025-01-01")
+
+    assert result.success and empty.success
+    assert table("SELECT count(*), count(customer), count(last_event_id) FROM gocardless_payments") == [(16, 16, 0)]
+    latest = instance.get_latest_materialization_event(dg.AssetKey(["gocardless", "payments"]))
+    assert latest.asset_materialization.metadata["payments_upserted"].value == 0
+    assert latest.asset_materialization.metadata["backfill_day"].value == "2025-01-01"
