@@ -1,0 +1,94 @@
+"""The eBusiness Web Services client (zeep) against the stand-in, over real SOAP on loopback."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from ml_connector_dagster.sage100 import (
+    AgentClient,
+    EBusinessClient,
+    SageCompanyError,
+    SageLogonError,
+    SageNotFound,
+    SageWriteRejected,
+)
+from ml_connector_dagster.sandbox.sage_services import SageStandIns
+
+
+def client_with(stand_ins: SageStandIns, **change: str) -> EBusinessClient:
+    values = {"username": stand_ins.username, "password": stand_ins.password,
+              "company_code": stand_ins.company_code, **change}
+    return EBusinessClient(stand_ins.ebusiness_wsdl, **values)
+
+
+def test_contract_information_needs_no_logon(stand_ins: SageStandIns) -> None:
+    info = client_with(stand_ins, password="not-needed").get_contract_information()
+
+    assert info.contract_version >= 1 and info.assembly_version
+
+
+def test_get_customer_returns_sages_customer_contract(ebusiness: EBusinessClient) -> None:
+    customer = ebusiness.get_customer("01", "ABF")
+
+    assert (customer["CustomerName"], customer["EmailAddress"]) == ("American Business Futures", "ap@abf.example")
+    assert customer["CurrentBalance"] == Decimal("1650.00") and isinstance(customer["CurrentBalance"], Decimal)
+    assert "DateLastPayment" in customer["OtherFields"]
+
+
+def test_a_wrong_password_is_a_logon_error_in_sages_words(stand_ins: SageStandIns) -> None:
+    with pytest.raises(SageLogonError) as caught:
+        client_with(stand_ins, password="Wr0ng-Pa55").get_customer("01", "ABF")
+
+    assert str(caught.value).startswith("Logon failure: The user logon or password does not match")
+    assert "Wr0ng-Pa55" not in str(caught.value) and "Wr0ng-Pa55" not in repr(caught.value)
+
+
+def test_a_wrong_company_code_is_a_company_error(stand_ins: SageStandIns) -> None:
+    with pytest.raises(SageCompanyError, match="XYZ"):
+        client_with(stand_ins, company_code="XYZ").get_customer("01", "ABF")
+
+
+def test_an_unknown_customer_is_not_found(ebusiness: EBusinessClient) -> None:
+    with pytest.raises(SageNotFound) as caught:
+        ebusiness.get_customer("01", "NOPE")
+
+    assert caught.value.code == "CI_NoKey"
+
+
+def test_a_new_customer_takes_the_next_number_and_the_number_moves_on(ebusiness: EBusinessClient) -> None:
+    number = ebusiness.get_next_customer_no("01")
+
+    ebusiness.create_customer({"ARDivisionNo": "01", "CustomerNo": number, "CustomerName": "Echo Plumbing",
+                               "EmailAddress": "ap@echo.example", "CreditLimit": Decimal("500.00")})
+
+    assert ebusiness.get_customer("01", number)["CreditLimit"] == Decimal("500.00")
+    assert ebusiness.get_next_customer_no("01") > number
+
+
+def test_creating_an_existing_customer_is_rejected_with_sages_code(ebusiness: EBusinessClient) -> None:
+    with pytest.raises(SageWriteRejected) as caught:
+        ebusiness.create_customer({"ARDivisionNo": "01", "CustomerNo": "ABF", "CustomerName": "Again"})
+
+    assert caught.value.code == "WS_AlreadyExists"
+
+
+def test_updating_a_customer_is_seen_by_the_agents_next_customer_poll(
+        ebusiness: EBusinessClient, agent: AgentClient) -> None:
+    newest = max(c.stamp for c in agent.iter_customers())
+
+    ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "BRESLIN", "EmailAddress": "new@breslin.example"})
+
+    changed = list(agent.iter_customers(updated_since=newest.to_datetime()))
+    assert [(c.CustomerNo, c.EmailAddress) for c in changed] == [("BRESLIN", "new@breslin.example")]
+
+
+def test_updating_an_unknown_customer_is_not_found(ebusiness: EBusinessClient) -> None:
+    with pytest.raises(SageNotFound):
+        ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "NOPE", "CustomerName": "x"})
+
+
+def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient) -> None:
+    with pytest.raises(ValueError, match="float"):
+        ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "ABF", "CreditLimit": 100.5})

@@ -1,0 +1,102 @@
+"""The incremental sync's rules, with a scripted agent: watermark, overlap, upsert order, windows."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pytest
+
+from ml_connector_dagster.sage100.model import InvoiceRecord, Stamp
+from ml_connector_dagster.sage100.sync import INVOICES, SyncWindow, sync_table
+
+
+def inv(no: str, balance: str, stamp: datetime) -> InvoiceRecord:
+    s = Stamp.of(stamp)
+    return InvoiceRecord("01", "ABF", no, "IN", date(2026, 10, 1), None, Decimal(balance), s.DateUpdated, s.TimeUpdated)
+
+
+class ScriptedAgent:
+    """Answers iter_open_invoices like the agent: records stamped after `since`, in stamp order."""
+
+    def __init__(self, records: list[InvoiceRecord]) -> None:
+        self.records = records
+        self.asked: list[datetime | None] = []
+
+    def iter_open_invoices(self, since: datetime | None = None) -> Iterator[InvoiceRecord]:
+        self.asked.append(since)
+        cut = Stamp.of(since) if since else None
+        return iter(sorted((r for r in self.records if cut is None or r.stamp > cut), key=lambda r: (r.stamp, r.key)))
+
+
+@pytest.fixture
+def connect(tmp_path: Path):
+    path = tmp_path / "w.duckdb"
+
+    @contextlib.contextmanager
+    def open_() -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = duckdb.connect(str(path))
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    return open_
+
+
+T0 = datetime(2026, 11, 25, 9, 0, 0)
+
+
+def balances(connect) -> dict[str, Decimal]:
+    with connect() as conn:
+        return dict(conn.execute("SELECT InvoiceNo, Balance FROM sage_ar_invoices").fetchall())
+
+
+def test_the_watermark_comes_from_the_table_less_the_overlap(connect) -> None:
+    agent = ScriptedAgent([inv("1", "10.00", T0), inv("2", "20.00", T0 + timedelta(minutes=5))])
+    sync_table(agent, connect, INVOICES)
+
+    result = sync_table(agent, connect, INVOICES, SyncWindow(overlap=timedelta(minutes=2)))
+
+    assert agent.asked[0] is None
+    assert abs(agent.asked[1] - (T0 + timedelta(minutes=3))) < timedelta(milliseconds=1)
+    assert (result.rows_fetched, result.rows_transferred) == (1, 0)
+
+
+def test_an_older_copy_never_overwrites_a_newer_row(connect) -> None:
+    sync_table(ScriptedAgent([inv("1", "5.00", T0 + timedelta(hours=1))]), connect, INVOICES)
+
+    result = sync_table(ScriptedAgent([inv("1", "10.00", T0)]), connect, INVOICES, SyncWindow(full_refresh=True))
+
+    assert result.rows_transferred == 0 and balances(connect) == {"1": Decimal("5.00")}
+
+
+def test_a_record_seen_twice_in_one_fetch_keeps_its_newest_version(connect) -> None:
+    agent = ScriptedAgent([inv("1", "10.00", T0), inv("1", "7.50", T0 + timedelta(seconds=1))])
+
+    result = sync_table(agent, connect, INVOICES)
+
+    assert result.rows_transferred == 1 and balances(connect) == {"1": Decimal("7.50")}
+
+
+def test_a_backfill_stops_reading_past_its_last_day(connect) -> None:
+    agent = ScriptedAgent([inv("1", "1.00", datetime(2026, 11, 1, 8)), inv("2", "2.00", datetime(2026, 11, 2, 8)),
+                           inv("3", "3.00", datetime(2026, 11, 3, 8))])
+
+    result = sync_table(agent, connect, INVOICES, SyncWindow(date(2026, 11, 2), date(2026, 11, 2)))
+
+    assert result.mode == "backfill" and balances(connect) == {"2": Decimal("2.00")}
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"updated_to": date(2026, 11, 2)}, "updated_to needs updated_from"),
+    ({"updated_from": date(2026, 11, 3), "updated_to": date(2026, 11, 2)}, "is before updated_from"),
+    ({"updated_from": date(2026, 11, 3), "full_refresh": True}, "full_refresh reads everything"),
+])
+def test_inconsistent_windows_are_refused_with_the_reason(kwargs: dict, words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        SyncWindow(**kwargs)
