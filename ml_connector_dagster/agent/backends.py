@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
 from ..sage100.model import (
     CENT,
@@ -40,6 +40,9 @@ from ..sage100.model import (
     receipt_id,
 )
 from .ledger import AgentLedger
+
+if TYPE_CHECKING:  # the sandbox is imported only by whoever builds this backend
+    from ..sandbox.sage_company import SageCompany
 
 log = logging.getLogger(__name__)
 
@@ -73,42 +76,38 @@ class SimulatedBackend:
 
     name = "simulated"
 
-    def __init__(self, company: Any) -> None:
+    def __init__(self, company: "SageCompany") -> None:
         self.company = company
 
     def company_name(self, credentials: Credentials) -> str:
         self.company.authorise(credentials)
         return self.company.info.name
 
-    def list_customers(self, credentials, since, after, limit):
+    def list_customers(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
+                       limit: int) -> list[CustomerRecord]:
         self.company.authorise(credentials)
         return self.company.list_customers(since, after, limit)
 
-    def list_open_invoices(self, credentials, since, after, limit):
+    def list_open_invoices(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
+                           limit: int) -> list[InvoiceRecord]:
         self.company.authorise(credentials)
         return self.company.list_open_invoices(since, after, limit)
 
-    def get_open_invoices(self, credentials, ar_division_no, customer_no):
+    def get_open_invoices(self, credentials: Credentials, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         self.company.authorise(credentials)
         return self.company.open_invoices_for(ar_division_no, customer_no)
 
-    def create_cash_receipt(self, credentials, request):
+    def create_cash_receipt(self, credentials: Credentials, request: CashReceiptRequest) -> CashReceipt:
         self.company.authorise(credentials)
         return self.company.create_cash_receipt(request)
 
-    def find_cash_receipt(self, credentials, idempotency_key):
+    def find_cash_receipt(self, credentials: Credentials, idempotency_key: str) -> CashReceipt | None:
         self.company.authorise(credentials)
         return self.company.find_cash_receipt(idempotency_key)
 
-    def reverse_cash_receipt(self, credentials, idempotency_key, reason):
+    def reverse_cash_receipt(self, credentials: Credentials, idempotency_key: str, reason: str) -> CashReceipt:
         self.company.authorise(credentials)
         return self.company.reverse_cash_receipt(idempotency_key, reason)
-
-    @classmethod
-    def from_path(cls, path: str | Path) -> "SimulatedBackend":
-        from ..sandbox.sage_company import SageCompany  # the sandbox is only loaded for this backend
-
-        return cls(SageCompany(path))
 
 
 # --- BOI ------------------------------------------------------------------------------------------------------------
@@ -216,18 +215,20 @@ class BOIBackend:
         with self.session(credentials, self.names.read_task) as s:
             return str(getattr(s.ss, "sCompanyName", "") or credentials.company_code)
 
-    def list_customers(self, credentials, since, after, limit):
+    def list_customers(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
+                       limit: int) -> list[CustomerRecord]:
         with self.session(credentials, self.names.read_task) as s:
             rows = [_customer_record(r) for r in self._rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
         return _page(rows, since, after, limit)
 
-    def list_open_invoices(self, credentials, since, after, limit):
+    def list_open_invoices(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
+                           limit: int) -> list[InvoiceRecord]:
         """BOI has no index on the change stamp here, so this reads the table and pages in memory."""
         with self.session(credentials, self.names.read_task) as s:
             rows = self._invoices(s)
         return _page(rows, since, after, limit)
 
-    def get_open_invoices(self, credentials, ar_division_no, customer_no):
+    def get_open_invoices(self, credentials: Credentials, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         with self.session(credentials, self.names.read_task) as s:
             customer = s.new(self.names.customer_svc)
             self.check(customer, customer.nSetKeyValue("ARDivisionNo$", ar_division_no), "nSetKeyValue")
@@ -249,14 +250,14 @@ class BOIBackend:
 
     # --- cash receipts -------------------------------------------------------------------------------------------
 
-    def find_cash_receipt(self, credentials, idempotency_key):
+    def find_cash_receipt(self, credentials: Credentials, idempotency_key: str) -> CashReceipt | None:
         with self.session(credentials, self.names.read_task):
             found = self.ledger.get(idempotency_key)
         if found is None or found[0] == "pending":
             return None
         return found[1]
 
-    def create_cash_receipt(self, credentials, request):
+    def create_cash_receipt(self, credentials: Credentials, request: CashReceiptRequest) -> CashReceipt:
         found = self.ledger.get(request.idempotency_key)
         with self.session(credentials, self.names.receipts_task) as s:
             if found is not None and found[0] != "pending":
@@ -355,7 +356,7 @@ class BOIBackend:
         rows = self._rows(cr, (*HEADER_FIELDS, self.names.comment_field))
         return next((r for r in rows if r[self.names.comment_field.rstrip("$")] == comment), None)
 
-    def reverse_cash_receipt(self, credentials, idempotency_key, reason):
+    def reverse_cash_receipt(self, credentials: Credentials, idempotency_key: str, reason: str) -> CashReceipt:
         """Unposted: delete the entry. Posted: enter an offsetting negative receipt (unconfirmed practice)."""
         found = self.ledger.get(idempotency_key)
         with self.session(credentials, self.names.receipts_task) as s:

@@ -220,7 +220,7 @@ class Misbehave:
     """An ASGI wrapper in front of the agent that fails chosen calls the way networks do.
 
     plan: operation name -> list of actions, used one per call: "fail_before" (503, the agent never sees
-    it), "fail_after" (the agent handles it, the answer is lost: 503), "slow" (answers after 2 s).
+    it), "fail_after" (the agent handles it, the answer is lost: 503), "slow" (answers after 1 s).
     """
 
     def __init__(self, app: Any) -> None:
@@ -257,7 +257,7 @@ class Misbehave:
             await self.app(scope, replay, discard)
             return await _unavailable(send)
         if action == "slow":
-            await asyncio.sleep(2)
+            await asyncio.sleep(1)
         await self.app(scope, replay, send)
 
 
