@@ -104,22 +104,24 @@ def sage100_ar_invoices(context: dg.AssetExecutionContext, config: SagePollConfi
     return _sync(context, sync.INVOICES, config, sage_agent, warehouse)
 
 
-@dg.asset_check(asset=sage100_customers, blocking=True, description="One row per ARDivisionNo + CustomerNo.")
-def sage100_customers_unique_keys(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect() as conn:
-        duplicates = sync.duplicate_keys(conn, sync.CUSTOMERS)
-    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": duplicates})
+def _unique_keys_check(asset: dg.AssetsDefinition, spec: sync.TableSpec) -> dg.AssetChecksDefinition:
+    """A blocking check: duplicate keys would make every later match ambiguous."""
+
+    @dg.asset_check(asset=asset, name=f"{asset.key.path[-1]}_unique_keys", blocking=True,
+                    description=f"One row per {' + '.join(spec.key)}.")
+    def check(warehouse: Warehouse) -> dg.AssetCheckResult:
+        with warehouse.connect() as conn:
+            duplicates = sync.duplicate_keys(conn, spec)
+        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": duplicates})
+
+    return check
 
 
-@dg.asset_check(asset=sage100_ar_invoices, blocking=True,
-                description="One row per ARDivisionNo + CustomerNo + InvoiceNo + InvoiceType.")
-def sage100_ar_invoices_unique_keys(warehouse: Warehouse) -> dg.AssetCheckResult:
-    with warehouse.connect() as conn:
-        duplicates = sync.duplicate_keys(conn, sync.INVOICES)
-    return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": duplicates})
+sage100_customers_unique_keys = _unique_keys_check(sage100_customers, sync.CUSTOMERS)
+sage100_ar_invoices_unique_keys = _unique_keys_check(sage100_ar_invoices, sync.INVOICES)
 
 
-@dg.asset_check(asset=sage100_ar_invoices, blocking=True,
+@dg.asset_check(asset=sage100_ar_invoices, name="non_negative_balances", blocking=True,
                 description="No invoice, debit memo or finance charge has a negative Balance (credits excluded).")
 def sage100_ar_invoices_non_negative_balances(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
