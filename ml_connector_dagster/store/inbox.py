@@ -80,31 +80,24 @@ class Inbox:
         """Store events in one transaction; an event id already stored is counted as a duplicate."""
         if not events:
             return AddResult(0, 0, ())
+        return self.add_many([(events, webhook_id, source)])[0]
+
+    def add_many(self, deliveries: Sequence[tuple[Sequence[dict[str, Any]], str | None, str]]) -> list[AddResult]:
+        """Store several deliveries (events, webhook_id, source) in ONE transaction: group commit.
+
+        One commit (one fsync) for many concurrent webhooks; each delivery still lands whole or not at
+        all. An id repeated across deliveries counts as stored for the first and duplicate for the rest.
+        """
         now = utcnow()
-        rows = [
-            {
-                "event_id": str(e["id"]),
-                "resource_type": str(e.get("resource_type", "")),
-                "action": str(e.get("action", "")),
-                "resource_id": resource_id_of(e),
-                "event_created_at": e.get("created_at"),
-                "payload": json.dumps(e, separators=(",", ":"), sort_keys=True),
-                "webhook_id": webhook_id,
-                "source": source,
-                "received_at": now,
-                "status": "received",
-                "attempts": 0,
-            }
-            for e in events
-        ]
-        stored: list[str] = []
+        batches = [_rows(events, webhook_id, source, now) for events, webhook_id, source in deliveries]
+        results: list[AddResult] = []
         with write(self.engine) as conn:
             insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(inbox)
             statement = insert.on_conflict_do_nothing(index_elements=["event_id"]).returning(inbox.c.event_id)
-            for row in rows:  # one delivery: at most a few hundred events, one transaction
-                if conn.execute(statement, row).first() is not None:
-                    stored.append(row["event_id"])
-        return AddResult(len(stored), len(rows) - len(stored), tuple(stored))
+            for rows in batches:  # one multi-row INSERT per delivery; RETURNING names the rows inserted
+                stored = conn.execute(statement, rows).scalars().all() if rows else []
+                results.append(AddResult(len(stored), len(rows) - len(stored), tuple(stored)))
+        return results
 
     def known(self, event_ids: Iterable[str]) -> set[str]:
         ids = list(event_ids)
@@ -207,6 +200,25 @@ class Inbox:
     def latest_event_created_at(self) -> str | None:
         with read(self.engine) as conn:
             return conn.execute(sa.select(sa.func.max(inbox.c.event_created_at))).scalar_one()
+
+
+def _rows(events: Sequence[dict[str, Any]], webhook_id: str | None, source: str, now: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": str(e["id"]),
+            "resource_type": str(e.get("resource_type", "")),
+            "action": str(e.get("action", "")),
+            "resource_id": resource_id_of(e),
+            "event_created_at": e.get("created_at"),
+            "payload": json.dumps(e, separators=(",", ":"), sort_keys=True),
+            "webhook_id": webhook_id,
+            "source": source,
+            "received_at": now,
+            "status": "received",
+            "attempts": 0,
+        }
+        for e in events
+    ]
 
 
 def _row(r: sa.Row) -> InboxRow:
