@@ -266,13 +266,13 @@ def _classify(what: str, exc: Exception) -> tuple[str, float | None]:
         return f"connection failed ({exc.__class__.__name__})", None
     if isinstance(exc, gc_errors.MalformedResponseError):
         if status is None or status in RETRYABLE_STATUSES or status < 400:
-            return f"HTTP {status}: not a JSON response (an error page?)", _rate_limit_wait(exc)
+            return f"HTTP {status}: not a JSON response (an error page?)", _rate_limit_wait(exc, status)
         raise GoCardlessRequestError(f"{what}: HTTP {status} with a non-JSON body", status=status) from None
     if isinstance(exc, gc_errors.ApiError):
         message = f"{what}: HTTP {status} {exc.type or ''} {exc.message or ''}".strip()
         reason = ((exc.errors or [{}])[0] or {}).get("reason")
         if status in RETRYABLE_STATUSES or isinstance(exc, (gc_errors.RateLimitError, gc_errors.GoCardlessInternalError)):
-            return f"HTTP {status} {exc.message or ''}".strip(), _rate_limit_wait(exc)
+            return f"HTTP {status} {exc.message or ''}".strip(), _rate_limit_wait(exc, status)
         kind = {401: GoCardlessAuthError, 403: GoCardlessAuthError, 404: GoCardlessNotFound}.get(status or 0,
                                                                                                  GoCardlessRequestError)
         raise kind(f"{message} ({reason})" if reason else message, status=status, reason=reason,
@@ -287,8 +287,14 @@ def _status(exc: Exception) -> int | None:
     return int(status) if status else None
 
 
-def _rate_limit_wait(exc: Exception) -> float | None:
-    """Seconds until `RateLimit-Reset` (an HTTP date) or `Retry-After`, when the response said so."""
+def _rate_limit_wait(exc: Exception, status: int | None) -> float | None:
+    """For a 429: seconds until `RateLimit-Reset` (an HTTP date) or `Retry-After`, when given.
+
+    GoCardless sends RateLimit-* headers on every response, so they mean "wait" only on a 429; a 5xx
+    backs off exponentially instead.
+    """
+    if status != 429:
+        return None
     headers = {k.lower(): v for k, v in (getattr(exc, "http_headers", None) or {}).items()}
     reset = headers.get("ratelimit-reset")
     if reset:

@@ -167,7 +167,7 @@ def _rate_limited_headers(reset_seconds: float) -> dict[str, str]:
 
 
 class ApiGate:
-    """Outermost ASGI layer for API paths: faults, then the rate limit, then bearer auth and version."""
+    """Outermost ASGI layer for API paths: the rate limit, then faults, then bearer auth and version."""
 
     def __init__(self, app: Any, faults: Faults, token: str) -> None:
         self.app, self.faults, self.token = app, faults, token
@@ -176,19 +176,19 @@ class ApiGate:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
-        fault = self.faults.take(scope["path"])
-        if fault is not None:
-            if fault.kind == "delay":
-                await asyncio.sleep(fault.seconds)
-            else:
-                await self._inject(fault, send)
-                return
         allowed, limit_headers = self.faults.check_rate()
         if not allowed:
             exc = ApiError(429, "invalid_api_usage", "rate_limit_exceeded",
                            "You have exceeded the rate limit. See the RateLimit-Reset header for when to retry.")
             await _error_response(exc, limit_headers)(scope, receive, send)
             return
+        fault = self.faults.take(scope["path"])
+        if fault is not None:
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.seconds)
+            else:
+                await self._inject(fault, send, limit_headers)
+                return
         problem = self._auth_problem(scope)
         if problem is not None:
             await _error_response(problem, limit_headers)(scope, receive, send)
@@ -220,7 +220,8 @@ class ApiGate:
                             f"GoCardless-Version {version} is not supported by this stand-in ({API_VERSION})")
         return None
 
-    async def _inject(self, fault: Fault, send: Callable) -> None:
+    async def _inject(self, fault: Fault, send: Callable, limit_headers: dict[str, str]) -> None:
+        """Answer as broken infrastructure would; a JSON 5xx comes from GoCardless itself, with its headers."""
         if fault.kind == "drop":
             await _drop_connection(send)
             return
@@ -237,7 +238,7 @@ class ApiGate:
         status = fault.status or 500
         body = json.dumps(error_body(status, "gocardless", "internal_server_error",
                                      "Uh-oh! Something went wrong. Please try again.")).encode()
-        await _send_raw(send, status, body, "application/json", {})
+        await _send_raw(send, status, body, "application/json", limit_headers)
 
 
 async def _send_raw(send: Callable, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
@@ -539,6 +540,9 @@ class GoCardlessStandIn:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def __repr__(self) -> str:
+        return f"GoCardlessStandIn({self.url!r}, step {self.world.step_index}/{self.world.total_steps})"
 
     def credentials(self) -> dict[str, str]:
         """What to configure the connector with (these are sandbox values, shown on purpose)."""

@@ -250,3 +250,13 @@ def test_a_client_without_a_token_says_which_setting_is_missing(settings) -> Non
 
     with pytest.raises(SettingsError, match="ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN"):
         GoCardlessClient.from_settings(settings)
+
+
+def test_a_5xx_backs_off_exponentially_even_when_ratelimit_headers_are_present(stand_in: GoCardlessStandIn) -> None:
+    sleep = RecordingSleep()
+    client = GoCardlessClient(stand_in.url, TOKEN, FAST, sleep=sleep)
+    stand_in.set_faults([{"kind": "status", "status": 500}], rate_limit={"limit": 1000, "window_seconds": 60})
+
+    client.get_customer("CU0001")
+
+    assert len(sleep.waits) == 1 and sleep.waits[0] < 0.05  # not "until the rate-limit window resets"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from ml_connector_dagster.gocardless.receiver import create_app
+from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import ServerHandle
 from ml_connector_dagster.settings import Settings, SettingsError
 from ml_connector_dagster.store import Store
@@ -40,11 +41,11 @@ def test_unverifiable_deliveries_get_401_and_nothing_is_stored(case: str, webhoo
                                                               receiver_store: Store) -> None:
     body = body_of([event("EV401")])
     kwargs = {
-        "tampered body": {"body": body.replace(b"PM0001", b"PM0002"), "signature": deliver_signature(body)},
+        "tampered body": {"body": body.replace(b"PM0001", b"PM0002"), "signature": sign(body, NEW_SECRET)},
         "wrong secret": {"body": body, "secret": "not-a-configured-secret"},
         "missing header": {"body": body, "secret": None},
         "non-hex header": {"body": body, "signature": "sha256=" + "z" * 57},
-        "uppercase hex": {"body": body, "signature": deliver_signature(body).upper()},
+        "uppercase hex": {"body": body, "signature": sign(body, NEW_SECRET).upper()},
     }[case]
 
     with httpx.Client() as client:
@@ -53,12 +54,6 @@ def test_unverifiable_deliveries_get_401_and_nothing_is_stored(case: str, webhoo
     assert response.status_code == 401
     assert response.json()["error"]["reason"] == "bad_signature"
     assert receiver_store.inbox.list(limit=None) == []
-
-
-def deliver_signature(body: bytes) -> str:
-    from ml_connector_dagster.gocardless.webhooks import sign
-
-    return sign(body, NEW_SECRET)
 
 
 def test_either_of_two_rotated_secrets_is_accepted(webhook_url: str, receiver_store: Store) -> None:
