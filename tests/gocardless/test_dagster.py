@@ -267,3 +267,17 @@ def test_a_backfill_day_re_reads_the_payments_created_that_day(instance: dg.Dags
     latest = instance.get_latest_materialization_event(dg.AssetKey(["gocardless", "payments"]))
     assert latest.asset_materialization.metadata["payments_upserted"].value == 0
     assert latest.asset_materialization.metadata["backfill_day"].value == "2025-01-01"
+
+
+def test_a_wrong_token_fails_the_run_without_the_token_appearing_anywhere(
+        instance: dg.DagsterInstance, resources: dict, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", "live_KNOWN-Token-0042")
+
+    result = dg.materialize([gc_defs.gocardless_customers], resources=resources, instance=instance,
+                            raise_on_error=False)
+
+    assert not result.success
+    logged = "\n".join(str(entry) for entry in instance.all_logs(result.run_id)) + caplog.text
+    assert "GoCardlessAuthError" in logged and "access_token_not_found" in logged
+    assert "live_KNOWN-Token-0042" not in logged
