@@ -17,6 +17,7 @@ How it fits together:
 
 import hashlib
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import dagster as dg
 
@@ -58,7 +59,7 @@ def _claimed_by(context: dg.AssetExecutionContext) -> str:
     return f"run:{context.run_id}"[:64]
 
 
-def _consume(context: dg.AssetExecutionContext, process, config: InboxProcessingConfig,
+def _consume(context: dg.AssetExecutionContext, process: Callable[..., sync.InboxOutcome], config: InboxProcessingConfig,
              gocardless: GoCardlessResource, store: OperationalStore, warehouse: Warehouse) -> sync.InboxOutcome:
     """Run one inbox consumer with its resources, logging each failed event; raise if nothing succeeded."""
     rule = sync.RetryRule(config.max_attempts, config.retry_base_delay_seconds)
@@ -124,8 +125,12 @@ def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -
 
 GOCARDLESS_ASSETS = [gocardless_customers, gocardless_payments, gocardless_refunds, gocardless_payouts]
 gocardless_inbox_job = dg.define_asset_job(
-    "gocardless_inbox_job", selection=GOCARDLESS_ASSETS,
-    description="Process due GoCardless inbox events into the warehouse (requested by gocardless_inbox_sensor).",
+    "gocardless_inbox_job",
+    # The events' payments, refunds and payouts, Sage's changes since the last poll, and everything
+    # downstream (customer map, payment matches, payouts): one run from webhook to decisions.
+    selection=(dg.AssetSelection.assets(*GOCARDLESS_ASSETS) | dg.AssetSelection.groups("sage100")).downstream(),
+    description="Process due GoCardless inbox events into the warehouse and decide them (requested by "
+                "gocardless_inbox_sensor); posting follows when payment matches materialise.",
 )
 
 
