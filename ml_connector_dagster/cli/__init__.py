@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from . import agent_cmd, audit_cmd, config_cmd, inbox_cmd, payments_cmd, receiver_cmd, sandbox_cmd, secrets_cmd
+from . import (
+    agent_cmd,
+    audit_cmd,
+    config_cmd,
+    inbox_cmd,
+    payments_cmd,
+    receiver_cmd,
+    review_cmd,
+    sandbox_cmd,
+    secrets_cmd,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,3 +31,4 @@ main.add_command(payments_cmd.payments)
 main.add_command(receiver_cmd.receiver)
 main.add_command(sandbox_cmd.sandbox)
 main.add_command(agent_cmd.agent)
+main.add_command(review_cmd.review)

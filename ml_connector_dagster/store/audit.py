@@ -83,10 +83,12 @@ class AuditLog:
                 prev = digest
         return len(entries)
 
-    def list(self, subject: str | None = None, limit: int | None = None) -> list[AuditRecord]:
+    def list(self, subject: str | None = None, limit: int | None = None, action: str | None = None) -> list[AuditRecord]:
         query = sa.select(audit_log).order_by(audit_log.c.seq)
         if subject:
             query = query.where(audit_log.c.subject == subject)
+        if action:
+            query = query.where(audit_log.c.action == action)
         if limit:
             query = query.limit(limit)
         with read(self.engine) as conn:

@@ -1,0 +1,77 @@
+"""The customer map (GoCardless customer -> Sage customer) and the one write the product makes to GoCardless.
+
+With `sync_customer_metadata` on, a GoCardless customer resolved by email gets `metadata.sage_customer`,
+so its later payments resolve by metadata (rule 1) even if the email changes. GoCardless allows three
+metadata keys: a customer that already has three, none of them ours, is left alone and audited.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..gocardless.client import GoCardlessClient
+from ..matching import resolve_customers
+from ..store import Store
+from ..store._time import utcnow
+from .tables import ensure_tables
+
+METADATA_KEY = "sage_customer"
+MAX_METADATA_KEYS = 3
+
+
+def build_customer_map(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Resolve every GoCardless customer and replace the `customer_map` table (set-wise)."""
+    ensure_tables(conn)
+    gc = conn.execute("""SELECT id, email, given_name, family_name, company_name, CAST(metadata AS VARCHAR) AS metadata
+        FROM gocardless_customers ORDER BY id""").df()
+    sage = conn.execute("SELECT ARDivisionNo, CustomerNo, CustomerName, EmailAddress FROM sage_customers").df()
+    frame = resolve_customers(gc, sage)
+    frame["email"] = gc["email"].values
+    frame["metadata"] = gc["metadata"].values
+    table = pd.DataFrame({
+        "gocardless_customer": frame["gocardless_customer"], "email": frame["email"],
+        "sage_customer": frame["sage_customer"], "resolved_by": frame["resolved_by"],
+        "candidates": frame["candidates"].map(lambda c: json.dumps(list(c))),
+        "metadata_synced": frame["resolved_by"].eq("metadata"),
+        "mapped_at": utcnow().replace(tzinfo=None)})
+    conn.register("new_customer_map", table)
+    conn.execute("DELETE FROM customer_map")
+    conn.execute("""INSERT INTO customer_map SELECT gocardless_customer, email, sage_customer, resolved_by,
+                    CAST(candidates AS JSON), metadata_synced, mapped_at FROM new_customer_map""")
+    conn.unregister("new_customer_map")
+    return frame
+
+
+def sync_metadata(conn: duckdb.DuckDBPyConnection, client: GoCardlessClient, store: Store, frame: pd.DataFrame,
+                  actor: str = "system") -> int:
+    """Write metadata.sage_customer to customers resolved by email; returns how many were updated."""
+    todo = frame[frame["resolved_by"] == "email"]
+    updated = 0
+    for row in todo.itertuples(index=False):  # only customers resolved by email and not yet tagged
+        metadata = _metadata(row.metadata)
+        if len(metadata) >= MAX_METADATA_KEYS and METADATA_KEY not in metadata:
+            store.audit.append("customer.metadata_skipped", row.gocardless_customer,
+                               {"reason": "customer already has 3 metadata keys", "sage_customer": row.sage_customer},
+                               actor=actor)
+            continue
+        client.update_customer_metadata(row.gocardless_customer, {**metadata, METADATA_KEY: row.sage_customer})
+        store.audit.append("customer.metadata_synced", row.gocardless_customer,
+                           {"sage_customer": row.sage_customer, "resolved_by": "email"}, actor=actor)
+        conn.execute("UPDATE customer_map SET metadata_synced = true WHERE gocardless_customer = ?",
+                     [row.gocardless_customer])
+        updated += 1
+    return updated
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        data = json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,178 @@
+"""Operator actions on the review queue: apply, retry, dismiss, reverse.
+
+The CLI (`ml-connector review ...`) and the Dagster review jobs call these same functions. Each action is
+audited with who and when, and posts through the same idempotent path as automation (`posting.py`).
+Payments are re-read from GoCardless here (fresh, and no DuckDB lock is needed from outside Dagster).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .. import money
+from ..gocardless.client import GoCardlessClient
+from ..gocardless.sync import payment_row
+from ..lifecycle import next_step
+from ..matching import resolve_customers
+from ..sage100 import AgentClient
+from ..sage100.model import money as sage_amount
+from ..settings import Settings
+from ..store import Store
+from ..store._time import utcnow
+from ..store.review import ReviewItem
+from .posting import Allocation, PostingOutcome, post_payment
+
+
+class ReviewActionError(ValueError):
+    """The action does not apply to this item; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    item_id: int
+    payment_id: str
+    action: str
+    outcome: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def parse_allocation(text: str) -> Allocation:
+    """`NO` or `NO:AMOUNT` (amount in home currency, e.g. 0100030:250.00)."""
+    number, _, amount = text.partition(":")
+    if not number.strip():
+        raise ReviewActionError(f"--invoice {text!r}: give an invoice number, optionally :AMOUNT")
+    try:
+        return Allocation(number.strip(), sage_amount(amount, "amount") if amount else None)
+    except (ValueError, ArithmeticError):
+        raise ReviewActionError(f"--invoice {text!r}: {amount!r} is not an amount like 250.00") from None
+
+
+def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
+          allocations: Sequence[Allocation], by: str, sage_customer: str | None = None) -> ActionResult:
+    """Post a held payment to the invoices an operator chose (amounts optional: oldest first fills)."""
+    item = _open_item(store, item_id, kinds=("held",))
+    entry = store.ledger.get(item.subject)
+    if sage_customer is None and entry.sage_customer is None:
+        raise ReviewActionError("this payment has no Sage customer; name one with --customer DD-CUSTNO")
+    store.audit.append("review.apply", item.subject, {"item": item_id, "invoices": [a.invoice_no for a in allocations],
+                       "customer": sage_customer}, actor=by)
+    payment = _fresh_payment(gocardless, item.subject)
+    outcome = post_payment(store, agent, settings, entry, payment, actor=by, allocations=allocations,
+                           sage_customer=sage_customer)
+    return _result(item_id, item.subject, "apply", outcome)
+
+
+def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
+          by: str) -> ActionResult:
+    """Decide again on fresh data (after fixing it in Sage or GoCardless) and post if it now matches."""
+    item = _open_item(store, item_id, kinds=("held", "processing_failed"))
+    pid = item.subject if item.kind == "held" else item.details.get("resource_id", item.subject)
+    store.audit.append("review.retry", pid, {"item": item_id}, actor=by)
+    resolved = gocardless.resolve_payment(pid)
+    payment = _payment_dict(resolved.payment, resolved.customer["id"])
+    customer = _resolve(agent, resolved.customer)
+    entry = store.ledger.get(pid)
+    step = next_step(None if entry is None or entry.status == "held" else entry.status, resolved.payment["status"],
+                     settings.collect_on)
+    store.review.close(item_id, "retried", by=by, note="decided again on fresh data")
+    if step.action != "match":
+        store.ledger.upsert(pid, status=step.action if step.action != "none" else entry.status,
+                            gocardless_status=resolved.payment["status"])
+        return ActionResult(item_id, pid, "retry", step.action, f"GoCardless status is {resolved.payment['status']}")
+    home = money.to_home_amount(payment["amount"], payment["currency"], settings.sage_home_currency,
+                                payment.get("fx_currency"), payment.get("fx_amount"), settings.fx_rates)
+    store.ledger.upsert(pid, status="matched", sage_customer=customer, home_amount=None if home is None else str(home),
+                        gocardless_customer=resolved.customer["id"], amount_minor=payment["amount"],
+                        currency=payment["currency"], gocardless_status=resolved.payment["status"])
+    if customer is None or home is None:
+        reason = "currency_unsupported" if home is None else "customer_not_found"
+        store.ledger.transition(pid, ["matched"], status="held", reason=reason)
+        store.review.open_item(pid, "held", reason, {"payment_id": pid, "reason": reason, "retried_by": by})
+        return ActionResult(item_id, pid, "retry", "held", reason)
+    outcome = post_payment(store, agent, settings, store.ledger.get(pid), payment, actor=by)
+    return _result(item_id, pid, "retry", outcome)
+
+
+def dismiss(store: Store, item_id: int, note: str, by: str) -> ActionResult:
+    """Close an item without posting; the payment stays held and the note says why."""
+    if not note.strip():
+        raise ReviewActionError("dismissing needs a note saying why (--note TEXT)")
+    item = _open_item(store, item_id)
+    store.review.close(item_id, "dismissed", by=by, note=note)
+    store.audit.append("review.dismiss", item.subject, {"item": item_id, "note": note}, actor=by)
+    return ActionResult(item_id, item.subject, "dismiss", "dismissed", note)
+
+
+def reverse(store: Store, agent: AgentClient, item_id: int, by: str) -> ActionResult:
+    """Write the reversal of a posted receipt to Sage (reversal_required -> reversed)."""
+    item = _open_item(store, item_id, kinds=("reversal_required",))
+    return reverse_payment(store, agent, item.subject, by, item)
+
+
+def reverse_payment(store: Store, agent: AgentClient, payment_id: str, by: str, item: ReviewItem | None = None) -> ActionResult:
+    reason = (item.reason if item else None) or "reversal"
+    receipt = agent.reverse_cash_receipt(payment_id, reason)
+    store.ledger.transition(payment_id, ["reversal_required"], status="reversed")
+    store.audit.append("cash_receipt.reversed", payment_id, {"receipt_id": receipt.receipt_id, "cause": reason}, actor=by)
+    for open_item in store.review.open_for(payment_id):
+        if open_item.kind == "reversal_required":
+            store.review.close(open_item.id, "resolved", by=by, note="reversal written to Sage")
+    return ActionResult(item.id if item else 0, payment_id, "reverse", "reversed", f"receipt {receipt.receipt_id} reversed")
+
+
+def auto_reverse(store: Store, agent: AgentClient, settings: Settings, actor: str = "system") -> list[ActionResult]:
+    """With auto_reversal on, reverse receipts whose whole amount went back (partial refunds stay for people)."""
+    if not settings.auto_reversal:
+        return []
+    results = []
+    for item in store.review.list():
+        if item.kind != "reversal_required":
+            continue
+        entry = store.ledger.get(item.subject)
+        if entry and entry.status == "reversal_required" and item.details.get("amount_minor") == entry.amount_minor:
+            results.append(reverse_payment(store, agent, item.subject, actor, item))
+    return results
+
+
+def _open_item(store: Store, item_id: int, kinds: Sequence[str] | None = None) -> ReviewItem:
+    item = store.review.get(item_id)
+    if item is None:
+        raise ReviewActionError(f"there is no review item {item_id}; see `ml-connector review list`")
+    if item.status != "open":
+        raise ReviewActionError(f"review item {item_id} is already {item.status} (by {item.resolved_by})")
+    if kinds and item.kind not in kinds:
+        raise ReviewActionError(f"review item {item_id} is {item.kind}; this action applies to {', '.join(kinds)} items")
+    return item
+
+
+def _fresh_payment(gocardless: GoCardlessClient, payment_id: str) -> dict[str, Any]:
+    resolved = gocardless.resolve_payment(payment_id)
+    return _payment_dict(resolved.payment, resolved.customer["id"])
+
+
+def _payment_dict(payment: dict[str, Any], customer_id: str) -> dict[str, Any]:
+    row = payment_row(payment, customer_id, utcnow())
+    return {**row, "gocardless_customer": customer_id, "metadata": row["metadata"]}
+
+
+def _resolve(agent: AgentClient, customer: dict[str, Any]) -> str | None:
+    """The Sage customer for a GoCardless customer, against Sage's customers as they are now."""
+    sage = pd.DataFrame([{"ARDivisionNo": c.ARDivisionNo, "CustomerNo": c.CustomerNo, "CustomerName": c.CustomerName,
+                          "EmailAddress": c.EmailAddress} for c in agent.iter_customers()],
+                        columns=["ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"])
+    gc = pd.DataFrame([{"id": customer["id"], "email": customer.get("email"), "given_name": customer.get("given_name"),
+                        "family_name": customer.get("family_name"), "company_name": customer.get("company_name"),
+                        "metadata": json.dumps(customer.get("metadata") or {})}])
+    return resolve_customers(gc, sage)["sage_customer"].iloc[0]
+
+
+def _result(item_id: int, payment_id: str, action: str, outcome: PostingOutcome) -> ActionResult:
+    return ActionResult(item_id, payment_id, action, outcome.status,
+                        outcome.message or (f"receipt {outcome.receipt_id}" if outcome.receipt_id else outcome.status))

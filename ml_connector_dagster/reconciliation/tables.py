@@ -1,0 +1,33 @@
+"""Warehouse tables the reconciliation writes (DuckDB), created on first use."""
+
+from __future__ import annotations
+
+import duckdb
+
+from ..gocardless import sync as gocardless_sync
+from ..sage100 import sync as sage_sync
+
+DDL = {
+    "payment_matches": """
+        CREATE TABLE IF NOT EXISTS payment_matches (
+            payment_id VARCHAR PRIMARY KEY, status VARCHAR NOT NULL, reason VARCHAR, sage_customer VARCHAR,
+            gocardless_customer VARCHAR, amount BIGINT, currency VARCHAR, home_amount DECIMAL(18, 2),
+            allocations JSON, rule VARCHAR, explanation VARCHAR, candidates JSON, gocardless_status VARCHAR,
+            source_fetched_at TIMESTAMP, evaluated_at TIMESTAMP NOT NULL)""",
+    "refund_evaluations": """
+        CREATE TABLE IF NOT EXISTS refund_evaluations (
+            refund_id VARCHAR PRIMARY KEY, payment_id VARCHAR, status VARCHAR, outcome VARCHAR,
+            source_fetched_at TIMESTAMP, evaluated_at TIMESTAMP NOT NULL)""",
+    "customer_map": """
+        CREATE TABLE IF NOT EXISTS customer_map (
+            gocardless_customer VARCHAR PRIMARY KEY, email VARCHAR, sage_customer VARCHAR, resolved_by VARCHAR,
+            candidates JSON, metadata_synced BOOLEAN, mapped_at TIMESTAMP NOT NULL)""",
+}
+
+def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Our tables, and the upstream ones (empty) where their asset has not run yet: same DDL as theirs."""
+    gocardless_sync.ensure_tables(conn)
+    for spec in (sage_sync.CUSTOMERS, sage_sync.INVOICES):
+        sage_sync.ensure_table(conn, spec)
+    for statement in DDL.values():
+        conn.execute(statement)
