@@ -60,6 +60,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -375,7 +376,8 @@ def _conclude_exact(p: _Payment, exact: list[_Inv], settings: MatchSettings) -> 
     """Rule 2: open invoices whose balance equals the amount."""
     first = exact[0]
     if len(exact) == 1:
-        return _matched(p, RULE_EXACT_AMOUNT, [(first, first.cents)], f"exact amount: invoice {first.no} of {_fmt(first.cents)}")
+        why = f"exact amount: invoice {first.no} of {_fmt(first.cents)}"
+        return _matched(p, RULE_EXACT_AMOUNT, [(first, first.cents)], why)
     if settings.on_tie == "hold":
         why = f"exact amount: {len(exact)} invoices of {_fmt(first.cents)} and on_tie = hold"
         return _held(p, AMBIGUOUS_MATCH, why, _nos(exact))
@@ -493,7 +495,7 @@ def _customer_rows(invoices: Sequence[Mapping[str, Any]], sage_customer: str) ->
     """The customer's IN/DM/FC rows as ``(normalised no, _Inv, sort key)``, oldest first."""
     rows = []
     for inv in invoices:
-        if inv.get("InvoiceType") not in INVOICE_TYPES:
+        if inv.get("InvoiceType") not in INVOICE_TYPES or _is_missing(inv.get("InvoiceNo")):
             continue
         div, cust = inv.get("ARDivisionNo"), inv.get("CustomerNo")
         if div is not None and cust is not None and f"{div}-{cust}" != sage_customer:
@@ -672,7 +674,9 @@ def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building hundreds of thousands of small objects.
 
     Nothing built here forms reference cycles, and with a large heap (the caller's DataFrames of
-    Python objects) each automatic collection rescans everything: pausing makes matching ~3x faster.
+    Python objects) each automatic collection rescans everything: pausing makes matching ~2x faster.
+    On the way out, freeze-then-unfreeze moves the survivors straight to the oldest generation, so
+    that they are not all rescanned by the first young collection after resuming.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -680,6 +684,8 @@ def _gc_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()
 
 
@@ -752,11 +758,10 @@ def _prepare_payments(
 ) -> list[_Payment]:
     """Per payment: its Sage customer (from the map) and its amount in home cents."""
     cents = _home_cents_column(payments, settings)
-    ids, currencies = payments["id"].tolist(), payments["currency"].tolist()
-    return [
-        _Payment(str(pid), g, str(cur), s, c, cands_by_gc.get(g, ()))
-        for pid, g, cur, s, c in zip(ids, gcs, currencies, sages, cents, strict=True)
-    ]
+    ids = [pid if type(pid) is str else str(pid) for pid in payments["id"].tolist()]
+    currencies = [cur if type(cur) is str else str(cur) for cur in payments["currency"].tolist()]
+    cands = [() if s is not None else cands_by_gc.get(g, ()) for g, s in zip(gcs, sages, strict=True)]
+    return list(map(tuple.__new__, repeat(_Payment), zip(ids, gcs, currencies, sages, cents, cands, strict=True)))
 
 
 def _customer_lookup(customer_map: pd.DataFrame) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
@@ -966,7 +971,7 @@ WITH src AS (
         FROM inv_df i
         JOIN cust_df c ON c.div = i.div AND c.custno = i.custno
         LEFT JOIN fixed_df f ON f.rid = i.rid
-        WHERE i.typ IN {INVOICE_TYPES}
+        WHERE i.typ IN {INVOICE_TYPES} AND i.no IS NOT NULL
     )
 )
 SELECT rid, cid, no, typ, norm, cents, odd_bal,
@@ -1047,6 +1052,11 @@ ORDER BY pidx, kind, ord
 """
 
 
+def _invs(nos: list[str], typs: list[str], cents: list[int]) -> list[_Inv]:
+    """``_Inv`` rows built without a Python-level constructor call per row."""
+    return list(map(tuple.__new__, repeat(_Inv), zip(nos, typs, cents)))
+
+
 def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
     """Run the facts query and fold its rows (sorted by payment, kind of fact, age) into :class:`_Facts`."""
     cols = con.execute(_FACTS_SQL).fetchnumpy()
@@ -1065,11 +1075,11 @@ def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
             f = facts[pidx_l[a]] = _Facts()
         k = kind_l[a]
         if k == 0:
-            f.named = list(map(_Inv, nos[a:b], typs[a:b], cents[a:b]))
+            f.named = _invs(nos[a:b], typs[a:b], cents[a:b])
         elif k == 1:
-            f.exact = list(map(_Inv, nos[a:b], typs[a:b], cents[a:b]))
+            f.exact = _invs(nos[a:b], typs[a:b], cents[a:b])
         elif k == 2:
-            f.run = list(map(_Inv, nos[a:b], typs[a:b], cents[a:b]))
+            f.run = _invs(nos[a:b], typs[a:b], cents[a:b])
         elif k == 3:
             f.open_top = nos[a:b]
         elif k == 4:

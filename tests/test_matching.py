@@ -101,14 +101,11 @@ def decide_all(
     rows = match_payments(payments_frame(payments), customer_map, pd.DataFrame(invoices, dtype=object), settings)
     sage = dict(zip(customer_map["gocardless_customer"], customer_map["sage_customer"], strict=True))
     cands = dict(zip(customer_map["gocardless_customer"], customer_map["candidates"], strict=True))
-    single = [
-        decide_for_customer(
-            p | {"sage_customer": sage.get(p["gocardless_customer"]), "customer_candidates": cands.get(p["gocardless_customer"])},
-            invoices,
-            settings,
-        ).as_row()
-        for p in payments
-    ]
+    single = []
+    for p in payments:
+        gc_customer = p["gocardless_customer"]
+        customer = {"sage_customer": sage.get(gc_customer), "customer_candidates": cands.get(gc_customer)}
+        single.append(decide_for_customer(p | customer, invoices, settings).as_row())
     vectorised = rows.to_dict("records")
     assert vectorised == single
     return vectorised
@@ -418,7 +415,9 @@ def test_customer_without_open_invoices_is_amount_mismatch() -> None:
 
 
 def test_every_named_invoice_collected_is_already_collected_not_mismatch() -> None:
-    row = decide(payment(12000, metadata={"sage_invoice": "100030,100031"}), [invoice("0100030", "0.00"), invoice("0100031", "0.00")])
+    invoices = [invoice("0100030", "0.00"), invoice("0100031", "0.00")]
+
+    row = decide(payment(12000, metadata={"sage_invoice": "100030,100031"}), invoices)
 
     assert row["reason"] == INVOICE_ALREADY_COLLECTED
 
@@ -450,7 +449,11 @@ def test_unsupported_currency_is_held() -> None:
 
 
 def test_one_row_per_payment_in_input_order_with_every_column() -> None:
-    payments = [payment(12000, id="PM2"), payment(5, id="PM1", currency="SEK"), payment(1, id="PM3", gocardless_customer="CU9")]
+    payments = [
+        payment(12000, id="PM2"),
+        payment(5, id="PM1", currency="SEK"),
+        payment(1, id="PM3", gocardless_customer="CU9"),
+    ]
 
     rows = decide_all(payments, [invoice("0100030", "120.00")])
 
@@ -488,11 +491,14 @@ def test_float_money_is_refused() -> None:
     with pytest.raises(TypeError):
         decide_for_customer(payment(1.0) | {"sage_customer": "01-ABF"}, [], GBP)
     with pytest.raises(TypeError):
-        match_payments(payments_frame([payment(100)]), CUSTOMER_MAP, pd.DataFrame([invoice("1", "1.00")]).assign(Balance=1.0), GBP)
+        float_balances = pd.DataFrame([invoice("1", "1.00")]).assign(Balance=1.0)
+        match_payments(payments_frame([payment(100)]), CUSTOMER_MAP, float_balances, GBP)
 
 
 def test_no_payments_give_an_empty_frame_with_every_column() -> None:
-    rows = match_payments(payments_frame([payment(1)]).iloc[:0], CUSTOMER_MAP, pd.DataFrame([invoice("1", "1.00")]), GBP)
+    no_payments = payments_frame([payment(1)]).iloc[:0]
+
+    rows = match_payments(no_payments, CUSTOMER_MAP, pd.DataFrame([invoice("1", "1.00")]), GBP)
 
     assert rows.empty
     assert list(rows.columns) == list(DECISION_COLUMNS)
@@ -517,3 +523,9 @@ def test_names_are_normalised_case_insensitively_without_leading_zeros() -> None
     assert normalize_invoice_no(" 00ab12 ") == "AB12"
     assert normalize_invoice_no("0000") == "0"
     assert reference_tokens("INV-0100030/a_b", None) == {"INV", "100030", "A", "B"}
+
+
+def test_invoices_without_a_due_date_count_as_newest() -> None:
+    invoices = [invoice("0000001", "120.00", due=None), invoice("0000002", "120.00", due="2026-06-30")]
+
+    assert allocated(decide(payment(12000), invoices)) == [("0000002", "120.00")]

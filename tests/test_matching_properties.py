@@ -76,7 +76,8 @@ def variants(number: str) -> st.SearchStrategy[str]:
 
 
 def oldest_first(row: dict[str, Any]) -> tuple:
-    return (Decimal(row["Balance"]) <= 0, row["InvoiceDueDate"], row["InvoiceDate"], row["InvoiceNo"], row["InvoiceType"])
+    collected = Decimal(row["Balance"]) <= 0
+    return (collected, row["InvoiceDueDate"], row["InvoiceDate"], row["InvoiceNo"], row["InvoiceType"])
 
 
 def amounts(balances: list[int]) -> st.SearchStrategy[int]:
@@ -97,10 +98,13 @@ def payments(draw: st.DrawFn, invoice_rows: list[dict[str, Any]]) -> list[dict[s
     rows = []
     for i in range(draw(st.integers(min_value=1, max_value=5))):
         gc_customer = draw(st.sampled_from(("CU1", "CU1", "CU1", "CU2", "CU3")))
-        own = [r for r in invoice_rows if f"{r['ARDivisionNo']}-{r['CustomerNo']}" == ("01-B" if gc_customer == "CU2" else "01-A")]
+        customer = "01-B" if gc_customer == "CU2" else "01-A"
+        own = [r for r in invoice_rows if f"{r['ARDivisionNo']}-{r['CustomerNo']}" == customer]
         amount = amounts([int(Decimal(r["Balance"]) * 100) for r in sorted(own, key=oldest_first)])
         numbers = [r["InvoiceNo"] for r in invoice_rows]
-        names = st.one_of(st.sampled_from(NAMES), st.sampled_from(numbers).flatmap(variants)) if numbers else st.sampled_from(NAMES)
+        names = st.sampled_from(NAMES)
+        if numbers:
+            names = st.one_of(names, st.sampled_from(numbers).flatmap(variants))
         currency = draw(st.sampled_from(("GBP", "GBP", "GBP", "GBP", "EUR", "USD", "SEK")))
         fx_amount = draw(st.one_of(st.none(), amount, amount)) if currency == "USD" else None
         named = draw(st.lists(names, max_size=3))
@@ -141,14 +145,12 @@ def vectorised(invoice_rows: list[dict], payment_rows: list[dict], match: MatchS
 def one_by_one(invoice_rows: list[dict], payment_rows: list[dict], match: MatchSettings) -> list[dict[str, Any]]:
     sage = dict(zip(CUSTOMER_MAP["gocardless_customer"], CUSTOMER_MAP["sage_customer"], strict=True))
     cands = dict(zip(CUSTOMER_MAP["gocardless_customer"], CUSTOMER_MAP["candidates"], strict=True))
-    return [
-        decide_for_customer(
-            p | {"sage_customer": sage[p["gocardless_customer"]], "customer_candidates": cands[p["gocardless_customer"]]},
-            invoice_rows,
-            match,
-        ).as_row()
-        for p in payment_rows
-    ]
+    decisions = []
+    for p in payment_rows:
+        gc_customer = p["gocardless_customer"]
+        customer = {"sage_customer": sage[gc_customer], "customer_candidates": cands[gc_customer]}
+        decisions.append(decide_for_customer(p | customer, invoice_rows, match).as_row())
+    return decisions
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -206,4 +208,5 @@ def test_benchmark_company_with_on_tie_hold_produces_ambiguous_matches() -> None
     fast = match_payments(company.payments, customer_map, company.invoices, hold)
 
     assert (fast["reason"] == "ambiguous_match").any()
-    assert fast.to_dict("records") == [d.as_row() for d in baseline_match(company.payments, customer_map, company.invoices, hold)]
+    slow = baseline_match(company.payments, customer_map, company.invoices, hold)
+    assert fast.to_dict("records") == [d.as_row() for d in slow]

@@ -30,7 +30,8 @@ def test_every_gocardless_currency_has_two_decimals(currency: str) -> None:
 
 @pytest.mark.parametrize(
     ("currency", "expected"),
-    [("JPY", 0), ("KRW", 0), ("ISK", 0), ("KWD", 3), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4), ("CHF", 2)],
+    [("JPY", 0), ("KRW", 0), ("ISK", 0), ("KWD", 3), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4),
+     ("CHF", 2)],
 )
 def test_exponent_is_read_from_the_iso_table(currency: str, expected: int) -> None:
     assert exponent(currency) == expected
@@ -124,7 +125,8 @@ def test_fx_amount_in_another_currency_is_ignored_for_the_rate() -> None:
 
 @pytest.mark.parametrize(
     ("minor", "rate", "expected"),
-    [(1005, "0.5", "5.02"), (1015, "0.5", "5.08"), (1025, "0.5", "5.12"), (10000, "0.8600", "86.00"), (1, "0.004", "0.00")],
+    [(1005, "0.5", "5.02"), (1015, "0.5", "5.08"), (1025, "0.5", "5.12"), (10000, "0.8600", "86.00"),
+     (1, "0.004", "0.00")],
 )
 def test_rate_conversion_rounds_half_even_to_two_decimals(minor: int, rate: str, expected: str) -> None:
     amount = to_home_amount(minor, "EUR", "GBP", rates={"EUR": Decimal(rate)})
