@@ -14,6 +14,7 @@ import dagster as dg
 from dagster._core.storage.dagster_run import RunsFilter
 
 SENSORS = ("gocardless_inbox_sensor", "post_when_matched")
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -32,12 +33,13 @@ class Driver:
     cursors: dict[str, str | None] = field(default_factory=dict)
     runs: list[RunRecord] = field(default_factory=list)
     on_run: Callable[[RunRecord], None] | None = None
+    run_config_defaults: dict = field(default_factory=lambda: dict(QUIET))
 
     def materialize(self, keys: Sequence[dg.AssetKey], run_config: dict | None = None) -> RunRecord:
         """Materialise some assets as one run of the implicit asset job (like 'Materialize' in the UI)."""
         job = self.defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=self.instance, asset_selection=list(keys), raise_on_error=False,
-                                        run_config=run_config or {})
+                                        run_config={**self.run_config_defaults, **(run_config or {})})
         return self._record(job.name, result, None)
 
     def tick(self, name: str) -> int:
@@ -55,7 +57,8 @@ class Driver:
             job = self.defs.resolve_job_def(job_name)
             tags = {**(request.tags or {}), **({"dagster/run_key": request.run_key} if request.run_key else {}),
                     "dagster/sensor_name": name}
-            result = job.execute_in_process(instance=self.instance, run_config=request.run_config or {}, tags=tags,
+            run_config = {**self.run_config_defaults, **(request.run_config or {})}
+            result = job.execute_in_process(instance=self.instance, run_config=run_config, tags=tags,
                                             asset_selection=request.asset_selection, raise_on_error=False)
             self._record(job_name, result, request.run_key)
             launched += 1
@@ -70,6 +73,13 @@ class Driver:
             if launched == 0 and idle():
                 return total
         raise RuntimeError(f"Dagster did not settle after {max_rounds} rounds of sensor ticks")
+
+    def run_job(self, name: str, partition_key: str | None = None) -> RunRecord:
+        """Launch a job by name (e.g. a partitioned backfill job) and wait for it."""
+        job = self.defs.resolve_job_def(name)
+        result = job.execute_in_process(instance=self.instance, partition_key=partition_key, raise_on_error=False,
+                                        run_config=self.run_config_defaults)
+        return self._record(name, result, None)
 
     def _already_ran(self, run_key: str) -> bool:
         return bool(self.instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": run_key}), limit=1))

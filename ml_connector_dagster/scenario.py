@@ -61,6 +61,7 @@ class SageCustomer:
     CustomerNo: str
     CustomerName: str
     EmailAddress: str
+    CustomerStatus: str = "A"  # optional column: A active, I inactive (Sage refuses cash receipts for it)
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,7 @@ def _sage_customer(c: _Cell) -> SageCustomer:
         c.text("ARDivisionNo", r"[0-9]{2}", "is not a 2-digit AR division, e.g. 01"),
         c.text("CustomerNo", r"[A-Za-z0-9]{1,20}", "is not a customer number of up to 20 letters or digits"),
         c.text("CustomerName"), c.optional("EmailAddress"),
+        c.text("CustomerStatus", "[AI]", "is not A (active) or I (inactive)") if c.row.get("CustomerStatus") else "A",
     )
 
 

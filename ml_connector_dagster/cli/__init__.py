@@ -8,6 +8,7 @@ from . import (
     agent_cmd,
     audit_cmd,
     config_cmd,
+    demo_cmd,
     inbox_cmd,
     payments_cmd,
     receiver_cmd,
@@ -32,3 +33,4 @@ main.add_command(receiver_cmd.receiver)
 main.add_command(sandbox_cmd.sandbox)
 main.add_command(agent_cmd.agent)
 main.add_command(review_cmd.review)
+main.add_command(demo_cmd.demo)

@@ -151,7 +151,8 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Setting
             if status == "held":
                 held.append(_review_details(p, d))
         elif p.action in ("pending", "not_collected"):
-            ledger_rows.append({**base, "status": p.action, "reason": None if p.action == "pending" else p.cause})
+            ledger_rows.append({**base, "status": p.action, "reason": None if p.action == "pending" else p.cause,
+                                "home_amount": _text(_home_amount(p, settings))})
             audit.append((f"payment.{p.action}", p.id, {"gocardless_status": p.status}))
             if p.action == "not_collected":
                 closing.append(p.id)
@@ -240,6 +241,17 @@ def _review_details(p: Any, d: Any) -> dict[str, Any]:
         "reason": d.reason, "explanation": d.explanation, "sage_customer": _none(d.sage_customer),
         "candidates": list(d.candidates),
     }
+
+
+def _home_amount(p: Any, settings: Settings) -> Decimal | None:
+    """The amount in Sage's currency, for display of payments that are not matched (pending, not collected)."""
+    if not settings.sage_home_currency:
+        return None
+    try:
+        return money.to_home_amount(int(p.amount), p.currency, settings.sage_home_currency, _none(p.fx_currency),
+                                    None if pd.isna(p.fx_amount) else int(p.fx_amount), settings.fx_rates)
+    except money.UnsupportedCurrency:
+        return None
 
 
 def _reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: Settings) -> dict[str, Any]:

@@ -380,8 +380,11 @@ class SageCompany:
         div, cust = request.ar_division_no, request.customer_no
         if request.bank_code != self.info.bank_code:
             raise SageRuleError(FAULT_NOT_ON_FILE, f"Bank code {request.bank_code} is not on file.")
-        if _customer_row(conn, div, cust) is None:
+        customer = _customer_row(conn, div, cust)
+        if customer is None:
             raise SageRuleError(FAULT_NOT_ON_FILE, f"Customer {div}-{cust} is not on file.")
+        if customer["CustomerStatus"] == "I":
+            raise SageRuleError(FAULT_INVALID, f"Customer {div}-{cust} is inactive.")
         applied: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
         for line in request.lines:
             row = _invoice_row(conn, div, cust, line.invoice_no, line.invoice_type)
@@ -459,9 +462,11 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
         stamp = _next_stamp(conn)
         conn.execute(
             "INSERT INTO AR_Customer (ARDivisionNo, CustomerNo, CustomerName, EmailAddress, CurrentBalance, "
-            "DateCreated, TimeCreated, DateUpdated, TimeUpdated, UserUpdatedKey) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "CustomerStatus, DateCreated, TimeCreated, DateUpdated, TimeUpdated, UserUpdatedKey) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (cust.ARDivisionNo, cust.CustomerNo, cust.CustomerName, cust.EmailAddress,
-             str(balances[(cust.ARDivisionNo, cust.CustomerNo)].quantize(CENT)), *stamp, *stamp, USER_KEY))
+             str(balances[(cust.ARDivisionNo, cust.CustomerNo)].quantize(CENT)), cust.CustomerStatus,
+             *stamp, *stamp, USER_KEY))
     for inv in scenario.sage_invoices:
         _insert_invoice(conn, inv.ARDivisionNo, inv.CustomerNo, inv.InvoiceNo, inv.InvoiceType, inv.InvoiceDate,
                         inv.InvoiceDueDate, inv.Balance, _next_stamp(conn))

@@ -1,0 +1,143 @@
+"""`ml-connector demo`: play a scenario through the real product on loopback and summarise the outcome.
+
+The stand-ins (Sage company, eBusiness Web Services, agent, GoCardless API and webhook sender) and our
+receiver run on free ports in a temporary ML_CONNECTOR_HOME. Each scenario step is played, its webhooks
+delivered and acknowledged, then the Dagster definitions are driven (sensor ticks, runs, write-back)
+until the step settles. At the end a month-end backfill re-reads the month's payments from the API, so
+payments whose events the product does not subscribe to are known too (as pending).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import dagster as dg
+
+from .dagster_driver import Driver
+from .sandbox.stack import Stack, start_stack
+from .scenario import Scenario, load_scenario
+from .store.ledger import LedgerEntry
+
+INITIAL_LOAD = (("sage100", "customers"), ("sage100", "ar_invoices"), ("gocardless", "customers"),
+                ("reconciliation", "customer_map"))
+MONTH_END = (("reconciliation", "payment_matches"), ("reconciliation", "payouts"))
+STATUSES = ("pending", "posted", "held", "not_collected", "reversal_required", "reversed")
+
+
+@dataclass
+class DemoResult:
+    home: Path
+    payments: list[dict[str, Any]]
+    totals: dict[str, Any]
+    runs: int
+    failed_runs: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"payments": self.payments, "totals": self.totals}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The product reads its settings from the environment at run time: set them for the demo only."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_demo(scenario_dir: Path, home: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+    scenario = load_scenario(scenario_dir)  # a bad scenario fails here, before anything starts
+    home = Path(home or tempfile.mkdtemp(prefix="ml-connector-demo-"))
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    progress(f"home {home}")
+    with start_stack(scenario, home) as stack, _environment({**stack.env, "DAGSTER_HOME": str(dagster_home)}):
+        progress(f"stand-ins up: Sage agent {stack.sage.agent.url}, GoCardless {stack.gocardless.url}, "
+                 f"receiver {stack.receiver.url}")
+        from .definitions import defs  # imported with the settings in place (nothing is read at import)
+
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            driver = Driver(defs, instance)
+            _play(stack, driver, scenario, progress)
+            result = summarise(home, stack.store.ledger.list(), driver)
+    return result
+
+
+def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[str], None]) -> None:
+    driver.materialize([dg.AssetKey(list(k)) for k in INITIAL_LOAD])
+    progress("initial load: Sage customers and open invoices, GoCardless customers, customer map")
+    steps = scenario.steps()
+    for number, actions in enumerate(steps, start=1):
+        events = stack.gocardless.play_step()
+        if not stack.gocardless.wait_deliveries(60):
+            raise RuntimeError(f"step {number}: webhooks were not all delivered within 60 s")
+        runs = driver.settle(idle=lambda: not stack.store.inbox.due())
+        counts = stack.store.ledger.counts()
+        progress(f"step {number}/{len(steps)}: {len(actions)} actions, {len(events)} events, {runs} runs; "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    _month_end(driver)
+    progress("month-end: payments re-read from the API (backfill), matches and payouts refreshed")
+
+
+def _month_end(driver: Driver) -> None:
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    driver.run_job("gocardless_payments_backfill", partition_key=today)
+    driver.materialize([dg.AssetKey(list(k)) for k in MONTH_END])
+    driver.settle()
+
+
+def summarise(home: Path, entries: list[LedgerEntry], driver: Driver) -> DemoResult:
+    entries = sorted(entries, key=lambda e: e.payment_id)
+    payments = [payment_summary(e) for e in entries]
+    by_status: dict[str, dict[str, Any]] = {s: {"count": 0, "amount": Decimal("0.00")} for s in STATUSES}
+    by_reason: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "amount": Decimal("0.00")})
+    for p, e in zip(payments, entries):
+        bucket = by_status.setdefault(p["status"], {"count": 0, "amount": Decimal("0.00")})
+        bucket["count"] += 1
+        bucket["amount"] += Decimal(p["amount"] or "0")
+        if p["status"] == "held":
+            by_reason[p["reason"]]["count"] += 1
+            by_reason[p["reason"]]["amount"] += Decimal(p["amount"] or "0")
+    totals = {
+        "payments": len(payments),
+        "by_status": {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in by_status.items()},
+        "held_by_reason": {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in sorted(by_reason.items())},
+        "posted_amount": by_status["posted"]["amount"].__str__(),
+        "runs": len(driver.runs),
+        "failed_runs": sum(1 for r in driver.runs if not r.success),
+    }
+    return DemoResult(home, payments, totals, len(driver.runs), [r.run_id for r in driver.runs if not r.success])
+
+
+def payment_summary(e: LedgerEntry) -> dict[str, Any]:
+    return {
+        "id": e.payment_id,
+        "status": e.status,
+        "reason": e.reason,
+        "customer": e.sage_customer,
+        "amount": e.home_amount,
+        "currency": e.currency,
+        "allocations": [{"invoice": a["invoice_no"], "amount": str(a["amount"])} for a in e.allocations]
+        if e.status in ("posted", "reversal_required", "reversed") else [],
+        "receipt": (e.receipt or {}).get("receipt_id"),
+    }
+
+
+def remove_home(home: Path) -> None:
+    shutil.rmtree(home, ignore_errors=True)
