@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,9 @@ class SandboxOptions:
     gocardless_token: str = "sandbox_token"
     webhook_url: str | None = None
     webhook_secret: str = "sandbox_webhook_secret"
+    ebusiness_port: int = 8011
+    agent_port: int = 8012
+    data_dir: Path = Path("./.ml-connector/sandbox")
 
 
 def start_stand_ins(scenario: Scenario, options: SandboxOptions) -> list[StandInHandle]:
@@ -42,7 +46,7 @@ def start_stand_ins(scenario: Scenario, options: SandboxOptions) -> list[StandIn
     started: list[StandInHandle] = []
     try:
         started.append(_start_gocardless(scenario, options))
-        # Sage stand-ins: append their handles here.
+        started.extend(_start_sage(scenario, options))
     except Exception:
         for handle in started:
             handle.stop()
@@ -64,6 +68,20 @@ def _start_gocardless(scenario: Scenario, options: SandboxOptions) -> StandInHan
     return StandInHandle("GoCardless API", gc.url, gc.credentials(), notes, gc.stop, gc)
 
 
+def _start_sage(scenario: Scenario, options: SandboxOptions) -> list[StandInHandle]:
+    from ..sandbox.sage_services import start_sage_stand_ins
+
+    sage = start_sage_stand_ins(scenario, options.host, options.ebusiness_port, options.agent_port, options.data_dir)
+    env = sage.settings_env()
+    common = {k: v for k, v in env.items() if "WSDL" not in k}
+    ebusiness = StandInHandle("Sage 100 eBusiness Web Services", sage.ebusiness_wsdl,
+                              {"ML_CONNECTOR_SAGE_EBUSINESS_WSDL": sage.ebusiness_wsdl},
+                              [f"company {sage.company_code}: simulated in {options.data_dir}"], lambda: None, sage)
+    agent = StandInHandle("Sage 100 agent (simulated backend)", sage.agent_wsdl,
+                          {"ML_CONNECTOR_SAGE_AGENT_WSDL": sage.agent_wsdl, **common}, [], sage.stop, sage)
+    return [ebusiness, agent]
+
+
 @click.command()
 @click.option("--scenario", "scenario_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Scenario folder (default: the bundled sample).")
@@ -75,14 +93,22 @@ def _start_gocardless(scenario: Scenario, options: SandboxOptions) -> StandInHan
 @click.option("--webhook-url", default=None, help="Where to deliver webhooks (the receiver's /webhooks/gocardless).")
 @click.option("--webhook-secret", default="sandbox_webhook_secret", show_default=True,
               help="The secret webhooks are signed with.")
+@click.option("--ebusiness-port", type=click.IntRange(0, 65535), default=8011, show_default=True,
+              help="Port of the Sage eBusiness Web Services stand-in (0 picks a free one).")
+@click.option("--agent-port", type=click.IntRange(0, 65535), default=8012, show_default=True,
+              help="Port of the Sage agent (simulated company) (0 picks a free one).")
 def sandbox(scenario_dir: Path | None, host: str, gocardless_port: int, gocardless_token: str,
-            webhook_url: str | None, webhook_secret: str) -> None:
-    """Run local stand-ins for GoCardless (and later Sage) on a scenario until Ctrl-C."""
+            webhook_url: str | None, webhook_secret: str, ebusiness_port: int, agent_port: int) -> None:
+    """Run local stand-ins for GoCardless and Sage 100 (eBusiness Web Services, agent) until Ctrl-C.
+
+    The simulated Sage company lives under ML_CONNECTOR_HOME/sandbox and survives restarts."""
     try:
         scenario = load_scenario(scenario_dir or bundled())
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from None
-    options = SandboxOptions(host, gocardless_port, gocardless_token, webhook_url, webhook_secret)
+    home = Path(os.environ.get("ML_CONNECTOR_HOME") or "./.ml-connector")
+    options = SandboxOptions(host, gocardless_port, gocardless_token, webhook_url, webhook_secret, ebusiness_port,
+                             agent_port, home / "sandbox")
     handles = start_stand_ins(scenario, options)
     click.echo(f"Scenario: {scenario.root} ({scenario.company.company_code} {scenario.company.company_name})")
     for handle in handles:

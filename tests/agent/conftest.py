@@ -20,7 +20,7 @@ MakeRequest = Callable[..., CashReceiptRequest]
 
 @pytest.fixture(scope="session")
 def scenario() -> Scenario:
-    return load_scenario(bundled())
+    return load_scenario(bundled("small"))
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def stop_afterwards() -> Iterator[list[subprocess.Popen]]:
 def test_the_agent_command_serves_a_scenario_company_loaded_under_the_home_folder(
         home: Path, stop_afterwards: list) -> None:
     port = free_port()
-    proc, output = start_agent("--backend", "simulated", "--port", str(port), "--scenario", str(bundled()))
+    proc, output = start_agent("--backend", "simulated", "--port", str(port), "--scenario", str(bundled("small")))
     stop_afterwards.append(proc)
 
     info = AgentClient(f"http://127.0.0.1:{port}/agent?wsdl", username="demo", password="demo-password",
@@ -86,7 +86,7 @@ def test_the_agent_command_serves_https_with_a_certificate(
     (["--backend", "simulated", "--host", "0.0.0.0"], "refusing plain HTTP on 0.0.0.0"),
     (["--backend", "simulated", "--tls-cert", __file__], "--tls-cert and --tls-key go together"),
     (["--backend", "boi"], "--backend boi needs --mas90-home"),
-    (["--backend", "boi", "--mas90-home", "C:/Sage", "--scenario", str(bundled())], "are for --backend simulated"),
+    (["--backend", "boi", "--mas90-home", "C:/Sage", "--scenario", str(bundled("small"))], "are for --backend simulated"),
 ])
 def test_unsafe_or_incomplete_options_are_refused_with_the_reason(home: Path, args: list[str], words: str) -> None:
     result = CliRunner().invoke(main, ["agent", *args])

@@ -53,7 +53,7 @@ def webhook_url(receiver: ServerHandle) -> str:
 
 @pytest.fixture
 def stand_in() -> Iterator[GoCardlessStandIn]:
-    handle = start_gocardless_stand_in(bundled(), token=TOKEN, retry_intervals=FAST_RETRIES)
+    handle = start_gocardless_stand_in(bundled("small"), token=TOKEN, retry_intervals=FAST_RETRIES)
     yield handle
     handle.stop()
 
@@ -93,7 +93,7 @@ def write_scenario(root: Path, payments: int) -> Path:
     """The bundled sample with `payments` extra payments that exist from the start (no `created` action)."""
     import shutil
 
-    shutil.copytree(bundled(), root)
+    shutil.copytree(bundled("small"), root)
     with (root / "gocardless_payments.csv").open("a", encoding="utf-8") as fh:
         for n in range(payments):
             fh.write(f"PMX{n:05d},MD000{1 + n % 8},{1000 + n},GBP,2026-11-10,BULK-{n},Bulk,{{}},,,confirmed\n")

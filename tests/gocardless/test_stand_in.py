@@ -22,7 +22,7 @@ from ml_connector_dagster.gocardless.receiver import create_app
 from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import free_port, serve_in_thread
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.scenario import bundled, load_scenario
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
@@ -167,7 +167,7 @@ class Capture:
 def test_webhooks_are_signed_batches_with_a_webhook_id() -> None:
     capture = Capture()
     server = serve_in_thread(Starlette(routes=[Route("/hook", capture.handle, methods=["POST"])]))
-    stand_in = start_gocardless_stand_in(bundled(), webhook_url=server.url + "/hook", webhook_secret=NEW_SECRET,
+    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=server.url + "/hook", webhook_secret=NEW_SECRET,
                                          retry_intervals=FAST_RETRIES)
     try:
         events = stand_in.play_step()
@@ -187,7 +187,7 @@ def test_webhooks_are_signed_batches_with_a_webhook_id() -> None:
 
 def test_played_events_reach_the_receiver_and_only_whitelisted_ones_are_stored(
         webhook_url: str, receiver_store: Store) -> None:
-    stand_in = start_gocardless_stand_in(bundled(), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
+    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
                                          retry_intervals=FAST_RETRIES)
     try:
         events = play_all(stand_in)
@@ -204,7 +204,7 @@ def test_played_events_reach_the_receiver_and_only_whitelisted_ones_are_stored(
 def test_a_failed_delivery_is_retried_until_the_receiver_is_back(receiver_settings: Settings,
                                                                   receiver_store: Store) -> None:
     port = free_port()
-    stand_in = start_gocardless_stand_in(bundled(), webhook_url=f"http://127.0.0.1:{port}/webhooks/gocardless",
+    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=f"http://127.0.0.1:{port}/webhooks/gocardless",
                                          webhook_secret=NEW_SECRET, retry_intervals=(0.05,) * 100)
     receiver = None
     try:
@@ -224,7 +224,7 @@ def test_a_failed_delivery_is_retried_until_the_receiver_is_back(receiver_settin
 
 
 def test_a_delivery_refused_every_time_is_given_up_after_the_last_retry(webhook_url: str) -> None:
-    stand_in = start_gocardless_stand_in(bundled(), webhook_url=webhook_url, webhook_secret="not-the-secret",
+    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret="not-the-secret",
                                          retry_intervals=(0.01, 0.01, 0.01))
     try:
         stand_in.play_step()
@@ -239,7 +239,7 @@ def test_a_delivery_refused_every_time_is_given_up_after_the_last_retry(webhook_
 # -- control API and command ------------------------------------------------------------------------------
 
 def test_the_control_api_plays_steps_and_reports_status(webhook_url: str) -> None:
-    stand_in = start_gocardless_stand_in(bundled(), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
+    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
                                          retry_intervals=FAST_RETRIES)
     try:
         step = httpx.post(stand_in.url + "/_sandbox/step", params={"wait": 10}).json()
@@ -257,7 +257,8 @@ def test_the_control_api_plays_steps_and_reports_status(webhook_url: str) -> Non
 
 def test_the_sandbox_command_prints_urls_and_credentials_and_stops_on_ctrl_c(home) -> None:
     proc = subprocess.Popen([sys.executable, "-c", "from ml_connector_dagster.cli import main; main()", "sandbox",
-                             "--gocardless-port", "0", "--gocardless-token", "tok_123"],
+                             "--gocardless-port", "0", "--gocardless-token", "tok_123", "--ebusiness-port", "0",
+                             "--agent-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in proc.stdout:  # type: ignore[union-attr]
@@ -270,6 +271,8 @@ def test_the_sandbox_command_prints_urls_and_credentials_and_stops_on_ctrl_c(hom
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=20)
 
-    assert answer.status_code == 200 and len(answer.json()["customers"]) == 8
+    assert answer.status_code == 200
+    assert len(answer.json()["customers"]) == len(load_scenario(bundled()).gocardless_customers)
+    assert "ML_CONNECTOR_SAGE_AGENT_WSDL=http://" in "".join(lines)
     assert "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN=tok_123" in "".join(lines)
     assert proc.returncode == 0 and "Sandbox stopped" in rest

@@ -28,7 +28,7 @@ def retry(sleeps: list[float]) -> RetryPolicy:
 
 @pytest.fixture
 def stand_ins(tmp_path: Path) -> Iterator[SageStandIns]:
-    handle = start_sage_stand_ins(bundled(), data_dir=tmp_path / "sage", page_size=PAGE_SIZE)
+    handle = start_sage_stand_ins(bundled("small"), data_dir=tmp_path / "sage", page_size=PAGE_SIZE)
     yield handle
     clear_wsdl_cache()
     handle.stop()
