@@ -117,3 +117,16 @@ def test_payments_command_lists_statuses_reasons_and_receipts(world: World) -> N
     assert data["PM0001"]["allocations"] == [{"invoice": "0100030", "amount": "1200.00"}]
     assert data["PM0001"]["receipt"]["receipt_id"]
     assert data["PM0011"]["reason"] == "invoice_not_found"
+
+
+def test_no_secret_is_written_to_any_file_log_or_run_record(world: World) -> None:
+    world.play()
+    secrets = {"sage password": world.stack.sage.password, "GoCardless token": "sandbox_token",
+               "webhook secret": "sandbox_webhook_secret"}
+    roots = [world.stack.home, world.stack.home.parent / "dagster"]
+
+    leaks = [(name, path) for root in roots for path in root.rglob("*") if path.is_file()
+             for name, value in secrets.items() if value.encode() in path.read_bytes()]
+
+    assert world.driver.runs, "Dagster runs happened and wrote their event logs"
+    assert leaks == []
