@@ -73,7 +73,12 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
           by: str) -> ActionResult:
     """Decide again on fresh data (after fixing it in Sage or GoCardless) and post if it now matches."""
     item = _open_item(store, item_id, kinds=("held", "processing_failed"))
-    pid = item.subject if item.kind == "held" else item.details.get("resource_id", item.subject)
+    if item.kind == "processing_failed":  # the event goes back to the inbox; the sensor picks it up
+        requeued = store.inbox.requeue(item.subject)
+        store.review.close(item_id, "retried", by=by, note="event queued again")
+        store.audit.append("review.retry", item.subject, {"item": item_id, "requeued": requeued}, actor=by)
+        return ActionResult(item_id, item.subject, "retry", "requeued", "the event is due again in the inbox")
+    pid = item.subject
     store.audit.append("review.retry", pid, {"item": item_id}, actor=by)
     resolved = gocardless.resolve_payment(pid)
     payment = _payment_dict(resolved.payment, resolved.customer["id"])

@@ -164,6 +164,14 @@ class Inbox:
             conn.execute(inbox.update().where(inbox.c.seq == seq).values(last_error=error[:2000], **values))
             return values["status"]
 
+    def requeue(self, event_id: str) -> bool:
+        """An operator's retry of a failed event: due again now, with a fresh set of attempts."""
+        with write(self.engine) as conn:
+            return bool(conn.execute(
+                inbox.update().where(inbox.c.event_id == event_id).where(inbox.c.status == "failed")
+                .values(status="retry", attempts=0, next_attempt_at=None)
+            ).rowcount)
+
     def release_stale(self, older_than: timedelta) -> int:
         """Put rows claimed by a run that died back to `retry` (the run's attempt still counts)."""
         cutoff = utcnow() - older_than

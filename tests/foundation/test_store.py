@@ -218,3 +218,14 @@ def test_many_ledger_rows_are_written_in_one_go_if_their_status_is_as_expected(a
     assert written == {"PM1", "PM2"}
     assert any_store.ledger.statuses(["PM1", "PM2", "PM3", "PM4"]) == {"PM1": "held", "PM2": "pending", "PM3": "posted"}
     assert any_store.ledger.get("PM1").amount_minor == 100
+
+
+def test_an_operator_requeues_a_failed_event_with_fresh_attempts(any_store: Store) -> None:
+    any_store.inbox.add([event(1)])
+    seq = any_store.inbox.due()[0].seq
+    any_store.inbox.claim([seq], "run-a")
+    any_store.inbox.fail(seq, "boom", max_attempts=1)
+
+    assert any_store.inbox.requeue("EV000001")
+    assert [(r.event_id, r.attempts) for r in any_store.inbox.due()] == [("EV000001", 0)]
+    assert not any_store.inbox.requeue("EV000001")  # only failed events are requeued

@@ -134,3 +134,19 @@ def test_the_dismiss_job_does_the_same_from_the_dagster_ui(world: World) -> None
 
     assert result.success
     assert world.store.review.get(item).status == "dismissed"
+
+
+def test_retry_of_a_failed_event_queues_it_again_for_the_sensor(world: World) -> None:
+    world.store.inbox.add([{"id": "EVBROKEN1", "resource_type": "payments", "action": "confirmed",
+                            "links": {"payment": "PM0001"}}])
+    seq = next(r.seq for r in world.store.inbox.due() if r.event_id == "EVBROKEN1")
+    world.store.inbox.claim([seq], "a-run-that-failed")
+    world.store.inbox.fail(seq, "GoCardless was down", max_attempts=1)
+    item = world.store.review.open_item("EVBROKEN1", "processing_failed", "gocardless_event_failed", {})
+
+    result = cli("review", "retry", str(item))
+    world.settle()
+
+    assert result.exit_code == 0, result.output
+    assert next(r for r in world.store.inbox.list(limit=None) if r.event_id == "EVBROKEN1").status == "processed"
+    assert len(world.receipts("PM0001")) == 1
