@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 
 import dagster as dg
 
+from . import money
 from .dagster_driver import Driver
 from .sandbox.stack import Stack, start_stack
 from .scenario import Scenario, load_scenario
@@ -89,8 +90,8 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
             raise RuntimeError(f"step {number}: webhooks were not all delivered within 60 s")
         runs = driver.settle(idle=lambda: not stack.store.inbox.due())
         counts = stack.store.ledger.counts()
-        progress(f"step {number}/{len(steps)}: {len(actions)} actions, {len(events)} events, {runs} runs; "
-                 + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        known = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no payment collected or failed yet"
+        progress(f"step {number}/{len(steps)}: {len(actions)} actions, {len(events)} events, {runs} runs; {known}")
     _month_end(driver)
     progress("month-end: payments re-read from the API (backfill), matches and payouts refreshed")
 
@@ -132,7 +133,7 @@ def payment_summary(e: LedgerEntry) -> dict[str, Any]:
         "reason": e.reason,
         "customer": e.sage_customer,
         "amount": e.home_amount,
-        "currency": e.currency,
+        "original": f"{money.to_decimal(e.amount_minor, e.currency)} {e.currency}" if e.amount_minor is not None else None,
         "allocations": [{"invoice": a["invoice_no"], "amount": str(a["amount"])} for a in e.allocations]
         if e.status in ("posted", "reversal_required", "reversed") else [],
         "receipt": (e.receipt or {}).get("receipt_id"),

@@ -57,5 +57,5 @@ def render(result) -> str:  # noqa: ANN001 - a DemoResult
     for p in result.payments:
         allocations = " ".join(f"{a['invoice']}:{a['amount']}" for a in p["allocations"])
         lines.append(f"{p['id']:<10}{p['status']:<19}{p['reason'] or '':<27}{p['customer'] or '':<12}"
-                     f"{p['amount'] or '':>10}  {allocations}")
+                     f"{p['amount'] or p['original'] or '':>10}  {allocations}")
     return "\n".join(lines)
