@@ -9,8 +9,10 @@ from . import (
     audit_cmd,
     config_cmd,
     demo_cmd,
+    dev_cmd,
     inbox_cmd,
     payments_cmd,
+    ping_cmd,
     receiver_cmd,
     review_cmd,
     sandbox_cmd,
@@ -34,3 +36,5 @@ main.add_command(sandbox_cmd.sandbox)
 main.add_command(agent_cmd.agent)
 main.add_command(review_cmd.review)
 main.add_command(demo_cmd.demo)
+main.add_command(dev_cmd.dev)
+main.add_command(ping_cmd.ping)

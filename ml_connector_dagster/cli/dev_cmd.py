@@ -1,0 +1,374 @@
+"""`ml-connector dev`: the stand-ins, the webhook receiver and `dagster dev` together, for a newcomer.
+
+One command gives the whole product on one machine: the Dagster UI (asset graph, runs, sensors,
+schedules, checks, backfills) over live stand-ins for Sage 100 and GoCardless. The settings that point
+the product at the stand-ins are written to `<home>/dev.env`, so another shell can use the CLI against
+the same world (`set -a; . <home>/dev.env`), and `ml-connector dev step` advances the scenario.
+
+Only loopback is used for the stand-ins (their control API has no auth); `--host` moves the Dagster UI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+import requests
+
+from ..scenario import ScenarioError, bundled
+
+DEFAULT_HOME = Path(".ml-connector-dev")
+ENV_FILE = "dev.env"
+STAND_IN_HOST = "127.0.0.1"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MODULE = "ml_connector_dagster.definitions"
+LOCATION = "ml_connector_dagster"
+READY_TIMEOUT_SECONDS = 180.0
+STOP_TIMEOUT_SECONDS = 20.0
+STEP_WAIT_SECONDS = 15.0
+
+
+# --- the environment file ---------------------------------------------------------------------------------------
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """KEY='value' lines that `set -a; . FILE` loads; 0600 because it holds the sandbox's credentials."""
+    lines = [f"{name}={shlex.quote(value)}" for name, value in sorted(env.items())]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# Written by `ml-connector dev`: load with  set -a; . " + str(path) + "; set +a\n")
+        fh.write("\n".join(lines) + "\n")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse what `write_env_file` wrote (comments and blank lines skipped)."""
+    env: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, value = line.partition("=")
+        parts = shlex.split(value) or [""]
+        env[name.strip()] = parts[0]
+    return env
+
+
+# --- dagster's instance and workspace ---------------------------------------------------------------------------
+
+def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
+    """`<home>/dagster` with the project's dagster.yaml, and the workspace file to load; returns both.
+
+    The project's own files are used when this is a checkout; an installed package gets equivalents,
+    so `ml-connector dev` works from a wheel too.
+    """
+    dagster_home = (home / "dagster").resolve()
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    project_yaml = PROJECT_ROOT / "dagster.yaml"
+    if project_yaml.is_file():
+        shutil.copyfile(project_yaml, dagster_home / "dagster.yaml")
+    else:
+        (dagster_home / "dagster.yaml").write_text(
+            "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
+            "  class: QueuedRunCoordinator\n", encoding="utf-8")
+    workspace = PROJECT_ROOT / "workspace.yaml"
+    if not workspace.is_file():
+        workspace = dagster_home / "workspace.yaml"
+        workspace.write_text(f"load_from:\n  - python_module:\n      module_name: {MODULE}\n"
+                             f"      location_name: {LOCATION}\n", encoding="utf-8")
+    return dagster_home, workspace
+
+
+def child_environment(stack_env: dict[str, str], dagster_home: Path) -> dict[str, str]:
+    """This process's environment without any ML_CONNECTOR_* of the caller's (a real Sage or GoCardless,
+    a production database URL must never leak into the sandbox), plus the stack's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
+    env.update(stack_env)
+    env["DAGSTER_HOME"] = str(dagster_home)
+    return env
+
+
+# --- the dagster dev process ------------------------------------------------------------------------------------
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ui_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches the UI (a wildcard bind is reached on loopback)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def start_dagster(workspace: Path, host: str, port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`dagster dev` in its own session, so Ctrl-C reaches us first and we stop it (and all it started)."""
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""))
+    command = [dagster or "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+
+
+def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+    """Poll the webserver's /server_info until it answers; False if `dagster dev` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.get(url + "/server_info", timeout=2).ok:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = STOP_TIMEOUT_SECONDS) -> None:
+    """Stop `dagster dev` and everything it started (webserver, daemon, code server, run workers).
+
+    SIGINT first, which is what Ctrl-C sends and what dagster dev shuts down cleanly on; then SIGTERM;
+    then SIGKILL for anything still in the group, so nothing outlives the command.
+    """
+    pgid = process.pid
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGTERM, 5.0)):
+        _signal_group(pgid, sig)
+        if _wait_group_gone(pgid, process, wait):
+            return
+    _signal_group(pgid, signal.SIGKILL)
+    _wait_group_gone(pgid, process, 5.0)
+
+
+def _wait_group_gone(pgid: int, process: subprocess.Popen, timeout: float) -> bool:
+    """Reap `dagster dev` and wait until no process of its group is left; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.poll()
+        if process.returncode is not None and not _group_alive(pgid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop like on Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: Any) -> None:
+    raise _Terminated()
+
+
+# --- the command ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DevOptions:
+    scenario: Path
+    home: Path
+    host: str
+    port: int
+
+
+@click.group(invoke_without_command=True)
+@click.option("--scenario", "scenario_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Scenario folder (default: the bundled sample).")
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_HOME, show_default=True,
+              help="Folder for the sandbox's data, Dagster's instance and dev.env (delete it to start over).")
+@click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True, help="Port of the Dagster UI.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address the Dagster UI listens on.")
+@click.pass_context
+def dev(ctx: click.Context, scenario_dir: Path | None, home: Path, port: int, host: str) -> None:
+    """Run the stand-ins, the webhook receiver and the Dagster UI (`dagster dev`) together until Ctrl-C.
+
+    Then open the UI, and advance the scenario from another shell with `ml-connector dev step`.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    run_dev(DevOptions(scenario_dir or bundled(), home, host, port))
+
+
+def run_dev(options: DevOptions) -> None:
+    """Start everything, wait for Ctrl-C or SIGTERM (or dagster dev exiting), stop everything."""
+    from ..sandbox.stack import start_stack
+
+    if not port_is_free(options.host, options.port):
+        raise click.ClickException(f"port {options.port} on {options.host} is in use (another `dagster dev`?); "
+                                   "stop it or pass --port")
+    home = options.home.resolve()
+    try:
+        stack = start_stack(options.scenario, home, STAND_IN_HOST)
+    except ScenarioError as exc:
+        raise click.ClickException(str(exc)) from None
+    # Our own handlers, whatever was inherited (a shell's background job starts with SIGINT ignored, and
+    # dagster dev's processes would inherit that too): Ctrl-C and SIGTERM both stop everything.
+    previous = {sig: signal.signal(sig, handler) for sig, handler in
+                ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated))}
+    process: subprocess.Popen | None = None
+    try:
+        dagster_home, workspace = prepare_dagster_home(home)
+        env = child_environment(stack.env, dagster_home)
+        write_env_file(home / ENV_FILE, {**stack.env, "DAGSTER_HOME": str(dagster_home)})
+        url = ui_url(options.host, options.port)
+        click.echo(f"Starting Dagster (dagster dev) at {url} ...", err=True)
+        process = start_dagster(workspace, options.host, options.port, env, dagster_home)
+        if not wait_until_ready(url, process):
+            raise click.ClickException(_not_ready_message(process, url))
+        click.echo(banner(stack, url, home))
+        _wait_for_exit(process)
+    except (KeyboardInterrupt, _Terminated):
+        click.echo("\nStopping Dagster and the stand-ins ...", err=True)
+    finally:
+        # Stopping is bounded (about half a minute at worst); a second Ctrl-C must not cut it short and
+        # leave a stand-in or a Dagster process behind.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        if process is not None:
+            stop_process_group(process)
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Stopped.", err=True)
+
+
+def _wait_for_exit(process: subprocess.Popen) -> None:
+    """Block until Ctrl-C/SIGTERM (raised out of here) or until dagster dev exits on its own."""
+    code = process.wait()
+    raise click.ClickException(f"dagster dev exited on its own (exit code {code}); its output above says why")
+
+
+def _not_ready_message(process: subprocess.Popen, url: str) -> str:
+    if process.poll() is not None:
+        return f"dagster dev exited (code {process.returncode}) before its UI answered; its output above says why"
+    return f"the Dagster UI did not answer at {url}/server_info within {READY_TIMEOUT_SECONDS:.0f}s"
+
+
+def banner(stack: Any, url: str, home: Path) -> str:
+    """What a newcomer needs: where the UI is, what runs where, how to advance the scenario."""
+    gc = stack.gocardless
+    env_file = home / ENV_FILE
+    return "\n".join([
+        "",
+        f"Dagster UI:            {url}   (assets, runs, sensors, schedules, checks, backfills)",
+        f"Scenario:              {stack.scenario.root} ({gc.world.total_steps} steps, "
+        f"now at step {gc.world.step_index})",
+        f"GoCardless stand-in:   {gc.url}   (status: {gc.url}/_sandbox/status)",
+        f"Sage eBusiness WS:     {stack.sage.ebusiness_wsdl}",
+        f"Sage agent:            {stack.sage.agent_wsdl}",
+        f"Webhook receiver:      {stack.webhook_url}",
+        f"Settings for a shell:  set -a; . {env_file}; set +a",
+        "",
+        f"Advance the scenario:  ml-connector dev step --home {shlex.quote(str(home))}",
+        "  (each step sends its webhooks; the inbox sensor launches gocardless_inbox_job within seconds)",
+        "Ctrl-C stops everything.",
+        "",
+    ])
+
+
+# --- stepping the scenario of a running `dev` -------------------------------------------------------------------
+
+def control_url(url: str | None, home: Path) -> str:
+    """The GoCardless stand-in's base URL: given, or read from `<home>/dev.env`."""
+    if url:
+        return url.rstrip("/")
+    env_file = home / ENV_FILE
+    if not env_file.is_file():
+        raise click.ClickException(f"{env_file} does not exist: start `ml-connector dev --home {home}` first, "
+                                   "or pass --url of the GoCardless stand-in")
+    api = read_env_file(env_file).get("ML_CONNECTOR_GOCARDLESS_API_URL")
+    if not api:
+        raise click.ClickException(f"{env_file} has no ML_CONNECTOR_GOCARDLESS_API_URL; restart `ml-connector dev`")
+    return api.rstrip("/")
+
+
+def _control(method: str, url: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    """Call the stand-in's control API; a stopped `dev` becomes a clear message, not a traceback."""
+    try:
+        response = requests.request(method, url + "/_sandbox" + path, timeout=STEP_WAIT_SECONDS + 10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+    except requests.ConnectionError:
+        raise click.ClickException(f"nothing answers at {url}: is `ml-connector dev` running? "
+                                   "(its dev.env may be from an earlier run)") from None
+    except (requests.RequestException, ValueError) as exc:
+        raise click.ClickException(f"the GoCardless stand-in at {url} answered badly: {exc}") from None
+
+
+def _event_counts(events: list[dict[str, Any]]) -> Iterator[str]:
+    counts: dict[str, int] = {}
+    for event in events:
+        key = f"{event.get('resource_type')}.{event.get('action')}"
+        counts[key] = counts.get(key, 0) + 1
+    return (f"{name} x{n}" for name, n in sorted(counts.items()))
+
+
+_URL_OPTION = click.option("--url", default=None,
+                           help="The GoCardless stand-in's URL (default: read from <home>/dev.env).")
+_HOME_OPTION = click.option("--home", "step_home", type=click.Path(file_okay=False, path_type=Path), default=None,
+                            help="The running `dev`'s --home (default: the one given to `dev`, else "
+                                 f"{DEFAULT_HOME}).")
+
+
+def _home_of(ctx: click.Context, step_home: Path | None) -> Path:
+    return step_home or ctx.parent.params["home"]
+
+
+@dev.command()
+@_URL_OPTION
+@_HOME_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the stand-in's answer as JSON.")
+@click.pass_context
+def step(ctx: click.Context, url: str | None, step_home: Path | None, as_json: bool) -> None:
+    """Advance the running scenario one step: play its events and deliver their webhooks."""
+    base = control_url(url, _home_of(ctx, step_home))
+    answer = _control("POST", base, "/step", params={"wait": STEP_WAIT_SECONDS})
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+        return
+    events = answer.get("events") or []
+    if not events and answer.get("finished"):
+        click.echo(f"The scenario is finished ({answer.get('total_steps')} steps played); nothing to do.")
+        return
+    settled = "delivered" if answer.get("deliveries_settled") else "still being delivered (the receiver may be slow)"
+    click.echo(f"Step {answer.get('step')}/{answer.get('total_steps')}: {len(events)} events "
+               f"({', '.join(_event_counts(events)) or 'none'}); webhooks {settled}.")
+
+
+@dev.command()
+@_URL_OPTION
+@_HOME_OPTION
+@click.pass_context
+def status(ctx: click.Context, url: str | None, step_home: Path | None) -> None:
+    """Where the running scenario is: step, total steps, webhook deliveries."""
+    answer = _control("GET", control_url(url, _home_of(ctx, step_home)), "/status")
+    hooks = answer.get("webhooks") or {}
+    click.echo(f"Step {answer.get('step')}/{answer.get('total_steps')}"
+               f"{' (finished)' if answer.get('finished') else ''}; {answer.get('events')} events; "
+               f"webhooks: {hooks.get('webhooks_sent', 0)} sent, {hooks.get('webhooks_delivered', 0)} delivered, "
+               f"{hooks.get('webhooks_failed', 0)} failed, {hooks.get('pending', 0)} pending")
