@@ -38,6 +38,13 @@ Public API
 Money never touches float: amounts are integer cents inside, :class:`~decimal.Decimal` outside;
 integer columns (``amount``, ``fx_amount``) must not be float dtypes (:class:`TypeError`).
 
+How the vectorised path stays fast (1,000,000 invoices, 200,000 payments): a worker thread loads the
+paying customers' invoices into an in-memory DuckDB table and ranks them oldest first with window
+functions (row number, running open total, open rank) while the calling thread converts the
+payments; one SQL query then joins names, tokens and amounts against that table - rule 3 is a join
+on the running total - and returns only the facts each payment needs.  The remaining Python work is
+one short loop over payments that builds the output; the cyclic GC is paused meanwhile.
+
 Choices the spec leaves open, made here and applied by both paths:
 - order of holds: ``currency_unsupported``, then ``customer_not_found``, then the invoice rules
   (the order of the spec's sections);
@@ -58,12 +65,12 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from itertools import repeat
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -271,18 +278,15 @@ class _Inv(NamedTuple):
     cents: int
 
 
-class _Facts:
+class _Facts(NamedTuple):
     """What the rules need to know about one payment's customer invoices (each list oldest first)."""
 
-    __slots__ = ("missing", "named", "exact", "run", "open_top", "n_open")
-
-    def __init__(self) -> None:
-        self.missing: tuple[str, ...] = ()  # metadata names the customer does not have, as given
-        self.named: list[_Inv] = []  # invoices named (metadata or tokens)
-        self.exact: list[_Inv] = []  # open invoices whose balance is the amount
-        self.run: list[_Inv] = []  # shortest oldest-first run adding up to it
-        self.open_top: list[str] = []  # numbers of the first CANDIDATE_LIMIT open invoices
-        self.n_open = 0
+    missing: tuple[str, ...] = ()  # metadata names the customer does not have, as given
+    named: list[_Inv] = []  # invoices named (metadata or tokens)  # noqa: RUF012 (never mutated)
+    exact: list[_Inv] = []  # open invoices whose balance is the amount
+    run: list[_Inv] = []  # shortest oldest-first run adding up to it
+    open_top: list[str] = []  # numbers of the first CANDIDATE_LIMIT open invoices
+    n_open: int = 0
 
 
 _NO_FACTS = _Facts()
@@ -311,7 +315,7 @@ def _conclude(p: _Payment, facts: _Facts, settings: MatchSettings) -> Decision:
             p.customer_candidates,
         )
     if cents <= 0:
-        return _held(p, AMOUNT_MISMATCH, f"amount {_fmt(cents)} is not positive: nothing to apply")
+        return _held(p, AMOUNT_MISMATCH, f"amount {_dec(cents)} is not positive: nothing to apply")
     if facts.missing:
         return _held(
             p,
@@ -323,19 +327,15 @@ def _conclude(p: _Payment, facts: _Facts, settings: MatchSettings) -> Decision:
         return _conclude_named(p, facts.named)
     if facts.exact:
         return _conclude_exact(p, facts.exact, settings)
-    if facts.run:
-        run = facts.run
-        return _matched(
-            p,
-            RULE_OLDEST_FIRST,
-            [(inv, inv.cents) for inv in run],
-            f"oldest first: the {len(run)} oldest open invoices ({', '.join(_nos(run))}) add up to {_fmt(cents)}",
-        )
+    run = facts.run
+    if run:
+        why = f"oldest first: the {len(run)} oldest open invoices ({', '.join(_nos(run))}) add up to {_dec(cents)}"
+        return _matched(p, RULE_OLDEST_FIRST, run, why)
     if facts.n_open == 0:
-        why = f"customer {p.sage_customer} has no open invoice to apply {_fmt(cents)} to"
+        why = f"customer {p.sage_customer} has no open invoice to apply {_dec(cents)} to"
     else:
         why = (
-            f"amount {_fmt(cents)}: no invoice named, none of that balance, and no run of the oldest of "
+            f"amount {_dec(cents)}: no invoice named, none of that balance, and no run of the oldest of "
             f"{facts.n_open} open invoices adds up to it"
         )
     return _held(p, AMOUNT_MISMATCH, why, facts.open_top)
@@ -351,48 +351,52 @@ def _conclude_named(p: _Payment, named: list[_Inv]) -> Decision:
     cents = p.home_cents
     if cents > total:
         nos = _nos(named)
-        why = f"amount {_fmt(cents)} exceeds the {_fmt(total)} open on named invoice {', '.join(nos)}"
+        why = f"amount {_dec(cents)} exceeds the {_dec(total)} open on named invoice {', '.join(nos)}"
         return _held(p, AMOUNT_MISMATCH, why, nos)
     if cents == total:
-        return _matched(
-            p, RULE_NAMED_INVOICES, [(inv, inv.cents) for inv in named],
-            f"named invoices: {', '.join(_nos(named))} paid in full",
-        )
-    parts, left = [], cents
+        return _matched(p, RULE_NAMED_INVOICES, named, f"named invoices: {', '.join(_nos(named))} paid in full")
+    paid, left = [], cents
     for inv in named:  # oldest first, the last one partly
         if left <= 0:
             break
-        parts.append((inv, min(inv.cents, left)))
+        paid.append(inv)
         left -= inv.cents
-    last, part = parts[-1]
+    last = paid[-1]
+    part = last.cents + left  # left <= 0: what the last invoice did not get
     why = (
-        f"named invoices: {_fmt(cents)} applied oldest first to {', '.join(inv.no for inv, _ in parts)}, "
-        f"{last.no} partly ({_fmt(part)} of {_fmt(last.cents)})"
+        f"named invoices: {_dec(cents)} applied oldest first to {', '.join(_nos(paid))}, "
+        f"{last.no} partly ({_dec(part)} of {_dec(last.cents)})"
     )
-    return _matched(p, RULE_NAMED_INVOICES, parts, why)
+    return _matched(p, RULE_NAMED_INVOICES, paid, why, last_part=part)
 
 
 def _conclude_exact(p: _Payment, exact: list[_Inv], settings: MatchSettings) -> Decision:
     """Rule 2: open invoices whose balance equals the amount."""
     first = exact[0]
     if len(exact) == 1:
-        why = f"exact amount: invoice {first.no} of {_fmt(first.cents)}"
-        return _matched(p, RULE_EXACT_AMOUNT, [(first, first.cents)], why)
+        return _matched(p, RULE_EXACT_AMOUNT, exact, f"exact amount: invoice {first.no} of {_dec(first.cents)}")
     if settings.on_tie == "hold":
-        why = f"exact amount: {len(exact)} invoices of {_fmt(first.cents)} and on_tie = hold"
+        why = f"exact amount: {len(exact)} invoices of {_dec(first.cents)} and on_tie = hold"
         return _held(p, AMBIGUOUS_MATCH, why, _nos(exact))
-    why = f"exact amount: oldest of {len(exact)} invoices of {_fmt(first.cents)} ({first.no})"
-    return _matched(p, RULE_EXACT_AMOUNT, [(first, first.cents)], why)
+    why = f"exact amount: oldest of {len(exact)} invoices of {_dec(first.cents)} ({first.no})"
+    return _matched(p, RULE_EXACT_AMOUNT, exact[:1], why)
 
 
-def _matched(p: _Payment, rule: str, parts: list[tuple[_Inv, int]], why: str) -> Decision:
-    allocations = [{"invoice_no": inv.no, "invoice_type": inv.typ, "amount": _dec(cents)} for inv, cents in parts]
-    return Decision(p.payment_id, MATCHED, None, p.sage_customer, _dec(p.home_cents), allocations, rule, why, [])
+def _matched(p: _Payment, rule: str, invoices: list[_Inv], why: str, last_part: int | None = None) -> Decision:
+    """A matched decision paying ``invoices`` in full (the last one ``last_part`` only, when given)."""
+    allocations = [{"invoice_no": inv.no, "invoice_type": inv.typ, "amount": _dec(inv.cents)} for inv in invoices]
+    if last_part is not None:
+        allocations[-1]["amount"] = _dec(last_part)
+    home = _dec(p.home_cents)
+    return _new_decision(Decision, (p.payment_id, MATCHED, None, p.sage_customer, home, allocations, rule, why, []))
 
 
 def _held(p: _Payment, reason: str, why: str, candidates: Iterable[str] = ()) -> Decision:
     home = None if p.home_cents is None else _dec(p.home_cents)
-    return Decision(p.payment_id, HELD, reason, p.sage_customer, home, [], None, why, list(candidates))
+    return _new_decision(Decision, (p.payment_id, HELD, reason, p.sage_customer, home, [], None, why, list(candidates)))
+
+
+_new_decision = tuple.__new__  # Decision(...) without a Python-level __new__ call: hot path
 
 
 _DECIMALS: dict[int, Decimal] = {}
@@ -415,11 +419,6 @@ def _no_home_amount(p: _Payment, settings: MatchSettings) -> str:
 
 def _nos(invoices: Iterable[_Inv]) -> list[str]:
     return [inv.no for inv in invoices]
-
-
-def _fmt(cents: int) -> str:
-    """``str(money.from_cents(cents))``: the amount as Sage shows it."""
-    return str(_dec(cents))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -464,19 +463,22 @@ def _home_cents(payment: Mapping[str, Any], settings: MatchSettings) -> int | No
 def _facts_for(payment: Mapping[str, Any], p: _Payment, invoices: Sequence[Mapping[str, Any]]) -> _Facts:
     rows = _customer_rows(invoices, p.sage_customer)
     meta = _metadata_names(payment.get("metadata"))
-    facts = _Facts()
+    missing: tuple[str, ...] = ()
     if meta:
         found = {norm for norm, _, _ in rows}
-        facts.missing = tuple(raw for norm, raw in meta if norm not in found)
+        missing = tuple(raw for norm, raw in meta if norm not in found)
         names = {norm for norm, _ in meta}
     else:
         names = reference_tokens(payment.get("reference"), payment.get("description"))
-    facts.named = [inv for norm, inv, _ in rows if norm in names]
     open_ = [inv for _, inv, _ in rows if inv.cents > 0]
-    facts.exact = [inv for inv in open_ if inv.cents == p.home_cents]
-    facts.run = _oldest_run(open_, p.home_cents)
-    facts.open_top, facts.n_open = _nos(open_[:CANDIDATE_LIMIT]), len(open_)
-    return facts
+    return _Facts(
+        missing=missing,
+        named=[inv for norm, inv, _ in rows if norm in names],
+        exact=[inv for inv in open_ if inv.cents == p.home_cents],
+        run=_oldest_run(open_, p.home_cents),
+        open_top=_nos(open_[:CANDIDATE_LIMIT]),
+        n_open=len(open_),
+    )
 
 
 def _oldest_run(open_: list[_Inv], cents: int) -> list[_Inv]:
@@ -711,21 +713,23 @@ def match_payments(
 ) -> pd.DataFrame:
     """Decide every payment at once (one row per payment, input order); see the module docstring.
 
-    The invoices are loaded and ranked in DuckDB on a worker thread (DuckDB releases the GIL) while
-    this thread converts the payments; the facts query then joins both.
+    The invoices are copied into DuckDB here, then ranked on a worker thread (pure DuckDB work, which
+    releases the GIL) while this thread converts the payments; the facts query then joins both.
     """
     with _gc_paused(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="match-invoices") as pool:
         sage_by_gc, cands_by_gc = _customer_lookup(customer_map)
-        gcs = [_opt_str(g) for g in payments["gocardless_customer"].tolist()]
-        sages = [sage_by_gc.get(g) if g is not None else None for g in gcs]
+        gcs = _texts_or_none(payments["gocardless_customer"])
+        sages = list(map(sage_by_gc.get, gcs))
         cids = _customer_ids(sages)
-        loading = pool.submit(_ranked_invoices, invoices, cids) if cids else None
+        con = _stage_invoices(invoices, cids) if cids else None
         try:
+            ranking = pool.submit(_rank_invoices, con) if con is not None else None
             pays = _prepare_payments(payments, gcs, sages, cands_by_gc, settings)
-            facts = _gather_facts(payments, pays, cids, loading) if loading else {}
+            facts = _gather_facts(payments, pays, cids, con, ranking) if con is not None else {}
         finally:
-            if loading is not None:
-                loading.add_done_callback(_close_connection)
+            if con is not None:
+                wait([ranking])
+                con.close()
         rows = [_conclude(p, facts.get(i, _NO_FACTS), settings) for i, p in enumerate(pays)]
         return pd.DataFrame({c: _object_series(v) for c, v in zip(DECISION_COLUMNS, _columns(rows), strict=True)})
 
@@ -742,11 +746,14 @@ def _columns(decisions: list[Decision]) -> list[tuple[Any, ...]]:
 
 def _customer_ids(sages: list[str | None]) -> dict[str, int]:
     """A small integer id per Sage customer that has a payment (joins on ints are cheaper)."""
-    cids: dict[str, int] = {}
-    for key in sages:
-        if key is not None and key not in cids:
-            cids[key] = len(cids)
-    return cids
+    return {key: i for i, key in enumerate(dict.fromkeys(key for key in sages if key is not None))}
+
+
+def _texts_or_none(column: pd.Series) -> list[str | None]:
+    """A column as a list of strings, missing values as None."""
+    if _is_text(column):
+        return column.astype(object).where(column.notna(), None).tolist()
+    return [_opt_str(v) for v in column.tolist()]
 
 
 def _prepare_payments(
@@ -767,7 +774,7 @@ def _prepare_payments(
 def _customer_lookup(customer_map: pd.DataFrame) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
     gcs = customer_map["gocardless_customer"].tolist()
     sages = customer_map["sage_customer"].tolist()
-    sage = {g: str(s) for g, s in zip(gcs, sages, strict=True) if not _is_missing(s)}
+    sage = {g: str(s) for g, s in zip(gcs, sages, strict=True) if not _is_missing(s) and not _is_missing(g)}
     cands: dict[str, tuple[str, ...]] = {}
     if "candidates" in customer_map:
         listed = customer_map["candidates"].tolist()
@@ -781,27 +788,27 @@ def _is_list(value: object) -> bool:
 
 def _home_cents_column(payments: pd.DataFrame, settings: MatchSettings) -> list[int | None]:
     """Home-currency cents of every payment: vectorised when it is in home currency, else per row."""
-    n = len(payments)
     amount = _int_column(payments["amount"], "amount")
     if amount.isna().any():
         raise ValueError("payments without an amount")
-    amount = amount.tolist()
-    fx_amount = _int_column(payments["fx_amount"], "fx_amount").tolist() if "fx_amount" in payments else [None] * n
-    fx_currency = payments["fx_currency"].tolist() if "fx_currency" in payments else [None] * n
-    currency = payments["currency"].tolist()
     home = settings.home_currency.strip().upper()
     home_exp = money.exponent(home)
-    scale = 10 ** (money.SAGE_EXPONENT - home_exp) if home_exp <= money.SAGE_EXPONENT else None
-    out: list[int | None] = []
-    for amt, cur, fx_cur, fx_amt in zip(amount, currency, fx_currency, fx_amount, strict=True):
-        if scale is not None and cur == home:
-            out.append(amt * scale)  # what money.to_home_amount gives, without the Decimals
-            continue
-        home_amount = money.to_home_amount(
-            amt, str(cur), settings.home_currency, _opt_str(fx_cur), None if _is_missing(fx_amt) else fx_amt,
-            settings.fx_rates,
-        )
-        out.append(None if home_amount is None else money.to_cents(home_amount))
+    direct = (payments["currency"] == home).to_numpy(dtype=bool, na_value=False)
+    if home_exp > money.SAGE_EXPONENT:
+        direct[:] = False
+    out: list[int | None] = (amount.to_numpy(dtype=np.int64) * 10 ** max(money.SAGE_EXPONENT - home_exp, 0)).tolist()
+    others = np.flatnonzero(~direct).tolist()
+    if others:  # foreign currencies (and odd codes) go through money.to_home_amount, row by row
+        n = len(payments)
+        fx_amount = _int_column(payments["fx_amount"], "fx_amount").tolist() if "fx_amount" in payments else [None] * n
+        fx_currency = payments["fx_currency"].tolist() if "fx_currency" in payments else [None] * n
+        currency, amounts = payments["currency"].tolist(), amount.tolist()
+        for i in others:
+            home_amount = money.to_home_amount(
+                amounts[i], str(currency[i]), settings.home_currency, _opt_str(fx_currency[i]),
+                None if _is_missing(fx_amount[i]) else fx_amount[i], settings.fx_rates,
+            )
+            out[i] = None if home_amount is None else money.to_cents(home_amount)
     return out
 
 
@@ -815,10 +822,15 @@ def _int_column(column: pd.Series, name: str) -> pd.Series:
     return pd.Series(values, dtype="Int64")
 
 
-def _ranked_invoices(invoices: pd.DataFrame, cids: dict[str, int]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection holding ``ranked``: the invoices of the customers in ``cids``."""
-    con = duckdb.connect(":memory:")
+def _stage_invoices(invoices: pd.DataFrame, cids: dict[str, int]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding ``staged``: the IN/DM/FC rows of the customers in ``cids``.
+
+    Reading pandas' Python strings needs the GIL, so this copy is made before the worker starts;
+    the worker then only runs SQL on DuckDB's own tables.
+    """
+    con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
+        con.execute("SET enable_progress_bar = false")
         con.execute(_MACROS)
         parts = [key.split("-", 1) if "-" in key else [key, None] for key in cids]
         cust_df = pd.DataFrame(
@@ -830,26 +842,22 @@ def _ranked_invoices(invoices: pd.DataFrame, cids: dict[str, int]) -> duckdb.Duc
         )
         con.register("cust_df", cust_df)
         con.register("inv_df", _invoice_source(invoices))
-        _load_invoices(con)
+        con.execute(_STAGED_SQL)
+        con.unregister("inv_df")
+        con.unregister("cust_df")
         return con
     except BaseException:
         con.close()
         raise
 
 
-def _close_connection(loading: Future) -> None:
-    """Close the worker's connection once it is done (its error, if any, was raised to the caller)."""
-    if not loading.cancelled() and loading.exception() is None:
-        loading.result().close()
-
-
 def _gather_facts(
-    payments: pd.DataFrame, pays: list[_Payment], cids: dict[str, int], loading: Future
+    payments: pd.DataFrame, pays: list[_Payment], cids: dict[str, int], con: duckdb.DuckDBPyConnection, ranking: Future
 ) -> dict[int, _Facts]:
     """Facts of every payment with a customer and an amount, gathered set-wise in DuckDB."""
     live = [i for i, p in enumerate(pays) if p.sage_customer is not None and p.home_cents is not None]
     frames = _payment_frames(payments, pays, live, cids)
-    con = loading.result()
+    ranking.result()  # raises what the worker raised
     if not live:
         return {}
     for name, frame in frames.items():
@@ -960,23 +968,25 @@ def _balance_text(value: object) -> str | None:
     return None if _is_missing(value) else str(value)
 
 
+_STAGED_SQL = f"""
+CREATE TEMP TABLE staged AS
+SELECT i.rid, c.cid, i.no, i.typ, i.due, i.dt, i.bal
+FROM inv_df i JOIN cust_df c ON c.div = i.div AND c.custno = i.custno
+WHERE i.typ IN {INVOICE_TYPES} AND i.no IS NOT NULL;
+CREATE TEMP TABLE fixed (rid BIGINT, cents BIGINT);
+"""
+_FAST_CENTS_SQL = f"""
+    CASE WHEN regexp_full_match(bal, '{_BALANCE_RE}') THEN TRY_CAST(TRY_CAST(bal AS DECIMAL(18, 2)) * 100 AS BIGINT) END
+"""
 _RANKED_SQL = f"""
 CREATE OR REPLACE TEMP TABLE ranked AS
 WITH src AS (
-    SELECT *, CASE WHEN cents IS NULL THEN bal END AS odd_bal
-    FROM (
-        SELECT i.rid, c.cid, i.no, i.typ, i.due, i.dt, i.bal, invoice_norm(i.no) AS norm,
-               coalesce(f.cents, CASE WHEN regexp_full_match(i.bal, '{_BALANCE_RE}')
-                                      THEN CAST(CAST(i.bal AS DECIMAL(38, 2)) * 100 AS BIGINT) END) AS cents
-        FROM inv_df i
-        JOIN cust_df c ON c.div = i.div AND c.custno = i.custno
-        LEFT JOIN fixed_df f ON f.rid = i.rid
-        WHERE i.typ IN {INVOICE_TYPES} AND i.no IS NOT NULL
-    )
+    SELECT s.cid, s.no, s.typ, s.due, s.dt, invoice_norm(s.no) AS norm, coalesce(f.cents, {_FAST_CENTS_SQL}) AS cents
+    FROM staged s LEFT JOIN fixed f USING (rid)
 )
-SELECT rid, cid, no, typ, norm, cents, odd_bal,
+SELECT cid, no, typ, norm, cents,
        row_number() OVER w AS ord,
-       sum(CASE WHEN cents > 0 THEN cents ELSE 0 END) OVER w AS cum,
+       CAST(sum(CASE WHEN cents > 0 THEN cents ELSE 0 END) OVER w AS BIGINT) AS cum,
        count(CASE WHEN cents > 0 THEN 1 END) OVER w AS rank
 FROM src
 WINDOW w AS (PARTITION BY cid ORDER BY due NULLS LAST, dt NULLS LAST, no, typ
@@ -984,82 +994,81 @@ WINDOW w AS (PARTITION BY cid ORDER BY due NULLS LAST, dt NULLS LAST, no, typ
 """
 
 
-def _load_invoices(con: duckdb.DuckDBPyConnection) -> None:
-    """Table ``ranked``: the paying customers' IN/DM/FC rows, oldest first, with open running totals.
+def _rank_invoices(con: duckdb.DuckDBPyConnection) -> None:
+    """Table ``ranked``: the staged rows, oldest first per customer, with open running totals.
 
     ``ord`` ranks all rows, ``rank`` and ``cum`` count and add up the open ones (Balance > 0) so far.
     Balances the fast SQL pattern does not parse go through the Python parser (or raise), and the
-    table is built again with them: rare, so the common case scans the invoices once.
+    table is built again with them: rare, so the common case ranks once.
     """
-    con.register("fixed_df", pd.DataFrame({"rid": np.array([], dtype=np.int64), "cents": np.array([], dtype=np.int64)}))
     con.execute(_RANKED_SQL)
-    odd = con.execute("SELECT rid, odd_bal FROM ranked WHERE cents IS NULL").fetchall()
-    if odd:
-        fixed = {"rid": [r for r, _ in odd], "cents": [_balance_cents(b) for _, b in odd]}
-        con.register("fixed_df", pd.DataFrame({k: np.array(v, dtype=np.int64) for k, v in fixed.items()}))
-        con.execute(_RANKED_SQL)
+    if not con.execute("SELECT count(*) FROM ranked WHERE cents IS NULL").fetchall()[0][0]:
+        return
+    odd = con.execute(f"SELECT rid, bal FROM staged WHERE ({_FAST_CENTS_SQL}) IS NULL").fetchall()
+    con.executemany("INSERT INTO fixed VALUES (?, ?)", [(rid, _balance_cents(bal)) for rid, bal in odd])
+    con.execute(_RANKED_SQL)
 
 
 _FACTS_SQL = f"""
 WITH
-opn AS (SELECT * FROM ranked WHERE cents > 0),
 tok AS (
-    SELECT x.pidx, p.cid, unzeroed(x.t) AS norm
+    SELECT x.pidx, p.cid, unzeroed(x.t) AS norm, NULL::VARCHAR AS raw, NULL::BIGINT AS pos
     FROM (SELECT pidx, unnest(regexp_extract_all(ascii_upper(txt), '[\\pL\\pN]+')) AS t FROM txt_df) x
     JOIN pay_df p USING (pidx)
 ),
-meta AS (SELECT m.pidx, p.cid, m.norm, m.raw, m.pos FROM meta_df m JOIN pay_df p USING (pidx)),
-named AS (
-    SELECT m.pidx, r.ord, r.no, r.typ, r.cents FROM meta m JOIN ranked r ON r.cid = m.cid AND r.norm = m.norm
-    UNION
-    SELECT t.pidx, r.ord, r.no, r.typ, r.cents FROM tok t JOIN ranked r ON r.cid = t.cid AND r.norm = t.norm
+names AS (
+    SELECT m.pidx, p.cid, m.norm, m.raw, m.pos FROM meta_df m JOIN pay_df p USING (pidx)
+    UNION ALL
+    SELECT * FROM tok
 ),
-missing AS (
-    SELECT m.pidx, m.cid, m.raw, m.pos FROM meta m
-    WHERE NOT EXISTS (SELECT 1 FROM ranked r WHERE r.cid = m.cid AND r.norm = m.norm)
+hits AS (
+    SELECT n.pidx, n.raw, n.pos, r.ord, r.no, r.typ, r.cents
+    FROM names n LEFT JOIN ranked r ON r.cid = n.cid AND r.norm = n.norm
 ),
-unnamed AS (SELECT * FROM pay_df WHERE use_tokens AND pidx NOT IN (SELECT pidx FROM named)),
+named AS (SELECT DISTINCT pidx, ord, no, typ, cents FROM hits WHERE ord IS NOT NULL),
+missing AS (SELECT pidx, raw, pos FROM hits WHERE ord IS NULL AND raw IS NOT NULL),
+unnamed AS (SELECT pidx, cid, cents FROM pay_df WHERE use_tokens AND pidx NOT IN (SELECT pidx FROM named)),
 exact AS (
-    SELECT u.pidx, o.ord, o.no, o.typ, o.cents FROM unnamed u JOIN opn o ON o.cid = u.cid AND o.cents = u.cents
+    SELECT u.pidx, r.ord, r.no, r.typ, r.cents
+    FROM unnamed u JOIN ranked r ON r.cid = u.cid AND r.cents = u.cents AND r.cents > 0
 ),
 run_end AS (
-    SELECT u.pidx, u.cid, o.ord AS last FROM unnamed u JOIN opn o ON o.cid = u.cid AND o.cum = u.cents
+    SELECT u.pidx, u.cid, r.ord AS last
+    FROM unnamed u JOIN ranked r ON r.cid = u.cid AND r.cum = u.cents AND r.cents > 0
     WHERE u.pidx NOT IN (SELECT pidx FROM exact)
 ),
 run AS (
-    SELECT e.pidx, o.ord, o.no, o.typ, o.cents FROM run_end e JOIN opn o ON o.cid = e.cid AND o.ord <= e.last
+    SELECT e.pidx, r.ord, r.no, r.typ, r.cents
+    FROM run_end e JOIN ranked r ON r.cid = e.cid AND r.ord <= e.last AND r.cents > 0
 ),
 needs_open AS (
     SELECT pidx, cid FROM unnamed
     WHERE pidx NOT IN (SELECT pidx FROM exact) AND pidx NOT IN (SELECT pidx FROM run_end)
     UNION
-    SELECT DISTINCT pidx, cid FROM missing
+    SELECT DISTINCT m.pidx, p.cid FROM missing m JOIN pay_df p USING (pidx)
 ),
 open_top AS (
-    SELECT n.pidx, o.ord, o.no, o.typ, o.cents FROM needs_open n
-    JOIN opn o ON o.cid = n.cid AND o.rank <= {CANDIDATE_LIMIT}
+    SELECT n.pidx, r.ord, r.no, r.typ, r.cents
+    FROM needs_open n JOIN ranked r ON r.cid = n.cid AND r.cents > 0 AND r.rank <= {CANDIDATE_LIMIT}
 ),
 n_open AS (
-    SELECT n.pidx, count(*) AS n FROM needs_open n JOIN opn o ON o.cid = n.cid GROUP BY n.pidx
+    SELECT n.pidx, c.n
+    FROM needs_open n JOIN (SELECT cid, max(rank) AS n FROM ranked GROUP BY cid) c ON c.cid = n.cid
 )
 SELECT pidx, 0 AS kind, ord, no, typ, cents, NULL::VARCHAR AS raw FROM named
 UNION ALL SELECT pidx, 1, ord, no, typ, cents, NULL FROM exact
 UNION ALL SELECT pidx, 2, ord, no, typ, cents, NULL FROM run
 UNION ALL SELECT pidx, 3, ord, no, typ, cents, NULL FROM open_top
 UNION ALL SELECT pidx, 4, pos, NULL, NULL, NULL, raw FROM missing
-UNION ALL SELECT pidx, 5, 0, NULL, NULL, n, NULL FROM n_open
-ORDER BY pidx, kind, ord
+UNION ALL SELECT pidx, 5, 0, NULL, NULL, n, NULL FROM n_open WHERE n > 0
 """
 
 
-def _invs(nos: list[str], typs: list[str], cents: list[int]) -> list[_Inv]:
-    """``_Inv`` rows built without a Python-level constructor call per row."""
-    return list(map(tuple.__new__, repeat(_Inv), zip(nos, typs, cents)))
-
-
 def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
-    """Run the facts query and fold its rows (sorted by payment, kind of fact, age) into :class:`_Facts`."""
+    """Run the facts query and fold its rows (sorted here by payment, kind of fact, age) into :class:`_Facts`."""
     cols = con.execute(_FACTS_SQL).fetchnumpy()
+    order = np.lexsort((np.asarray(cols["ord"]), np.asarray(cols["kind"]), np.asarray(cols["pidx"])))
+    cols = {name: column[order] for name, column in cols.items()}
     pidx, kind = np.asarray(cols["pidx"]), np.asarray(cols["kind"])
     if not len(pidx):
         return {}
@@ -1067,23 +1076,20 @@ def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
     ends = np.r_[starts[1:], len(pidx)].tolist()
     nos, typs, raws = cols["no"].tolist(), cols["typ"].tolist(), cols["raw"].tolist()
     cents = cols["cents"].tolist()
+    invs = list(map(tuple.__new__, repeat(_Inv), zip(nos, typs, cents)))  # every row at once, sliced below
     pidx_l, kind_l = pidx.tolist(), kind.tolist()
-    facts: dict[int, _Facts] = {}
+    fields: dict[int, list[Any]] = {}
     for a, b in zip(starts.tolist(), ends, strict=True):
-        f = facts.get(pidx_l[a])
+        f = fields.get(pidx_l[a])
         if f is None:
-            f = facts[pidx_l[a]] = _Facts()
+            f = fields[pidx_l[a]] = [(), [], [], [], [], 0]
         k = kind_l[a]
-        if k == 0:
-            f.named = _invs(nos[a:b], typs[a:b], cents[a:b])
-        elif k == 1:
-            f.exact = _invs(nos[a:b], typs[a:b], cents[a:b])
-        elif k == 2:
-            f.run = _invs(nos[a:b], typs[a:b], cents[a:b])
+        if k < 3:  # named, exact, run
+            f[k + 1] = invs[a:b]
         elif k == 3:
-            f.open_top = nos[a:b]
+            f[4] = nos[a:b]
         elif k == 4:
-            f.missing = tuple(raws[a:b])
+            f[0] = tuple(raws[a:b])
         else:
-            f.n_open = cents[a]
-    return facts
+            f[5] = cents[a]
+    return {i: tuple.__new__(_Facts, f) for i, f in fields.items()}

@@ -95,6 +95,8 @@ def to_cents(amount: Decimal) -> int:
 
 def from_cents(cents: int) -> Decimal:
     """Sage amount (2 decimals) of an integer number of cents."""
+    if type(cents) is int and -_SAFE < cents < _SAFE:  # hot path of matching: no further checks needed
+        return Decimal(cents).scaleb(-SAGE_EXPONENT)
     return _scaled(_check_int(cents, "cents"), SAGE_EXPONENT)
 
 
