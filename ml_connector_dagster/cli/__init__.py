@@ -7,6 +7,7 @@ import click
 from . import (
     agent_cmd,
     audit_cmd,
+    bench_cmd,
     config_cmd,
     demo_cmd,
     dev_cmd,
@@ -38,3 +39,4 @@ main.add_command(review_cmd.review)
 main.add_command(demo_cmd.demo)
 main.add_command(dev_cmd.dev)
 main.add_command(ping_cmd.ping)
+main.add_command(bench_cmd.bench)
