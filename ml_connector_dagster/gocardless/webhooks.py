@@ -81,7 +81,7 @@ def parse_delivery(body: bytes, whitelist: Iterable[str]) -> Delivery:
     """
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         raise PayloadError(f"body is not valid JSON ({exc.__class__.__name__}: {str(exc)[:120]})") from None
     if not isinstance(data, dict):
         raise PayloadError(f'body must be a JSON object {{"events": [...]}}, got {type(data).__name__}')
