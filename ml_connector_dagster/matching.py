@@ -442,9 +442,12 @@ def decide_for_customer(
         home_cents=_home_cents(payment, settings),
         customer_candidates=tuple(payment.get("customer_candidates") or ()),
     )
-    if p.home_cents is None or p.sage_customer is None:
+    if p.sage_customer is None:
         return _conclude(p, _NO_FACTS, settings)
-    return _conclude(p, _facts_for(payment, p, open_invoices), settings)
+    rows = _customer_rows(open_invoices, p.sage_customer)  # parses every Balance, as the set-wise path does
+    if p.home_cents is None:
+        return _conclude(p, _NO_FACTS, settings)
+    return _conclude(p, _facts_for(payment, p, rows), settings)
 
 
 def _home_cents(payment: Mapping[str, Any], settings: MatchSettings) -> int | None:
@@ -460,8 +463,8 @@ def _home_cents(payment: Mapping[str, Any], settings: MatchSettings) -> int | No
     return None if home is None else money.to_cents(home)
 
 
-def _facts_for(payment: Mapping[str, Any], p: _Payment, invoices: Sequence[Mapping[str, Any]]) -> _Facts:
-    rows = _customer_rows(invoices, p.sage_customer)
+def _facts_for(payment: Mapping[str, Any], p: _Payment, rows: list[tuple[str, _Inv, tuple]]) -> _Facts:
+    """The facts of one payment, from its customer's rows (see :func:`_customer_rows`)."""
     meta = _metadata_names(payment.get("metadata"))
     missing: tuple[str, ...] = ()
     if meta:
@@ -566,8 +569,8 @@ def resolve_customers(gc_customers: pd.DataFrame, sage_customers: pd.DataFrame) 
         counts = Counter(emails)
         key_by_email = {e: k for e, k in zip(emails, keys, strict=True) if e is not None and counts[e] == 1}
 
-        meta = [_meta_customer(m) for m in gc_customers["metadata"].tolist()]
-        gc_emails = _norm_emails(gc_customers["email"].tolist())
+        meta = [_meta_customer(m) for m in _column(gc_customers, "metadata")]
+        gc_emails = _norm_emails(_column(gc_customers, "email"))
         sage, resolved_by = [], []
         for m, e in zip(meta, gc_emails, strict=True):
             key = key_by_norm.get(m) if m else None
@@ -595,6 +598,11 @@ def resolve_customers(gc_customers: pd.DataFrame, sage_customers: pd.DataFrame) 
         )
 
 
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    """A column as a list, or Nones when the frame does not have it."""
+    return frame[name].tolist() if name in frame else [None] * len(frame)
+
+
 def _customer_keys(sage_customers: pd.DataFrame) -> list[str]:
     """``"DD-CUSTNO"`` of every Sage customer (spaces trimmed)."""
     divs = sage_customers["ARDivisionNo"].tolist()
@@ -619,10 +627,7 @@ def _meta_customer(metadata: object) -> str | None:
 def _gc_names(gc_customers: pd.DataFrame, rows: list[int]) -> list[list[str]]:
     """Normalised names of some GoCardless customers: company name, then "given family"."""
 
-    def column(name: str) -> list[object]:
-        return gc_customers[name].tolist() if name in gc_customers else [None] * len(gc_customers)
-
-    company, given, family = column("company_name"), column("given_name"), column("family_name")
+    company, given, family = (_column(gc_customers, c) for c in ("company_name", "given_name", "family_name"))
     names = []
     for i in rows:
         person = " ".join(x for x in (given[i], family[i]) if isinstance(x, str) and x.strip())
