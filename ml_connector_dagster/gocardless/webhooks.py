@@ -107,6 +107,9 @@ def _check_event(index: int, event: Any) -> None:
         raise PayloadError(f"events[{index}].id is longer than {MAX_EVENT_ID_LENGTH} characters")
     if "links" in event and not isinstance(event["links"], dict):
         raise PayloadError(f"events[{index}].links must be a JSON object")
+    for name, value in (event.get("links") or {}).items():
+        if value is not None and not isinstance(value, str):
+            raise PayloadError(f"events[{index}].links.{name} must be a resource id string")
 
 
 def _webhook_id(meta: Any) -> str | None:

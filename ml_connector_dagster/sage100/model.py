@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import NamedTuple
 
 CENT = Decimal("0.01")
+MAX_AMOUNT_DIGITS = 13  # more than DECIMAL(18,2) or any real receipt holds: refused, never rounded
 
 # --- faults Sage (and our stand-ins) answer with --------------------------------------------------------
 # Codes marked "ours" are not confirmed from Sage's documentation; clients match on these *and* on the
@@ -64,7 +65,12 @@ def money(value: object, what: str = "amount") -> Decimal:
         number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         raise ValueError(f"{what}: {value!r} is not a number") from None
-    if not number.is_finite() or number != number.quantize(CENT):
+    if not number.is_finite():
+        raise ValueError(f"{what}: {value!r} is not an amount with at most 2 decimals")
+    if number.adjusted() >= MAX_AMOUNT_DIGITS:  # beyond any Sage amount column (and Decimal's precision)
+        raise ValueError(f"{what}: {str(value)[:40]!r} is too large for a Sage amount (at most {MAX_AMOUNT_DIGITS} "
+                         "digits before the decimal point)")
+    if number != number.quantize(CENT):
         raise ValueError(f"{what}: {value!r} is not an amount with at most 2 decimals")
     return number.quantize(CENT)
 
