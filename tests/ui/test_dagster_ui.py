@@ -1,0 +1,138 @@
+"""The Dagster UI of a running `ml-connector dev`, seen in a real browser (Debian's headless Chromium).
+
+A newcomer's path, end to end: start `ml-connector dev`, advance the scenario with `ml-connector dev step`,
+let the daemon's inbox sensor launch a run, and see the assets and a successful run in the UI.
+
+Runs in the default test run. Outside CI it is skipped only when /usr/bin/chromium is missing
+(`bash .ci/ui-deps.sh` installs it); in CI (CI set) it always runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlencode
+
+import pytest
+from click.testing import CliRunner
+
+from ml_connector_dagster.cli import main
+
+from .dev_process import DevProcess, wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and not os.environ.get("CI"):
+    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); `bash .ci/ui-deps.sh` installs it",
+                allow_module_level=True)
+if not os.environ.get("CI"):
+    pytest.importorskip("playwright", reason="the playwright package (Python) is not installed")
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# The flags this machine needs: no sandbox as root, no GPU, and no calls home (a closed network refuses them).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+STEPS_TO_CONFIRMED = 3  # the bundled sample: created, submitted, then confirmed (collectable) payments
+RUN_TIMEOUT = 240.0
+UI_TIMEOUT_MS = 30_000
+SCREENSHOT_COPY = os.environ.get("ML_CONNECTOR_UI_SCREENSHOT")  # also save the screenshot here (for docs)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    """A running `ml-connector dev` on free ports in a temporary home; every process it started is killed after."""
+    process = DevProcess.start(tmp_path_factory.mktemp("dev"))
+    try:
+        # Dagster's one-time "join the community" dialog would cover the page.
+        process.graphql("mutation { setNuxSeen }")
+        yield process
+    finally:
+        process.kill_everything()
+
+
+@pytest.fixture(scope="module")
+def successful_run(dev: DevProcess) -> dict[str, Any]:
+    """Advance the scenario to its confirmed payments, then wait (bounded) for a run to succeed."""
+    for _ in range(STEPS_TO_CONFIRMED):
+        result = CliRunner().invoke(main, ["dev", "step", "--home", str(dev.home)])
+        assert result.exit_code == 0, result.output
+    return wait_for(lambda: next((r for r in dev.runs() if r["status"] == "SUCCESS"), None), RUN_TIMEOUT,
+                    "a successful run", interval=2, on_timeout=lambda: f"runs: {dev.runs()}\n{dev.tail()}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def screenshot(page: Page, path: Path) -> Path:
+    page.screenshot(path=str(path), full_page=False)
+    assert path.stat().st_size > 10_000, "the screenshot is suspiciously small (a blank page?)"
+    return path
+
+
+def test_the_catalog_lists_the_connectors_assets(dev: DevProcess, page: Page, tmp_path: Path) -> None:
+    page.goto(dev.url + "/assets")
+
+    for key in ("gocardless / payments", "reconciliation / payment_matches", "sage100 / ar_invoices"):
+        expect(page.get_by_text(key, exact=True).first).to_be_visible()
+    screenshot(page, tmp_path / "catalog.png")
+
+
+def test_the_lineage_shows_gocardless_and_sage_feeding_reconciliation(dev: DevProcess, page: Page,
+                                                                      tmp_path: Path) -> None:
+    page.goto(dev.url + "/asset-groups")
+
+    for group in ("gocardless", "sage100", "reconciliation"):
+        expect(page.get_by_text(group, exact=True).first).to_be_visible()
+    screenshot(page, tmp_path / "lineage.png")
+
+
+def test_a_step_of_the_scenario_makes_the_inbox_sensor_launch_a_run(dev: DevProcess,
+                                                                     successful_run: dict[str, Any]) -> None:
+    launched = [r for r in dev.runs() if r["jobName"] == "gocardless_inbox_job"]
+
+    assert launched, f"no gocardless_inbox_job run; runs: {dev.runs()}"
+    assert successful_run["status"] == "SUCCESS"
+
+
+def test_the_runs_page_shows_the_successful_run(dev: DevProcess, successful_run: dict[str, Any], page: Page,
+                                                tmp_path: Path) -> None:
+    short_id = successful_run["runId"][:8]
+
+    page.goto(dev.url + "/runs?" + urlencode({"q[]": "status:SUCCESS"}))
+    expect(page.get_by_role("link", name=f"run {short_id}")).to_be_visible()
+    page.goto(dev.url + "/runs")
+    expect(page.get_by_role("link", name=f"run {short_id}")).to_be_visible()
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+
+    shot = screenshot(page, tmp_path / "dagster-ui.png")
+    if SCREENSHOT_COPY:
+        Path(SCREENSHOT_COPY).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT_COPY)
+
+
+def test_the_run_page_shows_the_run_succeeded(dev: DevProcess, successful_run: dict[str, Any], page: Page) -> None:
+    page.goto(f"{dev.url}/runs/{successful_run['runId']}")
+
+    expect(page.get_by_text(successful_run["runId"][:8], exact=True).first).to_be_visible()
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
