@@ -20,7 +20,7 @@ from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.scenario import bundled
 
-from ui.dev_process import DevProcess, alive, port_in_use, wait_for
+from ui.dev_process import DevProcess, alive, port_in_use
 
 STOP_TIMEOUT = 60.0
 
@@ -127,6 +127,15 @@ def test_dev_refuses_a_ui_port_already_in_use(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert f"port {port}" in result.output and "--port" in result.output
+
+
+def test_dev_with_a_missing_scenario_folder_says_so_without_starting_anything(tmp_path: Path) -> None:
+    result = run("dev", "--home", str(tmp_path / "home"), "--port", str(free_port()),
+                 "--scenario", str(tmp_path / "no-such-scenario"))
+
+    assert result.exit_code == 1
+    assert "no-such-scenario: not a folder" in result.output
+    assert not (tmp_path / "home" / ENV_FILE).exists()
 
 
 # --- the real thing ---------------------------------------------------------------------------------------------
