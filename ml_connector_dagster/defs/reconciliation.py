@@ -164,7 +164,8 @@ def post_cash_receipts_job() -> None:
                  minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
                  description="Posts as soon as payment matches materialise: webhook to cash receipt, no person involved.")
 def post_when_matched(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    yield dg.RunRequest(run_key=f"post-{context.cursor}")
+    # One posting run per materialisation of the matches (the run that produced them is unique).
+    yield dg.RunRequest(run_key=f"post-after-{asset_event.run_id}")
 
 
 post_cash_receipts_schedule = dg.ScheduleDefinition(
