@@ -12,6 +12,7 @@ The WSDL is loaded before the clock starts: a running deployment has it cached.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import sqlite3
@@ -20,8 +21,9 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+import duckdb
 import pandas as pd
 
 from .. import warehouse
@@ -52,7 +54,7 @@ def run(invoices: int = 100_000, changed: int = 100, *, seed: int = 7) -> dict[s
                                  company_code=sage.company_code)
             client.ping()  # WSDL parsed and connection open before timing
             started = time.perf_counter()
-            result = sync.sync_table(client, lambda: warehouse.connect(wh), sync.INVOICES)
+            result = sync.sync_table(client, lambda: _quiet(wh), sync.INVOICES)
             seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -97,6 +99,14 @@ def _fill(company: SageCompany, n: int) -> list[tuple[str, str, str, str]]:
     return keys
 
 
+@contextlib.contextmanager
+def _quiet(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A warehouse connection without DuckDB's progress bar (it would land in the middle of --json output)."""
+    with warehouse.connect(path) as conn:
+        conn.execute("SET enable_progress_bar = false")
+        yield conn
+
+
 def _copy_to_warehouse(company: SageCompany, path: Path) -> None:
     """The warehouse as the previous poll left it: every invoice, with Sage's stamps."""
     columns = list(sync.INVOICES.columns)
@@ -108,6 +118,6 @@ def _copy_to_warehouse(company: SageCompany, path: Path) -> None:
     for column in ("InvoiceDate", "InvoiceDueDate"):  # Sage's YYYYMMDD, as the agent sends ISO dates
         frame[column] = frame[column].str.slice(0, 4) + "-" + frame[column].str.slice(4, 6) + "-" + \
             frame[column].str.slice(6, 8)
-    with warehouse.connect(path) as wh:
+    with _quiet(path) as wh:
         sync.ensure_table(wh, sync.INVOICES)
         sync.upsert(wh, sync.INVOICES, frame, False, datetime.now())
