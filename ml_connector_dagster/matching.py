@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
 import string
 from collections import Counter
@@ -271,18 +272,19 @@ def _is_missing(value: object) -> bool:
 
 
 class _Inv(NamedTuple):
-    """An invoice as the rules see it: number, type, balance in cents."""
+    """An invoice as the rules see it: number, type, balance in cents and as a Sage amount."""
 
     no: str
     typ: str
     cents: int
+    amount: Decimal  # money.from_cents(cents), made once: the allocations and explanations show it
 
 
 class _Facts(NamedTuple):
     """What the rules need to know about one payment's customer invoices (each list oldest first)."""
 
     missing: tuple[str, ...] = ()  # metadata names the customer does not have, as given
-    named: list[_Inv] = []  # invoices named (metadata or tokens)  # noqa: RUF012 (never mutated)
+    named: list[_Inv] = []  # invoices named (metadata or tokens); default lists are never mutated
     exact: list[_Inv] = []  # open invoices whose balance is the amount
     run: list[_Inv] = []  # shortest oldest-first run adding up to it
     open_top: list[str] = []  # numbers of the first CANDIDATE_LIMIT open invoices
@@ -365,7 +367,7 @@ def _conclude_named(p: _Payment, named: list[_Inv]) -> Decision:
     part = last.cents + left  # left <= 0: what the last invoice did not get
     why = (
         f"named invoices: {_dec(cents)} applied oldest first to {', '.join(_nos(paid))}, "
-        f"{last.no} partly ({_dec(part)} of {_dec(last.cents)})"
+        f"{last.no} partly ({_dec(part)} of {last.amount})"
     )
     return _matched(p, RULE_NAMED_INVOICES, paid, why, last_part=part)
 
@@ -374,17 +376,17 @@ def _conclude_exact(p: _Payment, exact: list[_Inv], settings: MatchSettings) -> 
     """Rule 2: open invoices whose balance equals the amount."""
     first = exact[0]
     if len(exact) == 1:
-        return _matched(p, RULE_EXACT_AMOUNT, exact, f"exact amount: invoice {first.no} of {_dec(first.cents)}")
+        return _matched(p, RULE_EXACT_AMOUNT, exact, f"exact amount: invoice {first.no} of {first.amount}")
     if settings.on_tie == "hold":
-        why = f"exact amount: {len(exact)} invoices of {_dec(first.cents)} and on_tie = hold"
+        why = f"exact amount: {len(exact)} invoices of {first.amount} and on_tie = hold"
         return _held(p, AMBIGUOUS_MATCH, why, _nos(exact))
-    why = f"exact amount: oldest of {len(exact)} invoices of {_dec(first.cents)} ({first.no})"
+    why = f"exact amount: oldest of {len(exact)} invoices of {first.amount} ({first.no})"
     return _matched(p, RULE_EXACT_AMOUNT, exact[:1], why)
 
 
 def _matched(p: _Payment, rule: str, invoices: list[_Inv], why: str, last_part: int | None = None) -> Decision:
     """A matched decision paying ``invoices`` in full (the last one ``last_part`` only, when given)."""
-    allocations = [{"invoice_no": inv.no, "invoice_type": inv.typ, "amount": _dec(inv.cents)} for inv in invoices]
+    allocations = [{"invoice_no": inv.no, "invoice_type": inv.typ, "amount": inv.amount} for inv in invoices]
     if last_part is not None:
         allocations[-1]["amount"] = _dec(last_part)
     home = _dec(p.home_cents)
@@ -507,7 +509,8 @@ def _customer_rows(invoices: Sequence[Mapping[str, Any]], sage_customer: str) ->
             continue
         no, typ = str(inv["InvoiceNo"]), str(inv["InvoiceType"])
         key = (_date_key(inv.get("InvoiceDueDate")), _date_key(inv.get("InvoiceDate")), no, typ)
-        rows.append((normalize_invoice_no(no), _Inv(no, typ, _balance_cents(inv.get("Balance"))), key))
+        cents = _balance_cents(inv.get("Balance"))
+        rows.append((normalize_invoice_no(no), _Inv(no, typ, cents, money.from_cents(cents)), key))
     rows.sort(key=lambda row: row[2])
     return rows
 
@@ -727,13 +730,15 @@ def match_payments(
         sages = list(map(sage_by_gc.get, gcs))
         cids = _customer_ids(sages)
         con = _stage_invoices(invoices, cids) if cids else None
+        ranking = None
         try:
             ranking = pool.submit(_rank_invoices, con) if con is not None else None
             pays = _prepare_payments(payments, gcs, sages, cands_by_gc, settings)
-            facts = _gather_facts(payments, pays, cids, con, ranking) if con is not None else {}
+            facts = _gather_facts(payments, pays, cids, con, ranking) if ranking is not None else {}
         finally:
+            if ranking is not None:
+                wait([ranking])  # the worker must be done with the connection before it closes
             if con is not None:
-                wait([ranking])
                 con.close()
         rows = [_conclude(p, facts.get(i, _NO_FACTS), settings) for i, p in enumerate(pays)]
         return pd.DataFrame({c: _object_series(v) for c, v in zip(DECISION_COLUMNS, _columns(rows), strict=True)})
@@ -1004,14 +1009,27 @@ def _rank_invoices(con: duckdb.DuckDBPyConnection) -> None:
 
     ``ord`` ranks all rows, ``rank`` and ``cum`` count and add up the open ones (Balance > 0) so far.
     Balances the fast SQL pattern does not parse go through the Python parser (or raise), and the
-    table is built again with them: rare, so the common case ranks once.
+    table is built again with them: rare, so the common case ranks once.  Runs on the worker thread
+    with one core fewer than the machine has, so that the calling thread keeps a core for Python.
     """
-    con.execute(_RANKED_SQL)
-    if not con.execute("SELECT count(*) FROM ranked WHERE cents IS NULL").fetchall()[0][0]:
-        return
-    odd = con.execute(f"SELECT rid, bal FROM staged WHERE ({_FAST_CENTS_SQL}) IS NULL").fetchall()
-    con.executemany("INSERT INTO fixed VALUES (?, ?)", [(rid, _balance_cents(bal)) for rid, bal in odd])
-    con.execute(_RANKED_SQL)
+    con.execute(f"SET threads = {max(1, _cores() - 1)}")
+    try:
+        con.execute(_RANKED_SQL)
+        if not con.execute("SELECT count(*) FROM ranked WHERE cents IS NULL").fetchall()[0][0]:
+            return
+        odd = con.execute(f"SELECT rid, bal FROM staged WHERE ({_FAST_CENTS_SQL}) IS NULL").fetchall()
+        con.executemany("INSERT INTO fixed VALUES (?, ?)", [(rid, _balance_cents(bal)) for rid, bal in odd])
+        con.execute(_RANKED_SQL)
+    finally:
+        con.execute("RESET threads")
+
+
+def _cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 _FACTS_SQL = f"""
@@ -1081,7 +1099,7 @@ def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
     ends = np.r_[starts[1:], len(pidx)].tolist()
     nos, typs, raws = cols["no"].tolist(), cols["typ"].tolist(), cols["raw"].tolist()
     cents = cols["cents"].tolist()
-    invs = list(map(tuple.__new__, repeat(_Inv), zip(nos, typs, cents)))  # every row at once, sliced below
+    invs, first_inv = _invoice_rows(cols, kind < 3)
     pidx_l, kind_l = pidx.tolist(), kind.tolist()
     fields: dict[int, list[Any]] = {}
     for a, b in zip(starts.tolist(), ends, strict=True):
@@ -1090,7 +1108,7 @@ def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
             f = fields[pidx_l[a]] = [(), [], [], [], [], 0]
         k = kind_l[a]
         if k < 3:  # named, exact, run
-            f[k + 1] = invs[a:b]
+            f[k + 1] = invs[first_inv[a] : first_inv[a] + b - a]
         elif k == 3:
             f[4] = nos[a:b]
         elif k == 4:
@@ -1098,3 +1116,12 @@ def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
         else:
             f[5] = cents[a]
     return {i: tuple.__new__(_Facts, f) for i, f in fields.items()}
+
+
+def _invoice_rows(cols: dict[str, np.ndarray], wanted: np.ndarray) -> tuple[list[_Inv], list[int]]:
+    """``_Inv`` of the ``wanted`` fact rows, built in bulk, and each row's position among them."""
+    rows = np.flatnonzero(wanted)
+    cents = np.asarray(cols["cents"])[rows].tolist()
+    amounts = map(Decimal.scaleb, map(Decimal, cents), repeat(-money.SAGE_EXPONENT))  # = money.from_cents
+    fields = zip(cols["no"][rows].tolist(), cols["typ"][rows].tolist(), cents, amounts)
+    return list(map(tuple.__new__, repeat(_Inv), fields)), (np.cumsum(wanted) - 1).tolist()
