@@ -124,29 +124,16 @@ def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 # --- the Dagster daemon as a child process ------------------------------------------------------------------------
 
-def prepare_dagster_home(path: Path, *, executor: str | None = None, instance_yaml: str | None = None) -> Path:
-    """A DAGSTER_HOME with the project's dagster.yaml and a workspace.yaml for the code location.
-
-    `executor="in_process"` loads the same definitions with Dagster's in-process executor (an experiment
-    the benchmark reports separately; the product's own definitions are used otherwise).
-    """
+def prepare_dagster_home(path: Path, *, instance_yaml: str | None = None) -> Path:
+    """A DAGSTER_HOME with the project's dagster.yaml (or `instance_yaml`) and a workspace.yaml for the code
+    location `ml_connector_dagster.definitions`, as `dagster dev` / the daemon load it."""
     path.mkdir(parents=True, exist_ok=True)
     if instance_yaml is None:
         instance_yaml = REPO_DAGSTER_YAML.read_text() if REPO_DAGSTER_YAML.exists() else FALLBACK_DAGSTER_YAML
     (path / "dagster.yaml").write_text(instance_yaml, encoding="utf-8")
-    if executor in (None, "default"):
-        location = ("load_from:\n  - python_module:\n      module_name: ml_connector_dagster.definitions\n"
-                    "      location_name: ml_connector_dagster\n")
-    elif executor == "in_process":
-        (path / "bench_in_process_defs.py").write_text(
-            "import dagster as dg\nfrom ml_connector_dagster import definitions\n\n"
-            "defs = dg.Definitions.merge(definitions.defs, dg.Definitions(executor=dg.in_process_executor))\n",
-            encoding="utf-8")
-        location = (f"load_from:\n  - python_file:\n      relative_path: bench_in_process_defs.py\n"
-                    f"      working_directory: {path}\n      location_name: ml_connector_dagster\n")
-    else:
-        raise ValueError(f"executor must be 'default' or 'in_process', not {executor!r}")
-    (path / "workspace.yaml").write_text(location, encoding="utf-8")
+    (path / "workspace.yaml").write_text(
+        "load_from:\n  - python_module:\n      module_name: ml_connector_dagster.definitions\n"
+        "      location_name: ml_connector_dagster\n", encoding="utf-8")
     return path
 
 
@@ -219,8 +206,7 @@ def _alive(pid: int) -> bool:
 
 # --- the benchmark ------------------------------------------------------------------------------------------------------
 
-def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, executor: str | None = None,
-        details: dict[str, Any] | None = None, workdir: Path | None = None,
+def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, Any] | None = None, workdir: Path | None = None,
         instance_yaml: str | None = None) -> dict[str, Any]:
     """Return payments, p50_s, p95_s, max_s (seconds from webhook 204 to receipt committed).
 
@@ -237,7 +223,7 @@ def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, exe
     try:
         scenario = write_matching_scenario(root / "scenario", payments)
         with start_stack(scenario, root / "home") as stack:
-            dagster_home = prepare_dagster_home(root / "dagster", executor=executor, instance_yaml=instance_yaml)
+            dagster_home = prepare_dagster_home(root / "dagster", instance_yaml=instance_yaml)
             env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
             daemon = DaemonProcess(dagster_home, {**env, **stack.env}, root / "daemon.log")
             try:
@@ -255,8 +241,7 @@ def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, exe
         if ok and workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     if details is not None:
-        details.update(daemon_ready_s=round(ready_s, 1), executor=executor or "default",
-                       latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
+        details.update(daemon_ready_s=round(ready_s, 1), latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
     return {"payments": payments, "p50_s": round(statistics.median(latencies), 2),
             "p95_s": round(_quantile(latencies, 0.95), 2), "max_s": round(latencies[-1], 2)}
 

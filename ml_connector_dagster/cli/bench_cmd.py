@@ -93,26 +93,23 @@ def webhooks(deliveries: int, concurrency: int, events_per_delivery: int, rate: 
               help="Seconds between deliveries (one event each).")
 @click.option("--timeout", type=click.FloatRange(1), default=600, show_default=True,
               help="Give up when the receipts are not all there after this many seconds.")
-@click.option("--executor", type=click.Choice(["default", "in_process"]), default="default", show_default=True,
-              help="default: the definitions as shipped; in_process: the same with Dagster's in-process "
-                   "executor (an experiment).")
 @click.option("--instance-yaml", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="dagster.yaml to use instead of the repository's.")
+              help="dagster.yaml to use instead of the repository's (e.g. to try run-queue settings).")
 @click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Work in this folder and keep it (daemon.log, DAGSTER_HOME).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def e2e(payments: int, spacing: float, timeout: float, executor: str, instance_yaml: Path | None, keep: Path | None,
+def e2e(payments: int, spacing: float, timeout: float, instance_yaml: Path | None, keep: Path | None,
         as_json: bool) -> None:
     """Webhook acknowledged -> cash receipt committed, through `dagster-daemon run` and the sensors."""
     from ..bench import e2e as bench_e2e
 
     details: dict[str, Any] = {}
     try:
-        result = bench_e2e.run(payments, spacing=spacing, timeout=timeout, executor=executor, details=details,
+        result = bench_e2e.run(payments, spacing=spacing, timeout=timeout, details=details,
                                workdir=keep, instance_yaml=instance_yaml.read_text() if instance_yaml else None)
     except bench_e2e.BenchError as exc:
         raise click.ClickException(str(exc)) from None
-    _emit(result, as_json, f"bench e2e: {payments} payments, one webhook every {spacing:g} s, executor {executor}",
+    _emit(result, as_json, f"bench e2e: {payments} payments, one webhook every {spacing:g} s",
           {"p50_s": " s", "p95_s": " s", "max_s": " s"},
           [f"  (dagster-daemon took {details.get('daemon_ready_s')} s to load and tick; not counted)"])
 
