@@ -588,7 +588,8 @@ def resolve_customers(gc_customers: pd.DataFrame, sage_customers: pd.DataFrame) 
         unresolved = [i for i, key in enumerate(sage) if key is None]
         if unresolved:
             names = _gc_names(gc_customers, unresolved)
-            finder = _CandidateFinder(sage_customers, keys, emails, names, [meta[i] for i in unresolved])
+            gc_unresolved = [gc_emails[i] for i in unresolved]
+            finder = _CandidateFinder(sage_customers, keys, emails, gc_unresolved, names, [meta[i] for i in unresolved])
             for i, own in zip(unresolved, names, strict=True):
                 candidates[i] = finder.find(gc_emails[i], own, meta[i])
         return pd.DataFrame(
@@ -643,30 +644,36 @@ def _norm_name(name: object) -> str:
 
 
 class _CandidateFinder:
-    """Likely Sage customers of unresolved GoCardless customers: same email, same name, same number."""
+    """Likely Sage customers of unresolved GoCardless customers: same email, same name, same number.
+
+    Indexes only the values the unresolved customers have, so building it is one cheap pass.
+    """
 
     def __init__(
         self,
         sage_customers: pd.DataFrame,
         keys: list[str],
         emails: list[str | None],
+        gc_emails: list[str | None],
         names: list[list[str]],
         meta: list[str | None],
     ) -> None:
+        wanted_emails = set(gc_emails) - {None}
         wanted_names = {n for own in names for n in own}
         wanted_custnos = {m.split("-", 1)[1] for m in meta if m}
-        custnos = [str(c).strip().upper() for c in sage_customers["CustomerNo"].tolist()]
-        sage_names = sage_customers["CustomerName"].tolist()
         self.by_email: dict[str, list[str]] = {}
         self.by_name: dict[str, list[str]] = {}
         self.by_custno: dict[str, list[str]] = {}
+        custnos = sage_customers["CustomerNo"].tolist()
+        sage_names = sage_customers["CustomerName"].tolist()
         for key, email, name, custno in zip(keys, emails, sage_names, custnos, strict=True):
-            if email is not None:
+            if email in wanted_emails:
                 self.by_email.setdefault(email, []).append(key)
-            if custno in wanted_custnos:
-                self.by_custno.setdefault(custno, []).append(key)
-            if isinstance(name, str) and wanted_names:
-                norm = _norm_name(name)
+            if wanted_custnos and str(custno).strip().upper() in wanted_custnos:
+                self.by_custno.setdefault(str(custno).strip().upper(), []).append(key)
+            if wanted_names and isinstance(name, str):
+                low = name.lower()
+                norm = low if low in wanted_names else _norm_name(name)
                 if norm in wanted_names:
                     self.by_name.setdefault(norm, []).append(key)
 
