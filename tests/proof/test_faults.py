@@ -362,11 +362,11 @@ def test_receiver_killed_during_a_burst_keeps_every_acknowledged_event(make_worl
     world = make_world(payments)
     port = free_port()
     receiver = ReceiverProcess({**os.environ, "PYTHONUNBUFFERED": "1"}, port, world.root / "receiver.log")
-    receiver.wait_ready()
     events = world.stack.gocardless.world.play_next_step()  # GoCardless's side; we deliver one event per webhook
     sender = WebhookSender(f"{receiver.url}/webhooks/gocardless", SANDBOX_WEBHOOK_SECRET, batch_size=1,
                            retry_intervals=(0.3, 0.5, 1.0, 2.0, 4.0, 8.0))
     try:
+        receiver.wait_ready()
         sender.send(events)
         assert sender.wait_for(lambda s: s["webhooks_delivered"] >= 15, 30), "the burst did not start"
         receiver.kill()  # kill -9 mid-burst
@@ -419,14 +419,14 @@ def test_a_run_killed_during_write_back_is_finished_by_the_next_run_exactly_once
 
     kind = "drop_after" if moment.startswith("after the agent") else "drop_before"
     proxy = FaultProxy(world.stack.sage.agent.port, [Rule("CreateCashReceipt", kind, then=kill_run)])
-    world.use_agent(proxy.url)
-    run = subprocess.Popen([sys.executable, "-c", POST_JOB], env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        run.wait(120)
-    finally:
-        kill_session(run.pid, grace=0)
-    try:
+        world.use_agent(proxy.url)
+        run = subprocess.Popen([sys.executable, "-c", POST_JOB], env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            run.wait(120)
+        finally:
+            kill_session(run.pid, grace=0)
         assert run.returncode == -signal.SIGKILL, f"the run was not killed (exit {run.returncode})"
         assert state["ledger"] == {"matched": PAYMENTS - 1, "posting": 1}, state
         assert state["receipts"] == (1 if kind == "drop_after" else 0), state
