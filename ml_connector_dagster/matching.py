@@ -710,12 +710,11 @@ def _gc_paused() -> Iterator[None]:
 # Many payments at once (set-based, DuckDB in memory).
 
 _BALANCE_RE = r"[+-]?[0-9]+(\.[0-9]{0,2}0*)?|[+-]?\.[0-9]{1,2}0*"
-# SQL twins of normalize_invoice_no (ASCII upper case: DuckDB's upper() is Unicode-wide, and slow
-# translate() is only needed for the rare text mixing lower-case ASCII with other characters).
+# SQL twins of normalize_invoice_no (ASCII upper case: DuckDB's upper() is Unicode-wide, so it is used
+# on pure-ASCII text only, and the slower translate() on the rest).
 _MACROS = """
 CREATE MACRO ascii_upper(x) AS CASE
-    WHEN NOT regexp_matches(x, '[a-z]') THEN x
-    WHEN regexp_full_match(x, '[[:ascii:]]*') THEN upper(x)
+    WHEN strlen(x) = length(x) THEN upper(x)  -- as many bytes as characters: ASCII only
     ELSE translate(x, 'abcdefghijklmnopqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ') END;
 CREATE MACRO unzeroed(u) AS coalesce(nullif(ltrim(u, '0'), ''), CASE WHEN u = '' THEN '' ELSE '0' END);
 CREATE MACRO space_trimmed(x) AS CASE WHEN x LIKE ' %' OR x LIKE '% ' THEN trim(x, ' ') ELSE x END;
