@@ -38,12 +38,12 @@ Public API
 Money never touches float: amounts are integer cents inside, :class:`~decimal.Decimal` outside;
 integer columns (``amount``, ``fx_amount``) must not be float dtypes (:class:`TypeError`).
 
-How the vectorised path stays fast (1,000,000 invoices, 200,000 payments): a worker thread loads the
-paying customers' invoices into an in-memory DuckDB table and ranks them oldest first with window
-functions (row number, running open total, open rank) while the calling thread converts the
-payments; one SQL query then joins names, tokens and amounts against that table - rule 3 is a join
-on the running total - and returns only the facts each payment needs.  The remaining Python work is
-one short loop over payments that builds the output; the cyclic GC is paused meanwhile.
+How the vectorised path stays fast (1,000,000 invoices, 200,000 payments): the paying customers'
+invoices go into one in-memory DuckDB table, ranked oldest first with window functions (row number,
+running open total, open rank); one SQL query then joins names, tokens and amounts against that
+table - rule 3 is a join on the running total - and returns only the facts each payment needs.  The
+remaining Python work is one short loop over payments that builds the output; the cyclic GC is paused
+meanwhile.
 
 Choices the spec leaves open, made here and applied by both paths:
 - order of holds: ``currency_unsupported``, then ``customer_not_found``, then the invoice rules
@@ -61,12 +61,10 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -295,11 +293,14 @@ _NO_FACTS = _Facts()
 
 
 class _Payment(NamedTuple):
+    """A payment as the rules see it (its amount in home cents and as a Sage amount, or None)."""
+
     payment_id: str
     gocardless_customer: str | None
     currency: str
     sage_customer: str | None
     home_cents: int | None
+    home_amount: Decimal | None
     customer_candidates: tuple[str, ...]
 
 
@@ -317,7 +318,7 @@ def _conclude(p: _Payment, facts: _Facts, settings: MatchSettings) -> Decision:
             p.customer_candidates,
         )
     if cents <= 0:
-        return _held(p, AMOUNT_MISMATCH, f"amount {_dec(cents)} is not positive: nothing to apply")
+        return _held(p, AMOUNT_MISMATCH, f"amount {p.home_amount} is not positive: nothing to apply")
     if facts.missing:
         return _held(
             p,
@@ -331,13 +332,13 @@ def _conclude(p: _Payment, facts: _Facts, settings: MatchSettings) -> Decision:
         return _conclude_exact(p, facts.exact, settings)
     run = facts.run
     if run:
-        why = f"oldest first: the {len(run)} oldest open invoices ({', '.join(_nos(run))}) add up to {_dec(cents)}"
+        why = f"oldest first: the {len(run)} oldest open invoices ({', '.join(_nos(run))}) add up to {p.home_amount}"
         return _matched(p, RULE_OLDEST_FIRST, run, why)
     if facts.n_open == 0:
-        why = f"customer {p.sage_customer} has no open invoice to apply {_dec(cents)} to"
+        why = f"customer {p.sage_customer} has no open invoice to apply {p.home_amount} to"
     else:
         why = (
-            f"amount {_dec(cents)}: no invoice named, none of that balance, and no run of the oldest of "
+            f"amount {p.home_amount}: no invoice named, none of that balance, and no run of the oldest of "
             f"{facts.n_open} open invoices adds up to it"
         )
     return _held(p, AMOUNT_MISMATCH, why, facts.open_top)
@@ -353,7 +354,7 @@ def _conclude_named(p: _Payment, named: list[_Inv]) -> Decision:
     cents = p.home_cents
     if cents > total:
         nos = _nos(named)
-        why = f"amount {_dec(cents)} exceeds the {_dec(total)} open on named invoice {', '.join(nos)}"
+        why = f"amount {p.home_amount} exceeds the {_dec(total)} open on named invoice {', '.join(nos)}"
         return _held(p, AMOUNT_MISMATCH, why, nos)
     if cents == total:
         return _matched(p, RULE_NAMED_INVOICES, named, f"named invoices: {', '.join(_nos(named))} paid in full")
@@ -366,7 +367,7 @@ def _conclude_named(p: _Payment, named: list[_Inv]) -> Decision:
     last = paid[-1]
     part = last.cents + left  # left <= 0: what the last invoice did not get
     why = (
-        f"named invoices: {_dec(cents)} applied oldest first to {', '.join(_nos(paid))}, "
+        f"named invoices: {p.home_amount} applied oldest first to {', '.join(_nos(paid))}, "
         f"{last.no} partly ({_dec(part)} of {last.amount})"
     )
     return _matched(p, RULE_NAMED_INVOICES, paid, why, last_part=part)
@@ -389,13 +390,13 @@ def _matched(p: _Payment, rule: str, invoices: list[_Inv], why: str, last_part: 
     allocations = [{"invoice_no": inv.no, "invoice_type": inv.typ, "amount": inv.amount} for inv in invoices]
     if last_part is not None:
         allocations[-1]["amount"] = _dec(last_part)
-    home = _dec(p.home_cents)
-    return _new_decision(Decision, (p.payment_id, MATCHED, None, p.sage_customer, home, allocations, rule, why, []))
+    decision = (p.payment_id, MATCHED, None, p.sage_customer, p.home_amount, allocations, rule, why, [])
+    return _new_decision(Decision, decision)
 
 
 def _held(p: _Payment, reason: str, why: str, candidates: Iterable[str] = ()) -> Decision:
-    home = None if p.home_cents is None else _dec(p.home_cents)
-    return _new_decision(Decision, (p.payment_id, HELD, reason, p.sage_customer, home, [], None, why, list(candidates)))
+    decision = (p.payment_id, HELD, reason, p.sage_customer, p.home_amount, [], None, why, list(candidates))
+    return _new_decision(Decision, decision)
 
 
 _new_decision = tuple.__new__  # Decision(...) without a Python-level __new__ call: hot path
@@ -436,25 +437,24 @@ def decide_for_customer(
     the customer is not resolved) and optionally ``customer_candidates``.  Rows of other customers
     (by ARDivisionNo-CustomerNo, when given) are ignored.
     """
+    home = _home_amount(payment, settings)
     p = _Payment(
         payment_id=str(payment["id"]),
         gocardless_customer=_opt_str(payment.get("gocardless_customer")),
         currency=str(payment.get("currency", "")),
         sage_customer=_opt_str(payment.get("sage_customer")),
-        home_cents=_home_cents(payment, settings),
+        home_cents=None if home is None else money.to_cents(home),
+        home_amount=home,
         customer_candidates=tuple(payment.get("customer_candidates") or ()),
     )
-    if p.sage_customer is None:
+    if p.sage_customer is None or p.home_cents is None:
         return _conclude(p, _NO_FACTS, settings)
-    rows = _customer_rows(open_invoices, p.sage_customer)  # parses every Balance, as the set-wise path does
-    if p.home_cents is None:
-        return _conclude(p, _NO_FACTS, settings)
-    return _conclude(p, _facts_for(payment, p, rows), settings)
+    return _conclude(p, _facts_for(payment, p, _customer_rows(open_invoices, p.sage_customer)), settings)
 
 
-def _home_cents(payment: Mapping[str, Any], settings: MatchSettings) -> int | None:
+def _home_amount(payment: Mapping[str, Any], settings: MatchSettings) -> Decimal | None:
     fx_amount = payment.get("fx_amount")
-    home = money.to_home_amount(
+    return money.to_home_amount(
         _minor(payment["amount"], "amount"),
         str(payment["currency"]),
         settings.home_currency,
@@ -462,7 +462,6 @@ def _home_cents(payment: Mapping[str, Any], settings: MatchSettings) -> int | No
         None if _is_missing(fx_amount) else _minor(fx_amount, "fx_amount"),
         settings.fx_rates,
     )
-    return None if home is None else money.to_cents(home)
 
 
 def _facts_for(payment: Mapping[str, Any], p: _Payment, rows: list[tuple[str, _Inv, tuple]]) -> _Facts:
@@ -727,25 +726,13 @@ def match_payments(
 ) -> pd.DataFrame:
     """Decide every payment at once (one row per payment, input order); see the module docstring.
 
-    The invoices are copied into DuckDB here, then ranked on a worker thread (pure DuckDB work, which
-    releases the GIL) while this thread converts the payments; the facts query then joins both.
     """
-    with _gc_paused(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="match-invoices") as pool:
+    with _gc_paused():
         sage_by_gc, cands_by_gc = _customer_lookup(customer_map)
         gcs = _texts_or_none(payments["gocardless_customer"])
         sages = list(map(sage_by_gc.get, gcs))
-        cids = _customer_ids(sages)
-        con = _stage_invoices(invoices, cids) if cids else None
-        ranking = None
-        try:
-            ranking = pool.submit(_rank_invoices, con) if con is not None else None
-            pays = _prepare_payments(payments, gcs, sages, cands_by_gc, settings)
-            facts = _gather_facts(payments, pays, cids, con, ranking) if ranking is not None else {}
-        finally:
-            if ranking is not None:
-                wait([ranking])  # the worker must be done with the connection before it closes
-            if con is not None:
-                con.close()
+        pays = _prepare_payments(payments, gcs, sages, cands_by_gc, settings)
+        facts = _gather_facts(payments, pays, invoices)
         rows = [_conclude(p, facts.get(i, _NO_FACTS), settings) for i, p in enumerate(pays)]
         return pd.DataFrame({c: _object_series(v) for c, v in zip(DECISION_COLUMNS, _columns(rows), strict=True)})
 
@@ -781,10 +768,25 @@ def _prepare_payments(
 ) -> list[_Payment]:
     """Per payment: its Sage customer (from the map) and its amount in home cents."""
     cents = _home_cents_column(payments, settings)
+    amounts = _amounts(cents)
     ids = [pid if type(pid) is str else str(pid) for pid in payments["id"].tolist()]
     currencies = [cur if type(cur) is str else str(cur) for cur in payments["currency"].tolist()]
     cands = [() if s is not None else cands_by_gc.get(g, ()) for g, s in zip(gcs, sages, strict=True)]
-    return list(map(tuple.__new__, repeat(_Payment), zip(ids, gcs, currencies, sages, cents, cands, strict=True)))
+    fields = zip(ids, gcs, currencies, sages, cents, amounts, cands, strict=True)
+    return list(map(tuple.__new__, repeat(_Payment), fields))
+
+
+def _amounts(cents: list[int | None]) -> list[Decimal | None]:
+    """``money.from_cents`` of each value (None stays None), built in bulk."""
+    amounts: list[Decimal | None] = _bulk_decimals([0 if c is None else c for c in cents])
+    for i in (i for i, c in enumerate(cents) if c is None):
+        amounts[i] = None
+    return amounts
+
+
+def _bulk_decimals(cents: list[int]) -> list[Decimal]:
+    """``[money.from_cents(c) for c in cents]`` without a Python-level call per value."""
+    return list(map(Decimal.scaleb, map(Decimal, cents), repeat(-money.SAGE_EXPONENT)))
 
 
 def _customer_lookup(customer_map: pd.DataFrame) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
@@ -838,47 +840,36 @@ def _int_column(column: pd.Series, name: str) -> pd.Series:
     return pd.Series(values, dtype="Int64")
 
 
-def _stage_invoices(invoices: pd.DataFrame, cids: dict[str, int]) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection holding ``staged``: the IN/DM/FC rows of the customers in ``cids``.
-
-    Reading pandas' Python strings needs the GIL, so this copy is made before the worker starts;
-    the worker then only runs SQL on DuckDB's own tables.
-    """
+def _gather_facts(payments: pd.DataFrame, pays: list[_Payment], invoices: pd.DataFrame) -> dict[int, _Facts]:
+    """Facts of every payment with a customer and an amount, gathered set-wise in DuckDB."""
+    live = [i for i, p in enumerate(pays) if p.sage_customer is not None and p.home_cents is not None]
+    cids = _customer_ids([pays[i].sage_customer for i in live])
+    if not cids:
+        return {}
     con = duckdb.connect(":memory:", config={"preserve_insertion_order": False})
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute(_MACROS)
-        parts = [key.split("-", 1) if "-" in key else [key, None] for key in cids]
-        cust_df = pd.DataFrame(
-            {
-                "cid": np.array(list(cids.values()), dtype=np.int64),
-                "div": pd.Series([d for d, _ in parts], dtype=object),
-                "custno": pd.Series([c for _, c in parts], dtype=object),
-            }
-        )
-        con.register("cust_df", cust_df)
+        con.register("cust_df", _customer_frame(cids))
         con.register("inv_df", _invoice_source(invoices))
-        con.execute(_STAGED_SQL)
-        con.unregister("inv_df")
-        con.unregister("cust_df")
-        return con
-    except BaseException:
+        _load_invoices(con)
+        for name, frame in _payment_frames(payments, pays, live, cids).items():
+            con.register(name, frame)
+        return _collect(con)
+    finally:
         con.close()
-        raise
 
 
-def _gather_facts(
-    payments: pd.DataFrame, pays: list[_Payment], cids: dict[str, int], con: duckdb.DuckDBPyConnection, ranking: Future
-) -> dict[int, _Facts]:
-    """Facts of every payment with a customer and an amount, gathered set-wise in DuckDB."""
-    live = [i for i, p in enumerate(pays) if p.sage_customer is not None and p.home_cents is not None]
-    frames = _payment_frames(payments, pays, live, cids)
-    ranking.result()  # raises what the worker raised
-    if not live:
-        return {}
-    for name, frame in frames.items():
-        con.register(name, frame)
-    return _collect(con)
+def _customer_frame(cids: dict[str, int]) -> pd.DataFrame:
+    """Customer ids with their ARDivisionNo and CustomerNo (keys are ``"DD-CUSTNO"``)."""
+    parts = [key.split("-", 1) if "-" in key else [key, None] for key in cids]
+    return pd.DataFrame(
+        {
+            "cid": np.array(list(cids.values()), dtype=np.int64),
+            "div": pd.Series([d for d, _ in parts], dtype=object),
+            "custno": pd.Series([c for _, c in parts], dtype=object),
+        }
+    )
 
 
 def _payment_frames(
@@ -984,21 +975,19 @@ def _balance_text(value: object) -> str | None:
     return None if _is_missing(value) else str(value)
 
 
-_STAGED_SQL = f"""
-CREATE TEMP TABLE staged AS
-SELECT i.rid, c.cid, i.no, i.typ, i.due, i.dt, i.bal
-FROM inv_df i JOIN cust_df c ON c.div = i.div AND c.custno = i.custno
-WHERE i.typ IN {INVOICE_TYPES} AND i.no IS NOT NULL;
-CREATE TEMP TABLE fixed (rid BIGINT, cents BIGINT);
+_INVOICE_ROWS_SQL = f"""
+    FROM inv_df i JOIN cust_df c ON c.div = i.div AND c.custno = i.custno
+    WHERE i.typ IN {INVOICE_TYPES} AND i.no IS NOT NULL
 """
 _FAST_CENTS_SQL = f"""
-    CASE WHEN regexp_full_match(bal, '{_BALANCE_RE}') THEN TRY_CAST(TRY_CAST(bal AS DECIMAL(18, 2)) * 100 AS BIGINT) END
+    CASE WHEN regexp_full_match(i.bal, '{_BALANCE_RE}')
+         THEN TRY_CAST(TRY_CAST(i.bal AS DECIMAL(18, 2)) * 100 AS BIGINT) END
 """
 _RANKED_SQL = f"""
 CREATE OR REPLACE TEMP TABLE ranked AS
 WITH src AS (
-    SELECT s.cid, s.no, s.typ, s.due, s.dt, invoice_norm(s.no) AS norm, coalesce(f.cents, {_FAST_CENTS_SQL}) AS cents
-    FROM staged s LEFT JOIN fixed f USING (rid)
+    SELECT c.cid, i.no, i.typ, i.due, i.dt, invoice_norm(i.no) AS norm, coalesce(f.cents, {_FAST_CENTS_SQL}) AS cents
+    {_INVOICE_ROWS_SQL.replace("WHERE", "LEFT JOIN fixed_df f ON f.rid = i.rid WHERE")}
 )
 SELECT cid, no, typ, norm, cents,
        row_number() OVER w AS ord,
@@ -1010,32 +999,26 @@ WINDOW w AS (PARTITION BY cid ORDER BY due NULLS LAST, dt NULLS LAST, no, typ
 """
 
 
-def _rank_invoices(con: duckdb.DuckDBPyConnection) -> None:
-    """Table ``ranked``: the staged rows, oldest first per customer, with open running totals.
+def _load_invoices(con: duckdb.DuckDBPyConnection) -> None:
+    """Table ``ranked``: the paying customers' IN/DM/FC rows, oldest first, with open running totals.
 
     ``ord`` ranks all rows, ``rank`` and ``cum`` count and add up the open ones (Balance > 0) so far.
     Balances the fast SQL pattern does not parse go through the Python parser (or raise), and the
-    table is built again with them: rare, so the common case ranks once.  Runs on the worker thread
-    with one core fewer than the machine has, so that the calling thread keeps a core for Python.
+    table is built again with them: rare, so the common case reads the invoices once.
     """
-    con.execute(f"SET threads = {max(1, _cores() - 1)}")
-    try:
-        con.execute(_RANKED_SQL)
-        if not con.execute("SELECT count(*) FROM ranked WHERE cents IS NULL").fetchall()[0][0]:
-            return
-        odd = con.execute(f"SELECT rid, bal FROM staged WHERE ({_FAST_CENTS_SQL}) IS NULL").fetchall()
-        con.executemany("INSERT INTO fixed VALUES (?, ?)", [(rid, _balance_cents(bal)) for rid, bal in odd])
-        con.execute(_RANKED_SQL)
-    finally:
-        con.execute("RESET threads")
+    con.register("fixed_df", _fixed_frame([]))
+    con.execute(_RANKED_SQL)
+    if not con.execute("SELECT count(*) FROM ranked WHERE cents IS NULL").fetchall()[0][0]:
+        return
+    odd = con.execute(f"SELECT i.rid, i.bal {_INVOICE_ROWS_SQL} AND ({_FAST_CENTS_SQL}) IS NULL").fetchall()
+    con.register("fixed_df", _fixed_frame([(rid, _balance_cents(bal)) for rid, bal in odd]))
+    con.execute(_RANKED_SQL)
 
 
-def _cores() -> int:
-    """CPU cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+def _fixed_frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
+    """Row ids and cents of the balances parsed in Python."""
+    return pd.DataFrame({"rid": np.array([r for r, _ in rows], dtype=np.int64),
+                         "cents": np.array([c for _, c in rows], dtype=np.int64)})
 
 
 _FACTS_SQL = f"""
@@ -1095,10 +1078,12 @@ UNION ALL SELECT pidx, 5, 0, NULL, NULL, n, NULL FROM n_open WHERE n > 0
 
 def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
     """Run the facts query and fold its rows (sorted here by payment, kind of fact, age) into :class:`_Facts`."""
-    cols = con.execute(_FACTS_SQL).fetchnumpy()
-    order = np.lexsort((np.asarray(cols["ord"]), np.asarray(cols["kind"]), np.asarray(cols["pidx"])))
+    fetched = con.execute(_FACTS_SQL).fetchnumpy()
+    # plain arrays (NULL -> None or 0), cheaper to index than numpy's masked arrays
+    cols = {name: np.ma.filled(column, None if column.dtype == object else 0) for name, column in fetched.items()}
+    order = np.lexsort((cols["ord"], cols["kind"], cols["pidx"]))
     cols = {name: column[order] for name, column in cols.items()}
-    pidx, kind = np.asarray(cols["pidx"]), np.asarray(cols["kind"])
+    pidx, kind = cols["pidx"], cols["kind"]
     if not len(pidx):
         return {}
     starts = np.flatnonzero(np.r_[True, (pidx[1:] != pidx[:-1]) | (kind[1:] != kind[:-1])])
@@ -1127,7 +1112,6 @@ def _collect(con: duckdb.DuckDBPyConnection) -> dict[int, _Facts]:
 def _invoice_rows(cols: dict[str, np.ndarray], wanted: np.ndarray) -> tuple[list[_Inv], list[int]]:
     """``_Inv`` of the ``wanted`` fact rows, built in bulk, and each row's position among them."""
     rows = np.flatnonzero(wanted)
-    cents = np.asarray(cols["cents"])[rows].tolist()
-    amounts = map(Decimal.scaleb, map(Decimal, cents), repeat(-money.SAGE_EXPONENT))  # = money.from_cents
-    fields = zip(cols["no"][rows].tolist(), cols["typ"][rows].tolist(), cents, amounts)
+    cents = cols["cents"][rows].tolist()
+    fields = zip(cols["no"][rows].tolist(), cols["typ"][rows].tolist(), cents, _bulk_decimals(cents))
     return list(map(tuple.__new__, repeat(_Inv), fields)), (np.cumsum(wanted) - 1).tolist()

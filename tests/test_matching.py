@@ -478,13 +478,12 @@ def test_balances_may_be_decimals_or_odd_decimal_strings() -> None:
 
 
 @pytest.mark.parametrize("bad", ["1.001", "twelve", None])
-@pytest.mark.parametrize("currency", ["GBP", "SEK"])
-def test_sub_cent_or_unreadable_balances_are_refused_on_both_paths(bad: str | None, currency: str) -> None:
+def test_sub_cent_or_unreadable_balances_are_refused_on_both_paths(bad: str | None) -> None:
     invoices = [invoice("1", "1.00"), invoice("2", bad)]
     with pytest.raises(ValueError):
-        match_payments(payments_frame([payment(100, currency=currency)]), CUSTOMER_MAP, pd.DataFrame(invoices), GBP)
+        match_payments(payments_frame([payment(100)]), CUSTOMER_MAP, pd.DataFrame(invoices), GBP)
     with pytest.raises(ValueError):
-        decide_for_customer(payment(100, currency=currency) | {"sage_customer": "01-ABF"}, invoices, GBP)
+        decide_for_customer(payment(100) | {"sage_customer": "01-ABF"}, invoices, GBP)
 
 
 def test_float_money_is_refused() -> None:
