@@ -35,8 +35,18 @@ Public API
     oldest-first and open invoices) and hand them to one shared function, :func:`_conclude`, that
     applies the rules' precedence and writes the allocations and the explanation.
 
+``Decision`` (a NamedTuple; ``.matched``, ``.as_row()``)
+    ``payment_id``, ``status`` (:data:`MATCHED` or :data:`HELD`), ``reason`` (None or one of
+    :data:`REASON_CODES`), ``sage_customer``, ``home_amount`` (Decimal, None when the currency is
+    unsupported), ``allocations`` (``[{"invoice_no", "invoice_type", "amount": Decimal}]``, oldest
+    first, adding up to ``home_amount``), ``rule`` (:data:`RULE_NAMED_INVOICES`,
+    :data:`RULE_EXACT_AMOUNT`, :data:`RULE_OLDEST_FIRST` or None), ``explanation`` (a sentence for the
+    audit trail, e.g. "exact amount: oldest of 3 invoices of 120.00") and ``candidates`` (for the
+    review queue).  :data:`SAGE_REJECTED` is exported for the posting step, which decides it.
+
 Money never touches float: amounts are integer cents inside, :class:`~decimal.Decimal` outside;
-integer columns (``amount``, ``fx_amount``) must not be float dtypes (:class:`TypeError`).
+integer columns (``amount``, ``fx_amount``) must not be float dtypes (:class:`TypeError`), and a
+``Balance`` that is not a 2-decimal number raises :class:`ValueError` (both paths).
 
 How the vectorised path stays fast (1,000,000 invoices, 200,000 payments): the paying customers'
 invoices go into one in-memory DuckDB table, ranked oldest first with window functions (row number,
@@ -354,7 +364,7 @@ def _conclude_named(p: _Payment, named: list[_Inv]) -> Decision:
     cents = p.home_cents
     if cents > total:
         nos = _nos(named)
-        why = f"amount {p.home_amount} exceeds the {_dec(total)} open on named invoice {', '.join(nos)}"
+        why = f"amount {p.home_amount} exceeds the {money.from_cents(total)} open on named invoice {', '.join(nos)}"
         return _held(p, AMOUNT_MISMATCH, why, nos)
     if cents == total:
         return _matched(p, RULE_NAMED_INVOICES, named, f"named invoices: {', '.join(_nos(named))} paid in full")
@@ -368,7 +378,7 @@ def _conclude_named(p: _Payment, named: list[_Inv]) -> Decision:
     part = last.cents + left  # left <= 0: what the last invoice did not get
     why = (
         f"named invoices: {p.home_amount} applied oldest first to {', '.join(_nos(paid))}, "
-        f"{last.no} partly ({_dec(part)} of {last.amount})"
+        f"{last.no} partly ({money.from_cents(part)} of {last.amount})"
     )
     return _matched(p, RULE_NAMED_INVOICES, paid, why, last_part=part)
 
@@ -389,7 +399,7 @@ def _matched(p: _Payment, rule: str, invoices: list[_Inv], why: str, last_part: 
     """A matched decision paying ``invoices`` in full (the last one ``last_part`` only, when given)."""
     allocations = [{"invoice_no": inv.no, "invoice_type": inv.typ, "amount": inv.amount} for inv in invoices]
     if last_part is not None:
-        allocations[-1]["amount"] = _dec(last_part)
+        allocations[-1]["amount"] = money.from_cents(last_part)
     decision = (p.payment_id, MATCHED, None, p.sage_customer, p.home_amount, allocations, rule, why, [])
     return _new_decision(Decision, decision)
 
@@ -400,19 +410,6 @@ def _held(p: _Payment, reason: str, why: str, candidates: Iterable[str] = ()) ->
 
 
 _new_decision = tuple.__new__  # Decision(...) without a Python-level __new__ call: hot path
-
-
-_DECIMALS: dict[int, Decimal] = {}
-
-
-def _dec(cents: int) -> Decimal:
-    """``money.from_cents``, memoised (Decimals are immutable; amounts repeat a lot)."""
-    value = _DECIMALS.get(cents)
-    if value is None:
-        if len(_DECIMALS) > 1_000_000:
-            _DECIMALS.clear()
-        value = _DECIMALS[cents] = money.from_cents(cents)
-    return value
 
 
 def _no_home_amount(p: _Payment, settings: MatchSettings) -> str:
@@ -1023,10 +1020,14 @@ def _fixed_frame(rows: list[tuple[int, int]]) -> pd.DataFrame:
 
 _FACTS_SQL = f"""
 WITH
-tok AS (
-    SELECT x.pidx, p.cid, unzeroed(x.t) AS norm, NULL::VARCHAR AS raw, NULL::BIGINT AS pos
-    FROM (SELECT pidx, unnest(regexp_extract_all(ascii_upper(txt), '[\\pL\\pN]+')) AS t FROM txt_df) x
+tok AS (  -- tokens longer than every invoice number cannot name one: dropped before the join
+    SELECT x.pidx, p.cid, x.norm, NULL::VARCHAR AS raw, NULL::BIGINT AS pos
+    FROM (
+        SELECT pidx, unzeroed(t) AS norm
+        FROM (SELECT pidx, unnest(regexp_extract_all(ascii_upper(txt), '[\\pL\\pN]+')) AS t FROM txt_df)
+    ) x
     JOIN pay_df p USING (pidx)
+    WHERE length(x.norm) <= (SELECT max(length(norm)) FROM ranked)
 ),
 names AS (
     SELECT m.pidx, p.cid, m.norm, m.raw, m.pos FROM meta_df m JOIN pay_df p USING (pidx)
