@@ -70,7 +70,7 @@ def payment_matches(context: dg.AssetExecutionContext, connector_settings: Conne
 
 
 @dg.asset(key_prefix=RECONCILIATION, name="payouts", group_name="reconciliation", pool="warehouse", kinds={"duckdb"},
-          deps=[dg.AssetKey(["gocardless", "payouts"]), dg.AssetKey(["reconciliation", "payment_matches"])],
+          deps=[dg.AssetKey(["gocardless", "payouts"]), dg.AssetKey(["reconciliation", "cash_receipts"])],
           description="Each payout with its payments, fees and refunds, whether its items add up to the amount, "
                       "and which of its payments are posted or held: month-end bank reconciliation as a lookup.")
 def payouts(context: dg.AssetExecutionContext, store: OperationalStore, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -131,11 +131,15 @@ def payout_items_add_up(warehouse: Warehouse, store: OperationalStore) -> dg.Ass
 
 # --- write-back -------------------------------------------------------------------------------------------
 
-@dg.op(retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
-       description="Post every matched payment to Sage as one cash receipt (re-checking open invoices first); "
-                   "with auto_reversal on, reverse receipts whose money went back in full.")
-def post_cash_receipts(context: dg.OpExecutionContext, connector_settings: ConnectorSettings, store: OperationalStore,
-                       warehouse: Warehouse, sage_agent: SageAgentResource) -> dict:
+@dg.asset(key_prefix=RECONCILIATION, name="cash_receipts", group_name="reconciliation", pool="warehouse",
+          kinds={"sage100"}, deps=[payment_matches],
+          retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+          description="Write-back: every matched payment posted to Sage as one cash receipt through the agent, "
+                      "exactly once (open invoices re-checked first); with auto_reversal on, receipts whose money "
+                      "went back in full are reversed. Runs in the same run as the matches, so a webhook becomes "
+                      "a receipt in one run.")
+def cash_receipts(context: dg.AssetExecutionContext, connector_settings: ConnectorSettings, store: OperationalStore,
+                  warehouse: Warehouse, sage_agent: SageAgentResource) -> dg.MaterializeResult:
     settings, ops, agent = connector_settings.get(), store.get(), sage_agent.get_client()
 
     def rows(ids):
@@ -145,27 +149,28 @@ def post_cash_receipts(context: dg.OpExecutionContext, connector_settings: Conne
     outcomes = post_matched(ops, agent, settings, rows, actor=ACTOR)
     reversed_ = review_actions.auto_reverse(ops, agent, settings, actor=ACTOR)
     counts = Counter(o.status for o in outcomes)
-    context.add_output_metadata({"posted": counts.get("posted", 0), "held": counts.get("held", 0),
-                                 "unknown": counts.get("unknown", 0), "reversed": len(reversed_)})
     unknown = [o.payment_id for o in outcomes if o.status == "unknown"]
-    if unknown:  # Sage did not answer: the RetryPolicy runs the op again; it asks FindCashReceipt first
+    if unknown:  # Sage did not answer: the RetryPolicy runs the step again; it asks FindCashReceipt first
         raise dg.Failure(f"Sage did not confirm {len(unknown)} cash receipt(s): {', '.join(unknown[:10])}",
                          allow_retries=True)
-    return dict(counts)
+    ledger = ops.ledger.counts()
+    return dg.MaterializeResult(metadata={
+        "posted": counts.get("posted", 0), "held": counts.get("held", 0), "reversed": len(reversed_),
+        "receipts_in_sage": ledger.get("posted", 0), "ledger": dg.MetadataValue.json(ledger)})
 
 
-@dg.job(description="Write-back: post matched payments to Sage through the agent, exactly once.",
-        tags={"dagster/max_retries": 2})
-def post_cash_receipts_job() -> None:
-    post_cash_receipts()
+post_cash_receipts_job = dg.define_asset_job(
+    "post_cash_receipts_job", selection=[cash_receipts], tags={"dagster/max_retries": 2},
+    description="Write-back on its own: posts matched payments (and those left mid-write) to Sage, exactly once.")
 
 
 @dg.asset_sensor(asset_key=dg.AssetKey(["reconciliation", "payment_matches"]), job=post_cash_receipts_job,
                  minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="Posts as soon as payment matches materialise: webhook to cash receipt, no person involved.")
-def post_when_matched(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    # One posting run per materialisation of the matches (the run that produced them is unique).
-    yield dg.RunRequest(run_key=f"post-after-{asset_event.run_id}")
+                 description="When matches materialise without the write-back (e.g. from the UI), posts what waits.")
+def post_when_matched(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, store: OperationalStore):
+    counts = store.get().ledger.counts()
+    if counts.get("matched", 0) + counts.get("posting", 0):  # nothing waits when the same run posted already
+        yield dg.RunRequest(run_key=f"post-after-{asset_event.run_id}")
 
 
 post_cash_receipts_schedule = dg.ScheduleDefinition(
@@ -247,7 +252,7 @@ def _queue_markdown(items) -> str:
 
 
 defs = dg.Definitions(
-    assets=[customer_map, payment_matches, payouts],
+    assets=[customer_map, payment_matches, payouts, cash_receipts],
     asset_checks=[allocations_add_up, no_invoice_over_applied, no_payment_posted_twice, payout_items_add_up],
     jobs=[post_cash_receipts_job, review_apply, review_retry, review_dismiss],
     sensors=[post_when_matched],

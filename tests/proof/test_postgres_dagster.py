@@ -105,7 +105,7 @@ def test_a_month_runs_on_a_postgres_dagster_instance_and_a_postgres_store(played
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     assert store.engine.dialect.name == "postgresql"
-    assert {r.job_name for r in runs} == {"gocardless_inbox_job", "post_cash_receipts_job"}
+    assert "gocardless_inbox_job" in {r.job_name for r in runs}  # it posts too; post_cash_receipts_job only if left over
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.job_name, r.status) for r in runs]
     assert set(inbox) == {"processed"}, inbox
     assert max(receipts.values()) == 1, f"a payment was posted twice: {receipts}"
