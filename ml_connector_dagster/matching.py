@@ -787,13 +787,15 @@ def _bulk_decimals(cents: list[int]) -> list[Decimal]:
 
 
 def _customer_lookup(customer_map: pd.DataFrame) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    gcs = customer_map["gocardless_customer"].tolist()
-    sages = customer_map["sage_customer"].tolist()
-    sage = {g: str(s) for g, s in zip(gcs, sages, strict=True) if not _is_missing(s) and not _is_missing(g)}
+    """Sage customer and candidate customers of each GoCardless customer in the map."""
+    gc_ids, sage_ids = customer_map["gocardless_customer"], customer_map["sage_customer"]
+    known = (gc_ids.notna() & sage_ids.notna()).to_numpy()
+    sage = dict(zip(gc_ids[known].tolist(), map(str, sage_ids[known].tolist()), strict=True))
     cands: dict[str, tuple[str, ...]] = {}
-    if "candidates" in customer_map:
-        listed = customer_map["candidates"].tolist()
-        cands = {g: tuple(c) for g, c in zip(gcs, listed, strict=True) if _is_list(c) and len(c)}
+    if "candidates" in customer_map:  # only the unresolved customers' candidates are ever shown
+        unresolved = (gc_ids.notna() & sage_ids.isna()).to_numpy()
+        listed = zip(gc_ids[unresolved].tolist(), customer_map["candidates"][unresolved].tolist(), strict=True)
+        cands = {g: tuple(c) for g, c in listed if _is_list(c) and len(c)}
     return sage, cands
 
 
@@ -811,12 +813,19 @@ def _home_cents_column(payments: pd.DataFrame, settings: MatchSettings) -> list[
     direct = (payments["currency"] == home).to_numpy(dtype=bool, na_value=False)
     if home_exp > money.SAGE_EXPONENT:
         direct[:] = False
-    out: list[int | None] = (amount.to_numpy(dtype=np.int64) * 10 ** max(money.SAGE_EXPONENT - home_exp, 0)).tolist()
-    others = np.flatnonzero(~direct).tolist()
-    if others:  # foreign currencies (and odd codes) go through money.to_home_amount, row by row
-        n = len(payments)
-        fx_amount = _int_column(payments["fx_amount"], "fx_amount").tolist() if "fx_amount" in payments else [None] * n
-        fx_currency = payments["fx_currency"].tolist() if "fx_currency" in payments else [None] * n
+    scale = 10 ** max(money.SAGE_EXPONENT - home_exp, 0)
+    out: list[int | None] = (amount.to_numpy(dtype=np.int64) * scale).tolist()
+    n = len(payments)
+    fx_amount = _int_column(payments["fx_amount"], "fx_amount") if "fx_amount" in payments else pd.Series([None] * n)
+    fx_currency = payments["fx_currency"] if "fx_currency" in payments else pd.Series([None] * n)
+    converted = ~direct & (fx_currency == home).to_numpy(dtype=bool, na_value=False) & fx_amount.notna().to_numpy()
+    if home_exp > money.SAGE_EXPONENT:
+        converted[:] = False
+    for i, cents in zip(np.flatnonzero(converted).tolist(), fx_amount[converted].tolist(), strict=True):
+        out[i] = int(cents) * scale  # GoCardless's own conversion into home currency
+    others = np.flatnonzero(~direct & ~converted).tolist()
+    if others:  # other currencies (and odd codes) go through money.to_home_amount, row by row
+        fx_amount, fx_currency = fx_amount.tolist(), fx_currency.tolist()
         currency, amounts = payments["currency"].tolist(), amount.tolist()
         for i in others:
             home_amount = money.to_home_amount(
@@ -902,10 +911,18 @@ def _payment_frames(
 
 def _texts(payments: pd.DataFrame, rows: list[int]) -> list[str]:
     """Reference and description of each row, joined by a space (a separator for tokens)."""
-    none = [None] * len(payments)
-    ref = payments["reference"].tolist() if "reference" in payments else none
-    desc = payments["description"].tolist() if "description" in payments else none
-    return [f"{_text(ref[i])} {_text(desc[i])}" for i in rows]
+    ref, desc = _texts_or_empty(payments, "reference"), _texts_or_empty(payments, "description")
+    return [f"{ref[i]} {desc[i]}" for i in rows]
+
+
+def _texts_or_empty(payments: pd.DataFrame, name: str) -> list[str]:
+    """A text column as a list of strings, "" where missing (or the column is absent)."""
+    if name not in payments:
+        return [""] * len(payments)
+    column = payments[name]
+    if _is_text(column):
+        return column.astype(object).where(column.notna(), "").tolist()
+    return [_text(v) for v in column.tolist()]
 
 
 _INVOICE_COLUMNS = {
@@ -927,7 +944,7 @@ def _invoice_source(invoices: pd.DataFrame) -> pd.DataFrame:
         frame[short] = _text_column(frame[short])
     frame["due"], frame["dt"] = _date_column(frame["due"]), _date_column(frame["dt"])
     frame["bal"] = _balance_column(frame["bal"])
-    return pd.DataFrame(frame)
+    return pd.DataFrame(frame, copy=False)
 
 
 def _is_text(column: pd.Series) -> bool:
