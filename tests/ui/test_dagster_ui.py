@@ -55,12 +55,17 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
 
 @pytest.fixture(scope="module")
 def successful_run(dev: DevProcess) -> dict[str, Any]:
-    """Advance the scenario to its confirmed payments, then wait (bounded) for a run to succeed."""
+    """Advance the scenario to its confirmed payments, then wait (bounded) for the inbox run to succeed.
+
+    Schedules (the Sage poll, the posting safety net) may launch runs of their own meanwhile; the run that
+    counts is the one the inbox sensor launched for the webhooks."""
     for _ in range(STEPS_TO_CONFIRMED):
         result = CliRunner().invoke(main, ["dev", "step", "--home", str(dev.home)])
         assert result.exit_code == 0, result.output
-    return wait_for(lambda: next((r for r in dev.runs() if r["status"] == "SUCCESS"), None), RUN_TIMEOUT,
-                    "a successful run", interval=2, on_timeout=lambda: f"runs: {dev.runs()}\n{dev.tail()}")
+    return wait_for(lambda: next((r for r in dev.runs() if r["status"] == "SUCCESS"
+                                  and r["jobName"] == "gocardless_inbox_job"), None), RUN_TIMEOUT,
+                    "a successful gocardless_inbox_job run", interval=2,
+                    on_timeout=lambda: f"runs: {dev.runs()}\n{dev.tail()}")
 
 
 @pytest.fixture(scope="module")
