@@ -122,6 +122,15 @@ def env_name(setting: str) -> str:
     return PREFIX + setting.upper()
 
 
+DEFAULT_HOME = "./.ml-connector"
+
+
+def home_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """ML_CONNECTOR_HOME, or the default: for commands that need the folder before full settings load."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(PREFIX + "HOME") or DEFAULT_HOME).expanduser()
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read, validate and decrypt the settings; raise SettingsError listing every problem."""
     env = dict(os.environ if environ is None else environ)
@@ -130,7 +139,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     raw.update({k[len(PREFIX):].lower(): v for k, v in env.items() if k.startswith(PREFIX) and v != ""})
     raw.pop("config", None)
 
-    home = Path(str(raw.pop("home", "./.ml-connector"))).expanduser()
+    home = Path(str(raw.pop("home", DEFAULT_HOME))).expanduser()
     values: dict[str, object] = {"home": home}
     values["database_url"] = _database_url(raw.pop("database_url", None), home, problems)
     key = Secret(str(raw["secret_key"])) if raw.get("secret_key") else None

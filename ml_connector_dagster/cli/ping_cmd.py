@@ -37,7 +37,7 @@ from ..sage100 import (
     SageUnavailable,
 )
 from ..secrets import Secret, SecretsError, SecretStore
-from ..settings import Settings, SettingsError, env_name, load_settings
+from ..settings import Settings, SettingsError, env_name, home_folder, load_settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 # GetCustomer on a key that almost certainly does not exist: CI_NoKey proves the logon was accepted
@@ -238,9 +238,8 @@ def _is_fernet_key(key: Secret) -> bool:
 
 def _key_from_environment() -> tuple[Path, Secret | None]:
     """Home and key as the settings would read them, for when the settings themselves do not load."""
-    home = Path(os.environ.get(env_name("home")) or "./.ml-connector").expanduser()
     key = os.environ.get(env_name("secret_key"))
-    return home, Secret(key) if key else None
+    return home_folder(), Secret(key) if key else None
 
 
 # --- running them ----------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Callable
 import click
 
 from ..scenario import Scenario, ScenarioError, bundled, load_scenario
+from ..settings import home_folder
 
 
 @dataclass
@@ -106,7 +106,7 @@ def sandbox(scenario_dir: Path | None, host: str, gocardless_port: int, gocardle
         scenario = load_scenario(scenario_dir or bundled())
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from None
-    home = Path(os.environ.get("ML_CONNECTOR_HOME") or "./.ml-connector")
+    home = home_folder()
     options = SandboxOptions(host, gocardless_port, gocardless_token, webhook_url, webhook_secret, ebusiness_port,
                              agent_port, home / "sandbox")
     handles = start_stand_ins(scenario, options)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from ..secrets import SECRET_NAMES, Secret, SecretsError, SecretStore, generate_key
-from ..settings import PREFIX
+from ..settings import PREFIX, home_folder
 
 
 
 
 def _store() -> SecretStore:
-    home = Path(os.environ.get(PREFIX + "HOME") or "./.ml-connector").expanduser()
     key = os.environ.get(PREFIX + "SECRET_KEY")
-    return SecretStore(home, Secret(key) if key else None)
+    return SecretStore(home_folder(), Secret(key) if key else None)
 
 
 @click.group()

@@ -4,13 +4,10 @@ Thin: the work is in `ml_connector_dagster.reconciliation`; this module turns it
 jobs and sensors the finance team and the engineer see in the Dagster UI.
 """
 
-import json
 from collections import Counter
-from decimal import Decimal
 from typing import Optional
 
 import dagster as dg
-import pandas as pd
 
 from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report

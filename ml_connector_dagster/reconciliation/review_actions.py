@@ -164,7 +164,7 @@ def _fresh_payment(gocardless: GoCardlessClient, payment_id: str) -> dict[str, A
 
 def _payment_dict(payment: dict[str, Any], customer_id: str) -> dict[str, Any]:
     row = payment_row(payment, customer_id, utcnow())
-    return {**row, "gocardless_customer": customer_id, "metadata": row["metadata"]}
+    return {**row, "gocardless_customer": customer_id}
 
 
 def _resolve(agent: AgentClient, customer: dict[str, Any]) -> str | None:
