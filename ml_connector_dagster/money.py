@@ -13,6 +13,7 @@ Public API::
     to_minor(amount, currency) -> int              # Decimal("12.34"), "GBP" -> 1234; InexactAmount if not exact
     to_home_amount(amount_minor, currency, home_currency, fx_currency, fx_amount, rates) -> Decimal | None
     to_cents(amount) -> int / from_cents(cents) -> Decimal   # Sage amounts (2 decimals)
+    fx_rate(rates, currency) -> Decimal | None     # the configured rate, validated
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "UnsupportedCurrency",
     "exponent",
     "from_cents",
+    "fx_rate",
     "to_cents",
     "to_decimal",
     "to_home_amount",
@@ -126,7 +128,7 @@ def to_home_amount(
         return _to_sage(_scaled(amount_minor, home_exp))
     if fx_amount is not None and _upper(fx_currency) == home:
         return _to_sage(_scaled(_check_int(fx_amount, "fx_amount"), home_exp))
-    rate = _rate(rates, currency)
+    rate = fx_rate(rates, currency)
     if rate is None or _upper(currency) not in ISO_4217_EXPONENTS:
         return None
     with localcontext() as ctx:
@@ -134,7 +136,7 @@ def to_home_amount(
         return _to_sage(_scaled(amount_minor, exponent(currency)) * rate)
 
 
-def _rate(rates: Mapping[str, Decimal] | None, currency: str) -> Decimal | None:
+def fx_rate(rates: Mapping[str, Decimal] | None, currency: str) -> Decimal | None:
     """The configured rate for ``currency``, validated (Decimal or decimal string, > 0)."""
     if not rates:
         return None
