@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_connector_dagster.bench.matching import baseline_match, generate_company
+from ml_connector_dagster.bench.matching import baseline_match, generate_company, grouped_baseline_match
 from ml_connector_dagster.matching import (
     HELD,
     INVOICE_TYPES,
@@ -186,14 +186,15 @@ def test_allocations_never_exceed_balances_and_add_up_to_the_home_amount(company
             assert row["allocations"] == [] and row["rule"] is None
 
 
-def test_benchmark_baseline_decides_like_the_vectorised_path() -> None:
+def test_benchmark_baselines_decide_like_the_vectorised_path() -> None:
     company = generate_company(invoices=3000, payments=800, seed=3)
     customer_map = resolve_customers(company.gc_customers, company.sage_customers)
 
     fast = match_payments(company.payments, customer_map, company.invoices, company.settings)
     slow = baseline_match(company.payments, customer_map, company.invoices, company.settings)
+    grouped = grouped_baseline_match(company.payments, customer_map, company.invoices, company.settings)
 
-    assert fast.to_dict("records") == [d.as_row() for d in slow]
+    assert fast.to_dict("records") == [d.as_row() for d in slow] == [d.as_row() for d in grouped]
     assert set(fast["reason"].dropna()) | set(fast["rule"].dropna()) >= {
         "customer_not_found", "invoice_not_found", "invoice_already_collected", "amount_mismatch",
         "currency_unsupported", "named_invoices", "exact_amount", "oldest_first",

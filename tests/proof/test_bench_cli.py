@@ -13,7 +13,8 @@ from ml_connector_dagster.bench.e2e import REPO_DAGSTER_YAML
 from ml_connector_dagster.cli import main
 
 KEYS = {
-    "matching": ["invoices", "payments", "seconds", "payments_per_second", "peak_rss_mib", "baseline_seconds", "speedup"],
+    "matching": ["invoices", "payments", "seconds", "payments_per_second", "peak_rss_mib", "baseline_seconds", "speedup",
+                 "grouped_baseline_seconds", "grouped_speedup"],
     "webhooks": ["deliveries", "events", "seconds", "events_per_second", "p50_ms", "p99_ms", "lost"],
     "e2e": ["payments", "p50_s", "p95_s", "max_s"],
     "poll": ["invoices", "changed", "seconds", "rows_transferred"],
@@ -27,11 +28,12 @@ def bench(*args: str) -> dict:
 
 
 def test_bench_matching_json_has_its_keys(home: Path) -> None:
-    figures = bench("matching", "--invoices", "2000", "--payments", "300", "--baseline-sample", "100")
+    figures = bench("matching", "--invoices", "2000", "--payments", "300", "--baseline-sample", "20",
+                    "--grouped-sample", "100")
 
     assert list(figures) == KEYS["matching"]
     assert (figures["invoices"], figures["payments"]) == (2000, 300)
-    assert figures["seconds"] > 0 and figures["speedup"] > 0
+    assert figures["seconds"] > 0 and figures["speedup"] > 0 and figures["grouped_speedup"] > 0
 
 
 def test_bench_webhooks_json_has_its_keys_and_loses_nothing(home: Path) -> None:
