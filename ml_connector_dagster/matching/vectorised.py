@@ -467,15 +467,16 @@ def _metadata_names(payments: pd.DataFrame, live: np.ndarray) -> pd.DataFrame:
 
     Comma-separated, each stripped of whitespace, empty ones dropped; SQL normalises and de-duplicates.
     """
-    values = pd.Series(list(map(_sage_invoice, payments["metadata"].to_numpy(dtype=object)[live]))
-                       if "metadata" in payments else [None] * len(live), dtype=object)
-    given = values.notna().to_numpy()
-    parts = values[given].str.split(",").explode().str.strip()
-    parts = parts[parts.str.len() > 0]
+    metadata = payments["metadata"].to_numpy(dtype=object)[live] if "metadata" in payments else []
+    values = list(map(_sage_invoice, metadata))
+    given = [i for i, value in enumerate(values) if value is not None]
+    parts = [[raw for raw in map(str.strip, values[i].split(",")) if raw] for i in given]
+    counts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    raws = [raw for found in parts for raw in found]
     return pd.DataFrame({
-        "pidx": live[parts.index.to_numpy(dtype=np.int64)].astype(np.int64),
-        "raw": parts.to_numpy(dtype=object),
-        "pos": np.arange(len(parts), dtype=np.int64),
+        "pidx": np.repeat(live[given], counts).astype(np.int64),
+        "raw": pd.Series(raws, dtype=object),
+        "pos": np.arange(len(raws), dtype=np.int64),
     })
 
 
@@ -557,7 +558,10 @@ run AS (  -- open balances are > 0, so at most one running total equals the amou
     SELECT u.pidx, r.ord AS last, r.rank AS n
     FROM unnamed u JOIN ranked r ON r.cid = u.cid AND r.cum = u.cents AND r.cents > 0
 ),
-opens AS (SELECT cid, max(rank) AS n FROM ranked GROUP BY cid)
+opens AS (  -- open invoices of the customers whose payments may need the count
+    SELECT cid, max(rank) AS n FROM ranked
+    WHERE cid IN (SELECT cid FROM unnamed WHERE pidx NOT IN (SELECT pidx FROM exact)) GROUP BY cid
+)
 SELECT p.pidx, p.cid, p.cents, c.sage, m.raws,
        a.total, a.nos, a.collected_nos, a.paid_nos, a.last_no, a.last_cents, a.last_part,
        e.n AS n_exact, e.first_ord, e.first_no, e.first_typ, r.last AS run_last, r.n AS n_run,
