@@ -23,6 +23,7 @@ import os
 import resource
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -262,16 +263,10 @@ def _scan_one_by_one(
     payments: pd.DataFrame, customer_map: pd.DataFrame, invoices: pd.DataFrame, keys: np.ndarray,
     settings: MatchSettings,
 ) -> list[Decision]:
-    sage = dict(zip(customer_map["gocardless_customer"], customer_map["sage_customer"], strict=True))
-    cands = dict(zip(customer_map["gocardless_customer"], customer_map["candidates"], strict=True))
-    decisions = []
-    for payment in payments.to_dict("records"):
-        customer = sage.get(payment["gocardless_customer"])
-        payment["sage_customer"] = customer
-        payment["customer_candidates"] = cands.get(payment["gocardless_customer"])
-        rows = invoices[keys == customer].to_dict("records") if customer is not None else []
-        decisions.append(decide_for_customer(payment, rows, settings))
-    return decisions
+    def rows_of(customer: str | None) -> list[dict]:
+        return invoices[keys == customer].to_dict("records") if customer is not None else []
+
+    return _one_by_one(payments, customer_map, rows_of, settings)
 
 
 def _group_invoices(invoices: pd.DataFrame) -> dict[str, list[dict]]:
@@ -284,6 +279,14 @@ def _group_invoices(invoices: pd.DataFrame) -> dict[str, list[dict]]:
 def _decide_one_by_one(
     payments: pd.DataFrame, customer_map: pd.DataFrame, by_customer: dict[str, list[dict]], settings: MatchSettings
 ) -> list[Decision]:
+    return _one_by_one(payments, customer_map, lambda customer: by_customer.get(customer, []), settings)
+
+
+def _one_by_one(
+    payments: pd.DataFrame, customer_map: pd.DataFrame, rows_of: Callable[[str | None], list[dict]],
+    settings: MatchSettings,
+) -> list[Decision]:
+    """The loop both baselines share: per payment, its Sage customer, that customer's rows, a decision."""
     sage = dict(zip(customer_map["gocardless_customer"], customer_map["sage_customer"], strict=True))
     cands = dict(zip(customer_map["gocardless_customer"], customer_map["candidates"], strict=True))
     decisions = []
@@ -291,7 +294,7 @@ def _decide_one_by_one(
         customer = sage.get(payment["gocardless_customer"])
         payment["sage_customer"] = customer
         payment["customer_candidates"] = cands.get(payment["gocardless_customer"])
-        decisions.append(decide_for_customer(payment, by_customer.get(customer, []), settings))
+        decisions.append(decide_for_customer(payment, rows_of(customer), settings))
     return decisions
 
 

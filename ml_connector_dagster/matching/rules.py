@@ -24,30 +24,6 @@ import pandas as pd
 
 from ml_connector_dagster import money
 
-__all__ = [
-    "AMBIGUOUS_MATCH",
-    "AMOUNT_MISMATCH",
-    "CANDIDATE_LIMIT",
-    "CURRENCY_UNSUPPORTED",
-    "CUSTOMER_NOT_FOUND",
-    "DECISION_COLUMNS",
-    "HELD",
-    "INVOICE_ALREADY_COLLECTED",
-    "INVOICE_NOT_FOUND",
-    "INVOICE_TYPES",
-    "MATCHED",
-    "REASON_CODES",
-    "RULE_EXACT_AMOUNT",
-    "RULE_NAMED_INVOICES",
-    "RULE_OLDEST_FIRST",
-    "SAGE_REJECTED",
-    "Decision",
-    "MatchSettings",
-    "decide_for_customer",
-    "normalize_invoice_no",
-    "reference_tokens",
-]
-
 MATCHED = "matched"
 HELD = "held"
 
