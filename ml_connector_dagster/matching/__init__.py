@@ -50,10 +50,10 @@ integer columns (``amount``, ``fx_amount``) must not be float dtypes (:class:`Ty
 
 How the vectorised path stays fast (1,000,000 invoices, 200,000 payments): the paying customers'
 invoices go into one in-memory DuckDB table, ranked oldest first with window functions (row number,
-running open total, open rank); one SQL query then joins names, tokens and amounts against that
-table - rule 3 is a join on the running total - and the rules' precedence, the explanations and the
-allocations are SQL too.  Python only reads the payments' metadata and turns the result columns into
-Decimals, dicts and lists in bulk; the cyclic GC is paused meanwhile.
+running open total, open rank); SQL then joins names, tokens and amounts against that table - rule 3
+is a join on the running total - and writes each payment's verdict, explanation and allocations too.
+Python reads the payments' metadata, converts amounts per currency with numpy, and turns the result
+columns into Decimals, dicts and lists in bulk; the cyclic GC is paused meanwhile.
 
 Choices the spec leaves open, made here and applied by both paths:
 - order of holds: ``currency_unsupported``, then ``customer_not_found``, then the invoice rules
