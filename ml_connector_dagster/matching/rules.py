@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -181,7 +182,7 @@ def _text(value: object) -> str:
 def _is_missing(value: object) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
-    return isinstance(value, float) and value != value
+    return isinstance(value, float) and math.isnan(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -201,10 +202,10 @@ class _Facts(NamedTuple):
     """What the rules need to know about one payment's customer invoices (each list oldest first)."""
 
     missing: tuple[str, ...] = ()  # metadata names the customer does not have, as given
-    named: list[_Inv] = []  # invoices named (metadata or tokens); default lists are never mutated
-    exact: list[_Inv] = []  # open invoices whose balance is the amount
-    run: list[_Inv] = []  # shortest oldest-first run adding up to it
-    open_top: list[str] = []  # numbers of the first CANDIDATE_LIMIT open invoices
+    named: Sequence[_Inv] = ()  # invoices named (metadata or tokens)
+    exact: Sequence[_Inv] = ()  # open invoices whose balance is the amount
+    run: Sequence[_Inv] = ()  # shortest oldest-first run adding up to it
+    open_top: Sequence[str] = ()  # numbers of the first CANDIDATE_LIMIT open invoices
     n_open: int = 0
 
 
@@ -224,7 +225,7 @@ class _Payment(NamedTuple):
 
 
 def _conclude(p: _Payment, facts: _Facts, settings: MatchSettings) -> Decision:
-    """Apply the rules' precedence to the facts: the single place where a decision is made."""
+    """Apply the rules' precedence to the facts (one payment; the set-wise twin is ``vectorised._KIND_SQL``)."""
     cents = p.home_cents
     if cents is None:
         return _held(p, CURRENCY_UNSUPPORTED, _no_home_amount(p, settings))
