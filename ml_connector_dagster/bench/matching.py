@@ -368,8 +368,7 @@ def _time_grouped(company: Company, customer_map: pd.DataFrame, result: pd.DataF
     sample_customers = set(customer_map["sage_customer"].dropna()) & set(
         customer_map.set_index("gocardless_customer").loc[sample_pays["gocardless_customer"], "sage_customer"].dropna()
     )
-    keys = company.invoices["ARDivisionNo"] + "-" + company.invoices["CustomerNo"]
-    sample_invoices = company.invoices[keys.isin(sample_customers)]
+    sample_invoices = company.invoices[pd.Series(_customer_keys(company.invoices)).isin(sample_customers).to_numpy()]
     t = time.perf_counter()
     by_customer = _group_invoices(sample_invoices)
     grouping = time.perf_counter() - t

@@ -228,15 +228,9 @@ def _conclude(p: _Payment, facts: _Facts, settings: MatchSettings) -> Decision:
     """Apply the rules' precedence to the facts (one payment; the set-wise twin is ``vectorised._KIND_SQL``)."""
     cents = p.home_cents
     if cents is None:
-        return _held(p, CURRENCY_UNSUPPORTED, _no_home_amount(p, settings))
+        return _held(p, CURRENCY_UNSUPPORTED, _no_home_amount(p.currency, settings))
     if p.sage_customer is None:
-        return _held(
-            p,
-            CUSTOMER_NOT_FOUND,
-            f"GoCardless customer {p.gocardless_customer} resolves to no Sage customer "
-            "(no metadata sage_customer naming one, no unique email)",
-            p.customer_candidates,
-        )
+        return _held(p, CUSTOMER_NOT_FOUND, _no_sage_customer(p.gocardless_customer), p.customer_candidates)
     if cents <= 0:
         return _held(p, AMOUNT_MISMATCH, f"amount {p.home_amount} is not positive: nothing to apply")
     if facts.missing:
@@ -322,9 +316,16 @@ def _held(p: _Payment, reason: str, why: str, candidates: Iterable[str] = ()) ->
 _new_decision = tuple.__new__  # Decision(...) without a Python-level __new__ call: hot path
 
 
-def _no_home_amount(p: _Payment, settings: MatchSettings) -> str:
+def _no_home_amount(currency: str, settings: MatchSettings) -> str:
+    """Why a payment in ``currency`` has no home-currency amount (both paths write this)."""
     home = settings.home_currency.upper()
-    return f"no {home} amount for a {p.currency} payment: no fx amount in {home} and no rate for {p.currency}"
+    return f"no {home} amount for a {currency} payment: no fx amount in {home} and no rate for {currency}"
+
+
+def _no_sage_customer(gocardless_customer: str | None) -> str:
+    """Why a payment has no Sage customer (both paths write this)."""
+    return (f"GoCardless customer {gocardless_customer} resolves to no Sage customer "
+            "(no metadata sage_customer naming one, no unique email)")
 
 
 def _nos(invoices: Iterable[_Inv]) -> list[str]:

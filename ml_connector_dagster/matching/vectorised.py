@@ -43,6 +43,8 @@ from ml_connector_dagster.matching.rules import (
     _is_missing,
     _metadata_value,
     _minor,
+    _no_home_amount,
+    _no_sage_customer,
     _opt_str,
     _text,
 )
@@ -100,11 +102,11 @@ def match_payments(
         live = np.flatnonzero(kind == -1)
         found = _decide_in_sql(payments, invoices, settings, live, sage[live], cents[live])
         kind[found.pidx], explanation[found.pidx] = found.kind, found.explanation
-        amounts = _decimals(np.concatenate([cents[known], found.alloc_cents]))
+        amounts = _decimals(np.concatenate([cents[known], found.alloc_cents]))  # one Decimal per distinct amount
         home_amount = np.full(n, None, dtype=object)
-        home_amount[known] = amounts[: known.sum()]
+        home_amount[known], alloc_amounts = np.split(amounts, [int(known.sum())])
         allocations = _lists(n, found.alloc_pidx, list(map(
-            _allocation, found.alloc_no.tolist(), found.alloc_typ.tolist(), amounts[known.sum():].tolist())))
+            _allocation, found.alloc_no.tolist(), found.alloc_typ.tolist(), alloc_amounts.tolist())))
         candidates = _lists(n, found.cand_pidx, found.cand_no.tolist())
         _explain_unmatched(payments, gcs, settings, kind, explanation, candidates, customer_map)
         ids = payments["id"].tolist()
@@ -170,16 +172,11 @@ def _explain_unmatched(
 ) -> None:
     """Explanations of the payments decided without invoices: no home amount, no Sage customer."""
     rows = np.flatnonzero(kind == _UNSUPPORTED)
-    if len(rows):
-        home = settings.home_currency.upper()
-        currency = payments["currency"].iloc[rows].map(str)
-        explanation[rows] = (f"no {home} amount for a " + currency + f" payment: no fx amount in {home} and no rate for "
-                             + currency).to_numpy(dtype=object)
+    currencies = payments["currency"].to_numpy(dtype=object)[rows].tolist()
+    explanation[rows] = [_no_home_amount(str(currency), settings) for currency in currencies]
     rows = np.flatnonzero(kind == _NOT_FOUND)
+    explanation[rows] = [_no_sage_customer(gcs[i]) for i in rows.tolist()]
     if len(rows):
-        unresolved = pd.Series([str(gcs[i]) for i in rows.tolist()], dtype=object)
-        explanation[rows] = ("GoCardless customer " + unresolved + " resolves to no Sage customer "
-                             "(no metadata sage_customer naming one, no unique email)").to_numpy(dtype=object)
         by_gc = _candidates_by_gc(customer_map)
         candidates[rows] = [list(by_gc.get(gcs[i], ())) for i in rows.tolist()]
 
@@ -453,22 +450,13 @@ FROM key_df
 """
 
 
-def _sage_invoice(metadata: object) -> str | None:
-    """Metadata ``sage_invoice`` as a string (fast path for the usual dict of strings)."""
-    if type(metadata) is dict:
-        value = metadata.get("sage_invoice")
-        if value is None or type(value) is str:
-            return value
-    return _metadata_value(metadata, "sage_invoice")
-
-
 def _metadata_names(payments: pd.DataFrame, live: np.ndarray) -> pd.DataFrame:
     """Invoice names of metadata ``sage_invoice``, as given: ``pidx``, ``raw`` and ``pos`` (their order).
 
     Comma-separated, each stripped of whitespace, empty ones dropped; SQL normalises and de-duplicates.
     """
     metadata = payments["metadata"].to_numpy(dtype=object)[live] if "metadata" in payments else []
-    values = list(map(_sage_invoice, metadata))
+    values = list(map(_metadata_value, metadata, repeat("sage_invoice")))
     given = [i for i, value in enumerate(values) if value is not None]
     parts = [[raw for raw in map(str.strip, values[i].split(",")) if raw] for i in given]
     counts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
