@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from ml_connector_dagster.money import (
     to_cents,
     to_decimal,
     to_home_amount,
+    to_home_cents,
     to_minor,
 )
 
@@ -168,3 +170,28 @@ def test_float_amounts_are_refused(bad: dict) -> None:
 
     with pytest.raises(TypeError):
         to_home_amount(**args)
+
+
+PAYMENT = st.tuples(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.one_of(st.sampled_from(["GBP", "gbp ", "EUR", "JPY", "KWD", "SEK", "XXX", ""]), st.none()),
+    st.one_of(st.sampled_from(["GBP", " gbp", "EUR"]), st.none()),
+    st.one_of(st.integers(min_value=-(10**9), max_value=10**9), st.none()),
+)
+
+
+@given(st.lists(PAYMENT, max_size=30), st.sampled_from(["GBP", "JPY", "KWD"]))
+def test_array_conversion_gives_the_cents_of_the_one_payment_conversion(payments: list, home: str) -> None:
+    rates = {"EUR": Decimal("0.8537"), "jpy": "0.0053", "KWD": Decimal("2.6")}
+    amounts, currencies, fx_currencies, fx_amounts = zip(*payments, strict=True) if payments else ((), (), (), ())
+
+    cents, known = to_home_cents(
+        np.array(amounts, dtype=np.int64), np.array(currencies, dtype=object), home,
+        np.array(fx_currencies, dtype=object),
+        np.ma.masked_array([f or 0 for f in fx_amounts], [f is None for f in fx_amounts], dtype=np.int64),
+        rates,
+    )
+
+    for i, (amount, currency, fx_currency, fx_amount) in enumerate(payments):
+        one = to_home_amount(amount, str(currency), home, fx_currency, fx_amount, rates)
+        assert (bool(known[i]), int(cents[i]) if known[i] else None) == (one is not None, None if one is None else to_cents(one))

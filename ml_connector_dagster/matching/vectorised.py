@@ -11,7 +11,6 @@ property tests hold both to identical decisions.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -192,68 +191,26 @@ def _candidates_by_gc(customer_map: pd.DataFrame) -> dict[Any, tuple[str, ...]]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Amounts in home currency (the rules of money.to_home_amount, per currency instead of per payment).
+# Amounts in home currency (money.to_home_cents, the array twin of money.to_home_amount).
 
 
 def _home_cents(payments: pd.DataFrame, settings: MatchSettings) -> tuple[np.ndarray, np.ndarray]:
     """Home-currency cents of every payment, and whether it has any (else ``currency_unsupported``)."""
-    n = len(payments)
     amount = _int_column(payments["amount"], "amount")
     if amount.isna().any():
         raise ValueError("payments without an amount")
-    amount = amount.to_numpy(dtype=np.int64)
-    home = settings.home_currency.strip().upper()
-    currency = _codes(payments["currency"])
-    fx_currency = _codes(payments["fx_currency"]) if "fx_currency" in payments else np.full(n, "", dtype=object)
     fx = _int_column(payments["fx_amount"], "fx_amount") if "fx_amount" in payments else None
-    cents, known = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
-    sage_unit = 10**money.SAGE_EXPONENT
-    direct = currency == home  # 1. the home currency
-    _put(cents, known, direct, amount, sage_unit, 10 ** money.exponent(home), payments)
-    converted = ~direct & (fx_currency == home)  # 2. GoCardless converted it
-    if fx is not None and converted.any():
-        converted &= fx.notna().to_numpy()
-        _put(cents, known, converted, fx.fillna(0).to_numpy(dtype=np.int64), sage_unit, 10 ** money.exponent(home),
-             payments)
-    rest = ~known
-    for code in pd.unique(currency[rest]):  # 3. the company's rate (one numpy pass per currency)
-        rate = money.fx_rate(settings.fx_rates, code) if code in money.ISO_4217_EXPONENTS else None
-        if rate is not None:
-            numerator, denominator = rate.as_integer_ratio()
-            rows = rest & (currency == code)
-            _put(cents, known, rows, amount, numerator * sage_unit,
-                 denominator * 10 ** money.exponent(code), payments)
-    return cents, known
-
-
-def _codes(column: pd.Series) -> np.ndarray:
-    """Currency codes trimmed and upper case; "" for anything that is not a string."""
-    codes, distinct = pd.factorize(column.astype(object))
-    normal = [code.strip().upper() if isinstance(code, str) else "" for code in distinct.tolist()]
-    return np.array([*normal, ""], dtype=object)[codes]  # code -1 (missing) is the last entry
-
-
-def _put(
-    cents: np.ndarray, known: np.ndarray, rows: np.ndarray, units: np.ndarray, mul: int, div: int,
-    payments: pd.DataFrame,
-) -> None:
-    """``cents[rows] = units[rows] * mul / div``, rounded half-even, exactly."""
-    if not rows.any():
-        return
-    values = units[rows]
-    common = math.gcd(mul, div)
-    mul, div = mul // common, div // common
-    big = int(np.abs(values).max()) * mul >= 2**62  # int64 would overflow: Python integers instead
-    scaled = values.astype(object) * mul if big else values * mul
-    quotient, remainder = scaled // div, scaled % div  # floor division: 0 <= remainder < div
-    result = quotient + ((2 * remainder > div) | ((2 * remainder == div) & (quotient % 2 == 1)))
-    if big:
-        too_big = np.flatnonzero(np.abs(result) >= 2**62)
-        if len(too_big):
-            pid = payments["id"].to_numpy()[np.flatnonzero(rows)[too_big[0]]]
-            raise ValueError(f"payment {pid}: amount {values[too_big[0]]} is too large for a Sage amount")
-    cents[rows] = np.asarray(result, dtype=np.int64)
-    known[rows] = True
+    try:
+        return money.to_home_cents(
+            amount.to_numpy(dtype=np.int64),
+            payments["currency"].to_numpy(dtype=object),
+            settings.home_currency,
+            payments["fx_currency"].to_numpy(dtype=object) if "fx_currency" in payments else None,
+            None if fx is None else np.ma.masked_array(fx.fillna(0).to_numpy(dtype=np.int64), fx.isna().to_numpy()),
+            settings.fx_rates,
+        )
+    except money.AmountTooLarge as exc:
+        raise ValueError(f"payment {payments['id'].iloc[exc.row]}: {exc}") from None
 
 
 def _int_column(column: pd.Series, name: str) -> pd.Series:
