@@ -17,7 +17,8 @@ from ml_connector_dagster.scenario import bundled
 from ml_connector_dagster.settings import Settings, load_settings
 from ml_connector_dagster.store import Store
 
-VECTOR = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "gocardless-vector-a.body"
+# GoCardless's published signature vector (tests/data/README.md says where it comes from).
+VECTOR = Path(__file__).resolve().parents[1] / "data" / "gocardless-vector-a.body"
 VECTOR_SECRET = "ED7D658C-D8EB-4941-948B-3973214F2D49"
 VECTOR_SIGNATURE = "2693754819d3e32d7e8fcb13c729631f316c6de8dc1cf634d6527f1c07276e7e"
 NEW_SECRET = "rotated-secret-0123456789"
