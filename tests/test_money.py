@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ml_connector_dagster.sage100.model import money as sage_money
 from ml_connector_dagster.money import (
     ISO_4217_EXPONENTS,
     InexactAmount,
@@ -195,3 +196,9 @@ def test_array_conversion_gives_the_cents_of_the_one_payment_conversion(payments
     for i, (amount, currency, fx_currency, fx_amount) in enumerate(payments):
         one = to_home_amount(amount, str(currency), home, fx_currency, fx_amount, rates)
         assert (bool(known[i]), int(cents[i]) if known[i] else None) == (one is not None, None if one is None else to_cents(one))
+
+
+@pytest.mark.parametrize("text", ["١٠", "１０", "1e3", "10.00x", "2026-11-20", "", "Infinity", "NaN"])
+def test_an_amount_written_as_text_must_use_ascii_digits(text: str) -> None:
+    with pytest.raises(ValueError, match="digits 0-9"):
+        sage_money(text, "amount")

@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 CENT = Decimal("0.01")
 MAX_AMOUNT_DIGITS = 13  # more than DECIMAL(18,2) or any real receipt holds: refused, never rounded
+# An amount written as text: ASCII digits only. Python's Decimal also reads other scripts' digits ("١٠" is 10)
+# and exponents ("1e3"); neither is how an amount is written in Sage, a CSV or a command line.
+AMOUNT_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?|[+-]?\.[0-9]+", re.ASCII)
 
 # --- faults Sage (and our stand-ins) answer with --------------------------------------------------------
 # Codes marked "ours" are not confirmed from Sage's documentation; clients match on these *and* on the
@@ -61,10 +64,16 @@ def money(value: object, what: str = "amount") -> Decimal:
     """
     if isinstance(value, (float, bool)) or value is None:
         raise ValueError(f"{what}: {value!r} is not a Decimal or decimal string (floats are not accepted for money)")
-    try:
-        number = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValueError(f"{what}: {value!r} is not a number") from None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    else:
+        text = str(value).strip()
+        if not AMOUNT_TEXT.fullmatch(text):
+            raise ValueError(f"{what}: {str(value)[:40]!r} is not an amount written with the digits 0-9 "
+                             "and an optional decimal point, e.g. 250.00")
+        number = Decimal(text)
     if not number.is_finite():
         raise ValueError(f"{what}: {value!r} is not an amount with at most 2 decimals")
     if number.adjusted() >= MAX_AMOUNT_DIGITS:  # beyond any Sage amount column (and Decimal's precision)
