@@ -4,7 +4,7 @@ Both raise `SageRuleError(code, message)` for anything Sage refuses; the SOAP la
 Sage-shaped fault. Credentials are checked by the backend on every call (BOI: `nSetUser`/`nSetCompany`),
 so the agent holds no password of its own.
 
-The BOI backend follows shared/reference/sage100.md's call sequence. Several names in it (the cash receipt
+The BOI backend follows the call sequence in docs/sage100.md. Several names in it (the cash receipt
 objects and task, `InvoiceType$` on lines, the deposit key) are unconfirmed: they all live in `BOINames`,
 and this backend must be validated on a real Sage 100 installation before production use.
 """

@@ -1,6 +1,6 @@
 """A simulated Sage 100 company in SQLite: AR customers, open invoices and cash receipt entry, with Sage's rules.
 
-Tables and columns carry Sage's names and keys (see shared/reference/sage100.md), so what the agent reads
+Tables and columns carry Sage's names and keys (see docs/sage100.md), so what the agent reads
 and writes here looks like what it reads and writes through BOI on a real server. It enforces the rules
 the product depends on - lines add up to PostingAmt, no invoice paid beyond its balance, unknown
 customers and invoices refused - and answers with Sage-style fault codes and messages.

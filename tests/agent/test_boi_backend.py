@@ -1,7 +1,7 @@
 """The BOI backend against a recording fake of Sage's COM objects (the real one only runs on Windows).
 
 The fake answers like ProvideX does (1 success, 0 failure with sLastErrorMsg, -1 warning) and records
-every call, so the tests check the call sequence from shared/reference/sage100.md and what the backend
+every call, so the tests check the call sequence from docs/sage100.md and what the backend
 does with each return code.
 """
 
