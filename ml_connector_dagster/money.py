@@ -128,7 +128,7 @@ def to_home_amount(
 ) -> Decimal | None:
     """The payment's amount in Sage's home currency, 2 decimals, or None (``currency_unsupported``).
 
-    Follows reference/reconciliation.md "Amount in Sage's currency", first match wins:
+    Follows docs/reconciliation.md "Amount in Sage's currency", first match wins:
     1. currency is the home currency: ``amount_minor / 10**exponent``;
     2. GoCardless converted it (``fx_currency`` is home and ``fx_amount`` set, in home minor units):
        that amount;

@@ -1,4 +1,4 @@
-"""Matching rules of reference/reconciliation.md, one behaviour per test.
+"""Matching rules of docs/reconciliation.md, one behaviour per test.
 
 Every payment decision is checked on both paths: the vectorised ``match_payments`` and the
 one-payment ``decide_for_customer`` used by the write-back re-check must agree field for field.

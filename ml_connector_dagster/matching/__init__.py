@@ -1,4 +1,4 @@
-"""Matching GoCardless payments to Sage 100 open invoices: the rules of reference/reconciliation.md.
+"""Matching GoCardless payments to Sage 100 open invoices: the rules of docs/reconciliation.md.
 
 Pure: data in, decisions out.  No network, no files, no Dagster; DuckDB is used only as an in-memory
 SQL engine so that a million open invoices are matched set-wise, not in a per-payment Python loop.

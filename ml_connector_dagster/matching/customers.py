@@ -1,4 +1,4 @@
-"""Which Sage customer a GoCardless customer is: rules 1-3 of reference/reconciliation.md."""
+"""Which Sage customer a GoCardless customer is: rules 1-3 of docs/reconciliation.md."""
 
 from __future__ import annotations
 
