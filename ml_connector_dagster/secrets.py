@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,21 @@ from cryptography.fernet import Fernet, InvalidToken
 
 SECRET_NAMES = ("gocardless_access_token", "sage_password", "gocardless_webhook_secrets")
 SECRETS_FILE = "secrets.json"
+MASK = "********"
+# The password of a URL's userinfo (scheme://user:PASSWORD@host): greedy up to the last '@' of the token,
+# so an unencoded '@' or '/' in the password is masked too (over-masking is the safe failure).
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)(?P<secret>\S*)(?=@)")
+# A credential passed as a key=value pair: in a query string (?password=..., &sslpassword=...) or a libpq DSN.
+_SECRET_PARAM = re.compile(
+    r"(?i)(?P<head>(?:^|(?<=[?&;\s]))[^=&;\s#]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|sig)"
+    r"[^=&;\s#]*=)(?P<secret>[^&;\s#]+)")
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with every credential inside a URL masked: the password of user:password@host and any
+    password/secret/token/key query parameter. The one function for settings shown, logged or in errors."""
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + MASK, text)
+    return _SECRET_PARAM.sub(lambda m: m["head"] + MASK, text)
 
 
 class Secret:

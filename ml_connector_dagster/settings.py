@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
-from .secrets import Secret, SecretStore, SecretsError
+from .secrets import Secret, SecretStore, SecretsError, mask_credentials
 
 PREFIX = "ML_CONNECTOR_"
 GOCARDLESS_URLS = {
@@ -48,11 +48,11 @@ class SettingsError(Exception):
     """Settings are invalid; `problems` lists each one as 'VARIABLE: what is wrong; how to fix it'."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid settings:\n  - " + "\n  - ".join(problems))
+        self.problems = [mask_credentials(p) for p in problems]  # a bad URL is quoted back: never its password
+        super().__init__("invalid settings:\n  - " + "\n  - ".join(self.problems))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     home: Path
     database_url: str
@@ -87,8 +87,13 @@ class Settings:
         if missing:
             raise SettingsError([f"{env_name(n)}: not set; {_HELP.get(n, 'set it')}" for n in missing])
 
+    def __repr__(self) -> str:
+        """Like a dataclass repr, with the credentials of URLs masked (secrets mask themselves)."""
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return mask_credentials(f"Settings({shown})")
+
     def masked(self) -> dict[str, str]:
-        """Effective settings for display: secrets shown only as set/unset."""
+        """Effective settings for display: secrets shown only as set/unset, credentials in URLs masked."""
         out: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -100,7 +105,7 @@ class Settings:
             elif isinstance(value, Mapping):
                 out[env_name(f.name)] = ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
             else:
-                out[env_name(f.name)] = "(not set)" if value is None else str(value)
+                out[env_name(f.name)] = "(not set)" if value is None else mask_credentials(str(value))
         return out
 
 
@@ -244,15 +249,8 @@ def _database_url(value: object, home: Path, problems: list[str]) -> str:
     scheme = urlparse(url).scheme
     if scheme.split("+")[0] not in ("sqlite", "postgresql"):
         problems.append(
-            f"{env_name('database_url')}: {_redact_url(url)!r} is not a sqlite:/// or postgresql:// URL"
+            f"{env_name('database_url')}: {url!r} is not a sqlite:/// or postgresql:// URL"
         )
-    return url
-
-
-def _redact_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":****@")
     return url
 
 

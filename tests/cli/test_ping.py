@@ -229,6 +229,26 @@ def test_no_secret_appears_in_the_output(configured: dict[str, str], monkeypatch
         assert secret not in result.output
 
 
+def test_the_database_password_appears_in_no_output(configured: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", "postgresql+psycopg://ops:S3CRETPW@db.example/ops")
+
+    result = ping()
+
+    assert "S3CRETPW" not in result.output
+
+
+def test_settings_that_do_not_load_are_reported_without_a_password_from_a_url(
+        configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", "ftp://sage:S3CRETPW@sage.example/agent?wsdl")
+
+    result = ping()
+
+    assert result.exit_code == 1
+    assert line(result, "ML_CONNECTOR_SAGE_AGENT_WSDL").startswith("FAIL")
+    assert "S3CRETPW" not in result.output
+
+
 def test_a_secret_echoed_by_a_remote_system_is_masked() -> None:
     assert scrub("Sage said: bad password 'hunter22' for user", ["hunter22"]) == \
         "Sage said: bad password '********' for user"

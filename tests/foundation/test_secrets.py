@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector_dagster.secrets import Secret, SecretsError, SecretStore, generate_key
+from ml_connector_dagster.secrets import Secret, SecretsError, SecretStore, generate_key, mask_credentials
 
 
 def test_a_stored_secret_round_trips_with_the_same_key(tmp_path: Path) -> None:
@@ -60,3 +60,22 @@ def test_a_secret_does_not_show_itself() -> None:
     assert "do-not-print-me" not in repr(secret) + str(secret) + f"{secret}" + repr([secret])
     with pytest.raises(TypeError):
         pickle.dumps(secret)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("postgresql+psycopg://ops:S3CRETPW@db:5432/ops", "postgresql+psycopg://ops:********@db:5432/ops"),
+    ("url 'mysql://ops:S3CRET@PW@db/ops' refused", "url 'mysql://ops:********@db/ops' refused"),
+    ("https://db/ops?user=ops&password=S3CRETPW&ssl=1", "https://db/ops?user=ops&password=********&ssl=1"),
+    ("https://x/y?access_token=S3CRETPW", "https://x/y?access_token=********"),
+    ("host=db password=S3CRETPW dbname=ops", "host=db password=******** dbname=ops"),
+], ids=["userinfo", "unencoded-at", "query-password", "query-token", "libpq-dsn"])
+def test_credentials_inside_urls_are_masked(text: str, shown: str) -> None:
+    assert mask_credentials(text) == shown
+
+
+@pytest.mark.parametrize("text", [
+    "postgresql://ops@db:5432/ops", "https://sage.example:8443/agent?wsdl", "sqlite:////srv/connector/ops.sqlite",
+    "ML_CONNECTOR_SAGE_PASSWORD = ******** (1 set)",
+])
+def test_text_without_credentials_is_left_alone(text: str) -> None:
+    assert mask_credentials(text) == text

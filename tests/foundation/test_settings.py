@@ -149,3 +149,18 @@ def test_secrets_are_masked_in_repr_and_in_the_effective_settings(tmp_path: Path
 
     assert "pw-123-secret" not in shown and "wh-1-secret" not in shown
     assert settings.masked()["ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS"] == "******** (2 set)"
+
+
+def test_the_settings_repr_masks_the_password_in_the_database_url(tmp_path: Path) -> None:
+    settings = load_settings(base_env(tmp_path, ML_CONNECTOR_DATABASE_URL="postgresql+psycopg://ops:S3CRETPW@db/ops"))
+
+    assert "postgresql+psycopg://ops:********@db/ops" in repr(settings)
+    assert "S3CRETPW" not in repr(settings) + str(settings)
+
+
+def test_a_refused_url_is_quoted_in_the_error_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, ML_CONNECTOR_SAGE_EBUSINESS_WSDL="ftp://web:S3CRETPW@sage/ebusiness?wsdl"))
+
+    assert "ftp://web:********@sage/ebusiness?wsdl" in str(err.value)
+    assert "S3CRETPW" not in str(err.value) + repr(err.value.problems)
