@@ -1,11 +1,13 @@
 """Secrets: a masking wrapper and encryption at rest (Fernet) under ML_CONNECTOR_HOME.
 
 Stored secrets live in `secrets.json` as Fernet tokens; the key comes from ML_CONNECTOR_SECRET_KEY and is
-never written. A wrong key is reported as such, never as a decryption traceback.
+never written. A wrong key and a damaged entry are told apart and reported as such, never as a traceback.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -66,6 +68,33 @@ class SecretsError(Exception):
     """A secret could not be stored or read; the message says what to do."""
 
 
+class DamagedSecret(SecretsError):
+    """One entry of secrets.json is not an encrypted value at all (edited by hand, truncated); `name` says which."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        super().__init__(
+            f"stored secret {name!r} in {path} is damaged (it is not an encrypted value); store it again with "
+            f"`ml-connector secrets set {name}`"
+        )
+
+
+# A Fernet token: version 0x80, 8-byte timestamp, 16-byte IV, AES-CBC ciphertext (whole 16-byte blocks), 32-byte HMAC.
+_FERNET_VERSION, _FERNET_OVERHEAD, _AES_BLOCK = 0x80, 1 + 8 + 16 + 32, 16
+
+
+def _is_fernet_token(token: object) -> bool:
+    """Whether `token` has a Fernet token's shape: if it has, a failed decryption means another key."""
+    if not isinstance(token, str):
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        return False
+    body = len(raw) - _FERNET_OVERHEAD
+    return raw[:1] == bytes([_FERNET_VERSION]) and body >= _AES_BLOCK and body % _AES_BLOCK == 0
+
+
 def generate_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
@@ -106,11 +135,17 @@ class SecretStore:
         self._write(data)
 
     def get(self, name: str) -> Secret | None:
-        token = self._load().get(name)
-        if token is None:
+        stored = self._load()
+        if name not in stored:
             return None
+        token = stored[name]
+        fernet = _fernet(self._key)
+        if not _is_fernet_token(token):
+            raise DamagedSecret(name, self.path)
         try:
-            return Secret(_fernet(self._key).decrypt(token.encode("ascii")).decode("utf-8"))
+            return Secret(fernet.decrypt(token.encode("ascii")).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DamagedSecret(name, self.path) from None
         except InvalidToken:
             raise SecretsError(
                 f"cannot decrypt stored secret {name!r} in {self.path}: ML_CONNECTOR_SECRET_KEY is not the "

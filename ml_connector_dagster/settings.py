@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
 
-from .secrets import Secret, SecretStore, SecretsError, mask_credentials
+from .secrets import DamagedSecret, Secret, SecretStore, SecretsError, mask_credentials
 
 PREFIX = "ML_CONNECTOR_"
 GOCARDLESS_URLS = {
@@ -235,7 +235,10 @@ def _merge_stored_secrets(raw: dict, home: Path, key: Secret | None, problems: l
             continue  # the environment overrides the stored value (container secrets)
         try:
             secret = store.get(name)
-        except SecretsError as exc:
+        except DamagedSecret as exc:
+            problems.append(f"{env_name(exc.name)}: {exc}")
+            continue
+        except SecretsError as exc:  # the key: missing, malformed or not the one the secrets were stored with
             problems.append(f"{env_name('secret_key')}: {exc}")
             return
         if secret is not None:

@@ -175,6 +175,16 @@ def test_a_secrets_key_that_cannot_decrypt_a_stored_secret_fails(configured: dic
     assert "cannot decrypt stored secret 'gocardless_access_token'" in line(result, "Secrets key")
 
 
+def test_a_damaged_stored_secret_fails_naming_it(configured: dict[str, str], home: Path) -> None:
+    (home / "secrets.json").write_text('{"sage_password": 5}')
+
+    result = ping()
+
+    assert result.exit_code == 1
+    assert "stored secret 'sage_password'" in line(result, "Secrets key")
+    assert "ml-connector secrets set sage_password" in line(result, "Secrets key")
+
+
 def test_a_missing_secrets_key_fails_saying_how_to_make_one(configured: dict[str, str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ML_CONNECTOR_SECRET_KEY")

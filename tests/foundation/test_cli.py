@@ -133,6 +133,16 @@ def test_secrets_set_without_a_key_explains_how_to_make_one(home: Path, monkeypa
     assert "ml-connector secrets generate-key" in result.output
 
 
+def test_config_check_names_a_damaged_stored_secret_without_a_traceback(home: Path) -> None:
+    (home / "secrets.json").write_text('{"sage_password": 5}')
+
+    result = run("config", "check")  # an exception (not a message) would be raised here
+
+    assert result.exit_code == 1
+    assert "stored secret 'sage_password'" in result.output and "damaged" in result.output
+    assert "ml-connector secrets set sage_password" in result.output
+
+
 def test_generate_key_prints_a_usable_key(home: Path, monkeypatch) -> None:
     key = run("secrets", "generate-key").output.strip()
     monkeypatch.setenv("ML_CONNECTOR_SECRET_KEY", key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -34,6 +35,39 @@ def test_a_wrong_key_fails_with_a_message_not_a_traceback(tmp_path: Path) -> Non
 
     with pytest.raises(SecretsError, match="not the key it was stored with"):
         SecretStore(tmp_path, Secret(generate_key())).get("sage_password")
+
+
+@pytest.mark.parametrize("entry", [5, None, ["x"], "not-a-token", "gAAAAA", "été"],
+                         ids=["number", "null", "list", "garbage", "truncated", "non-ascii"])
+def test_an_entry_that_is_not_an_encrypted_value_is_reported_as_damaged_naming_it(tmp_path: Path, entry) -> None:
+    key = Secret(generate_key())
+    SecretStore(tmp_path, key).set("gocardless_access_token", "kept")
+    (tmp_path / "secrets.json").write_text(json.dumps({"gocardless_access_token": "x", "sage_password": entry}))
+
+    with pytest.raises(SecretsError) as err:
+        SecretStore(tmp_path, key).get("sage_password")
+
+    assert "stored secret 'sage_password'" in str(err.value) and "damaged" in str(err.value)
+    assert "ml-connector secrets set sage_password" in str(err.value)
+
+
+def test_a_token_of_another_key_is_reported_as_the_wrong_key_not_as_damaged(tmp_path: Path) -> None:
+    SecretStore(tmp_path, Secret(generate_key())).set("sage_password", "x-secret")
+
+    with pytest.raises(SecretsError) as err:
+        SecretStore(tmp_path, Secret(generate_key())).get("sage_password")
+
+    assert "not the key it was stored with" in str(err.value)
+    assert "damaged" not in str(err.value)
+
+
+def test_a_damaged_entry_is_repaired_by_storing_it_again(tmp_path: Path) -> None:
+    key = Secret(generate_key())
+    (tmp_path / "secrets.json").write_text(json.dumps({"sage_password": 5}))
+
+    SecretStore(tmp_path, key).set("sage_password", "new-secret")
+
+    assert SecretStore(tmp_path, key).get("sage_password").reveal() == "new-secret"
 
 
 def test_a_malformed_key_is_refused(tmp_path: Path) -> None:

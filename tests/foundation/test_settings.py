@@ -131,6 +131,17 @@ def test_stored_secrets_with_the_wrong_key_give_a_clear_error(tmp_path: Path) ->
     assert "not the key it was stored with" in str(err.value)
 
 
+def test_a_damaged_stored_secret_is_named_with_how_to_store_it_again(tmp_path: Path) -> None:
+    (tmp_path / "secrets.json").write_text('{"sage_password": 5, "gocardless_access_token": "garbage"}')
+
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, ML_CONNECTOR_SECRET_KEY=generate_key()))
+
+    assert sorted(p.split(":")[0] for p in err.value.problems) == ["ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN",
+                                                                   "ML_CONNECTOR_SAGE_PASSWORD"]
+    assert "`ml-connector secrets set sage_password`" in str(err.value)
+
+
 def test_require_names_each_missing_setting_and_how_to_set_it(tmp_path: Path) -> None:
     settings = load_settings(base_env(tmp_path))
 
