@@ -7,11 +7,12 @@ reported at once, naming the variable and how to fix it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
@@ -39,8 +40,16 @@ DEFAULT_EVENT_WHITELIST = (
     "refunds.funds_returned",
     "payouts.paid",
 )
-COMPANY_CODE = re.compile(r"^[A-Za-z0-9]{3}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+COMPANY_CODE = re.compile(r"[A-Za-z0-9]{3}")  # fullmatch: ASCII only, no trailing newline
+CURRENCY = re.compile(r"[A-Z]{3}")
+# Numbers in settings: ASCII digits with an optional decimal point. No sign, exponent, underscore, NaN or
+# Infinity, and no other script's digits (Python's int() and Decimal() would read '١٠' as 10).
+DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+WHOLE_TEXT = re.compile(r"[0-9]+")
+MAX_TIMEOUT_SECONDS = Decimal(3600)  # an hour: past that a call is hung, not slow
+MAX_COUNT = 1_000_000  # the default bound of a whole-number setting
+MAX_WEBHOOK_BYTES = 64 * 1024 * 1024  # a GoCardless webhook is a few KiB; the default is 1 MiB
+FX_RATE_MIN, FX_RATE_MAX = Decimal("0.000001"), Decimal(1_000_000)  # home units per foreign unit, any pair
 SECRET_SETTINGS = ("sage_password", "gocardless_access_token", "gocardless_webhook_secrets", "secret_key")
 
 
@@ -161,7 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["sage_password"] = Secret(str(raw["sage_password"]))
     if raw.get("sage_company_code") is not None:
         code = str(raw["sage_company_code"])
-        if COMPANY_CODE.match(code):
+        if COMPANY_CODE.fullmatch(code):
             values["sage_company_code"] = code.upper()
         else:
             problems.append(
@@ -172,11 +181,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["sage_home_currency"] = _currency("sage_home_currency", str(raw["sage_home_currency"]), problems)
     if raw.get("sage_bank_code"):
         bank = str(raw["sage_bank_code"])
-        if len(bank) == 1 and bank.isalnum():
+        if len(bank) == 1 and bank.isascii() and bank.isalnum():
             values["sage_bank_code"] = bank.upper()
         else:
             problems.append(f"{env_name('sage_bank_code')}: bank code {bank!r} must be 1 letter or digit, e.g. A")
-    if raw.get("sage_timeout_seconds"):
+    if raw.get("sage_timeout_seconds") is not None:
         values["sage_timeout_seconds"] = _positive_decimal("sage_timeout_seconds", raw["sage_timeout_seconds"], problems)
     if raw.get("gocardless_api_url"):
         url = str(raw["gocardless_api_url"])
@@ -189,8 +198,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     if raw.get("gocardless_event_whitelist"):
         values["gocardless_event_whitelist"] = _whitelist(raw["gocardless_event_whitelist"], problems)
-    if raw.get("webhook_max_bytes"):
-        values["webhook_max_bytes"] = _positive_int("webhook_max_bytes", raw["webhook_max_bytes"], problems)
+    if raw.get("webhook_max_bytes") is not None:
+        values["webhook_max_bytes"] = _positive_int("webhook_max_bytes", raw["webhook_max_bytes"], problems,
+                                                    maximum=MAX_WEBHOOK_BYTES)
     _choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     _choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):
@@ -254,41 +264,71 @@ def _database_url(value: object, home: Path, problems: list[str]) -> str:
         problems.append(
             f"{env_name('database_url')}: {url!r} is not a sqlite:/// or postgresql:// URL"
         )
+    else:
+        _port("database_url", url, problems)
     return url
+
+
+def _port(name: str, url: str, problems: list[str]) -> None:
+    """A URL's port, if it has one, is a number from 1 to 65535 (a bad one would fail much later, in a client)."""
+    try:
+        port = urlparse(url).port
+    except ValueError:  # not ASCII digits, or out of range
+        port = -1
+    if port is not None and not 0 < port <= 65535:
+        problems.append(f"{env_name(name)}: {url!r} has a port that is not a number from 1 to 65535")
 
 
 def _url(name: str, value: str, problems: list[str]) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         problems.append(f"{env_name(name)}: {value!r} is not an http(s) URL; {_HELP.get(name, 'give a full URL')}")
+    else:
+        _port(name, value, problems)
     return value.rstrip("/") if name == "gocardless_api_url" else value
 
 
 def _currency(name: str, value: str, problems: list[str]) -> str:
-    if not CURRENCY.match(value.upper()):
+    if not (value.isascii() and CURRENCY.fullmatch(value.upper())):
         problems.append(f"{env_name(name)}: {value!r} is not a 3-letter ISO 4217 currency code, e.g. GBP")
     return value.upper()
 
 
-def _positive_int(name: str, value: object, problems: list[str]) -> int:
-    try:
-        number = int(str(value))
-        if number > 0:
-            return number
-    except ValueError:
-        pass
-    problems.append(f"{env_name(name)}: {value!r} is not a positive whole number")
+def _decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a TOML number or from plain ASCII-digit text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    text = str(value).strip()
+    return Decimal(text) if DECIMAL_TEXT.fullmatch(text) else None
+
+
+def _whole(value: object) -> Decimal | None:
+    """A whole number from a TOML integer or from ASCII-digit text (as a Decimal, so a huge one stays cheap)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        return None
+    text = str(value).strip()
+    return Decimal(text) if WHOLE_TEXT.fullmatch(text) else None
+
+
+def _positive_int(name: str, value: object, problems: list[str], maximum: int = MAX_COUNT) -> int:
+    number = _whole(value)
+    if number is not None and 0 < number <= maximum:
+        return int(number)
+    problems.append(f"{env_name(name)}: {value!r} is not a whole number from 1 to {maximum} (digits 0-9)")
     return 1
 
 
-def _positive_decimal(name: str, value: object, problems: list[str]) -> Decimal:
-    try:
-        number = Decimal(str(value))
-        if number > 0:
-            return number
-    except InvalidOperation:
-        pass
-    problems.append(f"{env_name(name)}: {value!r} is not a positive number of seconds")
+def _positive_decimal(name: str, value: object, problems: list[str],
+                      maximum: Decimal = MAX_TIMEOUT_SECONDS) -> Decimal:
+    number = _decimal(value)
+    if number is not None and 0 < number <= maximum:
+        return number
+    problems.append(f"{env_name(name)}: {value!r} is not a positive number of seconds up to {maximum} "
+                    "(digits 0-9, e.g. 30 or 2.5)")
     return Decimal(1)
 
 
@@ -325,12 +365,14 @@ def _whitelist(value: object, problems: list[str]) -> frozenset[str]:
 def _fx_rates(value: object, problems: list[str]) -> dict[str, Decimal]:
     rates: dict[str, Decimal] = {}
     for pair in (p.strip() for p in str(value).split(",") if p.strip()):
-        currency, _, rate = pair.partition("=")
-        try:
-            number = Decimal(rate.strip())
-            if not CURRENCY.match(currency.strip().upper()) or number <= 0:
-                raise InvalidOperation
-            rates[currency.strip().upper()] = number
-        except InvalidOperation:
-            problems.append(f"{env_name('fx_rates')}: {pair!r} is not CUR=RATE with a positive rate, e.g. EUR=0.86")
+        currency, _, rate = (part.strip() for part in pair.partition("="))
+        number = _decimal(rate)
+        if not (currency.isascii() and CURRENCY.fullmatch(currency.upper())) or number is None or not (
+                FX_RATE_MIN <= number <= FX_RATE_MAX):
+            problems.append(f"{env_name('fx_rates')}: {pair!r} is not CUR=RATE with a rate from {FX_RATE_MIN} to "
+                            f"{FX_RATE_MAX} (digits 0-9), e.g. EUR=0.86")
+        elif currency.upper() in rates:
+            problems.append(f"{env_name('fx_rates')}: {currency.upper()} is given twice; keep one rate for it")
+        else:
+            rates[currency.upper()] = number
     return rates

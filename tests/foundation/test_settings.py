@@ -175,3 +175,84 @@ def test_a_refused_url_is_quoted_in_the_error_without_its_password(tmp_path: Pat
 
     assert "ftp://web:********@sage/ebusiness?wsdl" in str(err.value)
     assert "S3CRETPW" not in str(err.value) + repr(err.value.problems)
+
+
+# --- numbers: finite, positive, bounded, ASCII digits only -------------------------------------------------------
+
+NOT_PLAIN_NUMBERS = ["Infinity", "inf", "NaN", "1e400", "1e3", "-5", "+5", "0", "1_0", "\u0661\u0660", "\uff11\uff10"]
+NUMBER_IDS = ["infinity", "inf", "nan", "1e400", "exponent", "negative", "plus-sign", "zero", "underscore",
+              "arabic-indic-digits", "fullwidth-digits"]
+
+
+@pytest.mark.parametrize("value", NOT_PLAIN_NUMBERS + ["3601"], ids=NUMBER_IDS + ["over-an-hour"])
+def test_a_sage_timeout_that_is_not_a_plain_number_of_seconds_up_to_an_hour_is_refused(tmp_path: Path,
+                                                                                        value: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, ML_CONNECTOR_SAGE_TIMEOUT_SECONDS=value))
+
+    assert err.value.problems[0].startswith("ML_CONNECTOR_SAGE_TIMEOUT_SECONDS: ")
+    assert "up to 3600" in err.value.problems[0]
+
+
+@pytest.mark.parametrize("value, seconds", [("3600", Decimal(3600)), ("2.5", Decimal("2.5")), (" 30 ", Decimal(30))])
+def test_a_sage_timeout_up_to_an_hour_is_accepted(tmp_path: Path, value: str, seconds: Decimal) -> None:
+    assert load_settings(base_env(tmp_path, ML_CONNECTOR_SAGE_TIMEOUT_SECONDS=value)).sage_timeout_seconds == seconds
+
+
+@pytest.mark.parametrize("value", NOT_PLAIN_NUMBERS + ["1.5", str(64 * 1024 * 1024 + 1), "9" * 5000],
+                         ids=NUMBER_IDS + ["fraction", "over-64-MiB", "5000-digits"])
+def test_a_webhook_size_limit_that_is_not_a_whole_number_up_to_64_mib_is_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, ML_CONNECTOR_WEBHOOK_MAX_BYTES=value))
+
+    assert err.value.problems[0].startswith("ML_CONNECTOR_WEBHOOK_MAX_BYTES: ")
+
+
+@pytest.mark.parametrize("rate", NOT_PLAIN_NUMBERS + ["0.0000001", "1000001"],
+                         ids=NUMBER_IDS + ["below-the-range", "above-the-range"])
+def test_an_fx_rate_that_is_not_a_plain_number_in_a_plausible_range_is_refused(tmp_path: Path, rate: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, ML_CONNECTOR_FX_RATES=f"USD=0.79,EUR={rate}"))
+
+    assert err.value.problems == [f"ML_CONNECTOR_FX_RATES: 'EUR={rate}' is not CUR=RATE with a rate from 0.000001 to "
+                                  "1000000 (digits 0-9), e.g. EUR=0.86"]
+
+
+def test_fx_rates_at_the_ends_of_the_range_are_accepted(tmp_path: Path) -> None:
+    settings = load_settings(base_env(tmp_path, ML_CONNECTOR_FX_RATES="IRR=1000000,KWD=0.000001"))
+
+    assert settings.fx_rates == {"IRR": Decimal(1000000), "KWD": Decimal("0.000001")}
+
+
+def test_a_currency_given_twice_in_fx_rates_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="ML_CONNECTOR_FX_RATES: EUR is given twice"):
+        load_settings(base_env(tmp_path, ML_CONNECTOR_FX_RATES="EUR=0.86,eur=0.87"))
+
+
+@pytest.mark.parametrize("variable, url", [
+    ("ML_CONNECTOR_SAGE_AGENT_WSDL", "https://sage:\u0668\u0664\u0664\u0663/agent?wsdl"),
+    ("ML_CONNECTOR_SAGE_EBUSINESS_WSDL", "https://sage:99999/ebusiness?wsdl"),
+    ("ML_CONNECTOR_GOCARDLESS_API_URL", "https://gocardless.example:0"),
+    ("ML_CONNECTOR_DATABASE_URL", "postgresql://db:abc/ops"),
+], ids=["arabic-indic-digits", "over-65535", "zero", "not-a-number"])
+def test_a_url_whose_port_is_not_a_number_from_1_to_65535_is_refused(tmp_path: Path, variable: str, url: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, **{variable: url}))
+
+    assert err.value.problems == [f"{variable}: {url!r} has a port that is not a number from 1 to 65535"]
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("ML_CONNECTOR_SAGE_BANK_CODE", "\u0661"),
+    ("ML_CONNECTOR_SAGE_BANK_CODE", "\u00c4"),
+    ("ML_CONNECTOR_SAGE_COMPANY_CODE", "AB\u0661"),
+    ("ML_CONNECTOR_SAGE_COMPANY_CODE", "ABC\n"),
+    ("ML_CONNECTOR_SAGE_HOME_CURRENCY", "EUR\n"),
+    ("ML_CONNECTOR_SAGE_HOME_CURRENCY", "\u00dfxx"),
+], ids=["bank-arabic-indic-digit", "bank-umlaut", "company-arabic-indic-digit", "company-newline",
+        "currency-newline", "currency-sharp-s"])
+def test_codes_take_ascii_letters_and_digits_only(tmp_path: Path, variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(base_env(tmp_path, **{variable: value}))
+
+    assert err.value.problems[0].startswith(f"{variable}: ")
