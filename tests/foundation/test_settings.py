@@ -256,3 +256,103 @@ def test_codes_take_ascii_letters_and_digits_only(tmp_path: Path, variable: str,
         load_settings(base_env(tmp_path, **{variable: value}))
 
     assert err.value.problems[0].startswith(f"{variable}: ")
+
+
+# --- the TOML file: known keys, typed values ----------------------------------------------------------------------
+
+def load_toml(tmp_path: Path, text: str):
+    config = tmp_path / "connector.toml"
+    config.write_text(text, encoding="utf-8")
+    return load_settings(base_env(tmp_path, ML_CONNECTOR_CONFIG=str(config)))
+
+
+def toml_problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(SettingsError) as err:
+        load_toml(tmp_path, text)
+    return err.value.problems
+
+
+def test_a_home_that_is_not_a_string_is_refused_not_made_a_folder(tmp_path: Path) -> None:
+    problems = toml_problems(tmp_path, "home = 5\n")
+
+    assert problems == [f"ML_CONNECTOR_CONFIG: home must be a string (a folder path), got a number; "
+                        f"fix it in {tmp_path / 'connector.toml'}"]
+    assert not (tmp_path / "5").exists()
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('sage_timeout_seconds = "30"', "sage_timeout_seconds must be a number, got a string"),
+    ("sage_username = 7", "sage_username must be a string, got a number"),
+    ('auto_reversal = "yes"', "auto_reversal must be a boolean (true or false), got a string"),
+    ("webhook_max_bytes = true", "webhook_max_bytes must be a number, got a boolean"),
+    ('gocardless_event_whitelist = "payments.confirmed"', "gocardless_event_whitelist must be a list of strings, got a string"),
+    ("gocardless_webhook_secrets = [1, 2]", "gocardless_webhook_secrets must be a list of strings, got a list with a number"),
+    ('fx_rates = "EUR=0.86"', "fx_rates must be a table of CUR = rate, got a string"),
+    ("fx_rates = { EUR = true }", "fx_rates.EUR must be a number, got a boolean"),
+    ("database_url = 2024-01-01", "database_url must be a string (a sqlite:/// or postgresql:// URL), got a date or time"),
+], ids=["number-as-string", "string-as-number", "boolean-as-string", "number-as-boolean", "list-as-string",
+        "list-of-numbers", "table-as-string", "table-of-booleans", "string-as-date"])
+def test_a_toml_value_of_the_wrong_type_is_refused_naming_the_key_and_the_types(tmp_path: Path, line: str,
+                                                                                expected: str) -> None:
+    assert toml_problems(tmp_path, line + "\n") == [
+        f"ML_CONNECTOR_CONFIG: {expected}; fix it in {tmp_path / 'connector.toml'}"]
+
+
+def test_an_unknown_toml_key_is_refused_suggesting_the_likely_one(tmp_path: Path) -> None:
+    problems = toml_problems(tmp_path, 'sage_company_cod = "ABC"\n')
+
+    assert problems == [f"ML_CONNECTOR_CONFIG: unknown setting 'sage_company_cod' in {tmp_path / 'connector.toml'}; "
+                        "did you mean 'sage_company_code'?"]
+
+
+def test_an_unknown_toml_table_is_refused(tmp_path: Path) -> None:
+    problems = toml_problems(tmp_path, "[sage]\nusername = \"web\"\n")
+
+    assert problems[0].startswith("ML_CONNECTOR_CONFIG: unknown setting 'sage' in ")
+
+
+def test_every_toml_type_is_read_into_its_setting(tmp_path: Path) -> None:
+    settings = load_toml(tmp_path, """
+sage_timeout_seconds = 2.5
+webhook_max_bytes = 2048
+auto_reversal = true
+gocardless_event_whitelist = ["payments.confirmed", "payments.paid_out"]
+gocardless_webhook_secrets = ["old-secret", "new-secret"]
+[fx_rates]
+EUR = 0.86
+KWD = 0.00001
+JPY = "0.0055"
+""")
+
+    assert settings.sage_timeout_seconds == Decimal("2.5") and settings.webhook_max_bytes == 2048
+    assert settings.auto_reversal is True
+    assert settings.gocardless_event_whitelist == {"payments.confirmed", "payments.paid_out"}
+    assert [s.reveal() for s in settings.gocardless_webhook_secrets] == ["old-secret", "new-secret"]
+    assert settings.fx_rates == {"EUR": Decimal("0.86"), "KWD": Decimal("0.00001"), "JPY": Decimal("0.0055")}
+
+
+@pytest.mark.parametrize("line, variable", [
+    ("sage_timeout_seconds = inf", "ML_CONNECTOR_SAGE_TIMEOUT_SECONDS"),
+    ("sage_timeout_seconds = nan", "ML_CONNECTOR_SAGE_TIMEOUT_SECONDS"),
+    ("sage_timeout_seconds = 0", "ML_CONNECTOR_SAGE_TIMEOUT_SECONDS"),
+    ("webhook_max_bytes = 1.5", "ML_CONNECTOR_WEBHOOK_MAX_BYTES"),
+    ("fx_rates = { EUR = inf }", "ML_CONNECTOR_FX_RATES"),
+    ("fx_rates = { EUR = 1e400 }", "ML_CONNECTOR_FX_RATES"),
+], ids=["inf", "nan", "zero", "fractional-bytes", "inf-rate", "1e400-rate"])
+def test_a_toml_number_out_of_its_range_is_refused(tmp_path: Path, line: str, variable: str) -> None:
+    problems = toml_problems(tmp_path, line + "\n")
+
+    assert [p.split(":")[0] for p in problems] == [variable]
+
+
+def test_a_config_file_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
+    config = tmp_path / "connector.toml"
+    config.write_bytes(b'sage_username = "\xff"\n')
+
+    with pytest.raises(SettingsError, match="ML_CONNECTOR_CONFIG: .* is not valid TOML"):
+        load_settings(base_env(tmp_path, ML_CONNECTOR_CONFIG=str(config)))
+
+
+def test_a_config_path_that_is_a_folder_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="ML_CONNECTOR_CONFIG: cannot read"):
+        load_settings(base_env(tmp_path, ML_CONNECTOR_CONFIG=str(tmp_path)))
