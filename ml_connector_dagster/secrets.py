@@ -16,6 +16,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from .fileperms import private_folder
+
 SECRET_NAMES = ("gocardless_access_token", "sage_password", "gocardless_webhook_secrets")
 SECRETS_FILE = "secrets.json"
 MASK = "********"
@@ -165,7 +167,7 @@ class SecretStore:
         return data
 
     def _write(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self.path.parent)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".secrets.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)

@@ -20,6 +20,7 @@ from types import UnionType
 from typing import Mapping, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
+from .fileperms import secure_home
 from .secrets import DamagedSecret, Secret, SecretStore, SecretsError, mask_credentials
 
 PREFIX = "ML_CONNECTOR_"
@@ -213,6 +214,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["fx_rates"] = _fx_rates(raw["fx_rates"], problems)
     if problems:
         raise SettingsError(problems)
+    secure_home(home)  # every process (CLI, Dagster run, agent) starts here: close what an older version left open
     return Settings(**values)  # type: ignore[arg-type]
 
 
