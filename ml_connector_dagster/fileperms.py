@@ -78,8 +78,11 @@ def secure_home(home: Path) -> None:
 
 
 def _own_folder(folder: Path) -> bool:
-    real = folder.resolve()
-    st = os.stat(real)
+    try:
+        real = folder.resolve()
+        st = os.stat(real)
+    except OSError:
+        return False
     return st.st_uid == os.geteuid() and not st.st_mode & stat.S_ISVTX and not os.path.ismount(real)
 
 

@@ -248,6 +248,16 @@ def test_the_database_password_appears_in_no_output(configured: dict[str, str],
     assert "S3CRETPW" not in result.output
 
 
+def test_a_failing_connection_to_a_url_with_credentials_does_not_show_them(configured: dict[str, str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", f"http://web:S3CRETPW@127.0.0.1:{free_port()}/agent?wsdl")
+
+    result = ping()
+
+    assert line(result, "Sage agent").startswith("FAIL")
+    assert "S3CRETPW" not in result.output
+
+
 def test_settings_that_do_not_load_are_reported_without_a_password_from_a_url(
         configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", "ftp://sage:S3CRETPW@sage.example/agent?wsdl")
