@@ -199,6 +199,9 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str]) -> int:
     target = Path(argv[1] if len(argv) > 1 else ".venv")
+    if not (target / "bin" / "python").exists():
+        print(f"dependency audit: {target} is not a virtual environment (no bin/python); pass the venv to audit")
+        return 2
     services = [s.strip() for s in os.environ.get("AUDIT_SERVICES", "pypi,osv").split(",") if s.strip()]
     osv_url = os.environ.get("AUDIT_OSV_URL") or OSV_URL
     try:
