@@ -7,16 +7,21 @@ reported at once, naming the variable and how to fix it.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
+from collections import abc
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
-from typing import Mapping
+from types import UnionType
+from typing import Mapping, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
-from .secrets import Secret, SecretStore, SecretsError
+from .fileperms import secure_home
+from .secrets import DamagedSecret, Secret, SecretStore, SecretsError, mask_credentials
 
 PREFIX = "ML_CONNECTOR_"
 GOCARDLESS_URLS = {
@@ -39,8 +44,16 @@ DEFAULT_EVENT_WHITELIST = (
     "refunds.funds_returned",
     "payouts.paid",
 )
-COMPANY_CODE = re.compile(r"^[A-Za-z0-9]{3}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+COMPANY_CODE = re.compile(r"[A-Za-z0-9]{3}")  # fullmatch: ASCII only, no trailing newline
+CURRENCY = re.compile(r"[A-Z]{3}")
+# Numbers in settings: ASCII digits with an optional decimal point. No sign, exponent, underscore, NaN or
+# Infinity, and no other script's digits (Python's int() and Decimal() would read '١٠' as 10).
+DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+WHOLE_TEXT = re.compile(r"[0-9]+")
+MAX_TIMEOUT_SECONDS = Decimal(3600)  # an hour: past that a call is hung, not slow
+MAX_COUNT = 1_000_000  # the default bound of a whole-number setting
+MAX_WEBHOOK_BYTES = 64 * 1024 * 1024  # a GoCardless webhook is a few KiB; the default is 1 MiB
+FX_RATE_MIN, FX_RATE_MAX = Decimal("0.000001"), Decimal(1_000_000)  # home units per foreign unit, any pair
 SECRET_SETTINGS = ("sage_password", "gocardless_access_token", "gocardless_webhook_secrets", "secret_key")
 
 
@@ -48,11 +61,11 @@ class SettingsError(Exception):
     """Settings are invalid; `problems` lists each one as 'VARIABLE: what is wrong; how to fix it'."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid settings:\n  - " + "\n  - ".join(problems))
+        self.problems = [mask_credentials(p) for p in problems]  # a bad URL is quoted back: never its password
+        super().__init__("invalid settings:\n  - " + "\n  - ".join(self.problems))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     home: Path
     database_url: str
@@ -87,8 +100,13 @@ class Settings:
         if missing:
             raise SettingsError([f"{env_name(n)}: not set; {_HELP.get(n, 'set it')}" for n in missing])
 
+    def __repr__(self) -> str:
+        """Like a dataclass repr, with the credentials of URLs masked (secrets mask themselves)."""
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return mask_credentials(f"Settings({shown})")
+
     def masked(self) -> dict[str, str]:
-        """Effective settings for display: secrets shown only as set/unset."""
+        """Effective settings for display: secrets shown only as set/unset, credentials in URLs masked."""
         out: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -100,7 +118,7 @@ class Settings:
             elif isinstance(value, Mapping):
                 out[env_name(f.name)] = ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
             else:
-                out[env_name(f.name)] = "(not set)" if value is None else str(value)
+                out[env_name(f.name)] = "(not set)" if value is None else mask_credentials(str(value))
         return out
 
 
@@ -156,7 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["sage_password"] = Secret(str(raw["sage_password"]))
     if raw.get("sage_company_code") is not None:
         code = str(raw["sage_company_code"])
-        if COMPANY_CODE.match(code):
+        if COMPANY_CODE.fullmatch(code):
             values["sage_company_code"] = code.upper()
         else:
             problems.append(
@@ -167,11 +185,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["sage_home_currency"] = _currency("sage_home_currency", str(raw["sage_home_currency"]), problems)
     if raw.get("sage_bank_code"):
         bank = str(raw["sage_bank_code"])
-        if len(bank) == 1 and bank.isalnum():
+        if len(bank) == 1 and bank.isascii() and bank.isalnum():
             values["sage_bank_code"] = bank.upper()
         else:
             problems.append(f"{env_name('sage_bank_code')}: bank code {bank!r} must be 1 letter or digit, e.g. A")
-    if raw.get("sage_timeout_seconds"):
+    if raw.get("sage_timeout_seconds") is not None:
         values["sage_timeout_seconds"] = _positive_decimal("sage_timeout_seconds", raw["sage_timeout_seconds"], problems)
     if raw.get("gocardless_api_url"):
         url = str(raw["gocardless_api_url"])
@@ -184,8 +202,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     if raw.get("gocardless_event_whitelist"):
         values["gocardless_event_whitelist"] = _whitelist(raw["gocardless_event_whitelist"], problems)
-    if raw.get("webhook_max_bytes"):
-        values["webhook_max_bytes"] = _positive_int("webhook_max_bytes", raw["webhook_max_bytes"], problems)
+    if raw.get("webhook_max_bytes") is not None:
+        values["webhook_max_bytes"] = _positive_int("webhook_max_bytes", raw["webhook_max_bytes"], problems,
+                                                    maximum=MAX_WEBHOOK_BYTES)
     _choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     _choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):
@@ -195,10 +214,71 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["fx_rates"] = _fx_rates(raw["fx_rates"], problems)
     if problems:
         raise SettingsError(problems)
+    secure_home(home)  # every process (CLI, Dagster run, agent) starts here: close what an older version left open
     return Settings(**values)  # type: ignore[arg-type]
 
 
+# --- the TOML file: every key known, every value of its setting's type ------------------------------------------
+
+_TOML_HINTS = {"home": "a folder path", "database_url": "a sqlite:/// or postgresql:// URL"}
+_TOML_KIND_PHRASES = {"string": "a string", "number": "a number", "boolean": "a boolean (true or false)",
+                      "list": "a list of strings", "table": "a table of CUR = rate"}
+
+
+def _toml_kind(annotation: object) -> str:
+    """The TOML type of a Settings field, read from its annotation, so a new setting needs no entry here."""
+    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (
+        Union, UnionType) else [annotation]
+    kind = get_origin(options[0]) or options[0]
+    if kind in (tuple, frozenset, set, list):
+        return "list"
+    if kind is bool:
+        return "boolean"
+    if kind in (int, float, Decimal):
+        return "number"
+    if isinstance(kind, type) and issubclass(kind, abc.Mapping):
+        return "table"
+    return "string"
+
+
+def _toml_kinds() -> dict[str, str]:
+    return {name: _toml_kind(hint) for name, hint in get_type_hints(Settings).items()}
+
+
+def _toml_type(value: object) -> str:
+    """What a TOML value is, in the words of the error message."""
+    for kind, phrase in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "a list"),
+                         (dict, "a table")):
+        if isinstance(value, kind):
+            return phrase
+    return "a date or time"
+
+
+def _toml_problem(key: str, kind: str, value: object) -> str | None:
+    """Why `value` is not of `kind` (None when it is); a list and a table are checked item by item."""
+    if kind == "list" and isinstance(value, list):
+        wrong = next((v for v in value if not isinstance(v, str)), None)
+        return None if wrong is None else f"{key} must be a list of strings, got a list with {_toml_type(wrong)}"
+    if kind == "table" and isinstance(value, dict):
+        wrong = next(((k, v) for k, v in value.items()
+                      if isinstance(v, bool) or not isinstance(v, (int, float, str))), None)
+        return None if wrong is None else f"{key}.{wrong[0]} must be a number, got {_toml_type(wrong[1])}"
+    expected = {"string": (str,), "number": (int, float), "boolean": (bool,), "list": (list,), "table": (dict,)}[kind]
+    if isinstance(value, expected) and not (kind == "number" and isinstance(value, bool)):
+        return None
+    hint = f" ({_TOML_HINTS[key]})" if key in _TOML_HINTS else ""
+    return f"{key} must be {_TOML_KIND_PHRASES[kind]}{hint}, got {_toml_type(value)}"
+
+
+def _toml_number_text(value: object) -> str:
+    """A TOML number as plain digits (0.00001, not 1e-05); anything else as it is, to be checked later."""
+    if isinstance(value, float) and math.isfinite(value):
+        return format(Decimal(repr(value)), "f")
+    return str(value)
+
+
 def _read_toml(env: Mapping[str, str], problems: list[str]) -> dict[str, object]:
+    """The TOML file's settings, type-checked; an unknown key (a typo) or a wrong type is a problem."""
     path = env.get(PREFIX + "CONFIG")
     if not path:
         return {}
@@ -208,16 +288,27 @@ def _read_toml(env: Mapping[str, str], problems: list[str]) -> dict[str, object]
     except FileNotFoundError:
         problems.append(f"{PREFIX}CONFIG: file {path} does not exist; fix the path or unset the variable")
         return {}
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         problems.append(f"{PREFIX}CONFIG: {path} is not valid TOML ({exc})")
         return {}
+    except OSError as exc:
+        problems.append(f"{PREFIX}CONFIG: cannot read {path} ({exc.strerror or exc.__class__.__name__})")
+        return {}
+    kinds = _toml_kinds()
     out: dict[str, object] = {}
-    for k, v in data.items():
-        if isinstance(v, dict) and k == "fx_rates":
-            v = ",".join(f"{c}={r}" for c, r in v.items())
-        elif isinstance(v, list):
-            v = ",".join(str(x) for x in v)
-        out[k.lower()] = v
+    for key, value in ((k.lower(), v) for k, v in data.items()):
+        if key not in kinds:
+            close = difflib.get_close_matches(key, kinds, n=1)
+            fix = f"did you mean {close[0]!r}?" if close else "remove it (the settings are listed in the README)"
+            problems.append(f"{PREFIX}CONFIG: unknown setting {key!r} in {path}; {fix}")
+        elif problem := _toml_problem(key, kinds[key], value):
+            problems.append(f"{PREFIX}CONFIG: {problem}; fix it in {path}")
+        elif isinstance(value, dict):
+            out[key] = ",".join(f"{c}={_toml_number_text(r)}" for c, r in value.items())
+        elif isinstance(value, list):
+            out[key] = ",".join(value)
+        elif value != "":  # an empty string means unset, as in the environment
+            out[key] = value
     return out
 
 
@@ -230,7 +321,10 @@ def _merge_stored_secrets(raw: dict, home: Path, key: Secret | None, problems: l
             continue  # the environment overrides the stored value (container secrets)
         try:
             secret = store.get(name)
-        except SecretsError as exc:
+        except DamagedSecret as exc:
+            problems.append(f"{env_name(exc.name)}: {exc}")
+            continue
+        except SecretsError as exc:  # the key: missing, malformed or not the one the secrets were stored with
             problems.append(f"{env_name('secret_key')}: {exc}")
             return
         if secret is not None:
@@ -244,50 +338,73 @@ def _database_url(value: object, home: Path, problems: list[str]) -> str:
     scheme = urlparse(url).scheme
     if scheme.split("+")[0] not in ("sqlite", "postgresql"):
         problems.append(
-            f"{env_name('database_url')}: {_redact_url(url)!r} is not a sqlite:/// or postgresql:// URL"
+            f"{env_name('database_url')}: {url!r} is not a sqlite:/// or postgresql:// URL"
         )
+    else:
+        _port("database_url", url, problems)
     return url
 
 
-def _redact_url(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.password:
-        return url.replace(f":{parsed.password}@", ":****@")
-    return url
+def _port(name: str, url: str, problems: list[str]) -> None:
+    """A URL's port, if it has one, is a number from 1 to 65535 (a bad one would fail much later, in a client)."""
+    try:
+        port = urlparse(url).port
+    except ValueError:  # not ASCII digits, or out of range
+        port = -1
+    if port is not None and not 0 < port <= 65535:
+        problems.append(f"{env_name(name)}: {url!r} has a port that is not a number from 1 to 65535")
 
 
 def _url(name: str, value: str, problems: list[str]) -> str:
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         problems.append(f"{env_name(name)}: {value!r} is not an http(s) URL; {_HELP.get(name, 'give a full URL')}")
+    else:
+        _port(name, value, problems)
     return value.rstrip("/") if name == "gocardless_api_url" else value
 
 
 def _currency(name: str, value: str, problems: list[str]) -> str:
-    if not CURRENCY.match(value.upper()):
+    if not (value.isascii() and CURRENCY.fullmatch(value.upper())):
         problems.append(f"{env_name(name)}: {value!r} is not a 3-letter ISO 4217 currency code, e.g. GBP")
     return value.upper()
 
 
-def _positive_int(name: str, value: object, problems: list[str]) -> int:
-    try:
-        number = int(str(value))
-        if number > 0:
-            return number
-    except ValueError:
-        pass
-    problems.append(f"{env_name(name)}: {value!r} is not a positive whole number")
+def _decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a TOML number or from plain ASCII-digit text; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    text = str(value).strip()
+    return Decimal(text) if DECIMAL_TEXT.fullmatch(text) else None
+
+
+def _whole(value: object) -> Decimal | None:
+    """A whole number from a TOML integer or from ASCII-digit text (as a Decimal, so a huge one stays cheap)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        return None
+    text = str(value).strip()
+    return Decimal(text) if WHOLE_TEXT.fullmatch(text) else None
+
+
+def _positive_int(name: str, value: object, problems: list[str], maximum: int = MAX_COUNT) -> int:
+    number = _whole(value)
+    if number is not None and 0 < number <= maximum:
+        return int(number)
+    problems.append(f"{env_name(name)}: {value!r} is not a whole number from 1 to {maximum} (digits 0-9)")
     return 1
 
 
-def _positive_decimal(name: str, value: object, problems: list[str]) -> Decimal:
-    try:
-        number = Decimal(str(value))
-        if number > 0:
-            return number
-    except InvalidOperation:
-        pass
-    problems.append(f"{env_name(name)}: {value!r} is not a positive number of seconds")
+def _positive_decimal(name: str, value: object, problems: list[str],
+                      maximum: Decimal = MAX_TIMEOUT_SECONDS) -> Decimal:
+    number = _decimal(value)
+    if number is not None and 0 < number <= maximum:
+        return number
+    problems.append(f"{env_name(name)}: {value!r} is not a positive number of seconds up to {maximum} "
+                    "(digits 0-9, e.g. 30 or 2.5)")
     return Decimal(1)
 
 
@@ -324,12 +441,14 @@ def _whitelist(value: object, problems: list[str]) -> frozenset[str]:
 def _fx_rates(value: object, problems: list[str]) -> dict[str, Decimal]:
     rates: dict[str, Decimal] = {}
     for pair in (p.strip() for p in str(value).split(",") if p.strip()):
-        currency, _, rate = pair.partition("=")
-        try:
-            number = Decimal(rate.strip())
-            if not CURRENCY.match(currency.strip().upper()) or number <= 0:
-                raise InvalidOperation
-            rates[currency.strip().upper()] = number
-        except InvalidOperation:
-            problems.append(f"{env_name('fx_rates')}: {pair!r} is not CUR=RATE with a positive rate, e.g. EUR=0.86")
+        currency, _, rate = (part.strip() for part in pair.partition("="))
+        number = _decimal(rate)
+        if not (currency.isascii() and CURRENCY.fullmatch(currency.upper())) or number is None or not (
+                FX_RATE_MIN <= number <= FX_RATE_MAX):
+            problems.append(f"{env_name('fx_rates')}: {pair!r} is not CUR=RATE with a rate from {FX_RATE_MIN} to "
+                            f"{FX_RATE_MAX} (digits 0-9), e.g. EUR=0.86")
+        elif currency.upper() in rates:
+            problems.append(f"{env_name('fx_rates')}: {currency.upper()} is given twice; keep one rate for it")
+        else:
+            rates[currency.upper()] = number
     return rates

@@ -2,6 +2,8 @@
 
 DuckDB allows one writing process per file. Dagster runs are the only writers; the CLI and the review
 actions read. A connection is opened per unit of work and closed at once, so a waiting process gets in.
+DuckDB creates its files itself (it refuses an empty one), so they are made private once it has: inside a
+0700 folder they are out of other users' reach in between.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Iterator
 
 import duckdb
 
+from .fileperms import private_folder, tighten
+
 
 @contextlib.contextmanager
 def connect(path: Path, read_only: bool = False, lock_timeout_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     if read_only and not path.exists():
         read_only = False  # nothing written yet: create the empty file rather than fail
     deadline = time.monotonic() + lock_timeout_seconds
@@ -32,10 +36,16 @@ def connect(path: Path, read_only: bool = False, lock_timeout_seconds: float = 6
                 raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
+    tighten(path, _wal(path))
     try:
         yield conn
     finally:
         conn.close()
+        tighten(path, _wal(path))
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
+from ..fileperms import private_file
 from ..sage100.model import CashReceipt, CashReceiptRequest, lines_from_json, lines_to_json
 
 SCHEMA = """
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 class AgentLedger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # receipts and customers: the service user's only
         with self._tx() as conn:
             conn.executescript(SCHEMA)
 

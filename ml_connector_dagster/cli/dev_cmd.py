@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import click
 import requests
 
+from ..fileperms import PRIVATE_UMASK, private_folder, secure_home, tighten
 from ..scenario import ScenarioError, bundled
 
 DEFAULT_HOME = Path(".ml-connector-dev")
@@ -44,7 +45,7 @@ STEP_WAIT_SECONDS = 15.0
 def write_env_file(path: Path, env: dict[str, str]) -> None:
     """KEY='value' lines that `set -a; . FILE` loads; 0600 because it holds the sandbox's credentials."""
     lines = [f"{name}={shlex.quote(value)}" for name, value in sorted(env.items())]
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("# Written by `ml-connector dev`: load with  set -a; . " + str(path) + "; set +a\n")
@@ -71,8 +72,7 @@ def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
     The project's own files are used when this is a checkout; an installed package gets equivalents,
     so `ml-connector dev` works from a wheel too.
     """
-    dagster_home = (home / "dagster").resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    dagster_home = private_folder((home / "dagster").resolve())
     project_yaml = PROJECT_ROOT / "dagster.yaml"
     if project_yaml.is_file():
         shutil.copyfile(project_yaml, dagster_home / "dagster.yaml")
@@ -80,6 +80,7 @@ def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
         (dagster_home / "dagster.yaml").write_text(
             "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
             "  class: QueuedRunCoordinator\n", encoding="utf-8")
+    tighten(dagster_home / "dagster.yaml")
     workspace = PROJECT_ROOT / "workspace.yaml"
     if not workspace.is_file():
         workspace = dagster_home / "workspace.yaml"
@@ -116,10 +117,13 @@ def ui_url(host: str, port: int) -> str:
 
 
 def start_dagster(workspace: Path, host: str, port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    """`dagster dev` in its own session, so Ctrl-C reaches us first and we stop it (and all it started)."""
+    """`dagster dev` in its own session, so Ctrl-C reaches us first and we stop it (and all it started).
+
+    Its umask keeps what it writes (run storage, event logs, compute logs, the warehouse) to this user.
+    """
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""))
     command = [dagster or "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
-    return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+    return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True, umask=PRIVATE_UMASK)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = READY_TIMEOUT_SECONDS) -> bool:
@@ -222,6 +226,8 @@ def run_dev(options: DevOptions) -> None:
         raise click.ClickException(f"port {options.port} on {options.host} is in use (another `dagster dev`?); "
                                    "stop it or pass --port")
     home = options.home.resolve()
+    private_folder(home)
+    secure_home(home)  # a dev home from an older version: close it before anything is written
     try:
         stack = start_stack(options.scenario, home, STAND_IN_HOST)
     except ScenarioError as exc:

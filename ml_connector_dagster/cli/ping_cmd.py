@@ -3,7 +3,8 @@
 The first thing an operator runs after configuring the connector, and the first thing support asks for.
 Each check calls the system the way the product will (same clients, same settings) but only reads, and
 prints one line: `ok`, `warn` or `FAIL`, with what was found or what to fix. Secrets are never printed:
-every line is also scrubbed of the configured secret values, whatever a remote system echoes back.
+every line is also scrubbed of the configured secret values, whatever a remote system echoes back, and of
+any credential inside a URL.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..sage100 import (
     SageNotFound,
     SageUnavailable,
 )
-from ..secrets import Secret, SecretsError, SecretStore
+from ..secrets import MASK, Secret, SecretsError, SecretStore, mask_credentials
 from ..settings import Settings, SettingsError, env_name, home_folder, load_settings
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
@@ -47,7 +48,6 @@ PING_TIMEOUT_SECONDS = 10.0
 SAGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5)
 GOCARDLESS_RETRY = GoCardlessRetry(max_attempts=2, base_delay_seconds=0.2, max_delay_seconds=0.5,
                                    max_total_seconds=20, connect_timeout_seconds=5, read_timeout_seconds=10)
-MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -276,6 +276,8 @@ def configured_secrets() -> list[str]:
 
 
 def scrub(text: str, secrets: list[str]) -> str:
+    """Mask URL credentials, then every configured secret value (a remote system may echo one back)."""
+    text = mask_credentials(text)
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from ..fileperms import SQLITE_SIDECARS, private_file
 from . import schema
 
 BUSY_TIMEOUT_MS = 30_000
@@ -20,8 +21,8 @@ _migrate_lock = threading.Lock()
 def create_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            private_file(Path(parsed.database), SQLITE_SIDECARS)  # SQLite gives its -wal and -shm the same mode
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         _sqlite_pragmas(engine)
     else:

@@ -188,6 +188,16 @@ def test_dev_step_advances_the_running_scenario(dev: DevProcess) -> None:
     assert "webhooks delivered" in result.output
 
 
+def test_dev_keeps_dagster_storage_to_the_user(dev: DevProcess) -> None:
+    storage = dev.home / "dagster"
+
+    open_to_others = [str(p) for p in storage.rglob("*") if p.stat().st_mode & 0o077]
+
+    assert any(storage.rglob("*.db")), "dagster dev has written its run storage"
+    assert stat.S_IMODE(storage.stat().st_mode) == 0o700
+    assert open_to_others == []
+
+
 def test_ctrl_c_stops_dagster_and_the_stand_ins_and_frees_every_port(dev: DevProcess) -> None:
     ports = stand_in_ports(dev) | {dev.port}
     started = dev.remember_processes()

@@ -175,6 +175,16 @@ def test_a_secrets_key_that_cannot_decrypt_a_stored_secret_fails(configured: dic
     assert "cannot decrypt stored secret 'gocardless_access_token'" in line(result, "Secrets key")
 
 
+def test_a_damaged_stored_secret_fails_naming_it(configured: dict[str, str], home: Path) -> None:
+    (home / "secrets.json").write_text('{"sage_password": 5}')
+
+    result = ping()
+
+    assert result.exit_code == 1
+    assert "stored secret 'sage_password'" in line(result, "Secrets key")
+    assert "ml-connector secrets set sage_password" in line(result, "Secrets key")
+
+
 def test_a_missing_secrets_key_fails_saying_how_to_make_one(configured: dict[str, str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ML_CONNECTOR_SECRET_KEY")
@@ -227,6 +237,36 @@ def test_no_secret_appears_in_the_output(configured: dict[str, str], monkeypatch
 
     for secret in secrets_of({**configured, **broken}):
         assert secret not in result.output
+
+
+def test_the_database_password_appears_in_no_output(configured: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", "postgresql+psycopg://ops:S3CRETPW@db.example/ops")
+
+    result = ping()
+
+    assert "S3CRETPW" not in result.output
+
+
+def test_a_failing_connection_to_a_url_with_credentials_does_not_show_them(configured: dict[str, str],
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", f"http://web:S3CRETPW@127.0.0.1:{free_port()}/agent?wsdl")
+
+    result = ping()
+
+    assert line(result, "Sage agent").startswith("FAIL")
+    assert "S3CRETPW" not in result.output
+
+
+def test_settings_that_do_not_load_are_reported_without_a_password_from_a_url(
+        configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", "ftp://sage:S3CRETPW@sage.example/agent?wsdl")
+
+    result = ping()
+
+    assert result.exit_code == 1
+    assert line(result, "ML_CONNECTOR_SAGE_AGENT_WSDL").startswith("FAIL")
+    assert "S3CRETPW" not in result.output
 
 
 def test_a_secret_echoed_by_a_remote_system_is_masked() -> None:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
+from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.store import Store
 
 
@@ -41,6 +42,47 @@ def test_config_check_prints_masked_settings_and_fails_on_missing_ones(home: Pat
     assert "ML_CONNECTOR_SAGE_PASSWORD = ******** (1 set)" in result.output
     assert "ML_CONNECTOR_SAGE_AGENT_WSDL: not set" in result.output
     assert "pw-visible-nowhere" not in result.output
+
+
+DB_URL_WITH_PASSWORD = "postgresql+psycopg://ops:S3CRETPW@db.example:5432/ops"
+
+
+def test_config_check_masks_the_password_in_the_database_url(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", DB_URL_WITH_PASSWORD)
+
+    result = run("config", "check")
+
+    assert "ML_CONNECTOR_DATABASE_URL = postgresql+psycopg://ops:********@db.example:5432/ops" in result.output
+    assert "S3CRETPW" not in result.output
+
+
+def test_config_check_masks_a_password_given_as_a_url_parameter(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", "postgresql://db.example/ops?user=ops&password=S3CRETPW")
+
+    result = run("config", "check")
+
+    assert "password=********" in result.output
+    assert "S3CRETPW" not in result.output
+
+
+def test_config_check_masks_the_password_of_a_refused_url(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", "ftp://sage:S3CRETPW@sage.example/agent?wsdl")
+
+    result = run("config", "check")
+
+    assert result.exit_code == 1
+    assert "ML_CONNECTOR_SAGE_AGENT_WSDL" in result.output
+    assert "S3CRETPW" not in result.output
+
+
+def test_a_failing_store_connection_does_not_show_the_database_password(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", f"postgresql+psycopg://ops:S3CRETPW@127.0.0.1:{free_port()}/none")
+
+    result = CliRunner().invoke(main, ["inbox", "list"])
+
+    assert result.exit_code == 1
+    assert "cannot open the operational store" in result.output
+    assert "S3CRETPW" not in result.output
 
 
 def test_config_check_names_an_invalid_setting(home: Path, monkeypatch) -> None:
@@ -89,6 +131,16 @@ def test_secrets_set_without_a_key_explains_how_to_make_one(home: Path, monkeypa
 
     assert result.exit_code == 1
     assert "ml-connector secrets generate-key" in result.output
+
+
+def test_config_check_names_a_damaged_stored_secret_without_a_traceback(home: Path) -> None:
+    (home / "secrets.json").write_text('{"sage_password": 5}')
+
+    result = run("config", "check")  # an exception (not a message) would be raised here
+
+    assert result.exit_code == 1
+    assert "stored secret 'sage_password'" in result.output and "damaged" in result.output
+    assert "ml-connector secrets set sage_password" in result.output
 
 
 def test_generate_key_prints_a_usable_key(home: Path, monkeypatch) -> None:
