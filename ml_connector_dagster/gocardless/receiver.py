@@ -111,10 +111,13 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
+        Route(WEBHOOK_PATH + "/", receive_webhook, methods=["POST"]),  # the same endpoint, not a redirect to it
         Route("/healthz", healthz, methods=["GET"]),
     ])
+    app.router.redirect_slashes = False  # GoCardless does not follow redirects: a 307 is a failed delivery
+    return app
 
 
 async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozenset[str], limit: int,

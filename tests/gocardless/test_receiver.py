@@ -269,3 +269,10 @@ def test_the_400_for_a_malformed_field_does_not_echo_its_value(webhook_url: str)
     assert response.status_code == 400
     assert "SENSITIVE" not in response.text and "U+0007" in response.text
 
+
+def test_the_endpoint_with_a_trailing_slash_is_the_same_endpoint(webhook_url: str, receiver_store: Store) -> None:
+    with httpx.Client(follow_redirects=False) as client:
+        response = deliver(client, webhook_url + "/", body_of([event("EVSLASH")]))
+
+    assert response.status_code == 204
+    assert [r.event_id for r in receiver_store.inbox.list(limit=None)] == ["EVSLASH"]
