@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..httpserve import BODY_TIMED_OUT
 from ..settings import Settings
 from ..store import Store
 from ..store.inbox import AddResult
@@ -128,6 +129,8 @@ async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozens
     except BodyTooLarge:
         return _reject(outcome, 413, "body_too_large", f"body is larger than {limit} bytes")
     except ClientDisconnect:
+        if request.scope.get(BODY_TIMED_OUT):  # BodyDeadline has answered 408 already; this is for the log
+            return _reject(outcome, 408, "body_timeout", "the body did not arrive in time")
         return _reject(outcome, 400, "client_disconnected", "the client went away before sending the body")
     outcome["bytes"] = len(body)
     try:
