@@ -2,8 +2,10 @@
 
 GoCardless wants a 2xx within 10 seconds and retries anything else, so the receiver does the minimum:
 read at most `webhook_max_bytes`, check the signature on the raw bytes, parse, keep whitelisted events in
-the inbox in one transaction, and answer 204 only once that transaction has committed. A store failure
-answers 503 so GoCardless delivers again later; a redelivery stores nothing twice (keyed by event id).
+the inbox in one transaction, and answer 204 only once that transaction has committed. A signed delivery
+whose fields do not have GoCardless's form answers 400 naming the field (storing it could never succeed,
+so a retry would not help); only a store failure answers 503, so GoCardless delivers again later; a
+redelivery stores nothing twice (keyed by event id). Slow clients and connection counts are httpserve's.
 
 One JSON log line per delivery (webhook id, counts, latency); secrets and bodies are never logged.
 """
