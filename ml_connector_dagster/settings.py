@@ -83,6 +83,11 @@ class Settings:
     gocardless_webhook_secrets: tuple[Secret, ...] = ()
     gocardless_event_whitelist: frozenset[str] = frozenset(DEFAULT_EVENT_WHITELIST)
     webhook_max_bytes: int = 1024 * 1024
+    # The receiver's and the agent's HTTP servers: a request head or body slower than this is cut off
+    # (closed, or 408), and over this many open connections a request gets 503. GoCardless allows 10 s.
+    http_header_timeout_seconds: Decimal = Decimal("3")
+    http_body_timeout_seconds: Decimal = Decimal("5")
+    http_max_connections: int = 128
     collect_on: str = "confirmed"
     on_tie: str = "oldest"
     sync_customer_metadata: bool = False
@@ -205,6 +210,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if raw.get("webhook_max_bytes") is not None:
         values["webhook_max_bytes"] = _positive_int("webhook_max_bytes", raw["webhook_max_bytes"], problems,
                                                     maximum=MAX_WEBHOOK_BYTES)
+    for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
+        if raw.get(name) is not None:  # GoCardless gives a delivery 10 s in all: a minute is already lenient
+            values[name] = _positive_decimal(name, raw[name], problems, maximum=Decimal(60))
+    if raw.get("http_max_connections") is not None:
+        values["http_max_connections"] = _positive_int("http_max_connections", raw["http_max_connections"], problems,
+                                                       maximum=100_000)
     _choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     _choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):

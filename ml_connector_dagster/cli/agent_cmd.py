@@ -11,7 +11,7 @@ import click
 from ..agent.backends import BOIBackend, SimulatedBackend
 from ..agent.ledger import AgentLedger
 from ..agent.service import DEFAULT_PAGE_SIZE, PATH, agent_app
-from ..httpserve import run_forever
+from ..httpserve import ServerLimits, run_forever
 from .common import settings_or_exit
 
 DEFAULT_PORT = 8090
@@ -35,19 +35,23 @@ DEFAULT_PORT = 8090
               help="Serve plain HTTP on a non-loopback address (passwords would cross the network in clear).")
 def agent(backend: str, host: str, port: int, tls_cert: str | None, tls_key: str | None, company_dir: Path | None,
           scenario: Path | None, mas90_home: str | None, page_size: int, allow_plain_http: bool) -> None:
-    """Serve the agent's SOAP API (WSDL at /agent?wsdl) until Ctrl-C."""
+    """Serve the agent's SOAP API (WSDL at /agent?wsdl) until Ctrl-C.
+
+    Slow clients are cut off and connections capped by the ML_CONNECTOR_HTTP_* settings, as for the receiver.
+    """
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
     if not tls_cert and not _is_loopback(host) and not allow_plain_http:
         raise click.UsageError(f"refusing plain HTTP on {host}: every call carries the Sage password; give "
                                "--tls-cert/--tls-key (or --allow-plain-http if TLS ends in front of the agent)")
+    limits = ServerLimits.from_settings(settings_or_exit())
     if backend == "simulated":
         chosen, what = _simulated(company_dir, scenario)
     else:
         chosen, what = _boi(mas90_home, company_dir, scenario)
     scheme = "https" if tls_cert else "http"
     click.echo(f"agent: {what}; WSDL at {scheme}://{_url_host(host)}:{port}{PATH}?wsdl")
-    run_forever(agent_app(chosen, page_size), host, port, ssl_certfile=tls_cert, ssl_keyfile=tls_key)
+    run_forever(agent_app(chosen, page_size), host, port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, limits=limits)
 
 
 def _simulated(company_dir: Path | None, scenario: Path | None) -> tuple[SimulatedBackend, str]:

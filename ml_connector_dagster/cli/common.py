@@ -29,16 +29,25 @@ def store_or_exit(settings: Settings | None = None) -> Store:
         ) from None
 
 
+def printable(value: Any) -> str:
+    """`value` as text a terminal shows and does not act on: escape sequences, BEL, line breaks, tabs, NUL,
+    right-to-left overrides and lone surrogates are written as Python escapes (\\x07, \\u202e); the rest,
+    accented letters included, is kept. For values that came from outside (GoCardless, Sage, the store)."""
+    text = "" if value is None else str(value)
+    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def echo_json(data: Any) -> None:
+    """JSON with every non-ASCII character escaped (json's default), so it is safe on a terminal as is."""
     click.echo(json.dumps(data, indent=2, default=str))
 
 
 def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """A plain aligned text table; prints '(none)' for no rows."""
+    """A plain aligned text table, every cell `printable`; prints '(none)' for no rows."""
     if not rows:
         click.echo("(none)")
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[printable(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
     for row in cells:

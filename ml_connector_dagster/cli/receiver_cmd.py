@@ -18,10 +18,12 @@ def receiver(host: str, port: int) -> None:
     """Receive GoCardless webhooks at POST /webhooks/gocardless (health check: GET /healthz).
 
     Verifies each delivery's signature, stores whitelisted events in the inbox and answers; Dagster
-    processes them later. Logs one JSON line per delivery on stderr.
+    processes them later. Logs one JSON line per delivery on stderr. Slow clients are cut off and
+    connections capped by ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS, ..._BODY_TIMEOUT_SECONDS and
+    ML_CONNECTOR_HTTP_MAX_CONNECTIONS.
     """
     from ..gocardless.receiver import WEBHOOK_PATH, create_app
-    from ..httpserve import run_forever
+    from ..httpserve import ServerLimits, run_forever
 
     settings = settings_or_exit()
     try:
@@ -32,7 +34,7 @@ def receiver(host: str, port: int) -> None:
     click.echo(f"Receiving GoCardless webhooks at http://{host}:{port}{WEBHOOK_PATH} "
                f"({len(settings.gocardless_webhook_secrets)} secret(s), "
                f"{len(settings.gocardless_event_whitelist)} whitelisted event types). Ctrl-C stops.", err=True)
-    run_forever(app, host, port)
+    run_forever(app, host, port, limits=ServerLimits.from_settings(settings))
 
 
 def _log_json_lines() -> None:

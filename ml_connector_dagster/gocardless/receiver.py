@@ -2,8 +2,10 @@
 
 GoCardless wants a 2xx within 10 seconds and retries anything else, so the receiver does the minimum:
 read at most `webhook_max_bytes`, check the signature on the raw bytes, parse, keep whitelisted events in
-the inbox in one transaction, and answer 204 only once that transaction has committed. A store failure
-answers 503 so GoCardless delivers again later; a redelivery stores nothing twice (keyed by event id).
+the inbox in one transaction, and answer 204 only once that transaction has committed. A signed delivery
+whose fields do not have GoCardless's form answers 400 naming the field (storing it could never succeed,
+so a retry would not help); only a store failure answers 503, so GoCardless delivers again later; a
+redelivery stores nothing twice (keyed by event id). Slow clients and connection counts are httpserve's.
 
 One JSON log line per delivery (webhook id, counts, latency); secrets and bodies are never logged.
 """
@@ -23,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..httpserve import BODY_TIMED_OUT
 from ..settings import Settings
 from ..store import Store
 from ..store.inbox import AddResult
@@ -111,10 +114,13 @@ def create_app(settings: Settings, store: Store) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
+        Route(WEBHOOK_PATH + "/", receive_webhook, methods=["POST"]),  # the same endpoint, not a redirect to it
         Route("/healthz", healthz, methods=["GET"]),
     ])
+    app.router.redirect_slashes = False  # GoCardless does not follow redirects: a 307 is a failed delivery
+    return app
 
 
 async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozenset[str], limit: int,
@@ -125,6 +131,8 @@ async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozens
     except BodyTooLarge:
         return _reject(outcome, 413, "body_too_large", f"body is larger than {limit} bytes")
     except ClientDisconnect:
+        if request.scope.get(BODY_TIMED_OUT):  # BodyDeadline has answered 408 already; this is for the log
+            return _reject(outcome, 408, "body_timeout", "the body did not arrive in time")
         return _reject(outcome, 400, "client_disconnected", "the client went away before sending the body")
     outcome["bytes"] = len(body)
     try:

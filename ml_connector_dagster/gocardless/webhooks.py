@@ -4,6 +4,12 @@ Order matters: the signature is checked on the raw bytes *before* anything is pa
 body never reaches the JSON parser. A signature is the lowercase hex HMAC-SHA256 of the raw body keyed
 with the endpoint secret (as UTF-8 text). Several secrets may be configured at once so a secret can be
 rotated without refusing deliveries signed with the old one.
+
+A signed body is still checked field by field before anything is stored: every value the inbox keeps in
+a column (ids, links, created_at, the webhook id) must have GoCardless's shape, which also keeps it
+within the column's length and free of NUL, control characters and lone surrogates. A delivery that
+fails is refused whole with a message naming the field (and never echoing its value): storing it would
+fail every time, and a store failure (503) would make GoCardless redeliver it for days.
 """
 
 from __future__ import annotations
@@ -13,11 +19,30 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 SIGNATURE_HEADER = "Webhook-Signature"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-MAX_EVENT_ID_LENGTH = 64  # the inbox's key column
+MAX_ID_LENGTH = 64  # the inbox's id columns (event_id, resource_id, webhook_id)
+
+
+@dataclass(frozen=True)
+class Form:
+    """The shape a field must have: a pattern, its longest length (the column's) and how to say it."""
+
+    pattern: re.Pattern[str]
+    max_length: int
+    hint: str
+
+
+GOCARDLESS_ID = Form(re.compile(r"[A-Z]{2}[A-Z0-9]+"), MAX_ID_LENGTH,  # EV00BD05S5VM2T, BRQ0005QVWHYB9J
+                     f"a GoCardless id: 2 capital letters then capital letters or digits, at most {MAX_ID_LENGTH} "
+                     "characters (e.g. EV00BD05S5VM2T)")
+NAME = Form(re.compile(r"[a-z][a-z0-9_]*"), 64,  # payments, paid_out, parent_event
+            "a lower-case name of a-z, 0-9 and _, at most 64 characters (e.g. payments)")
+TIMESTAMP = Form(re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"), 40,
+                 "a UTC timestamp as GoCardless writes it (e.g. 2014-08-04T12:00:00.000Z)")
 
 
 class SignatureError(Exception):
@@ -77,7 +102,8 @@ def parse_delivery(body: bytes, whitelist: Iterable[str]) -> Delivery:
     """Parse a verified body; raise PayloadError naming the first problem found.
 
     Events whose kind is not whitelisted are returned as `ignored`: GoCardless adds event types without
-    notice, so unknown ones are acknowledged, never refused.
+    notice, so unknown ones are acknowledged, never refused. Only kept events are checked for what the
+    inbox stores (links, created_at): what is not stored cannot fail to be.
     """
     try:
         data = json.loads(body)
@@ -88,31 +114,79 @@ def parse_delivery(body: bytes, whitelist: Iterable[str]) -> Delivery:
     events = data.get("events")
     if not isinstance(events, list):
         raise PayloadError('body must have "events": a list of events')
+    webhook_id = _webhook_id(data.get("meta"))
+    allowed = frozenset(whitelist)
     for index, event in enumerate(events):
         _check_event(index, event)
-    allowed = frozenset(whitelist)
+        if event_kind(event) in allowed:
+            _check_storable(index, event)
     accepted = tuple(e for e in events if event_kind(e) in allowed)
     ignored = tuple(e for e in events if event_kind(e) not in allowed)
-    return Delivery(_webhook_id(data.get("meta")), accepted, ignored)
+    return Delivery(webhook_id, accepted, ignored)
 
 
 def _check_event(index: int, event: Any) -> None:
+    """What every event needs: it is identified by its id, and its kind decides whether it is kept."""
     if not isinstance(event, dict):
         raise PayloadError(f"events[{index}] must be a JSON object, got {type(event).__name__}")
-    for name in ("id", "resource_type", "action"):
-        value = event.get(name)
-        if not isinstance(value, str) or not value:
-            raise PayloadError(f"events[{index}].{name} must be a non-empty string")
-    if len(event["id"]) > MAX_EVENT_ID_LENGTH:
-        raise PayloadError(f"events[{index}].id is longer than {MAX_EVENT_ID_LENGTH} characters")
-    if "links" in event and not isinstance(event["links"], dict):
-        raise PayloadError(f"events[{index}].links must be a JSON object")
-    for name, value in (event.get("links") or {}).items():
-        if value is not None and not isinstance(value, str):
-            raise PayloadError(f"events[{index}].links.{name} must be a resource id string")
+    require(f"events[{index}].id", event.get("id"), GOCARDLESS_ID)
+    for name in ("resource_type", "action"):
+        require(f"events[{index}].{name}", event.get(name), NAME)
+
+
+def _check_storable(index: int, event: dict[str, Any]) -> None:
+    """What the inbox keeps of a kept event besides its id and kind: its links and created_at."""
+    links = event.get("links", {})
+    if not isinstance(links, dict):
+        raise PayloadError(f"events[{index}].links must be a JSON object of resource ids; it is {_json_type(links)}")
+    for name, value in links.items():
+        if not (NAME.pattern.fullmatch(name) and len(name) <= NAME.max_length):
+            raise PayloadError(f"events[{index}].links has a key that is not {NAME.hint}")
+        if value is not None:
+            require(f"events[{index}].links.{name}", value, GOCARDLESS_ID)
+    require(f"events[{index}].created_at", event.get("created_at"), TIMESTAMP)
+    try:
+        datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(f"events[{index}].created_at must be {TIMESTAMP.hint}; it is not a real date and time") \
+            from None
+
+
+def require(field: str, value: Any, form: Form) -> None:
+    """Raise PayloadError naming `field` and what is wrong with it, unless `value` is a string of `form`."""
+    if isinstance(value, str) and len(value) <= form.max_length and form.pattern.fullmatch(value):
+        return
+    raise PayloadError(f"{field} must be {form.hint}; {_what_is_wrong(value, form)}")
+
+
+def _what_is_wrong(value: Any, form: Form) -> str:
+    """Describes a bad value without repeating it: it may be sensitive, or an escape sequence for a terminal."""
+    if value is None:
+        return "it is missing"
+    if not isinstance(value, str):
+        return f"it is {_json_type(value)}"
+    if not value:
+        return "it is empty"
+    if len(value) > form.max_length:
+        return f"it is {len(value)} characters long"
+    for position, char in enumerate(value):
+        if not (char.isascii() and char.isprintable()):
+            return f"it contains U+{ord(char):04X} at position {position}"
+    return "it has other characters or another order"
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "a JSON object", list: "a JSON list", bool: "true or false", str: "a string"}
+    return names.get(type(value), "null" if value is None else "a number")
 
 
 def _webhook_id(meta: Any) -> str | None:
-    if isinstance(meta, dict) and isinstance(meta.get("webhook_id"), str):
-        return meta["webhook_id"][:64]
-    return None
+    """meta.webhook_id, stored with each kept event; a delivery may come without one (e.g. a replay)."""
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise PayloadError(f"meta must be a JSON object; it is {_json_type(meta)}")
+    if meta.get("webhook_id") is None:
+        return None
+    require("meta.webhook_id", meta["webhook_id"], GOCARDLESS_ID)
+    return meta["webhook_id"]

@@ -119,7 +119,7 @@ def test_whitelisted_events_are_stored_once_and_others_only_counted(webhook_url:
                                                                     caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=RECEIVER_LOG)
     body = body_of([event("EVA", "payments.confirmed", "PM0001"), event("EVB", "refunds.paid", "RF0001"),
-                    event("EVC", "mandates.active", "MD0001")], "WB-FIRST")
+                    event("EVC", "mandates.active", "MD0001")], "WBFIRST")
 
     with httpx.Client() as client:
         first = deliver(client, webhook_url, body)
@@ -131,7 +131,7 @@ def test_whitelisted_events_are_stored_once_and_others_only_counted(webhook_url:
     assert (rows["EVA"].resource_id, rows["EVA"].status, rows["EVB"].resource_id) == ("PM0001", "received", "RF0001")
     logs = delivery_logs(caplog)
     assert [(l["stored"], l["duplicates"], l["ignored"]) for l in logs] == [(2, 0, 1), (0, 2, 1)]
-    assert logs[0]["webhook_id"] == "WB-FIRST" and logs[0]["events"] == 3 and "latency_ms" in logs[0]
+    assert logs[0]["webhook_id"] == "WBFIRST" and logs[0]["events"] == 3 and "latency_ms" in logs[0]
 
 
 def test_a_thousand_events_delivered_with_duplicates_out_of_order_and_concurrently_are_stored_once_each(
@@ -186,11 +186,11 @@ def test_when_the_store_fails_the_receiver_answers_503_and_a_retry_succeeds(
 def test_log_lines_never_contain_a_secret_or_the_body(webhook_url: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with httpx.Client() as client:
-        deliver(client, webhook_url, body_of([event("EVLOG", resource_id="PM-SENSITIVE")]))
+        deliver(client, webhook_url, body_of([event("EVLOG", resource_id="PMSENSITIVE0001")]))
         deliver(client, webhook_url, body_of([event("EVBAD")]), secret="wrong")
 
     assert VECTOR_SECRET not in caplog.text and NEW_SECRET not in caplog.text
-    assert "PM-SENSITIVE" not in caplog.text
+    assert "PMSENSITIVE0001" not in caplog.text
     assert [l["status"] for l in delivery_logs(caplog)] == [204, 401]
 
 
@@ -201,3 +201,78 @@ def test_the_health_check_answers(receiver: ServerHandle) -> None:
 def test_the_receiver_refuses_to_start_without_a_webhook_secret(settings: Settings, store: Store) -> None:
     with pytest.raises(SettingsError, match="ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS"):
         create_app(settings, store)
+
+
+def _with(field: str, value: object) -> dict:
+    """A whitelisted event with one field replaced; `links.payment` and `meta.webhook_id` reach inside."""
+    base = event("EV00BD05S5VM2T")
+    if field.startswith("links."):
+        base["links"] = {field.split(".", 1)[1]: value}
+    else:
+        base[field] = value
+    return base
+
+
+# Each signed event below once got 503 (or was stored raw): the store could not hold it, or should not.
+UNSTORABLE = [
+    ("created_at", {"at": "2026-11-05"}, "events[0].created_at", "created_at is an object"),
+    ("created_at", ["2026-11-05T10:00:00.000Z"], "events[0].created_at", "created_at is a list"),
+    ("created_at", "2026-11-05T10:00:00.000Z" + "0" * 20, "events[0].created_at", "created_at over 40 characters"),
+    ("created_at", "yesterday", "events[0].created_at", "created_at not a timestamp"),
+    ("id", "EV\ud800X", "events[0].id", "id with a lone surrogate"),
+    ("id", "EV\x00X", "events[0].id", "id with NUL"),
+    ("id", "EV\x07X", "events[0].id", "id with BEL"),
+    ("id", "EV\nX", "events[0].id", "id with a newline"),
+    ("id", "EV\u202eX", "events[0].id", "id with a right-to-left override"),
+    ("id", "ev00bd05s5vm2t", "events[0].id", "id in lower case"),
+    ("links.payment", "PM" + "0" * 63, "events[0].links.payment", "link over 64 characters"),
+    ("links.payment", "PM" + "0" * 499_998, "events[0].links.payment", "link of 500,000 characters"),
+    ("links.payment", "PM\x00X", "events[0].links.payment", "link with NUL"),
+    ("links.payment", "PM\ud800", "events[0].links.payment", "link with a lone surrogate"),
+]
+
+
+@pytest.mark.parametrize("field, value, named", [c[:3] for c in UNSTORABLE], ids=[c[3] for c in UNSTORABLE])
+def test_a_signed_event_that_does_not_fit_the_store_is_400_naming_the_field(
+        field: str, value: object, named: str, webhook_url: str, receiver_store: Store) -> None:
+    body = body_of([_with(field, value)])
+
+    with httpx.Client() as client:
+        response = deliver(client, webhook_url, body)
+
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["reason"], error["message"].split(" ")[0]) == ("bad_payload", named)
+    assert receiver_store.inbox.list(limit=None) == []
+
+
+@pytest.mark.parametrize("webhook_id", ["WB\ud800", "WB\x00", "WB" + "0" * 63, "WB-FIRST"],
+                         ids=["lone surrogate", "NUL", "over 64 characters", "hyphen"])
+def test_a_signed_delivery_with_a_malformed_webhook_id_is_400_naming_it(webhook_id: str, webhook_url: str,
+                                                                         receiver_store: Store) -> None:
+    body = body_of([event("EV00BD05S5VM2T")], webhook_id)
+
+    with httpx.Client() as client:
+        response = deliver(client, webhook_url, body)
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].startswith("meta.webhook_id ")
+    assert receiver_store.inbox.list(limit=None) == []
+
+
+def test_the_400_for_a_malformed_field_does_not_echo_its_value(webhook_url: str) -> None:
+    body = body_of([_with("links.payment", "PMSENSITIVE0001\x07")])
+
+    with httpx.Client() as client:
+        response = deliver(client, webhook_url, body)
+
+    assert response.status_code == 400
+    assert "SENSITIVE" not in response.text and "U+0007" in response.text
+
+
+def test_the_endpoint_with_a_trailing_slash_is_the_same_endpoint(webhook_url: str, receiver_store: Store) -> None:
+    with httpx.Client(follow_redirects=False) as client:
+        response = deliver(client, webhook_url + "/", body_of([event("EVSLASH")]))
+
+    assert response.status_code == 204
+    assert [r.event_id for r in receiver_store.inbox.list(limit=None)] == ["EVSLASH"]

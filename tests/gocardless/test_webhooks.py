@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ml_connector_dagster.gocardless.webhooks import (
@@ -77,3 +79,53 @@ def test_only_whitelisted_event_kinds_are_accepted_the_rest_are_ignored() -> Non
 def test_bodies_that_are_not_events_are_refused_naming_the_problem(body: bytes, problem: str) -> None:
     with pytest.raises(PayloadError, match=problem):
         parse_delivery(body, {"payments.confirmed"})
+
+
+def _one(**fields: object) -> bytes:
+    return body_of([{**event("EV00BD05S5VM2T"), **fields}])
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"created_at": None}, r"events\[0\]\.created_at must be a UTC timestamp .*; it is missing"),
+    ({"created_at": "2026-02-30T10:00:00.000Z"}, r"events\[0\]\.created_at .* not a real date"),
+    ({"created_at": "2026-11-05T10:00:00.000+01:00"}, r"events\[0\]\.created_at .*; it has other characters"),
+    ({"created_at": "٢٠٢٦-11-05T10:00:00.000Z"}, r"events\[0\]\.created_at .*; it contains U\+0662 at position 0"),
+    ({"id": 42}, r"events\[0\]\.id must be a GoCardless id.*; it is a number"),
+    ({"id": "E1234"}, r"events\[0\]\.id .*; it has other characters"),
+    ({"resource_type": "Payments\n"}, r"events\[0\]\.resource_type must be a lower-case name"),
+    ({"links": {"payment": ["PM1"]}}, r"events\[0\]\.links\.payment .*; it is a JSON list"),
+    ({"links": {"Payment\x1b": "PM1"}}, r"events\[0\]\.links has a key that is not a lower-case name"),
+    ({"links": None}, r"events\[0\]\.links must be a JSON object of resource ids; it is null"),
+])
+def test_a_kept_event_with_a_field_out_of_shape_is_refused_naming_the_field(fields: dict, problem: str) -> None:
+    with pytest.raises(PayloadError, match=problem):
+        parse_delivery(_one(**fields), {"payments.confirmed"})
+
+
+def test_ids_of_every_gocardless_form_are_kept() -> None:
+    links = {"payment": "PM00BD05S5VM2T", "billing_request": "BRQ0005QVWHYB9J", "parent_event": "EV1", "mandate": None}
+
+    delivery = parse_delivery(_one(links=links), {"payments.confirmed"})
+
+    assert delivery.accepted[0]["links"] == links
+
+
+def test_links_and_created_at_of_an_ignored_event_are_not_checked_as_they_are_not_stored() -> None:
+    body = body_of([{**event("EV1", "mandates.created"), "created_at": {"odd": True}, "links": {"mandate": "md-1"}}])
+
+    delivery = parse_delivery(body, {"payments.confirmed"})
+
+    assert [e["id"] for e in delivery.ignored] == ["EV1"]
+
+
+@pytest.mark.parametrize("meta, webhook_id", [(None, None), ({}, None), ({"webhook_id": None}, None),
+                                              ({"webhook_id": "WB0001"}, "WB0001")])
+def test_a_delivery_may_come_without_a_webhook_id(meta: dict | None, webhook_id: str | None) -> None:
+    body = json.dumps({"events": [event("EV1")], "meta": meta}).encode()
+
+    assert parse_delivery(body, {"payments.confirmed"}).webhook_id == webhook_id
+
+
+def test_a_meta_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(PayloadError, match="meta must be a JSON object; it is a JSON list"):
+        parse_delivery(json.dumps({"events": [], "meta": []}).encode(), {"payments.confirmed"})

@@ -17,8 +17,9 @@ runs in well under a minute.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +37,7 @@ from ml_connector_dagster.sandbox.sage_services import SageStandIns, start_sage_
 from ml_connector_dagster.secrets import generate_key
 from ml_connector_dagster.settings import load_settings
 from ml_connector_dagster.store import Store
+from ml_connector_dagster.store.schema import inbox as inbox_table
 
 SECRET = "fuzz-webhook-secret"
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
@@ -192,6 +194,140 @@ def test_a_signed_event_with_a_non_string_link_is_refused_with_400(receiver: Rec
 
     assert response.status_code == 400, response.status_code
     assert receiver.stored() == 0
+
+
+# --- the webhook receiver: what the inbox stores (issue 16) ---------------------------------------------------------
+#
+# Signed deliveries whose events are well formed except, sometimes, for a field or two set to something hostile:
+# control characters, NUL, lone surrogates, right-to-left overrides, long strings, objects where strings belong.
+# While the store is up, every one is 204 or 400 (never 5xx, so GoCardless is never asked to redeliver something
+# that can never be stored), a 400 names the field, and whatever is stored fits the inbox's columns on any backend
+# (the lengths come from the schema; PostgreSQL also refuses NUL and lone surrogates, which SQLite would keep).
+
+KINDS = ["payments.confirmed", "payments.paid_out", "refunds.paid", "payouts.paid", "mandates.created"]  # last: ignored
+gocardless_ids = st.from_regex(r"[A-Z]{2}[A-Z0-9]{1,30}", fullmatch=True)
+timestamps = st.datetimes(min_value=datetime(2014, 1, 1), max_value=datetime(2099, 12, 31)).map(
+    lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z")
+hostile_text = st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=30),  # every category, surrogates included
+    st.sampled_from(["EV\x00X", "EV\ud800", "EV\udfff", "EV\x07X", "EV\nX", "EV\u202eX", "EV\x1b[2J", "ev0001",
+                     "EV 0001", "EV0001\n", "２０２６-11-25T10:00:00.000Z", "2026-11-25T10:00:00.000+00:00",
+                     "2026-02-30T10:00:00.000Z", "2026-11-25T10:00:00.000Z" + "0" * 20]),
+    st.builds(lambda n: "PM" + "0" * n, st.integers(63, 3000)),
+)
+hostile_values = hostile_text | st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3), max_size=2) \
+    | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)
+FIELDS = ["id", "created_at", "resource_type", "action", "links", "links.payment", "links.hostile_key",
+          "meta", "meta.webhook_id"]
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    resource_type, action = draw(st.sampled_from(KINDS)).split(".")
+    links = draw(st.dictionaries(st.sampled_from(["payment", "refund", "payout", "mandate", "parent_event"]),
+                                 gocardless_ids | st.none(), max_size=3))
+    return {"id": draw(gocardless_ids), "created_at": draw(timestamps), "resource_type": resource_type,
+            "action": action, "links": links, "details": draw(json_values), "metadata": {}}
+
+
+def _corrupt(delivery: dict[str, Any], index: int, field: str, value: Any) -> None:
+    """Set one field of the delivery (of its event `index`, or of its meta) to `value`."""
+    event = delivery["events"][index]
+    if field == "meta":
+        delivery["meta"] = value
+    elif field == "meta.webhook_id":
+        delivery["meta"] = {**(delivery["meta"] if isinstance(delivery["meta"], dict) else {}), "webhook_id": value}
+    elif field == "links.hostile_key":
+        event["links"] = {**_links(event), str(value): "PM0001"}
+    elif field == "links.payment":
+        event["links"] = {**_links(event), "payment": value}
+    else:
+        event[field] = value
+
+
+def _links(event: dict[str, Any]) -> dict[str, Any]:
+    return event["links"] if isinstance(event.get("links"), dict) else {}
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> dict[str, Any]:
+    delivery = {"events": draw(st.lists(events(), min_size=1, max_size=4)),
+                "meta": {"webhook_id": draw(gocardless_ids)}}
+    for field, value, index in draw(st.lists(st.tuples(st.sampled_from(FIELDS), hostile_values, st.integers(0, 3)),
+                                             max_size=2)):
+        _corrupt(delivery, index % len(delivery["events"]), field, value)
+    return delivery
+
+
+def stored_rows(receiver: Receiver, after_seq: int = 0, ids: set[str] | None = None) -> list[sqlite3.Row]:
+    """Inbox rows stored after `after_seq` (and with one of `ids`), read with sqlite3: the columns as stored."""
+    query, params = "SELECT * FROM inbox WHERE seq > ?", [after_seq]
+    if ids is not None:
+        query += f" AND event_id IN ({', '.join('?' * len(ids))})"
+        params += sorted(ids)
+    with sqlite3.connect(receiver.settings.database_url.removeprefix("sqlite:///")) as db:
+        db.row_factory = sqlite3.Row
+        return db.execute(query, params).fetchall()
+
+
+def fits_its_column(column: str, value: str) -> bool:
+    """Would PostgreSQL take `value` for this String(n) column: no longer than n, no NUL, no lone surrogate?"""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return len(value) <= inbox_table.c[column].type.length and "\x00" not in value
+
+
+def assert_well_formed(row: sqlite3.Row) -> None:
+    for column in ("event_id", "resource_type", "action", "resource_id", "event_created_at", "webhook_id"):
+        value = row[column]
+        if value is None and column in ("resource_id", "webhook_id"):
+            continue
+        assert isinstance(value, str) and fits_its_column(column, value), (column, value)
+        assert value.isascii() and value.isprintable(), (column, value)  # nothing a terminal would act on
+    assert re.fullmatch(r"[A-Z]{2}[A-Z0-9]+", row["event_id"])
+    assert row["resource_id"] is None or re.fullmatch(r"[A-Z]{2}[A-Z0-9]+", row["resource_id"])
+    datetime.fromisoformat(row["event_created_at"].replace("Z", "+00:00"))  # a real time: sweeps start from it
+
+
+FIELD_NAMED = re.compile(r"(events\[\d+\](\.[a-z_]+)*|meta(\.webhook_id)?) ")
+
+
+@FUZZ
+@given(delivery=deliveries())
+def test_any_signed_delivery_is_204_or_400_and_only_well_formed_events_are_stored(receiver: Receiver,
+                                                                                  delivery: dict) -> None:
+    before = receiver.store.inbox.max_seq()
+    body = json.dumps(delivery).encode()  # lone surrogates travel as \ud800 escapes, as any JSON sender's would
+
+    response = receiver.post(body)
+
+    assert response.status_code in (204, 400), (response.status_code, response.text)
+    if response.status_code == 400:
+        assert FIELD_NAMED.match(response.json()["error"]["message"]), response.text
+        assert stored_rows(receiver, before) == []
+        return
+    kept = {e["id"] for e in delivery["events"] if f"{e['resource_type']}.{e['action']}" in KINDS[:-1]}
+    rows = stored_rows(receiver, ids=kept)  # this delivery's events, stored now or by an earlier example
+    assert {row["event_id"] for row in rows} == kept
+    for row in rows:
+        assert_well_formed(row)
+
+
+@FUZZ
+@given(depth=st.integers(900, 1100))
+def test_details_nested_about_as_deep_as_the_json_parser_allows_are_204_or_400_never_503(receiver: Receiver,
+                                                                                           depth: int) -> None:
+    details = '{"a":' * depth + "1" + "}" * depth  # written out: json.dumps would itself stop at this depth
+    event = json.dumps(_event(id=f"EVDEEP{depth}", details=None))
+    body = ('{"events":[' + event.replace('"details": null', f'"details": {details}') + "]}").encode()
+
+    response = receiver.post(body)
+
+    assert response.status_code in (204, 400), (response.status_code, response.text)
+    assert receiver.store.inbox.known([f"EVDEEP{depth}"]) == ({f"EVDEEP{depth}"} if response.status_code == 204
+                                                               else set())
 
 
 # --- the SOAP services ---------------------------------------------------------------------------------------------------
