@@ -11,7 +11,9 @@ request's head or body, and no connection cap unless asked. `ServerLimits` adds 
   is closed (a protocol subclass: uvicorn reads heads in its protocol, below the ASGI app);
 - the body must be complete `body_timeout` seconds after the head; otherwise the client gets a 408 and the
   connection is closed (`BodyDeadline`, around the app's ASGI `receive`);
-- with `max_connections` connections open, a further request is answered 503 (uvicorn's limit_concurrency).
+- with `max_connections` connections open, a further connection is answered 503 and closed as it opens.
+  (uvicorn's own `limit_concurrency` counts request tasks too, and a kept-alive client's next request
+  starts before its previous task has ended, so it refused clients well below the cap.)
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from .settings import Settings
 
 log = logging.getLogger("uvicorn.error")  # beside uvicorn's own warnings (e.g. "Exceeded concurrency limit.")
 BODY_TIMED_OUT = "ml_connector.body_timed_out"  # set in the ASGI scope when BodyDeadline answered 408
+OVER_CAP_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                     b"content-length: 34\r\nconnection: close\r\n\r\ntoo many connections; retry later\n")
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -89,16 +93,35 @@ class _HeadDeadline(asyncio.Protocol):
     """
 
     header_timeout: float
+    max_connections: int
+    connections: set[Any]
     cycle: Any
     transport: asyncio.Transport
     client: tuple[str, int] | None
     _head_timer: asyncio.TimerHandle | None = None
+    _over_cap = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[safe-super]
+        if len(self.connections) > self.max_connections:
+            self._refuse_over_cap()
+            return
         self._start_head_clock()
 
+    def _refuse_over_cap(self) -> None:
+        """Answer 503 at once, then read and drop what the client sends until it closes (or the head time
+        is up): closing with its request unread would reset the connection before it reads the 503."""
+        log.warning("refusing a connection from %s: %s connections are open (the cap)",
+                    self.client[0] if self.client else "?", self.max_connections)
+        self._over_cap = True
+        self.transport.write(OVER_CAP_RESPONSE)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        asyncio.get_running_loop().call_later(self.header_timeout, self.transport.close)
+
     def data_received(self, data: bytes) -> None:
+        if self._over_cap:
+            return
         cycle = self.cycle
         super().data_received(data)  # type: ignore[safe-super]
         if self.cycle is not cycle:
@@ -130,10 +153,11 @@ class _HeadDeadline(asyncio.Protocol):
             self.transport.close()
 
 
-def _protocol_class(http: str, header_timeout: float) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol (`auto`: httptools when installed, else h11) with the head deadline."""
+def _protocol_class(http: str, limits: ServerLimits) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (`auto`: httptools when installed, else h11) with the head deadline and cap."""
     base = import_from_string(HTTP_PROTOCOLS[http])
-    return type(f"HeadDeadline{base.__name__}", (_HeadDeadline, base), {"header_timeout": header_timeout})
+    return type(f"HeadDeadline{base.__name__}", (_HeadDeadline, base),
+                {"header_timeout": limits.header_timeout, "max_connections": limits.max_connections})
 
 
 class BodyDeadline:
@@ -199,8 +223,7 @@ class _TimedRequest:
 
 def _uvicorn_options(limits: ServerLimits, http: str) -> dict[str, Any]:
     """What serve_in_thread and run_forever both give uvicorn: the limits, no websockets, no lifespan."""
-    return {"http": _protocol_class(http, limits.header_timeout), "ws": "none", "lifespan": "off",
-            "limit_concurrency": limits.max_connections + 1,  # uvicorn counts the asking connection too
+    return {"http": _protocol_class(http, limits), "ws": "none", "lifespan": "off",
             "access_log": False, "timeout_graceful_shutdown": 5}
 
 

@@ -51,7 +51,7 @@ def run(deliveries: int = 2000, concurrency: int = 50, events_per_delivery: int 
     env = {**os.environ, "ML_CONNECTOR_HOME": str(home), "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SECRET,
            "PYTHONUNBUFFERED": "1",
            # the receiver's connection cap must not turn the offered load itself into 503s
-           "ML_CONNECTOR_HTTP_MAX_CONNECTIONS": str(max(128, concurrency + 16))}
+           "ML_CONNECTOR_HTTP_MAX_CONNECTIONS": str(max(128, concurrency + 8))}
     if database_url:
         env["ML_CONNECTOR_DATABASE_URL"] = database_url
     else:
