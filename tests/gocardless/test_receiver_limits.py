@@ -6,6 +6,7 @@ Timeouts are set small here; each wait for the server to act is bounded generous
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import logging
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH, create_app
+from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import ServerHandle, ServerLimits, serve_in_thread
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
@@ -196,3 +198,41 @@ def _deliver_when_free(client: httpx.Client, url: str, body: bytes) -> httpx.Res
     while (response := deliver(client, url, body)).status_code == 503 and time.monotonic() < deadline:
         pass
     return response
+
+
+def test_kept_alive_clients_up_to_the_cap_are_all_served(receiver_settings: Settings, receiver_store: Store,
+                                                         http: str) -> None:
+    """A kept-alive client sends its next delivery as soon as the last is answered: the cap counts
+    connections, not the request tasks still finishing behind them."""
+    server = start(receiver_settings, receiver_store, http, max_connections=40)
+    try:
+        statuses = asyncio.run(_deliver_on_kept_alive_connections(receiver_settings, server.port, clients=38,
+                                                                  each=10))
+    finally:
+        server.stop()
+
+    assert set(statuses) == {204}, sorted(set(statuses))
+
+
+async def _deliver_on_kept_alive_connections(settings: Settings, port: int, clients: int, each: int) -> list[int]:
+    secret = settings.gocardless_webhook_secrets[0].reveal()
+
+    async def client(number: int) -> list[int]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        statuses = []
+        for index in range(each):
+            body = body_of([event(f"EVKA{number:04d}{index:04d}")])
+            writer.write(HEAD + f"Webhook-Signature: {sign(body, secret)}\r\nContent-Length: {len(body)}\r\n\r\n"
+                         .encode() + body)
+            await writer.drain()
+            status = int((await reader.readline()).split()[1])
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            statuses.append(status)
+        writer.close()
+        return statuses
+
+    return [s for result in await asyncio.gather(*(client(n) for n in range(clients))) for s in result]
