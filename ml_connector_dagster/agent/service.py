@@ -82,7 +82,7 @@ class AgentService:
     def _page(self, args: Args, kind: str, key: Sequence[str], fetch: Callable[..., list],
               shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         credentials = credentials_of(args)
-        since = _since(args.datetime("updatedSince", required=False))
+        since = _since(args.datetime("updatedSince", required=False), args.text("updatedSince", required=False))
         token = args.text("pageToken", required=False)
         after = decode_page_token(token, kind, 2 + len(key)) if token else None
         rows = fetch(credentials, since, after, self.page_size + 1)
@@ -125,13 +125,31 @@ def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE) -> Starlette
 
 # --- shaping ------------------------------------------------------------------------------------------------------
 
-def _since(moment: datetime | None) -> Stamp | None:
-    """Sage stamps are the server's local time; an aware `updatedSince` is converted to it first."""
+def _since(moment: datetime | None, written: str | None) -> Stamp | None:
+    """Sage stamps are the server's local time; an aware `updatedSince` is converted to it first.
+
+    A moment whose local time falls outside the calendar (year 1 at +14:00) is refused naming the value.
+    """
     if moment is None:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone().replace(tzinfo=None)
+        try:
+            moment = _local(moment)
+        except (OverflowError, ValueError, OSError):
+            raise SoapFault.bad_request(f"The element 'updatedSince' is outside the dates this server can convert "
+                                        f"to its local time: {written!r}; give a moment from year 1 to 9999 in "
+                                        "local time.") from None
     return Stamp.of(moment)
+
+
+def _local(moment: datetime) -> datetime:
+    """`moment` in the server's local time, naive. Windows cannot convert moments before 1970 by its zone
+    rules (OSError); those get today's offset, which is as good as any for a stamp that old."""
+    try:
+        return moment.astimezone().replace(tzinfo=None)
+    except OSError:
+        offset = datetime.now().astimezone().utcoffset()
+        return (moment - moment.utcoffset() + offset).replace(tzinfo=None)
 
 
 def _customer(r: CustomerRecord) -> dict[str, Any]:
@@ -165,13 +183,21 @@ def encode_page_token(kind: str, position: Sequence[str]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
+MAX_PAGE_TOKEN = 2048  # far longer than any token this service hands out
+
+
 def decode_page_token(token: str, kind: str, size: int) -> tuple[str, ...]:
-    """The position a token holds; a token from another list or a mangled one is refused clearly."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
-        data = None
+    """The position a token holds; a token from another list, or one not exactly as handed out, is refused."""
+    data = _token_data(token) if len(token) <= MAX_PAGE_TOKEN else None
     if not (isinstance(data, list) and len(data) == size + 1 and data[0] == kind
-            and all(isinstance(v, str) for v in data[1:])):
-        raise SoapFault.bad_request(f"The pageToken is not one this list returned ({kind} list).")
+            and all(isinstance(v, str) for v in data[1:]) and encode_page_token(kind, data[1:]) == token):
+        raise SoapFault.bad_request(f"The element 'pageToken' is not one this list returned ({kind} list): "
+                                    f"{token[:40]!r}; start again without it.")
     return tuple(data[1:])
+
+
+def _token_data(token: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        return None

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -26,12 +27,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..sage100.model import Credentials, SageRuleError
+from ..sage100.model import Credentials, SageRuleError, money
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 FAULT_PREFIX_NS = "http://schemas.datacontract.org/2004/07/Sage.eBusinessWebServices"  # the "a:" of a:CI_NOF
 MAX_BYTES = 1024 * 1024
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
+XML_SPACE = " \t\r\n"  # the only characters XML itself treats as whitespace
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+                           re.ASCII)
 NO_RESULT = object()  # a handler's answer for operations that return nothing (an empty <Op>Response)
 
 log = logging.getLogger(__name__)
@@ -106,8 +111,9 @@ class Args:
         return [Args(c) for c in self.element if isinstance(c.tag, str) and local(c.tag) == name]
 
     def text(self, name: str, required: bool = True) -> str | None:
+        """The element's text without XML's own whitespace around it (other spaces, e.g. U+00A0, are kept)."""
         c = self.child(name)
-        value = None if c is None else (c.text or "").strip()
+        value = None if c is None else (c.text or "").strip(XML_SPACE)
         if required and not value:
             raise SoapFault.bad_request(f"The element '{name}' is required.")
         return value or None
@@ -119,30 +125,40 @@ class Args:
         return None if c is None else Args(c)
 
     def decimal(self, name: str, required: bool = True) -> Decimal | None:
+        """An amount by the product's one rule (`money`): ASCII digits, at most 2 decimals, no exponent."""
         value = self.text(name, required)
         if value is None:
             return None
         try:
-            number = Decimal(value)
-            if not number.is_finite():
-                raise InvalidOperation
-            return number
-        except InvalidOperation:
-            raise SoapFault.bad_request(f"The element '{name}' is not a decimal number: {value[:40]!r}.") from None
+            return money(value, f"The element '{name}'")
+        except ValueError as exc:
+            raise SoapFault.bad_request(f"{exc}.") from None
 
     def date(self, name: str, required: bool = True) -> date | None:
+        """An xsd:date written exactly YYYY-MM-DD (no time, no zone, nothing after it)."""
         value = self.text(name, required)
+        if value is None:
+            return None
         try:
-            return None if value is None else date.fromisoformat(value[:10])
+            if not DATE_TEXT.fullmatch(value):
+                raise ValueError
+            return date.fromisoformat(value)
         except ValueError:
-            raise SoapFault.bad_request(f"The element '{name}' is not a date (YYYY-MM-DD): {value[:40]!r}.") from None
+            raise SoapFault.bad_request(f"The element '{name}' is not a date written YYYY-MM-DD: "
+                                        f"{value[:40]!r}.") from None
 
     def datetime(self, name: str, required: bool = True) -> datetime | None:
+        """An xsd:dateTime, the whole value: YYYY-MM-DDThh:mm:ss[.fraction][Z|+hh:mm|-hh:mm]."""
         value = self.text(name, required)
+        if value is None:
+            return None
         try:
-            return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if not DATETIME_TEXT.fullmatch(value):
+                raise ValueError
+            return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         except ValueError:
-            raise SoapFault.bad_request(f"The element '{name}' is not an xsd:dateTime: {value[:40]!r}.") from None
+            raise SoapFault.bad_request(f"The element '{name}' is not an xsd:dateTime such as 2026-11-20T09:30:00 "
+                                        f"or 2026-11-20T09:30:00+01:00: {value[:40]!r}.") from None
 
 
 def credentials_of(args: Args) -> Credentials:

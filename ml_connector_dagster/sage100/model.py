@@ -18,6 +18,7 @@ CENT = Decimal("0.01")
 MAX_AMOUNT_DIGITS = 13  # more than DECIMAL(18,2) or any real receipt holds: refused, never rounded
 # An amount written as text: ASCII digits only. Python's Decimal also reads other scripts' digits ("١٠" is 10)
 # and exponents ("1e3"); neither is how an amount is written in Sage, a CSV or a command line.
+ASCII_SPACE = " \t\n\r\x0b\x0c"
 AMOUNT_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?|[+-]?\.[0-9]+", re.ASCII)
 
 # --- faults Sage (and our stand-ins) answer with --------------------------------------------------------
@@ -69,7 +70,7 @@ def money(value: object, what: str = "amount") -> Decimal:
     elif isinstance(value, int):
         number = Decimal(value)
     else:
-        text = str(value).strip()
+        text = str(value).strip(ASCII_SPACE)  # str.strip() would also drop U+00A0 and other scripts' spaces
         if not AMOUNT_TEXT.fullmatch(text):
             raise ValueError(f"{what}: {str(value)[:40]!r} is not an amount written with the digits 0-9 "
                              "and an optional decimal point, e.g. 250.00")
@@ -103,7 +104,7 @@ class Stamp(NamedTuple):
         midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         seconds = Decimal((moment - midnight) // timedelta(microseconds=1)) / Decimal(1_000_000)
         hours = min((seconds / 3600).quantize(TIME_UNIT, ROUND_HALF_EVEN), LAST_TIME)  # never "24.0000000"
-        return cls(moment.strftime("%Y%m%d"), _format_hours(hours))
+        return cls(f"{moment.year:04d}{moment.month:02d}{moment.day:02d}", _format_hours(hours))  # strftime: "999"
 
     def to_datetime(self) -> datetime:
         day = datetime.strptime(self.DateUpdated, "%Y%m%d")
