@@ -243,7 +243,7 @@ class BOIBackend:
     def _rows(self, obj: Any, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every record of a service object: nMoveFirst, then nGetValue per field until nEOF."""
         obj.nMoveFirst()
-        while not _rc(obj.nEOF()):
+        while not _eof(obj):
             yield {name.rstrip("$"): _get(obj, name) for name in fields}
             obj.nMoveNext()
 
@@ -392,6 +392,12 @@ def _rc(value: Any) -> int:
     if isinstance(value, tuple):
         value = value[0]
     return int(value)
+
+
+def _eof(obj: Any) -> bool:
+    """nEOF is a property in every public example; read it as one, and call it if COM hands back a method."""
+    value = obj.nEOF
+    return bool(_rc(value() if callable(value) else value))
 
 
 def _get(obj: Any, field: str) -> Any:
