@@ -6,7 +6,6 @@ sequence of Sage's public BOI examples and what the backend does with each retur
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
