@@ -55,6 +55,9 @@ class BOINames:
     receipts_task: str = "AR_CashReceipts_ui"  # (unconfirmed)
     line_invoice_type: str = "InvoiceType$"  # (unconfirmed) field of AR_CashReceiptsDetail
     comment_field: str = "Comment$"  # where the idempotency key (GoCardless payment id) is kept
+    history_svc: str = "AR_CashReceiptsHistory_svc"  # (unconfirmed) posted receipt lines
+    payment_history_svc: str = "AR_TransactionPaymentHistory_svc"  # (unconfirmed) posted payments per invoice
+    payment_reference_field: str = "PaymentReference$"  # of AR_TransactionPaymentHistory
 
 
 CUSTOMER_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CustomerName$", "EmailAddress$", "CurrentBalance",
@@ -62,6 +65,8 @@ CUSTOMER_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CustomerName$", "EmailAddres
 INVOICE_FIELDS = ("ARDivisionNo$", "CustomerNo$", "InvoiceNo$", "InvoiceType$", "InvoiceDate$", "InvoiceDueDate$",
                   "Balance", "DateUpdated$", "TimeUpdated$")
 HEADER_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$", "PostingAmt")
+HISTORY_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$")
+PAYMENT_HISTORY_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CheckNo$")
 
 
 def _win32_dispatch(progid: str) -> Any:
@@ -178,30 +183,41 @@ class BOIBackend:
     # --- cash receipts -------------------------------------------------------------------------------------------
 
     def find_cash_receipt(self, credentials: Credentials, idempotency_key: str) -> CashReceipt | None:
-        with self.session(credentials, self.names.read_task):
-            found = self.ledger.get(idempotency_key)
-        if found is None or found[0] == "pending":
-            return None
-        return found[1]
+        """The receipt for a key; an interrupted write is looked for in Sage (entry, then history) first."""
+        with self.session(credentials, self.names.receipts_task) as s:
+            found = self._settled(s, idempotency_key)
+        return None if found is None else found[1]
 
     def create_cash_receipt(self, credentials: Credentials, request: CashReceiptRequest) -> CashReceipt:
-        found = self.ledger.get(request.idempotency_key)
         with self.session(credentials, self.names.receipts_task) as s:
-            if found is not None and found[0] != "pending":
-                return found[1]
-            if found is not None:  # a write was interrupted: did it reach Sage?
-                recovered = self._recover(s, found[1])
-                if recovered is not None:
-                    return recovered
-                self.ledger.abandon(request.idempotency_key)
+            found = self._settled(s, request.idempotency_key)
+            if found is not None:
+                return replace(found[1], created=False)
+            self.ledger.abandon(request.idempotency_key)  # a pending intent Sage never received: the key is free
             self._check_request(s, request)
             check_no = self.ledger.begin(request)
-            try:
-                deposit_no = self._deposit(s, request)
-                self._write_receipt(s, request, deposit_no, check_no)
-            except BaseException:
-                self.ledger.abandon(request.idempotency_key)
-                raise
+            return self._enter(s, request, check_no)
+
+    def _settled(self, s: _Session, key: str) -> tuple[str, CashReceipt] | None:
+        """The ledger's (status, receipt) for a key, with an interrupted write resolved by looking in Sage.
+
+        None when there is no receipt; a pending row that Sage does not have stays pending (for create to free).
+        """
+        found = self.ledger.get(key)
+        if found is None or found[0] != "pending":
+            return found
+        recovered = self._recover(s, found[1])
+        return None if recovered is None else (recovered.status, recovered)
+
+    def _enter(self, s: _Session, request: CashReceiptRequest, check_no: str) -> CashReceipt:
+        """Write the receipt and record it. Sage's refusal frees the key; any other failure leaves it pending,
+        because the write may have reached Sage (the next call for the key looks for it there)."""
+        try:
+            deposit_no = self._deposit(s, request)
+            self._write_receipt(s, request, deposit_no, check_no)
+        except SageRuleError:
+            self.ledger.abandon(request.idempotency_key)
+            raise
         receipt = CashReceipt(request.idempotency_key,
                               receipt_id(request.bank_code, deposit_no, request.ar_division_no, request.customer_no,
                                          check_no),
@@ -268,15 +284,35 @@ class BOIBackend:
             raise
 
     def _recover(self, s: _Session, pending: CashReceipt) -> CashReceipt | None:
-        """After a crash mid-write: the receipt is in Sage if a header carries the key in its comment."""
-        row = self._header_with_comment(s, pending.idempotency_key)
-        if row is None:
+        """Where an interrupted write may be: still in entry (the key in the header's comment) or, once the
+        Cash Receipts Journal has been updated, in history (the check number reserved for it, or the key)."""
+        found = self._in_entry(s, pending) or self._in_history(s, pending)
+        if found is None:
             return None
-        receipt = replace(pending, deposit_no=row["DepositNo"], check_no=row["CheckNo"], status="entered",
-                          receipt_id=receipt_id(pending.bank_code, row["DepositNo"], pending.ar_division_no,
-                                                pending.customer_no, row["CheckNo"]))
+        deposit_no, check_no, status = found
+        receipt = replace(pending, deposit_no=deposit_no, check_no=check_no, status=status, created=False,
+                          receipt_id=receipt_id(pending.bank_code, deposit_no, pending.ar_division_no,
+                                                pending.customer_no, check_no))
         self.ledger.complete(receipt)
+        log.info("Recovered the interrupted cash receipt for key %r from Sage (%s)", pending.idempotency_key, status)
         return receipt
+
+    def _in_entry(self, s: _Session, pending: CashReceipt) -> tuple[str, str, str] | None:
+        row = self._header_with_comment(s, pending.idempotency_key)
+        return None if row is None else (_text(row["DepositNo"]), _text(row["CheckNo"]), "entered")
+
+    def _in_history(self, s: _Session, pending: CashReceipt) -> tuple[str, str, str] | None:
+        """Posted lines carry the receipt's check number (unique: the ledger reserves each once); payment
+        history may also carry the key as its PaymentReference. Both are read whole: history has no index here."""
+        ours = (pending.ar_division_no, pending.customer_no, pending.check_no)
+        for row in self._rows(s.new(self.names.history_svc), HISTORY_FIELDS):
+            if _key_of(row) == ours:
+                return _text(row["DepositNo"]), _text(row["CheckNo"]), "posted"
+        reference = self.names.payment_reference_field
+        for row in self._rows(s.new(self.names.payment_history_svc), (*PAYMENT_HISTORY_FIELDS, reference)):
+            if _key_of(row) == ours or _text(row[reference.rstrip("$")]) == pending.idempotency_key:
+                return pending.deposit_no, _text(row["CheckNo"]), "posted"
+        return None
 
     def _header_with_comment(self, s: _Session, comment: str) -> dict[str, Any] | None:
         cr = s.new(self.names.receipts_bus)
@@ -285,9 +321,9 @@ class BOIBackend:
 
     def reverse_cash_receipt(self, credentials: Credentials, idempotency_key: str, reason: str) -> CashReceipt:
         """Unposted: delete the entry. Posted: enter an offsetting negative receipt (unconfirmed practice)."""
-        found = self.ledger.get(idempotency_key)
         with self.session(credentials, self.names.receipts_task) as s:
-            if found is None or found[0] == "pending":
+            found = self._settled(s, idempotency_key)
+            if found is None:
                 raise SageRuleError(FAULT_NO_KEY, f"There is no cash receipt for idempotency key {idempotency_key}.")
             status, receipt = found
             if status == "reversed":
@@ -349,6 +385,16 @@ def _quietly(call: Callable[[], Any]) -> None:
         call()
     except Exception:  # noqa: BLE001 - cleanup must not hide the error that got us here
         log.debug("BOI cleanup call failed", exc_info=True)
+
+
+def _text(value: Any) -> str:
+    """A string field as Sage may pad it."""
+    return str(value or "").strip()
+
+
+def _key_of(row: dict[str, Any]) -> tuple[str, str, str]:
+    """(division, customer, check number) of a receipt or history row."""
+    return _text(row["ARDivisionNo"]), _text(row["CustomerNo"]), _text(row["CheckNo"])
 
 
 def _decimal(value: Any) -> Decimal:

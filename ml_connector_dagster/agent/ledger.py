@@ -2,8 +2,10 @@
 
 Sage has no place to look a receipt up by the GoCardless payment id, so the agent keeps one. A receipt is
 recorded `pending` before anything is written to Sage and completed after; a `pending` row found later
-means the agent stopped mid-write, and the backend searches Sage's entries for the key (kept in the
-header's Comment) before writing again. Check numbers come from here too, so they never repeat.
+means the agent stopped mid-write, and the backend looks for the receipt in Sage before writing again:
+among unposted entries (the key is in the header's Comment) and, because the Cash Receipts Journal may
+have been updated since, in posted history (by the check number reserved here, or the key). Check
+numbers come from here, so they never repeat.
 """
 
 from __future__ import annotations

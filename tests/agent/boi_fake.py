@@ -9,8 +9,19 @@ as in every public example. Answers for chosen calls can be scripted through `an
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+HOME = r"C:\Sage\Sage 100\MAS90\Home"
+TODAY = date(2026, 11, 25)
+INVOICES = [
+    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100030", "InvoiceType$": "IN",
+     "InvoiceDate$": "20261001", "InvoiceDueDate$": "20261031", "Balance": 1200.0, "DateUpdated$": "20261120",
+     "TimeUpdated$": "9.5"},
+    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100031", "InvoiceType$": "IN",
+     "InvoiceDate$": "20261015", "InvoiceDueDate$": "20261114", "Balance": 450.1 - 0.1, "DateUpdated$": "20261121",
+     "TimeUpdated$": "13:45:00"},
+]
 RECEIPTS = "AR_CashReceipts_bus"
 DEPOSITS = "AR_CashReceiptsDeposit_bus"
 HISTORY = "AR_CashReceiptsHistory_svc"
@@ -117,14 +128,14 @@ class FakeObject:
 class FakeSage:
     """The COM side: `dispatch` is what the backend calls instead of win32com.client.Dispatch."""
 
-    def __init__(self, invoices: list[dict[str, Any]]) -> None:
+    def __init__(self, invoices: list[dict[str, Any]] = INVOICES) -> None:
         self.calls: list[tuple[str, str, tuple]] = []
         self.answers: dict[tuple[str, str], Any] = {
             ("SY_Session", "nSetUser"): lambda obj, user, pw: 1 if (user, pw) == ("demo", "demo-password") else
             fail(obj, "Invalid user logon or password."),
             ("SY_Session", "nSetCompany"): lambda obj, code: 1 if code == "ABC" else fail(obj, "Company not found."),
         }
-        self.tables: dict[str, list[dict[str, Any]]] = {"AR_OpenInvoice_svc": invoices}
+        self.tables: dict[str, list[dict[str, Any]]] = {"AR_OpenInvoice_svc": list(invoices)}
 
     def dispatch(self, progid: str) -> FakeObject:
         self.calls.append(("Dispatch", progid, ()))

@@ -24,34 +24,8 @@ from ml_connector_dagster.sage100.model import (
     SageRuleError,
 )
 
-from .boi_fake import FakeSage
+from .boi_fake import HOME, TODAY, FakeSage
 from .conftest import MakeRequest
-
-HOME = r"C:\Sage\Sage 100\MAS90\Home"
-TODAY = date(2026, 11, 25)
-INVOICES = [
-    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100030", "InvoiceType$": "IN",
-     "InvoiceDate$": "20261001", "InvoiceDueDate$": "20261031", "Balance": 1200.0, "DateUpdated$": "20261120",
-     "TimeUpdated$": "9.5"},
-    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100031", "InvoiceType$": "IN",
-     "InvoiceDate$": "20261015", "InvoiceDueDate$": "20261114", "Balance": 450.1 - 0.1, "DateUpdated$": "20261121",
-     "TimeUpdated$": "13:45:00"},
-]
-
-
-@pytest.fixture
-def sage() -> FakeSage:
-    return FakeSage(INVOICES)
-
-
-@pytest.fixture
-def backend(sage: FakeSage, tmp_path: Path) -> BOIBackend:
-    return BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
-
-
-@pytest.fixture
-def creds() -> Credentials:
-    return Credentials("demo", "demo-password", "ABC")
 
 
 def test_a_cash_receipt_follows_the_reference_call_sequence(
