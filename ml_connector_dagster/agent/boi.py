@@ -18,6 +18,7 @@ from ..sage100.model import (
     CENT,
     FAULT_COMPANY,
     FAULT_EXISTS,
+    FAULT_IN_PROGRESS,
     FAULT_LOGON,
     FAULT_NO_KEY,
     FAULT_OUT_OF_BALANCE,
@@ -34,9 +35,10 @@ from ..sage100.model import (
     normalise_time_updated,
     receipt_id,
 )
-from .ledger import AgentLedger
+from .ledger import AgentLedger, KeyLocks
 
 log = logging.getLogger(__name__)
+DEFAULT_CLAIM_WAIT = 20.0  # seconds a call waits for another call's write of the same key (under zeep's 30 s)
 
 
 @dataclass(frozen=True)
@@ -99,12 +101,15 @@ class BOIBackend:
     name = "boi"
 
     def __init__(self, mas90_home: str, ledger: AgentLedger, names: BOINames = BOINames(),
-                 dispatch: Callable[[str], Any] = _win32_dispatch, today: Callable[[], date] = date.today) -> None:
+                 dispatch: Callable[[str], Any] = _win32_dispatch, today: Callable[[], date] = date.today,
+                 claim_wait: float = DEFAULT_CLAIM_WAIT) -> None:
         self.home = mas90_home
         self.ledger = ledger
         self.names = names
+        self.claim_wait = claim_wait
         self._dispatch = dispatch
         self._today = today
+        self._keys = KeyLocks()
 
     # --- the session: Init, SY_Session, SetUser, SetCompany, SetDate, SetModule, SetProgram --------------------
 
@@ -184,19 +189,38 @@ class BOIBackend:
 
     def find_cash_receipt(self, credentials: Credentials, idempotency_key: str) -> CashReceipt | None:
         """The receipt for a key; an interrupted write is looked for in Sage (entry, then history) first."""
-        with self.session(credentials, self.names.receipts_task) as s:
+        with self.session(credentials, self.names.receipts_task) as s, self._claimed(idempotency_key):
             found = self._settled(s, idempotency_key)
         return None if found is None else found[1]
 
     def create_cash_receipt(self, credentials: Credentials, request: CashReceiptRequest) -> CashReceipt:
-        with self.session(credentials, self.names.receipts_task) as s:
-            found = self._settled(s, request.idempotency_key)
+        """Log on, then hold the key: a second call for it waits for the first and answers from its outcome
+        (the same receipt; or, if Sage refused the first, an attempt of its own)."""
+        key = request.idempotency_key
+        with self.session(credentials, self.names.receipts_task) as s, self._claimed(key):
+            found = self._settled(s, key)
             if found is not None:
                 return replace(found[1], created=False)
-            self.ledger.abandon(request.idempotency_key)  # a pending intent Sage never received: the key is free
-            self._check_request(s, request)
-            check_no = self.ledger.begin(request)
+            self.ledger.abandon(key)  # a pending intent Sage never received: the key is free
+            check_no = self.ledger.claim(request)
+            if check_no is None:  # cannot happen while this process owns the ledger and holds the key
+                raise SageRuleError(FAULT_IN_PROGRESS, f"The cash receipt for idempotency key {key} was claimed "
+                                                       "by another call; ask FindCashReceipt, then try again.")
             return self._enter(s, request, check_no)
+
+    def calls_waiting(self, idempotency_key: str) -> int:
+        """Calls waiting for another call's work on this key (for monitoring and tests)."""
+        return max(self._keys.users(idempotency_key) - 1, 0)
+
+    @contextlib.contextmanager
+    def _claimed(self, key: str) -> Iterator[None]:
+        """This process's one call at a time for a key, waiting at most `claim_wait` seconds for it."""
+        with self._keys.hold(key, self.claim_wait) as held:
+            if not held:
+                raise SageRuleError(FAULT_IN_PROGRESS, f"The cash receipt for idempotency key {key} is being "
+                                                       "written by another call; ask FindCashReceipt or try again "
+                                                       "in a few seconds.")
+            yield
 
     def _settled(self, s: _Session, key: str) -> tuple[str, CashReceipt] | None:
         """The ledger's (status, receipt) for a key, with an interrupted write resolved by looking in Sage.
@@ -213,6 +237,7 @@ class BOIBackend:
         """Write the receipt and record it. Sage's refusal frees the key; any other failure leaves it pending,
         because the write may have reached Sage (the next call for the key looks for it there)."""
         try:
+            self._check_request(s, request)
             deposit_no = self._deposit(s, request)
             self._write_receipt(s, request, deposit_no, check_no)
         except SageRuleError:
@@ -321,7 +346,7 @@ class BOIBackend:
 
     def reverse_cash_receipt(self, credentials: Credentials, idempotency_key: str, reason: str) -> CashReceipt:
         """Unposted: delete the entry. Posted: enter an offsetting negative receipt (unconfirmed practice)."""
-        with self.session(credentials, self.names.receipts_task) as s:
+        with self.session(credentials, self.names.receipts_task) as s, self._claimed(idempotency_key):
             found = self._settled(s, idempotency_key)
             if found is None:
                 raise SageRuleError(FAULT_NO_KEY, f"There is no cash receipt for idempotency key {idempotency_key}.")

@@ -78,7 +78,10 @@ def _boi(mas90_home: str | None, company_dir: Path | None, scenario: Path | None
     if importlib.util.find_spec("win32com") is None:
         raise click.ClickException("the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
                                    "installed on this machine; use --backend simulated elsewhere")
-    ledger = AgentLedger(settings_or_exit().home / "agent" / "agent_ledger.sqlite")
+    try:
+        ledger = AgentLedger(settings_or_exit().home / "agent" / "agent_ledger.sqlite")
+    except RuntimeError as exc:  # another agent process owns the ledger
+        raise click.ClickException(str(exc)) from None
     return BOIBackend(mas90_home, ledger), f"Sage 100 BOI at {mas90_home} (ledger {ledger.path})"
 
 

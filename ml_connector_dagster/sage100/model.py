@@ -36,6 +36,7 @@ FAULT_INVALID = "CI_Invalid"  # a value is not acceptable
 FAULT_OUT_OF_BALANCE = "AR_OutOfBalance"  # ours; the text is Sage's
 FAULT_OVER_APPLIED = "AR_OverApplied"  # ours
 OUT_OF_BALANCE_TEXT = "The distribution is out of balance."
+FAULT_IN_PROGRESS = "AR_WriteInProgress"  # ours: another call is writing the receipt for this key; ask again
 
 
 class SageRuleError(Exception):

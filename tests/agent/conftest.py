@@ -59,8 +59,10 @@ def sage() -> FakeSage:
 
 
 @pytest.fixture
-def backend(sage: FakeSage, tmp_path: Path) -> BOIBackend:
-    return BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
+def backend(sage: FakeSage, tmp_path: Path) -> Iterator[BOIBackend]:
+    backend = BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
+    yield backend
+    backend.ledger.close()
 
 
 @pytest.fixture

@@ -127,7 +127,7 @@ def test_the_same_key_twice_writes_once(
 
 def test_an_interrupted_write_is_recovered_from_the_comment_instead_of_written_again(
         backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
-    backend.ledger.begin(make_request("PM1"))  # the agent stopped after this, before recording the result
+    backend.ledger.claim(make_request("PM1"))  # the agent stopped after this, before recording the result
     sage.tables["AR_CashReceipts_bus"] = [{"DepositNo$": "00007", "ARDivisionNo$": "01", "CustomerNo$": "ABF",
                                            "CheckNo$": "GC00000001", "PostingAmt": 450.0, "Comment$": "PM1"}]
 

@@ -20,7 +20,7 @@ class ComError(Exception):
 
 def interrupted_write(backend: BOIBackend, sage: FakeSage, request: CashReceiptRequest) -> str:
     """The agent recorded its intent and Sage stored the receipt; then the agent stopped. Returns the check number."""
-    check_no = backend.ledger.begin(request)
+    check_no = backend.ledger.claim(request)
     sage.tables[DEPOSITS] = [{"DepositNo$": "00007", "BankCode$": "A", "DepositDate$": "20261125",
                               "CashDepositAmt": float(request.amount)}]
     sage.tables[RECEIPTS] = [{"DepositNo$": "00007", "ARDivisionNo$": "01", "CustomerNo$": "ABF", "CheckNo$": check_no,
@@ -99,7 +99,7 @@ def test_a_com_error_as_the_header_write_returns_leaves_the_key_to_be_recovered_
 
 def test_an_interrupted_write_that_never_reached_sage_is_written_by_the_retry(
         backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
-    backend.ledger.begin(make_request("PM1"))  # the agent stopped before writing anything to Sage
+    backend.ledger.claim(make_request("PM1"))  # the agent stopped before writing anything to Sage
 
     receipt = backend.create_cash_receipt(creds, make_request("PM1"))
 
