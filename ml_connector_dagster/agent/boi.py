@@ -34,6 +34,7 @@ from ..sage100.model import (
     Stamp,
     normalise_time_updated,
     receipt_id,
+    repeat_of,
 )
 from .ledger import AgentLedger, KeyLocks
 
@@ -200,7 +201,7 @@ class BOIBackend:
         with self.session(credentials, self.names.receipts_task) as s, self._claimed(key):
             found = self._settled(s, key)
             if found is not None:
-                return replace(found[1], created=False)
+                return repeat_of(found[1], request)
             self.ledger.abandon(key)  # a pending intent Sage never received: the key is free
             check_no = self.ledger.claim(request)
             if check_no is None:  # cannot happen while this process owns the ledger and holds the key

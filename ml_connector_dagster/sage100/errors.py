@@ -31,6 +31,18 @@ class SageWriteRejected(SageError):
     """Sage refused a write; `message` is Sage's reason (e.g. "The distribution is out of balance.")."""
 
 
+class SageKeyConflict(SageWriteRejected):
+    """The idempotency key already holds a different receipt (another bank, customer, amount or lines).
+
+    Nothing was written; `message` names what was asked and what the key holds. A different receipt
+    needs a different key.
+    """
+
+
+class SageReceiptReversed(SageKeyConflict):
+    """The key's receipt was reversed: a reversed payment is never entered again under the same key."""
+
+
 class SageFault(SageError):
     """Any other fault Sage answered with (e.g. a request it could not understand)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import NamedTuple
@@ -37,6 +37,8 @@ FAULT_OUT_OF_BALANCE = "AR_OutOfBalance"  # ours; the text is Sage's
 FAULT_OVER_APPLIED = "AR_OverApplied"  # ours
 OUT_OF_BALANCE_TEXT = "The distribution is out of balance."
 FAULT_IN_PROGRESS = "AR_WriteInProgress"  # ours: another call is writing the receipt for this key; ask again
+FAULT_KEY_CONFLICT = "AR_IdempotencyConflict"  # ours: the key already holds a different receipt
+FAULT_KEY_REVERSED = "AR_ReceiptReversed"  # ours: the key's receipt was reversed; it is not entered again
 
 
 class SageRuleError(Exception):
@@ -262,6 +264,35 @@ class CashReceipt:
     lines: tuple[ReceiptLine, ...]
     created: bool = False
     reversal_reason: str = field(default="")
+
+
+def repeat_of(existing: CashReceipt, request: CashReceiptRequest) -> CashReceipt:
+    """What a create for a key that already holds `existing` answers: that receipt, if `request` asks for it.
+
+    The same receipt means the same bank, customer, amount and lines (in any order); the deposit date and
+    reference may differ, because the product dates a retry by the day it runs. Anything else is a
+    conflict fault naming both, and a reversed receipt is never handed back to a create.
+    """
+    key = existing.idempotency_key
+    if existing.status == "reversed":
+        raise SageRuleError(FAULT_KEY_REVERSED, f"The cash receipt {existing.receipt_id} for idempotency key {key} "
+                                                f"was reversed ({existing.reversal_reason or 'no reason given'}); a "
+                                                "reversed payment is not entered again under the same key.")
+    if _substance(existing) != _substance(request):
+        raise SageRuleError(FAULT_KEY_CONFLICT, f"Idempotency key {key} already holds cash receipt "
+                                                f"{existing.receipt_id} ({_describe(existing)}); this request asks "
+                                                f"for {_describe(request)}. A different receipt needs a different key.")
+    return replace(existing, created=False)
+
+
+def _substance(r: CashReceipt | CashReceiptRequest) -> tuple:
+    lines = sorted((l.invoice_no, l.invoice_type, l.amount) for l in r.lines)
+    return (r.bank_code, r.ar_division_no, r.customer_no, r.amount, tuple(lines))
+
+
+def _describe(r: CashReceipt | CashReceiptRequest) -> str:
+    lines = ", ".join(f"{l.invoice_no} {l.invoice_type} {l.amount}" for l in r.lines)
+    return f"bank {r.bank_code}, customer {r.ar_division_no}-{r.customer_no}, amount {r.amount}, lines {lines}"
 
 
 def receipt_id(bank_code: str, deposit_no: str, ar_division_no: str, customer_no: str, check_no: str) -> str:

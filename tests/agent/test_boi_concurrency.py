@@ -14,8 +14,11 @@ from typing import Any, Callable
 
 import pytest
 
-from ml_connector_dagster.agent import BOIBackend
+from ml_connector_dagster.agent import BOIBackend, agent_app
 from ml_connector_dagster.agent.ledger import AgentLedger
+from ml_connector_dagster.httpserve import serve_in_thread
+from ml_connector_dagster.sage100 import AgentClient, RetryPolicy
+from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sage100.model import CashReceipt, Credentials, SageRuleError
 
 from .boi_fake import HOME, RECEIPTS, TODAY, FakeSage
@@ -107,6 +110,31 @@ def test_a_create_that_cannot_wait_for_the_write_in_progress_is_told_so(
     first.join(BOUND)
 
     assert caught.value.code == "AR_WriteInProgress" and first.result.created
+    assert len(sage.tables[RECEIPTS]) == 1
+
+
+def test_a_client_that_meets_a_write_in_progress_asks_again_and_gets_the_receipt(
+        sage: FakeSage, tmp_path: Path, make_request: MakeRequest) -> None:
+    backend = BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch,
+                         today=lambda: TODAY, claim_wait=0)
+    held = HeldWrite(sage)
+    first = Call(lambda: backend.create_cash_receipt(Credentials("demo", "demo-password", "ABC"), make_request("PM1")))
+    assert held.started.wait(BOUND)
+
+    def first_finishes(delay: float) -> None:  # the client's backoff: meanwhile the first call completes
+        held.released.set()
+        first.join(BOUND)
+
+    server = serve_in_thread(agent_app(backend))
+    try:
+        client = AgentClient(f"{server.url}/agent?wsdl", username="demo", password="demo-password",
+                             company_code="ABC", retry=RetryPolicy(attempts=2, sleep=first_finishes))
+        receipt = client.create_cash_receipt(make_request("PM1"))
+    finally:
+        clear_wsdl_cache()
+        server.stop()
+
+    assert receipt.receipt_id == first.result.receipt_id and not receipt.created
     assert len(sage.tables[RECEIPTS]) == 1
 
 
