@@ -96,10 +96,14 @@ def local(tag: str) -> str:
 
 
 class Args:
-    """Read an operation's parameters by local name, with errors that name the missing or bad element."""
+    """Read an operation's parameters by local name, with errors that name the missing or bad element.
 
-    def __init__(self, element: etree._Element) -> None:
+    `peer` is the caller's source address (for the failed-logon record); empty when unknown.
+    """
+
+    def __init__(self, element: etree._Element, peer: str = "") -> None:
         self.element = element
+        self.peer = peer
 
     def child(self, name: str) -> etree._Element | None:
         for c in self.element:
@@ -243,7 +247,7 @@ class SoapService:
         text = self.wsdl.read_text(encoding="utf-8")
         return text.replace("http://localhost/SERVICE_ADDRESS", address).encode("utf-8")
 
-    def dispatch(self, body: bytes) -> tuple[int, bytes]:
+    def dispatch(self, body: bytes, peer: str = "") -> tuple[int, bytes]:
         """Parse, call the handler and build the answer; every failure becomes a fault, never a traceback."""
         name = "?"
         try:
@@ -252,7 +256,7 @@ class SoapService:
             handler = self.operations.get(name)
             if handler is None or etree.QName(op).namespace != self.namespace:
                 raise SoapFault.bad_request(f"Unknown operation '{name}' (namespace {etree.QName(op).namespace}).")
-            return 200, envelope(self.namespace, name, handler(Args(op)))
+            return 200, envelope(self.namespace, name, handler(Args(op, peer)))
         except SoapFault as fault:
             return fault.status, fault_envelope(fault)
         except SageRuleError as exc:
@@ -280,7 +284,8 @@ def _endpoint(service: SoapService) -> Callable[[Request], Any]:
         if body is None:
             fault = SoapFault.bad_request(f"The request is larger than {service.max_bytes} bytes.", status=413)
             return Response(fault_envelope(fault), fault.status, media_type=XML_CONTENT_TYPE)
-        status, payload = await run_in_threadpool(service.dispatch, body)
+        peer = request.client.host if request.client else ""
+        status, payload = await run_in_threadpool(service.dispatch, body, peer)
         return Response(payload, status, media_type=XML_CONTENT_TYPE)
 
     return endpoint

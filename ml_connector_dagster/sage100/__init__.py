@@ -10,6 +10,7 @@ from .errors import (
     SageFault,
     SageKeyConflict,
     SageLogonError,
+    SageLogonLockedOut,
     SageNotFound,
     SageOutcomeUnknown,
     SageReceiptReversed,
@@ -21,6 +22,6 @@ from .model import CashReceipt, CashReceiptRequest, CustomerRecord, InvoiceRecor
 __all__ = [
     "AgentClient", "AgentInfo", "CashReceipt", "CashReceiptRequest", "ContractInfo", "CustomerRecord",
     "EBusinessClient", "InvoiceRecord", "Page", "ReceiptLine", "RetryPolicy", "SageCompanyError", "SageError",
-    "SageFault", "SageKeyConflict", "SageLogonError", "SageNotFound", "SageOutcomeUnknown", "SageReceiptReversed",
-    "SageUnavailable", "SageWriteRejected",
+    "SageFault", "SageKeyConflict", "SageLogonError", "SageLogonLockedOut", "SageNotFound", "SageOutcomeUnknown",
+    "SageReceiptReversed", "SageUnavailable", "SageWriteRejected",
 ]

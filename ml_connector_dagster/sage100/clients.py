@@ -36,6 +36,7 @@ from .errors import (
     SageFault,
     SageKeyConflict,
     SageLogonError,
+    SageLogonLockedOut,
     SageNotFound,
     SageOutcomeUnknown,
     SageReceiptReversed,
@@ -48,6 +49,7 @@ from .model import (
     FAULT_KEY_CONFLICT,
     FAULT_KEY_REVERSED,
     FAULT_LOGON,
+    FAULT_LOGON_LOCKED,
     FAULT_NO_KEY,
     FAULT_NOT_ON_FILE,
     CashReceipt,
@@ -447,6 +449,7 @@ _AGENT_FAULTS: dict[str, Callable[[str, str], SageError]] = {
     FAULT_KEY_REVERSED: SageReceiptReversed,
     FAULT_KEY_CONFLICT: SageKeyConflict,
     FAULT_IN_PROGRESS: SageUnavailable,  # another call is writing this key: transient, ask again
+    FAULT_LOGON_LOCKED: SageLogonLockedOut,
 }
 
 

@@ -29,6 +29,7 @@ LOGON_FAILURE_TEXT = (
 )
 FAULT_LOGON = "CI_LogonFailure"  # ours
 FAULT_COMPANY = "CI_InvalidCompany"  # ours
+FAULT_LOGON_LOCKED = "CI_LogonLockedOut"  # ours: the agent refuses an address after repeated failed logons
 FAULT_NO_KEY = "CI_NoKey"  # record does not exist
 FAULT_NOT_ON_FILE = "CI_NOF"  # a value refers to something not on file
 FAULT_EXISTS = "WS_AlreadyExists"
