@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Callable, Iterator, Sequence
 
 from ..sage100.model import (
-    CENT,
     FAULT_COMPANY,
     FAULT_EXISTS,
     FAULT_IN_PROGRESS,
@@ -32,10 +31,10 @@ from ..sage100.model import (
     InvoiceRecord,
     SageRuleError,
     Stamp,
-    normalise_time_updated,
     receipt_id,
     repeat_of,
 )
+from . import boi_com as com
 from .ledger import AgentLedger, KeyLocks
 
 log = logging.getLogger(__name__)
@@ -72,37 +71,13 @@ HISTORY_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$")
 PAYMENT_HISTORY_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CheckNo$")
 
 
-def _win32_dispatch(progid: str) -> Any:
-    try:
-        import pythoncom  # type: ignore[import-not-found]
-        import win32com.client  # type: ignore[import-not-found]
-    except ImportError:
-        raise RuntimeError("the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
-                           "installed on this machine; use --backend simulated elsewhere") from None
-    pythoncom.CoInitialize()  # each request runs on a worker thread; COM needs initialising per thread
-    return win32com.client.Dispatch(progid)
-
-
-class _Session:
-    """One logged-on ProvideX session; every object made through it is dropped when it ends."""
-
-    def __init__(self, script: Any, ss: Any) -> None:
-        self.script, self.ss = script, ss
-        self.objects: list[Any] = []
-
-    def new(self, name: str) -> Any:
-        obj = self.script.NewObject(name, self.ss)
-        self.objects.append(obj)
-        return obj
-
-
 class BOIBackend:
     """Sage 100 through the Business Object Interface (`ProvideX.Script` over COM, via pywin32)."""
 
     name = "boi"
 
     def __init__(self, mas90_home: str, ledger: AgentLedger, names: BOINames = BOINames(),
-                 dispatch: Callable[[str], Any] = _win32_dispatch, today: Callable[[], date] = date.today,
+                 dispatch: Callable[[str], Any] = com.win32_dispatch, today: Callable[[], date] = date.today,
                  claim_wait: float = DEFAULT_CLAIM_WAIT) -> None:
         self.home = mas90_home
         self.ledger = ledger
@@ -115,36 +90,36 @@ class BOIBackend:
     # --- the session: Init, SY_Session, SetUser, SetCompany, SetDate, SetModule, SetProgram --------------------
 
     @contextlib.contextmanager
-    def session(self, credentials: Credentials, task: str) -> Iterator[_Session]:
+    def session(self, credentials: Credentials, task: str) -> Iterator[com.Session]:
         script = self._dispatch(self.names.script_progid)
         script.Init(self.home)
         ss = script.NewObject(self.names.session)
-        session = _Session(script, ss)
+        session = com.Session(script, ss)
         try:
-            if _rc(ss.nSetUser(credentials.username, credentials.password)) == 0:
+            if com.rc(ss.nSetUser(credentials.username, credentials.password)) == 0:
                 raise SageRuleError(FAULT_LOGON, LOGON_FAILURE_TEXT)
-            if _rc(ss.nSetCompany(credentials.company_code)) == 0:
+            if com.rc(ss.nSetCompany(credentials.company_code)) == 0:
                 raise SageRuleError(FAULT_COMPANY, f"Invalid company code {credentials.company_code}: "
-                                                   f"{_message(ss, 'nSetCompany failed')}")
+                                                   f"{com.message(ss, 'nSetCompany failed')}")
             self.check(ss, ss.nSetDate(self.names.module, self._today().strftime("%Y%m%d")), "nSetDate")
             self.check(ss, ss.nSetModule(self.names.module), "nSetModule")
             self.check(ss, ss.nSetProgram(ss.nLookupTask(task)), f"nSetProgram({task})")
             yield session
         finally:
             for obj in reversed(session.objects):
-                _quietly(obj.DropObject)
-            _quietly(ss.nCleanup)
-            _quietly(ss.DropObject)
+                com.quietly(obj.DropObject)
+            com.quietly(ss.nCleanup)
+            com.quietly(ss.DropObject)
 
     @staticmethod
     def check(obj: Any, rc: Any, what: str) -> int:
         """BOI return codes: 1 success, -1 success with a warning (logged), 0 failure (sLastErrorMsg raised)."""
-        code = _rc(rc)
+        code = com.rc(rc)
         if code == 0:
             error = str(getattr(obj, "sLastErrorNum", "") or "BOI_Error")
-            raise SageRuleError(error, _message(obj, f"{what} failed"))
+            raise SageRuleError(error, com.message(obj, f"{what} failed"))
         if code == -1:
-            log.warning("Sage warned on %s: %s", what, _message(obj, "(no message)"))
+            log.warning("Sage warned on %s: %s", what, com.message(obj, "(no message)"))
         return code
 
     # --- reads ------------------------------------------------------------------------------------------------
@@ -156,34 +131,34 @@ class BOIBackend:
     def list_customers(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
                        limit: int) -> list[CustomerRecord]:
         with self.session(credentials, self.names.read_task) as s:
-            rows = [_customer_record(r) for r in self._rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
-        return _page(rows, since, after, limit)
+            rows = [com.customer_record(r) for r in self._rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
+        return com.page(rows, since, after, limit)
 
     def list_open_invoices(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
                            limit: int) -> list[InvoiceRecord]:
         """BOI has no index on the change stamp here, so this reads the table and pages in memory."""
         with self.session(credentials, self.names.read_task) as s:
             rows = self._invoices(s)
-        return _page(rows, since, after, limit)
+        return com.page(rows, since, after, limit)
 
     def get_open_invoices(self, credentials: Credentials, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         with self.session(credentials, self.names.read_task) as s:
             customer = s.new(self.names.customer_svc)
             self.check(customer, customer.nSetKeyValue("ARDivisionNo$", ar_division_no), "nSetKeyValue")
             self.check(customer, customer.nSetKeyValue("CustomerNo$", customer_no), "nSetKeyValue")
-            if _rc(customer.nFind()) != 1:
+            if com.rc(customer.nFind()) != 1:
                 raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
             rows = [r for r in self._invoices(s) if (r.ARDivisionNo, r.CustomerNo) == (ar_division_no, customer_no)]
         return sorted(rows, key=lambda r: (r.InvoiceDueDate or date.min, r.InvoiceDate or date.min, r.InvoiceNo))
 
-    def _invoices(self, s: _Session) -> list[InvoiceRecord]:
-        return [_invoice_record(r) for r in self._rows(s.new(self.names.open_invoice_svc), INVOICE_FIELDS)]
+    def _invoices(self, s: com.Session) -> list[InvoiceRecord]:
+        return [com.invoice_record(r) for r in self._rows(s.new(self.names.open_invoice_svc), INVOICE_FIELDS)]
 
     def _rows(self, obj: Any, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
         """Every record of a service object: nMoveFirst, then nGetValue per field until nEOF."""
         obj.nMoveFirst()
-        while not _eof(obj):
-            yield {name.rstrip("$"): _get(obj, name) for name in fields}
+        while not com.eof(obj):
+            yield {name.rstrip("$"): com.get(obj, name) for name in fields}
             obj.nMoveNext()
 
     # --- cash receipts -------------------------------------------------------------------------------------------
@@ -223,7 +198,7 @@ class BOIBackend:
                                                        "in a few seconds.")
             yield
 
-    def _settled(self, s: _Session, key: str) -> tuple[str, CashReceipt] | None:
+    def _settled(self, s: com.Session, key: str) -> tuple[str, CashReceipt] | None:
         """The ledger's (status, receipt) for a key, with an interrupted write resolved by looking in Sage.
 
         None when there is no receipt; a pending row that Sage does not have stays pending (for create to free).
@@ -234,7 +209,7 @@ class BOIBackend:
         recovered = self._recover(s, found[1])
         return None if recovered is None else (recovered.status, recovered)
 
-    def _enter(self, s: _Session, request: CashReceiptRequest, check_no: str) -> CashReceipt:
+    def _enter(self, s: com.Session, request: CashReceiptRequest, check_no: str) -> CashReceipt:
         """Write the receipt and record it. Sage's refusal frees the key; any other failure leaves it pending,
         because the write may have reached Sage (the next call for the key looks for it there)."""
         try:
@@ -253,7 +228,7 @@ class BOIBackend:
         self.ledger.complete(receipt)
         return receipt
 
-    def _check_request(self, s: _Session, request: CashReceiptRequest) -> None:
+    def _check_request(self, s: com.Session, request: CashReceiptRequest) -> None:
         """The product's rules, checked before Sage is touched (Sage may only warn on an overpayment)."""
         if sum((l.amount for l in request.lines), Decimal(0)) != request.amount:
             raise SageRuleError(FAULT_OUT_OF_BALANCE, OUT_OF_BALANCE_TEXT)
@@ -267,7 +242,7 @@ class BOIBackend:
                 raise SageRuleError(FAULT_OVER_APPLIED, f"The amount posted to invoice {line.invoice_no} "
                                                         f"({applied[key]}) exceeds its balance of {balances[key]}.")
 
-    def _deposit(self, s: _Session, request: CashReceiptRequest, sign: Decimal = Decimal(1)) -> str:
+    def _deposit(self, s: com.Session, request: CashReceiptRequest, sign: Decimal = Decimal(1)) -> str:
         """The unposted deposit for this bank code and date, or a new one; its amount grows by the receipt's."""
         dep = s.new(self.names.deposit_bus)
         wanted = (request.bank_code, request.deposit_date.strftime("%Y%m%d"))
@@ -276,7 +251,7 @@ class BOIBackend:
         deposit_no = match or f"{max((int(r['DepositNo']) for r in rows if str(r['DepositNo']).isdigit()), default=0) + 1:05d}"
         self.check(dep, dep.nSetKeyValue("DepositNo$", deposit_no), "deposit nSetKeyValue")
         is_new = self.check(dep, dep.nSetKey(), "deposit nSetKey") == 2
-        current = Decimal(0) if is_new else _decimal(_get(dep, "CashDepositAmt"))
+        current = Decimal(0) if is_new else com.decimal(com.get(dep, "CashDepositAmt"))
         if is_new:
             self.check(dep, dep.nSetValue("BankCode$", request.bank_code), "deposit BankCode$")
             self.check(dep, dep.nSetValue("DepositDate$", wanted[1]), "deposit DepositDate$")
@@ -285,7 +260,7 @@ class BOIBackend:
         self.check(dep, dep.nWrite(), "deposit nWrite")
         return deposit_no
 
-    def _write_receipt(self, s: _Session, request: CashReceiptRequest, deposit_no: str, check_no: str,
+    def _write_receipt(self, s: com.Session, request: CashReceiptRequest, deposit_no: str, check_no: str,
                        sign: Decimal = Decimal(1)) -> None:
         """Header keys, PostingAmt and the key in Comment$, then each line, then the header's nWrite."""
         cr = s.new(self.names.receipts_bus)
@@ -306,10 +281,10 @@ class BOIBackend:
                 self.check(lines, lines.nWrite(), "line nWrite")
             self.check(cr, cr.nWrite(), "receipt nWrite")
         except SageRuleError:
-            _quietly(cr.nClear)  # nothing reaches Sage's files until the header's nWrite succeeds
+            com.quietly(cr.nClear)  # nothing reaches Sage's files until the header's nWrite succeeds
             raise
 
-    def _recover(self, s: _Session, pending: CashReceipt) -> CashReceipt | None:
+    def _recover(self, s: com.Session, pending: CashReceipt) -> CashReceipt | None:
         """Where an interrupted write may be: still in entry (the key in the header's comment) or, once the
         Cash Receipts Journal has been updated, in history (the check number reserved for it, or the key)."""
         found = self._in_entry(s, pending) or self._in_history(s, pending)
@@ -323,24 +298,24 @@ class BOIBackend:
         log.info("Recovered the interrupted cash receipt for key %r from Sage (%s)", pending.idempotency_key, status)
         return receipt
 
-    def _in_entry(self, s: _Session, pending: CashReceipt) -> tuple[str, str, str] | None:
+    def _in_entry(self, s: com.Session, pending: CashReceipt) -> tuple[str, str, str] | None:
         row = self._header_with_comment(s, pending.idempotency_key)
-        return None if row is None else (_text(row["DepositNo"]), _text(row["CheckNo"]), "entered")
+        return None if row is None else (com.text(row["DepositNo"]), com.text(row["CheckNo"]), "entered")
 
-    def _in_history(self, s: _Session, pending: CashReceipt) -> tuple[str, str, str] | None:
+    def _in_history(self, s: com.Session, pending: CashReceipt) -> tuple[str, str, str] | None:
         """Posted lines carry the receipt's check number (unique: the ledger reserves each once); payment
         history may also carry the key as its PaymentReference. Both are read whole: history has no index here."""
         ours = (pending.ar_division_no, pending.customer_no, pending.check_no)
         for row in self._rows(s.new(self.names.history_svc), HISTORY_FIELDS):
-            if _key_of(row) == ours:
-                return _text(row["DepositNo"]), _text(row["CheckNo"]), "posted"
+            if com.key_of(row) == ours:
+                return com.text(row["DepositNo"]), com.text(row["CheckNo"]), "posted"
         reference = self.names.payment_reference_field
         for row in self._rows(s.new(self.names.payment_history_svc), (*PAYMENT_HISTORY_FIELDS, reference)):
-            if _key_of(row) == ours or _text(row[reference.rstrip("$")]) == pending.idempotency_key:
-                return pending.deposit_no, _text(row["CheckNo"]), "posted"
+            if com.key_of(row) == ours or com.text(row[reference.rstrip("$")]) == pending.idempotency_key:
+                return pending.deposit_no, com.text(row["CheckNo"]), "posted"
         return None
 
-    def _header_with_comment(self, s: _Session, comment: str) -> dict[str, Any] | None:
+    def _header_with_comment(self, s: com.Session, comment: str) -> dict[str, Any] | None:
         cr = s.new(self.names.receipts_bus)
         rows = self._rows(cr, (*HEADER_FIELDS, self.names.comment_field))
         return next((r for r in rows if r[self.names.comment_field.rstrip("$")] == comment), None)
@@ -363,94 +338,13 @@ class BOIBackend:
         self.ledger.reversed(idempotency_key, reason)
         return replace(receipt, status="reversed", reversal_reason=reason)
 
-    def _delete_entry(self, s: _Session, receipt: CashReceipt) -> bool:
+    def _delete_entry(self, s: com.Session, receipt: CashReceipt) -> bool:
         cr = s.new(self.names.receipts_bus)
         for field, value in (("DepositNo$", receipt.deposit_no), ("ARDivisionNo$", receipt.ar_division_no),
                              ("CustomerNo$", receipt.customer_no), ("CheckNo$", receipt.check_no)):
             self.check(cr, cr.nSetKeyValue(field, value), f"receipt {field}")
         if self.check(cr, cr.nSetKey(), "receipt nSetKey") != 1:
-            _quietly(cr.nClear)
+            com.quietly(cr.nClear)
             return False  # no longer in entry: the journal has posted it
         self.check(cr, cr.nDelete(), "receipt nDelete")
         return True
-
-
-# --- helpers -----------------------------------------------------------------------------------------------------
-
-def _rc(value: Any) -> int:
-    """A BOI return value as an int (pywin32 may hand back a tuple when there are by-reference arguments)."""
-    if isinstance(value, tuple):
-        value = value[0]
-    return int(value)
-
-
-def _eof(obj: Any) -> bool:
-    """nEOF is a property in every public example; read it as one, and call it if COM hands back a method."""
-    value = obj.nEOF
-    return bool(_rc(value() if callable(value) else value))
-
-
-def _get(obj: Any, field: str) -> Any:
-    """nGetValue(field, byref value): pywin32 returns (rc, value) for the by-reference argument."""
-    result = obj.nGetValue(field, "" if field.endswith("$") else 0)
-    if isinstance(result, tuple):
-        rc, value = result[0], result[1]
-        if _rc(rc) == 0:
-            raise SageRuleError(str(getattr(obj, "sLastErrorNum", "") or "BOI_Error"),
-                                _message(obj, f"nGetValue({field}) failed"))
-        return value
-    return result
-
-
-def _message(obj: Any, default: str) -> str:
-    return str(getattr(obj, "sLastErrorMsg", "") or default).strip()
-
-
-def _quietly(call: Callable[[], Any]) -> None:
-    try:
-        call()
-    except Exception:  # noqa: BLE001 - cleanup must not hide the error that got us here
-        log.debug("BOI cleanup call failed", exc_info=True)
-
-
-def _text(value: Any) -> str:
-    """A string field as Sage may pad it."""
-    return str(value or "").strip()
-
-
-def _key_of(row: dict[str, Any]) -> tuple[str, str, str]:
-    """(division, customer, check number) of a receipt or history row."""
-    return _text(row["ARDivisionNo"]), _text(row["CustomerNo"]), _text(row["CheckNo"])
-
-
-def _decimal(value: Any) -> Decimal:
-    """COM hands numbers over as doubles (or CURRENCY as Decimal): the one place a float becomes money."""
-    if isinstance(value, float):
-        return Decimal(repr(value)).quantize(CENT)
-    return Decimal(str(value or 0)).quantize(CENT)
-
-
-def _date(value: Any) -> date | None:
-    text = str(value or "").strip()
-    return datetime.strptime(text, "%Y%m%d").date() if text else None
-
-
-def _customer_record(r: dict[str, Any]) -> CustomerRecord:
-    return CustomerRecord(r["ARDivisionNo"], r["CustomerNo"], r["CustomerName"], r["EmailAddress"],
-                          _decimal(r["CurrentBalance"]), r["CustomerStatus"], r["DateUpdated"],
-                          normalise_time_updated(r["TimeUpdated"]))
-
-
-def _invoice_record(r: dict[str, Any]) -> InvoiceRecord:
-    return InvoiceRecord(r["ARDivisionNo"], r["CustomerNo"], r["InvoiceNo"], r["InvoiceType"], _date(r["InvoiceDate"]),
-                         _date(r["InvoiceDueDate"]), _decimal(r["Balance"]), r["DateUpdated"],
-                         normalise_time_updated(r["TimeUpdated"]))
-
-
-def _page(rows: list, since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list:
-    """The in-memory equivalent of the simulated company's keyset query."""
-    def position(r: Any) -> tuple[str, ...]:
-        return (*r.stamp, *r.key)
-
-    chosen = [r for r in rows if (since is None or r.stamp > since) and (after is None or position(r) > after)]
-    return sorted(chosen, key=position)[:limit]
