@@ -5,7 +5,9 @@ operation name -> handler; `soap_app` turns that into a Starlette app that serve
 answers POSTs. Handlers get an `Args` view of the operation element and return the `<Op>Result` content.
 
 Requests come from the network, so parsing is defensive: a size limit, no DTDs, no entity expansion, no
-network access, and any DOCTYPE is refused outright (XXE and "billion laughs" both need one).
+network access, and any DOCTYPE is refused outright (XXE and "billion laughs" both need one). Values are
+read whole: comments are dropped while parsing (so they cannot cut a value short), and dates, times,
+amounts and page tokens must match their whole lexical form.
 Faults look like Sage's: `faultcode` prefixed like WCF's, `faultstring`, and `detail/MasFault` with
 `ErrorCode` and `ErrorMessage`. Request bodies are never logged: they carry the Sage password.
 """
@@ -67,7 +69,7 @@ def parse_xml(body: bytes, max_bytes: int = MAX_BYTES) -> etree._Element:
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
         raise SoapFault.bad_request("DOCTYPE and ENTITY declarations are not allowed.")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_pis=True, collect_ids=False)
+                             huge_tree=False, remove_pis=True, remove_comments=True, collect_ids=False)
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
@@ -115,8 +117,11 @@ class Args:
         return [Args(c) for c in self.element if isinstance(c.tag, str) and local(c.tag) == name]
 
     def text(self, name: str, required: bool = True) -> str | None:
-        """The element's text without XML's own whitespace around it (other spaces, e.g. U+00A0, are kept)."""
+        """The element's whole text (comments are dropped while parsing, so `4<!---->50` is 450) without XML's
+        own whitespace around it (other spaces, e.g. U+00A0, are kept); an element inside it is refused."""
         c = self.child(name)
+        if c is not None and any(isinstance(child.tag, str) for child in c):
+            raise SoapFault.bad_request(f"The element '{name}' must hold text only, not other elements.")
         value = None if c is None else (c.text or "").strip(XML_SPACE)
         if required and not value:
             raise SoapFault.bad_request(f"The element '{name}' is required.")

@@ -96,3 +96,17 @@ def test_a_deposit_date_that_is_not_exactly_yyyy_mm_dd_is_refused_naming_it(
 
     assert_client_fault_naming(response, "depositDate", deposit_date)
     assert company.rows("AR_CashReceiptsHeader") == []
+
+
+def test_a_comment_inside_an_amount_does_not_cut_it_short(agent_server: ServerHandle, company: SageCompany) -> None:
+    response = post(agent_server, envelope(create_receipt_body(amount="4<!-- split -->50.00")))
+
+    assert response.status_code == 200, fault(response)
+    assert [h["PostingAmt"] for h in company.rows("AR_CashReceiptsHeader")] == ["450.00"]
+
+
+def test_an_element_inside_a_value_is_refused_naming_it(agent_server: ServerHandle, company: SageCompany) -> None:
+    response = post(agent_server, envelope(create_receipt_body(amount="450<a:x/>.00")))
+
+    assert_client_fault_naming(response, "'amount'", "text only")
+    assert company.rows("AR_CashReceiptsHeader") == []
