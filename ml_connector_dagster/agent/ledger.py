@@ -1,15 +1,23 @@
 """The BOI backend's own record of cash receipts by idempotency key (SQLite beside the agent).
 
-Sage has no place to look a receipt up by the GoCardless payment id, so the agent keeps one. A receipt is
-recorded `pending` before anything is written to Sage and completed after; a `pending` row found later
-means the agent stopped mid-write, and the backend searches Sage's entries for the key (kept in the
-header's Comment) before writing again. Check numbers come from here too, so they never repeat.
+Sage has no place to look a receipt up by the GoCardless payment id, so the agent keeps one. A key is
+claimed (`pending`, with a check number reserved for it) before anything is written to Sage and completed
+after; a `pending` row found later means the agent stopped mid-write, and the backend looks for the
+receipt in Sage before writing again: among unposted entries (the key is in the header's Comment) and,
+because the Cash Receipts Journal may have been updated since, in posted history (by the check number
+reserved here, or the key). Check numbers come from here, so they never repeat.
+
+One agent process owns a ledger at a time (an exclusive lock on `<ledger>.lock`, released when the process
+ends, however it ends): so a `pending` row that no call of this process is writing is a stopped write,
+never another process's write in progress. Within the process, `KeyLocks` lets one call at a time work
+on a key.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -32,29 +40,44 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 class AgentLedger:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        private_file(self.path)  # receipts and customers: the service user's only
-        with self._tx() as conn:
+        private_file(self.path, ("-wal", "-shm", "-journal"))  # receipts and customers: the service user's only
+        self._owner = _own(private_file(self.path.with_name(self.path.name + ".lock")))
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as conn:
             conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Let another agent process use this ledger (ending the process does the same)."""
+        self._owner.close()
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30)
+        """One write transaction, taken at once (BEGIN IMMEDIATE): a read-then-write inside it is atomic."""
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row
         try:
-            with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         finally:
             conn.close()
 
     def get(self, key: str) -> tuple[str, CashReceipt] | None:
         """(ledger status, receipt) for a key; status is pending, entered, posted or reversed."""
-        with self._tx() as conn:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            conn.row_factory = sqlite3.Row
             row = conn.execute("SELECT * FROM receipts WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else (row["status"], _receipt(row))
 
-    def begin(self, request: CashReceiptRequest) -> str:
-        """Record the intent before writing to Sage; returns the check number reserved for it."""
+    def claim(self, request: CashReceiptRequest) -> str | None:
+        """Record the intent before writing to Sage, atomically: the check number reserved for it, or None
+        when the key already has a row (a receipt, or a claim of its own)."""
         with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM receipts WHERE idempotency_key = ?", (request.idempotency_key,)).fetchone():
+                return None
             number = conn.execute("INSERT INTO counters VALUES ('check_no', 2) ON CONFLICT (name) DO UPDATE "
                                   "SET value = value + 1 RETURNING value - 1").fetchone()[0]
             check_no = f"GC{number:08d}"
@@ -68,10 +91,10 @@ class AgentLedger:
 
     def complete(self, receipt: CashReceipt) -> None:
         self._set(receipt.idempotency_key, status=receipt.status, receipt_id=receipt.receipt_id,
-                  deposit_no=receipt.deposit_no)
+                  deposit_no=receipt.deposit_no, check_no=receipt.check_no)
 
     def abandon(self, key: str) -> None:
-        """Sage refused the write: nothing was written, so the key is free again."""
+        """Sage refused the write, or never received it: nothing was written, so the key is free again."""
         with self._tx() as conn:
             conn.execute("DELETE FROM receipts WHERE idempotency_key = ? AND status = 'pending'", (key,))
 
@@ -83,6 +106,52 @@ class AgentLedger:
         with self._tx() as conn:
             conn.execute(f"UPDATE receipts SET {assignments}, updated_at = ? WHERE idempotency_key = ?",
                          (*values.values(), _now(), key))
+
+
+class KeyLocks:
+    """One lock per key within this process, made on demand and dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._entries: dict[str, tuple[threading.Lock, list[int]]] = {}
+
+    @contextlib.contextmanager
+    def hold(self, key: str, timeout: float) -> Iterator[bool]:
+        """Hold the key's lock, waiting at most `timeout` seconds (0: not at all); yields whether it is held."""
+        with self._guard:
+            lock, users = self._entries.setdefault(key, (threading.Lock(), [0]))
+            users[0] += 1
+        held = lock.acquire(timeout=timeout) if timeout > 0 else lock.acquire(blocking=False)
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()
+            with self._guard:
+                users[0] -= 1
+                if users[0] == 0:
+                    del self._entries[key]
+
+    def users(self, key: str) -> int:
+        """Calls holding or waiting for the key."""
+        with self._guard:
+            entry = self._entries.get(key)
+            return entry[1][0] if entry else 0
+
+
+def _own(lock_path: Path) -> sqlite3.Connection:
+    """An exclusive SQLite lock on `lock_path`, held while the returned connection stays open."""
+    conn = sqlite3.connect(lock_path, timeout=0, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("CREATE TABLE IF NOT EXISTS owner (started_at TEXT)")
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError:
+        conn.close()
+        raise RuntimeError(f"another agent is using the ledger at {lock_path.with_suffix('')} (it holds "
+                           f"{lock_path.name}); stop it first, or give this agent its own home folder") from None
+    return conn
 
 
 def _now() -> str:

@@ -2,7 +2,8 @@
 
 WSDL: ml_connector_dagster/sage100/wsdl/agent.wsdl, served at /agent?wsdl. Every operation takes `logon`
 and `companyCode` and the backend checks them, exactly as Sage's own services do; nothing else in the
-product knows which backend answers.
+product knows which backend answers. Failed logons are recorded per source address (agent/logons.py):
+one that keeps failing is refused for a while before the backend is asked to check another password.
 
 Lists are paged by position, not offset: a page token holds the (DateUpdated, TimeUpdated, key) of the
 last record sent, so a record that changes while a client pages moves behind the cursor and is sent
@@ -14,30 +15,36 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from starlette.applications import Starlette
 
 from ..sage100.model import (
     CUSTOMER_KEY,
     INVOICE_KEY,
+    FAULT_LOGON,
     CashReceipt,
     CashReceiptRequest,
+    Credentials,
     CustomerRecord,
     InvoiceRecord,
     ReceiptLine,
+    SageRuleError,
     Stamp,
 )
 from .backends import Backend
+from .logons import LogonGuard, LogonPolicy
 from .soap import Args, SoapFault, SoapService, credentials_of, soap_app
 
 NAMESPACE = "urn:ml-connector:sage100:agent"
 WSDL = Path(__file__).resolve().parents[1] / "sage100" / "wsdl" / "agent.wsdl"
 PATH = "/agent"
 DEFAULT_PAGE_SIZE = 500
+T = TypeVar("T")
 
 
 def version() -> str:
@@ -50,11 +57,13 @@ def version() -> str:
 class AgentService:
     """The operations; each reads its parameters, calls the backend and shapes the result like the WSDL."""
 
-    def __init__(self, backend: Backend, page_size: int = DEFAULT_PAGE_SIZE) -> None:
+    def __init__(self, backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LogonPolicy(),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         self.backend = backend
         self.page_size = page_size
+        self.logons = LogonGuard(logon_policy, clock)
 
     def service(self, path: str = PATH) -> SoapService:
         return SoapService(path, WSDL, NAMESPACE, {
@@ -67,9 +76,24 @@ class AgentService:
             "ReverseCashReceipt": self.reverse_cash_receipt,
         })
 
+    def _as(self, args: Args, credentials: Credentials, call: Callable[..., T], *params: Any) -> T:
+        """Call the backend as `credentials` unless the caller's address is being refused, and record how
+        the logon went: Sage's logon failure counts against the address, anything past the logon clears it."""
+        self.logons.check(args.peer)
+        try:
+            result = call(credentials, *params)
+        except SageRuleError as exc:
+            if exc.code == FAULT_LOGON:
+                self.logons.failed(args.peer, credentials.username, credentials.company_code)
+            else:
+                self.logons.succeeded(args.peer)
+            raise
+        self.logons.succeeded(args.peer)
+        return result
+
     def ping(self, args: Args) -> dict[str, Any]:
         credentials = credentials_of(args)
-        name = self.backend.company_name(credentials)
+        name = self._as(args, credentials, self.backend.company_name)
         return {"Version": version(), "CompanyCode": credentials.company_code.upper(), "CompanyName": name,
                 "Backend": self.backend.name}
 
@@ -82,10 +106,10 @@ class AgentService:
     def _page(self, args: Args, kind: str, key: Sequence[str], fetch: Callable[..., list],
               shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
         credentials = credentials_of(args)
-        since = _since(args.datetime("updatedSince", required=False))
+        since = _since(args.datetime("updatedSince", required=False), args.text("updatedSince", required=False))
         token = args.text("pageToken", required=False)
         after = decode_page_token(token, kind, 2 + len(key)) if token else None
-        rows = fetch(credentials, since, after, self.page_size + 1)
+        rows = self._as(args, credentials, fetch, since, after, self.page_size + 1)
         page = rows[: self.page_size]
         result: dict[str, Any] = {kind: [shape(r) for r in page]}
         if len(rows) > self.page_size:
@@ -94,7 +118,8 @@ class AgentService:
         return result
 
     def get_open_invoices(self, args: Args) -> dict[str, Any]:
-        rows = self.backend.get_open_invoices(credentials_of(args), args.text("arDivisionNo"), args.text("customerNo"))
+        rows = self._as(args, credentials_of(args), self.backend.get_open_invoices, args.text("arDivisionNo"),
+                        args.text("customerNo"))
         return {"invoice": [_invoice(r) for r in rows]}
 
     def create_cash_receipt(self, args: Args) -> dict[str, Any]:
@@ -107,31 +132,51 @@ class AgentService:
             reference=args.text("reference", required=False) or "",
             lines=tuple(ReceiptLine(l.text("invoiceNo"), l.text("invoiceType"), l.decimal("amount")) for l in lines),
         )
-        return receipt_contract(self.backend.create_cash_receipt(credentials, request))
+        return receipt_contract(self._as(args, credentials, self.backend.create_cash_receipt, request))
 
     def find_cash_receipt(self, args: Args) -> dict[str, Any]:
-        receipt = self.backend.find_cash_receipt(credentials_of(args), args.text("idempotencyKey"))
+        receipt = self._as(args, credentials_of(args), self.backend.find_cash_receipt, args.text("idempotencyKey"))
         return {"receipt": None if receipt is None else receipt_contract(receipt)}
 
     def reverse_cash_receipt(self, args: Args) -> dict[str, Any]:
-        receipt = self.backend.reverse_cash_receipt(credentials_of(args), args.text("idempotencyKey"),
-                                                    args.text("reason"))
+        receipt = self._as(args, credentials_of(args), self.backend.reverse_cash_receipt, args.text("idempotencyKey"),
+                           args.text("reason"))
         return receipt_contract(receipt)
 
 
-def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE) -> Starlette:
-    return soap_app(AgentService(backend, page_size).service())
+def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LogonPolicy(),
+              clock: Callable[[], float] = time.monotonic) -> Starlette:
+    """The agent's ASGI app; `logon_policy` says when an address that keeps failing logons is refused."""
+    return soap_app(AgentService(backend, page_size, logon_policy, clock).service())
 
 
 # --- shaping ------------------------------------------------------------------------------------------------------
 
-def _since(moment: datetime | None) -> Stamp | None:
-    """Sage stamps are the server's local time; an aware `updatedSince` is converted to it first."""
+def _since(moment: datetime | None, written: str | None) -> Stamp | None:
+    """Sage stamps are the server's local time; an aware `updatedSince` is converted to it first.
+
+    A moment whose local time falls outside the calendar (year 1 at +14:00) is refused naming the value.
+    """
     if moment is None:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone().replace(tzinfo=None)
+        try:
+            moment = _local(moment)
+        except (OverflowError, ValueError, OSError):
+            raise SoapFault.bad_request(f"The element 'updatedSince' is outside the dates this server can convert "
+                                        f"to its local time: {written!r}; give a moment from year 1 to 9999 in "
+                                        "local time.") from None
     return Stamp.of(moment)
+
+
+def _local(moment: datetime) -> datetime:
+    """`moment` in the server's local time, naive. Windows cannot convert moments before 1970 by its zone
+    rules (OSError); those get today's offset, which is as good as any for a stamp that old."""
+    try:
+        return moment.astimezone().replace(tzinfo=None)
+    except OSError:
+        offset = datetime.now().astimezone().utcoffset()
+        return (moment - moment.utcoffset() + offset).replace(tzinfo=None)
 
 
 def _customer(r: CustomerRecord) -> dict[str, Any]:
@@ -165,13 +210,21 @@ def encode_page_token(kind: str, position: Sequence[str]) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
+MAX_PAGE_TOKEN = 2048  # far longer than any token this service hands out
+
+
 def decode_page_token(token: str, kind: str, size: int) -> tuple[str, ...]:
-    """The position a token holds; a token from another list or a mangled one is refused clearly."""
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeError):
-        data = None
+    """The position a token holds; a token from another list, or one not exactly as handed out, is refused."""
+    data = _token_data(token) if len(token) <= MAX_PAGE_TOKEN else None
     if not (isinstance(data, list) and len(data) == size + 1 and data[0] == kind
-            and all(isinstance(v, str) for v in data[1:])):
-        raise SoapFault.bad_request(f"The pageToken is not one this list returned ({kind} list).")
+            and all(isinstance(v, str) for v in data[1:]) and encode_page_token(kind, data[1:]) == token):
+        raise SoapFault.bad_request(f"The element 'pageToken' is not one this list returned ({kind} list): "
+                                    f"{token[:40]!r}; start again without it.")
     return tuple(data[1:])
+
+
+def _token_data(token: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, ValueError, UnicodeError, RecursionError):
+        return None

@@ -5,7 +5,9 @@ operation name -> handler; `soap_app` turns that into a Starlette app that serve
 answers POSTs. Handlers get an `Args` view of the operation element and return the `<Op>Result` content.
 
 Requests come from the network, so parsing is defensive: a size limit, no DTDs, no entity expansion, no
-network access, and any DOCTYPE is refused outright (XXE and "billion laughs" both need one).
+network access, and any DOCTYPE is refused outright (XXE and "billion laughs" both need one). Values are
+read whole: comments are dropped while parsing (so they cannot cut a value short), and dates, times,
+amounts and page tokens must match their whole lexical form.
 Faults look like Sage's: `faultcode` prefixed like WCF's, `faultstring`, and `detail/MasFault` with
 `ErrorCode` and `ErrorMessage`. Request bodies are never logged: they carry the Sage password.
 """
@@ -14,8 +16,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -26,12 +29,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..sage100.model import Credentials, SageRuleError
+from ..sage100.model import Credentials, SageRuleError, money
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 FAULT_PREFIX_NS = "http://schemas.datacontract.org/2004/07/Sage.eBusinessWebServices"  # the "a:" of a:CI_NOF
 MAX_BYTES = 1024 * 1024
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
+XML_SPACE = " \t\r\n"  # the only characters XML itself treats as whitespace
+DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+                           re.ASCII)
 NO_RESULT = object()  # a handler's answer for operations that return nothing (an empty <Op>Response)
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,7 @@ def parse_xml(body: bytes, max_bytes: int = MAX_BYTES) -> etree._Element:
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
         raise SoapFault.bad_request("DOCTYPE and ENTITY declarations are not allowed.")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_pis=True, collect_ids=False)
+                             huge_tree=False, remove_pis=True, remove_comments=True, collect_ids=False)
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
@@ -91,10 +98,14 @@ def local(tag: str) -> str:
 
 
 class Args:
-    """Read an operation's parameters by local name, with errors that name the missing or bad element."""
+    """Read an operation's parameters by local name, with errors that name the missing or bad element.
 
-    def __init__(self, element: etree._Element) -> None:
+    `peer` is the caller's source address (for the failed-logon record); empty when unknown.
+    """
+
+    def __init__(self, element: etree._Element, peer: str = "") -> None:
         self.element = element
+        self.peer = peer
 
     def child(self, name: str) -> etree._Element | None:
         for c in self.element:
@@ -106,8 +117,12 @@ class Args:
         return [Args(c) for c in self.element if isinstance(c.tag, str) and local(c.tag) == name]
 
     def text(self, name: str, required: bool = True) -> str | None:
+        """The element's whole text (comments are dropped while parsing, so `4<!---->50` is 450) without XML's
+        own whitespace around it (other spaces, e.g. U+00A0, are kept); an element inside it is refused."""
         c = self.child(name)
-        value = None if c is None else (c.text or "").strip()
+        if c is not None and any(isinstance(child.tag, str) for child in c):
+            raise SoapFault.bad_request(f"The element '{name}' must hold text only, not other elements.")
+        value = None if c is None else (c.text or "").strip(XML_SPACE)
         if required and not value:
             raise SoapFault.bad_request(f"The element '{name}' is required.")
         return value or None
@@ -119,30 +134,40 @@ class Args:
         return None if c is None else Args(c)
 
     def decimal(self, name: str, required: bool = True) -> Decimal | None:
+        """An amount by the product's one rule (`money`): ASCII digits, at most 2 decimals, no exponent."""
         value = self.text(name, required)
         if value is None:
             return None
         try:
-            number = Decimal(value)
-            if not number.is_finite():
-                raise InvalidOperation
-            return number
-        except InvalidOperation:
-            raise SoapFault.bad_request(f"The element '{name}' is not a decimal number: {value[:40]!r}.") from None
+            return money(value, f"The element '{name}'")
+        except ValueError as exc:
+            raise SoapFault.bad_request(f"{exc}.") from None
 
     def date(self, name: str, required: bool = True) -> date | None:
+        """An xsd:date written exactly YYYY-MM-DD (no time, no zone, nothing after it)."""
         value = self.text(name, required)
+        if value is None:
+            return None
         try:
-            return None if value is None else date.fromisoformat(value[:10])
+            if not DATE_TEXT.fullmatch(value):
+                raise ValueError
+            return date.fromisoformat(value)
         except ValueError:
-            raise SoapFault.bad_request(f"The element '{name}' is not a date (YYYY-MM-DD): {value[:40]!r}.") from None
+            raise SoapFault.bad_request(f"The element '{name}' is not a date written YYYY-MM-DD: "
+                                        f"{value[:40]!r}.") from None
 
     def datetime(self, name: str, required: bool = True) -> datetime | None:
+        """An xsd:dateTime, the whole value: YYYY-MM-DDThh:mm:ss[.fraction][Z|+hh:mm|-hh:mm]."""
         value = self.text(name, required)
+        if value is None:
+            return None
         try:
-            return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if not DATETIME_TEXT.fullmatch(value):
+                raise ValueError
+            return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         except ValueError:
-            raise SoapFault.bad_request(f"The element '{name}' is not an xsd:dateTime: {value[:40]!r}.") from None
+            raise SoapFault.bad_request(f"The element '{name}' is not an xsd:dateTime such as 2026-11-20T09:30:00 "
+                                        f"or 2026-11-20T09:30:00+01:00: {value[:40]!r}.") from None
 
 
 def credentials_of(args: Args) -> Credentials:
@@ -227,7 +252,7 @@ class SoapService:
         text = self.wsdl.read_text(encoding="utf-8")
         return text.replace("http://localhost/SERVICE_ADDRESS", address).encode("utf-8")
 
-    def dispatch(self, body: bytes) -> tuple[int, bytes]:
+    def dispatch(self, body: bytes, peer: str = "") -> tuple[int, bytes]:
         """Parse, call the handler and build the answer; every failure becomes a fault, never a traceback."""
         name = "?"
         try:
@@ -236,7 +261,7 @@ class SoapService:
             handler = self.operations.get(name)
             if handler is None or etree.QName(op).namespace != self.namespace:
                 raise SoapFault.bad_request(f"Unknown operation '{name}' (namespace {etree.QName(op).namespace}).")
-            return 200, envelope(self.namespace, name, handler(Args(op)))
+            return 200, envelope(self.namespace, name, handler(Args(op, peer)))
         except SoapFault as fault:
             return fault.status, fault_envelope(fault)
         except SageRuleError as exc:
@@ -264,7 +289,8 @@ def _endpoint(service: SoapService) -> Callable[[Request], Any]:
         if body is None:
             fault = SoapFault.bad_request(f"The request is larger than {service.max_bytes} bytes.", status=413)
             return Response(fault_envelope(fault), fault.status, media_type=XML_CONTENT_TYPE)
-        status, payload = await run_in_threadpool(service.dispatch, body)
+        peer = request.client.host if request.client else ""
+        status, payload = await run_in_threadpool(service.dispatch, body, peer)
         return Response(payload, status, media_type=XML_CONTENT_TYPE)
 
     return endpoint

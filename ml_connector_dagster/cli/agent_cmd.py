@@ -10,6 +10,7 @@ import click
 
 from ..agent.backends import BOIBackend, SimulatedBackend
 from ..agent.ledger import AgentLedger
+from ..agent.logons import LogonPolicy
 from ..agent.service import DEFAULT_PAGE_SIZE, PATH, agent_app
 from ..httpserve import ServerLimits, run_forever
 from .common import settings_or_exit
@@ -33,8 +34,13 @@ DEFAULT_PORT = 8090
               help="Records per page of ListCustomers/ListOpenInvoices.")
 @click.option("--allow-plain-http", is_flag=True,
               help="Serve plain HTTP on a non-loopback address (passwords would cross the network in clear).")
+@click.option("--max-failed-logons", type=click.IntRange(min=1), default=LogonPolicy.max_failures, show_default=True,
+              help="Failed logons in a row from one address before its calls are refused for a while.")
+@click.option("--logon-lockout", type=click.FloatRange(min=1), default=LogonPolicy.lockout_seconds, show_default=True,
+              help="Seconds the first refusal lasts; each further failure doubles it (up to an hour).")
 def agent(backend: str, host: str, port: int, tls_cert: str | None, tls_key: str | None, company_dir: Path | None,
-          scenario: Path | None, mas90_home: str | None, page_size: int, allow_plain_http: bool) -> None:
+          scenario: Path | None, mas90_home: str | None, page_size: int, allow_plain_http: bool,
+          max_failed_logons: int, logon_lockout: float) -> None:
     """Serve the agent's SOAP API (WSDL at /agent?wsdl) until Ctrl-C.
 
     Slow clients are cut off and connections capped by the ML_CONNECTOR_HTTP_* settings, as for the receiver.
@@ -51,7 +57,10 @@ def agent(backend: str, host: str, port: int, tls_cert: str | None, tls_key: str
         chosen, what = _boi(mas90_home, company_dir, scenario)
     scheme = "https" if tls_cert else "http"
     click.echo(f"agent: {what}; WSDL at {scheme}://{_url_host(host)}:{port}{PATH}?wsdl")
-    run_forever(agent_app(chosen, page_size), host, port, ssl_certfile=tls_cert, ssl_keyfile=tls_key, limits=limits)
+    policy = LogonPolicy(max_failures=max_failed_logons, lockout_seconds=logon_lockout,
+                         max_lockout_seconds=max(LogonPolicy.max_lockout_seconds, logon_lockout))
+    run_forever(agent_app(chosen, page_size, policy), host, port, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+                limits=limits)
 
 
 def _simulated(company_dir: Path | None, scenario: Path | None) -> tuple[SimulatedBackend, str]:
@@ -82,7 +91,10 @@ def _boi(mas90_home: str | None, company_dir: Path | None, scenario: Path | None
     if importlib.util.find_spec("win32com") is None:
         raise click.ClickException("the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
                                    "installed on this machine; use --backend simulated elsewhere")
-    ledger = AgentLedger(settings_or_exit().home / "agent" / "agent_ledger.sqlite")
+    try:
+        ledger = AgentLedger(settings_or_exit().home / "agent" / "agent_ledger.sqlite")
+    except RuntimeError as exc:  # another agent process owns the ledger
+        raise click.ClickException(str(exc)) from None
     return BOIBackend(mas90_home, ledger), f"Sage 100 BOI at {mas90_home} (ledger {ledger.path})"
 
 

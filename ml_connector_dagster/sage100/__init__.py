@@ -8,9 +8,12 @@ from .errors import (
     SageCompanyError,
     SageError,
     SageFault,
+    SageKeyConflict,
     SageLogonError,
+    SageLogonLockedOut,
     SageNotFound,
     SageOutcomeUnknown,
+    SageReceiptReversed,
     SageUnavailable,
     SageWriteRejected,
 )
@@ -19,5 +22,6 @@ from .model import CashReceipt, CashReceiptRequest, CustomerRecord, InvoiceRecor
 __all__ = [
     "AgentClient", "AgentInfo", "CashReceipt", "CashReceiptRequest", "ContractInfo", "CustomerRecord",
     "EBusinessClient", "InvoiceRecord", "Page", "ReceiptLine", "RetryPolicy", "SageCompanyError", "SageError",
-    "SageFault", "SageLogonError", "SageNotFound", "SageOutcomeUnknown", "SageUnavailable", "SageWriteRejected",
+    "SageFault", "SageKeyConflict", "SageLogonError", "SageLogonLockedOut", "SageNotFound", "SageOutcomeUnknown",
+    "SageReceiptReversed", "SageUnavailable", "SageWriteRejected",
 ]

@@ -34,15 +34,22 @@ from .errors import (
     SageCompanyError,
     SageError,
     SageFault,
+    SageKeyConflict,
     SageLogonError,
+    SageLogonLockedOut,
     SageNotFound,
     SageOutcomeUnknown,
+    SageReceiptReversed,
     SageUnavailable,
     SageWriteRejected,
 )
 from .model import (
     FAULT_COMPANY,
+    FAULT_IN_PROGRESS,
+    FAULT_KEY_CONFLICT,
+    FAULT_KEY_REVERSED,
     FAULT_LOGON,
+    FAULT_LOGON_LOCKED,
     FAULT_NO_KEY,
     FAULT_NOT_ON_FILE,
     CashReceipt,
@@ -50,6 +57,8 @@ from .model import (
     CustomerRecord,
     InvoiceRecord,
     ReceiptLine,
+    SageRuleError,
+    repeat_of,
 )
 
 log = logging.getLogger(__name__)
@@ -276,7 +285,7 @@ class AgentClient(_SoapClient):
             except SageUnavailable:
                 continue  # cannot tell whether it happened: never write blind
             if found is not None:
-                return found
+                return _repeat(found, request)
             try:
                 return _receipt(self._call("CreateCashReceipt", write=True, **params))
             except SageUnavailable as exc:
@@ -365,6 +374,14 @@ def _receipt(r: Any) -> CashReceipt:
                        created=bool(r.created), reversal_reason=r.reversalReason or "")
 
 
+def _repeat(found: CashReceipt, request: CashReceiptRequest) -> CashReceipt:
+    """A receipt found after a lost answer counts only if it is the one asked for (the agent's own rule)."""
+    try:
+        return repeat_of(found, request)
+    except SageRuleError as exc:
+        raise _typed(exc.code, exc.message, write=True) from None
+
+
 def _decimal(value: Any) -> Decimal:
     if not isinstance(value, Decimal):  # zeep parses xsd:decimal to Decimal; anything else is a contract bug
         raise SageFault(f"expected a decimal amount from Sage, got {type(value).__name__}")
@@ -410,6 +427,13 @@ def _from_fault(fault: zeep.exceptions.Fault, write: bool) -> SageError:
     error_code, error_message = _mas_fault(fault.detail)
     code = error_code or _strip_prefix(fault.code)
     message = error_message or fault.message or "Sage answered with a fault and no message"
+    return _typed(code, message, write)
+
+
+def _typed(code: str, message: str, write: bool) -> SageError:
+    """The typed error for a fault code and message (the agent's own codes first, then Sage's)."""
+    if code in _AGENT_FAULTS:
+        return _AGENT_FAULTS[code](message, code)
     if code == FAULT_LOGON or message.lower().startswith("logon failure"):
         return SageLogonError(message, code)
     if code == FAULT_COMPANY or re.search(r"\bcompany code\b", message, re.IGNORECASE):
@@ -419,6 +443,14 @@ def _from_fault(fault: zeep.exceptions.Fault, write: bool) -> SageError:
     if write:
         return SageWriteRejected(message, code)
     return SageFault(message, code)
+
+
+_AGENT_FAULTS: dict[str, Callable[[str, str], SageError]] = {
+    FAULT_KEY_REVERSED: SageReceiptReversed,
+    FAULT_KEY_CONFLICT: SageKeyConflict,
+    FAULT_IN_PROGRESS: SageUnavailable,  # another call is writing this key: transient, ask again
+    FAULT_LOGON_LOCKED: SageLogonLockedOut,
+}
 
 
 def _from_transport(exc: Exception, wsdl: str) -> SageUnavailable:

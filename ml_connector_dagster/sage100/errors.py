@@ -5,6 +5,8 @@ Messages carry Sage's own words (its fault string) and never a password.
 
 from __future__ import annotations
 
+import re
+
 
 class SageError(Exception):
     """Any Sage call that did not succeed. `code` is Sage's fault code without prefix (may be empty)."""
@@ -31,6 +33,18 @@ class SageWriteRejected(SageError):
     """Sage refused a write; `message` is Sage's reason (e.g. "The distribution is out of balance.")."""
 
 
+class SageKeyConflict(SageWriteRejected):
+    """The idempotency key already holds a different receipt (another bank, customer, amount or lines).
+
+    Nothing was written; `message` names what was asked and what the key holds. A different receipt
+    needs a different key.
+    """
+
+
+class SageReceiptReversed(SageKeyConflict):
+    """The key's receipt was reversed: a reversed payment is never entered again under the same key."""
+
+
 class SageFault(SageError):
     """Any other fault Sage answered with (e.g. a request it could not understand)."""
 
@@ -41,6 +55,17 @@ class SageUnavailable(SageError):
     def __init__(self, message: str, code: str = "", transient: bool = True) -> None:
         super().__init__(message, code)
         self.transient = transient
+
+
+class SageLogonLockedOut(SageUnavailable):
+    """The agent refuses this address for a while after repeated failed logons (its own or someone's
+    sharing the address). Not retried by the client's backoff, which the refusal outlasts: `retry_after`
+    seconds from now, a later run may try again. Nothing was written."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message, code, transient=False)
+        found = re.search(r"try again in (\d+) seconds", message)
+        self.retry_after = int(found.group(1)) if found else None
 
 
 class SageOutcomeUnknown(SageUnavailable):

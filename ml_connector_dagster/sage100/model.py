@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import NamedTuple
@@ -18,6 +18,7 @@ CENT = Decimal("0.01")
 MAX_AMOUNT_DIGITS = 13  # more than DECIMAL(18,2) or any real receipt holds: refused, never rounded
 # An amount written as text: ASCII digits only. Python's Decimal also reads other scripts' digits ("١٠" is 10)
 # and exponents ("1e3"); neither is how an amount is written in Sage, a CSV or a command line.
+ASCII_SPACE = " \t\n\r\x0b\x0c"
 AMOUNT_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?|[+-]?\.[0-9]+", re.ASCII)
 
 # --- faults Sage (and our stand-ins) answer with --------------------------------------------------------
@@ -28,6 +29,7 @@ LOGON_FAILURE_TEXT = (
 )
 FAULT_LOGON = "CI_LogonFailure"  # ours
 FAULT_COMPANY = "CI_InvalidCompany"  # ours
+FAULT_LOGON_LOCKED = "CI_LogonLockedOut"  # ours: the agent refuses an address after repeated failed logons
 FAULT_NO_KEY = "CI_NoKey"  # record does not exist
 FAULT_NOT_ON_FILE = "CI_NOF"  # a value refers to something not on file
 FAULT_EXISTS = "WS_AlreadyExists"
@@ -35,6 +37,9 @@ FAULT_INVALID = "CI_Invalid"  # a value is not acceptable
 FAULT_OUT_OF_BALANCE = "AR_OutOfBalance"  # ours; the text is Sage's
 FAULT_OVER_APPLIED = "AR_OverApplied"  # ours
 OUT_OF_BALANCE_TEXT = "The distribution is out of balance."
+FAULT_IN_PROGRESS = "AR_WriteInProgress"  # ours: another call is writing the receipt for this key; ask again
+FAULT_KEY_CONFLICT = "AR_IdempotencyConflict"  # ours: the key already holds a different receipt
+FAULT_KEY_REVERSED = "AR_ReceiptReversed"  # ours: the key's receipt was reversed; it is not entered again
 
 
 class SageRuleError(Exception):
@@ -69,7 +74,7 @@ def money(value: object, what: str = "amount") -> Decimal:
     elif isinstance(value, int):
         number = Decimal(value)
     else:
-        text = str(value).strip()
+        text = str(value).strip(ASCII_SPACE)  # str.strip() would also drop U+00A0 and other scripts' spaces
         if not AMOUNT_TEXT.fullmatch(text):
             raise ValueError(f"{what}: {str(value)[:40]!r} is not an amount written with the digits 0-9 "
                              "and an optional decimal point, e.g. 250.00")
@@ -103,7 +108,7 @@ class Stamp(NamedTuple):
         midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         seconds = Decimal((moment - midnight) // timedelta(microseconds=1)) / Decimal(1_000_000)
         hours = min((seconds / 3600).quantize(TIME_UNIT, ROUND_HALF_EVEN), LAST_TIME)  # never "24.0000000"
-        return cls(moment.strftime("%Y%m%d"), _format_hours(hours))
+        return cls(f"{moment.year:04d}{moment.month:02d}{moment.day:02d}", _format_hours(hours))  # strftime: "999"
 
     def to_datetime(self) -> datetime:
         day = datetime.strptime(self.DateUpdated, "%Y%m%d")
@@ -260,6 +265,35 @@ class CashReceipt:
     lines: tuple[ReceiptLine, ...]
     created: bool = False
     reversal_reason: str = field(default="")
+
+
+def repeat_of(existing: CashReceipt, request: CashReceiptRequest) -> CashReceipt:
+    """What a create for a key that already holds `existing` answers: that receipt, if `request` asks for it.
+
+    The same receipt means the same bank, customer, amount and lines (in any order); the deposit date and
+    reference may differ, because the product dates a retry by the day it runs. Anything else is a
+    conflict fault naming both, and a reversed receipt is never handed back to a create.
+    """
+    key = existing.idempotency_key
+    if existing.status == "reversed":
+        raise SageRuleError(FAULT_KEY_REVERSED, f"The cash receipt {existing.receipt_id} for idempotency key {key} "
+                                                f"was reversed ({existing.reversal_reason or 'no reason given'}); a "
+                                                "reversed payment is not entered again under the same key.")
+    if _substance(existing) != _substance(request):
+        raise SageRuleError(FAULT_KEY_CONFLICT, f"Idempotency key {key} already holds cash receipt "
+                                                f"{existing.receipt_id} ({_describe(existing)}); this request asks "
+                                                f"for {_describe(request)}. A different receipt needs a different key.")
+    return replace(existing, created=False)
+
+
+def _substance(r: CashReceipt | CashReceiptRequest) -> tuple:
+    lines = sorted((l.invoice_no, l.invoice_type, l.amount) for l in r.lines)
+    return (r.bank_code, r.ar_division_no, r.customer_no, r.amount, tuple(lines))
+
+
+def _describe(r: CashReceipt | CashReceiptRequest) -> str:
+    lines = ", ".join(f"{l.invoice_no} {l.invoice_type} {l.amount}" for l in r.lines)
+    return f"bank {r.bank_code}, customer {r.ar_division_no}-{r.customer_no}, amount {r.amount}, lines {lines}"
 
 
 def receipt_id(bank_code: str, deposit_no: str, ar_division_no: str, customer_no: str, check_no: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from ..agent.soap import NO_RESULT, Args, SoapFault, SoapService, credentials_of, soap_app
-from ..sage100.model import FAULT_INVALID, SageRuleError, Stamp
+from ..sage100.model import FAULT_INVALID, SageRuleError, Stamp, money
 from .sage_company import CUSTOMER_FIELDS, SageCompany
 
 NAMESPACE = "http://sage.com/Sage100/eBusinessWebServices"
@@ -101,4 +101,6 @@ def _fields(customer: Args) -> dict[str, str]:
     for field in other.children("Field") if other else []:
         name = field.text("MasFieldName")
         fields[name] = field.text("Value", required=False) or ""
+    if "CreditLimit" in fields:  # an amount, by the same rule as every other (ASCII digits, 2 decimals)
+        fields["CreditLimit"] = str(money(fields["CreditLimit"], "The element 'CreditLimit'"))
     return fields

@@ -47,6 +47,7 @@ from ..sage100.model import (
     lines_from_json,
     lines_to_json,
     receipt_id,
+    repeat_of,
 )
 from ..scenario import Scenario
 
@@ -352,7 +353,8 @@ class SageCompany:
             return _receipt_by_key(conn, idempotency_key)
 
     def create_cash_receipt(self, request: CashReceiptRequest) -> CashReceipt:
-        """Write a cash receipt entry, or return the one already written for this idempotency key.
+        """Write a cash receipt entry, or return the one already written for this idempotency key (if the
+        request asks for that receipt: see `repeat_of`).
 
         All checks run before anything is written, in one transaction: either the whole receipt (deposit,
         header, lines, invoice and customer balances, idempotency row) is written, or nothing is.
@@ -360,7 +362,7 @@ class SageCompany:
         with self._write() as conn:
             existing = _receipt_by_key(conn, request.idempotency_key)
             if existing is not None:
-                return existing
+                return repeat_of(existing, request)
             self._check_receipt(conn, request)
             stamp = _next_stamp(conn)
             deposit_no = _deposit_for(conn, request, stamp)

@@ -1,4 +1,5 @@
-"""Fixtures for the agent side: a simulated company from the bundled scenario, and the agent serving it."""
+"""Fixtures for the agent side: a simulated company from the bundled scenario, the agent serving it, and the
+BOI backend over a fake of Sage's COM objects."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from typing import Callable, Iterator
 
 import pytest
 
-from ml_connector_dagster.agent import SimulatedBackend, agent_app
+from ml_connector_dagster.agent import BOIBackend, SimulatedBackend, agent_app
+from ml_connector_dagster.agent.ledger import AgentLedger
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 from ml_connector_dagster.sage100.model import CashReceiptRequest, Credentials, ReceiptLine
 from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
 from ml_connector_dagster.scenario import Scenario, bundled, load_scenario
+
+from .boi_fake import HOME, TODAY, FakeSage
 
 MakeRequest = Callable[..., CashReceiptRequest]
 
@@ -46,6 +50,25 @@ def make_request() -> MakeRequest:
         return CashReceiptRequest(key, deposit_date, bank, "01", customer, total, f"GC {key}", receipt_lines)
 
     return make
+
+
+@pytest.fixture
+def sage() -> FakeSage:
+    """Sage's COM objects as the BOI backend sees them (the real ones exist only on a Windows Sage server)."""
+    return FakeSage()
+
+
+@pytest.fixture
+def backend(sage: FakeSage, tmp_path: Path) -> Iterator[BOIBackend]:
+    backend = BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
+    yield backend
+    backend.ledger.close()
+
+
+@pytest.fixture
+def creds() -> Credentials:
+    """The logon the fake's SY_Session accepts."""
+    return Credentials("demo", "demo-password", "ABC")
 
 
 @pytest.fixture

@@ -1,17 +1,14 @@
 """The BOI backend against a recording fake of Sage's COM objects (the real one only runs on Windows).
 
-The fake answers like ProvideX does (1 success, 0 failure with sLastErrorMsg, -1 warning) and records
-every call, so the tests check the call sequence from docs/sage100.md and what the backend
-does with each return code.
+The fake (boi_fake.py) answers like ProvideX does and records every call, so the tests check the call
+sequence of Sage's public BOI examples and what the backend does with each return code.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,108 +24,8 @@ from ml_connector_dagster.sage100.model import (
     SageRuleError,
 )
 
+from .boi_fake import HOME, TODAY, FakeSage
 from .conftest import MakeRequest
-
-HOME = r"C:\Sage\Sage 100\MAS90\Home"
-TODAY = date(2026, 11, 25)
-INVOICES = [
-    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100030", "InvoiceType$": "IN",
-     "InvoiceDate$": "20261001", "InvoiceDueDate$": "20261031", "Balance": 1200.0, "DateUpdated$": "20261120",
-     "TimeUpdated$": "9.5"},
-    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100031", "InvoiceType$": "IN",
-     "InvoiceDate$": "20261015", "InvoiceDueDate$": "20261114", "Balance": 450.1 - 0.1, "DateUpdated$": "20261121",
-     "TimeUpdated$": "13:45:00"},
-]
-
-
-class FakeObject:
-    """One COM object: every method call is recorded; answers come from `answers`, rows or the default 1."""
-
-    def __init__(self, sage: "FakeSage", name: str, rows: list[dict[str, Any]] | None = None) -> None:
-        self._sage, self._name, self._rows, self._cursor = sage, name, rows or [], 0
-        self._values: dict[str, Any] = {}
-        self.sLastErrorMsg = ""
-        self.sLastErrorNum = ""
-        if name.endswith("_bus"):
-            self.oLines = FakeObject(sage, "lines")
-
-    def __getattr__(self, method: str) -> Any:
-        if method.startswith("_"):
-            raise AttributeError(method)
-
-        def call(*args: Any) -> Any:
-            self._sage.calls.append((self._name, method, args))
-            answer = self._sage.answers.get((self._name, method))
-            if callable(answer):
-                return answer(self, *args)
-            if answer is not None:
-                rc, message = answer if isinstance(answer, tuple) else (answer, "")
-                self.sLastErrorMsg = message
-                return rc
-            return self._default(method, args)
-
-        return call
-
-    def _default(self, method: str, args: tuple) -> Any:
-        if method == "NewObject":
-            return FakeObject(self._sage, args[0], self._sage.tables.get(args[0]))
-        if method == "nMoveFirst":
-            self._cursor = 0
-        elif method == "nMoveNext":
-            self._cursor += 1
-        elif method == "nEOF":
-            return int(self._cursor >= len(self._rows))
-        elif method == "nGetValue":
-            value = self._rows[self._cursor].get(args[0]) if self._cursor < len(self._rows) else self._values.get(args[0])
-            return (1, value)
-        elif method == "nSetKey":
-            return 2
-        elif method == "nLookupTask":
-            return f"task:{args[0]}"
-        elif method in ("Init", "DropObject"):
-            return None
-        return 1
-
-
-class FakeSage:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, tuple]] = []
-        self.answers: dict[tuple[str, str], Any] = {
-            ("SY_Session", "nSetUser"): lambda obj, user, pw: 1 if (user, pw) == ("demo", "demo-password") else
-            _fail(obj, "Invalid user logon or password."),
-            ("SY_Session", "nSetCompany"): lambda obj, code: 1 if code == "ABC" else _fail(obj, "Company not found."),
-        }
-        self.tables: dict[str, list[dict[str, Any]]] = {"AR_OpenInvoice_svc": INVOICES}
-
-    def dispatch(self, progid: str) -> FakeObject:
-        self.calls.append(("Dispatch", progid, ()))
-        return FakeObject(self, progid)
-
-    def methods(self, obj: str | None = None) -> list[str]:
-        return [m for o, m, _ in self.calls if obj is None or o == obj]
-
-    def args(self, obj: str, method: str) -> list[tuple]:
-        return [a for o, m, a in self.calls if (o, m) == (obj, method)]
-
-
-def _fail(obj: FakeObject, message: str) -> int:
-    obj.sLastErrorMsg = message
-    return 0
-
-
-@pytest.fixture
-def sage() -> FakeSage:
-    return FakeSage()
-
-
-@pytest.fixture
-def backend(sage: FakeSage, tmp_path: Path) -> BOIBackend:
-    return BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
-
-
-@pytest.fixture
-def creds() -> Credentials:
-    return Credentials("demo", "demo-password", "ABC")
 
 
 def test_a_cash_receipt_follows_the_reference_call_sequence(
@@ -230,7 +127,7 @@ def test_the_same_key_twice_writes_once(
 
 def test_an_interrupted_write_is_recovered_from_the_comment_instead_of_written_again(
         backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
-    backend.ledger.begin(make_request("PM1"))  # the agent stopped after this, before recording the result
+    backend.ledger.claim(make_request("PM1"))  # the agent stopped after this, before recording the result
     sage.tables["AR_CashReceipts_bus"] = [{"DepositNo$": "00007", "ARDivisionNo$": "01", "CustomerNo$": "ABF",
                                            "CheckNo$": "GC00000001", "PostingAmt": 450.0, "Comment$": "PM1"}]
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.httpserve import free_port
-from ml_connector_dagster.sage100 import AgentClient, RetryPolicy
+from ml_connector_dagster.sage100 import AgentClient, RetryPolicy, SageLogonError, SageLogonLockedOut
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.scenario import bundled
 
@@ -82,10 +82,26 @@ def test_the_agent_command_serves_https_with_a_certificate(
     assert info.company_code == "ABC"
 
 
+def test_the_failed_logon_thresholds_are_options(home: Path, stop_afterwards: list) -> None:
+    port = free_port()
+    proc, _ = start_agent("--backend", "simulated", "--port", str(port), "--max-failed-logons", "2",
+                          "--logon-lockout", "45")
+    stop_afterwards.append(proc)
+    wrong = AgentClient(f"http://127.0.0.1:{port}/agent?wsdl", username="demo", password="Wr0ng-Pa55",
+                        company_code="ABC", retry=RetryPolicy(attempts=1))
+    for _ in range(2):
+        with pytest.raises(SageLogonError):
+            wrong.ping()
+
+    with pytest.raises(SageLogonLockedOut, match="try again in 45 seconds"):
+        wrong.ping()
+
+
 @pytest.mark.parametrize("args, words", [
     (["--backend", "simulated", "--host", "0.0.0.0"], "refusing plain HTTP on 0.0.0.0"),
     (["--backend", "simulated", "--tls-cert", __file__], "--tls-cert and --tls-key go together"),
     (["--backend", "boi"], "--backend boi needs --mas90-home"),
+    (["--backend", "simulated", "--max-failed-logons", "0"], "--max-failed-logons"),
     (["--backend", "boi", "--mas90-home", "C:/Sage", "--scenario", str(bundled("small"))], "are for --backend simulated"),
 ])
 def test_unsafe_or_incomplete_options_are_refused_with_the_reason(home: Path, args: list[str], words: str) -> None:

@@ -165,9 +165,13 @@ def test_the_same_idempotency_key_returns_the_first_receipt_and_writes_nothing(
 
 
 def test_concurrent_requests_with_one_key_write_one_receipt(company: SageCompany, make_request: MakeRequest) -> None:
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(company.create_cash_receipt(make_request("PM1"))))
-               for _ in range(4)]
+    results, start = [], threading.Barrier(4)
+
+    def create() -> None:
+        start.wait(10)  # all four arrive together: the key's check and the write share one transaction
+        results.append(SageCompany(company.path).create_cash_receipt(make_request("PM1")))
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -9,30 +9,9 @@ import requests
 from lxml import etree
 
 from ml_connector_dagster.agent import agent_app
-from ml_connector_dagster.agent.service import NAMESPACE
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
-
-
-def envelope(body: str) -> str:
-    return (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{SOAP}" xmlns:a="{NAMESPACE}">'
-            f"<s:Body>{body}</s:Body></s:Envelope>")
-
-
-def logon(password: str = "demo-password") -> str:
-    return f"<a:logon><a:Username>demo</a:Username><a:Password>{password}</a:Password></a:logon><a:companyCode>ABC</a:companyCode>"
-
-
-def post(server: ServerHandle, payload: str | bytes) -> requests.Response:
-    data = payload.encode("utf-8") if isinstance(payload, str) else payload
-    return requests.post(f"{server.url}/agent", data=data, headers={"Content-Type": "text/xml"}, timeout=10)
-
-
-def fault(response: requests.Response) -> dict[str, str]:
-    root = etree.fromstring(response.content)
-    out = {el.tag.rsplit("}", 1)[-1]: (el.text or "") for el in root.iter() if isinstance(el.tag, str)}
-    return {k: out.get(k, "") for k in ("faultcode", "faultstring", "ErrorCode", "ErrorMessage")}
+from .raw_soap import envelope, fault, logon, post
 
 
 def test_the_wsdl_is_served_with_the_address_it_was_fetched_from(agent_server: ServerHandle) -> None:

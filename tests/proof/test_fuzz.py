@@ -16,10 +16,12 @@ runs in well under a minute.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -559,3 +561,159 @@ def test_xxe_and_entity_expansion_payloads_are_refused(sage: Sage, untouched: di
     assert "root:" not in response.text and "lollol" not in response.text
     assert "DOCTYPE" in fault.findtext("faultstring") or "not well-formed" in fault.findtext("faultstring")
     assert sage.snapshot() == untouched
+
+
+# --- the agent's field checks (issue 16): whole values, ASCII digits, held keys ----------------------------------------
+# Its own company and agent (not `sage` above, whose address other tests lock out with wrong passwords).
+# Every bad value is a client fault (400) naming its element; a key that holds a receipt answers that
+# receipt for the same request and a conflict fault naming both for any other; nothing is written.
+
+XML_SPACE = " \t\r\n"
+HELD_KEY = "PMFUZZHELD"
+
+
+class Agent:
+    """The agent over a company holding one receipt (key PMFUZZHELD: 01-B000000 pays 0000001 100.00)."""
+
+    def __init__(self, root: Path) -> None:
+        from ml_connector_dagster.agent import SimulatedBackend, agent_app
+        from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
+        from ml_connector_dagster.scenario import load_scenario
+
+        self.company = SageCompany.create(root / DB_FILE, load_scenario(write_matching_scenario(root / "scenario", 2)))
+        self.server = serve_in_thread(agent_app(SimulatedBackend(self.company)))
+        self.client = httpx.Client(timeout=10)
+        held = self.post("CreateCashReceipt", held_request())
+        assert held.status_code == 200, held.text
+        self.receipt_id = etree.fromstring(held.content).findtext(f".//{{{AGENT_NS}}}receiptId")
+
+    def post(self, operation: str, fields: dict[str, Any]) -> httpx.Response:
+        return self.client.post(self.server.url + "/agent", content=envelope(AGENT_NS, operation, fields),
+                                headers={"Content-Type": "text/xml; charset=utf-8"})
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot({t: self.company.rows(t) for t in ("AR_OpenInvoice", "AR_CashReceiptsHeader",
+                                                           "AR_CashReceiptsDetail", "ML_Idempotency")})
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
+    handle = Agent(tmp_path_factory.mktemp("fuzz-agent"))
+    yield handle
+    handle.close()
+
+
+@pytest.fixture(scope="module")
+def agent_untouched(agent: Agent) -> Snapshot:
+    return agent.snapshot()
+
+
+def held_request(**overrides: Any) -> dict[str, Any]:
+    """The request that wrote the held receipt; overrides as in `receipt_request`."""
+    return receipt_request(**{"idempotencyKey": HELD_KEY, "amount": "100.00", **overrides})
+
+
+def assert_client_fault_naming(response: httpx.Response, element: str, value: str | None = None) -> None:
+    fault = assert_readable_fault(response)
+    message = fault.findtext("faultstring")
+    assert response.status_code == 400 and f"'{element}'" in message, message
+    assert value is None or value in message, (value, message)
+
+
+other_digits = st.characters(whitelist_categories=("Nd",)).filter(lambda c: not c.isascii())
+ascii_digits = st.sampled_from("0123456789")
+non_ascii_numbers = st.text(other_digits | ascii_digits, min_size=1, max_size=6).filter(lambda t: not t.isascii())
+digit_scripts = st.sampled_from(["٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "০১২৩৪৫৬৭৮৯", "０１２３４５６７８９", "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"])
+junk = xml_text.filter(lambda t: t.strip(XML_SPACE) != "")
+
+
+@FUZZ
+@given(number=non_ascii_numbers, decimals=st.sampled_from(["", ".00", ".5"]),
+       field=st.sampled_from(["amount", "lines.line.amount"]))
+def test_agent_amounts_with_any_digit_outside_0_to_9_are_client_faults_naming_them(
+        agent: Agent, agent_untouched: Snapshot, number: str, decimals: str, field: str) -> None:
+    amount = number + decimals
+
+    response = agent.post("CreateCashReceipt", receipt_request(**{"idempotencyKey": "PMFUZZNEW", field: amount}))
+
+    assert_client_fault_naming(response, "amount", repr(amount)[1:-1])
+    assert agent.snapshot() == agent_untouched
+
+
+@FUZZ
+@given(day=st.dates(), after=junk, script=digit_scripts, form=st.sampled_from(["suffix", "other-digits"]))
+def test_agent_deposit_dates_not_exactly_yyyy_mm_dd_in_ascii_are_client_faults_naming_them(
+        agent: Agent, agent_untouched: Snapshot, day: date, after: str, script: str, form: str) -> None:
+    value = day.isoformat() + after if form == "suffix" else day.isoformat().translate(str.maketrans("0123456789", script))
+
+    response = agent.post("CreateCashReceipt", receipt_request(idempotencyKey="PMFUZZNEW", depositDate=value))
+
+    assert_client_fault_naming(response, "depositDate")
+    assert agent.snapshot() == agent_untouched
+
+
+@FUZZ
+@given(moment=st.datetimes() | st.sampled_from([datetime.min, datetime.max]),
+       offset_minutes=st.integers(-14 * 60, 14 * 60) | st.sampled_from([-14 * 60, 14 * 60]),
+       zone=st.sampled_from(["", "Z", "offset"]), after=st.just("") | junk)
+def test_agent_updated_since_anywhere_in_the_calendar_is_an_answer_or_a_client_fault_never_a_crash(
+        agent: Agent, moment: datetime, offset_minutes: int, zone: str, after: str) -> None:
+    sign, minutes = "+" if offset_minutes >= 0 else "-", abs(offset_minutes)
+    suffix = {"": "", "Z": "Z", "offset": f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"}[zone]
+    value = moment.isoformat() + suffix + after
+
+    response = agent.post("ListOpenInvoices", {**_logon(), "updatedSince": value})
+
+    if after or response.status_code != 200:
+        assert_client_fault_naming(response, "updatedSince", repr(value.strip(XML_SPACE)[:40])[1:-1])
+
+
+def _not_an_invoice_position(token: str) -> bool:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except Exception:  # noqa: BLE001 - anything undecodable is certainly not a handed-out token
+        return True
+    return not (isinstance(data, list) and data[:1] == ["invoice"])
+
+
+page_tokens = st.one_of(
+    junk,
+    st.binary(min_size=1, max_size=300).map(lambda b: base64.urlsafe_b64encode(b).decode()),
+    json_values.map(lambda v: base64.urlsafe_b64encode(json.dumps(v).encode()).decode()),
+    st.integers(1, 50_000).map(lambda n: base64.urlsafe_b64encode(b"[" * n).decode()),
+).filter(_not_an_invoice_position)
+
+
+@FUZZ
+@given(token=page_tokens)
+def test_agent_page_tokens_it_never_handed_out_are_client_faults(agent: Agent, token: str) -> None:
+    response = agent.post("ListOpenInvoices", {**_logon(), "pageToken": token})
+
+    assert_client_fault_naming(response, "pageToken")
+
+
+@FUZZ
+@given(customer=st.sampled_from(["B000000", "B000001", "ABF"]), amount=st.sampled_from(["100.00", "100.0", "100", "99.99"]),
+       line_amount=st.sampled_from(["100.00", "100", "100.01"]), invoice=st.sampled_from(["0000001", "9000001"]),
+       deposit_date=st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)), reference=xml_text)
+def test_agent_a_held_key_answers_its_receipt_for_the_same_request_and_a_conflict_naming_both_otherwise(
+        agent: Agent, agent_untouched: Snapshot, customer: str, amount: str, line_amount: str, invoice: str,
+        deposit_date: date, reference: str) -> None:
+    same = (customer, Decimal(amount), Decimal(line_amount), invoice) == ("B000000", 100, 100, "0000001")
+
+    response = agent.post("CreateCashReceipt", held_request(**{
+        "customerNo": customer, "amount": amount, "lines.line.amount": line_amount, "lines.line.invoiceNo": invoice,
+        "depositDate": deposit_date.isoformat(), "reference": reference or _MISSING}))
+
+    if same:
+        assert response.status_code == 200, response.text
+        assert etree.fromstring(response.content).findtext(f".//{{{AGENT_NS}}}receiptId") == agent.receipt_id
+    else:
+        fault = assert_readable_fault(response)
+        assert fault.findtext(".//{*}ErrorCode") == "AR_IdempotencyConflict", response.text
+        assert HELD_KEY in fault.findtext("faultstring") and agent.receipt_id in fault.findtext("faultstring")
+    assert agent.snapshot() == agent_untouched

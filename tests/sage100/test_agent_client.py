@@ -6,7 +6,6 @@ import asyncio
 import logging
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -20,6 +19,7 @@ from ml_connector_dagster.sage100 import (
     RetryPolicy,
     SageCompanyError,
     SageFault,
+    SageKeyConflict,
     SageLogonError,
     SageNotFound,
     SageOutcomeUnknown,
@@ -319,6 +319,19 @@ def test_a_create_that_never_arrived_is_sent_again_once_find_says_it_did_not_hap
 
     assert proxy.seen == ["CreateCashReceipt", "FindCashReceipt", "CreateCashReceipt"]
     assert receipt.created and len(headers(stand_ins.company)) == 1
+
+
+def test_after_a_lost_answer_a_receipt_found_for_another_request_is_a_conflict_not_a_success(
+        flaky, retry: RetryPolicy, stand_ins: SageStandIns) -> None:
+    proxy, server = flaky
+    client = flaky_client(server, retry)
+    client.create_cash_receipt(request("PM1"))
+    proxy.plan["CreateCashReceipt"] = ["fail_after"]
+
+    with pytest.raises(SageKeyConflict, match="customer 01-BRESLIN"):
+        client.create_cash_receipt(request("PM1", lines=(("0100040", "450.00"),), customer="BRESLIN"))
+
+    assert proxy.seen[-2:] == ["CreateCashReceipt", "FindCashReceipt"] and len(headers(stand_ins.company)) == 1
 
 
 def test_create_never_writes_blind_while_find_cannot_answer(flaky, retry: RetryPolicy, stand_ins: SageStandIns) -> None:

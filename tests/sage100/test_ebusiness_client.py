@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import requests
 
 from ml_connector_dagster.sage100 import (
     AgentClient,
@@ -92,3 +93,21 @@ def test_updating_an_unknown_customer_is_not_found(ebusiness: EBusinessClient) -
 def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient) -> None:
     with pytest.raises(ValueError, match="float"):
         ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "ABF", "CreditLimit": 100.5})
+
+
+@pytest.mark.parametrize("where", ["typed", "OtherFields"])
+def test_a_credit_limit_not_written_with_ascii_digits_is_a_client_fault_naming_it(
+        stand_ins: SageStandIns, where: str) -> None:
+    ns = "http://sage.com/Sage100/eBusinessWebServices"
+    limit = ("<CreditLimit>١٠</CreditLimit>" if where == "typed" else
+             "<OtherFields><Field><MasFieldName>CreditLimit</MasFieldName><Value>١٠</Value></Field></OtherFields>")
+    body = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><UpdateCustomer xmlns="{ns}">'
+            f"<logon><Username>{stand_ins.username}</Username><Password>{stand_ins.password}</Password></logon>"
+            f"<companyCode>{stand_ins.company_code}</companyCode><customer><ARDivisionNo>01</ARDivisionNo>"
+            f"<CustomerNo>ABF</CustomerNo>{limit}</customer></UpdateCustomer></s:Body></s:Envelope>")
+
+    response = requests.post(stand_ins.ebusiness.url + "/ebusiness", data=body.encode(), timeout=10,
+                             headers={"Content-Type": "text/xml; charset=utf-8"})
+
+    assert response.status_code == 400 and "CreditLimit" in response.text and "١٠" in response.text
+    assert stand_ins.company.get_customer("01", "ABF")["CreditLimit"] == "0.00"

@@ -1,0 +1,118 @@
+"""Talking to Sage's BOI over COM: the session's objects, return codes, by-reference values and Sage's
+field formats, for agent/boi.py. Nothing here knows about cash receipts or the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable
+
+from ..sage100.model import CENT, CustomerRecord, InvoiceRecord, SageRuleError, Stamp, normalise_time_updated
+
+log = logging.getLogger(__name__)
+
+
+def win32_dispatch(progid: str) -> Any:
+    """The real COM object for a ProgID (pywin32), initialising COM on this worker thread."""
+    try:
+        import pythoncom  # type: ignore[import-not-found]
+        import win32com.client  # type: ignore[import-not-found]
+    except ImportError:
+        raise RuntimeError("the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
+                           "installed on this machine; use --backend simulated elsewhere") from None
+    pythoncom.CoInitialize()  # each request runs on a worker thread; COM needs initialising per thread
+    return win32com.client.Dispatch(progid)
+
+
+class Session:
+    """One logged-on ProvideX session; every object made through it is dropped when it ends."""
+
+    def __init__(self, script: Any, ss: Any) -> None:
+        self.script, self.ss = script, ss
+        self.objects: list[Any] = []
+
+    def new(self, name: str) -> Any:
+        obj = self.script.NewObject(name, self.ss)
+        self.objects.append(obj)
+        return obj
+
+
+def rc(value: Any) -> int:
+    """A BOI return value as an int (pywin32 may hand back a tuple when there are by-reference arguments)."""
+    if isinstance(value, tuple):
+        value = value[0]
+    return int(value)
+
+
+def eof(obj: Any) -> bool:
+    """nEOF is a property in every public example; read it as one, and call it if COM hands back a method."""
+    value = obj.nEOF
+    return bool(rc(value() if callable(value) else value))
+
+
+def get(obj: Any, field: str) -> Any:
+    """nGetValue(field, byref value): pywin32 returns (rc, value) for the by-reference argument."""
+    result = obj.nGetValue(field, "" if field.endswith("$") else 0)
+    if isinstance(result, tuple):
+        code, value = result[0], result[1]
+        if rc(code) == 0:
+            raise SageRuleError(str(getattr(obj, "sLastErrorNum", "") or "BOI_Error"),
+                                message(obj, f"nGetValue({field}) failed"))
+        return value
+    return result
+
+
+def message(obj: Any, default: str) -> str:
+    return str(getattr(obj, "sLastErrorMsg", "") or default).strip()
+
+
+def quietly(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - cleanup must not hide the error that got us here
+        log.debug("BOI cleanup call failed", exc_info=True)
+
+
+def text(value: Any) -> str:
+    """A string field as Sage may pad it."""
+    return str(value or "").strip()
+
+
+def key_of(row: dict[str, Any]) -> tuple[str, str, str]:
+    """(division, customer, check number) of a receipt or history row."""
+    return text(row["ARDivisionNo"]), text(row["CustomerNo"]), text(row["CheckNo"])
+
+
+def decimal(value: Any) -> Decimal:
+    """COM hands numbers over as doubles (or CURRENCY as Decimal): the one place a float becomes money."""
+    if isinstance(value, float):
+        return Decimal(repr(value)).quantize(CENT)
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
+def sage_date(value: Any) -> date | None:
+    text = str(value or "").strip()
+    return datetime.strptime(text, "%Y%m%d").date() if text else None
+
+
+def customer_record(r: dict[str, Any]) -> CustomerRecord:
+    return CustomerRecord(r["ARDivisionNo"], r["CustomerNo"], r["CustomerName"], r["EmailAddress"],
+                          decimal(r["CurrentBalance"]), r["CustomerStatus"], r["DateUpdated"],
+                          normalise_time_updated(r["TimeUpdated"]))
+
+
+def invoice_record(r: dict[str, Any]) -> InvoiceRecord:
+    return InvoiceRecord(r["ARDivisionNo"], r["CustomerNo"], r["InvoiceNo"], r["InvoiceType"], sage_date(r["InvoiceDate"]),
+                         sage_date(r["InvoiceDueDate"]), decimal(r["Balance"]), r["DateUpdated"],
+                         normalise_time_updated(r["TimeUpdated"]))
+
+
+def page(rows: list, since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list:
+    """The in-memory equivalent of the simulated company's keyset query."""
+    def position(r: Any) -> tuple[str, ...]:
+        return (*r.stamp, *r.key)
+
+    chosen = [r for r in rows if (since is None or r.stamp > since) and (after is None or position(r) > after)]
+    return sorted(chosen, key=position)[:limit]
