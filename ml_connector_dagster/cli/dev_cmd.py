@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import click
 import requests
 
+from ..instance_config import instance_yaml
 from ..scenario import ScenarioError, bundled
 
 DEFAULT_HOME = Path(".ml-connector-dev")
@@ -73,13 +74,8 @@ def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
     """
     dagster_home = (home / "dagster").resolve()
     dagster_home.mkdir(parents=True, exist_ok=True)
-    project_yaml = PROJECT_ROOT / "dagster.yaml"
-    if project_yaml.is_file():
-        shutil.copyfile(project_yaml, dagster_home / "dagster.yaml")
-    else:
-        (dagster_home / "dagster.yaml").write_text(
-            "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
-            "  class: QueuedRunCoordinator\n", encoding="utf-8")
+    # Run monitoring, slot freeing and retries included, so a killed run worker does not freeze the queue.
+    (dagster_home / "dagster.yaml").write_text(instance_yaml(), encoding="utf-8")
     workspace = PROJECT_ROOT / "workspace.yaml"
     if not workspace.is_file():
         workspace = dagster_home / "workspace.yaml"
