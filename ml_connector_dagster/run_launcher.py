@@ -13,7 +13,7 @@ mark the run FAILURE, which lets `run_retries` re-execute it (from the interrupt
 are not judged (their pid means nothing here) and are reported running, as before.
 
 Uses Dagster internals `CheckRunHealthResult` and `WorkerStatus` (no public equivalent exists for a run
-launcher's health check).
+launcher's health check) and `GRPC_INFO_TAG` (the run tag DefaultRunLauncher writes: ".dagster/grpc_info").
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Mapping
 
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG  # where DefaultRunLauncher launched the run
 
-GRPC_INFO_TAG = "dagster/grpc_info"  # set by DefaultRunLauncher when it launches a run through a code server
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 START_TIME_TOLERANCE_SECONDS = 2.0  # /proc's boot time has one-second resolution and drifts a little
 

@@ -19,8 +19,9 @@ from typing import Iterator
 import dagster as dg
 import pytest
 from dagster._core.launcher import WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG  # the tag DefaultRunLauncher writes, not a copy of ours
 
-from ml_connector_dagster.run_launcher import GRPC_INFO_TAG, HealthCheckedRunLauncher, process_alive
+from ml_connector_dagster.run_launcher import HealthCheckedRunLauncher, process_alive
 
 LAUNCHER_YAML = """\
 telemetry:
@@ -44,7 +45,7 @@ def waits() -> None:
 
 waits.execute_in_process(instance=dg.DagsterInstance.get(), run_id=sys.argv[1])
 """
-LOCAL_CODE_SERVER = json.dumps({"host": "localhost", "port": 4266})
+LOCAL_CODE_SERVER = json.dumps({"host": "localhost", "socket": "/tmp/code-server.sock"})  # as dagster-daemon writes it
 
 
 @pytest.fixture
