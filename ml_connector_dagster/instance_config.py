@@ -16,6 +16,9 @@ telemetry:
 run_coordinator:
   module: dagster._core.run_coordinator
   class: QueuedRunCoordinator
+  config:
+    max_user_code_failure_retries: 5
+    user_code_failure_retry_delay: 30
 concurrency:
   runs:
     max_concurrent_runs: 4
