@@ -2,11 +2,12 @@
 
 import dagster as dg
 
-from .defs import gocardless, reconciliation, resources, sage100
+from .defs import gocardless, operations, reconciliation, resources, sage100
 
 defs = dg.Definitions.merge(
     resources.defs,
     gocardless.defs,
     sage100.defs,
     reconciliation.defs,
+    operations.defs,
 )

@@ -29,28 +29,9 @@ from typing import Any
 import httpx
 
 from ..gocardless.webhooks import sign
+from ..instance_config import REPO_DAGSTER_YAML  # noqa: F401 - where the instance settings come from
+from ..instance_config import instance_yaml as packaged_instance_yaml
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
-# Used only when the package runs outside its repository: the same instance settings as dagster.yaml.
-FALLBACK_DAGSTER_YAML = """\
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-  pools:
-    default_limit: 1
-    granularity: op
-run_retries:
-  enabled: true
-  max_retries: 2
-sensors:
-  use_threads: true
-  num_workers: 2
-"""
 COMPANY = {
     "company_code": "BEN",
     "company_name": "Bench Services Ltd",
@@ -125,12 +106,12 @@ def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 # --- the Dagster daemon as a child process ------------------------------------------------------------------------
 
 def prepare_dagster_home(path: Path, *, instance_yaml: str | None = None) -> Path:
-    """A DAGSTER_HOME with the project's dagster.yaml (or `instance_yaml`) and a workspace.yaml for the code
-    location `ml_connector_dagster.definitions`, as `dagster dev` / the daemon load it."""
+    """A DAGSTER_HOME with the project's dagster.yaml (see `instance_config`), or `instance_yaml`, and a
+    workspace.yaml for the code location `ml_connector_dagster.definitions`, as `dagster dev` / the daemon
+    load it."""
     path.mkdir(parents=True, exist_ok=True)
-    if instance_yaml is None:
-        instance_yaml = REPO_DAGSTER_YAML.read_text() if REPO_DAGSTER_YAML.exists() else FALLBACK_DAGSTER_YAML
-    (path / "dagster.yaml").write_text(instance_yaml, encoding="utf-8")
+    (path / "dagster.yaml").write_text(instance_yaml if instance_yaml is not None else packaged_instance_yaml(),
+                                       encoding="utf-8")
     (path / "workspace.yaml").write_text(
         "load_from:\n  - python_module:\n      module_name: ml_connector_dagster.definitions\n"
         "      location_name: ml_connector_dagster\n", encoding="utf-8")

@@ -27,6 +27,7 @@ import click
 import requests
 
 from ..fileperms import PRIVATE_UMASK, private_folder, secure_home, tighten
+from ..instance_config import instance_yaml
 from ..scenario import ScenarioError, bundled
 
 DEFAULT_HOME = Path(".ml-connector-dev")
@@ -73,13 +74,8 @@ def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
     so `ml-connector dev` works from a wheel too.
     """
     dagster_home = private_folder((home / "dagster").resolve())
-    project_yaml = PROJECT_ROOT / "dagster.yaml"
-    if project_yaml.is_file():
-        shutil.copyfile(project_yaml, dagster_home / "dagster.yaml")
-    else:
-        (dagster_home / "dagster.yaml").write_text(
-            "telemetry:\n  enabled: false\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
-            "  class: QueuedRunCoordinator\n", encoding="utf-8")
+    # Run monitoring, slot freeing and retries included, so a killed run worker does not freeze the queue.
+    (dagster_home / "dagster.yaml").write_text(instance_yaml(), encoding="utf-8")
     tighten(dagster_home / "dagster.yaml")
     workspace = PROJECT_ROOT / "workspace.yaml"
     if not workspace.is_file():

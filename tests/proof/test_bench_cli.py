@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from ml_connector_dagster.bench.e2e import REPO_DAGSTER_YAML
@@ -62,11 +63,11 @@ def test_bench_poll_without_json_is_a_readable_report(home: Path) -> None:
 def test_bench_e2e_goes_through_the_dagster_daemon_and_reports_latencies(home: Path, tmp_path: Path) -> None:
     """The real `dagster-daemon run` (~30 s), kept short with a 1 s run-queue interval (docs/benchmarks.md has
     the figures with the shipped dagster.yaml)."""
-    shipped = REPO_DAGSTER_YAML.read_text()
-    assert "  class: QueuedRunCoordinator\n" in shipped
+    shipped = yaml.safe_load(REPO_DAGSTER_YAML.read_text())
+    assert shipped["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    shipped["run_coordinator"].setdefault("config", {})["dequeue_interval_seconds"] = 1
     fast = tmp_path / "dagster.yaml"
-    fast.write_text(shipped.replace("  class: QueuedRunCoordinator\n",
-                                    "  class: QueuedRunCoordinator\n  config:\n    dequeue_interval_seconds: 1\n"))
+    fast.write_text(yaml.safe_dump(shipped))
 
     figures = bench("e2e", "--payments", "2", "--spacing", "0.5", "--instance-yaml", str(fast), "--timeout", "240")
 
