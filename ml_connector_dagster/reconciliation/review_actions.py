@@ -81,7 +81,7 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
     pid = item.subject
     store.audit.append("review.retry", pid, {"item": item_id}, actor=by)
     resolved = gocardless.resolve_payment(pid)
-    payment = _payment_dict(resolved.payment, resolved.customer["id"])
+    payment = {**_payment_dict(resolved.payment, resolved.customer["id"]), "refunds": _refunds(gocardless, pid)}
     customer = _resolve(agent, resolved.customer)
     entry = store.ledger.get(pid)
     step = next_step(None if entry is None or entry.status == "held" else entry.status, resolved.payment["status"],
@@ -159,7 +159,13 @@ def _open_item(store: Store, item_id: int, kinds: Sequence[str] | None = None) -
 
 def _fresh_payment(gocardless: GoCardlessClient, payment_id: str) -> dict[str, Any]:
     resolved = gocardless.resolve_payment(payment_id)
-    return _payment_dict(resolved.payment, resolved.customer["id"])
+    return {**_payment_dict(resolved.payment, resolved.customer["id"]), "refunds": _refunds(gocardless, payment_id)}
+
+
+def _refunds(gocardless: GoCardlessClient, payment_id: str) -> list[dict[str, Any]]:
+    """The payment's refunds now: once its receipt is recorded, money that went back needs a reversal."""
+    return [{"id": r["id"], "amount": int(r["amount"]), "currency": r["currency"], "status": r["status"]}
+            for r in gocardless.list_refunds({"payment": payment_id})]
 
 
 def _payment_dict(payment: dict[str, Any], customer_id: str) -> dict[str, Any]:
