@@ -5,7 +5,7 @@ jobs and sensors the finance team and the engineer see in the Dagster UI.
 """
 
 from collections import Counter
-from typing import Optional
+from typing import Callable, Optional
 
 import dagster as dg
 
@@ -13,7 +13,7 @@ from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
 from ..reconciliation import review_actions
 from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
-from ..reconciliation.posting import PostingPass, payment_rows, post_matched
+from ..reconciliation.posting import Allocation, AllocationError, PostingPass, payment_rows, post_matched
 from ..reconciliation.tables import ensure_tables
 from .gocardless import GoCardlessResource
 from .resources import ConnectorSettings, OperationalStore, Warehouse
@@ -216,30 +216,42 @@ class ReviewDismissConfig(dg.Config):
     by: str = "dagster-ui"
 
 
-def _finish(context: dg.OpExecutionContext, result: review_actions.ActionResult) -> dict:
+def _finish(context: dg.OpExecutionContext, act: Callable[[], review_actions.ActionResult]) -> dict:
+    """Run an operator's action; a refusal (bad input, wrong item) fails the run with its message, not retried."""
+    try:
+        result = act()
+    except (review_actions.ReviewActionError, AllocationError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.add_output_metadata(result.as_dict())
     return result.as_dict()
+
+
+def _parsed(invoices: list[str]) -> list[Allocation]:
+    try:
+        return [review_actions.parse_allocation(text) for text in invoices]
+    except review_actions.ReviewActionError as exc:
+        raise dg.Failure(description=f"invoices: {exc}", allow_retries=False) from None
 
 
 @dg.op
 def review_apply_op(context: dg.OpExecutionContext, config: ReviewApplyConfig, connector_settings: ConnectorSettings,
                     store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
-    allocations = [review_actions.parse_allocation(text) for text in config.invoices]
-    return _finish(context, review_actions.apply(store.get(), sage_agent.get_client(), gocardless.get_client(),
-                                                 connector_settings.get(), config.item_id, allocations, config.by,
-                                                 config.customer))
+    allocations = _parsed(config.invoices)
+    return _finish(context, lambda: review_actions.apply(
+        store.get(), sage_agent.get_client(), gocardless.get_client(), connector_settings.get(), config.item_id,
+        allocations, config.by, config.customer))
 
 
 @dg.op
 def review_retry_op(context: dg.OpExecutionContext, config: ReviewRetryConfig, connector_settings: ConnectorSettings,
                     store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
-    return _finish(context, review_actions.retry(store.get(), sage_agent.get_client(), gocardless.get_client(),
-                                                 connector_settings.get(), config.item_id, config.by))
+    return _finish(context, lambda: review_actions.retry(store.get(), sage_agent.get_client(), gocardless.get_client(),
+                                                         connector_settings.get(), config.item_id, config.by))
 
 
 @dg.op
 def review_dismiss_op(context: dg.OpExecutionContext, config: ReviewDismissConfig, store: OperationalStore) -> dict:
-    return _finish(context, review_actions.dismiss(store.get(), config.item_id, config.note, config.by))
+    return _finish(context, lambda: review_actions.dismiss(store.get(), config.item_id, config.note, config.by))
 
 
 @dg.job(description="Review queue: apply a held payment to invoices an operator chooses.")

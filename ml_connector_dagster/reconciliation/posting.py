@@ -90,10 +90,17 @@ class PostingPass:
 
 @dataclass(frozen=True)
 class Allocation:
-    """An operator's choice: an invoice number and, optionally, the amount to apply to it."""
+    """An operator's choice: an invoice number and, optionally, the (positive) amount to apply to it."""
 
     invoice_no: str
     amount: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if not self.invoice_no.strip():
+            raise AllocationError("give an invoice number, optionally with :AMOUNT")
+        if self.amount is not None and self.amount <= 0:
+            raise AllocationError(f"invoice {self.invoice_no}: the amount must be more than 0, not {self.amount}; "
+                                  "leave the amount out to apply what the invoice needs (oldest first)")
 
 
 class AllocationError(ValueError):

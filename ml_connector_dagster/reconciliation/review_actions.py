@@ -44,14 +44,18 @@ class ActionResult:
 
 
 def parse_allocation(text: str) -> Allocation:
-    """`NO` or `NO:AMOUNT` (amount in home currency, e.g. 0100030:250.00)."""
+    """`NO` or `NO:AMOUNT` (amount in home currency, e.g. 0100030:250.00).
+
+    Refused here, before anything is claimed or asked of Sage: an amount that is not more than 0 (it
+    would be dropped from the receipt without a word) or not written with the digits 0-9.
+    """
     number, _, amount = text.partition(":")
     if not number.strip():
-        raise ReviewActionError(f"--invoice {text!r}: give an invoice number, optionally :AMOUNT")
+        raise ReviewActionError(f"{text!r}: give an invoice number, optionally :AMOUNT (e.g. 0100030:250.00)")
     try:
-        return Allocation(number.strip(), sage_amount(amount, "amount") if amount else None)
-    except (ValueError, ArithmeticError):
-        raise ReviewActionError(f"--invoice {text!r}: {amount!r} is not an amount like 250.00") from None
+        return Allocation(number.strip(), sage_amount(amount, "amount") if amount.strip() else None)
+    except (ValueError, ArithmeticError) as exc:  # AllocationError is a ValueError too
+        raise ReviewActionError(f"{text!r}: {exc}") from None
 
 
 def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
