@@ -31,10 +31,16 @@ from ..sage100 import (
     CashReceiptRequest,
     InvoiceRecord,
     ReceiptLine,
+    SageCompanyError,
     SageError,
+    SageLogonError,
     SageUnavailable,
     SageWriteRejected,
 )
+
+# Sage cannot be used at all: unreachable, or it refuses our logon or company code (fix the settings). Nothing
+# about the payment is wrong, so it is not held; it waits, and the pass stops after a few in a row.
+SAGE_DOWN = (SageUnavailable, SageLogonError, SageCompanyError)
 from ..settings import Settings
 from ..store import Store
 from ..store._time import utcnow
@@ -62,7 +68,8 @@ class PostingOutcome:
     unknown (the write's outcome is unknown; it stays `posting`) | deferred (nothing written, it waits
     for the next pass) | busy (another pass holds its claim) | skipped (it moved on meanwhile) | lost (its
     claim was taken over while this pass worked; the taker finishes it). `unreachable` is True when Sage
-    could not be reached (connection, timeout, garbage): the pass stops after a few in a row.
+    could not be used: not reached (connection, timeout, garbage) or refusing our logon or company code.
+    The pass stops after a few in a row: the next payments would fare no better.
     """
 
     payment_id: str
@@ -268,7 +275,7 @@ class _Attempt:
             return self._defer("payment_not_in_warehouse", MISSING_FROM_WAREHOUSE)
         try:
             existing = self.agent.find_cash_receipt(self.pid)
-        except SageUnavailable as exc:
+        except SAGE_DOWN as exc:
             return self._defer("sage_unreachable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc)})
@@ -296,7 +303,7 @@ class _Attempt:
         division, customer_no = customer.split("-", 1)
         try:
             invoices = self.agent.get_open_invoices(division, customer_no)
-        except SageUnavailable as exc:
+        except SAGE_DOWN as exc:
             return self._defer("sage_unreachable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc)})
@@ -344,6 +351,8 @@ class _Attempt:
             return self._rejected(asked, exc)
         except SageUnavailable as exc:  # includes SageOutcomeUnknown: it may have been written
             return self._unknown(exc)
+        except (SageLogonError, SageCompanyError) as exc:  # refused before anything was written
+            return self._defer("sage_unreachable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}",
                               {"sage_message": str(exc), "asked": asked})
@@ -468,12 +477,16 @@ def _receipt_view(receipt: CashReceipt) -> dict[str, Any]:
 
 
 def _lines_of(receipt: CashReceipt) -> list[dict[str, str]]:
-    return [{"invoice_no": l.invoice_no, "invoice_type": l.invoice_type, "amount": str(l.amount)} for l in receipt.lines]
+    return [{"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
+            for line in receipt.lines]
 
 
 def _differences(asked: dict[str, Any], receipt: CashReceipt) -> list[str]:
-    """How Sage's receipt differs from what was asked: customer, amount and (when known) lines."""
+    """How Sage's receipt differs from what was asked: customer, amount and (when known) lines; and a
+    receipt reversed in Sage is not this payment's receipt any more."""
     out = []
+    if receipt.status == "reversed":
+        out.append(f"it is reversed in Sage ({receipt.reversal_reason or 'no reason given'})")
     has_customer = f"{receipt.ar_division_no}-{receipt.customer_no}"
     if asked.get("customer") and _key(asked["customer"]) != _key(has_customer):
         out.append(f"customer {has_customer}, asked {asked['customer']}")

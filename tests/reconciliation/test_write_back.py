@@ -6,6 +6,7 @@ write-back (see `make_write_back`); payment PMB00000n pays invoice 000000(n+1) o
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -21,6 +22,7 @@ from ml_connector_dagster.defs.resources import settings_resource, store_resourc
 from ml_connector_dagster.defs.sage100 import SageAgentResource
 from ml_connector_dagster.reconciliation.posting import MAX_UNREACHABLE, post_matched
 from ml_connector_dagster.sage100 import AgentClient, ReceiptLine
+from ml_connector_dagster.secrets import Secret
 from ml_connector_dagster.store._time import utcnow
 
 from .conftest import WriteBack
@@ -109,6 +111,18 @@ def test_with_the_agent_down_the_write_back_asset_fails_to_be_retried_later(make
     assert wb.store.ledger.counts() == {"matched": 4}
 
 
+def test_with_a_wrong_sage_password_a_pass_holds_nothing_and_stops(make_write_back) -> None:
+    wb: WriteBack = make_write_back(payments=5)
+    ids = wb.ids(5)
+    agent = AgentClient.from_settings(dataclasses.replace(wb.settings, sage_password=Secret("not-the-password")))
+
+    done = post_matched(wb.store, agent, wb.settings, wb.payments)
+
+    assert wb.store.ledger.statuses(ids) == {pid: "matched" for pid in ids}
+    assert wb.store.review.list() == []
+    assert done.stopped and "Logon failure" in done.stopped
+
+
 # --- a write whose outcome is unknown, then GoCardless moves on -------------------------------------------------------
 
 def test_a_charged_back_payment_whose_receipt_sage_has_is_recorded_then_needs_a_reversal(make_write_back) -> None:
@@ -190,6 +204,20 @@ def test_a_receipt_in_sage_under_the_payments_key_that_differs_from_the_request_
     assert item.details["sage_has"]["amount"] == str(differs.get("amount", Decimal("100.00")))
     assert (held.details["asked"], held.details["sage_has"]) == (item.details["asked"], item.details["sage_has"])
     assert len(wb.receipts(pid)) == 1
+
+
+def test_a_reversed_receipt_under_the_payments_key_is_not_recorded_as_its_receipt(make_write_back) -> None:
+    wb: WriteBack = make_write_back(payments=1)
+    [pid] = wb.ids(1)
+    wb.agent().create_cash_receipt(wb.request(pid))
+    wb.agent().reverse_cash_receipt(pid, "keyed by mistake")
+
+    wb.post()
+
+    entry = wb.store.ledger.get(pid)
+    assert (entry.status, entry.reason, entry.receipt) == ("held", "sage_rejected", None)
+    [item] = [i for i in wb.store.review.list() if i.subject == pid]
+    assert item.details["sage_has"]["status"] == "reversed" and "reversed" in item.details["explanation"]
 
 
 class AgentWithRivalWriter(AgentClient):
