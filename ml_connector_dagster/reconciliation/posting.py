@@ -38,9 +38,6 @@ from ..sage100 import (
     SageWriteRejected,
 )
 
-# Sage cannot be used at all: unreachable, or it refuses our logon or company code (fix the settings). Nothing
-# about the payment is wrong, so it is not held; it waits, and the pass stops after a few in a row.
-SAGE_DOWN = (SageUnavailable, SageLogonError, SageCompanyError)
 from ..settings import Settings
 from ..store import Store
 from ..store._time import utcnow
@@ -48,6 +45,10 @@ from ..store.ledger import Ledger, LedgerEntry
 from .evaluate import PAYMENT_COLUMNS, match_settings, reversal_details
 
 log = logging.getLogger(__name__)
+
+# Sage cannot be used at all: unreachable, or it refuses our logon or company code (fix the settings). Nothing
+# about the payment is wrong, so it is not held; it waits, and the pass stops after a few in a row.
+SAGE_DOWN = (SageUnavailable, SageLogonError, SageCompanyError)
 
 POSTABLE = ("posting", "matched")  # unknown outcomes first: they have waited longest
 APPLICABLE = ("matched", "posting", "held")
@@ -271,12 +272,20 @@ class _Attempt:
         return self.sage_customer or self.entry.sage_customer
 
     def run(self) -> PostingOutcome:
+        """Ask Sage first; then record what is there, or follow the payment's path without a receipt.
+
+        A payment missing from the warehouse is deferred, not held: our own copy of GoCardless lags or was
+        rebuilt, nothing about the payment is wrong and there is nothing for a person to decide. It stays
+        as it was (`matched`), the audit says why (cash_receipt.deferred, payment_not_in_warehouse) and the
+        next pass tries again, after gocardless/payments has fetched it. A hold would have someone act on
+        what the next poll fixes, and `amount_mismatch` (the old reason) was false.
+        """
         if self.payment is None:
             return self._defer("payment_not_in_warehouse", MISSING_FROM_WAREHOUSE)
         try:
             existing = self.agent.find_cash_receipt(self.pid)
         except SAGE_DOWN as exc:
-            return self._defer("sage_unreachable", str(exc), unreachable=True)
+            return self._defer("sage_unavailable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc)})
         if existing is not None:  # written before (a run died after the write): check it, record it, write nothing
@@ -304,7 +313,7 @@ class _Attempt:
         try:
             invoices = self.agent.get_open_invoices(division, customer_no)
         except SAGE_DOWN as exc:
-            return self._defer("sage_unreachable", str(exc), unreachable=True)
+            return self._defer("sage_unavailable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc)})
         self.store.audit.append("sage.open_invoices", self.pid, {"customer": customer, "invoices": [
@@ -352,7 +361,7 @@ class _Attempt:
         except SageUnavailable as exc:  # includes SageOutcomeUnknown: it may have been written
             return self._unknown(exc)
         except (SageLogonError, SageCompanyError) as exc:  # refused before anything was written
-            return self._defer("sage_unreachable", str(exc), unreachable=True)
+            return self._defer("sage_unavailable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}",
                               {"sage_message": str(exc), "asked": asked})

@@ -103,8 +103,8 @@ def test_with_the_agent_down_the_write_back_asset_fails_to_be_retried_later(make
     resources = {"connector_settings": settings_resource, "store": store_resource, "warehouse": warehouse_resource,
                  "sage_agent": SageAgentResource(settings=settings_resource)}
 
-    with pytest.raises(dg.Failure) as failure:
-        cash_receipts(dg.build_asset_context(), **resources)
+    with dg.build_asset_context(instance=wb.driver.instance) as context, pytest.raises(dg.Failure) as failure:
+        cash_receipts(context, **resources)
 
     assert failure.value.allow_retries
     assert "stopped" in failure.value.description and "wait untouched" in failure.value.description
