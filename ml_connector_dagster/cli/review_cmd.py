@@ -27,6 +27,9 @@ def _default_user() -> str:
         return "unknown-user"
 
 
+# Outcomes where the payment did not get its receipt now: the command exits 1 (see the message).
+NOT_DONE = ("held", "unknown", "skipped", "busy", "deferred", "lost")
+
 BY = click.option("--by", default=_default_user, show_default="the OS user", help="Who is acting (for the audit trail).")
 
 
@@ -140,7 +143,7 @@ def _run(action: Callable) -> None:
     except (SageError, GoCardlessError) as exc:
         raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from None
     click.echo(f"item {result.item_id} ({result.payment_id}): {result.action} -> {result.outcome}: {result.message}")
-    if result.outcome in ("held", "unknown", "skipped"):
+    if result.outcome in NOT_DONE:
         raise SystemExit(1)
 
 

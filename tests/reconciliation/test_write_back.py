@@ -15,8 +15,10 @@ from typing import Callable
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
 from ml_connector_dagster import warehouse
+from ml_connector_dagster.cli import main
 from ml_connector_dagster.defs.reconciliation import cash_receipts
 from ml_connector_dagster.defs.resources import settings_resource, store_resource, warehouse_resource
 from ml_connector_dagster.defs.sage100 import SageAgentResource
@@ -109,6 +111,20 @@ def test_with_the_agent_down_the_write_back_asset_fails_to_be_retried_later(make
     assert failure.value.allow_retries
     assert "stopped" in failure.value.description and "wait untouched" in failure.value.description
     assert wb.store.ledger.counts() == {"matched": 4}
+
+
+def test_review_apply_while_the_agent_is_down_exits_1_and_keeps_the_payment_held(make_write_back) -> None:
+    wb: WriteBack = make_write_back(payments=1)
+    [pid] = wb.ids(1)
+    wb.store.ledger.transition(pid, ["matched"], status="held", reason="ambiguous_match")
+    item = wb.store.review.open_item(pid, "held", "ambiguous_match", {"payment_id": pid})
+    wb.stack.sage.agent.stop()
+
+    result = CliRunner().invoke(main, ["review", "apply", str(item), "--invoice", "0000001", "--by", "alice"])
+
+    assert result.exit_code == 1, result.output
+    assert "deferred" in result.output
+    assert (wb.store.ledger.get(pid).status, wb.store.review.get(item).status) == ("held", "open")
 
 
 def test_with_a_wrong_sage_password_a_pass_holds_nothing_and_stops(make_write_back) -> None:
