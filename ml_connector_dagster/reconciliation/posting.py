@@ -232,10 +232,13 @@ def post_payment(store: Store, agent: AgentClient, settings: Settings, entry: Le
         return PostingOutcome(pid, "skipped", message=f"status is {entry.status}, not one of {', '.join(allowed)}")
     if not claims.take(pid, entry.status):
         return _not_taken(store.ledger.get(pid))
+    attempt = _Attempt(store, agent, settings, store.ledger.get(pid), payment, actor, claims.owner,
+                       from_status=entry.status, allocations=allocations, sage_customer=sage_customer)
     try:
-        attempt = _Attempt(store, agent, settings, store.ledger.get(pid), payment, actor, claims.owner,
-                           from_status=entry.status, allocations=allocations, sage_customer=sage_customer)
         return attempt.run()
+    except BaseException as exc:
+        attempt.release(exc)
+        raise
     finally:
         claims.drop(pid)
 
@@ -262,6 +265,7 @@ class _Attempt:
     from_status: str
     allocations: Sequence[Allocation] | None = None
     sage_customer: str | None = None
+    sent: bool = False  # CreateCashReceipt was called: from here on the write may have happened
 
     @property
     def pid(self) -> str:
@@ -333,11 +337,7 @@ class _Attempt:
         """The lines to write: the operator's, or the rules' decision on Sage's invoices as they are now."""
         home_amount = Decimal(self.entry.home_amount) if self.entry.home_amount else None
         if self.allocations is not None:
-            try:
-                lines = _operator_lines(self.allocations, invoices, home_amount)
-            except AllocationError:
-                self.store.ledger.finish(self.pid, self.owner, status=self.from_status)
-                raise
+            lines = _operator_lines(self.allocations, invoices, home_amount)  # AllocationError: see release
             return lines, "operator", "applied by an operator", home_amount
         decision = decide_for_customer({**self.payment, "sage_customer": customer},
                                        [dataclasses.asdict(i) for i in invoices], match_settings(self.settings))
@@ -354,6 +354,7 @@ class _Attempt:
         self.store.audit.append("cash_receipt.requested", self.pid, {
             **asked, "operator_allocations": [dataclasses.asdict(a) for a in self.allocations]
             if self.allocations is not None else None}, actor=self.actor)
+        self.sent = True
         try:
             receipt = self.agent.create_cash_receipt(request)
         except SageWriteRejected as exc:
@@ -462,6 +463,18 @@ class _Attempt:
         self.store.audit.append("cash_receipt.deferred", self.pid, {"reason": reason, "message": message,
                                 "status": self.from_status}, actor=self.actor)
         return PostingOutcome(self.pid, "deferred", reason=reason, message=message, unreachable=unreachable)
+
+    def release(self, exc: BaseException) -> None:
+        """An error nobody expected stops this payment: free its claim now rather than when the lease runs
+        out, so that a retry does not wait for it. Once the write was sent it stays `posting` (outcome
+        unknown: the next pass asks Sage first); before, it goes back to the status it was claimed in."""
+        status = "posting" if self.sent else self.from_status
+        try:
+            if self.store.ledger.finish(self.pid, self.owner, status=status) and not isinstance(exc, AllocationError):
+                self.store.audit.append("cash_receipt.interrupted", self.pid, {
+                    "error": f"{type(exc).__name__}: {exc}"[:2000], "status": status}, actor=self.actor)
+        except Exception:  # noqa: BLE001 - the original error matters more; the lease still expires
+            log.warning("could not release the claim on %s", self.pid, exc_info=True)
 
     def _lost(self) -> PostingOutcome:
         current = self.store.ledger.get(self.pid)

@@ -83,6 +83,21 @@ def test_a_payment_whose_run_died_is_taken_over_once_its_lease_expired_and_sage_
     assert "cash_receipt.requested" not in wb.actions(pid)  # found, so nothing was written again
 
 
+def test_an_unexpected_error_while_posting_frees_the_claim_at_once_for_the_next_pass(make_write_back) -> None:
+    wb: WriteBack = make_write_back(payments=1)
+    [pid] = wb.ids(1)
+
+    def without_amount(ids):  # a row the rules cannot read: deciding the payment fails with an error nobody expects
+        return {p: {k: v for k, v in row.items() if k != "amount"} for p, row in wb.payments(ids).items()}
+
+    with pytest.raises(KeyError):
+        wb.post(payments=without_amount)
+
+    entry = wb.store.ledger.get(pid)
+    assert (entry.status, entry.claimed_by, entry.lease_until) == ("matched", None, None)
+    assert wb.post().ids("posted") == [pid]  # no waiting for a lease
+
+
 # --- the agent is down --------------------------------------------------------------------------------------------
 
 def test_with_the_agent_down_a_pass_stops_after_a_few_failures_and_leaves_the_rest_untouched(make_write_back) -> None:
