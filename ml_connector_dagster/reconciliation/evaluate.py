@@ -204,7 +204,11 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
 
 
 def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Settings, actor: str = "system") -> int:
-    """Refunds of posted payments put the payment in `reversal_required` with the refunded amount."""
+    """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
+
+    A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
+    here: the write-back applies it right after it records the payment's receipt (posting.py, _money_back).
+    """
     ensure_tables(conn)
     refunds = conn.execute("""
         SELECT r.id, r.payment, r.amount, r.currency, r.status, r.fetched_at FROM gocardless_refunds r
