@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 NOT_COLLECTED_STATUSES = frozenset({"failed", "cancelled", "customer_approval_denied", "charged_back"})
 REVERSING_STATUSES = {"failed": "late_failure", "charged_back": "chargeback"}
-POSTED = frozenset({"posting", "posted"})
 REFUND_TAKES_MONEY_BACK = frozenset({"created", "pending_submission", "submitted", "paid", "refund_settled", "funds_returned"})
 
 
@@ -32,10 +31,14 @@ def next_step(ledger_status: str | None, gocardless_status: str, collect_on: str
 
     - never posted: collected -> match; failed/cancelled/denied/charged back -> not_collected; else pending;
     - posted: a late failure or chargeback -> reversal_required (the money went back);
+    - posting (a write in flight, or its outcome unknown): nothing here. Only the write-back can tell,
+      by asking Sage, whether the receipt exists; it records it first, then applies this table;
     - held stays held until an operator acts, unless the payment was not collected after all;
     - reversal_required and reversed are final for automation (operators decide).
     """
-    if ledger_status in POSTED:
+    if ledger_status == "posting":
+        return Step("none")
+    if ledger_status == "posted":
         cause = REVERSING_STATUSES.get(gocardless_status)
         return Step("reversal_required", cause) if cause else Step("none")
     if ledger_status in ("reversal_required", "reversed"):
@@ -50,7 +53,10 @@ def next_step(ledger_status: str | None, gocardless_status: str, collect_on: str
 
 
 def refund_step(ledger_status: str | None, refund_status: str) -> Step:
-    """A refund of a posted payment means money went back: reversal_required for the refund amount."""
-    if ledger_status in POSTED and refund_status in REFUND_TAKES_MONEY_BACK:
+    """A refund of a posted payment means money went back: reversal_required for the refund amount.
+
+    A payment still `posting` is left to the write-back, which applies its refunds once the receipt is recorded.
+    """
+    if ledger_status == "posted" and refund_status in REFUND_TAKES_MONEY_BACK:
         return Step("reversal_required", "refund")
     return Step("none")

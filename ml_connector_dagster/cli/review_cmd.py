@@ -13,7 +13,7 @@ from typing import Callable
 import click
 
 from ..reconciliation import review_actions
-from ..reconciliation.posting import AllocationError
+from ..reconciliation.posting import Allocation, AllocationError
 from ..sage100 import SageError
 from ..settings import SettingsError
 from ..store.review import KINDS
@@ -26,6 +26,9 @@ def _default_user() -> str:
     except Exception:  # noqa: BLE001 - no user database (containers): say so rather than fail
         return "unknown-user"
 
+
+# Outcomes where the payment did not get its receipt now: the command exits 1 (see the message).
+NOT_DONE = ("held", "unknown", "skipped", "busy", "deferred", "lost")
 
 BY = click.option("--by", default=_default_user, show_default="the OS user", help="Who is acting (for the audit trail).")
 
@@ -74,18 +77,25 @@ def show(item_id: int, as_json: bool) -> None:
         click.echo(f"  {entry['at']}  {entry['by']:<12} {entry['action']}")
 
 
+def _allocations(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Allocation]:
+    """Parse every --invoice before anything runs: a bad one is a usage error (exit code 2), not a traceback."""
+    try:
+        return [review_actions.parse_allocation(text) for text in values]
+    except review_actions.ReviewActionError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @review.command("apply")
 @click.argument("item_id", type=int)
-@click.option("--invoice", "invoices", multiple=True, required=True, metavar="NO[:AMOUNT]",
-              help="An invoice to apply the payment to, optionally with the amount; repeat for several.")
+@click.option("--invoice", "allocations", multiple=True, required=True, metavar="NO[:AMOUNT]", callback=_allocations,
+              help="An invoice to apply the payment to, optionally with the amount (more than 0, e.g. 250.00); "
+                   "repeat for several.")
 @click.option("--customer", metavar="DD-CUSTNO", help="The Sage customer, when the payment has none resolved.")
 @BY
-def apply(item_id: int, invoices: tuple[str, ...], customer: str | None, by: str) -> None:
+def apply(item_id: int, allocations: list[Allocation], customer: str | None, by: str) -> None:
     """Post a held payment to the invoices you choose (unstated amounts fill oldest first)."""
-    def act(store, agent, gocardless, settings):  # noqa: ANN001
-        allocations = [review_actions.parse_allocation(text) for text in invoices]
-        return review_actions.apply(store, agent, gocardless, settings, item_id, allocations, by, customer)
-    _run(act)
+    _run(lambda store, agent, gocardless, settings: review_actions.apply(
+        store, agent, gocardless, settings, item_id, allocations, by, customer))
 
 
 @review.command("retry")
@@ -133,7 +143,7 @@ def _run(action: Callable) -> None:
     except (SageError, GoCardlessError) as exc:
         raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from None
     click.echo(f"item {result.item_id} ({result.payment_id}): {result.action} -> {result.outcome}: {result.message}")
-    if result.outcome in ("held", "unknown", "skipped"):
+    if result.outcome in NOT_DONE:
         raise SystemExit(1)
 
 

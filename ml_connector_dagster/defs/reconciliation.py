@@ -5,7 +5,7 @@ jobs and sensors the finance team and the engineer see in the Dagster UI.
 """
 
 from collections import Counter
-from typing import Optional
+from typing import Callable, Optional
 
 import dagster as dg
 
@@ -13,7 +13,7 @@ from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
 from ..reconciliation import review_actions
 from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
-from ..reconciliation.posting import payment_rows, post_matched
+from ..reconciliation.posting import Allocation, AllocationError, PostingPass, payment_rows, post_matched
 from ..reconciliation.tables import ensure_tables
 from .gocardless import GoCardlessResource
 from .resources import ConnectorSettings, OperationalStore, Warehouse
@@ -143,17 +143,37 @@ def cash_receipts(context: dg.AssetExecutionContext, connector_settings: Connect
         with warehouse.connect(read_only=True) as conn:
             return payment_rows(conn, ids)
 
-    outcomes = post_matched(ops, agent, settings, rows, actor=ACTOR)
+    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {context.run_id}")
+    _fail_to_retry(done)
     reversed_ = review_actions.auto_reverse(ops, agent, settings, actor=ACTOR)
-    counts = Counter(o.status for o in outcomes)
-    unknown = [o.payment_id for o in outcomes if o.status == "unknown"]
-    if unknown:  # Sage did not answer: the RetryPolicy runs the step again; it asks FindCashReceipt first
-        raise dg.Failure(f"Sage did not confirm {len(unknown)} cash receipt(s): {', '.join(unknown[:10])}",
-                         allow_retries=True)
+    counts, deferred = done.counts(), done.ids("deferred")
+    if deferred:
+        context.log.warning(f"{len(deferred)} payment(s) wait for the next write-back: {', '.join(deferred[:10])} "
+                            "(see their cash_receipt.deferred audit records)")
     ledger = ops.ledger.counts()
     return dg.MaterializeResult(metadata={
         "posted": counts.get("posted", 0), "held": counts.get("held", 0), "reversed": len(reversed_),
-        "receipts_in_sage": ledger.get("posted", 0), "ledger": dg.MetadataValue.json(ledger)})
+        "not_collected": counts.get("not_collected", 0), "reversal_required": counts.get("reversal_required", 0),
+        "deferred": len(deferred), "receipts_in_sage": ledger.get("posted", 0), "ledger": dg.MetadataValue.json(ledger)})
+
+
+def _fail_to_retry(done: PostingPass) -> None:
+    """Fail the step (Dagster's RetryPolicy runs it again with backoff) while work is left that a later try can do.
+
+    - the pass stopped because Sage is unreachable: the payments it did not try still wait, untouched;
+    - a write's outcome is unknown: the retry asks FindCashReceipt first;
+    - another run holds a claim: it finishes the payment, or it died and its lease expires before the retry.
+    """
+    unknown, busy = done.ids("unknown"), done.ids("busy")
+    if done.stopped:
+        raise dg.Failure(f"write-back stopped: {done.stopped}. {len(done.waiting)} payment(s) wait untouched for the "
+                         "next try; check that the Sage agent is running", allow_retries=True)
+    if unknown:
+        raise dg.Failure(f"Sage did not confirm {len(unknown)} cash receipt(s): {', '.join(unknown[:10])}",
+                         allow_retries=True)
+    if busy:
+        raise dg.Failure(f"{len(busy)} payment(s) are claimed by another run: {', '.join(busy[:10])}; retrying "
+                         "after it finishes, or after its lease expires if it died", allow_retries=True)
 
 
 post_cash_receipts_job = dg.define_asset_job(
@@ -196,30 +216,42 @@ class ReviewDismissConfig(dg.Config):
     by: str = "dagster-ui"
 
 
-def _finish(context: dg.OpExecutionContext, result: review_actions.ActionResult) -> dict:
+def _finish(context: dg.OpExecutionContext, act: Callable[[], review_actions.ActionResult]) -> dict:
+    """Run an operator's action; a refusal (bad input, wrong item) fails the run with its message, not retried."""
+    try:
+        result = act()
+    except (review_actions.ReviewActionError, AllocationError) as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.add_output_metadata(result.as_dict())
     return result.as_dict()
+
+
+def _parsed(invoices: list[str]) -> list[Allocation]:
+    try:
+        return [review_actions.parse_allocation(text) for text in invoices]
+    except review_actions.ReviewActionError as exc:
+        raise dg.Failure(description=f"invoices: {exc}", allow_retries=False) from None
 
 
 @dg.op
 def review_apply_op(context: dg.OpExecutionContext, config: ReviewApplyConfig, connector_settings: ConnectorSettings,
                     store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
-    allocations = [review_actions.parse_allocation(text) for text in config.invoices]
-    return _finish(context, review_actions.apply(store.get(), sage_agent.get_client(), gocardless.get_client(),
-                                                 connector_settings.get(), config.item_id, allocations, config.by,
-                                                 config.customer))
+    allocations = _parsed(config.invoices)
+    return _finish(context, lambda: review_actions.apply(
+        store.get(), sage_agent.get_client(), gocardless.get_client(), connector_settings.get(), config.item_id,
+        allocations, config.by, config.customer))
 
 
 @dg.op
 def review_retry_op(context: dg.OpExecutionContext, config: ReviewRetryConfig, connector_settings: ConnectorSettings,
                     store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
-    return _finish(context, review_actions.retry(store.get(), sage_agent.get_client(), gocardless.get_client(),
-                                                 connector_settings.get(), config.item_id, config.by))
+    return _finish(context, lambda: review_actions.retry(store.get(), sage_agent.get_client(), gocardless.get_client(),
+                                                         connector_settings.get(), config.item_id, config.by))
 
 
 @dg.op
 def review_dismiss_op(context: dg.OpExecutionContext, config: ReviewDismissConfig, store: OperationalStore) -> dict:
-    return _finish(context, review_actions.dismiss(store.get(), config.item_id, config.note, config.by))
+    return _finish(context, lambda: review_actions.dismiss(store.get(), config.item_id, config.note, config.by))
 
 
 @dg.job(description="Review queue: apply a held payment to invoices an operator chooses.")

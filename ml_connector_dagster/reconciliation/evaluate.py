@@ -158,7 +158,7 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Setting
                 closing.append(p.id)
         elif p.action == "reversal_required":
             ledger_rows.append({**base, "status": "reversal_required", "reason": p.cause})  # keeps the receipt
-            item = _reversal_details(p.id, p.cause, int(p.amount), p.currency, settings)
+            item = reversal_details(p.id, p.cause, int(p.amount), p.currency, settings)
             reversals.append(item)
             audit.append(("payment.reversal_required", p.id, item))
         else:
@@ -204,7 +204,11 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
 
 
 def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Settings, actor: str = "system") -> int:
-    """Refunds of posted payments put the payment in `reversal_required` with the refunded amount."""
+    """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
+
+    A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
+    here: the write-back applies it right after it records the payment's receipt (posting.py, _money_back).
+    """
     ensure_tables(conn)
     refunds = conn.execute("""
         SELECT r.id, r.payment, r.amount, r.currency, r.status, r.fetched_at FROM gocardless_refunds r
@@ -218,8 +222,8 @@ def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Se
         step = refund_step(statuses.get(r.payment), r.status)
         outcome = "reversal_required" if step.action == "reversal_required" else "recorded"
         if step.action == "reversal_required":
-            item = {**_reversal_details(r.payment, "refund", int(r.amount), r.currency, settings), "refund_id": r.id}
-            store.ledger.transition(r.payment, ["posting", "posted"], status="reversal_required", reason="refund")
+            item = {**reversal_details(r.payment, "refund", int(r.amount), r.currency, settings), "refund_id": r.id}
+            store.ledger.transition(r.payment, ["posted"], status="reversal_required", reason="refund")
             store.review.open_item(r.payment, "reversal_required", "refund", item)
             store.audit.append("payment.reversal_required", r.payment, item, actor=actor)
         else:
@@ -254,7 +258,7 @@ def _home_amount(p: Any, settings: Settings) -> Decimal | None:
         return None
 
 
-def _reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: Settings) -> dict[str, Any]:
+def reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: Settings) -> dict[str, Any]:
     home = money.to_home_amount(amount_minor, currency, settings.sage_home_currency or currency, None, None,
                                 settings.fx_rates) if settings.sage_home_currency else None
     return {"payment_id": payment_id, "cause": cause, "amount_minor": amount_minor, "currency": currency,

@@ -44,14 +44,18 @@ class ActionResult:
 
 
 def parse_allocation(text: str) -> Allocation:
-    """`NO` or `NO:AMOUNT` (amount in home currency, e.g. 0100030:250.00)."""
+    """`NO` or `NO:AMOUNT` (amount in home currency, e.g. 0100030:250.00).
+
+    Refused here, before anything is claimed or asked of Sage: an amount that is not more than 0 (it
+    would be dropped from the receipt without a word) or not written with the digits 0-9.
+    """
     number, _, amount = text.partition(":")
     if not number.strip():
-        raise ReviewActionError(f"--invoice {text!r}: give an invoice number, optionally :AMOUNT")
+        raise ReviewActionError(f"{text!r}: give an invoice number, optionally :AMOUNT (e.g. 0100030:250.00)")
     try:
-        return Allocation(number.strip(), sage_amount(amount, "amount") if amount else None)
-    except (ValueError, ArithmeticError):
-        raise ReviewActionError(f"--invoice {text!r}: {amount!r} is not an amount like 250.00") from None
+        return Allocation(number.strip(), sage_amount(amount, "amount") if amount.strip() else None)
+    except (ValueError, ArithmeticError) as exc:  # AllocationError is a ValueError too
+        raise ReviewActionError(f"{text!r}: {exc}") from None
 
 
 def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
@@ -81,7 +85,7 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
     pid = item.subject
     store.audit.append("review.retry", pid, {"item": item_id}, actor=by)
     resolved = gocardless.resolve_payment(pid)
-    payment = _payment_dict(resolved.payment, resolved.customer["id"])
+    payment = {**_payment_dict(resolved.payment, resolved.customer["id"]), "refunds": _refunds(gocardless, pid)}
     customer = _resolve(agent, resolved.customer)
     entry = store.ledger.get(pid)
     step = next_step(None if entry is None or entry.status == "held" else entry.status, resolved.payment["status"],
@@ -159,7 +163,13 @@ def _open_item(store: Store, item_id: int, kinds: Sequence[str] | None = None) -
 
 def _fresh_payment(gocardless: GoCardlessClient, payment_id: str) -> dict[str, Any]:
     resolved = gocardless.resolve_payment(payment_id)
-    return _payment_dict(resolved.payment, resolved.customer["id"])
+    return {**_payment_dict(resolved.payment, resolved.customer["id"]), "refunds": _refunds(gocardless, payment_id)}
+
+
+def _refunds(gocardless: GoCardlessClient, payment_id: str) -> list[dict[str, Any]]:
+    """The payment's refunds now: once its receipt is recorded, money that went back needs a reversal."""
+    return [{"id": r["id"], "amount": int(r["amount"]), "currency": r["currency"], "status": r["status"]}
+            for r in gocardless.list_refunds({"payment": payment_id})]
 
 
 def _payment_dict(payment: dict[str, Any], customer_id: str) -> dict[str, Any]:

@@ -1,7 +1,12 @@
 """The posting ledger: one row per GoCardless payment id with its status and, once posted, its receipt.
 
 Statuses are the spec's: pending, posted, held, not_collected, reversal_required, reversed, plus
-`posting` (a write to Sage is in flight; the agent's idempotency key makes a retry safe).
+`matched` (decided, waiting for the write-back) and `posting` (a write to Sage is in flight or its outcome
+is unknown; the agent's idempotency key makes a retry safe).
+
+A `posting` row is claimed: `claimed_by` names the pass working on it and `lease_until` says until when.
+Another pass may take it over only once the lease has expired (the pass died) or was released (the
+write's outcome is unknown and nobody is working on it); it then asks Sage before writing anything.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from ._time import as_utc, utcnow
 from .engine import read, write
 from .schema import ledger
 
-STATUSES = ("pending", "posting", "posted", "held", "not_collected", "reversal_required", "reversed")
-_JSON_FIELDS = ("allocations", "receipt")
+STATUSES = ("pending", "matched", "posting", "posted", "held", "not_collected", "reversal_required", "reversed")
+_JSON_FIELDS = ("allocations", "receipt", "request")
+RELEASED = {"claimed_by": None, "lease_until": None}
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,9 @@ class LedgerEntry:
     gocardless_status: str | None
     first_seen: datetime
     updated_at: datetime
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    request: dict[str, Any] | None = None
 
 
 class Ledger:
@@ -96,15 +105,48 @@ class Ledger:
                 out.update({pid: status for pid, status in rows})
         return out
 
-    def transition(self, payment_id: str, allowed_from: Sequence[str], **values: Any) -> bool:
-        """Compare-and-set: update only if the current status is one of `allowed_from`."""
-        values = {k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in values.items()}
+    def transition(self, payment_id: str, allowed_from: Sequence[str], owner: str | None = None, **values: Any) -> bool:
+        """Compare-and-set: update only if the current status is one of `allowed_from` (and, given an
+        `owner`, only while that owner holds the claim)."""
+        statement = ledger.update().where(ledger.c.payment_id == payment_id).where(ledger.c.status.in_(list(allowed_from)))
+        if owner is not None:
+            statement = statement.where(ledger.c.claimed_by == owner)
         with write(self.engine) as conn:
-            done = conn.execute(
-                ledger.update().where(ledger.c.payment_id == payment_id).where(ledger.c.status.in_(list(allowed_from)))
-                .values(updated_at=utcnow(), **values)
-            ).rowcount
+            done = conn.execute(statement.values(updated_at=utcnow(), **_encode(values))).rowcount
         return bool(done)
+
+    def claim(self, payment_id: str, expected_status: str, owner: str, lease_until: datetime,
+              now: datetime | None = None) -> bool:
+        """Take a payment for posting, atomically in one UPDATE; False if it is not free to take.
+
+        Free means: still in `expected_status` (the status the caller looked at), and if that is `posting`,
+        its lease has expired or was released. So two passes never work on one payment, and a payment a
+        live pass is posting is never taken over; one whose pass died is, once its lease runs out.
+        """
+        now = now or utcnow()
+        free = ledger.c.status == expected_status
+        if expected_status == "posting":
+            free = sa.and_(free, sa.or_(ledger.c.lease_until.is_(None), ledger.c.lease_until < now))
+        statement = ledger.update().where(ledger.c.payment_id == payment_id).where(free).values(
+            status="posting", claimed_by=owner, lease_until=lease_until, updated_at=now)
+        with write(self.engine) as conn:
+            return bool(conn.execute(statement).rowcount)
+
+    def renew(self, payment_ids: Sequence[str], owner: str, lease_until: datetime) -> set[str]:
+        """Extend `owner`'s lease on the payments it still holds; returns those (a lost claim is missing)."""
+        ids = list(payment_ids)
+        if not ids:
+            return set()
+        with write(self.engine) as conn:
+            conn.execute(ledger.update().where(ledger.c.payment_id.in_(ids)).where(ledger.c.status == "posting")
+                         .where(ledger.c.claimed_by == owner).values(lease_until=lease_until))
+            held = conn.execute(sa.select(ledger.c.payment_id).where(ledger.c.payment_id.in_(ids))
+                                .where(ledger.c.status == "posting").where(ledger.c.claimed_by == owner))
+            return set(held.scalars())
+
+    def finish(self, payment_id: str, owner: str, **values: Any) -> bool:
+        """Leave `posting` (or stay, with `status="posting"`, unclaimed) if `owner` still holds the claim."""
+        return self.transition(payment_id, ["posting"], owner=owner, **{**RELEASED, **values})
 
     def list(self, status: str | None = None) -> list[LedgerEntry]:
         query = sa.select(ledger).order_by(ledger.c.first_seen, ledger.c.payment_id)
@@ -137,5 +179,6 @@ def _entry(r: sa.Row) -> LedgerEntry:
         sage_customer=r.sage_customer, amount_minor=r.amount_minor, currency=r.currency, home_amount=r.home_amount,
         allocations=json.loads(r.allocations) if r.allocations else [], rule=r.rule, explanation=r.explanation,
         receipt=json.loads(r.receipt) if r.receipt else None, gocardless_status=r.gocardless_status,
-        first_seen=as_utc(r.first_seen), updated_at=as_utc(r.updated_at),
+        first_seen=as_utc(r.first_seen), updated_at=as_utc(r.updated_at), claimed_by=r.claimed_by,
+        lease_until=as_utc(r.lease_until), request=json.loads(r.request) if r.request else None,
     )

@@ -64,6 +64,10 @@ ledger = sa.Table(
     sa.Column("gocardless_status", sa.String(40)),
     sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Since version 2: who is posting the payment and until when (a lease), and the receipt it asked for.
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until", sa.DateTime(timezone=True)),
+    sa.Column("request", sa.Text),
 )
 sa.Index("ix_ledger_status", ledger.c.status)
 
@@ -132,7 +136,21 @@ def _v1(conn: sa.Connection) -> None:
     conn.execute(audit_head.insert().values(id=1, appends=0))
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+def _v2(conn: sa.Connection) -> None:
+    """Ledger claims get an owner and a lease, and the cash receipt request is kept before it is sent.
+
+    Why: a payment left `posting` may be taken over only once its claim's lease has expired, and whoever
+    takes it over compares the receipt Sage holds with what was asked. Columns `_v1` already created
+    (a fresh store is created from the current tables) are skipped.
+    """
+    present = {column["name"] for column in sa.inspect(conn).get_columns("ledger")}
+    for column in (ledger.c.claimed_by, ledger.c.lease_until, ledger.c.request):
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE ledger ADD COLUMN {column.name} {kind}")
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from ml_connector_dagster.store import Store
+from ml_connector_dagster.store._time import utcnow
 from ml_connector_dagster.store.schema import SCHEMA_VERSION
+
+LATER = timedelta(minutes=5)
 
 
 def event(n: int, action: str = "confirmed") -> dict:
@@ -229,3 +234,84 @@ def test_an_operator_requeues_a_failed_event_with_fresh_attempts(any_store: Stor
     assert any_store.inbox.requeue("EV000001")
     assert [(r.event_id, r.attempts) for r in any_store.inbox.due()] == [("EV000001", 0)]
     assert not any_store.inbox.requeue("EV000001")  # only failed events are requeued
+
+
+def test_a_payment_claimed_for_posting_is_not_taken_by_a_second_owner_while_its_lease_lasts(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="matched")
+    assert any_store.ledger.claim("PM1", "matched", "run-a", utcnow() + LATER)
+
+    taken = any_store.ledger.claim("PM1", "posting", "run-b", utcnow() + LATER)
+
+    entry = any_store.ledger.get("PM1")
+    assert not taken
+    assert (entry.status, entry.claimed_by) == ("posting", "run-a")
+
+
+def test_a_claim_whose_lease_expired_is_taken_over(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="matched")
+    any_store.ledger.claim("PM1", "matched", "run-that-died", utcnow() - timedelta(seconds=1))
+
+    taken = any_store.ledger.claim("PM1", "posting", "run-b", utcnow() + LATER)
+
+    assert taken
+    assert any_store.ledger.get("PM1").claimed_by == "run-b"
+
+
+def test_a_claim_is_taken_only_from_the_status_the_claimer_saw(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="posted")
+
+    assert not any_store.ledger.claim("PM1", "matched", "run-a", utcnow() + LATER)
+    assert any_store.ledger.get("PM1").status == "posted"
+
+
+def test_only_the_owner_renews_and_finishes_its_claim(any_store: Store) -> None:
+    any_store.ledger.upsert("PM1", status="matched")
+    any_store.ledger.claim("PM1", "matched", "run-a", utcnow() + LATER)
+
+    renewed_by_other = any_store.ledger.renew(["PM1"], "run-b", utcnow() + LATER)
+    finished_by_other = any_store.ledger.finish("PM1", "run-b", status="posted")
+    renewed = any_store.ledger.renew(["PM1"], "run-a", utcnow() + LATER)
+    finished = any_store.ledger.finish("PM1", "run-a", status="posted")
+
+    entry = any_store.ledger.get("PM1")
+    assert (renewed_by_other, finished_by_other, renewed, finished) == (set(), False, {"PM1"}, True)
+    assert (entry.status, entry.claimed_by, entry.lease_until) == ("posted", None, None)
+
+
+def test_owners_racing_for_the_same_payments_each_take_a_payment_at_most_once(any_store: Store) -> None:
+    ids = [f"PM{n}" for n in range(40)]
+    for pid in ids:
+        any_store.ledger.upsert(pid, status="matched")
+    start = threading.Barrier(2)
+    taken: dict[str, list[str]] = {"run-a": [], "run-b": []}
+
+    def race(owner: str) -> None:
+        start.wait(10)
+        taken[owner] = [pid for pid in ids if any_store.ledger.claim(pid, "matched", owner, utcnow() + LATER)]
+
+    racers = [threading.Thread(target=race, args=(owner,)) for owner in taken]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(60)
+
+    assert sorted(taken["run-a"] + taken["run-b"]) == sorted(ids)
+    assert {any_store.ledger.get(pid).claimed_by for pid in taken["run-a"]} <= {"run-a"}
+
+
+def test_a_store_at_version_1_gains_the_claim_columns_and_keeps_its_rows(store_url: str) -> None:
+    Store(store_url).ledger.upsert("PM1", status="posting", amount_minor=100)
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # back to the version-1 ledger, as a store written by an older release
+        for column in ("claimed_by", "lease_until", "request"):
+            conn.exec_driver_sql(f"ALTER TABLE ledger DROP COLUMN {column}")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 1")
+    engine.dispose()
+
+    store = Store(store_url)
+
+    with store.engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT version FROM schema_version")).scalar_one()
+    assert version == SCHEMA_VERSION == 2
+    assert (store.ledger.get("PM1").status, store.ledger.get("PM1").amount_minor) == ("posting", 100)
+    assert store.ledger.claim("PM1", "posting", "run-b", utcnow() + LATER)  # no lease: nobody is working on it

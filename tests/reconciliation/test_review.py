@@ -9,6 +9,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
+import dagster as dg
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -66,6 +67,41 @@ def test_apply_refuses_allocations_that_do_not_add_up(world: World) -> None:
 
     assert result.exit_code == 1
     assert "add up to" in result.output or "balance" in result.output
+    assert world.store.ledger.get("PM0010").status == "held"
+
+
+@pytest.mark.parametrize("amount", ["-5", "0", "0.00"])
+def test_apply_refuses_an_amount_that_is_not_more_than_zero_before_anything_runs(world: World, amount: str) -> None:
+    item = item_for(world, "PM0010")
+    trail = len(world.store.audit.list(subject="PM0010"))
+
+    result = cli("review", "apply", str(item), "--invoice", f"0100070:{amount}")
+
+    assert result.exit_code == 2, result.output  # a usage error, as click reports bad input
+    assert "must be more than 0" in result.output and "Traceback" not in result.output
+    assert world.store.ledger.get("PM0010").status == "held"
+    assert len(world.store.audit.list(subject="PM0010")) == trail  # nothing was tried
+
+
+@pytest.mark.parametrize("amount", ["\u0661\u0660", "1e3"])
+def test_apply_refuses_an_amount_not_written_with_the_digits_0_to_9(world: World, amount: str) -> None:
+    result = cli("review", "apply", str(item_for(world, "PM0010")), "--invoice", f"0100070:{amount}")
+
+    assert result.exit_code == 2, result.output
+    assert "digits 0-9" in result.output and "Traceback" not in result.output
+
+
+def test_the_apply_job_refuses_an_amount_that_is_not_more_than_zero_without_retrying(world: World) -> None:
+    item = item_for(world, "PM0010")
+    job = world.driver.defs.resolve_job_def("review_apply")
+
+    result = job.execute_in_process(instance=world.driver.instance, raise_on_error=False, run_config={
+        "ops": {"review_apply_op": {"config": {"item_id": item, "invoices": ["0100070:-5"], "by": "erin"}}}})
+
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert not result.success
+    assert "must be more than 0" in failure.step_failure_data.user_failure_data.description
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert world.store.ledger.get("PM0010").status == "held"
 
 
