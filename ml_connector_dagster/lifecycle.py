@@ -2,7 +2,7 @@
 
 The product acts on the payment's *current* status as re-read from the API, never on the event alone,
 and on what it has already done (the ledger status). This module is that table, from
-reference/reconciliation.md "When a payment is processed".
+docs/reconciliation.md "When a payment is processed".
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..secrets import mask_credentials
 from ..settings import Settings, SettingsError, load_settings
 from ..store import Store
 
@@ -24,7 +25,8 @@ def store_or_exit(settings: Settings | None = None) -> Store:
         return Store(settings.database_url)
     except Exception as exc:  # the database is unreachable or not ours: say which, without a traceback
         raise click.ClickException(
-            f"cannot open the operational store ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}); "
+            f"cannot open the operational store ({exc.__class__.__name__}: "
+            f"{mask_credentials(str(exc).splitlines()[0][:200]) if str(exc) else ''}); "
             "check ML_CONNECTOR_DATABASE_URL and ML_CONNECTOR_HOME"
         ) from None
 

@@ -39,6 +39,7 @@ from ..sage100 import (
 )
 from ..secrets import MASK, Secret, SecretsError, SecretStore, mask_credentials
 from ..settings import Settings, SettingsError, env_name, home_folder, load_settings
+from .common import printable
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 # GetCustomer on a key that almost certainly does not exist: CI_NoKey proves the logon was accepted
@@ -296,7 +297,7 @@ def _quiet_client_logs() -> Iterator[None]:
 
 
 def format_line(check: Check, width: int) -> str:
-    return f"{check.status:<4}  {check.title:<{width}}  {check.detail}"
+    return f"{check.status:<4}  {check.title:<{width}}  {printable(check.detail)}"
 
 
 @click.command()

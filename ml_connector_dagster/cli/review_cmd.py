@@ -17,7 +17,7 @@ from ..reconciliation.posting import Allocation, AllocationError
 from ..sage100 import SageError
 from ..settings import SettingsError
 from ..store.review import KINDS
-from .common import echo_json, echo_table, settings_or_exit, store_or_exit
+from .common import echo_json, echo_table, printable, settings_or_exit, store_or_exit
 
 
 def _default_user() -> str:
@@ -68,13 +68,13 @@ def show(item_id: int, as_json: bool) -> None:
         echo_json(data)
         return
     for key in ("id", "payment", "kind", "reason", "status", "amount", "currency", "first_seen", "last_seen"):
-        click.echo(f"{key:>12}: {data[key]}")
-    click.echo(f"{'explanation':>12}: {item.details.get('explanation', '')}")
+        click.echo(f"{key:>12}: {printable(data[key])}")
+    click.echo(f"{'explanation':>12}: {printable(item.details.get('explanation', ''))}")
     if item.details.get("candidates"):
-        click.echo(f"{'candidates':>12}: {', '.join(item.details['candidates'])}")
+        click.echo(f"{'candidates':>12}: {printable(', '.join(map(str, item.details['candidates'])))}")
     click.echo("\naudit trail:")
     for entry in trail:
-        click.echo(f"  {entry['at']}  {entry['by']:<12} {entry['action']}")
+        click.echo(f"  {entry['at']}  {printable(entry['by']):<12} {printable(entry['action'])}")
 
 
 def _allocations(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> list[Allocation]:
@@ -142,7 +142,8 @@ def _run(action: Callable) -> None:
         raise click.ClickException(str(exc)) from None
     except (SageError, GoCardlessError) as exc:
         raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from None
-    click.echo(f"item {result.item_id} ({result.payment_id}): {result.action} -> {result.outcome}: {result.message}")
+    click.echo(f"item {result.item_id} ({printable(result.payment_id)}): {result.action} -> {result.outcome}: "
+               f"{printable(result.message)}")
     if result.outcome in NOT_DONE:
         raise SystemExit(1)
 
