@@ -24,8 +24,8 @@ import dagster as dg
 
 from . import money
 from .dagster_driver import Driver
+from .sandbox.scenario import Scenario, load_scenario
 from .sandbox.stack import Stack, start_stack
-from .scenario import Scenario, load_scenario
 from .store.ledger import LedgerEntry
 
 INITIAL_LOAD = (("sage100", "customers"), ("sage100", "ar_invoices"), ("gocardless", "customers"),

@@ -66,7 +66,7 @@ def agent(backend: str, host: str, port: int, tls_cert: str | None, tls_key: str
 def _simulated(company_dir: Path | None, scenario: Path | None) -> tuple[SimulatedBackend, str]:
     """The company database: --company-dir as is, or --scenario (default: the bundled sample) loaded once."""
     from ..sandbox.sage_company import DB_FILE, SageCompany
-    from ..scenario import ScenarioError, bundled, load_scenario
+    from ..sandbox.scenario import ScenarioError, bundled, load_scenario
 
     if company_dir is not None and scenario is None:
         path = company_dir / DB_FILE

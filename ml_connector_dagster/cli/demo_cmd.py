@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..scenario import ScenarioError, bundled
+from ..sandbox.scenario import ScenarioError, bundled
 
 
 @click.command()

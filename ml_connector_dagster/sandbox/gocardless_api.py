@@ -39,8 +39,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..httpserve import ServerHandle, serve_in_thread
-from ..scenario import Scenario, load_scenario
 from .gocardless_state import GoCardlessWorld, parse_iso
+from .scenario import Scenario, load_scenario
 from .webhook_sender import GOCARDLESS_RETRY_INTERVALS, WebhookSender, new_id
 
 API_VERSION = "2015-07-06"

@@ -25,7 +25,7 @@ from ml_connector_dagster.sage100 import (
 )
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_company import SageCompany
-from ml_connector_dagster.scenario import Scenario
+from ml_connector_dagster.sandbox.scenario import Scenario
 
 from .boi_fake import RECEIPTS, FakeSage
 from .conftest import MakeRequest

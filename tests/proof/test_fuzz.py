@@ -578,7 +578,7 @@ class Agent:
     def __init__(self, root: Path) -> None:
         from ml_connector_dagster.agent import SimulatedBackend, agent_app
         from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
-        from ml_connector_dagster.scenario import load_scenario
+        from ml_connector_dagster.sandbox.scenario import load_scenario
 
         self.company = SageCompany.create(root / DB_FILE, load_scenario(write_matching_scenario(root / "scenario", 2)))
         self.server = serve_in_thread(agent_app(SimulatedBackend(self.company)))

@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from ml_connector_dagster.dagster_driver import Driver
+from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
-from ml_connector_dagster.scenario import bundled
 from ml_connector_dagster.store import Store
 
 INITIAL_LOAD = [dg.AssetKey(k) for k in (["sage100", "customers"], ["sage100", "ar_invoices"],
