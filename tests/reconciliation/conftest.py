@@ -10,7 +10,7 @@ from typing import Iterator
 import dagster as dg
 import pytest
 
-from ml_connector_dagster.dagster_driver import Driver
+from ml_connector_dagster.sandbox.dagster_driver import Driver
 from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
 from ml_connector_dagster.store import Store
