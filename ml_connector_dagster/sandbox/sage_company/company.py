@@ -25,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from ..sage100.model import (
+from ...sage100.model import (
     CENT,
     LOGON_FAILURE_TEXT,
     FAULT_COMPANY,
@@ -49,7 +49,7 @@ from ..sage100.model import (
     receipt_id,
     repeat_of,
 )
-from .scenario import Scenario
+from ..scenario import Scenario
 
 DB_FILE = "sage_company.sqlite"
 DEPOSIT_TYPE = "C"  # cash/check deposit; GoCardless is not Sage's own ACH processing
