@@ -31,7 +31,7 @@ FILES = {
 }
 OPTIONAL_FILES = ("gocardless_refunds.csv",)
 INVOICE_TYPES = ("IN", "CM", "DM", "FC", "PP", "PY", "BF", "BC")
-BUNDLED = Path(__file__).parent / "scenarios"
+BUNDLED = Path(__file__).parent.parent / "scenarios"
 
 
 class ScenarioError(Exception):
