@@ -1,6 +1,11 @@
-"""Scenario folders: a Sage 100 company and a month of GoCardless activity (reading.py)."""
+"""Scenario folders: a Sage 100 company and a month of GoCardless activity (see docs/scenario-format.md).
 
-from .reading import (
+  reading.py  load_scenario: the folder's files read and checked whole, every problem reported
+  rows.py     each CSV row's cells checked and turned into a record
+  model.py    the records, the Scenario, and the steps its lifecycles make
+"""
+
+from .model import (
     PAYMENT_ACTIONS,
     REFUND_ACTIONS,
     Action,
@@ -13,9 +18,8 @@ from .reading import (
     SageInvoice,
     Scenario,
     ScenarioError,
-    bundled,
-    load_scenario,
 )
+from .reading import bundled, load_scenario
 
 __all__ = [
     "PAYMENT_ACTIONS", "REFUND_ACTIONS", "Action", "Company", "GoCardlessCustomer", "GoCardlessMandate",
