@@ -38,10 +38,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..httpserve import ServerHandle, serve_in_thread
-from .gocardless_state import GoCardlessWorld, parse_iso
-from .scenario import Scenario, load_scenario
-from .webhook_sender import GOCARDLESS_RETRY_INTERVALS, WebhookSender, new_id
+from ...httpserve import ServerHandle, serve_in_thread
+from ..gocardless_state import GoCardlessWorld, parse_iso
+from ..scenario import Scenario, load_scenario
+from ..webhook_sender import GOCARDLESS_RETRY_INTERVALS, WebhookSender, new_id
 
 API_VERSION = "2015-07-06"
 DEFAULT_TOKEN = "sandbox_token"
