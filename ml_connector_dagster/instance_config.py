@@ -14,7 +14,7 @@ PACKAGED_DAGSTER_YAML = """\
 telemetry:
   enabled: false
 run_coordinator:
-  module: dagster._core.run_coordinator
+  module: dagster  # dagster.QueuedRunCoordinator, the public name
   class: QueuedRunCoordinator
   config:
     max_user_code_failure_retries: 5

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Mapping
 
 import dagster as dg
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.storage.tags import GRPC_INFO_TAG  # where DefaultRunLauncher launched the run
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus  # no public name for a health check's answer
+from dagster._core.storage.tags import GRPC_INFO_TAG  # no public name; where DefaultRunLauncher launched the run
 
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 START_TIME_TOLERANCE_SECONDS = 2.0  # /proc's boot time has one-second resolution and drifts a little

@@ -128,6 +128,7 @@ class DaemonProcess:
         self.log_path = log
         self._log = log.open("ab")
         exe = Path(sys.executable).with_name("dagster-daemon")
+        # Without the dagster-daemon script beside this Python, run its module: there is no public `-m` name.
         command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster._daemon"]
         self.proc = subprocess.Popen([*command, "run", "-w", str(dagster_home / "workspace.yaml")],
                                      env={**env, "DAGSTER_HOME": str(dagster_home)}, cwd=str(dagster_home),

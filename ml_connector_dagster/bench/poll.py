@@ -31,7 +31,7 @@ from ..sage100 import AgentClient, sync
 from ..sage100.model import Stamp
 from ..sandbox.sage_company import DB_FILE, SageCompany
 from ..sandbox.sage_services import start_sage_stand_ins
-from ..scenario import load_scenario
+from ..sandbox.scenario import load_scenario
 from .e2e import write_matching_scenario
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..agent.backends import BOIBackend, SimulatedBackend
+from ..agent.backends import Backend, BOIBackend
 from ..agent.ledger import AgentLedger
 from ..agent.logons import LogonPolicy
 from ..agent.service import DEFAULT_PAGE_SIZE, PATH, agent_app
@@ -63,10 +63,14 @@ def agent(backend: str, host: str, port: int, tls_cert: str | None, tls_key: str
                 limits=limits)
 
 
-def _simulated(company_dir: Path | None, scenario: Path | None) -> tuple[SimulatedBackend, str]:
-    """The company database: --company-dir as is, or --scenario (default: the bundled sample) loaded once."""
+def _simulated(company_dir: Path | None, scenario: Path | None) -> tuple[Backend, str]:
+    """The company database: --company-dir as is, or --scenario (default: the bundled sample) loaded once.
+
+    The simulated backend is sandbox code: it is imported here, where the command wires it in, and only then.
+    """
     from ..sandbox.sage_company import DB_FILE, SageCompany
-    from ..scenario import ScenarioError, bundled, load_scenario
+    from ..sandbox.scenario import ScenarioError, bundled, load_scenario
+    from ..sandbox.simulated_backend import SimulatedBackend
 
     if company_dir is not None and scenario is None:
         path = company_dir / DB_FILE

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..scenario import ScenarioError, bundled
+from ..sandbox.scenario import ScenarioError, bundled
 
 
 @click.command()
@@ -17,7 +17,7 @@ from ..scenario import ScenarioError, bundled
 @click.option("--keep", is_flag=True, help="Keep the temporary ML_CONNECTOR_HOME (store, warehouse, Sage company).")
 def demo(scenario_dir: Path | None, as_json: bool, keep: bool) -> None:
     """Play a month of GoCardless payments against a simulated Sage 100 company, end to end, and summarise."""
-    from ..demo import remove_home, run_demo
+    from ..sandbox.demo import remove_home, run_demo
 
     def progress(message: str) -> None:
         click.echo(f"  {message}", err=True)

@@ -28,7 +28,7 @@ import requests
 
 from ..fileperms import PRIVATE_UMASK, private_folder, secure_home, tighten
 from ..instance_config import instance_yaml
-from ..scenario import ScenarioError, bundled
+from ..sandbox.scenario import ScenarioError, bundled
 
 DEFAULT_HOME = Path(".ml-connector-dev")
 ENV_FILE = "dev.env"

@@ -13,7 +13,7 @@ from typing import Callable
 
 import click
 
-from ..scenario import Scenario, ScenarioError, bundled, load_scenario
+from ..sandbox.scenario import Scenario, ScenarioError, bundled, load_scenario
 from ..settings import home_folder
 
 

@@ -23,6 +23,7 @@ import dagster as dg
 
 from ..gocardless import sync
 from ..gocardless.client import GoCardlessClient, RetryPolicy
+from ..gocardless.consumer import InboxOutcome, RetryRule
 from .resources import ConnectorSettings, OperationalStore, Warehouse, settings_resource
 
 INBOX_TYPES = ("payments", "refunds", "payouts")
@@ -59,10 +60,10 @@ def _claimed_by(context: dg.AssetExecutionContext) -> str:
     return f"run:{context.run_id}"[:64]
 
 
-def _consume(context: dg.AssetExecutionContext, process: Callable[..., sync.InboxOutcome], config: InboxProcessingConfig,
-             gocardless: GoCardlessResource, store: OperationalStore, warehouse: Warehouse) -> sync.InboxOutcome:
+def _consume(context: dg.AssetExecutionContext, process: Callable[..., InboxOutcome], config: InboxProcessingConfig,
+             gocardless: GoCardlessResource, store: OperationalStore, warehouse: Warehouse) -> InboxOutcome:
     """Run one inbox consumer with its resources, logging each failed event; raise if nothing succeeded."""
-    rule = sync.RetryRule(config.max_attempts, config.retry_base_delay_seconds)
+    rule = RetryRule(config.max_attempts, config.retry_base_delay_seconds)
     ops_store, client = store.get(), gocardless.get_client()
     try:
         outcome = process(ops_store, client, warehouse.connect, _claimed_by(context), rule)

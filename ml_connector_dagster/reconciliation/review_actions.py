@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import money
 from ..gocardless.client import GoCardlessClient
-from ..gocardless.sync import payment_row
+from ..gocardless.rows import payment_row
 from ..lifecycle import next_step
 from ..matching import resolve_customers
 from ..sage100 import AgentClient

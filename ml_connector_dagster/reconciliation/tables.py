@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ..gocardless import sync as gocardless_sync
+from ..gocardless import tables as gocardless_tables
 from ..sage100 import sync as sage_sync
 
 DDL = {
@@ -26,7 +26,7 @@ DDL = {
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Our tables, and the upstream ones (empty) where their asset has not run yet: same DDL as theirs."""
-    gocardless_sync.ensure_tables(conn)
+    gocardless_tables.ensure_tables(conn)
     for spec in (sage_sync.CUSTOMERS, sage_sync.INVOICES):
         sage_sync.ensure_table(conn, spec)
     for statement in DDL.values():

@@ -3,7 +3,9 @@
 Knows nothing of Dagster; `defs/sage100.py` wires it in.
 """
 
-from .clients import AgentClient, AgentInfo, ContractInfo, EBusinessClient, Page, RetryPolicy
+from .agent_client import AgentClient, AgentInfo, Page
+from .clients import RetryPolicy
+from .ebusiness_client import ContractInfo, EBusinessClient
 from .errors import (
     SageCompanyError,
     SageError,

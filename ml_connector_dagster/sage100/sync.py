@@ -22,7 +22,7 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator
 import duckdb
 import pandas as pd
 
-from .clients import AgentClient
+from .agent_client import AgentClient
 from .model import Stamp
 
 Connect = Callable[[], ContextManager[duckdb.DuckDBPyConnection]]

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
-from ..scenario import Action, GoCardlessPayment, GoCardlessRefund, Scenario
+from .scenario import Action, GoCardlessPayment, GoCardlessRefund, Scenario
 from .webhook_sender import new_id
 
 SCHEMES = {"GBP": "bacs", "EUR": "sepa_core", "USD": "ach", "SEK": "autogiro", "DKK": "betalingsservice",

@@ -9,14 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..agent.backends import SimulatedBackend
 from ..agent.service import DEFAULT_PAGE_SIZE, agent_app
 from ..agent.service import PATH as AGENT_PATH
 from ..httpserve import ServerHandle, serve_in_thread
-from ..scenario import Scenario, load_scenario
 from .ebusiness import PATH as EBUSINESS_PATH
 from .ebusiness import ebusiness_app
 from .sage_company import DB_FILE, SageCompany
+from .scenario import Scenario, load_scenario
+from .simulated_backend import SimulatedBackend
 
 
 @dataclass

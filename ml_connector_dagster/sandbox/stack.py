@@ -12,12 +12,12 @@ from pathlib import Path
 
 from ..gocardless.receiver import create_app
 from ..httpserve import ServerHandle, serve_in_thread
-from ..scenario import Scenario, load_scenario
 from ..secrets import generate_key
 from ..settings import load_settings
 from ..store import Store
 from .gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from .sage_services import SageStandIns, start_sage_stand_ins
+from .scenario import Scenario, load_scenario
 
 WEBHOOK_PATH = "/webhooks/gocardless"
 SANDBOX_TOKEN = "sandbox_token"

@@ -10,12 +10,13 @@ from typing import Callable, Iterator
 
 import pytest
 
-from ml_connector_dagster.agent import BOIBackend, SimulatedBackend, agent_app
+from ml_connector_dagster.agent import BOIBackend, agent_app
 from ml_connector_dagster.agent.ledger import AgentLedger
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 from ml_connector_dagster.sage100.model import CashReceiptRequest, Credentials, ReceiptLine
 from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
-from ml_connector_dagster.scenario import Scenario, bundled, load_scenario
+from ml_connector_dagster.sandbox.scenario import Scenario, bundled, load_scenario
+from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
 from .boi_fake import HOME, TODAY, FakeSage
 

@@ -17,7 +17,7 @@ from ml_connector_dagster.cli import main
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sage100 import AgentClient, RetryPolicy, SageLogonError, SageLogonLockedOut
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.sandbox.scenario import bundled
 
 READY = "Uvicorn running on"
 

@@ -13,12 +13,13 @@ from typing import Iterator
 import httpx
 import pytest
 
-from ml_connector_dagster.agent import BOIBackend, SimulatedBackend, agent_app
+from ml_connector_dagster.agent import BOIBackend, agent_app
 from ml_connector_dagster.agent.logons import LogonPolicy
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 from ml_connector_dagster.sage100 import AgentClient, RetryPolicy, SageLogonError, SageLogonLockedOut
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_company import SageCompany
+from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
 from .boi_fake import FakeSage
 from .raw_soap import envelope, fault, logon, post

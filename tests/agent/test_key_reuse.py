@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from ml_connector_dagster.agent import BOIBackend, SimulatedBackend, agent_app
+from ml_connector_dagster.agent import BOIBackend, agent_app
 from ml_connector_dagster.httpserve import serve_in_thread
 from ml_connector_dagster.sage100 import (
     AgentClient,
@@ -25,7 +25,8 @@ from ml_connector_dagster.sage100 import (
 )
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_company import SageCompany
-from ml_connector_dagster.scenario import Scenario
+from ml_connector_dagster.sandbox.scenario import Scenario
+from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
 from .boi_fake import RECEIPTS, FakeSage
 from .conftest import MakeRequest

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from ml_connector_dagster.agent import SimulatedBackend, agent_app
+from ml_connector_dagster.agent import agent_app
 from ml_connector_dagster.httpserve import serve_in_thread
 from ml_connector_dagster.sage100 import AgentClient, RetryPolicy, SageUnavailable
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_company import SageCompany
+from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
 
 @pytest.fixture

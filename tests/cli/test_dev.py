@@ -18,7 +18,7 @@ from ml_connector_dagster.cli import main
 from ml_connector_dagster.cli.dev_cmd import ENV_FILE, child_environment, read_env_file, write_env_file
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.sandbox.scenario import bundled
 
 from ui.dev_process import DevProcess, alive, port_in_use
 

@@ -13,7 +13,7 @@ from ml_connector_dagster.cli import main
 from ml_connector_dagster.cli.ping_cmd import scrub
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.secrets import SecretStore, Secret, generate_key
 
 

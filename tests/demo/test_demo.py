@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.matching import REASON_CODES
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.sandbox.scenario import bundled
 
 STATUSES = {"pending", "posted", "held", "not_collected", "reversal_required", "reversed"}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector_dagster.scenario import Action, ScenarioError, bundled, load_scenario
+from ml_connector_dagster.sandbox.scenario import Action, ScenarioError, bundled, load_scenario
 
 
 def copy_of(tmp_path: Path, name: str = "small") -> Path:

@@ -13,7 +13,7 @@ from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH, create_app
 from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.settings import Settings, load_settings
 from ml_connector_dagster.store import Store
 

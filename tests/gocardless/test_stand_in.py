@@ -22,7 +22,7 @@ from ml_connector_dagster.gocardless.receiver import create_app
 from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import free_port, serve_in_thread
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
-from ml_connector_dagster.scenario import bundled, load_scenario
+from ml_connector_dagster.sandbox.scenario import bundled, load_scenario
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 

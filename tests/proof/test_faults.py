@@ -30,8 +30,8 @@ import pytest
 
 from ml_connector_dagster.bench.e2e import kill_session, payment_id, write_matching_scenario
 from ml_connector_dagster.bench.webhooks import ReceiverProcess
-from ml_connector_dagster.dagster_driver import Driver
 from ml_connector_dagster.httpserve import free_port
+from ml_connector_dagster.sandbox.dagster_driver import Driver
 from ml_connector_dagster.sandbox.stack import SANDBOX_WEBHOOK_SECRET, Stack, start_stack
 from ml_connector_dagster.sandbox.webhook_sender import WebhookSender
 

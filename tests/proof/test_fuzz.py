@@ -576,9 +576,10 @@ class Agent:
     """The agent over a company holding one receipt (key PMFUZZHELD: 01-B000000 pays 0000001 100.00)."""
 
     def __init__(self, root: Path) -> None:
-        from ml_connector_dagster.agent import SimulatedBackend, agent_app
+        from ml_connector_dagster.agent import agent_app
         from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
-        from ml_connector_dagster.scenario import load_scenario
+        from ml_connector_dagster.sandbox.scenario import load_scenario
+        from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
         self.company = SageCompany.create(root / DB_FILE, load_scenario(write_matching_scenario(root / "scenario", 2)))
         self.server = serve_in_thread(agent_app(SimulatedBackend(self.company)))

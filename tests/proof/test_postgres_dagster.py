@@ -20,13 +20,13 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from ml_connector_dagster.dagster_driver import Driver
 from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH, create_app
 from ml_connector_dagster.httpserve import serve_in_thread
+from ml_connector_dagster.sandbox.dagster_driver import Driver
 from ml_connector_dagster.sandbox.gocardless_api import start_gocardless_stand_in
 from ml_connector_dagster.sandbox.sage_services import start_sage_stand_ins
+from ml_connector_dagster.sandbox.scenario import bundled, load_scenario
 from ml_connector_dagster.sandbox.stack import SANDBOX_WEBHOOK_SECRET, product_env
-from ml_connector_dagster.scenario import bundled, load_scenario
 from ml_connector_dagster.settings import load_settings
 from ml_connector_dagster.store import Store
 

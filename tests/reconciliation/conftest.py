@@ -15,12 +15,12 @@ import pytest
 
 from ml_connector_dagster import warehouse
 from ml_connector_dagster.bench.e2e import payment_id, write_matching_scenario
-from ml_connector_dagster.dagster_driver import Driver
 from ml_connector_dagster.reconciliation.posting import payment_rows, post_matched
 from ml_connector_dagster.sage100 import AgentClient, CashReceiptRequest, ReceiptLine, RetryPolicy
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
+from ml_connector_dagster.sandbox.dagster_driver import Driver
+from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
-from ml_connector_dagster.scenario import bundled
 from ml_connector_dagster.settings import Settings, load_settings
 from ml_connector_dagster.store import Store
 from ml_connector_dagster.store._time import utcnow

@@ -10,7 +10,7 @@ import pytest
 from ml_connector_dagster.sage100 import AgentClient, EBusinessClient, RetryPolicy
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_services import SageStandIns, start_sage_stand_ins
-from ml_connector_dagster.scenario import bundled
+from ml_connector_dagster.sandbox.scenario import bundled
 
 PAGE_SIZE = 3
 

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from ml_connector_dagster.agent import SimulatedBackend, agent_app
+from ml_connector_dagster.agent import agent_app
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 from ml_connector_dagster.sage100 import (
     AgentClient,
@@ -29,6 +29,7 @@ from ml_connector_dagster.sage100 import (
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
+from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
 from .conftest import PAGE_SIZE
 

@@ -7,11 +7,10 @@ repeat until no sensor asks for anything. The definitions are the same objects `
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import dagster as dg
-from dagster._core.storage.dagster_run import RunsFilter
 
 SENSORS = ("gocardless_inbox_sensor", "post_when_matched")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -82,7 +81,7 @@ class Driver:
         return self._record(name, result, None)
 
     def _already_ran(self, run_key: str) -> bool:
-        return bool(self.instance.get_runs(filters=RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
+        return bool(self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
 
     def _record(self, job: str, result: dg.ExecuteInProcessResult, run_key: str | None) -> RunRecord:
         record = RunRecord(job, result.run_id, result.success, run_key)

@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterator
 
 import dagster as dg
 
-from . import money
+from .. import money
+from ..store.ledger import LedgerEntry
 from .dagster_driver import Driver
-from .sandbox.stack import Stack, start_stack
 from .scenario import Scenario, load_scenario
-from .store.ledger import LedgerEntry
+from .stack import Stack, start_stack
 
 INITIAL_LOAD = (("sage100", "customers"), ("sage100", "ar_invoices"), ("gocardless", "customers"),
                 ("reconciliation", "customer_map"))
@@ -71,7 +71,7 @@ def run_demo(scenario_dir: Path, home: Path | None = None, progress: Callable[[s
     with start_stack(scenario, home) as stack, _environment({**stack.env, "DAGSTER_HOME": str(dagster_home)}):
         progress(f"stand-ins up: Sage agent {stack.sage.agent.url}, GoCardless {stack.gocardless.url}, "
                  f"receiver {stack.receiver.url}")
-        from .definitions import defs  # imported with the settings in place (nothing is read at import)
+        from ..definitions import defs  # imported with the settings in place (nothing is read at import)
 
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
             driver = Driver(defs, instance)

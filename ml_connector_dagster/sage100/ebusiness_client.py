@@ -1,0 +1,62 @@
+"""The client of Sage's own eBusiness Web Services: contract information and customers.
+
+Used by `ml-connector ping` (does the logon work?) and for customers. Creating a customer is never
+retried (Sage has no idempotency key for it); updating one is, since setting the same values twice is
+harmless. Money goes out as Decimal or text, never float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from zeep.helpers import serialize_object
+
+from ..settings import Settings
+from .clients import SoapClient
+
+
+@dataclass(frozen=True)
+class ContractInfo:
+    contract_version: int
+    assembly_version: str
+
+
+class EBusinessClient(SoapClient):
+    """Sage's own eBusiness Web Services (customers). Create is not retried: Sage has no idempotency key."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> EBusinessClient:
+        return cls._from_settings(settings, "sage_ebusiness_wsdl", **kwargs)
+
+    def get_contract_information(self) -> ContractInfo:
+        r = self._read("GetContractInformation", logon=False)
+        return ContractInfo(int(r.ContractVersion), r.AssemblyVersion)
+
+    def get_customer(self, ar_division_no: str, customer_no: str) -> dict[str, Any]:
+        """The Customer contract as a dict; OtherFields flattened to {MasFieldName: Value}."""
+        r = serialize_object(self._read("GetCustomer", arDivisionNo=ar_division_no, customerNo=customer_no), dict)
+        other = (r.pop("OtherFields", None) or {}).get("Field") or []
+        return {**r, "OtherFields": {f["MasFieldName"]: f["Value"] for f in other}}
+
+    def get_next_customer_no(self, ar_division_no: str = "01") -> str:
+        return self._read("GetNextCustomerNo", arDivisionNo=ar_division_no)
+
+    def create_customer(self, customer: Mapping[str, Any]) -> None:
+        self._ready()
+        self._call("CreateCustomer", write=True, customer=_customer_contract(customer))
+
+    def update_customer(self, customer: Mapping[str, Any]) -> None:
+        """Setting the same values twice is harmless, so this retries like a read."""
+        self._read("UpdateCustomer", write=True, customer=_customer_contract(customer))
+
+
+def _customer_contract(customer: Mapping[str, Any]) -> dict[str, Any]:
+    for name, value in customer.items():
+        if isinstance(value, float):
+            raise ValueError(f"customer {name}: {value!r} is a float; pass money as Decimal or a string")
+    other = customer.get("OtherFields")
+    if isinstance(other, Mapping):  # accept {MasFieldName: Value}, as get_customer returns it
+        customer = {**customer, "OtherFields": {"Field": [{"MasFieldName": k, "Value": v} for k, v in other.items()]}}
+    return dict(customer)

@@ -1,0 +1,203 @@
+"""The stand-in's HTTP routes: GoCardless's resources over one GoCardlessWorld, and the control API.
+
+Reads are GET /{resource} (a page, listing.py) and GET /{resource}/{id}, copied under the world's lock;
+the writes the product makes are PUT /customers/{id} (metadata) and nothing else. The control API plays
+the scenario's next step and sets faults. `create_app` wraps the routes in the gate (gate.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..gocardless_state import GoCardlessWorld
+from ..webhook_sender import WebhookSender
+from .errors import ApiError, Handler, guard, not_found, unknown_path, validation_failed
+from .faults import Fault, Faults
+from .gate import CONTROL_PREFIX, ApiGate
+from .listing import Filter, Item, date_filters, equals, links, page, time_filters
+
+CUSTOMER_FIELDS = frozenset({
+    "email", "given_name", "family_name", "company_name", "address_line1", "address_line2", "address_line3",
+    "city", "region", "postal_code", "country_code", "language", "phone_number", "swedish_identity_number",
+    "danish_identity_number", "metadata",
+})
+LINKS_OF_EVENTS = ("payment", "mandate", "refund", "payout", "customer", "subscription", "parent_event")
+
+Source = Callable[[], dict[str, Item]]  # the world's items of one resource, by id
+
+
+def create_app(world: GoCardlessWorld, sender: WebhookSender, faults: Faults, token: str) -> ApiGate:
+    api = GoCardlessApi(world, sender, faults)
+    app = Starlette(routes=api.routes(), exception_handlers={404: unknown_path, 405: unknown_path})
+    return ApiGate(app, faults, token)
+
+
+class GoCardlessApi:
+    """Routes over one GoCardlessWorld; every read copies under the world's lock."""
+
+    def __init__(self, world: GoCardlessWorld, sender: WebhookSender, faults: Faults) -> None:
+        self.world, self.sender, self.faults = world, sender, faults
+
+    def routes(self) -> list[Route]:
+        routes = []
+        for name, (source, filters) in self._lists().items():
+            routes.append(Route(f"/{name}", self._lister(name, source, filters), methods=["GET"]))
+            routes.append(Route(f"/{name}/{{id}}", self._getter(name, source), methods=["GET"]))
+        routes += [
+            Route("/customers/{id}", guard(self.update_customer), methods=["PUT"]),
+            Route("/payout_items", guard(self.payout_items), methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/step", self.control_step, methods=["POST"]),
+            Route(f"{CONTROL_PREFIX}/status", self.control_status, methods=["GET"]),
+            Route(f"{CONTROL_PREFIX}/faults", self.control_faults, methods=["GET", "POST", "DELETE"]),
+        ]
+        return routes
+
+    def _lists(self) -> dict[str, tuple[Source, dict[str, Filter]]]:
+        """Each listable resource: where its items are, and the filters GoCardless accepts for it."""
+        w = self.world
+        created = time_filters("created_at")
+        return {
+            "payments": (lambda: w.payments, {
+                **created, **date_filters("charge_date"), "status": _field("status"), "currency": _field("currency"),
+                "mandate": _linked("mandate"), "creditor": _linked("creditor"),
+                "customer": equals(lambda i: links(w.mandates.get(links(i, "mandate"), {}), "customer")),
+            }),
+            "customers": (lambda: w.customers, {**created}),
+            "mandates": (lambda: w.mandates, {**created, "status": _field("status"), "customer": _linked("customer")}),
+            "refunds": (lambda: w.refunds, {**created, "payment": _linked("payment"), "mandate": _linked("mandate")}),
+            "payouts": (lambda: w.payouts, {**created, "status": _field("status"), "currency": _field("currency"),
+                                            "creditor": _linked("creditor")}),
+            "events": (lambda: w.events, {
+                **created, "resource_type": _field("resource_type"), "action": _field("action"),
+                **{name: _linked(name) for name in LINKS_OF_EVENTS},
+            }),
+            "creditors": (lambda: {w.creditor["id"]: w.creditor}, {**created}),
+        }
+
+    def _lister(self, name: str, source: Source, filters: dict[str, Filter]) -> Handler:
+        ignored = ("include",) if name == "events" else ()
+
+        async def handler(request: Request) -> Response:
+            with self.world.lock:
+                body = page(list(source().values()), dict(request.query_params), filters, name, ignored)
+            return JSONResponse(body)
+        return guard(handler)
+
+    def _getter(self, name: str, source: Source) -> Handler:
+        async def handler(request: Request) -> Response:
+            with self.world.lock:
+                item = source().get(request.path_params["id"])
+                body = {name: copy.deepcopy(item)} if item is not None else None
+            if body is None:
+                raise not_found()
+            return JSONResponse(body)
+        return guard(handler)
+
+    async def update_customer(self, request: Request) -> Response:
+        customer_id = request.path_params["id"]
+        if customer_id not in self.world.customers:
+            raise not_found()
+        changes = _customer_changes(await request.body())
+        return JSONResponse({"customers": self.world.update_customer(customer_id, changes)})
+
+    async def payout_items(self, request: Request) -> Response:
+        """Items carry no id of their own; the stand-in numbers them internally to serve as cursors."""
+        params = dict(request.query_params)
+        payout_id = params.pop("payout", None)
+        if not payout_id:
+            raise validation_failed([{"field": "payout", "message": "is required", "request_pointer": "/payout"}])
+        with self.world.lock:
+            payout = self.world.payouts.get(payout_id)
+            if payout is None:
+                raise not_found()
+            count = len(self.world.payout_items[payout_id])
+            items = [dict(item, id=f"{payout_id}-{count - n:05d}", created_at=payout["created_at"])
+                     for n, item in enumerate(self.world.payout_items[payout_id])]
+        body = page(items, params, {}, "payout_items", ("include_2020_tax_cutover",))
+        for item in body["payout_items"]:
+            del item["id"], item["created_at"]
+        return JSONResponse(body)
+
+    # -- control --------------------------------------------------------------------------------------------
+
+    async def control_step(self, request: Request) -> Response:
+        wait = request.query_params.get("wait")
+        events = self.world.play_next_step()
+        webhook_ids = self.sender.send(events)
+        settled = None
+        if wait:
+            settled = await asyncio.get_running_loop().run_in_executor(None, self.sender.wait_idle, float(wait))
+        status = self.world.status()
+        return JSONResponse({"step": status["step"], "total_steps": status["total_steps"],
+                             "finished": status["finished"], "events": events, "webhook_ids": webhook_ids,
+                             "deliveries_settled": settled})
+
+    async def control_status(self, _request: Request) -> Response:
+        return JSONResponse({**self.world.status(), "webhooks": self.sender.status(), **self.faults.describe()})
+
+    async def control_faults(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.faults.configure([], None)
+        elif request.method == "POST":
+            try:
+                body = json.loads(await request.body() or b"{}")
+                faults = [Fault.parse(f) for f in body.get("faults", [])]
+                self.faults.configure(faults, body.get("rate_limit"))
+            except (ValueError, AttributeError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.faults.describe())
+
+
+def _field(name: str) -> Filter:
+    """`?status=paid_out`: the item's field has that value."""
+    return equals(lambda i: i[name])
+
+
+def _linked(name: str) -> Filter:
+    """`?mandate=MD123`: the item links to that id."""
+    return equals(lambda i: links(i, name))
+
+
+def _customer_changes(raw: bytes) -> dict[str, Any]:
+    """The body of PUT /customers/{id}: `{"customers": {...}}` with customer attributes only."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        raise ApiError(400, "invalid_api_usage", "invalid_document_structure", "Invalid document structure") from None
+    changes = body.get("customers") if isinstance(body, dict) else None
+    if not isinstance(changes, dict):
+        raise ApiError(400, "invalid_api_usage", "invalid_document_structure",
+                       'The request body must be {"customers": {...}}')
+    unknown = sorted(set(changes) - CUSTOMER_FIELDS)
+    if unknown:
+        raise validation_failed([{"field": k, "message": "is not a customer attribute",
+                                  "request_pointer": f"/customers/{k}"} for k in unknown])
+    if "metadata" in changes:
+        _check_metadata(changes["metadata"])
+    return changes
+
+
+def _check_metadata(metadata: Any) -> None:
+    problems = []
+    if not isinstance(metadata, dict):
+        problems.append("must be an object of string keys and values")
+    else:
+        if len(metadata) > 3:
+            problems.append("may have at most 3 keys")
+        for key, value in metadata.items():
+            if len(key) > 50:
+                problems.append(f"key {key[:20]!r}... is longer than 50 characters")
+            if not isinstance(value, str) or len(value) > 500:
+                problems.append(f"value of {key!r} must be a string of at most 500 characters")
+    if problems:
+        raise validation_failed([{"field": "metadata", "message": p, "request_pointer": "/customers/metadata"}
+                                 for p in problems])

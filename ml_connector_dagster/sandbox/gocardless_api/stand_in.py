@@ -1,0 +1,88 @@
+"""Starting the GoCardless stand-in: a world from a scenario, its webhook sender, the app on a free port.
+
+`GoCardlessStandIn` is what tests, the demo and `ml-connector sandbox` hold: the URL and credentials
+to configure the product with, and in-process shortcuts to the control API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ...httpserve import ServerHandle, serve_in_thread
+from ..gocardless_state import GoCardlessWorld
+from ..scenario import Scenario, load_scenario
+from ..webhook_sender import GOCARDLESS_RETRY_INTERVALS, WebhookSender
+from .faults import Fault, Faults
+from .routes import create_app
+
+DEFAULT_TOKEN = "sandbox_token"
+DEFAULT_WEBHOOK_SECRET = "sandbox_webhook_secret"
+
+
+@dataclass
+class GoCardlessStandIn:
+    """A running stand-in: its URL and credentials, and in-process shortcuts to the control API."""
+
+    server: ServerHandle
+    world: GoCardlessWorld
+    sender: WebhookSender
+    faults: Faults
+    token: str = field(repr=False)
+    webhook_url: str | None
+    webhook_secret: str = field(repr=False)
+    name: str = "gocardless"
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def __repr__(self) -> str:
+        return f"GoCardlessStandIn({self.url!r}, step {self.world.step_index}/{self.world.total_steps})"
+
+    def credentials(self) -> dict[str, str]:
+        """What to configure the connector with (these are sandbox values, shown on purpose)."""
+        return {"ML_CONNECTOR_GOCARDLESS_API_URL": self.url, "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN": self.token,
+                "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": self.webhook_secret}
+
+    def play_step(self) -> list[dict[str, Any]]:
+        """Play the next step and queue its webhooks (same as POST /_sandbox/step)."""
+        events = self.world.play_next_step()
+        self.sender.send(events)
+        return events
+
+    def wait_deliveries(self, timeout: float | None = None) -> bool:
+        return self.sender.wait_idle(timeout)
+
+    def set_faults(self, faults: Sequence[dict[str, Any]] = (), rate_limit: dict[str, Any] | None = None) -> None:
+        self.faults.configure([Fault.parse(f) for f in faults], rate_limit)
+
+    def status(self) -> dict[str, Any]:
+        return {**self.world.status(), "webhooks": self.sender.status(), **self.faults.describe()}
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.sender.close()
+
+
+def start_gocardless_stand_in(scenario: Scenario | str | Path, host: str = "127.0.0.1", port: int = 0,
+                              token: str = DEFAULT_TOKEN, webhook_url: str | None = None,
+                              webhook_secret: str = DEFAULT_WEBHOOK_SECRET, *,
+                              retry_intervals: Sequence[float] = GOCARDLESS_RETRY_INTERVALS,
+                              seed: int | None = None,
+                              clock: Callable[[], datetime] | None = None) -> GoCardlessStandIn:
+    """Load the scenario and serve the stand-in; webhooks go to `webhook_url` when one is given."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    world = GoCardlessWorld(scenario, clock=clock, seed=seed)
+    sender = WebhookSender(webhook_url, webhook_secret, retry_intervals=retry_intervals)
+    faults = Faults()
+    try:
+        server = serve_in_thread(create_app(world, sender, faults, token), host, port)
+    except Exception:
+        sender.close()
+        raise
+    return GoCardlessStandIn(server, world, sender, faults, token, webhook_url, webhook_secret)

@@ -1,0 +1,303 @@
+"""The simulated Sage 100 company: one SQLite file, opened per call, with Sage's rules and fault codes.
+
+What the agent reads and writes here looks like what it reads and writes through BOI on a real server:
+customers and open invoices listed in change-stamp order, customers kept through eBusiness Web Services,
+invoices changed as Sage's own screens would. Cash receipts are delegated to receipts.py, the tables and
+a new company's loading to schema.py; every write is one `BEGIN IMMEDIATE` transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import sqlite3
+from collections.abc import Iterator, Mapping
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from ...sage100.model import (
+    CENT,
+    FAULT_COMPANY,
+    FAULT_EXISTS,
+    FAULT_INVALID,
+    FAULT_LOGON,
+    FAULT_NO_KEY,
+    FAULT_NOT_ON_FILE,
+    LOGON_FAILURE_TEXT,
+    CashReceipt,
+    CashReceiptRequest,
+    Credentials,
+    CustomerRecord,
+    InvoiceRecord,
+    SageRuleError,
+    Stamp,
+)
+from ..scenario import Scenario
+from . import receipts
+from .rows import (
+    CUSTOMER_COLUMNS,
+    INVOICE_COLUMNS,
+    add_to_customer_balance,
+    customer_record,
+    customer_row,
+    insert_invoice,
+    invoice_record,
+    invoice_row,
+    meta,
+    next_stamp,
+    set_meta,
+    update,
+)
+from .schema import TABLES, USER_KEY, CompanyInfo, create_database, hash_password
+
+CUSTOMER_FIELDS = ("CustomerName", "EmailAddress", "CreditLimit", "CreditHold", "CustomerStatus", "TermsCode")
+
+
+class SageCompany:
+    """One company database; cheap to construct, safe to share between threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"no Sage company database at {self.path}; create one from a scenario first")
+        self.info = self._load_info()
+
+    def __repr__(self) -> str:
+        return f"SageCompany({str(self.path)!r}, company={self.info.code!r})"
+
+    # --- creation ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, scenario: Scenario) -> SageCompany:
+        """A new company database loaded from a scenario; refuses to overwrite an existing one."""
+        path = Path(path)
+        if path.exists():
+            raise FileExistsError(f"{path} already exists; open it, or delete it to load the scenario again")
+        create_database(path, scenario)
+        return cls(path)
+
+    @classmethod
+    def open_or_create(cls, path: str | Path, scenario: Scenario) -> SageCompany:
+        """The company at `path`, loading `scenario` into it only if it does not exist yet (keeps state)."""
+        return cls(path) if Path(path).exists() else cls.create(path, scenario)
+
+    def _load_info(self) -> CompanyInfo:
+        with self._read() as conn:
+            row = conn.execute("SELECT CompanyCode, CompanyName, HomeCurrency, BankCode FROM ML_Company").fetchone()
+        if row is None:
+            raise ValueError(f"{self.path} is not a Sage company database (no ML_Company row)")
+        return CompanyInfo(*row)
+
+    # --- connections --------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE serialises writers across threads and processes."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # --- logon ----------------------------------------------------------------------------------------------
+
+    def authorise(self, credentials: Credentials) -> None:
+        """Refuse a bad logon (Sage's own words) or another company's code, as Sage's services do."""
+        if not self.check_logon(credentials.username, credentials.password):
+            raise SageRuleError(FAULT_LOGON, LOGON_FAILURE_TEXT)
+        if (credentials.company_code or "").upper() != self.info.code:
+            raise SageRuleError(FAULT_COMPANY, f"Invalid company code {credentials.company_code}: the company does "
+                                               "not exist or is not enabled for web services.")
+
+    def check_logon(self, username: str, password: str) -> bool:
+        with self._read() as conn:
+            user, salt, digest = conn.execute("SELECT Username, PasswordSalt, PasswordHash FROM ML_Company").fetchone()
+        same_user = hmac.compare_digest(user.encode("utf-8"), (username or "").encode("utf-8"))
+        same_password = hmac.compare_digest(digest, hash_password(password or "", salt))
+        return same_user and same_password
+
+    # --- reads ------------------------------------------------------------------------------------------------
+
+    def get_customer(self, ar_division_no: str, customer_no: str) -> dict[str, object]:
+        """Every AR_Customer column of one customer; CI_NoKey if there is none."""
+        with self._read() as conn:
+            row = customer_row(conn, ar_division_no, customer_no)
+        if row is None:
+            raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
+        return dict(row)
+
+    def list_customers(self, since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list[CustomerRecord]:
+        """Customers changed after `since`, in (DateUpdated, TimeUpdated, key) order, after position `after`."""
+        rows = self._page("AR_Customer", CUSTOMER_COLUMNS, ("ARDivisionNo", "CustomerNo"), since, after, limit)
+        return [customer_record(r) for r in rows]
+
+    def list_open_invoices(self, since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list[InvoiceRecord]:
+        key = ("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType")
+        rows = self._page("AR_OpenInvoice", INVOICE_COLUMNS, key, since, after, limit)
+        return [invoice_record(r) for r in rows]
+
+    def _page(self, table: str, columns: tuple[str, ...], key: tuple[str, ...], since: Stamp | None,
+              after: tuple[str, ...] | None, limit: int) -> list[sqlite3.Row]:
+        order = ("DateUpdated", "TimeUpdated", *key)
+        where, params = ["1=1"], []
+        if since is not None:
+            where.append("(DateUpdated, TimeUpdated) > (?, ?)")
+            params += list(since)
+        if after is not None:
+            if len(after) != len(order):
+                raise SageRuleError(FAULT_INVALID, "The page token does not belong to this list.")
+            where.append(f"({', '.join(order)}) > ({', '.join('?' * len(order))})")
+            params += list(after)
+        sql = (f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
+               f"ORDER BY {', '.join(order)} LIMIT ?")
+        with self._read() as conn:
+            return conn.execute(sql, [*params, limit]).fetchall()
+
+    def open_invoices_for(self, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
+        """All AR_OpenInvoice rows of a customer (zero balances included, as Sage keeps them until purged)."""
+        with self._read() as conn:
+            if customer_row(conn, ar_division_no, customer_no) is None:
+                raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
+            rows = conn.execute(
+                f"SELECT {', '.join(INVOICE_COLUMNS)} FROM AR_OpenInvoice WHERE ARDivisionNo = ? AND CustomerNo = ? "
+                "ORDER BY InvoiceDueDate, InvoiceDate, InvoiceNo, InvoiceType",
+                (ar_division_no, customer_no)).fetchall()
+        return [invoice_record(r) for r in rows]
+
+    def rows(self, table: str) -> list[dict[str, object]]:
+        """Every row of a table, for tests and the sandbox's inspection."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}; one of {', '.join(sorted(TABLES))}")
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY rowid")]
+
+    # --- customers (eBusiness Web Services) -------------------------------------------------------------------
+
+    def next_customer_no(self, ar_division_no: str) -> str:
+        """The next free 7-digit customer number of a division (not reserved, as in Sage)."""
+        with self._read() as conn:
+            number = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
+            while customer_row(conn, ar_division_no, f"{number:07d}") is not None:
+                number += 1
+        return f"{number:07d}"
+
+    def create_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
+        _check_customer_fields(fields)
+        with self._write() as conn:
+            if customer_row(conn, ar_division_no, customer_no) is not None:
+                raise SageRuleError(FAULT_EXISTS, f"Customer {ar_division_no}-{customer_no} already exists.")
+            stamp = next_stamp(conn)
+            values = {"CustomerName": "", "EmailAddress": "", **{k: str(v) for k, v in fields.items()}}
+            columns = ["ARDivisionNo", "CustomerNo", *values, "DateCreated", "TimeCreated", "DateUpdated",
+                       "TimeUpdated", "UserUpdatedKey"]
+            conn.execute(f"INSERT INTO AR_Customer ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                         [ar_division_no, customer_no, *values.values(), *stamp, *stamp, USER_KEY])
+            if customer_no.isdigit():
+                current = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
+                set_meta(conn, f"next_customer_no_{ar_division_no}", str(max(current, int(customer_no) + 1)))
+
+    def update_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
+        _check_customer_fields(fields)
+        with self._write() as conn:
+            if customer_row(conn, ar_division_no, customer_no) is None:
+                raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
+            if fields:
+                update(conn, "AR_Customer", {k: str(v) for k, v in fields.items()}, next_stamp(conn),
+                       ARDivisionNo=ar_division_no, CustomerNo=customer_no)
+
+    # --- invoices (scenario and test helpers) ----------------------------------------------------------------
+
+    def adjust_invoice_balance(self, ar_division_no: str, customer_no: str, invoice_no: str, invoice_type: str,
+                               balance: Decimal) -> InvoiceRecord:
+        """Set an invoice's Balance (e.g. a payment keyed in Sage by hand), restamping it like Sage would."""
+        if isinstance(balance, float):
+            raise TypeError("balance must be a Decimal, not a float")
+        with self._write() as conn:
+            row = invoice_row(conn, ar_division_no, customer_no, invoice_no, invoice_type)
+            if row is None:
+                raise SageRuleError(FAULT_NO_KEY, f"Invoice {invoice_no} ({invoice_type}) of customer "
+                                                  f"{ar_division_no}-{customer_no} does not exist.")
+            delta = Decimal(balance).quantize(CENT) - Decimal(row["Balance"])
+            stamp = next_stamp(conn)
+            update(conn, "AR_OpenInvoice", {"Balance": str(Decimal(balance).quantize(CENT))}, stamp,
+                   ARDivisionNo=ar_division_no, CustomerNo=customer_no, InvoiceNo=invoice_no, InvoiceType=invoice_type)
+            add_to_customer_balance(conn, ar_division_no, customer_no, delta, stamp)
+            return _written_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type)
+
+    def add_invoice(self, ar_division_no: str, customer_no: str, invoice_no: str, invoice_type: str,
+                    invoice_date: date, due_date: date | None, balance: Decimal) -> InvoiceRecord:
+        """A new open invoice (as if Sage's sales journal had been updated)."""
+        with self._write() as conn:
+            if customer_row(conn, ar_division_no, customer_no) is None:
+                raise SageRuleError(FAULT_NOT_ON_FILE, f"Customer {ar_division_no}-{customer_no} is not on file.")
+            if invoice_row(conn, ar_division_no, customer_no, invoice_no, invoice_type) is not None:
+                raise SageRuleError(FAULT_EXISTS, f"Invoice {invoice_no} ({invoice_type}) already exists.")
+            stamp = next_stamp(conn)
+            insert_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type, invoice_date, due_date,
+                           Decimal(balance).quantize(CENT), stamp)
+            add_to_customer_balance(conn, ar_division_no, customer_no, Decimal(balance).quantize(CENT), stamp)
+            return _written_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type)
+
+    # --- cash receipts (receipts.py) --------------------------------------------------------------------------
+
+    def find_cash_receipt(self, idempotency_key: str) -> CashReceipt | None:
+        with self._read() as conn:
+            return receipts.find(conn, idempotency_key)
+
+    def create_cash_receipt(self, request: CashReceiptRequest) -> CashReceipt:
+        """Write a cash receipt entry, or return the one already written for this idempotency key (if the
+        request asks for that receipt: see `repeat_of`).
+
+        All checks run before anything is written, in one transaction: either the whole receipt (deposit,
+        header, lines, invoice and customer balances, idempotency row) is written, or nothing is.
+        """
+        with self._write() as conn:
+            return receipts.create(conn, request, self.info.bank_code)
+
+    def reverse_cash_receipt(self, idempotency_key: str, reason: str) -> CashReceipt:
+        """Undo a receipt: invoices get their balance back; unposted entry rows go, posted history is offset.
+
+        Reversing twice returns the reversed receipt and changes nothing the second time.
+        """
+        with self._write() as conn:
+            return receipts.reverse(conn, idempotency_key, reason)
+
+    def post_cash_receipts_journal(self) -> int:
+        """Sage's Cash Receipts Journal update: entries move to AR_CashReceiptsHistory; returns lines posted."""
+        with self._write() as conn:
+            return receipts.post_journal(conn)
+
+
+def _check_customer_fields(fields: Mapping[str, object]) -> None:
+    unknown = sorted(set(fields) - set(CUSTOMER_FIELDS))
+    if unknown:
+        raise SageRuleError(FAULT_INVALID, f"Column {unknown[0]} cannot be set through web services; settable: "
+                                           f"{', '.join(CUSTOMER_FIELDS)}.")
+
+
+def _written_invoice(conn: sqlite3.Connection, div: str, cust: str, invoice_no: str,
+                     invoice_type: str) -> InvoiceRecord:
+    """An invoice this transaction has just written, as a record."""
+    row = invoice_row(conn, div, cust, invoice_no, invoice_type)
+    assert row is not None, f"invoice {invoice_no} written in this transaction is missing"
+    return invoice_record(row)
