@@ -122,15 +122,15 @@ def balance_cents(value: object) -> int:
             value = Decimal(value)
         except InvalidOperation:
             raise ValueError(f"Balance is not a decimal number: {value!r}") from None
+    if isinstance(value, Decimal):  # the common case first: a Decimal is never "missing"
+        return money.to_cents(value)
     if is_missing(value):
         raise ValueError("Balance is missing")
     if isinstance(value, float):
         raise TypeError("Balance is a float; pass a Decimal or a decimal string")
     if isinstance(value, Integral) and not isinstance(value, bool):
-        value = Decimal(int(value))
-    if not isinstance(value, Decimal):
-        raise TypeError(f"Balance must be a Decimal, a decimal string or an integer, not {type(value).__name__}")
-    return money.to_cents(value)
+        return money.to_cents(Decimal(int(value)))
+    raise TypeError(f"Balance must be a Decimal, a decimal string or an integer, not {type(value).__name__}")
 
 
 def minor_units(value: object, name: str) -> int:
