@@ -23,9 +23,9 @@ import os
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -73,8 +73,20 @@ class _Invoices(NamedTuple):
     types: np.ndarray  # InvoiceType
 
 
-class _Row(dict[str, object]):
-    """A row of a frame whose column names are strings (``DataFrame.to_dict("records", into=_Row)``)."""
+_Row = dict[str, object]  # a row of a frame whose column names are strings
+
+
+def _records(frame: pd.DataFrame) -> list[_Row]:
+    """The frame's rows as plain dicts (what the loops were always given), keyed by its string column names."""
+    rows = frame.to_dict("records")
+    if not _keyed_by_names(rows, frame.columns):
+        raise TypeError(f"column names must be strings: {list(frame.columns)!r}")
+    return rows
+
+
+def _keyed_by_names(rows: list[dict[Hashable, Any]], columns: pd.Index) -> TypeGuard[list[_Row]]:
+    """Every record's keys are the frame's column names: when those are all strings, so are the keys."""
+    return all(isinstance(name, str) for name in columns)
 
 
 class Company(NamedTuple):
@@ -295,14 +307,14 @@ def _scan_one_by_one(
     settings: MatchSettings,
 ) -> list[Decision]:
     def rows_of(customer: str | None) -> list[_Row]:
-        return invoices[keys == customer].to_dict("records", into=_Row) if customer is not None else []
+        return _records(invoices[keys == customer]) if customer is not None else []
 
     return _one_by_one(payments, customer_map, rows_of, settings)
 
 
 def _group_invoices(invoices: pd.DataFrame) -> dict[str, list[_Row]]:
     by_customer: dict[str, list[_Row]] = defaultdict(list)
-    for row in invoices.to_dict("records", into=_Row):
+    for row in _records(invoices):
         by_customer[f"{row['ARDivisionNo']}-{row['CustomerNo']}"].append(row)
     return by_customer
 
@@ -325,7 +337,7 @@ def _one_by_one(
     sage: dict[str, str | None] = dict(zip(gc_ids, customer_map["sage_customer"].tolist(), strict=True))
     cands: dict[str, list[str]] = dict(zip(gc_ids, customer_map["candidates"].tolist(), strict=True))
     decisions = []
-    for payment in payments.to_dict("records", into=_Row):
+    for payment in _records(payments):
         gc_customer = str(payment["gocardless_customer"])
         customer = sage.get(gc_customer)
         payment["sage_customer"] = customer
