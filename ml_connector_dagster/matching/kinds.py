@@ -5,26 +5,27 @@ section 5 (lines 10 and 12 have two kinds each).  :data:`KIND_TABLE` gives, for 
 ``status``, ``reason`` and ``rule``, its explanation sentence (a :meth:`str.format` template) and what a
 held decision lists as candidates.  The one-payment path (:mod:`.rules`) fills the template in Python;
 the set-wise path (:mod:`.sql_text`) turns the same template into SQL and reads status, reason and rule
-from the table too.  Changing a sentence is an edit here and nowhere else; a new kind is a line here plus
-the condition that leads to it in each path (the property tests hold those two to the same answers).
+from the table too.  Changing a sentence, a reason or a listing is an edit here and nowhere else; a new
+kind is a line here plus the condition that leads to it in each path (and, for a matched kind, what it
+pays: the ``allocs`` table of :mod:`.sql_text`), which the property tests hold to the same answers.
 
 Words a template may use (``{amount}`` and so on), with what the paths put in them:
 
-=====================  ===================================================================================
-``amount``             the payment's home-currency amount, 2 decimals (``120.00``)
-``home``, ``currency``  the home currency; the payment's currency (kinds decided before any invoice)
-``gocardless_customer``  the payment's GoCardless customer id
-``sage_customer``      the Sage customer key, ``DD-CUSTNO``
-``missing``            the metadata names the customer does not have, as given, ``", "``-joined
-``named``              the named invoices' numbers, oldest first, ``", "``-joined
-``named_total``        the sum of their balances, 2 decimals
-``collected``          the named invoices whose balance is 0, oldest first
-``paid``               the named invoices that get money (the last one partly), oldest first
-``last_no``, ``last_part``, ``last_balance``  the invoice paid partly, what it gets and its balance
-``first_no``, ``n_exact``  the oldest open invoice of exactly the amount; how many there are
-``run``, ``n_run``     the oldest-first run of open invoices adding up to the amount; its length
-``n_open``             how many open invoices the customer has
-=====================  ===================================================================================
+- ``amount``: the payment's home-currency amount, 2 decimals (``120.00``);
+- ``home``, ``currency``: the home currency and the payment's currency (no home amount);
+- ``gocardless_customer``: the payment's GoCardless customer id (no Sage customer);
+- ``sage_customer``: the Sage customer key, ``DD-CUSTNO``;
+- ``missing``: the metadata names the customer does not have, as given, ``", "``-joined;
+- ``named``, ``named_total``: the named invoices' numbers (oldest first, ``", "``-joined), their balances' sum;
+- ``collected``: the named invoices whose balance is 0;
+- ``paid``: the named invoices that get money, the last one partly;
+- ``last_no``, ``last_part``, ``last_balance``: the invoice paid partly, what it gets, its balance;
+- ``first_no``, ``n_exact``: the oldest open invoice of exactly the amount, and how many there are;
+- ``run``, ``n_run``: the oldest-first run of open invoices adding up to the amount, and its length;
+- ``n_open``: how many open invoices the customer has.
+
+The set-wise path has one SQL expression per word (:data:`.sql_text.WORD_SQL`); a template using a word it
+does not know fails loudly when :func:`~.vectorised.match_payments` builds its SQL.
 """
 
 from __future__ import annotations
