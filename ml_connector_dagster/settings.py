@@ -13,15 +13,16 @@ import os
 import re
 import tomllib
 from collections import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from types import UnionType
-from typing import Mapping, Union, get_args, get_origin, get_type_hints
+from typing import Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
 from .fileperms import secure_home
-from .secrets import DamagedSecret, Secret, SecretStore, SecretsError, mask_credentials
+from .secrets import DamagedSecret, Secret, SecretsError, SecretStore, mask_credentials
 
 PREFIX = "ML_CONNECTOR_"
 GOCARDLESS_URLS = {
@@ -195,7 +196,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else:
             problems.append(f"{env_name('sage_bank_code')}: bank code {bank!r} must be 1 letter or digit, e.g. A")
     if raw.get("sage_timeout_seconds") is not None:
-        values["sage_timeout_seconds"] = _positive_decimal("sage_timeout_seconds", raw["sage_timeout_seconds"], problems)
+        timeout = raw["sage_timeout_seconds"]
+        values["sage_timeout_seconds"] = _positive_decimal("sage_timeout_seconds", timeout, problems)
     if raw.get("gocardless_api_url"):
         url = str(raw["gocardless_api_url"])
         values["gocardless_api_url"] = GOCARDLESS_URLS.get(url) or _url("gocardless_api_url", url, problems)
@@ -323,7 +325,7 @@ def _read_toml(env: Mapping[str, str], problems: list[str]) -> dict[str, object]
     return out
 
 
-def _merge_stored_secrets(raw: dict, home: Path, key: Secret | None, problems: list[str]) -> None:
+def _merge_stored_secrets(raw: dict[str, object], home: Path, key: Secret | None, problems: list[str]) -> None:
     store = SecretStore(home, key)
     if not store.path.exists():
         return
@@ -395,7 +397,7 @@ def _decimal(value: object) -> Decimal | None:
 
 def _whole(value: object) -> Decimal | None:
     """A whole number from a TOML integer or from ASCII-digit text (as a Decimal, so a huge one stays cheap)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         return None
     text = str(value).strip()
     return Decimal(text) if WHOLE_TEXT.fullmatch(text) else None
@@ -429,7 +431,9 @@ def _bool(name: str, value: object, problems: list[str]) -> bool:
     return False
 
 
-def _choice(name: str, raw: dict, allowed: tuple[str, ...], values: dict, problems: list[str]) -> None:
+def _choice(
+    name: str, raw: dict[str, object], allowed: tuple[str, ...], values: dict[str, object], problems: list[str]
+) -> None:
     if raw.get(name) is None:
         return
     value = str(raw[name]).strip().lower()

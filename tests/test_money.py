@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ml_connector_dagster.sage100.model import money as sage_money
 from ml_connector_dagster.money import (
     ISO_4217_EXPONENTS,
     InexactAmount,
@@ -22,6 +21,7 @@ from ml_connector_dagster.money import (
     to_home_cents,
     to_minor,
 )
+from ml_connector_dagster.sage100.model import money as sage_money
 
 GOCARDLESS_CURRENCIES = ("AUD", "CAD", "DKK", "EUR", "GBP", "NZD", "SEK", "USD")
 
@@ -195,7 +195,8 @@ def test_array_conversion_gives_the_cents_of_the_one_payment_conversion(payments
 
     for i, (amount, currency, fx_currency, fx_amount) in enumerate(payments):
         one = to_home_amount(amount, str(currency), home, fx_currency, fx_amount, rates)
-        assert (bool(known[i]), int(cents[i]) if known[i] else None) == (one is not None, None if one is None else to_cents(one))
+        expected = (one is not None, None if one is None else to_cents(one))
+        assert (bool(known[i]), int(cents[i]) if known[i] else None) == expected
 
 
 @pytest.mark.parametrize("text", ["١٠", "１０", "1e3", "10.00x", "2026-11-20", "", "Infinity", "NaN"])

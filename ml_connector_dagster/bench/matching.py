@@ -23,9 +23,9 @@ import os
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,33 @@ _SCENARIOS = {  # payment kind -> weight
 }
 
 
+class _Invoices(NamedTuple):
+    """Generated ``AR_OpenInvoice`` rows, and what the generator knows of each row."""
+
+    frame: pd.DataFrame
+    cust: np.ndarray  # customer index
+    cents: np.ndarray  # balance in cents
+    is_open: np.ndarray  # an IN/DM/FC row with a balance above zero
+    numbers: np.ndarray  # InvoiceNo
+    types: np.ndarray  # InvoiceType
+
+
+_Row = dict[str, object]  # a row of a frame whose column names are strings
+
+
+def _records(frame: pd.DataFrame) -> list[_Row]:
+    """The frame's rows as plain dicts (what the loops were always given), keyed by its string column names."""
+    rows = frame.to_dict("records")
+    if not _keyed_by_names(rows, frame.columns):
+        raise TypeError(f"column names must be strings: {list(frame.columns)!r}")
+    return rows
+
+
+def _keyed_by_names(rows: list[dict[Hashable, Any]], columns: pd.Index) -> TypeGuard[list[_Row]]:
+    """Every record's keys are the frame's column names: when those are all strings, so are the keys."""
+    return all(isinstance(name, str) for name in columns)
+
+
 class Company(NamedTuple):
     """A synthetic company: the inputs of customer resolution and of matching."""
 
@@ -79,9 +106,8 @@ def generate_company(invoices: int = 10_000, payments: int = 2_000, seed: int = 
     sage, gc_cust, unresolved = _customers(rng, n_cust)
     inv, keys = _invoices(rng, invoices, n_cust)
     pays = _payments(rng, payments, inv, keys, gc_cust, unresolved)
-    inv_df = pd.DataFrame({k: v for k, v in inv.items() if not k.startswith("_")})
     settings = MatchSettings(home_currency=HOME, on_tie="oldest", fx_rates=RATES)
-    return Company(gc_cust, sage, inv_df, pays, settings)
+    return Company(gc_cust, sage, inv.frame, pays, settings)
 
 
 def _customers(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
@@ -127,7 +153,7 @@ def _customers(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, pd.DataF
     return sage, gc_cust, unresolved
 
 
-def _invoices(rng: np.random.Generator, n: int, n_cust: int) -> tuple[dict[str, Any], np.ndarray]:
+def _invoices(rng: np.random.Generator, n: int, n_cust: int) -> tuple[_Invoices, np.ndarray]:
     """Open-invoice rows sorted by customer and age, with ties, collected rows and non-invoice types."""
     cust = np.sort(rng.integers(0, n_cust, n))
     types = rng.choice(np.array(["IN", "DM", "FC", "CM", "PP"], dtype=object), size=n, p=[0.9, 0.04, 0.03, 0.02, 0.01])
@@ -142,25 +168,27 @@ def _invoices(rng: np.random.Generator, n: int, n_cust: int) -> tuple[dict[str, 
     dates = pd.date_range("2025-01-01", periods=400, freq="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     div = np.where(cust % 10 == 9, "02", "01").astype(object)
     custnos = np.array([f"C{i:06d}" for i in range(n_cust)], dtype=object)
-    inv = {
-        "ARDivisionNo": div,
-        "CustomerNo": custnos[cust],
-        "InvoiceNo": [f"{i:07d}" for i in rng.permutation(n) + 1],
-        "InvoiceType": types,
-        "InvoiceDate": dates[day],
-        "InvoiceDueDate": dates[day + 30],
-        "Balance": [f"{c // 100}.{c % 100:02d}" for c in cents.tolist()],
-        "_cust": cust,
-        "_cents": cents,
-        "_open": np.isin(types, ["IN", "DM", "FC"]) & (cents > 0),
-    }
+    numbers = [f"{i:07d}" for i in rng.permutation(n) + 1]
+    frame = pd.DataFrame(
+        {
+            "ARDivisionNo": div,
+            "CustomerNo": custnos[cust],
+            "InvoiceNo": numbers,
+            "InvoiceType": types,
+            "InvoiceDate": dates[day],
+            "InvoiceDueDate": dates[day + 30],
+            "Balance": [f"{c // 100}.{c % 100:02d}" for c in cents.tolist()],
+        }
+    )
+    is_open = np.isin(types, ["IN", "DM", "FC"]) & (cents > 0)
+    inv = _Invoices(frame, cust, cents, is_open, np.asarray(numbers, dtype=object), types)
     return inv, np.where(np.arange(n_cust) % 10 == 9, "02", "01").astype(object) + "-" + custnos
 
 
 def _payments(
     rng: np.random.Generator,
     m: int,
-    inv: dict[str, Any],
+    inv: _Invoices,
     keys: np.ndarray,
     gc_cust: pd.DataFrame,
     unresolved: np.ndarray,
@@ -169,13 +197,13 @@ def _payments(
     kinds = list(_SCENARIOS)
     weights = np.array(list(_SCENARIOS.values()), dtype=float)
     kind = rng.choice(len(kinds), size=m, p=weights / weights.sum())
-    open_idx = np.flatnonzero(inv["_open"])
-    closed_idx = np.flatnonzero(~inv["_open"] & np.isin(inv["InvoiceType"], ["IN", "DM", "FC"]))
+    open_idx = np.flatnonzero(inv.is_open)
+    closed_idx = np.flatnonzero(~inv.is_open & np.isin(inv.types, ["IN", "DM", "FC"]))
     pick = open_idx[rng.integers(0, len(open_idx), m)]
-    cust, cents, nos = inv["_cust"][pick], inv["_cents"][pick], np.asarray(inv["InvoiceNo"], dtype=object)
+    cust, cents = inv.cust[pick].tolist(), inv.cents[pick].tolist()
     runs = _oldest_runs(inv)
     rows = [
-        _payment(i, kinds[k], rng, pick[i], cust[i], cents[i], nos, inv, runs, closed_idx, unresolved)
+        _payment(i, kinds[k], rng, int(pick[i]), cust[i], cents[i], inv, runs, closed_idx, unresolved)
         for i, k in enumerate(kind.tolist())
     ]
     frame = pd.DataFrame(rows, columns=["id", "amount", "currency", "reference", "description", "metadata",
@@ -187,55 +215,70 @@ def _payments(
     return frame
 
 
-def _oldest_runs(inv: dict[str, Any]) -> dict[int, list[int]]:
+def _oldest_runs(inv: _Invoices) -> dict[int, list[int]]:
     """Per customer, running totals of the first few open invoices (oldest first)."""
     runs: dict[int, list[int]] = defaultdict(list)
-    for i in np.flatnonzero(inv["_open"]).tolist():
-        c = int(inv["_cust"][i])
+    for i in np.flatnonzero(inv.is_open).tolist():
+        c = int(inv.cust[i])
         if len(runs[c]) < 4:
-            runs[c].append((runs[c][-1] if runs[c] else 0) + int(inv["_cents"][i]))
+            runs[c].append((runs[c][-1] if runs[c] else 0) + int(inv.cents[i]))
     return runs
 
 
-def _payment(i, kind, rng, j, cust, cents, nos, inv, runs, closed_idx, unresolved) -> tuple:
+_PaymentRow = tuple[str, int, str, str, str, dict[str, str], str | None, int | None, int]
+
+
+def _payment(
+    i: int,
+    kind: str,
+    rng: np.random.Generator,
+    j: int,
+    cust: int,
+    cents: int,
+    inv: _Invoices,
+    runs: dict[int, list[int]],
+    closed_idx: np.ndarray,
+    unresolved: np.ndarray,
+) -> _PaymentRow:
     """One payment row ``(id, amount, currency, reference, description, metadata, fx_ccy, fx_amt, cust)``."""
     pid, ref, desc, meta = f"PM{i:010d}", f"GC{i:08d}", "Monthly services", {}
-    amount, currency, fx_ccy, fx_amt = int(cents), HOME, None, None
-    no = nos[j]
+    amount, currency, fx_ccy, fx_amt = cents, HOME, None, None
+    nos = inv.numbers
+    no = str(nos[j])
     if kind == "meta_named":
         meta = {"sage_invoice": no.lstrip("0")}
     elif kind == "meta_partial":
-        meta, amount = {"sage_invoice": no}, max(int(cents) // 2, 1)
+        meta, amount = {"sage_invoice": no}, max(cents // 2, 1)
     elif kind == "meta_two":
-        other = j + 1 if j + 1 < len(nos) and inv["_cust"][j + 1] == cust else j
+        other = j + 1 if j + 1 < len(nos) and inv.cust[j + 1] == cust else j
         meta = {"sage_invoice": f"{no}, {nos[other]}"}
-        amount = int(cents) + (int(inv["_cents"][other]) if other != j else 0) - 1
+        amount = cents + (int(inv.cents[other]) if other != j else 0) - 1
     elif kind == "ref_named":
         ref = f"INV-{no}"
     elif kind == "desc_named":
         desc = f"Payment for invoice {no.lstrip('0')} - thank you"
     elif kind == "oldest_first":
-        run = runs.get(int(cust), [])
+        run = runs.get(cust, [])
         amount = run[min(len(run) - 1, 1 + int(rng.integers(0, 3)))] if run else amount
     elif kind == "mismatch":
-        amount = int(cents) * 3 + 7
+        amount = cents * 3 + 7
     elif kind == "meta_missing":
         meta = {"sage_invoice": "9" + no[1:] if no[0] != "9" else "8" + no[1:]}
     elif kind == "collected" and len(closed_idx):
         c = closed_idx[rng.integers(0, len(closed_idx))]
-        cust, ref = inv["_cust"][c], f"INV {nos[c]}"
+        cust, ref = int(inv.cust[c]), f"INV {nos[c]}"
     elif kind == "fx_fields":
-        currency, fx_ccy, fx_amt, amount = "USD", HOME, int(cents), int(cents) * 127 // 100
+        currency, fx_ccy, fx_amt, amount = "USD", HOME, cents, cents * 127 // 100
     elif kind == "fx_rate":
-        currency, amount = "DKK", int(cents) * 10
+        currency, amount = "DKK", cents * 10
     elif kind == "fx_rate_random":
         currency, amount = "EUR", int(rng.integers(1_000, 100_000))
     elif kind == "unsupported":
         currency = "SEK"
     elif kind == "unknown_customer":
         cands = np.flatnonzero(unresolved)
-        cust = cands[rng.integers(0, len(cands))] if len(cands) else cust
-    return pid, amount, currency, ref, desc, meta, fx_ccy, fx_amt, int(cust)
+        cust = int(cands[rng.integers(0, len(cands))]) if len(cands) else cust
+    return pid, amount, currency, ref, desc, meta, fx_ccy, fx_amt, cust
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,37 +306,42 @@ def _scan_one_by_one(
     payments: pd.DataFrame, customer_map: pd.DataFrame, invoices: pd.DataFrame, keys: np.ndarray,
     settings: MatchSettings,
 ) -> list[Decision]:
-    def rows_of(customer: str | None) -> list[dict]:
-        return invoices[keys == customer].to_dict("records") if customer is not None else []
+    def rows_of(customer: str | None) -> list[_Row]:
+        return _records(invoices[keys == customer]) if customer is not None else []
 
     return _one_by_one(payments, customer_map, rows_of, settings)
 
 
-def _group_invoices(invoices: pd.DataFrame) -> dict[str, list[dict]]:
-    by_customer: dict[str, list[dict]] = defaultdict(list)
-    for row in invoices.to_dict("records"):
+def _group_invoices(invoices: pd.DataFrame) -> dict[str, list[_Row]]:
+    by_customer: dict[str, list[_Row]] = defaultdict(list)
+    for row in _records(invoices):
         by_customer[f"{row['ARDivisionNo']}-{row['CustomerNo']}"].append(row)
     return by_customer
 
 
 def _decide_one_by_one(
-    payments: pd.DataFrame, customer_map: pd.DataFrame, by_customer: dict[str, list[dict]], settings: MatchSettings
+    payments: pd.DataFrame, customer_map: pd.DataFrame, by_customer: dict[str, list[_Row]], settings: MatchSettings
 ) -> list[Decision]:
-    return _one_by_one(payments, customer_map, lambda customer: by_customer.get(customer, []), settings)
+    def rows_of(customer: str | None) -> list[_Row]:
+        return by_customer.get(customer, []) if customer is not None else []
+
+    return _one_by_one(payments, customer_map, rows_of, settings)
 
 
 def _one_by_one(
-    payments: pd.DataFrame, customer_map: pd.DataFrame, rows_of: Callable[[str | None], list[dict]],
+    payments: pd.DataFrame, customer_map: pd.DataFrame, rows_of: Callable[[str | None], list[_Row]],
     settings: MatchSettings,
 ) -> list[Decision]:
     """The loop both baselines share: per payment, its Sage customer, that customer's rows, a decision."""
-    sage = dict(zip(customer_map["gocardless_customer"], customer_map["sage_customer"], strict=True))
-    cands = dict(zip(customer_map["gocardless_customer"], customer_map["candidates"], strict=True))
+    gc_ids = customer_map["gocardless_customer"].tolist()
+    sage: dict[str, str | None] = dict(zip(gc_ids, customer_map["sage_customer"].tolist(), strict=True))
+    cands: dict[str, list[str]] = dict(zip(gc_ids, customer_map["candidates"].tolist(), strict=True))
     decisions = []
-    for payment in payments.to_dict("records"):
-        customer = sage.get(payment["gocardless_customer"])
+    for payment in _records(payments):
+        gc_customer = str(payment["gocardless_customer"])
+        customer = sage.get(gc_customer)
         payment["sage_customer"] = customer
-        payment["customer_candidates"] = cands.get(payment["gocardless_customer"])
+        payment["customer_candidates"] = cands.get(gc_customer)
         decisions.append(decide_for_customer(payment, rows_of(customer), settings))
     return decisions
 
@@ -301,7 +349,7 @@ def _one_by_one(
 def run(
     invoices: int = 1_000_000, payments: int = 200_000, baseline_sample: int | None = 200,
     grouped_sample: int | None = 5_000,
-) -> dict:
+) -> dict[str, object]:
     """Time resolve_customers + match_payments on a synthetic company, and both loops on samples.
 
     ``seconds`` is wall-clock time for both calls; ``peak_rss_mib`` is the process's peak resident
@@ -393,7 +441,7 @@ def _peak_rss_mib() -> float:
 
 def _outcomes(result: pd.DataFrame) -> dict[str, int]:
     labels = result["reason"].fillna(result["rule"].astype(object)).astype(str)
-    return {k: int(v) for k, v in labels.value_counts().sort_index().items()}
+    return {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,9 +18,10 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 SIGNATURE_HEADER = "Webhook-Signature"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -125,7 +126,7 @@ def parse_delivery(body: bytes, whitelist: Iterable[str]) -> Delivery:
     return Delivery(webhook_id, accepted, ignored)
 
 
-def _check_event(index: int, event: Any) -> None:
+def _check_event(index: int, event: object) -> None:
     """What every event needs: it is identified by its id, and its kind decides whether it is kept."""
     if not isinstance(event, dict):
         raise PayloadError(f"events[{index}] must be a JSON object, got {type(event).__name__}")
@@ -152,14 +153,14 @@ def _check_storable(index: int, event: dict[str, Any]) -> None:
             from None
 
 
-def require(field: str, value: Any, form: Form) -> None:
-    """Raise PayloadError naming `field` and what is wrong with it, unless `value` is a string of `form`."""
+def require(field: str, value: object, form: Form) -> str:
+    """`value`, when it is a string of `form`; otherwise raise PayloadError naming `field` and what is wrong."""
     if isinstance(value, str) and len(value) <= form.max_length and form.pattern.fullmatch(value):
-        return
+        return value
     raise PayloadError(f"{field} must be {form.hint}; {_what_is_wrong(value, form)}")
 
 
-def _what_is_wrong(value: Any, form: Form) -> str:
+def _what_is_wrong(value: object, form: Form) -> str:
     """Describes a bad value without repeating it: it may be sensitive, or an escape sequence for a terminal."""
     if value is None:
         return "it is missing"
@@ -175,18 +176,18 @@ def _what_is_wrong(value: Any, form: Form) -> str:
     return "it has other characters or another order"
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     names = {dict: "a JSON object", list: "a JSON list", bool: "true or false", str: "a string"}
     return names.get(type(value), "null" if value is None else "a number")
 
 
-def _webhook_id(meta: Any) -> str | None:
+def _webhook_id(meta: object) -> str | None:
     """meta.webhook_id, stored with each kept event; a delivery may come without one (e.g. a replay)."""
     if meta is None:
         return None
     if not isinstance(meta, dict):
         raise PayloadError(f"meta must be a JSON object; it is {_json_type(meta)}")
-    if meta.get("webhook_id") is None:
+    webhook_id = meta.get("webhook_id")
+    if webhook_id is None:
         return None
-    require("meta.webhook_id", meta["webhook_id"], GOCARDLESS_ID)
-    return meta["webhook_id"]
+    return require("meta.webhook_id", webhook_id, GOCARDLESS_ID)

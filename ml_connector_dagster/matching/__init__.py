@@ -32,8 +32,8 @@ Public API
     re-check right before posting).  ``payment`` is a dict with the payment columns above plus
     ``sage_customer`` (and optionally ``customer_candidates``).  Decisions are identical to
     :func:`match_payments` field for field: both gather the same *facts* (named, exact-amount,
-    oldest-first and open invoices); the one-payment path concludes in Python (``rules._conclude``),
-    the set-wise path in SQL (``vectorised``), and property tests hold the two to the same decisions.
+    oldest-first and open invoices); the one-payment path concludes in Python (:func:`.rules.conclude`),
+    the set-wise path in SQL (:mod:`.sql_text`), and property tests hold the two to the same decisions.
 
 ``Decision`` (a NamedTuple; ``.matched``, ``.as_row()``)
     ``payment_id``, ``status`` (:data:`MATCHED` or :data:`HELD`), ``reason`` (None or one of
@@ -43,6 +43,17 @@ Public API
     :data:`RULE_EXACT_AMOUNT`, :data:`RULE_OLDEST_FIRST` or None), ``explanation`` (a sentence for the
     audit trail, e.g. "exact amount: oldest of 3 invoices of 120.00") and ``candidates`` (for the
     review queue).  :data:`SAGE_REJECTED` is exported for the posting step, which decides it.
+
+The decision table (:mod:`.kinds`)
+    Every decision is one :class:`~.kinds.Kind` (a line of the table in docs/reconciliation.md section 5);
+    :data:`~.kinds.KIND_TABLE` gives each its status, reason, rule, explanation template and candidates.
+    Both paths read it: a sentence is changed there and nowhere else.
+
+Modules: :mod:`.kinds` (the table), :mod:`.model` (settings in, decisions out), :mod:`.inputs` (reading
+names, metadata, amounts, balances and dates), :mod:`.customers` (which Sage customer); the one-payment
+path :mod:`.facts` (what the rules ask) and :mod:`.rules` (what they conclude); the set-wise path
+:mod:`.frames` (its inputs), :mod:`.sql_text` (its SQL), :mod:`.sql_run` (running it) and
+:mod:`.vectorised` (results into decisions); :mod:`.bulk` (the GC pause both use).
 
 Money never touches float: amounts are integer cents inside, :class:`~decimal.Decimal` outside;
 integer columns (``amount``, ``fx_amount``) must not be float dtypes (:class:`TypeError`), and a
@@ -68,29 +79,30 @@ Choices the spec leaves open, made here and applied by both paths:
 """
 
 from ml_connector_dagster.matching.customers import resolve_customers
-from ml_connector_dagster.matching.rules import (
+from ml_connector_dagster.matching.inputs import normalize_invoice_no, reference_tokens
+from ml_connector_dagster.matching.kinds import (
     AMBIGUOUS_MATCH,
     AMOUNT_MISMATCH,
-    CANDIDATE_LIMIT,
     CURRENCY_UNSUPPORTED,
     CUSTOMER_NOT_FOUND,
-    DECISION_COLUMNS,
     HELD,
     INVOICE_ALREADY_COLLECTED,
     INVOICE_NOT_FOUND,
-    INVOICE_TYPES,
     MATCHED,
     REASON_CODES,
     RULE_EXACT_AMOUNT,
     RULE_NAMED_INVOICES,
     RULE_OLDEST_FIRST,
     SAGE_REJECTED,
+)
+from ml_connector_dagster.matching.model import (
+    CANDIDATE_LIMIT,
+    DECISION_COLUMNS,
+    INVOICE_TYPES,
     Decision,
     MatchSettings,
-    decide_for_customer,
-    normalize_invoice_no,
-    reference_tokens,
 )
+from ml_connector_dagster.matching.rules import decide_for_customer
 from ml_connector_dagster.matching.vectorised import match_payments
 
 __all__ = [

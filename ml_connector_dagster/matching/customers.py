@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import pandas as pd
 
-from ml_connector_dagster.matching.rules import (
-    CANDIDATE_LIMIT,
-    _gc_paused,
-    _metadata_value,
-)
+from ml_connector_dagster.matching.bulk import gc_paused
+from ml_connector_dagster.matching.inputs import metadata_value
+from ml_connector_dagster.matching.model import CANDIDATE_LIMIT
 
 __all__ = ["resolve_customers"]
 
 
 def resolve_customers(gc_customers: pd.DataFrame, sage_customers: pd.DataFrame) -> pd.DataFrame:
     """Map every GoCardless customer to a Sage customer key, by metadata then by unique email."""
-    with _gc_paused():
+    with gc_paused():
         keys = _customer_keys(sage_customers)
         key_by_norm = {key.upper(): key for key in reversed(keys)}  # first row wins on duplicates
         emails = _norm_emails(sage_customers["EmailAddress"].tolist())
@@ -55,7 +52,7 @@ def resolve_customers(gc_customers: pd.DataFrame, sage_customers: pd.DataFrame) 
         )
 
 
-def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+def _column(frame: pd.DataFrame, name: str) -> list[object]:
     """A column as a list, or Nones when the frame does not have it."""
     return frame[name].tolist() if name in frame else [None] * len(frame)
 
@@ -74,7 +71,7 @@ def _norm_emails(emails: list[object]) -> list[str | None]:
 
 def _meta_customer(metadata: object) -> str | None:
     """Normalised ``DD-CUSTNO`` from metadata ``sage_customer`` (upper case, spaces trimmed)."""
-    value = _metadata_value(metadata, "sage_customer")
+    value = metadata_value(metadata, "sage_customer")
     if not value or "-" not in value:
         return None
     div, cust = value.split("-", 1)
@@ -120,7 +117,7 @@ class _CandidateFinder:
         custnos = sage_customers["CustomerNo"].tolist()
         sage_names = sage_customers["CustomerName"].tolist()
         for key, email, name, custno in zip(keys, emails, sage_names, custnos, strict=True):
-            if email in wanted_emails:
+            if email is not None and email in wanted_emails:
                 self.by_email.setdefault(email, []).append(key)
             if wanted_custnos and str(custno).strip().upper() in wanted_custnos:
                 self.by_custno.setdefault(str(custno).strip().upper(), []).append(key)

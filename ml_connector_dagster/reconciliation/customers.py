@@ -16,7 +16,7 @@ import pandas as pd
 from ..gocardless.client import GoCardlessClient
 from ..matching import resolve_customers
 from ..store import Store
-from ..store._time import utcnow
+from ..store.utc import utcnow
 from .tables import ensure_tables
 
 METADATA_KEY = "sage_customer"

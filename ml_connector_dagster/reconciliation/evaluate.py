@@ -21,7 +21,7 @@ from ..lifecycle import next_step, refund_step
 from ..matching import MatchSettings, match_payments, resolve_customers
 from ..settings import Settings
 from ..store import Store
-from ..store._time import utcnow
+from ..store.utc import utcnow
 from .tables import ensure_tables
 
 PAYMENT_COLUMNS = """p.id, p.amount, p.currency, p.status, p.reference, p.description, CAST(p.metadata AS VARCHAR) AS metadata,

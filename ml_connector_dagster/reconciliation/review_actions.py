@@ -22,8 +22,8 @@ from ..sage100 import AgentClient
 from ..sage100.model import money as sage_amount
 from ..settings import Settings
 from ..store import Store
-from ..store._time import utcnow
 from ..store.review import ReviewItem
+from ..store.utc import utcnow
 from .posting import Allocation, PostingOutcome, post_payment
 
 

@@ -13,9 +13,9 @@ from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
-from ._time import utcnow
 from .engine import read, write
 from .schema import audit_head, audit_log
+from .utc import utcnow
 
 GENESIS = "0" * 64
 

@@ -16,9 +16,9 @@ from typing import Any, Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ._time import as_utc, utcnow
 from .engine import read, write
 from .schema import inbox
+from .utc import as_utc, utcnow
 
 STATUSES = ("received", "processing", "retry", "processed", "failed")
 PENDING = ("received", "retry")

@@ -19,9 +19,9 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ._time import as_utc, utcnow
 from .engine import read, write
 from .schema import ledger
+from .utc import as_utc, utcnow
 
 STATUSES = ("pending", "matched", "posting", "posted", "held", "not_collected", "reversal_required", "reversed")
 _JSON_FIELDS = ("allocations", "receipt", "request")

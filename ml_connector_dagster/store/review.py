@@ -9,9 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ._time import as_utc, utcnow
 from .engine import read, write
 from .schema import review
+from .utc import as_utc, utcnow
 
 KINDS = ("held", "reversal_required", "processing_failed")
 CLOSED = ("applied", "retried", "dismissed", "resolved")
