@@ -40,7 +40,7 @@ from ..sage100 import (
 
 from ..settings import Settings
 from ..store import Store
-from ..store._time import utcnow
+from ..store.utc import utcnow
 from ..store.ledger import Ledger, LedgerEntry
 from .evaluate import PAYMENT_COLUMNS, match_settings, reversal_details
 

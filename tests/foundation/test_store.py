@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ml_connector_dagster.store import Store
-from ml_connector_dagster.store._time import utcnow
+from ml_connector_dagster.store.utc import utcnow
 from ml_connector_dagster.store.schema import SCHEMA_VERSION
 
 LATER = timedelta(minutes=5)

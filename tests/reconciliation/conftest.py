@@ -23,7 +23,7 @@ from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
 from ml_connector_dagster.settings import Settings, load_settings
 from ml_connector_dagster.store import Store
-from ml_connector_dagster.store._time import utcnow
+from ml_connector_dagster.store.utc import utcnow
 
 INITIAL_LOAD = [dg.AssetKey(k) for k in (["sage100", "customers"], ["sage100", "ar_invoices"],
                                           ["gocardless", "customers"], ["reconciliation", "customer_map"])]

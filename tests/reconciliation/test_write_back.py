@@ -25,7 +25,7 @@ from ml_connector_dagster.defs.sage100 import SageAgentResource
 from ml_connector_dagster.reconciliation.posting import MAX_UNREACHABLE, post_matched
 from ml_connector_dagster.sage100 import AgentClient, ReceiptLine
 from ml_connector_dagster.secrets import Secret
-from ml_connector_dagster.store._time import utcnow
+from ml_connector_dagster.store.utc import utcnow
 
 from .conftest import WriteBack
 
