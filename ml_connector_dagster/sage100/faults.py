@@ -57,7 +57,14 @@ def _mas_fault(detail: Any) -> tuple[str, str]:
 
 
 def from_fault(fault: zeep.exceptions.Fault, write: bool) -> SageError:
-    """A SOAP fault as a typed error: detail/MasFault's ErrorCode first, else the faultcode (prefix stripped)."""
+    """A SOAP fault as a typed error: detail/MasFault's ErrorCode first, else the faultcode (prefix stripped).
+
+    zeep also raises Fault for an error answer that is markup but holds no SOAP fault (a gateway's or proxy's
+    own 502/503 page), with the raw page as `detail`: that is the way to the service failing, not Sage
+    refusing, so it is transient (a write then asks FindCashReceipt before trying again).
+    """
+    if isinstance(fault.detail, (bytes, str)):
+        return SageUnavailable(f"the service answered with a page that is not a SOAP fault ({fault.message})")
     error_code, error_message = _mas_fault(fault.detail)
     code = error_code or _strip_prefix(fault.code)
     message = error_message or fault.message or "Sage answered with a fault and no message"

@@ -378,3 +378,41 @@ def test_the_password_never_appears_in_logs_even_at_debug(
     assert "zeep" in caplog.text or "Sage" in caplog.text  # logging really was on
     for secret in (stand_ins.password, "Wr0ng-Pa55"):
         assert secret not in caplog.text and secret not in repr(agent) and secret not in str(caught.value)
+
+
+# --- a gateway in front of the agent ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def gateway_page() -> Iterator[ServerHandle]:
+    """A reverse proxy's own error page (well-formed markup, no SOAP fault in it) for every POST."""
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def bad_gateway(_request: Any) -> Response:
+        return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
+                        media_type="text/html")
+
+    handle = serve_in_thread(Starlette(routes=[Route("/agent", bad_gateway, methods=["POST"])]))
+    yield handle
+    handle.stop()
+
+
+def test_a_gateway_error_page_on_a_read_is_sage_unavailable_and_retried(
+        stand_ins: SageStandIns, gateway_page: ServerHandle, retry: RetryPolicy, sleeps: list[float]) -> None:
+    agent = AgentClient(stand_ins.agent_wsdl, username=stand_ins.username, password=stand_ins.password,
+                        company_code=stand_ins.company_code, retry=retry, address=f"{gateway_page.url}/agent")
+
+    with pytest.raises(SageUnavailable, match="not a SOAP fault"):
+        agent.get_open_invoices("01", "ABF")
+    assert len(sleeps) == retry.attempts - 1
+
+
+def test_a_gateway_error_page_on_a_write_asks_sage_before_writing_again(
+        stand_ins: SageStandIns, gateway_page: ServerHandle, retry: RetryPolicy) -> None:
+    agent = AgentClient(stand_ins.agent_wsdl, username=stand_ins.username, password=stand_ins.password,
+                        company_code=stand_ins.company_code, retry=retry, address=f"{gateway_page.url}/agent")
+
+    with pytest.raises(SageOutcomeUnknown, match="FindCashReceipt"):
+        agent.create_cash_receipt(request("PM0GATEWAY"))
+    assert headers(stand_ins.company) == []
