@@ -184,8 +184,11 @@ def sweep_gocardless_events(context: dg.OpExecutionContext, config: SweepConfig,
         ops_store.dispose()
     context.log.info(f"events since {result.since}: {result.listed} listed, {result.whitelisted} whitelisted, "
                      f"{result.stored} new, {result.duplicates} already stored")
+    for refusal in result.refused:
+        context.log.warning(f"GoCardless listed an event the inbox cannot hold, not stored: {refusal}")
     context.add_output_metadata({"since": result.since, "listed": result.listed, "whitelisted": result.whitelisted,
-                                 "stored": result.stored, "duplicates": result.duplicates})
+                                 "stored": result.stored, "duplicates": result.duplicates,
+                                 "refused": dg.MetadataValue.json(list(result.refused))})
 
 
 @dg.job(description="The safety net for missed webhooks: GET /events into the inbox.")

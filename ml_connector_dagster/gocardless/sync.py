@@ -22,6 +22,7 @@ from .client import GoCardlessClient
 from .consumer import DEFAULT_RETRY, InboxOutcome, RetryRule, process_inbox
 from .rows import customer_row, now_utc, payment_row, payout_item_rows, payout_row, refund_row
 from .tables import ensure_tables, replace_payout_items, upsert
+from .webhooks import PayloadError, check_kept_event, event_kind
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]  # a warehouse connection, closed after
 
@@ -137,6 +138,7 @@ class SweepResult:
     whitelisted: int
     stored: int
     duplicates: int
+    refused: tuple[str, ...] = ()  # whitelisted API events not stored, each with what is wrong
 
 
 def sweep_events(store: Store, client: GoCardlessClient, whitelist: Iterable[str],
@@ -151,16 +153,21 @@ def sweep_events(store: Store, client: GoCardlessClient, whitelist: Iterable[str
     now = now or datetime.now(UTC)
     since = (datetime.fromisoformat(latest.replace("Z", "+00:00")) - overlap) if latest else now - first_lookback
     allowed = frozenset(whitelist)
-    listed, keep = 0, []
+    listed, keep, refused = 0, [], []
     for event in client.list_events({"created_at[gte]": _iso(since)}):
         listed += 1
-        if f"{event.get('resource_type')}.{event.get('action')}" in allowed:
+        if event_kind(event) in allowed:
+            try:  # the same checks as the receiver's door: the API is no excuse for what the inbox cannot hold
+                check_kept_event(listed - 1, event)
+            except PayloadError as exc:
+                refused.append(f"{str(event.get('id'))[:64]!r}: {exc}")
+                continue
             keep.append(event)
     stored = duplicates = 0
     for start in range(0, len(keep), 500):
         result = store.inbox.add(keep[start:start + 500], webhook_id=None, source="events_api")
         stored, duplicates = stored + result.stored, duplicates + result.duplicates
-    return SweepResult(_iso(since), listed, len(keep), stored, duplicates)
+    return SweepResult(_iso(since), listed, len(keep) + len(refused), stored, duplicates, tuple(refused))
 
 
 def _iso(moment: datetime) -> str:

@@ -126,6 +126,14 @@ def parse_delivery(body: bytes, whitelist: Iterable[str]) -> Delivery:
     return Delivery(webhook_id, accepted, ignored)
 
 
+def check_kept_event(index: int, event: object) -> None:
+    """Everything the inbox needs of an event it keeps (id, kind, links, created_at); PayloadError naming the
+    field otherwise. The receiver checks webhooks with it at the door, the events sweep checks API events."""
+    _check_event(index, event)
+    assert isinstance(event, dict)  # _check_event refused anything else
+    _check_storable(index, event)
+
+
 def _check_event(index: int, event: object) -> None:
     """What every event needs: it is identified by its id, and its kind decides whether it is kept."""
     if not isinstance(event, dict):

@@ -239,8 +239,26 @@ def test_the_events_sweep_stores_missed_whitelisted_events_once(instance: dg.Dag
     assert first.success and second.success
     assert {r.event_id for r in rows} == expected and {r.source for r in rows} == {"events_api"}
     assert output_metadata(first) | {"since": None} == {
-        "since": None, "listed": len(played), "whitelisted": len(expected), "stored": len(expected), "duplicates": 0}
+        "since": None, "listed": len(played), "whitelisted": len(expected), "stored": len(expected), "duplicates": 0,
+        "refused": []}
     assert (output_metadata(second)["stored"], output_metadata(second)["duplicates"]) == (0, len(expected))
+
+
+def test_the_events_sweep_refuses_a_listed_event_the_inbox_cannot_hold_and_says_so(
+        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    played = []
+    while step := api_env.play_step():
+        played += step
+    good = next(e for e in played if f"{e['resource_type']}.{e['action']}" in WHITELIST)
+    bad = {**good, "id": "EVBAD\u202e0001", "links": {"payment": "x" * 500}}
+    api_env.world.events[bad["id"]] = bad  # GoCardless's API is no excuse for what the inbox cannot hold
+
+    result = gc_defs.gocardless_events_sweep_job.execute_in_process(instance=instance, resources=resources)
+
+    assert result.success
+    assert bad["id"] not in {r.event_id for r in ops_store.inbox.list(limit=None)}
+    [refusal] = output_metadata(result)["refused"]
+    assert "events[" in refusal and ".id must be" in refusal
 
 
 def test_the_sweep_schedule_requests_the_sweep_job(instance: dg.DagsterInstance) -> None:
