@@ -186,10 +186,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-# --- the benchmark ------------------------------------------------------------------------------------------------------
+# --- the benchmark ------------------------------------------------------------------------------------------------
 
-def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, Any] | None = None, workdir: Path | None = None,
-        instance_yaml: str | None = None) -> dict[str, Any]:
+def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, Any] | None = None,
+        workdir: Path | None = None, instance_yaml: str | None = None) -> dict[str, Any]:
     """Return payments, p50_s, p95_s, max_s (seconds from webhook 204 to receipt committed).
 
     `details`, if given, is filled with the daemon's startup time and each payment's latency. Everything
@@ -223,7 +223,8 @@ def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, det
         if ok and workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     if details is not None:
-        details.update(daemon_ready_s=round(ready_s, 1), latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
+        details.update(daemon_ready_s=round(ready_s, 1),
+                       latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
     return {"payments": payments, "p50_s": round(statistics.median(latencies), 2),
             "p95_s": round(_quantile(latencies, 0.95), 2), "max_s": round(latencies[-1], 2)}
 

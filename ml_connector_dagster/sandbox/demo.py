@@ -13,12 +13,13 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -61,7 +62,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_demo(scenario_dir: Path, home: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+def run_demo(scenario_dir: Path, home: Path | None = None,
+             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
     scenario = load_scenario(scenario_dir)  # a bad scenario fails here, before anything starts
     home = Path(home or tempfile.mkdtemp(prefix="ml-connector-demo-"))
     dagster_home = home / "dagster"
@@ -97,7 +99,7 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
 
 
 def _month_end(driver: Driver) -> None:
-    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
     driver.run_job("gocardless_payments_backfill", partition_key=today)
     driver.materialize([dg.AssetKey(list(k)) for k in MONTH_END])
     driver.settle()
@@ -108,7 +110,7 @@ def summarise(home: Path, entries: list[LedgerEntry], driver: Driver) -> DemoRes
     payments = [payment_summary(e) for e in entries]
     by_status: dict[str, dict[str, Any]] = {s: {"count": 0, "amount": Decimal("0.00")} for s in STATUSES}
     by_reason: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "amount": Decimal("0.00")})
-    for p, e in zip(payments, entries):
+    for p in payments:
         bucket = by_status.setdefault(p["status"], {"count": 0, "amount": Decimal("0.00")})
         bucket["count"] += 1
         bucket["amount"] += Decimal(p["amount"] or "0")
@@ -133,7 +135,8 @@ def payment_summary(e: LedgerEntry) -> dict[str, Any]:
         "reason": e.reason,
         "customer": e.sage_customer,
         "amount": e.home_amount,
-        "original": f"{money.to_decimal(e.amount_minor, e.currency)} {e.currency}" if e.amount_minor is not None else None,
+        "original": (f"{money.to_decimal(e.amount_minor, e.currency)} {e.currency}"
+                     if e.amount_minor is not None else None),
         "allocations": [{"invoice": a["invoice_no"], "amount": str(a["amount"])} for a in e.allocations]
         if e.status in ("posted", "reversal_required", "reversed") else [],
         "receipt": (e.receipt or {}).get("receipt_id"),

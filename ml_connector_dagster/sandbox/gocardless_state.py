@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 
 from .scenario import Action, GoCardlessPayment, GoCardlessRefund, Scenario
 from .webhook_sender import new_id
@@ -80,13 +81,13 @@ def tenths_text(tenths: int) -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> datetime:
     """GoCardless timestamps ("2026-11-25T09:13:51.404Z"); a naive value is taken as UTC."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -107,7 +108,7 @@ class GoCardlessWorld:
                  seed: int | None = None) -> None:
         self.scenario = scenario
         self.lock = threading.RLock()
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._last_stamp: datetime | None = None
         self._rng = random.Random(seed)
         self.steps: list[list[Action]] = scenario.steps()
@@ -128,7 +129,7 @@ class GoCardlessWorld:
 
     def _stamp(self) -> str:
         """Now, strictly later than the previous stamp (ms resolution), so created_at orders everything."""
-        now = self._clock().astimezone(timezone.utc)
+        now = self._clock().astimezone(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if self._last_stamp is not None and now <= self._last_stamp:
             now = self._last_stamp + timedelta(milliseconds=1)
@@ -175,7 +176,8 @@ class GoCardlessWorld:
         if p.fx_currency and p.fx_amount:
             estimated = str((Decimal(p.fx_amount) / Decimal(p.amount)).quantize(Decimal("0.000001")))
         return {
-            "id": p.id, "created_at": self._stamp(), "charge_date": p.charge_date.isoformat() if p.charge_date else None,
+            "id": p.id, "created_at": self._stamp(),
+            "charge_date": p.charge_date.isoformat() if p.charge_date else None,
             "amount": p.amount, "amount_refunded": 0, "description": p.description or None, "currency": p.currency,
             "status": "pending_submission", "reference": p.reference or None, "metadata": dict(p.metadata),
             "retry_if_possible": False, "scheme": None,

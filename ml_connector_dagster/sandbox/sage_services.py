@@ -54,7 +54,7 @@ class SageStandIns:
         self.agent.stop()
         self.ebusiness.stop()
 
-    def __enter__(self) -> "SageStandIns":
+    def __enter__(self) -> SageStandIns:
         return self
 
     def __exit__(self, *exc: object) -> None:

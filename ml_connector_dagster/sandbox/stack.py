@@ -45,7 +45,7 @@ class Stack:
             except Exception:  # noqa: BLE001 - stopping the rest matters more than one failure
                 pass
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -16,8 +16,9 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import requests
 
@@ -173,5 +174,6 @@ class WebhookSender:
                                 delivery.attempts, self.retry_intervals[delivery.attempts - 1])
                 else:
                     self.stats["webhooks_failed"] += 1
-                    log.error("webhook %s failed %d times (%s); giving up", delivery.webhook_id, delivery.attempts, problem)
+                    log.error("webhook %s failed %d times (%s); giving up", delivery.webhook_id, delivery.attempts,
+                              problem)
             self._cond.notify_all()
