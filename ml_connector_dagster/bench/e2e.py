@@ -24,13 +24,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..gocardless.webhooks import sign
 from ..instance_config import REPO_DAGSTER_YAML  # noqa: F401 - where the instance settings come from
 from ..instance_config import instance_yaml as packaged_instance_yaml
+
+if TYPE_CHECKING:  # the sandbox is imported when the benchmark runs, not with the CLI
+    from ..sandbox.gocardless_shapes import Event, Webhook
+    from ..sandbox.sage_company import SageCompany
 
 COMPANY = {
     "company_code": "BEN",
@@ -235,15 +239,15 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
-def _deliver(url: str, secret: str, events: list[dict[str, Any]], spacing: float) -> dict[str, float]:
+def _deliver(url: str, secret: str, events: list[Event], spacing: float) -> dict[str, float]:
     """Each event as its own signed delivery, `spacing` s apart; returns payment id -> monotonic time of the 204."""
     acked: dict[str, float] = {}
     start = time.monotonic()
     with httpx.Client(timeout=10) as client:
         for n, event in enumerate(events):
             time.sleep(max(0.0, start + n * spacing - time.monotonic()))
-            body = json.dumps({"events": [event], "meta": {"webhook_id": f"WBBENCH{n:06d}"}},
-                              separators=(",", ":")).encode()
+            webhook: Webhook = {"events": [event], "meta": {"webhook_id": f"WBBENCH{n:06d}"}}
+            body = json.dumps(webhook, separators=(",", ":")).encode()
             for _attempt in range(5):  # as GoCardless would, retry what was not acknowledged
                 response = client.post(url, content=body, headers={"Content-Type": "application/json",
                                                                    "Webhook-Signature": sign(body, secret)})
@@ -256,7 +260,8 @@ def _deliver(url: str, secret: str, events: list[dict[str, Any]], spacing: float
     return acked
 
 
-def _wait_receipts(company: Any, wanted: set[str], timeout: float, daemon: DaemonProcess) -> dict[str, float]:
+def _wait_receipts(company: SageCompany, wanted: set[str], timeout: float,
+                   daemon: DaemonProcess) -> dict[str, float]:
     """Poll the company's receipts until every wanted idempotency key is there; key -> first time seen."""
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout
