@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -192,8 +192,8 @@ def _alive(pid: int) -> bool:
 
 # --- the benchmark ------------------------------------------------------------------------------------------------
 
-def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, Any] | None = None,
-        workdir: Path | None = None, instance_yaml: str | None = None) -> dict[str, Any]:
+def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, object] | None = None,
+        workdir: Path | None = None, instance_yaml: str | None = None) -> dict[str, object]:
     """Return payments, p50_s, p95_s, max_s (seconds from webhook 204 to receipt committed).
 
     `details`, if given, is filled with the daemon's startup time and each payment's latency. Everything
