@@ -24,13 +24,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
 from ..gocardless.webhooks import sign
 from ..instance_config import REPO_DAGSTER_YAML  # noqa: F401 - where the instance settings come from
 from ..instance_config import instance_yaml as packaged_instance_yaml
+
+if TYPE_CHECKING:  # the sandbox is imported when the benchmark runs, not with the CLI
+    from ..sandbox.gocardless_shapes import Event, Webhook
+    from ..sandbox.sage_company import SageCompany
 
 COMPANY = {
     "company_code": "BEN",
@@ -186,10 +190,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-# --- the benchmark ------------------------------------------------------------------------------------------------------
+# --- the benchmark ------------------------------------------------------------------------------------------------
 
-def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, Any] | None = None, workdir: Path | None = None,
-        instance_yaml: str | None = None) -> dict[str, Any]:
+def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, object] | None = None,
+        workdir: Path | None = None, instance_yaml: str | None = None) -> dict[str, object]:
     """Return payments, p50_s, p95_s, max_s (seconds from webhook 204 to receipt committed).
 
     `details`, if given, is filled with the daemon's startup time and each payment's latency. Everything
@@ -223,7 +227,8 @@ def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, det
         if ok and workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     if details is not None:
-        details.update(daemon_ready_s=round(ready_s, 1), latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
+        details.update(daemon_ready_s=round(ready_s, 1),
+                       latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
     return {"payments": payments, "p50_s": round(statistics.median(latencies), 2),
             "p95_s": round(_quantile(latencies, 0.95), 2), "max_s": round(latencies[-1], 2)}
 
@@ -234,15 +239,15 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[int(rank) - 1]
 
 
-def _deliver(url: str, secret: str, events: list[dict[str, Any]], spacing: float) -> dict[str, float]:
+def _deliver(url: str, secret: str, events: list[Event], spacing: float) -> dict[str, float]:
     """Each event as its own signed delivery, `spacing` s apart; returns payment id -> monotonic time of the 204."""
     acked: dict[str, float] = {}
     start = time.monotonic()
     with httpx.Client(timeout=10) as client:
         for n, event in enumerate(events):
             time.sleep(max(0.0, start + n * spacing - time.monotonic()))
-            body = json.dumps({"events": [event], "meta": {"webhook_id": f"WBBENCH{n:06d}"}},
-                              separators=(",", ":")).encode()
+            webhook: Webhook = {"events": [event], "meta": {"webhook_id": f"WBBENCH{n:06d}"}}
+            body = json.dumps(webhook, separators=(",", ":")).encode()
             for _attempt in range(5):  # as GoCardless would, retry what was not acknowledged
                 response = client.post(url, content=body, headers={"Content-Type": "application/json",
                                                                    "Webhook-Signature": sign(body, secret)})
@@ -255,7 +260,8 @@ def _deliver(url: str, secret: str, events: list[dict[str, Any]], spacing: float
     return acked
 
 
-def _wait_receipts(company: Any, wanted: set[str], timeout: float, daemon: DaemonProcess) -> dict[str, float]:
+def _wait_receipts(company: SageCompany, wanted: set[str], timeout: float,
+                   daemon: DaemonProcess) -> dict[str, float]:
     """Poll the company's receipts until every wanted idempotency key is there; key -> first time seen."""
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout

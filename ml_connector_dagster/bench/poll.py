@@ -18,10 +18,10 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
 
 import duckdb
 import pandas as pd
@@ -35,7 +35,7 @@ from ..sandbox.scenario import load_scenario
 from .e2e import write_matching_scenario
 
 
-def run(invoices: int = 100_000, changed: int = 100, *, seed: int = 7) -> dict[str, Any]:
+def run(invoices: int = 100_000, changed: int = 100, *, seed: int = 7) -> dict[str, object]:
     """Return invoices, changed, seconds, rows_transferred for one incremental poll after K changes."""
     if invoices < 1 or not 0 <= changed <= invoices:
         raise ValueError("need invoices >= 1 and 0 <= changed <= invoices")

@@ -24,7 +24,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -41,7 +40,7 @@ class BenchError(RuntimeError):
 
 
 def run(deliveries: int = 2000, concurrency: int = 50, events_per_delivery: int = 10, *, rate: float | None = None,
-        database_url: str | None = None) -> dict[str, Any]:
+        database_url: str | None = None) -> dict[str, object]:
     """Drive a receiver process; return deliveries, events, seconds, events_per_second, p50_ms, p99_ms, lost."""
     if deliveries < 1 or concurrency < 1 or events_per_delivery < 1:
         raise ValueError("deliveries, concurrency and events-per-delivery must each be at least 1")

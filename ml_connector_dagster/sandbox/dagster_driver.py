@@ -7,13 +7,13 @@ repeat until no sensor asks for anything. The definitions are the same objects `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 SENSORS = ("gocardless_inbox_sensor", "post_when_matched")
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+QUIET: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -32,9 +32,9 @@ class Driver:
     cursors: dict[str, str | None] = field(default_factory=dict)
     runs: list[RunRecord] = field(default_factory=list)
     on_run: Callable[[RunRecord], None] | None = None
-    run_config_defaults: dict = field(default_factory=lambda: dict(QUIET))
+    run_config_defaults: dict[str, object] = field(default_factory=lambda: dict(QUIET))
 
-    def materialize(self, keys: Sequence[dg.AssetKey], run_config: dict | None = None) -> RunRecord:
+    def materialize(self, keys: Sequence[dg.AssetKey], run_config: Mapping[str, object] | None = None) -> RunRecord:
         """Materialise some assets as one run of the implicit asset job (like 'Materialize' in the UI)."""
         job = self.defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=self.instance, asset_selection=list(keys), raise_on_error=False,
@@ -53,6 +53,8 @@ class Driver:
             if request.run_key and self._already_ran(request.run_key):
                 continue
             job_name = request.job_name or sensor.job_name
+            if job_name is None:
+                raise RuntimeError(f"sensor {name} requested a run and names no job to run it with")
             job = self.defs.resolve_job_def(job_name)
             tags = {**(request.tags or {}), **({"dagster/run_key": request.run_key} if request.run_key else {}),
                     "dagster/sensor_name": name}

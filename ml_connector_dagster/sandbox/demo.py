@@ -13,12 +13,13 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TypedDict
 
 import dagster as dg
 
@@ -34,16 +35,68 @@ MONTH_END = (("reconciliation", "payment_matches"), ("reconciliation", "payouts"
 STATUSES = ("pending", "posted", "held", "not_collected", "reversal_required", "reversed")
 
 
+class Allocation(TypedDict):
+    invoice: str
+    amount: str  # a decimal string, e.g. "1200.00"
+
+
+class PaymentSummary(TypedDict):
+    """One payment as the demo reports it: its ledger status, Sage customer and home-currency amount."""
+
+    id: str
+    status: str
+    reason: str | None
+    customer: str | None  # "01-ABF"
+    amount: str | None  # in the home currency, once known
+    original: str | None  # what GoCardless collected, e.g. "100.00 USD"
+    allocations: list[Allocation]  # only once a receipt was posted (and while it is or was reversed)
+    receipt: str | None
+
+
+class Total(TypedDict):
+    count: int
+    amount: str
+
+
+class Totals(TypedDict):
+    payments: int
+    by_status: dict[str, Total]
+    held_by_reason: dict[str | None, Total]  # a held payment without a reason code counts under null
+    posted_amount: str
+    runs: int
+    failed_runs: int
+
+
+class DemoJson(TypedDict):
+    payments: list[PaymentSummary]
+    totals: Totals
+
+
 @dataclass
 class DemoResult:
     home: Path
-    payments: list[dict[str, Any]]
-    totals: dict[str, Any]
+    payments: list[PaymentSummary]
+    totals: Totals
     runs: int
     failed_runs: list[str] = field(default_factory=list)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> DemoJson:
         return {"payments": self.payments, "totals": self.totals}
+
+
+@dataclass
+class _Tally:
+    """How many payments, and their home-currency amounts added up."""
+
+    count: int = 0
+    amount: Decimal = Decimal("0.00")
+
+    def add(self, amount: str | None) -> None:
+        self.count += 1
+        self.amount += Decimal(amount or "0")
+
+    def total(self) -> Total:
+        return {"count": self.count, "amount": str(self.amount)}
 
 
 @contextmanager
@@ -61,7 +114,8 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_demo(scenario_dir: Path, home: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+def run_demo(scenario_dir: Path, home: Path | None = None,
+             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
     scenario = load_scenario(scenario_dir)  # a bad scenario fails here, before anything starts
     home = Path(home or tempfile.mkdtemp(prefix="ml-connector-demo-"))
     dagster_home = home / "dagster"
@@ -97,7 +151,7 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
 
 
 def _month_end(driver: Driver) -> None:
-    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
     driver.run_job("gocardless_payments_backfill", partition_key=today)
     driver.materialize([dg.AssetKey(list(k)) for k in MONTH_END])
     driver.settle()
@@ -106,38 +160,44 @@ def _month_end(driver: Driver) -> None:
 def summarise(home: Path, entries: list[LedgerEntry], driver: Driver) -> DemoResult:
     entries = sorted(entries, key=lambda e: e.payment_id)
     payments = [payment_summary(e) for e in entries]
-    by_status: dict[str, dict[str, Any]] = {s: {"count": 0, "amount": Decimal("0.00")} for s in STATUSES}
-    by_reason: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "amount": Decimal("0.00")})
-    for p, e in zip(payments, entries):
-        bucket = by_status.setdefault(p["status"], {"count": 0, "amount": Decimal("0.00")})
-        bucket["count"] += 1
-        bucket["amount"] += Decimal(p["amount"] or "0")
+    by_status = {s: _Tally() for s in STATUSES}
+    by_reason: defaultdict[str | None, _Tally] = defaultdict(_Tally)
+    for p in payments:
+        by_status.setdefault(p["status"], _Tally()).add(p["amount"])
         if p["status"] == "held":
-            by_reason[p["reason"]]["count"] += 1
-            by_reason[p["reason"]]["amount"] += Decimal(p["amount"] or "0")
-    totals = {
+            by_reason[p["reason"]].add(p["amount"])
+    totals: Totals = {
         "payments": len(payments),
-        "by_status": {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in by_status.items()},
-        "held_by_reason": {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in sorted(by_reason.items())},
-        "posted_amount": by_status["posted"]["amount"].__str__(),
+        "by_status": {k: v.total() for k, v in by_status.items()},
+        "held_by_reason": {k: v.total() for k, v in sorted(by_reason.items())},
+        "posted_amount": str(by_status["posted"].amount),
         "runs": len(driver.runs),
         "failed_runs": sum(1 for r in driver.runs if not r.success),
     }
     return DemoResult(home, payments, totals, len(driver.runs), [r.run_id for r in driver.runs if not r.success])
 
 
-def payment_summary(e: LedgerEntry) -> dict[str, Any]:
+def payment_summary(e: LedgerEntry) -> PaymentSummary:
     return {
         "id": e.payment_id,
         "status": e.status,
         "reason": e.reason,
         "customer": e.sage_customer,
         "amount": e.home_amount,
-        "original": f"{money.to_decimal(e.amount_minor, e.currency)} {e.currency}" if e.amount_minor is not None else None,
+        "original": _original(e),
         "allocations": [{"invoice": a["invoice_no"], "amount": str(a["amount"])} for a in e.allocations]
         if e.status in ("posted", "reversal_required", "reversed") else [],
         "receipt": (e.receipt or {}).get("receipt_id"),
     }
+
+
+def _original(e: LedgerEntry) -> str | None:
+    """The amount GoCardless collected, in its own currency ("100.00 USD"), once the ledger has it."""
+    if e.amount_minor is None:
+        return None
+    if e.currency is None:
+        raise ValueError(f"the ledger has an amount but no currency for payment {e.payment_id}")
+    return f"{money.to_decimal(e.amount_minor, e.currency)} {e.currency}"
 
 
 def remove_home(home: Path) -> None:

@@ -6,14 +6,15 @@ with Sage's own logon-failure text, an unknown customer with CI_NoKey, a duplica
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from starlette.applications import Starlette
 
 from ..agent.soap import NO_RESULT, Args, SoapFault, SoapService, credentials_of, soap_app
 from ..sage100.model import FAULT_INVALID, SageRuleError, Stamp, money
-from .sage_company import CUSTOMER_FIELDS, SageCompany
+from .sage_company import CUSTOMER_FIELDS, CustomerRow, SageCompany
 
 NAMESPACE = "http://sage.com/Sage100/eBusinessWebServices"
 WSDL = Path(__file__).resolve().parents[1] / "sage100" / "wsdl" / "ebusiness.wsdl"
@@ -21,6 +22,40 @@ PATH = "/ebusiness"
 CONTRACT_VERSION = 1
 ASSEMBLY_VERSION = "ml-connector eBusiness stand-in 1.0"
 NULL_DATETIME = "1753-01-01T00:00:00"  # .NET's SqlDateTime.MinValue, which WCF services use as "blank"
+
+
+class ContractInformation(TypedDict):
+    ContractVersion: int
+    AssemblyVersion: str
+    NullDateTime: str
+
+
+class MasField(TypedDict):
+    """An AR_Customer column the Customer contract has no element of its own for."""
+
+    MasFieldName: str
+    Value: str
+
+
+class OtherFields(TypedDict):
+    Field: list[MasField]
+
+
+class CustomerContract(TypedDict):
+    """The Customer data contract, in its element order (GetCustomerResult)."""
+
+    ARDivisionNo: str
+    CustomerNo: str
+    CustomerName: str
+    EmailAddress: str
+    CurrentBalance: str
+    CreditLimit: str
+    CreditHold: bool
+    CustomerStatus: str
+    TermsCode: str
+    DateTimeCreated: datetime
+    DateTimeUpdated: datetime
+    OtherFields: OtherFields
 
 
 class EBusinessStandIn:
@@ -38,13 +73,13 @@ class EBusinessStandIn:
             "UpdateCustomer": self.update_customer,
         })
 
-    def get_contract_information(self, args: Args) -> dict[str, Any]:
+    def get_contract_information(self, args: Args) -> ContractInformation:
         return {"ContractVersion": CONTRACT_VERSION, "AssemblyVersion": ASSEMBLY_VERSION,
                 "NullDateTime": NULL_DATETIME}
 
-    def get_customer(self, args: Args) -> dict[str, Any]:
+    def get_customer(self, args: Args) -> CustomerContract:
         self.company.authorise(credentials_of(args))
-        row = self.company.get_customer(args.text("arDivisionNo"), args.text("customerNo"))
+        row = self.company.get_customer(_text(args, "arDivisionNo"), _text(args, "customerNo"))
         return _customer_contract(row)
 
     def get_next_customer_no(self, args: Args) -> str:
@@ -53,20 +88,20 @@ class EBusinessStandIn:
 
     def create_customer(self, args: Args) -> object:
         self.company.authorise(credentials_of(args))
-        customer = args.nested("customer")
+        customer = _nested(args, "customer")
         fields = _fields(customer)
         if not fields.get("CustomerName"):
             raise SageRuleError(FAULT_INVALID, "CustomerName is required.")
-        self.company.create_customer(customer.text("ARDivisionNo"), customer.text("CustomerNo"), fields)
+        self.company.create_customer(_text(customer, "ARDivisionNo"), _text(customer, "CustomerNo"), fields)
         return NO_RESULT
 
     def update_customer(self, args: Args) -> object:
         self.company.authorise(credentials_of(args))
-        customer = args.nested("customer")
+        customer = _nested(args, "customer")
         fields = _fields(customer)
         if not fields:
             raise SoapFault.bad_request("The customer carries no field to change.")
-        self.company.update_customer(customer.text("ARDivisionNo"), customer.text("CustomerNo"), fields)
+        self.company.update_customer(_text(customer, "ARDivisionNo"), _text(customer, "CustomerNo"), fields)
         return NO_RESULT
 
 
@@ -74,7 +109,21 @@ def ebusiness_app(company: SageCompany) -> Starlette:
     return soap_app(EBusinessStandIn(company).service())
 
 
-def _customer_contract(row: dict[str, Any]) -> dict[str, Any]:
+def _text(args: Args, name: str) -> str:
+    """A required element's text (`Args.text` refuses a missing or empty one with a client fault)."""
+    value = args.text(name)
+    assert value is not None, f"Args.text let a missing required element '{name}' through"
+    return value
+
+
+def _nested(args: Args, name: str) -> Args:
+    """A required element holding others (`Args.nested` refuses a missing one with a client fault)."""
+    value = args.nested(name)
+    assert value is not None, f"Args.nested let a missing required element '{name}' through"
+    return value
+
+
+def _customer_contract(row: CustomerRow) -> CustomerContract:
     """AR_Customer columns in the Customer data contract's element order."""
     return {
         "ARDivisionNo": row["ARDivisionNo"], "CustomerNo": row["CustomerNo"], "CustomerName": row["CustomerName"],
@@ -83,8 +132,9 @@ def _customer_contract(row: dict[str, Any]) -> dict[str, Any]:
         "CustomerStatus": row["CustomerStatus"], "TermsCode": row["TermsCode"],
         "DateTimeCreated": Stamp(row["DateCreated"], row["TimeCreated"]).to_datetime().replace(microsecond=0),
         "DateTimeUpdated": Stamp(row["DateUpdated"], row["TimeUpdated"]).to_datetime().replace(microsecond=0),
-        "OtherFields": {"Field": [{"MasFieldName": name, "Value": row[name]}
-                                  for name in ("DateLastPayment", "LastPaymentAmt", "UserUpdatedKey")]},
+        "OtherFields": {"Field": [{"MasFieldName": "DateLastPayment", "Value": row["DateLastPayment"]},
+                                  {"MasFieldName": "LastPaymentAmt", "Value": row["LastPaymentAmt"]},
+                                  {"MasFieldName": "UserUpdatedKey", "Value": row["UserUpdatedKey"]}]},
     }
 
 
@@ -99,7 +149,7 @@ def _fields(customer: Args) -> dict[str, str]:
         fields["CreditHold"] = "Y" if fields["CreditHold"] in ("true", "1") else "N"
     other = customer.nested("OtherFields", required=False)
     for field in other.children("Field") if other else []:
-        name = field.text("MasFieldName")
+        name = _text(field, "MasFieldName")
         fields[name] = field.text("Value", required=False) or ""
     if "CreditLimit" in fields:  # an amount, by the same rule as every other (ASCII digits, 2 decimals)
         fields["CreditLimit"] = str(money(fields["CreditLimit"], "The element 'CreditLimit'"))

@@ -14,11 +14,28 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any, TypedDict
 
+from .gocardless_shapes import (
+    Creditor,
+    Customer,
+    CustomerAttribute,
+    Event,
+    EventDetails,
+    EventLinks,
+    Fx,
+    Mandate,
+    Metadata,
+    Payment,
+    Payout,
+    PayoutItem,
+    PayoutItemLinks,
+    Refund,
+)
 from .scenario import Action, GoCardlessPayment, GoCardlessRefund, Scenario
 from .webhook_sender import new_id
 
@@ -80,13 +97,13 @@ def tenths_text(tenths: int) -> str:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str) -> datetime:
     """GoCardless timestamps ("2026-11-25T09:13:51.404Z"); a naive value is taken as UTC."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -94,10 +111,22 @@ class _PayoutLine:
     key: tuple[str, str | None]
     item_type: str
     tenths: int
-    links: dict[str, str]
+    links: PayoutItemLinks
     fee_tenths: int = 0
     fx_amount: int | None = None
     charge_date: str | None = None
+
+
+class WorldStatus(TypedDict):
+    """How far the play is, and how many of each resource there are (part of GET /_sandbox/status)."""
+
+    step: int
+    total_steps: int
+    finished: bool
+    events: int
+    payments: int
+    refunds: int
+    payouts: int
 
 
 class GoCardlessWorld:
@@ -107,19 +136,19 @@ class GoCardlessWorld:
                  seed: int | None = None) -> None:
         self.scenario = scenario
         self.lock = threading.RLock()
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._last_stamp: datetime | None = None
         self._rng = random.Random(seed)
         self.steps: list[list[Action]] = scenario.steps()
         self.step_index = 0
         self.creditor = self._creditor()
-        self.customers: dict[str, dict[str, Any]] = {}
-        self.mandates: dict[str, dict[str, Any]] = {}
-        self.payments: dict[str, dict[str, Any]] = {}
-        self.refunds: dict[str, dict[str, Any]] = {}
-        self.payouts: dict[str, dict[str, Any]] = {}
-        self.payout_items: dict[str, list[dict[str, Any]]] = {}
-        self.events: dict[str, dict[str, Any]] = {}
+        self.customers: dict[str, Customer] = {}
+        self.mandates: dict[str, Mandate] = {}
+        self.payments: dict[str, Payment] = {}
+        self.refunds: dict[str, Refund] = {}
+        self.payouts: dict[str, Payout] = {}
+        self.payout_items: dict[str, list[PayoutItem]] = {}
+        self.events: dict[str, Event] = {}
         self._payment_rows = {p.id: p for p in scenario.gocardless_payments}
         self._refund_rows = {r.id: r for r in scenario.gocardless_refunds}
         self._load()
@@ -128,14 +157,14 @@ class GoCardlessWorld:
 
     def _stamp(self) -> str:
         """Now, strictly later than the previous stamp (ms resolution), so created_at orders everything."""
-        now = self._clock().astimezone(timezone.utc)
+        now = self._clock().astimezone(UTC)
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         if self._last_stamp is not None and now <= self._last_stamp:
             now = self._last_stamp + timedelta(milliseconds=1)
         self._last_stamp = now
         return iso(now)
 
-    def _creditor(self) -> dict[str, Any]:
+    def _creditor(self) -> Creditor:
         company = self.scenario.company
         return {"id": new_id("CR", self._rng), "created_at": self._stamp(), "name": company.company_name,
                 "address_line1": None, "city": None, "postal_code": None, "country_code": "GB",
@@ -170,12 +199,13 @@ class GoCardlessWorld:
             if "created" not in r.lifecycle:
                 self._create_refund(r)
 
-    def _new_payment(self, p: GoCardlessPayment) -> dict[str, Any]:
+    def _new_payment(self, p: GoCardlessPayment) -> Payment:
         estimated = None
         if p.fx_currency and p.fx_amount:
             estimated = str((Decimal(p.fx_amount) / Decimal(p.amount)).quantize(Decimal("0.000001")))
         return {
-            "id": p.id, "created_at": self._stamp(), "charge_date": p.charge_date.isoformat() if p.charge_date else None,
+            "id": p.id, "created_at": self._stamp(),
+            "charge_date": p.charge_date.isoformat() if p.charge_date else None,
             "amount": p.amount, "amount_refunded": 0, "description": p.description or None, "currency": p.currency,
             "status": "pending_submission", "reference": p.reference or None, "metadata": dict(p.metadata),
             "retry_if_possible": False, "scheme": None,
@@ -184,9 +214,9 @@ class GoCardlessWorld:
             "links": {"mandate": p.mandate, "creditor": self.creditor["id"]},
         }
 
-    def _create_refund(self, r: GoCardlessRefund) -> dict[str, Any]:
+    def _create_refund(self, r: GoCardlessRefund) -> Refund:
         payment = self.payments.get(r.payment) or self._new_payment(self._payment_rows[r.payment])
-        refund = {
+        refund: Refund = {
             "id": r.id, "created_at": self._stamp(), "amount": r.amount, "currency": payment["currency"],
             "reference": f"REFUND-{r.payment}", "status": "created", "metadata": {},
             "fx": {"fx_currency": None, "fx_amount": None, "exchange_rate": None, "estimated_exchange_rate": None},
@@ -203,15 +233,15 @@ class GoCardlessWorld:
     def total_steps(self) -> int:
         return len(self.steps)
 
-    def play_next_step(self) -> list[dict[str, Any]]:
+    def play_next_step(self) -> list[Event]:
         """Apply the next step's actions; return the events created (empty once every step was played)."""
         with self.lock:
             if self.step_index >= len(self.steps):
                 return []
             actions = self.steps[self.step_index]
             self.step_index += 1
-            events: list[dict[str, Any]] = []
-            lines: list[tuple[_PayoutLine, dict[str, Any]]] = []
+            events: list[Event] = []
+            lines: list[tuple[_PayoutLine, Event]] = []
             for action in actions:
                 event = self._apply(action)
                 events.append(event)
@@ -223,38 +253,39 @@ class GoCardlessWorld:
                 self.events[event["id"]] = event
             return events
 
-    def _apply(self, action: Action) -> dict[str, Any]:
+    def _apply(self, action: Action) -> Event:
         if action.resource == "payments":
             return self._apply_payment(action)
         return self._apply_refund(action)
 
-    def _apply_payment(self, action: Action) -> dict[str, Any]:
+    def _apply_payment(self, action: Action) -> Event:
         if action.action == "created" or action.id not in self.payments:
             self.payments.setdefault(action.id, self._new_payment(self._payment_rows[action.id]))
         payment = self.payments[action.id]
         payment["status"] = PAYMENT_STATUS[action.action]
         origin, cause, description = PAYMENT_DETAILS[action.action]
-        details: dict[str, Any] = {"origin": origin, "cause": cause, "description": description}
+        details: EventDetails = {"origin": origin, "cause": cause, "description": description}
         if origin == "bank":
             scheme = self.mandates[payment["links"]["mandate"]]["scheme"]
-            details.update(scheme=scheme, reason_code=BANK_REASON_CODES.get(scheme, {}).get(action.action, "0"))
+            details["scheme"] = scheme
+            details["reason_code"] = BANK_REASON_CODES.get(scheme, {}).get(action.action, "0")
             if action.action == "failed":
                 details["will_attempt_retry"] = False
         return self._event("payments", action.action, {"payment": payment["id"]}, details, payment["metadata"])
 
-    def _apply_refund(self, action: Action) -> dict[str, Any]:
+    def _apply_refund(self, action: Action) -> Event:
         row = self._refund_rows[action.id]
         refund = self.refunds.get(action.id) or self._create_refund(row)
         refund["status"] = REFUND_STATUS[action.action]
         origin, cause, description = REFUND_DETAILS[action.action]
-        links = {"refund": refund["id"], "payment": refund["links"]["payment"]}
+        links: EventLinks = {"refund": refund["id"], "payment": refund["links"]["payment"]}
         return self._event("refunds", action.action, links, {"origin": origin, "cause": cause,
                                                              "description": description}, refund["metadata"])
 
-    def _event(self, resource_type: str, action: str, links: dict[str, str], details: dict[str, Any],
-               resource_metadata: dict[str, Any]) -> dict[str, Any]:
+    def _event(self, resource_type: str, action: str, links: EventLinks, details: EventDetails,
+               resource_metadata: Metadata) -> Event:
         return {"id": new_id("EV", self._rng), "created_at": self._stamp(), "resource_type": resource_type,
-                "action": action, "links": dict(links), "details": details, "metadata": {},
+                "action": action, "links": links.copy(), "details": details, "metadata": {},
                 "resource_metadata": dict(resource_metadata)}
 
     def _payout_line(self, action: Action) -> _PayoutLine | None:
@@ -262,27 +293,29 @@ class GoCardlessWorld:
         if kind is None:
             return None
         item_type, sign = kind
-        if action.resource == "payments":
-            payment = self.payments[action.id]
-            amount, links = payment["amount"], {"payment": action.id}
-        else:
+        if action.resource == "refunds":
             refund = self.refunds[action.id]
-            payment = self.payments.get(refund["links"]["payment"]) or {"fx": {}, "currency": refund["currency"]}
-            amount, links = refund["amount"], {"refund": action.id, "payment": refund["links"]["payment"]}
-        row = self._payment_rows.get(payment.get("id", ""))
-        fx_currency = payment["fx"].get("fx_currency")
-        line = _PayoutLine((payment["currency"], fx_currency), item_type, sign * amount * 10, links,
-                           charge_date=payment.get("charge_date"))
+            paid = self.payments.get(refund["links"]["payment"])  # None while that payment is not created yet
+            return _PayoutLine((refund["currency"], paid["fx"]["fx_currency"] if paid else None), item_type,
+                               sign * refund["amount"] * 10,
+                               {"refund": action.id, "payment": refund["links"]["payment"]},
+                               charge_date=paid["charge_date"] if paid else None)
+        payment = self.payments[action.id]
+        fx = payment["fx"]
+        line = _PayoutLine((payment["currency"], fx["fx_currency"]), item_type, sign * payment["amount"] * 10,
+                           {"payment": action.id}, charge_date=payment["charge_date"])
         if item_type == "payment_paid_out":
-            line.fee_tenths = fee_tenths(amount)
-            if row is not None and row.fx_amount and fx_currency:
+            line.fee_tenths = fee_tenths(payment["amount"])
+            row = self._payment_rows.get(payment["id"])
+            if row is not None and row.fx_amount and fx["fx_currency"]:
                 line.fx_amount = row.fx_amount
-                payment["fx"].update(fx_amount=row.fx_amount, exchange_rate=payment["fx"]["estimated_exchange_rate"])
+                fx["fx_amount"] = row.fx_amount
+                fx["exchange_rate"] = fx["estimated_exchange_rate"]
         return line
 
-    def _pay_out(self, lines: list[tuple[_PayoutLine, dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _pay_out(self, lines: list[tuple[_PayoutLine, Event]]) -> list[Event]:
         """One payout per (currency, fx currency) for this step; links paid_out payments and their events."""
-        groups: dict[tuple[str, str | None], list[tuple[_PayoutLine, dict[str, Any]]]] = {}
+        groups: dict[tuple[str, str | None], list[tuple[_PayoutLine, Event]]] = {}
         for line, event in lines:
             groups.setdefault(line.key, []).append((line, event))
         events = []
@@ -297,26 +330,27 @@ class GoCardlessWorld:
                                        "GoCardless has transferred the payout to the creditor's bank account."}, {}))
         return events
 
-    def _new_payout(self, currency: str, fx_currency: str | None, lines: list[_PayoutLine]) -> dict[str, Any]:
+    def _new_payout(self, currency: str, fx_currency: str | None, lines: list[_PayoutLine]) -> Payout:
         payout_id = new_id("PO", self._rng)
-        items: list[dict[str, Any]] = []
+        items: list[PayoutItem] = []
         for line in lines:
-            items.append({"amount": tenths_text(line.tenths), "type": line.item_type, "links": dict(line.links),
+            items.append({"amount": tenths_text(line.tenths), "type": line.item_type, "links": line.links.copy(),
                           "taxes": []})
             if line.fee_tenths:
                 items.append({"amount": tenths_text(-line.fee_tenths), "type": "gocardless_fee",
-                              "links": dict(line.links), "taxes": []})
+                              "links": line.links.copy(), "taxes": []})
         total = sum((Decimal(i["amount"]) for i in items), Decimal(0))
         fees = sum((Decimal(i["amount"]) for i in items if i["type"] == "gocardless_fee"), Decimal(0))
         amount = int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        fx = {"fx_currency": fx_currency, "fx_amount": None, "exchange_rate": None, "estimated_exchange_rate": None}
+        fx: Fx = {"fx_currency": fx_currency, "fx_amount": None, "exchange_rate": None,
+                  "estimated_exchange_rate": None}
         fx_amounts = [line.fx_amount for line in lines if line.fx_amount]
         if fx_currency and fx_amounts:
             rate = (Decimal(sum(fx_amounts)) / Decimal(sum(line.tenths for line in lines if line.fx_amount) // 10))
-            fx.update(fx_amount=int((Decimal(amount) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP)),
-                      exchange_rate=str(rate.quantize(Decimal("0.000001"))))
+            fx["fx_amount"] = int((Decimal(amount) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            fx["exchange_rate"] = str(rate.quantize(Decimal("0.000001")))
             fx["estimated_exchange_rate"] = fx["exchange_rate"]
-        payout = {
+        payout: Payout = {
             "id": payout_id, "amount": amount, "currency": currency,
             "deducted_fees": int((-fees).quantize(Decimal(1), rounding=ROUND_HALF_UP)),
             "arrival_date": self._arrival_date(lines), "created_at": self._stamp(), "payout_type": "merchant",
@@ -336,14 +370,15 @@ class GoCardlessWorld:
 
     # -- reads and the one write ------------------------------------------------------------------------
 
-    def update_customer(self, customer_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_customer(self, customer_id: str, changes: Mapping[CustomerAttribute, Any]) -> Customer:
+        """Set some attributes, as sent: only metadata has been checked (routes.py); the rest is stored as is."""
         with self.lock:
             customer = self.customers[customer_id]
             for key, value in changes.items():
                 customer[key] = dict(value) if key == "metadata" else value
-            return dict(customer)
+            return customer.copy()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> WorldStatus:
         with self.lock:
             return {"step": self.step_index, "total_steps": self.total_steps,
                     "finished": self.step_index >= self.total_steps, "events": len(self.events),

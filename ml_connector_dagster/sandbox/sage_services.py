@@ -54,7 +54,7 @@ class SageStandIns:
         self.agent.stop()
         self.ebusiness.stop()
 
-    def __enter__(self) -> "SageStandIns":
+    def __enter__(self) -> SageStandIns:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -68,10 +68,11 @@ def start_sage_stand_ins(scenario: Scenario | str | Path, host: str = "127.0.0.1
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     company = SageCompany.open_or_create(Path(data_dir) / DB_FILE, scenario)
-    tls = {"ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
-    ebusiness = serve_in_thread(ebusiness_app(company), host, ebusiness_port, **tls)
+    ebusiness = serve_in_thread(ebusiness_app(company), host, ebusiness_port, ssl_certfile=ssl_certfile,
+                                ssl_keyfile=ssl_keyfile)
     try:
-        agent = serve_in_thread(agent_app(SimulatedBackend(company), page_size), host, agent_port, **tls)
+        agent = serve_in_thread(agent_app(SimulatedBackend(company), page_size), host, agent_port,
+                                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
     except BaseException:
         ebusiness.stop()
         raise

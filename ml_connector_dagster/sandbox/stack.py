@@ -7,6 +7,7 @@ as an operator would configure it for the real Sage 100 and GoCardless.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class Stack:
             except Exception:  # noqa: BLE001 - stopping the rest matters more than one failure
                 pass
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -77,7 +78,7 @@ def start_stack(scenario: Scenario | str | Path, home: Path, host: str = "127.0.
         scenario = load_scenario(scenario)
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    started: list = []
+    started: list[Callable[[], None]] = []
     try:
         sage = start_sage_stand_ins(scenario, host, ebusiness_port, agent_port, data_dir=home / "sandbox")
         started.append(sage.stop)

@@ -16,12 +16,14 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TypedDict
 
 import requests
 
 from ..gocardless.webhooks import sign
+from .gocardless_shapes import Event, Webhook
 
 log = logging.getLogger("ml_connector_dagster.sandbox.webhooks")
 # GoCardless retries a failed webhook up to 8 times at growing intervals (1 min, 2 min, 10 min, ...).
@@ -37,10 +39,25 @@ def new_id(prefix: str, rng: random.Random | None = None) -> str:
     return prefix + "".join(choice(_ID_ALPHABET) for _ in range(12))
 
 
+class SenderCounts(TypedDict):
+    webhooks_sent: int
+    webhooks_delivered: int
+    webhooks_failed: int  # given up after every retry
+    attempts: int
+    failed_attempts: int
+
+
+class SenderStatus(SenderCounts):
+    pending: int  # queued or in flight
+    url: str | None
+    last_error: str | None
+
+
 @dataclass(order=True)
 class _Delivery:
     due: float
     order: int
+    url: str = field(compare=False)
     webhook_id: str = field(compare=False)
     body: bytes = field(compare=False)
     event_ids: tuple[str, ...] = field(compare=False)
@@ -64,7 +81,7 @@ class WebhookSender:
         self._cond = threading.Condition()
         self._in_flight = 0
         self._closed = False
-        self.stats = {"webhooks_sent": 0, "webhooks_delivered": 0, "webhooks_failed": 0, "attempts": 0,
+        self.stats: SenderCounts = {"webhooks_sent": 0, "webhooks_delivered": 0, "webhooks_failed": 0, "attempts": 0,
                       "failed_attempts": 0}
         self.last_error: str | None = None
         self._session = requests.Session()
@@ -74,17 +91,19 @@ class WebhookSender:
     def __repr__(self) -> str:
         return f"WebhookSender({self.url!r})"
 
-    def send(self, events: Sequence[dict[str, Any]]) -> list[str]:
+    def send(self, events: Sequence[Event]) -> list[str]:
         """Queue `events` in webhooks of at most `batch_size`; returns their webhook ids. No-op without a URL."""
-        if not self.url or not events:
+        url = self.url
+        if not url or not events:
             return []
         ids = []
         with self._cond:
             for start in range(0, len(events), self.batch_size):
                 batch = list(events[start:start + self.batch_size])
                 webhook_id = new_id("WB")
-                body = json.dumps({"events": batch, "meta": {"webhook_id": webhook_id}}, separators=(",", ":")).encode()
-                heapq.heappush(self._queue, _Delivery(time.monotonic(), next(self._order), webhook_id, body,
+                webhook: Webhook = {"events": batch, "meta": {"webhook_id": webhook_id}}
+                body = json.dumps(webhook, separators=(",", ":")).encode()
+                heapq.heappush(self._queue, _Delivery(time.monotonic(), next(self._order), url, webhook_id, body,
                                                       tuple(e["id"] for e in batch)))
                 self.stats["webhooks_sent"] += 1
                 ids.append(webhook_id)
@@ -100,16 +119,16 @@ class WebhookSender:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._in_flight, timeout)
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float | None = None) -> bool:
+    def wait_for(self, predicate: Callable[[SenderStatus], bool], timeout: float | None = None) -> bool:
         """Block until `predicate(status())` holds (e.g. a first failed attempt); False on timeout."""
         with self._cond:
             return self._cond.wait_for(lambda: predicate(self._status_locked()), timeout)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SenderStatus:
         with self._cond:
             return self._status_locked()
 
-    def _status_locked(self) -> dict[str, Any]:
+    def _status_locked(self) -> SenderStatus:
         return {**self.stats, "pending": len(self._queue) + self._in_flight, "url": self.url,
                 "last_error": self.last_error}
 
@@ -148,7 +167,7 @@ class WebhookSender:
             "Origin": self.origin,
         }
         try:
-            response = self._session.post(self.url, data=delivery.body, headers=headers,  # type: ignore[arg-type]
+            response = self._session.post(delivery.url, data=delivery.body, headers=headers,
                                           timeout=self.timeout_seconds, allow_redirects=False)
         except requests.RequestException as exc:
             return False, f"{exc.__class__.__name__}"
@@ -173,5 +192,6 @@ class WebhookSender:
                                 delivery.attempts, self.retry_intervals[delivery.attempts - 1])
                 else:
                     self.stats["webhooks_failed"] += 1
-                    log.error("webhook %s failed %d times (%s); giving up", delivery.webhook_id, delivery.attempts, problem)
+                    log.error("webhook %s failed %d times (%s); giving up", delivery.webhook_id, delivery.attempts,
+                              problem)
             self._cond.notify_all()

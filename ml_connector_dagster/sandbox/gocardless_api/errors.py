@@ -7,12 +7,12 @@ sends, so the official `gocardless_pro` client raises the same exception classes
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..gocardless_shapes import ErrorBody, ErrorDetail
 from ..webhook_sender import new_id
 
 DOCS = "https://developer.gocardless.com/api-reference"
@@ -24,7 +24,7 @@ class ApiError(Exception):
     """An error answered in GoCardless's shape: {"error": {type, code, message, errors, ...}}."""
 
     def __init__(self, status: int, error_type: str, reason: str, message: str,
-                 errors: list[dict[str, Any]] | None = None) -> None:
+                 errors: list[ErrorDetail] | None = None) -> None:
         super().__init__(message)
         self.status, self.error_type, self.reason, self.message = status, error_type, reason, message
         self.errors = errors or [{"reason": reason, "message": message}]
@@ -34,13 +34,13 @@ def not_found() -> ApiError:
     return ApiError(404, "invalid_api_usage", "resource_not_found", "Resource not found")
 
 
-def validation_failed(errors: list[dict[str, Any]]) -> ApiError:
+def validation_failed(errors: list[ErrorDetail]) -> ApiError:
     """422 with one entry per field: {"field", "message", "request_pointer"}."""
     return ApiError(422, "validation_failed", "validation_failed", "Validation failed", errors)
 
 
 def error_body(status: int, error_type: str, reason: str, message: str,
-               errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+               errors: list[ErrorDetail] | None = None) -> ErrorBody:
     return {"error": {"message": message, "documentation_url": f"{DOCS}#{reason}", "type": error_type,
                       "request_id": new_id("RQ"), "code": status,
                       "errors": errors or [{"reason": reason, "message": message}]}}

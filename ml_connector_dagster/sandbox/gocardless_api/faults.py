@@ -9,14 +9,36 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, TypedDict
 
 FAULT_KINDS = ("status", "html", "drop", "delay", "rate_limit")
 FAULT_FIELDS = frozenset({"kind", "count", "status", "seconds", "path", "reset_seconds"})
+
+
+class FaultDescription(TypedDict):
+    kind: str
+    count: int  # how many more requests it will take
+    status: int | None
+    seconds: float
+    path: str
+    reset_seconds: float
+
+
+class RateLimit(TypedDict):
+    limit: int  # requests per window
+    window_seconds: int
+
+
+class FaultsDescription(TypedDict):
+    """The faults part of GET /_sandbox/status, and the answer of /_sandbox/faults."""
+
+    faults: list[FaultDescription]
+    rate_limit: RateLimit | None
+    injected: int  # faults acted out so far
 
 
 @dataclass
@@ -45,21 +67,23 @@ class Faults:
     """Queued faults (each consumed by a matching request) and an optional fixed-window rate limit."""
 
     queue: list[Fault] = field(default_factory=list)
-    rate_limit: dict[str, int] | None = None
+    rate_limit: RateLimit | None = None
     injected: int = 0
     _window_start: float = 0.0
     _window_count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def configure(self, faults: Sequence[Fault], rate_limit: dict[str, Any] | None) -> None:
+    def configure(self, faults: Sequence[Fault], rate_limit: Mapping[str, Any] | None) -> None:
+        """Replace the queue and the rate limit; `rate_limit` as sent to the control API (JSON values)."""
+        limits: RateLimit | None = None
         if rate_limit is not None:
             limit, window = int(rate_limit.get("limit", 0)), int(rate_limit.get("window_seconds", 60))
             if limit <= 0 or window <= 0:
                 raise ValueError("rate_limit needs a positive \"limit\" and whole \"window_seconds\"")
-            rate_limit = {"limit": limit, "window_seconds": window}
+            limits = {"limit": limit, "window_seconds": window}
         with self._lock:
             self.queue = list(faults)
-            self.rate_limit = rate_limit
+            self.rate_limit = limits
             self._window_start, self._window_count = float(int(time.time())), 0
 
     def take(self, path: str) -> Fault | None:
@@ -83,13 +107,13 @@ class Faults:
             if now - self._window_start >= window:  # windows start on whole seconds, as HTTP dates do
                 self._window_start, self._window_count = float(int(now)), 0
             self._window_count += 1
-            limit = int(self.rate_limit["limit"])
+            limit = self.rate_limit["limit"]
             reset = datetime.fromtimestamp(self._window_start + window, tz=UTC)
             headers = {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, limit - self._window_count)),
                        "RateLimit-Reset": format_datetime(reset, usegmt=True)}
             return self._window_count <= limit, headers
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> FaultsDescription:
         with self._lock:
             return {"faults": [{"kind": f.kind, "count": f.count, "status": f.status, "seconds": f.seconds,
                                 "path": f.path, "reset_seconds": f.reset_seconds} for f in self.queue],

@@ -2,30 +2,34 @@
 
 `page` filters the items (unknown query keys are refused, as GoCardless does), sorts them newest first
 and cuts one page: at most `limit` items (default 50, at most 500) after or before a cursor (an item id),
-with `meta.cursors.after` null on the last page. Filters are built per resource by routes.py.
+with `meta.cursors.after` null on the last page. Filters are built per resource by routes.py; they read
+any resource's fields by name, so they see an item as a mapping of JSON values.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TypeVar
 
+from ..gocardless_shapes import ListMeta, Resource
 from ..gocardless_state import parse_iso
 from .errors import ApiError
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 
-
-Item = dict[str, Any]
+Item = Mapping[str, object]  # any resource, its fields read by name
 Filter = Callable[[str], Callable[[Item], bool]]  # validates a query value, returns the item test
+Listed = TypeVar("Listed", bound=Resource)
+Bound = TypeVar("Bound", bound=date)  # what an ordered filter compares: a date, or a datetime
 
 
-def links(item: Item, name: str) -> Any:
+def links(item: Item, name: str) -> object:
     """The id an item links to (`links.mandate`...), or None."""
-    return (item.get("links") or {}).get(name)
+    item_links = item.get("links")
+    return item_links.get(name) if isinstance(item_links, Mapping) else None
 
 
 def _invalid(name: str, hint: str) -> ApiError:
@@ -33,10 +37,10 @@ def _invalid(name: str, hint: str) -> ApiError:
                     [{"field": name, "message": hint, "request_pointer": f"/{name}"}])
 
 
-def _ordered(prefix: str, parse: Callable[[str], Any], hint: str) -> dict[str, Filter]:
+def _ordered(prefix: str, parse: Callable[[str], Bound], hint: str) -> dict[str, Filter]:
     """`prefix[gt|gte|lt|lte]` filters over a value parsed the same way on both sides."""
-    tests = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b,
-             "lte": lambda a, b: a <= b}
+    tests: dict[str, Callable[[Bound, Bound], bool]] = {
+        "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
 
     def make(op: str) -> Filter:
         def build(value: str) -> Callable[[Item], bool]:
@@ -44,7 +48,11 @@ def _ordered(prefix: str, parse: Callable[[str], Any], hint: str) -> dict[str, F
                 bound = parse(value)
             except ValueError:
                 raise _invalid(f"{prefix}[{op}]", hint) from None
-            return lambda item: bool(item.get(prefix)) and tests[op](parse(item[prefix]), bound)
+
+            def test(item: Item) -> bool:
+                field = item.get(prefix)  # a timestamp or a date (a string), or null
+                return isinstance(field, str) and bool(field) and tests[op](parse(field), bound)
+            return test
         return build
     return {f"{prefix}[{op}]": make(op) for op in tests}
 
@@ -57,13 +65,13 @@ def date_filters(prefix: str) -> dict[str, Filter]:
     return _ordered(prefix, date.fromisoformat, "must be a date, e.g. 2026-11-01")
 
 
-def equals(getter: Callable[[Item], Any]) -> Filter:
+def equals(getter: Callable[[Item], object]) -> Filter:
     return lambda value: lambda item: str(getter(item)) == value
 
 
-def page(items: list[Item], params: dict[str, str], filters: dict[str, Filter],
-         envelope: str, ignored: Sequence[str] = ()) -> dict[str, Any]:
-    """Filter, sort newest first and cut one page; `meta.cursors.after` is null on the last page."""
+def page(items: Sequence[Listed], params: Mapping[str, str], filters: Mapping[str, Filter],
+         ignored: Sequence[str] = ()) -> tuple[list[Listed], ListMeta]:
+    """Filter, sort newest first and cut one page (deep copies); `meta.cursors.after` is null on the last page."""
     unknown = sorted(set(params) - set(filters) - {"after", "before", "limit", *ignored})
     if unknown:
         raise ApiError(400, "invalid_api_usage", "invalid_filters",
@@ -71,8 +79,8 @@ def page(items: list[Item], params: dict[str, str], filters: dict[str, Filter],
     limit = _limit(params.get("limit"))
     tests = [filters[k](v) for k, v in params.items() if k in filters]
     selected = [i for i in items if all(test(i) for test in tests)]
-    selected.sort(key=lambda i: (i.get("created_at") or "", i.get("id") or ""), reverse=True)
-    ids = [i.get("id") for i in selected]
+    selected.sort(key=lambda i: (i["created_at"], i["id"]), reverse=True)
+    ids = [i["id"] for i in selected]
     start, end = 0, min(limit, len(selected))
     if params.get("after"):
         start = _cursor_index(ids, params["after"]) + 1
@@ -81,9 +89,10 @@ def page(items: list[Item], params: dict[str, str], filters: dict[str, Filter],
         end = _cursor_index(ids, params["before"])
         start = max(0, end - limit)
     chunk = selected[start:end]
-    cursors = {"before": chunk[0]["id"] if chunk and start > 0 else None,
-               "after": chunk[-1]["id"] if chunk and end < len(selected) else None}
-    return {envelope: copy.deepcopy(chunk), "meta": {"cursors": cursors, "limit": limit}}
+    meta: ListMeta = {"cursors": {"before": chunk[0]["id"] if chunk and start > 0 else None,
+                                  "after": chunk[-1]["id"] if chunk and end < len(selected) else None},
+                      "limit": limit}
+    return copy.deepcopy(chunk), meta
 
 
 def _limit(value: str | None) -> int:
@@ -94,7 +103,7 @@ def _limit(value: str | None) -> int:
     return int(value)
 
 
-def _cursor_index(ids: list[Any], cursor: str) -> int:
+def _cursor_index(ids: list[str], cursor: str) -> int:
     try:
         return ids.index(cursor)
     except ValueError:

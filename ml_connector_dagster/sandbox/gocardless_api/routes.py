@@ -10,29 +10,41 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeGuard
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..gocardless_state import GoCardlessWorld
-from ..webhook_sender import WebhookSender
+from ..gocardless_shapes import CUSTOMER_ATTRIBUTES, CustomerAttribute, PayoutItem, Resource
+from ..gocardless_state import GoCardlessWorld, WorldStatus
+from ..webhook_sender import SenderStatus, WebhookSender
 from .errors import ApiError, Handler, guard, not_found, unknown_path, validation_failed
-from .faults import Fault, Faults
+from .faults import Fault, Faults, FaultsDescription
 from .gate import CONTROL_PREFIX, ApiGate
 from .listing import Filter, Item, date_filters, equals, links, page, time_filters
 
-CUSTOMER_FIELDS = frozenset({
-    "email", "given_name", "family_name", "company_name", "address_line1", "address_line2", "address_line3",
-    "city", "region", "postal_code", "country_code", "language", "phone_number", "swedish_identity_number",
-    "danish_identity_number", "metadata",
-})
 LINKS_OF_EVENTS = ("payment", "mandate", "refund", "payout", "customer", "subscription", "parent_event")
 
-Source = Callable[[], dict[str, Item]]  # the world's items of one resource, by id
+Source = Callable[[], Mapping[str, Resource]]  # the world's items of one resource, by id
+
+
+class SandboxStatus(WorldStatus, FaultsDescription):
+    """GET /_sandbox/status: the play, the webhook deliveries, the faults."""
+
+    webhooks: SenderStatus
+
+
+class _NumberedItem(Resource):
+    """A payout item with the id and created_at it lacks, so that it can be paged like a resource."""
+
+    item: PayoutItem
+
+
+def sandbox_status(world: GoCardlessWorld, sender: WebhookSender, faults: Faults) -> SandboxStatus:
+    return {**world.status(), "webhooks": sender.status(), **faults.describe()}
 
 
 def create_app(world: GoCardlessWorld, sender: WebhookSender, faults: Faults, token: str) -> ApiGate:
@@ -65,11 +77,17 @@ class GoCardlessApi:
         """Each listable resource: where its items are, and the filters GoCardless accepts for it."""
         w = self.world
         created = time_filters("created_at")
+
+        def customer_of_payment(payment: Item) -> object:
+            mandate_id = links(payment, "mandate")
+            mandate = w.mandates.get(mandate_id) if isinstance(mandate_id, str) else None
+            return mandate["links"]["customer"] if mandate is not None else None
+
         return {
             "payments": (lambda: w.payments, {
                 **created, **date_filters("charge_date"), "status": _field("status"), "currency": _field("currency"),
                 "mandate": _linked("mandate"), "creditor": _linked("creditor"),
-                "customer": equals(lambda i: links(w.mandates.get(links(i, "mandate"), {}), "customer")),
+                "customer": equals(customer_of_payment),
             }),
             "customers": (lambda: w.customers, {**created}),
             "mandates": (lambda: w.mandates, {**created, "status": _field("status"), "customer": _linked("customer")}),
@@ -88,8 +106,8 @@ class GoCardlessApi:
 
         async def handler(request: Request) -> Response:
             with self.world.lock:
-                body = page(list(source().values()), dict(request.query_params), filters, name, ignored)
-            return JSONResponse(body)
+                items, meta = page(list(source().values()), dict(request.query_params), filters, ignored)
+            return JSONResponse({name: items, "meta": meta})
         return guard(handler)
 
     def _getter(self, name: str, source: Source) -> Handler:
@@ -120,12 +138,11 @@ class GoCardlessApi:
             if payout is None:
                 raise not_found()
             count = len(self.world.payout_items[payout_id])
-            items = [dict(item, id=f"{payout_id}-{count - n:05d}", created_at=payout["created_at"])
-                     for n, item in enumerate(self.world.payout_items[payout_id])]
-        body = page(items, params, {}, "payout_items", ("include_2020_tax_cutover",))
-        for item in body["payout_items"]:
-            del item["id"], item["created_at"]
-        return JSONResponse(body)
+            numbered: list[_NumberedItem] = [
+                {"id": f"{payout_id}-{count - n:05d}", "created_at": payout["created_at"], "item": item}
+                for n, item in enumerate(self.world.payout_items[payout_id])]
+            chunk, meta = page(numbered, params, {}, ("include_2020_tax_cutover",))
+        return JSONResponse({"payout_items": [n["item"] for n in chunk], "meta": meta})
 
     # -- control --------------------------------------------------------------------------------------------
 
@@ -142,7 +159,7 @@ class GoCardlessApi:
                              "deliveries_settled": settled})
 
     async def control_status(self, _request: Request) -> Response:
-        return JSONResponse({**self.world.status(), "webhooks": self.sender.status(), **self.faults.describe()})
+        return JSONResponse(sandbox_status(self.world, self.sender, self.faults))
 
     async def control_faults(self, request: Request) -> Response:
         if request.method == "DELETE":
@@ -167,8 +184,11 @@ def _linked(name: str) -> Filter:
     return equals(lambda i: links(i, name))
 
 
-def _customer_changes(raw: bytes) -> dict[str, Any]:
-    """The body of PUT /customers/{id}: `{"customers": {...}}` with customer attributes only."""
+def _customer_changes(raw: bytes) -> dict[CustomerAttribute, Any]:
+    """The body of PUT /customers/{id}: `{"customers": {...}}` with customer attributes only.
+
+    Only the keys and the metadata are checked; other values are kept as sent (JSON values, hence Any).
+    """
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
@@ -177,16 +197,21 @@ def _customer_changes(raw: bytes) -> dict[str, Any]:
     if not isinstance(changes, dict):
         raise ApiError(400, "invalid_api_usage", "invalid_document_structure",
                        'The request body must be {"customers": {...}}')
-    unknown = sorted(set(changes) - CUSTOMER_FIELDS)
+    attributes = {key: value for key, value in changes.items() if _is_attribute(key)}
+    unknown = sorted(set(changes) - set(attributes))
     if unknown:
         raise validation_failed([{"field": k, "message": "is not a customer attribute",
                                   "request_pointer": f"/customers/{k}"} for k in unknown])
-    if "metadata" in changes:
-        _check_metadata(changes["metadata"])
-    return changes
+    if "metadata" in attributes:
+        _check_metadata(attributes["metadata"])
+    return attributes
 
 
-def _check_metadata(metadata: Any) -> None:
+def _is_attribute(key: str) -> TypeGuard[CustomerAttribute]:
+    return key in CUSTOMER_ATTRIBUTES
+
+
+def _check_metadata(metadata: object) -> None:
     problems = []
     if not isinstance(metadata, dict):
         problems.append("must be an object of string keys and values")

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ...httpserve import ServerHandle, serve_in_thread
+from ..gocardless_shapes import Event
 from ..gocardless_state import GoCardlessWorld
 from ..scenario import Scenario, load_scenario
 from ..webhook_sender import GOCARDLESS_RETRY_INTERVALS, WebhookSender
 from .faults import Fault, Faults
-from .routes import create_app
+from .routes import SandboxStatus, create_app, sandbox_status
 
 DEFAULT_TOKEN = "sandbox_token"
 DEFAULT_WEBHOOK_SECRET = "sandbox_webhook_secret"
@@ -48,7 +49,7 @@ class GoCardlessStandIn:
         return {"ML_CONNECTOR_GOCARDLESS_API_URL": self.url, "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN": self.token,
                 "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": self.webhook_secret}
 
-    def play_step(self) -> list[dict[str, Any]]:
+    def play_step(self) -> list[Event]:
         """Play the next step and queue its webhooks (same as POST /_sandbox/step)."""
         events = self.world.play_next_step()
         self.sender.send(events)
@@ -60,8 +61,8 @@ class GoCardlessStandIn:
     def set_faults(self, faults: Sequence[dict[str, Any]] = (), rate_limit: dict[str, Any] | None = None) -> None:
         self.faults.configure([Fault.parse(f) for f in faults], rate_limit)
 
-    def status(self) -> dict[str, Any]:
-        return {**self.world.status(), "webhooks": self.sender.status(), **self.faults.describe()}
+    def status(self) -> SandboxStatus:
+        return sandbox_status(self.world, self.sender, self.faults)
 
     def stop(self) -> None:
         self.server.stop()

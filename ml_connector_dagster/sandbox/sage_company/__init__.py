@@ -17,6 +17,7 @@ repeated cash receipt return the first one and write nothing, across restarts.
 """
 
 from .company import CUSTOMER_FIELDS, SageCompany
+from .rows import CustomerRow
 from .schema import DB_FILE, CompanyInfo
 
-__all__ = ["CUSTOMER_FIELDS", "DB_FILE", "CompanyInfo", "SageCompany"]
+__all__ = ["CUSTOMER_FIELDS", "DB_FILE", "CompanyInfo", "CustomerRow", "SageCompany"]

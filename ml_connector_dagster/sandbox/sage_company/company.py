@@ -38,7 +38,9 @@ from . import receipts
 from .rows import (
     CUSTOMER_COLUMNS,
     INVOICE_COLUMNS,
+    CustomerRow,
     add_to_customer_balance,
+    customer_columns,
     customer_record,
     customer_row,
     insert_invoice,
@@ -138,13 +140,13 @@ class SageCompany:
 
     # --- reads ------------------------------------------------------------------------------------------------
 
-    def get_customer(self, ar_division_no: str, customer_no: str) -> dict[str, object]:
+    def get_customer(self, ar_division_no: str, customer_no: str) -> CustomerRow:
         """Every AR_Customer column of one customer; CI_NoKey if there is none."""
         with self._read() as conn:
             row = customer_row(conn, ar_division_no, customer_no)
         if row is None:
             raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
-        return dict(row)
+        return customer_columns(row)
 
     def list_customers(self, since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list[CustomerRecord]:
         """Customers changed after `since`, in (DateUpdated, TimeUpdated, key) order, after position `after`."""

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from ...sage100.model import CENT, CustomerRecord, InvoiceRecord, Stamp
 
@@ -18,6 +19,27 @@ CUSTOMER_COLUMNS = ("ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"
                     "DateUpdated", "TimeUpdated")
 INVOICE_COLUMNS = ("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate",
                    "Balance", "DateUpdated", "TimeUpdated")
+
+
+class CustomerRow(TypedDict):
+    """Every AR_Customer column, in the table's order: all TEXT, amounts and dates in Sage's forms."""
+
+    ARDivisionNo: str
+    CustomerNo: str
+    CustomerName: str
+    EmailAddress: str
+    CurrentBalance: str  # "1650.00"
+    CreditLimit: str
+    CreditHold: str  # Y or N
+    CustomerStatus: str  # A active, I inactive
+    TermsCode: str
+    DateLastPayment: str  # YYYYMMDD, or "" before the first
+    LastPaymentAmt: str
+    DateCreated: str
+    TimeCreated: str
+    DateUpdated: str
+    TimeUpdated: str
+    UserUpdatedKey: str
 
 
 def sage_date(value: date | None) -> str:
@@ -71,6 +93,18 @@ def customer_row(conn: sqlite3.Connection, div: str, cust: str) -> sqlite3.Row |
     row: sqlite3.Row | None = conn.execute("SELECT * FROM AR_Customer WHERE ARDivisionNo = ? AND CustomerNo = ?",
                                            (div, cust)).fetchone()
     return row
+
+
+def customer_columns(row: sqlite3.Row) -> CustomerRow:
+    """A whole AR_Customer row (`SELECT *`) by column name."""
+    return {
+        "ARDivisionNo": row["ARDivisionNo"], "CustomerNo": row["CustomerNo"], "CustomerName": row["CustomerName"],
+        "EmailAddress": row["EmailAddress"], "CurrentBalance": row["CurrentBalance"],
+        "CreditLimit": row["CreditLimit"], "CreditHold": row["CreditHold"], "CustomerStatus": row["CustomerStatus"],
+        "TermsCode": row["TermsCode"], "DateLastPayment": row["DateLastPayment"],
+        "LastPaymentAmt": row["LastPaymentAmt"], "DateCreated": row["DateCreated"], "TimeCreated": row["TimeCreated"],
+        "DateUpdated": row["DateUpdated"], "TimeUpdated": row["TimeUpdated"], "UserUpdatedKey": row["UserUpdatedKey"],
+    }
 
 
 def invoice_row(conn: sqlite3.Connection, div: str, cust: str, invoice_no: str,

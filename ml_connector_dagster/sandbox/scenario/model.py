@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 PAYMENT_ACTIONS = (
     "created", "submitted", "confirmed", "paid_out", "failed", "cancelled", "charged_back",
@@ -37,7 +36,7 @@ class Company:
     username: str
     password: str = field(repr=False)
     fx_rates: dict[str, Decimal]
-    settings: dict[str, Any]
+    settings: dict[str, object]  # company.json's "settings": JSON values; collect_on and on_tie are checked
     today: date
 
 

@@ -120,7 +120,7 @@ class _CompanyFields:
                 self.bad("fx_rates", f"{cur}: {rate!r} must be a positive decimal string, e.g. \"0.8600\"")
         return rates
 
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> dict[str, object]:
         settings = self.data.get("settings") or {}
         for key, allowed in (("collect_on", ("confirmed", "paid_out")), ("on_tie", ("oldest", "hold"))):
             if key in settings and settings[key] not in allowed:
