@@ -3,25 +3,21 @@ BOI backend over a fake of Sage's COM objects."""
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from ml_connector_dagster.agent import BOIBackend, agent_app
 from ml_connector_dagster.agent.ledger import AgentLedger
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
-from ml_connector_dagster.sage100.model import CashReceiptRequest, Credentials, ReceiptLine
+from ml_connector_dagster.sage100.model import Credentials
 from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
 from ml_connector_dagster.sandbox.scenario import Scenario, bundled, load_scenario
 from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
-from .boi_fake import HOME, TODAY, FakeSage
-
-MakeRequest = Callable[..., CashReceiptRequest]
-
+from support.boi_fake import HOME, TODAY, FakeSage
+from support.sage import MakeRequest, cash_receipt_request
 
 @pytest.fixture(scope="session")
 def scenario() -> Scenario:
@@ -42,15 +38,7 @@ def credentials(scenario: Scenario) -> Credentials:
 @pytest.fixture
 def make_request() -> MakeRequest:
     """A cash receipt for 01-ABF; by default 450.00 paying invoice 0100031 in full."""
-
-    def make(key: str = "PM0001", lines: tuple[tuple[str, str], ...] = (("0100031", "450.00"),),
-             amount: str | None = None, customer: str = "ABF", bank: str = "A",
-             deposit_date: date = date(2026, 11, 25)) -> CashReceiptRequest:
-        receipt_lines = tuple(ReceiptLine(no, "IN", Decimal(value)) for no, value in lines)
-        total = Decimal(amount) if amount else sum((l.amount for l in receipt_lines), Decimal(0))
-        return CashReceiptRequest(key, deposit_date, bank, "01", customer, total, f"GC {key}", receipt_lines)
-
-    return make
+    return cash_receipt_request
 
 
 @pytest.fixture

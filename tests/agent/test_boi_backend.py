@@ -24,8 +24,8 @@ from ml_connector_dagster.sage100.model import (
     SageRuleError,
 )
 
-from .boi_fake import HOME, TODAY, FakeSage
-from .conftest import MakeRequest
+from support.boi_fake import HOME, TODAY, FakeSage
+from support.sage import MakeRequest
 
 
 def test_a_cash_receipt_follows_the_reference_call_sequence(

@@ -20,7 +20,7 @@ from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.sandbox.scenario import bundled
 
-from ui.dev_process import DevProcess, alive, port_in_use
+from support.dev_process import DevProcess, alive, port_in_use
 
 STOP_TIMEOUT = 60.0
 

@@ -14,7 +14,7 @@ from ml_connector_dagster.gocardless.client import (
 )
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn
 
-from .conftest import TOKEN
+from support.gocardless import TOKEN
 
 FAST = RetryPolicy(max_attempts=5, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=10,
                    connect_timeout_seconds=2, read_timeout_seconds=2)

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
+from ml_connector_dagster.bench.webhooks import ReceiverProcess
 from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
-from .conftest import NEW_SECRET, body_of, event
-from .test_receiver_process import ReceiverProcess
+from support.gocardless import NEW_SECRET, body_of, event
 
 EVENTS_PER_SECOND = 1000
 EVENTS_PER_DELIVERY = 10
@@ -67,10 +67,10 @@ async def offer_load(port: int, bodies: list[bytes], rate: float) -> tuple[list[
     return latencies, statuses, elapsed
 
 
-def test_a_thousand_events_a_second_are_stored_with_p99_under_100_ms(receiver_settings: Settings) -> None:
+def test_a_thousand_events_a_second_are_stored_with_p99_under_100_ms(receiver_settings: Settings, tmp_path) -> None:
     port = free_port()
-    process = ReceiverProcess({**os.environ}, port)
-    process.started()
+    process = ReceiverProcess({**os.environ}, port, tmp_path / "receiver.log")
+    process.wait_ready()
     total = EVENTS_PER_SECOND * SECONDS
     bodies = [body_of([event(f"EVL{n + i:07d}", resource_id=f"PM{n + i:07d}") for i in range(EVENTS_PER_DELIVERY)])
               for n in range(0, total, EVENTS_PER_DELIVERY)]

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import signal
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,43 +12,14 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from ml_connector_dagster.bench.webhooks import ReceiverProcess
 from ml_connector_dagster.cli import main
+from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
-from .conftest import NEW_SECRET, body_of, deliver, event
-
-
-ML_CONNECTOR = [sys.executable, "-c", "from ml_connector_dagster.cli import main; main()"]
-
-
-class ReceiverProcess:
-    """`ml-connector receiver` in a child process; `started()` waits for uvicorn's ready line."""
-
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}/webhooks/gocardless"
-        self.proc = subprocess.Popen([*ML_CONNECTOR, "receiver", "--port", str(port)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        for line in self.proc.stderr:  # type: ignore[union-attr]
-            self.lines.put(line)
-        self.lines.put("")
-
-    def started(self, timeout: float = 30) -> None:
-        while True:
-            line = self.lines.get(timeout=timeout)
-            if "Uvicorn running" in line:
-                return
-            if line == "":
-                raise AssertionError("the receiver exited before it started")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+from support.gocardless import NEW_SECRET, body_of, deliver, event
 
 
 @pytest.fixture
@@ -60,20 +27,20 @@ def receiver_env(receiver_settings: Settings) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str, str],
-                                                        receiver_settings: Settings) -> None:
+def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str, str], receiver_settings: Settings,
+                                                        tmp_path: Path) -> None:
     port = free_port()
     events = [event(f"EVR{n:05d}", resource_id=f"PM{n:05d}") for n in range(600)]
     batches = [events[i:i + 5] for i in range(0, len(events), 5)]
-    first = ReceiverProcess(receiver_env, port)
-    first.started()
+    first = ReceiverProcess(receiver_env, port, tmp_path / "first.log")
+    first.wait_ready()
     acknowledged: list[str] = []
     lock = threading.Lock()
 
     def send(batch: list[dict]) -> None:
         try:
             with httpx.Client(timeout=5) as client:
-                response = deliver(client, first.url, body_of(batch))
+                response = deliver(client, first.url + WEBHOOK_PATH, body_of(batch))
         except httpx.HTTPError:
             return  # the receiver died mid-request: GoCardless would retry
         if response.status_code == 204:
@@ -84,7 +51,7 @@ def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str,
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(send, batches))
-    first.kill()
+    first.stop()
 
     store = Store(receiver_settings.database_url)
     after_crash = {r.event_id for r in store.inbox.list(limit=None)}
@@ -92,12 +59,11 @@ def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str,
     assert set(acknowledged) <= after_crash
     assert len(after_crash) < len(events)  # the kill really interrupted the stream
 
-    second = ReceiverProcess(receiver_env, port)
-    second.started()
+    second = ReceiverProcess(receiver_env, port, tmp_path / "second.log")
+    second.wait_ready()
     with httpx.Client(timeout=5) as client:  # GoCardless retries everything that was not acknowledged
-        statuses = {deliver(client, second.url, body_of(batch)).status_code for batch in batches}
-    second.proc.send_signal(signal.SIGINT)
-    second.proc.wait(10)
+        statuses = {deliver(client, second.url + WEBHOOK_PATH, body_of(batch)).status_code for batch in batches}
+    second.stop()
 
     assert statuses == {204}
     assert sorted(r.event_id for r in store.inbox.list(limit=None)) == sorted(e["id"] for e in events)

@@ -26,7 +26,7 @@ from ml_connector_dagster.sandbox.scenario import bundled, load_scenario
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
-from .conftest import FAST_RETRIES, NEW_SECRET, TOKEN
+from support.gocardless import FAST_RETRIES, NEW_SECRET, TOKEN
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "GoCardless-Version": "2015-07-06"}
 WHITELISTED_IN_SAMPLE = {"payments.confirmed", "payments.paid_out", "payments.failed", "payments.charged_back",

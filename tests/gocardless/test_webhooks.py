@@ -10,7 +10,7 @@ from ml_connector_dagster.gocardless.webhooks import (
     PayloadError, SignatureError, parse_delivery, sign, verify_signature,
 )
 
-from .conftest import NEW_SECRET, VECTOR, VECTOR_SECRET, VECTOR_SIGNATURE, body_of, event
+from support.gocardless import NEW_SECRET, VECTOR, VECTOR_SECRET, VECTOR_SIGNATURE, body_of, event
 
 
 def test_signing_the_published_vector_gives_the_published_signature() -> None:

@@ -18,7 +18,7 @@ from ml_connector_dagster import warehouse
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.gocardless.webhooks import sign
 
-from .conftest import World
+from support.played_month import World
 
 
 def cli(*args: str):

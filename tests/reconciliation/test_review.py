@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 
-from .conftest import World
+from support.played_month import World
 
 
 def cli(*args: str):

@@ -12,7 +12,7 @@ from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_services import SageStandIns, start_sage_stand_ins
 from ml_connector_dagster.sandbox.scenario import bundled
 
-PAGE_SIZE = 3
+from support.sage import PAGE_SIZE
 
 
 @pytest.fixture

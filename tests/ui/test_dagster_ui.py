@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 
-from .dev_process import DevProcess, wait_for
+from support.dev_process import DevProcess, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and not os.environ.get("CI"):
