@@ -1,6 +1,6 @@
 """The BOI backend against a recording fake of Sage's COM objects (the real one only runs on Windows).
 
-The fake (boi_fake.py) answers like ProvideX does and records every call, so the tests check the call
+The fake (tests/support/boi_fake.py) answers like ProvideX does and records every call, so the tests check the call
 sequence of Sage's public BOI examples and what the backend does with each return code.
 """
 

@@ -2,7 +2,7 @@
 
 The first call holds the key while it writes (its header write is held open by the fake); the second
 logs on, waits for the key, then answers from what the first did. The simulated company's equivalent
-is in test_sage_company.py.
+is in tests/sandbox/test_sage_company.py.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Iterator
 
 import gocardless_pro
 import pytest
@@ -12,9 +14,9 @@ from ml_connector_dagster.gocardless.client import (
     GoCardlessAuthError, GoCardlessClient, GoCardlessNotFound, GoCardlessRequestError, GoCardlessUnavailable,
     RetryPolicy,
 )
-from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn
+from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 
-from support.gocardless import TOKEN
+from support.gocardless import FAST_RETRIES, TOKEN, write_scenario
 
 FAST = RetryPolicy(max_attempts=5, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=10,
                    connect_timeout_seconds=2, read_timeout_seconds=2)
@@ -30,6 +32,14 @@ def client(stand_in: GoCardlessStandIn) -> GoCardlessClient:
     c = GoCardlessClient(stand_in.url, TOKEN, FAST)
     yield c
     c.close()
+
+
+@pytest.fixture
+def big_stand_in(tmp_path: Path) -> Iterator[GoCardlessStandIn]:
+    handle = start_gocardless_stand_in(write_scenario(tmp_path / "big", 1100), token=TOKEN,
+                                       retry_intervals=FAST_RETRIES)
+    yield handle
+    handle.stop()
 
 
 class RecordingSleep:

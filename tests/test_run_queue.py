@@ -23,7 +23,7 @@ from ml_connector_dagster.defs.operations import run_queue_watchdog
 from ml_connector_dagster.instance_config import instance_yaml
 from ml_connector_dagster.run_queue import PoolState, QueuedRun, QueueSnapshot, SlotHolder
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 STEP = "reconciliation__cash_receipts"
 
 
