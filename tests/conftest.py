@@ -1,7 +1,7 @@
 """Fixtures used in more than one test folder: a fresh ML_CONNECTOR_HOME per test with settings in the
-environment, the operational store on each backend, the GoCardless side (a receiver, the GoCardless stand-in) and
-the Sage side (the bundled company, the Sage stand-ins). Fixtures used in one folder only live in its conftest.py;
-helpers that are not fixtures live in tests/support/."""
+environment, the operational store on each backend, the GoCardless side (a receiver, the GoCardless stand-in),
+the Sage side (the bundled company, the Sage stand-ins) and the session's one `ml-connector dev`. Fixtures used in
+one folder only live in its conftest.py; helpers that are not fixtures live in tests/support/."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ml_connector_dagster.secrets import generate_key
 from ml_connector_dagster.settings import Settings, load_settings
 from ml_connector_dagster.store import Store
 
+from support.dev_process import DevProcess
 from support.gocardless import FAST_RETRIES, NEW_SECRET, TOKEN, VECTOR_SECRET
 from support.sage import PAGE_SIZE, MakeRequest, cash_receipt_request
 from support.tls import self_signed_certificate
@@ -168,3 +169,32 @@ def stand_ins(tmp_path: Path) -> Iterator[SageStandIns]:
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key (PEM); the certificate doubles as the CA bundle."""
     return self_signed_certificate(tmp_path)
+
+
+# --- the session's one `ml-connector dev` ------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    """One real `ml-connector dev` (stand-ins, receiver, `dagster dev` with its daemon) on free ports in a temporary
+    home, shared by every test that needs one. Started the first time a test asks for it, never when no selected
+    test does; at the end of the session every process it started is killed.
+
+    Its users run last, one after the other (see `pytest_collection_modifyitems`), so its daemon and runs do not
+    load the machine while the other tests run; the test that stops it (marker `stops_dev_stack`) runs after them.
+    Its scenario's steps are shared too: a test that needs a step played reads where the scenario is first."""
+    process = DevProcess.start(tmp_path_factory.mktemp("dev"))
+    try:
+        yield process
+    finally:
+        process.kill_everything()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The users of `dev_stack` run after every other test, in their own order, and a test that stops it last."""
+
+    def place(item: pytest.Item) -> int:
+        if item.get_closest_marker("stops_dev_stack"):
+            return 2
+        return 1 if "dev_stack" in getattr(item, "fixturenames", ()) else 0
+
+    items.sort(key=place)  # stable: the order within each group is kept
