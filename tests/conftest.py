@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH, create_app
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
@@ -27,6 +28,11 @@ from support.dev_process import DevProcess
 from support.gocardless import FAST_RETRIES, NEW_SECRET, TOKEN, VECTOR_SECRET
 from support.sage import PAGE_SIZE, MakeRequest, cash_receipt_request
 from support.tls import self_signed_certificate
+
+# No property test fails for being slow (Hypothesis's per-example deadline and its "too slow" health check): a
+# loaded machine must not fail a test that has the right answer. Speed is the benchmarks' business.
+hypothesis_settings.register_profile("no-timing", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("no-timing")
 
 
 # --- a home and its settings -----------------------------------------------------------------------------------------
