@@ -37,6 +37,7 @@ def test_bench_matching_json_has_its_keys(home: Path) -> None:
     assert figures["seconds"] > 0 and figures["speedup"] > 0 and figures["grouped_speedup"] > 0
 
 
+@pytest.mark.slow
 def test_bench_webhooks_json_has_its_keys_and_loses_nothing(home: Path) -> None:
     figures = bench("webhooks", "--deliveries", "40", "--concurrency", "4", "--events-per-delivery", "3")
 

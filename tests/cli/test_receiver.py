@@ -26,6 +26,7 @@ def receiver_env(receiver_settings: Settings) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
+@pytest.mark.slow
 def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str, str], receiver_settings: Settings,
                                                         tmp_path: Path) -> None:
     port = free_port()

@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ml_connector_dagster.sandbox.scenario import bundled, load_scenario
+
+pytestmark = pytest.mark.slow  # a real process
 
 
 def test_the_sandbox_command_prints_urls_and_credentials_and_stops_on_ctrl_c(home: Path) -> None:

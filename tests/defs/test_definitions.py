@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
     env["DAGSTER_HOME"] = str(tmp_path)

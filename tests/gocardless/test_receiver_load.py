@@ -10,6 +10,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from ml_connector_dagster.bench.webhooks import ReceiverProcess
 from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import free_port
@@ -17,6 +19,8 @@ from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
 from support.gocardless import NEW_SECRET, body_of, event
+
+pytestmark = pytest.mark.slow  # a real process under load
 
 DELIVERIES = 300
 EVENTS_PER_DELIVERY = 10

@@ -37,6 +37,8 @@ from ml_connector_dagster.sandbox.webhook_sender import WebhookSender
 
 from support.fault_proxy import FaultProxy, Rule
 
+pytestmark = pytest.mark.slow  # processes, faults and the whole stack
+
 ML_CONNECTOR = [sys.executable, "-c", "from ml_connector_dagster.cli import main; main()"]
 PAYMENTS = 6
 

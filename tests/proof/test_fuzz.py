@@ -41,6 +41,8 @@ from ml_connector_dagster.settings import load_settings
 from ml_connector_dagster.store import Store
 from ml_connector_dagster.store.schema import inbox as inbox_table
 
+pytestmark = pytest.mark.slow  # fuzzing over real HTTP
+
 SECRET = "fuzz-webhook-secret"
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import dagster as dg
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from ml_connector_dagster import warehouse
@@ -19,6 +20,8 @@ from ml_connector_dagster.cli import main
 from ml_connector_dagster.gocardless.webhooks import sign
 
 from support.played_month import World
+
+pytestmark = pytest.mark.slow  # the played month, end to end
 
 
 def cli(*args: str):

@@ -18,6 +18,8 @@ from ml_connector_dagster.cli import main
 
 from support.played_month import World
 
+pytestmark = pytest.mark.slow  # the played month, end to end
+
 
 def cli(*args: str):
     return CliRunner().invoke(main, list(args))

@@ -29,6 +29,8 @@ from ml_connector_dagster.store.utc import utcnow
 
 from support.played_month import WriteBack
 
+pytestmark = pytest.mark.slow  # the whole stack and Dagster runs for every test
+
 
 def test_two_concurrent_passes_write_each_receipt_once_and_never_work_on_one_payment_together(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=6)
