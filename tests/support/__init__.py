@@ -6,11 +6,13 @@ sys.path because pytest inserts the folder of the top-level `tests/conftest.py` 
 mode), the same way it imports the test packages themselves.
 
 - `gocardless`: GoCardless's published signature vector, events, signed deliveries, a bigger scenario
-- `sage`: a cash receipt request for the bundled company, the stand-ins' page size
+- `sage`: a cash receipt request for the bundled company, an agent client for the stand-ins, their page size
 - `played_month`: the 'small' scenario played through the stand-ins and the real Dagster definitions, and a
   generated company waiting for the write-back
 - `boi_fake`: a recording fake of Sage 100's BOI COM objects
 - `raw_soap`: hand-built SOAP requests for the agent
 - `fault_proxy`: a fault-injecting HTTP proxy in front of the agent
-- `dev_process`: a real `ml-connector dev` in a subprocess, and waiting on conditions
+- `dev_process`: a real `ml-connector dev` in a subprocess
+- `tls`: a self-signed certificate for 127.0.0.1
+- `waiting`: wait (bounded) for a condition, never a fixed sleep
 """

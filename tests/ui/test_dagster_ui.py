@@ -21,7 +21,8 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 
-from support.dev_process import DevProcess, wait_for
+from support.dev_process import DevProcess
+from support.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and not os.environ.get("CI"):
