@@ -46,8 +46,3 @@ def connect(path: Path, read_only: bool = False, lock_timeout_seconds: float = 6
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])

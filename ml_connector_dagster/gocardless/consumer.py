@@ -49,9 +49,6 @@ class InboxOutcome:
                 "resources_fetched": self.resources_fetched, "rows_written": self.rows_written}
 
 
-Fetched = dict[str, Any]  # resource id -> whatever `fetch` returned for it
-
-
 def process_inbox(store: Store, resource_type: str, claimed_by: str, fetch: Callable[[str], Any],
                   write: Callable[[dict[str, Any], dict[str, InboxRow]], int], rule: RetryRule = DEFAULT_RETRY,
                   limit: int = INBOX_BATCH) -> InboxOutcome:

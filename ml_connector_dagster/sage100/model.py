@@ -241,9 +241,6 @@ class CashReceiptRequest:
             raise ValueError("cash receipt request: " + "; ".join(problems))
 
 
-RECEIPT_STATUSES = ("entered", "posted", "reversed")
-
-
 @dataclass(frozen=True)
 class CashReceipt:
     """A receipt as written: `status` is entered (unposted), posted (journal updated) or reversed.

@@ -1,6 +1,6 @@
 """The BOI backend against a recording fake of Sage's COM objects (the real one only runs on Windows).
 
-The fake (boi_fake.py) answers like ProvideX does and records every call, so the tests check the call
+The fake (tests/support/boi_fake.py) answers like ProvideX does and records every call, so the tests check the call
 sequence of Sage's public BOI examples and what the backend does with each return code.
 """
 
@@ -24,8 +24,8 @@ from ml_connector_dagster.sage100.model import (
     SageRuleError,
 )
 
-from .boi_fake import HOME, TODAY, FakeSage
-from .conftest import MakeRequest
+from support.boi_fake import HOME, TODAY, FakeSage
+from support.sage import MakeRequest
 
 
 def test_a_cash_receipt_follows_the_reference_call_sequence(

@@ -2,7 +2,7 @@
 
 The first call holds the key while it writes (its header write is held open by the fake); the second
 logs on, waits for the key, then answers from what the first did. The simulated company's equivalent
-is in test_sage_company.py.
+is in tests/sandbox/test_sage_company.py.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from ml_connector_dagster.sage100 import AgentClient, RetryPolicy
 from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sage100.model import CashReceipt, Credentials, SageRuleError
 
-from .boi_fake import HOME, RECEIPTS, TODAY, FakeSage
-from .conftest import MakeRequest
+from support.boi_fake import HOME, RECEIPTS, TODAY, FakeSage
+from support.sage import MakeRequest
 
 BOUND = 10.0  # seconds: only ever reached if the code under test is broken
 

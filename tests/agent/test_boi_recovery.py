@@ -10,8 +10,8 @@ from __future__ import annotations
 from ml_connector_dagster.agent import BOIBackend
 from ml_connector_dagster.sage100.model import CashReceiptRequest, Credentials
 
-from .boi_fake import DEPOSITS, HISTORY, PAYMENT_HISTORY, RECEIPTS, FakeSage
-from .conftest import MakeRequest
+from support.boi_fake import DEPOSITS, HISTORY, PAYMENT_HISTORY, RECEIPTS, FakeSage
+from support.sage import MakeRequest
 
 
 class ComError(Exception):

@@ -21,8 +21,8 @@ from ml_connector_dagster.sage100.clients import clear_wsdl_cache
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
-from .boi_fake import FakeSage
-from .raw_soap import envelope, fault, logon, post
+from support.boi_fake import FakeSage
+from support.raw_soap import envelope, fault, logon, post
 
 WRONG = "Wr0ng-Pa55word"
 POLICY = LogonPolicy(max_failures=3, lockout_seconds=30, max_lockout_seconds=600)

@@ -28,8 +28,8 @@ from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.scenario import Scenario
 from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
-from .boi_fake import RECEIPTS, FakeSage
-from .conftest import MakeRequest
+from support.boi_fake import RECEIPTS, FakeSage
+from support.sage import MakeRequest
 
 Written = Callable[[], int]
 

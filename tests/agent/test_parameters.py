@@ -14,7 +14,7 @@ from ml_connector_dagster.agent.service import encode_page_token
 from ml_connector_dagster.httpserve import ServerHandle
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 
-from .raw_soap import create_receipt_body, envelope, fault, logon, post
+from support.raw_soap import create_receipt_body, envelope, fault, logon, post
 
 
 def list_invoices(server: ServerHandle, since: str | None = None, token: str | None = None):

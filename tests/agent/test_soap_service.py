@@ -11,7 +11,7 @@ from lxml import etree
 from ml_connector_dagster.agent import agent_app
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 
-from .raw_soap import envelope, fault, logon, post
+from support.raw_soap import envelope, fault, logon, post
 
 
 def test_the_wsdl_is_served_with_the_address_it_was_fetched_from(agent_server: ServerHandle) -> None:

@@ -20,7 +20,7 @@ from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.sandbox.scenario import bundled
 
-from ui.dev_process import DevProcess, alive, port_in_use
+from support.dev_process import DevProcess, alive, port_in_use
 
 STOP_TIMEOUT = 60.0
 
@@ -138,17 +138,7 @@ def test_dev_with_a_missing_scenario_folder_says_so_without_starting_anything(tm
     assert not (tmp_path / "home" / ENV_FILE).exists()
 
 
-# --- the real thing ---------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    """One `ml-connector dev` for this module; the last test stops it, the teardown kills anything left."""
-    process = DevProcess.start(tmp_path_factory.mktemp("dev"))
-    try:
-        yield process
-    finally:
-        process.kill_everything()
-
+# --- the real thing (the session's `ml-connector dev`, tests/conftest.py) -------------------------------------------
 
 def stand_in_ports(dev: DevProcess) -> set[int]:
     """Ports of the stand-ins and the receiver, from dev.env and the banner."""
@@ -158,38 +148,51 @@ def stand_in_ports(dev: DevProcess) -> set[int]:
     return {urlparse(u).port for u in urls}
 
 
-def test_dev_serves_the_ui_and_the_stand_ins_and_writes_dev_env(dev: DevProcess) -> None:
+def scenario_status(dev: DevProcess) -> dict:
+    """Where the running scenario is (the session's tests share it: read it, never assume it)."""
+    return requests.get(dev.env()["ML_CONNECTOR_GOCARDLESS_API_URL"] + "/_sandbox/status", timeout=5).json()
+
+
+@pytest.mark.slow
+def test_dev_serves_the_ui_and_the_stand_ins_and_writes_dev_env(dev_stack: DevProcess) -> None:
+    dev = dev_stack
     env = dev.env()
 
     assert requests.get(dev.url + "/server_info", timeout=5).ok
     assert env["DAGSTER_HOME"] == str((dev.home / "dagster").resolve())
     assert (dev.home / "dagster" / "dagster.yaml").is_file()
-    assert requests.get(env["ML_CONNECTOR_GOCARDLESS_API_URL"] + "/_sandbox/status", timeout=5).json()["step"] == 0
+    assert f"({scenario_status(dev)['total_steps']} steps" in dev.output()  # the stand-in plays dev's scenario
     assert requests.get(env["ML_CONNECTOR_SAGE_AGENT_WSDL"], timeout=5).ok
     for shown in (dev.url, "ml-connector dev step", "Ctrl-C"):
         assert shown in dev.output()
 
 
-def test_dev_loads_the_code_location_with_its_sensors_running(dev: DevProcess) -> None:
-    data = dev.graphql("{ sensorsOrError(repositorySelector: {repositoryName: \"__repository__\", "
-                       "repositoryLocationName: \"ml_connector_dagster\"}) { ... on Sensors { results "
-                       "{ name sensorState { status } } } } }")
+@pytest.mark.slow
+def test_dev_loads_the_code_location_with_its_sensors_running(dev_stack: DevProcess) -> None:
+    data = dev_stack.graphql("{ sensorsOrError(repositorySelector: {repositoryName: \"__repository__\", "
+                             "repositoryLocationName: \"ml_connector_dagster\"}) { ... on Sensors { results "
+                             "{ name sensorState { status } } } } }")
 
     states = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
     assert states["gocardless_inbox_sensor"] == "RUNNING"
     assert states["post_when_matched"] == "RUNNING"
 
 
-def test_dev_step_advances_the_running_scenario(dev: DevProcess) -> None:
-    result = run("dev", "step", "--home", str(dev.home))
+@pytest.mark.slow
+def test_dev_step_advances_the_running_scenario(dev_stack: DevProcess) -> None:
+    before = scenario_status(dev_stack)["step"]
+
+    result = run("dev", "step", "--home", str(dev_stack.home))
 
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("Step 1/")
+    assert result.output.startswith(f"Step {before + 1}/")
+    assert scenario_status(dev_stack)["step"] == before + 1
     assert "webhooks delivered" in result.output
 
 
-def test_dev_keeps_dagster_storage_to_the_user(dev: DevProcess) -> None:
-    storage = dev.home / "dagster"
+@pytest.mark.slow
+def test_dev_keeps_dagster_storage_to_the_user(dev_stack: DevProcess) -> None:
+    storage = dev_stack.home / "dagster"
 
     open_to_others = [str(p) for p in storage.rglob("*") if p.stat().st_mode & 0o077]
 
@@ -198,7 +201,10 @@ def test_dev_keeps_dagster_storage_to_the_user(dev: DevProcess) -> None:
     assert open_to_others == []
 
 
-def test_ctrl_c_stops_dagster_and_the_stand_ins_and_frees_every_port(dev: DevProcess) -> None:
+@pytest.mark.slow
+@pytest.mark.stops_dev_stack
+def test_ctrl_c_stops_dagster_and_the_stand_ins_and_frees_every_port(dev_stack: DevProcess) -> None:
+    dev = dev_stack
     ports = stand_in_ports(dev) | {dev.port}
     started = dev.remember_processes()
     assert len(started) > 3, "expected dagster dev, its webserver, daemon and code server"

@@ -20,6 +20,8 @@ from click.testing import CliRunner
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.httpserve import free_port
 
+pytestmark = pytest.mark.slow  # real processes
+
 BOUND = 30.0  # seconds a test waits for a process to start or for the server to act
 READY = "Uvicorn running on"
 

@@ -26,6 +26,7 @@ def sample_json(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_the_bundled_sample_ends_with_every_status_and_every_reason(sample_json: dict) -> None:
     data = sample_json
     statuses = {p["status"] for p in data["payments"]}
@@ -36,6 +37,7 @@ def test_the_bundled_sample_ends_with_every_status_and_every_reason(sample_json:
     assert len(data["payments"]) == 40
 
 
+@pytest.mark.slow
 def test_demo_json_uses_decimal_strings_and_sage_customer_keys(sample_json: dict) -> None:
     payments = {p["id"]: p for p in sample_json["payments"]}
     assert set(payments["PM0001"]) >= {"id", "status", "reason", "customer", "allocations", "receipt"}
@@ -44,6 +46,7 @@ def test_demo_json_uses_decimal_strings_and_sage_customer_keys(sample_json: dict
     assert payments["PM0001"]["receipt"]
 
 
+@pytest.mark.slow
 def test_the_summary_shows_counts_and_amounts_by_status_and_reason(home: Path) -> None:
     result = CliRunner().invoke(main, ["demo", "--scenario", str(bundled("small"))])
 

@@ -18,7 +18,7 @@ from ml_connector_dagster.httpserve import ServerHandle
 from ml_connector_dagster.settings import Settings, SettingsError
 from ml_connector_dagster.store import Store
 
-from .conftest import NEW_SECRET, VECTOR, VECTOR_SECRET, VECTOR_SIGNATURE, body_of, deliver, event
+from support.gocardless import NEW_SECRET, VECTOR, VECTOR_SECRET, VECTOR_SIGNATURE, body_of, deliver, event
 
 RECEIVER_LOG = "ml_connector_dagster.gocardless.receiver"
 

@@ -24,7 +24,7 @@ from ml_connector_dagster.httpserve import ServerHandle, ServerLimits, serve_in_
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
-from .conftest import body_of, deliver, event
+from support.gocardless import body_of, deliver, event
 
 SHORT = 0.5  # seconds: the timeout under test
 LONG = 60.0  # seconds: a timeout that must not be what ends a test

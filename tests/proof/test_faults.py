@@ -28,14 +28,16 @@ import dagster as dg
 import httpx
 import pytest
 
-from ml_connector_dagster.bench.e2e import kill_session, payment_id, write_matching_scenario
+from ml_connector_dagster.bench.e2e import kill_session, write_matching_scenario
 from ml_connector_dagster.bench.webhooks import ReceiverProcess
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.dagster_driver import Driver
 from ml_connector_dagster.sandbox.stack import SANDBOX_WEBHOOK_SECRET, Stack, start_stack
 from ml_connector_dagster.sandbox.webhook_sender import WebhookSender
 
-from .fault_proxy import FaultProxy, Rule
+from support.fault_proxy import FaultProxy, Rule
+
+pytestmark = pytest.mark.slow  # processes, faults and the whole stack
 
 ML_CONNECTOR = [sys.executable, "-c", "from ml_connector_dagster.cli import main; main()"]
 PAYMENTS = 6

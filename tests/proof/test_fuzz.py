@@ -41,6 +41,8 @@ from ml_connector_dagster.settings import load_settings
 from ml_connector_dagster.store import Store
 from ml_connector_dagster.store.schema import inbox as inbox_table
 
+pytestmark = pytest.mark.slow  # fuzzing over real HTTP
+
 SECRET = "fuzz-webhook-secret"
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -671,6 +673,8 @@ def test_agent_updated_since_anywhere_in_the_calendar_is_an_answer_or_a_client_f
 
     if after or response.status_code != 200:
         assert_client_fault_naming(response, "updatedSince", repr(value.strip(XML_SPACE)[:40])[1:-1])
+    else:  # an answer: the invoices changed since then
+        assert etree.fromstring(response.content).find(f".//{{{AGENT_NS}}}ListOpenInvoicesResponse") is not None
 
 
 def _not_an_invoice_position(token: str) -> bool:

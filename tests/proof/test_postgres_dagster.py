@@ -35,7 +35,7 @@ DAGSTER_URL = os.environ.get("ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL")
 if os.environ.get("CI") and not (STORE_URL and DAGSTER_URL):
     raise RuntimeError("CI must set ML_CONNECTOR_TEST_POSTGRES_URL and ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL "
                        "(see .ci/run)")
-pytestmark = [pytest.mark.postgres,
+pytestmark = [pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.skipif(not (STORE_URL and DAGSTER_URL),
                                  reason="no PostgreSQL: set ML_CONNECTOR_TEST_POSTGRES_URL and "
                                         "ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL (bash .ci/postgres.sh starts one)")]

@@ -34,7 +34,7 @@ from ml_connector_dagster.bench.e2e import (DaemonProcess, payment_id, prepare_d
 from ml_connector_dagster.instance_config import instance_yaml
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
 
-from .fault_proxy import FaultProxy, Rule, process_of_client
+from support.fault_proxy import FaultProxy, Rule, process_of_client
 
 PAYMENTS = 6
 POOL = "warehouse"

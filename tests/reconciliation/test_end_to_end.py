@@ -12,13 +12,16 @@ from decimal import Decimal
 
 import dagster as dg
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from ml_connector_dagster import warehouse
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.gocardless.webhooks import sign
 
-from .conftest import World
+from support.played_month import World
+
+pytestmark = pytest.mark.slow  # the played month, end to end
 
 
 def cli(*args: str):

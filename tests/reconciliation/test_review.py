@@ -16,7 +16,9 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 
-from .conftest import World
+from support.played_month import World
+
+pytestmark = pytest.mark.slow  # the played month, end to end
 
 
 def cli(*args: str):

@@ -27,7 +27,9 @@ from ml_connector_dagster.sage100 import AgentClient, ReceiptLine
 from ml_connector_dagster.secrets import Secret
 from ml_connector_dagster.store.utc import utcnow
 
-from .conftest import WriteBack
+from support.played_month import WriteBack
+
+pytestmark = pytest.mark.slow  # the whole stack and Dagster runs for every test
 
 
 def test_two_concurrent_passes_write_each_receipt_once_and_never_work_on_one_payment_together(make_write_back) -> None:

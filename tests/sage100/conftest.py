@@ -1,18 +1,13 @@
-"""Fixtures for the Sage 100 clients: both stand-ins on loopback over the bundled scenario's company."""
+"""Fixtures for the Sage 100 clients, against both stand-ins (`stand_ins` is in tests/conftest.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from ml_connector_dagster.sage100 import AgentClient, EBusinessClient, RetryPolicy
-from ml_connector_dagster.sage100.clients import clear_wsdl_cache
-from ml_connector_dagster.sandbox.sage_services import SageStandIns, start_sage_stand_ins
-from ml_connector_dagster.sandbox.scenario import bundled
+from ml_connector_dagster.sandbox.sage_services import SageStandIns
 
-PAGE_SIZE = 3
+from support.sage import agent_client
 
 
 @pytest.fixture
@@ -27,17 +22,8 @@ def retry(sleeps: list[float]) -> RetryPolicy:
 
 
 @pytest.fixture
-def stand_ins(tmp_path: Path) -> Iterator[SageStandIns]:
-    handle = start_sage_stand_ins(bundled("small"), data_dir=tmp_path / "sage", page_size=PAGE_SIZE)
-    yield handle
-    clear_wsdl_cache()
-    handle.stop()
-
-
-@pytest.fixture
 def agent(stand_ins: SageStandIns, retry: RetryPolicy) -> AgentClient:
-    return AgentClient(stand_ins.agent_wsdl, username=stand_ins.username, password=stand_ins.password,
-                       company_code=stand_ins.company_code, retry=retry)
+    return agent_client(stand_ins, retry)
 
 
 @pytest.fixture

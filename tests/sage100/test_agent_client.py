@@ -14,7 +14,6 @@ from ml_connector_dagster.agent import agent_app
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
 from ml_connector_dagster.sage100 import (
     AgentClient,
-    CashReceiptRequest,
     ReceiptLine,
     RetryPolicy,
     SageCompanyError,
@@ -31,14 +30,7 @@ from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
 from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
-from .conftest import PAGE_SIZE
-
-
-def request(key: str = "PM0001", lines: tuple[tuple[str, str], ...] = (("0100031", "450.00"),),
-            amount: str | None = None, customer: str = "ABF") -> CashReceiptRequest:
-    receipt_lines = tuple(ReceiptLine(no, "IN", Decimal(value)) for no, value in lines)
-    total = Decimal(amount) if amount else sum((l.amount for l in receipt_lines), Decimal(0))
-    return CashReceiptRequest(key, date(2026, 11, 25), "A", "01", customer, total, f"GC {key}", receipt_lines)
+from support.sage import PAGE_SIZE, cash_receipt_request
 
 
 def headers(company: SageCompany) -> list[dict]:
@@ -127,7 +119,8 @@ def test_bad_credentials_are_typed_errors_on_every_operation(
     client = AgentClient(stand_ins.agent_wsdl, **values)
 
     for call in (client.ping, lambda: client.get_open_invoices("01", "ABF"),
-                 lambda: client.create_cash_receipt(request()), lambda: client.find_cash_receipt("PM1")):
+                 lambda: client.create_cash_receipt(cash_receipt_request()),
+                 lambda: client.find_cash_receipt("PM1")):
         with pytest.raises(error):
             call()
     assert headers(stand_ins.company) == []
@@ -136,8 +129,8 @@ def test_bad_credentials_are_typed_errors_on_every_operation(
 # --- writes -------------------------------------------------------------------------------------------------------
 
 def test_create_cash_receipt_twice_with_one_key_gives_one_receipt(agent: AgentClient, stand_ins: SageStandIns) -> None:
-    first = agent.create_cash_receipt(request("PM1"))
-    second = agent.create_cash_receipt(request("PM1"))
+    first = agent.create_cash_receipt(cash_receipt_request("PM1"))
+    second = agent.create_cash_receipt(cash_receipt_request("PM1"))
 
     assert first.created and not second.created
     assert (second.receipt_id, second.deposit_no, second.check_no) == (first.receipt_id, first.deposit_no, first.check_no)
@@ -152,12 +145,12 @@ def test_the_key_still_holds_after_the_agent_restarts(stand_ins: SageStandIns, r
                                    company_code="ABC", retry=retry)
 
     server, client = serve()
-    first = client.create_cash_receipt(request("PM1"))
+    first = client.create_cash_receipt(cash_receipt_request("PM1"))
     clear_wsdl_cache()
     server.stop()
     server, client = serve()
     try:
-        again = client.create_cash_receipt(request("PM1"))
+        again = client.create_cash_receipt(cash_receipt_request("PM1"))
     finally:
         clear_wsdl_cache()
         server.stop()
@@ -168,7 +161,7 @@ def test_the_key_still_holds_after_the_agent_restarts(stand_ins: SageStandIns, r
 
 def test_lines_not_adding_up_are_rejected_with_sages_message(agent: AgentClient, stand_ins: SageStandIns) -> None:
     with pytest.raises(SageWriteRejected) as caught:
-        agent.create_cash_receipt(request(amount="500.00"))
+        agent.create_cash_receipt(cash_receipt_request(amount="500.00"))
 
     assert str(caught.value) == "The distribution is out of balance."
     assert headers(stand_ins.company) == [] and agent.find_cash_receipt("PM0001") is None
@@ -176,7 +169,7 @@ def test_lines_not_adding_up_are_rejected_with_sages_message(agent: AgentClient,
 
 def test_paying_more_than_an_invoices_balance_is_rejected(agent: AgentClient, stand_ins: SageStandIns) -> None:
     with pytest.raises(SageWriteRejected, match="exceeds its balance of 450.00"):
-        agent.create_cash_receipt(request(lines=(("0100031", "450.01"),)))
+        agent.create_cash_receipt(cash_receipt_request(lines=(("0100031", "450.01"),)))
 
     assert headers(stand_ins.company) == []
 
@@ -185,13 +178,14 @@ def test_paying_more_than_an_invoices_balance_is_rejected(agent: AgentClient, st
                          ids=["unknown-customer", "unknown-invoice"])
 def test_unknown_customers_and_invoices_are_rejected_as_not_on_file(agent: AgentClient, kwargs: dict) -> None:
     with pytest.raises(SageWriteRejected) as caught:
-        agent.create_cash_receipt(request(**kwargs))
+        agent.create_cash_receipt(cash_receipt_request(**kwargs))
 
     assert caught.value.code == "CI_NOF" and "is not on file" in str(caught.value)
 
 
 def test_find_returns_the_receipt_or_nothing(agent: AgentClient) -> None:
-    written = agent.create_cash_receipt(request("PM1", lines=(("0100030", "200.00"), ("0100031", "450.00"))))
+    lines = (("0100030", "200.00"), ("0100031", "450.00"))
+    written = agent.create_cash_receipt(cash_receipt_request("PM1", lines=lines))
 
     found = agent.find_cash_receipt("PM1")
 
@@ -200,7 +194,7 @@ def test_find_returns_the_receipt_or_nothing(agent: AgentClient) -> None:
 
 
 def test_reversing_restores_the_invoice_and_reversing_an_unknown_key_is_not_found(agent: AgentClient) -> None:
-    agent.create_cash_receipt(request("PM1"))
+    agent.create_cash_receipt(cash_receipt_request("PM1"))
 
     reversed_ = agent.reverse_cash_receipt("PM1", "charged back")
 
@@ -305,7 +299,7 @@ def test_a_lost_answer_to_create_is_checked_with_find_and_not_written_again(
     proxy, server = flaky
     proxy.plan["CreateCashReceipt"] = ["fail_after"]
 
-    receipt = flaky_client(server, retry).create_cash_receipt(request("PM1"))
+    receipt = flaky_client(server, retry).create_cash_receipt(cash_receipt_request("PM1"))
 
     assert proxy.seen == ["CreateCashReceipt", "FindCashReceipt"]
     assert receipt.idempotency_key == "PM1" and len(headers(stand_ins.company)) == 1
@@ -316,7 +310,7 @@ def test_a_create_that_never_arrived_is_sent_again_once_find_says_it_did_not_hap
     proxy, server = flaky
     proxy.plan["CreateCashReceipt"] = ["fail_before"]
 
-    receipt = flaky_client(server, retry).create_cash_receipt(request("PM1"))
+    receipt = flaky_client(server, retry).create_cash_receipt(cash_receipt_request("PM1"))
 
     assert proxy.seen == ["CreateCashReceipt", "FindCashReceipt", "CreateCashReceipt"]
     assert receipt.created and len(headers(stand_ins.company)) == 1
@@ -326,11 +320,11 @@ def test_after_a_lost_answer_a_receipt_found_for_another_request_is_a_conflict_n
         flaky, retry: RetryPolicy, stand_ins: SageStandIns) -> None:
     proxy, server = flaky
     client = flaky_client(server, retry)
-    client.create_cash_receipt(request("PM1"))
+    client.create_cash_receipt(cash_receipt_request("PM1"))
     proxy.plan["CreateCashReceipt"] = ["fail_after"]
 
     with pytest.raises(SageKeyConflict, match="customer 01-BRESLIN"):
-        client.create_cash_receipt(request("PM1", lines=(("0100040", "450.00"),), customer="BRESLIN"))
+        client.create_cash_receipt(cash_receipt_request("PM1", lines=(("0100040", "450.00"),), customer="BRESLIN"))
 
     assert proxy.seen[-2:] == ["CreateCashReceipt", "FindCashReceipt"] and len(headers(stand_ins.company)) == 1
 
@@ -340,8 +334,10 @@ def test_create_never_writes_blind_while_find_cannot_answer(flaky, retry: RetryP
     proxy.plan["CreateCashReceipt"] = ["fail_after"]
     proxy.plan["FindCashReceipt"] = ["fail_before"] * 20
 
+    client = flaky_client(server, RetryPolicy(attempts=3, sleep=lambda s: None))
+
     with pytest.raises(SageOutcomeUnknown, match="call FindCashReceipt before retrying"):
-        flaky_client(server, RetryPolicy(attempts=3, sleep=lambda s: None)).create_cash_receipt(request("PM1"))
+        client.create_cash_receipt(cash_receipt_request("PM1"))
 
     assert proxy.seen.count("CreateCashReceipt") == 1
 
@@ -371,7 +367,7 @@ def test_the_password_never_appears_in_logs_even_at_debug(
     caplog.set_level(logging.DEBUG)
 
     agent.ping()
-    agent.create_cash_receipt(request("PM1"))
+    agent.create_cash_receipt(cash_receipt_request("PM1"))
     with pytest.raises(SageLogonError) as caught:
         AgentClient(stand_ins.agent_wsdl, username="demo", password="Wr0ng-Pa55", company_code="ABC").ping()
 
@@ -414,5 +410,5 @@ def test_a_gateway_error_page_on_a_write_asks_sage_before_writing_again(
                         company_code=stand_ins.company_code, retry=retry, address=f"{gateway_page.url}/agent")
 
     with pytest.raises(SageOutcomeUnknown, match="FindCashReceipt"):
-        agent.create_cash_receipt(request("PM0GATEWAY"))
+        agent.create_cash_receipt(cash_receipt_request("PM0GATEWAY"))
     assert headers(stand_ins.company) == []

@@ -16,11 +16,13 @@ from typing import Any, Iterator
 from urllib.parse import urlencode
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 
-from .dev_process import DevProcess, wait_for
+from support.dev_process import DevProcess
+from support.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and not os.environ.get("CI"):
@@ -42,24 +44,22 @@ SCREENSHOT_COPY = os.environ.get("ML_CONNECTOR_UI_SCREENSHOT")  # also save the 
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
-    """A running `ml-connector dev` on free ports in a temporary home; every process it started is killed after."""
-    process = DevProcess.start(tmp_path_factory.mktemp("dev"))
-    try:
-        # Dagster's one-time "join the community" dialog would cover the page.
-        process.graphql("mutation { setNuxSeen }")
-        yield process
-    finally:
-        process.kill_everything()
+def dev(dev_stack: DevProcess) -> DevProcess:
+    """The session's `ml-connector dev` (tests/conftest.py), with Dagster's one-time "join the community" dialog
+    dismissed so it does not cover the pages."""
+    dev_stack.graphql("mutation { setNuxSeen }")
+    return dev_stack
 
 
 @pytest.fixture(scope="module")
 def successful_run(dev: DevProcess) -> dict[str, Any]:
-    """Advance the scenario to its confirmed payments, then wait (bounded) for the inbox run to succeed.
+    """Advance the scenario to its confirmed payments (other tests may have played steps already), then wait
+    (bounded) for the inbox run to succeed.
 
     Schedules (the Sage poll, the posting safety net) may launch runs of their own meanwhile; the run that
     counts is the one the inbox sensor launched for the webhooks."""
-    for _ in range(STEPS_TO_CONFIRMED):
+    status = requests.get(dev.env()["ML_CONNECTOR_GOCARDLESS_API_URL"] + "/_sandbox/status", timeout=5).json()
+    for _ in range(STEPS_TO_CONFIRMED - status["step"]):
         result = CliRunner().invoke(main, ["dev", "step", "--home", str(dev.home)])
         assert result.exit_code == 0, result.output
     return wait_for(lambda: next((r for r in dev.runs() if r["status"] == "SUCCESS"

@@ -1,7 +1,7 @@
 """A real `ml-connector dev` in a subprocess for tests: started on free ports in a temporary home,
 waited for on conditions (never a blind sleep), and always cleaned up, whatever the test did.
 
-`DevProcess.start()` returns once the Dagster webserver answers `/server_info`; `stop()` sends SIGINT
+`DevProcess.start()` returns once the Dagster webserver answers `/server_info`; `interrupt()` sends SIGINT
 like Ctrl-C would; `kill_everything()` (teardown) SIGKILLs every process group the command started.
 """
 
@@ -11,31 +11,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 import requests
 
 from ml_connector_dagster.cli.dev_cmd import ENV_FILE, read_env_file
 from ml_connector_dagster.httpserve import free_port
 
-T = TypeVar("T")
+from support.waiting import wait_for
+
 STARTUP_TIMEOUT = 120.0
-
-
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.5,
-             on_timeout: Callable[[], str] = lambda: "") -> T:
-    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{on_timeout()}")
-        time.sleep(interval)
 
 
 def children_of(pid: int) -> list[int]:

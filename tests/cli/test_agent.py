@@ -55,6 +55,7 @@ def stop_afterwards() -> Iterator[list[subprocess.Popen]]:
         proc.wait(timeout=20)
 
 
+@pytest.mark.slow
 def test_the_agent_command_serves_a_scenario_company_loaded_under_the_home_folder(
         home: Path, stop_afterwards: list) -> None:
     port = free_port()
@@ -69,6 +70,7 @@ def test_the_agent_command_serves_a_scenario_company_loaded_under_the_home_folde
     assert any(f"http://127.0.0.1:{port}/agent?wsdl" in line for line in output)
 
 
+@pytest.mark.slow
 def test_the_agent_command_serves_https_with_a_certificate(
         home: Path, tls_files: tuple[Path, Path], stop_afterwards: list) -> None:
     cert, key = tls_files
@@ -82,6 +84,7 @@ def test_the_agent_command_serves_https_with_a_certificate(
     assert info.company_code == "ABC"
 
 
+@pytest.mark.slow
 def test_the_failed_logon_thresholds_are_options(home: Path, stop_afterwards: list) -> None:
     port = free_port()
     proc, _ = start_agent("--backend", "simulated", "--port", str(port), "--max-failed-logons", "2",

@@ -14,10 +14,9 @@ import pytest
 
 from ml_connector_dagster.defs import sage100 as sage_defs
 from ml_connector_dagster.defs.resources import RESOURCES
-from ml_connector_dagster.sage100 import AgentClient
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
 
-from .test_agent_client import request
+from support.sage import agent_client, cash_receipt_request
 
 ASSETS = [sage_defs.sage100_customers, sage_defs.sage100_ar_invoices, sage_defs.sage100_customers_unique_keys,
           sage_defs.sage100_ar_invoices_unique_keys, sage_defs.sage100_ar_invoices_non_negative_balances]
@@ -90,9 +89,9 @@ def test_after_one_invoice_changes_the_next_poll_transfers_only_that_invoice(
 
 
 def test_a_cash_receipt_written_through_the_agent_shows_in_the_next_poll(
-        configured: Path, instance, stand_ins: SageStandIns, agent: AgentClient) -> None:
+        configured: Path, instance, stand_ins: SageStandIns) -> None:
     poll(instance)
-    agent.create_cash_receipt(request("PM1", lines=(("0100030", "200.00"),)))
+    agent_client(stand_ins).create_cash_receipt(cash_receipt_request("PM1", lines=(("0100030", "200.00"),)))
 
     result = poll(instance)
 

@@ -17,7 +17,7 @@ from ml_connector_dagster.settings import DEFAULT_EVENT_WHITELIST as WHITELIST
 from ml_connector_dagster.settings import load_settings
 from ml_connector_dagster.store import Store
 
-from .conftest import event
+from support.gocardless import event
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:

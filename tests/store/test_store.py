@@ -6,7 +6,6 @@ import multiprocessing
 import sqlite3
 import threading
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa

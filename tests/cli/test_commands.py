@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.httpserve import free_port
+from ml_connector_dagster.secrets import Secret, SecretStore
 from ml_connector_dagster.store import Store
 
 
@@ -147,7 +148,10 @@ def test_generate_key_prints_a_usable_key(home: Path, monkeypatch) -> None:
     key = run("secrets", "generate-key").output.strip()
     monkeypatch.setenv("ML_CONNECTOR_SECRET_KEY", key)
 
-    assert run("secrets", "set", "sage_password", input="pw\n").exit_code == 0
+    stored = run("secrets", "set", "sage_password", input="pw\n")
+
+    assert stored.exit_code == 0, stored.output
+    assert SecretStore(home, Secret(key)).get("sage_password").reveal() == "pw"
 
 
 def test_inbox_list_shows_events_as_table_and_json(home: Path, settings) -> None:

@@ -36,7 +36,7 @@ CUSTOMER_MAP = pd.DataFrame(
         "candidates": [[], ["01-ABF", "02-ABF"]],
     }
 )
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "reconciliation.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "reconciliation.md"
 
 
 def invoice(no: str, balance: str, due: str = "2026-01-31") -> dict[str, Any]:

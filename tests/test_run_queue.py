@@ -23,7 +23,7 @@ from ml_connector_dagster.defs.operations import run_queue_watchdog
 from ml_connector_dagster.instance_config import instance_yaml
 from ml_connector_dagster.run_queue import PoolState, QueuedRun, QueueSnapshot, SlotHolder
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 STEP = "reconciliation__cash_receipts"
 
 
@@ -145,6 +145,7 @@ def test_the_projects_instance_settings_have_no_configuration_problem(instance: 
     assert run_queue.instance_problems(instance) == []
 
 
+@pytest.mark.slow
 def test_the_snapshot_finds_the_queued_run_and_the_failed_run_holding_its_pool(instance: dg.DagsterInstance,
                                                                                 dagster_home: Path) -> None:
     waiting = submit_queued_run(dagster_home)
@@ -157,6 +158,7 @@ def test_the_snapshot_finds_the_queued_run_and_the_failed_run_holding_its_pool(i
     assert (holder.run_id, holder.step_key, holder.status, holder.finished) == (dead, STEP, "FAILURE", True)
 
 
+@pytest.mark.slow
 def test_the_watchdog_sensor_warns_about_the_run_queued_too_long_behind_the_dead_run(
         instance: dg.DagsterInstance, dagster_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     waiting = submit_queued_run(dagster_home)

@@ -1,21 +1,16 @@
-"""Fixtures for the GoCardless side: a receiver and a GoCardless stand-in on loopback, real HTTP only."""
+"""GoCardless for tests: the published signature vector, events and signed deliveries as GoCardless sends them."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
-import pytest
 
-from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH, create_app
 from ml_connector_dagster.gocardless.webhooks import sign
-from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread
-from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.sandbox.scenario import bundled
-from ml_connector_dagster.settings import Settings, load_settings
-from ml_connector_dagster.store import Store
 
 # GoCardless's published signature vector (tests/data/README.md says where it comes from).
 VECTOR = Path(__file__).resolve().parents[1] / "data" / "gocardless-vector-a.body"
@@ -24,47 +19,6 @@ VECTOR_SIGNATURE = "2693754819d3e32d7e8fcb13c729631f316c6de8dc1cf634d6527f1c0727
 NEW_SECRET = "rotated-secret-0123456789"
 TOKEN = "sandbox_token"
 FAST_RETRIES = (0.01, 0.02, 0.05, 0.1)
-
-
-@pytest.fixture
-def receiver_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Two webhook secrets configured at once, as during a rotation."""
-    monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS", f"{VECTOR_SECRET},{NEW_SECRET}")
-    return load_settings()
-
-
-@pytest.fixture
-def receiver_store(receiver_settings: Settings) -> Iterator[Store]:
-    store = Store(receiver_settings.database_url)
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
-def receiver(receiver_settings: Settings, receiver_store: Store) -> Iterator[ServerHandle]:
-    handle = serve_in_thread(create_app(receiver_settings, receiver_store))
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def webhook_url(receiver: ServerHandle) -> str:
-    return receiver.url + WEBHOOK_PATH
-
-
-@pytest.fixture
-def stand_in() -> Iterator[GoCardlessStandIn]:
-    handle = start_gocardless_stand_in(bundled("small"), token=TOKEN, retry_intervals=FAST_RETRIES)
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def api_env(stand_in: GoCardlessStandIn, home: Path, monkeypatch: pytest.MonkeyPatch) -> GoCardlessStandIn:
-    """Settings pointing the connector at the stand-in."""
-    monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_API_URL", stand_in.url)
-    monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", TOKEN)
-    return stand_in
 
 
 def event(event_id: str, kind: str = "payments.confirmed", resource_id: str = "PM0001",
@@ -92,18 +46,8 @@ def deliver(client: httpx.Client, url: str, body: bytes, secret: str | None = NE
 
 def write_scenario(root: Path, payments: int) -> Path:
     """The bundled sample with `payments` extra payments that exist from the start (no `created` action)."""
-    import shutil
-
     shutil.copytree(bundled("small"), root)
     with (root / "gocardless_payments.csv").open("a", encoding="utf-8") as fh:
         for n in range(payments):
             fh.write(f"PMX{n:05d},MD000{1 + n % 8},{1000 + n},GBP,2026-11-10,BULK-{n},Bulk,{{}},,,confirmed\n")
     return root
-
-
-@pytest.fixture
-def big_stand_in(tmp_path: Path) -> Iterator[GoCardlessStandIn]:
-    handle = start_gocardless_stand_in(write_scenario(tmp_path / "big", 1100), token=TOKEN,
-                                       retry_intervals=FAST_RETRIES)
-    yield handle
-    handle.stop()

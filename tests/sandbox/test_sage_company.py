@@ -19,7 +19,7 @@ from ml_connector_dagster.sage100.model import (
 )
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 
-from .conftest import MakeRequest
+from support.sage import MakeRequest
 
 
 def invoice(company: SageCompany, invoice_no: str, customer: str = "ABF"):

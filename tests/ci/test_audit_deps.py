@@ -19,6 +19,8 @@ import pytest
 
 from ml_connector_dagster.httpserve import free_port
 
+pytestmark = pytest.mark.slow  # runs the audit script as a process
+
 SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "audit_deps.py"
 ADVISORY = {"id": "GHSA-test-0000-0001", "aliases": ["CVE-2099-0001"], "summary": "a test advisory",
             "affected": [{"package": {"name": "click", "ecosystem": "PyPI"},

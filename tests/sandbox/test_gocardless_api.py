@@ -1,12 +1,9 @@
-"""The GoCardless stand-in: scenario play, API shapes, webhooks it sends, control API and command."""
+"""The GoCardless stand-in: scenario play, API shapes, webhooks it sends, control API."""
 
 from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -22,11 +19,11 @@ from ml_connector_dagster.gocardless.receiver import create_app
 from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import free_port, serve_in_thread
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
-from ml_connector_dagster.sandbox.scenario import bundled, load_scenario
+from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 
-from .conftest import FAST_RETRIES, NEW_SECRET, TOKEN
+from support.gocardless import FAST_RETRIES, NEW_SECRET, TOKEN
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "GoCardless-Version": "2015-07-06"}
 WHITELISTED_IN_SAMPLE = {"payments.confirmed", "payments.paid_out", "payments.failed", "payments.charged_back",
@@ -236,7 +233,7 @@ def test_a_delivery_refused_every_time_is_given_up_after_the_last_retry(webhook_
     assert (status["webhooks_failed"], status["attempts"], status["last_error"].endswith("HTTP 401")) == (1, 4, True)
 
 
-# -- control API and command ------------------------------------------------------------------------------
+# -- control API ------------------------------------------------------------------------------
 
 def test_the_control_api_plays_steps_and_reports_status(webhook_url: str) -> None:
     stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
@@ -253,26 +250,3 @@ def test_the_control_api_plays_steps_and_reports_status(webhook_url: str) -> Non
     assert (status["step"], status["webhooks"]["webhooks_delivered"], status["finished"]) == (1, 1, False)
     assert refused.status_code == 400 and "kind" in refused.json()["error"]
     assert faults["faults"][0]["kind"] == "drop" and faults["faults"][0]["count"] == 2
-
-
-def test_the_sandbox_command_prints_urls_and_credentials_and_stops_on_ctrl_c(home) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "from ml_connector_dagster.cli import main; main()", "sandbox",
-                             "--gocardless-port", "0", "--gocardless-token", "tok_123", "--ebusiness-port", "0",
-                             "--agent-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in proc.stdout:  # type: ignore[union-attr]
-        lines.append(line)
-        if "Sandbox running" in line:
-            break
-    url = re.search(r"GoCardless API: (http://\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
-    answer = httpx.get(url + "/customers", headers={"Authorization": "Bearer tok_123",
-                                                    "GoCardless-Version": "2015-07-06"})
-    proc.send_signal(signal.SIGINT)
-    rest, _ = proc.communicate(timeout=20)
-
-    assert answer.status_code == 200
-    assert len(answer.json()["customers"]) == len(load_scenario(bundled()).gocardless_customers)
-    assert "ML_CONNECTOR_SAGE_AGENT_WSDL=http://" in "".join(lines)
-    assert "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN=tok_123" in "".join(lines)
-    assert proc.returncode == 0 and "Sandbox stopped" in rest

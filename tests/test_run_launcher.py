@@ -109,6 +109,7 @@ def test_the_launcher_tells_run_monitoring_it_can_check_workers(instance: dg.Dag
     assert instance.run_launcher.supports_check_run_worker_health
 
 
+@pytest.mark.slow
 def test_a_run_whose_worker_is_alive_is_running_and_once_killed_is_failed(instance: dg.DagsterInstance,
                                                                            tmp_path: Path) -> None:
     run_id = str(uuid.uuid4())
