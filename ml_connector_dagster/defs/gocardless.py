@@ -46,7 +46,7 @@ class GoCardlessResource(dg.ConfigurableResource):
     def get_client(self) -> GoCardlessClient:
         policy = RetryPolicy(self.max_attempts, self.base_delay_seconds, self.max_delay_seconds,
                              self.max_total_seconds, self.connect_timeout_seconds, self.read_timeout_seconds)
-        return GoCardlessClient.from_settings(self.settings.get(), policy)
+        return GoCardlessClient.from_settings(self.settings.get().gocardless(), policy)
 
 
 class InboxProcessingConfig(dg.Config):

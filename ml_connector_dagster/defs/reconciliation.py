@@ -53,7 +53,7 @@ def customer_map(context: dg.AssetExecutionContext, connector_settings: Connecto
                       "not collected or reversal required. Incremental on the payment's fetch time.")
 def payment_matches(context: dg.AssetExecutionContext, connector_settings: ConnectorSettings,
                     store: OperationalStore, warehouse: Warehouse) -> dg.MaterializeResult:
-    settings, ops = connector_settings.get(), store.get()
+    settings, ops = connector_settings.get().reconciliation(), store.get()
     with warehouse.connect() as conn:
         summary = evaluate_payments(conn, ops, settings, actor=ACTOR)
         refunds = evaluate_refunds(conn, ops, settings, actor=ACTOR)
@@ -137,7 +137,7 @@ def payout_items_add_up(warehouse: Warehouse, store: OperationalStore) -> dg.Ass
                       "a receipt in one run.")
 def cash_receipts(context: dg.AssetExecutionContext, connector_settings: ConnectorSettings, store: OperationalStore,
                   warehouse: Warehouse, sage_agent: SageAgentResource) -> dg.MaterializeResult:
-    settings, ops, agent = connector_settings.get(), store.get(), sage_agent.get_client()
+    settings, ops, agent = connector_settings.get().reconciliation(), store.get(), sage_agent.get_client()
 
     def rows(ids):
         with warehouse.connect(read_only=True) as conn:
@@ -238,15 +238,16 @@ def review_apply_op(context: dg.OpExecutionContext, config: ReviewApplyConfig, c
                     store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
     allocations = _parsed(config.invoices)
     return _finish(context, lambda: review_actions.apply(
-        store.get(), sage_agent.get_client(), gocardless.get_client(), connector_settings.get(), config.item_id,
-        allocations, config.by, config.customer))
+        store.get(), sage_agent.get_client(), gocardless.get_client(), connector_settings.get().reconciliation(),
+        config.item_id, allocations, config.by, config.customer))
 
 
 @dg.op
 def review_retry_op(context: dg.OpExecutionContext, config: ReviewRetryConfig, connector_settings: ConnectorSettings,
                     store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
     return _finish(context, lambda: review_actions.retry(store.get(), sage_agent.get_client(), gocardless.get_client(),
-                                                         connector_settings.get(), config.item_id, config.by))
+                                                         connector_settings.get().reconciliation(), config.item_id,
+                                                         config.by))
 
 
 @dg.op

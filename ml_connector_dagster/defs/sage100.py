@@ -20,16 +20,13 @@ from ..sage100 import sync
 from ..settings import SettingsError, load_settings
 from .resources import ConnectorSettings, Warehouse, settings_resource
 
-AGENT_SETTINGS = ("sage_agent_wsdl", "sage_username", "sage_password", "sage_company_code")
-
-
 class SageAgentResource(dg.ConfigurableResource):
     """The agent on the Sage server (ML_CONNECTOR_SAGE_AGENT_WSDL, _USERNAME, _PASSWORD, _COMPANY_CODE)."""
 
     settings: ConnectorSettings
 
     def get_client(self) -> AgentClient:
-        return AgentClient.from_settings(self.settings.get())
+        return AgentClient.from_settings(self.settings.get().sage_agent())
 
 
 class SageEBusinessResource(dg.ConfigurableResource):
@@ -38,7 +35,7 @@ class SageEBusinessResource(dg.ConfigurableResource):
     settings: ConnectorSettings
 
     def get_client(self) -> EBusinessClient:
-        return EBusinessClient.from_settings(self.settings.get())
+        return EBusinessClient.from_settings(self.settings.get().sage_ebusiness())
 
 
 class SagePollConfig(dg.Config):
@@ -134,7 +131,7 @@ def sage100_ar_invoices_non_negative_balances(warehouse: Warehouse) -> dg.AssetC
              description="Poll Sage's AR every 5 minutes; skipped until the agent is configured.")
 def sage100_poll(context: dg.ScheduleEvaluationContext):
     try:
-        load_settings().require(*AGENT_SETTINGS)
+        load_settings().sage_agent()
     except SettingsError as exc:
         return dg.SkipReason(f"Sage agent not configured: {'; '.join(exc.problems)}")
     return dg.RunRequest()

@@ -28,7 +28,7 @@ from gocardless_pro import services
 from gocardless_pro.api_client import ApiClient
 
 from ..secrets import Secret
-from ..settings import Settings
+from ..settings import GoCardlessSettings
 
 log = logging.getLogger("ml_connector_dagster.gocardless.client")
 API_VERSION = "2015-07-06"
@@ -134,11 +134,9 @@ class GoCardlessClient:
         self._transport = _Transport(self.base_url, token, timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings, policy: RetryPolicy | None = None) -> "GoCardlessClient":
-        """Build from settings; raises SettingsError naming the variable when no token is configured."""
-        settings.require("gocardless_access_token")
-        assert settings.gocardless_access_token is not None
-        return cls(settings.gocardless_api_url, settings.gocardless_access_token, policy)
+    def from_settings(cls, settings: GoCardlessSettings, policy: RetryPolicy | None = None) -> GoCardlessClient:
+        """A client of the API `settings` names (`Settings.gocardless()`, which refuses to be built without a token)."""
+        return cls(settings.api_url, settings.access_token, policy)
 
     def __repr__(self) -> str:
         return f"GoCardlessClient({self.base_url!r})"

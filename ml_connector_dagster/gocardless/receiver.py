@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..httpserve import BODY_TIMED_OUT
-from ..settings import Settings
+from ..settings import WebhookSettings
 from ..store import Store
 from ..store.inbox import AddResult
 from .webhooks import SIGNATURE_HEADER, PayloadError, SignatureError, parse_delivery, verify_signature
@@ -93,12 +93,11 @@ class GroupCommit:
                 await self._write([item])
 
 
-def create_app(settings: Settings, store: Store) -> Starlette:
-    """The receiver's ASGI app; refuses to build without a webhook secret (it could verify nothing)."""
-    settings.require("gocardless_webhook_secrets")
-    secrets = tuple(s.reveal() for s in settings.gocardless_webhook_secrets)
-    whitelist = settings.gocardless_event_whitelist
-    limit = settings.webhook_max_bytes
+def create_app(settings: WebhookSettings, store: Store) -> Starlette:
+    """The receiver's ASGI app (`Settings.webhooks()` refuses to be built without a secret: it could verify nothing)."""
+    secrets = tuple(s.reveal() for s in settings.secrets)
+    whitelist = settings.event_whitelist
+    limit = settings.max_bytes
     writer = GroupCommit(store)
 
     async def receive_webhook(request: Request) -> Response:

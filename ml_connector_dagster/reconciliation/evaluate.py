@@ -19,7 +19,7 @@ import pandas as pd
 from .. import money
 from ..lifecycle import next_step, refund_step
 from ..matching import MatchSettings, match_payments, resolve_customers
-from ..settings import Settings
+from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.utc import utcnow
 from .tables import ensure_tables
@@ -42,9 +42,8 @@ class EvaluationSummary:
                 "reversals_required": self.reversals_required}
 
 
-def match_settings(settings: Settings) -> MatchSettings:
-    settings.require("sage_home_currency")
-    return MatchSettings(home_currency=settings.sage_home_currency, on_tie=settings.on_tie, fx_rates=settings.fx_rates)
+def match_settings(settings: ReconciliationSettings) -> MatchSettings:
+    return MatchSettings(home_currency=settings.home_currency, on_tie=settings.on_tie, fx_rates=settings.fx_rates)
 
 
 def changed_payments(conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | None = None) -> pd.DataFrame:
@@ -73,7 +72,7 @@ def invoices_of(conn: duckdb.DuckDBPyConnection, sage_customers: list[str]) -> p
         FROM sage_ar_invoices WHERE ARDivisionNo || '-' || CustomerNo IN (SELECT unnest(?))""", [sage_customers]).df()
 
 
-def evaluate_payments(conn: duckdb.DuckDBPyConnection, store: Store, settings: Settings, actor: str = "system",
+def evaluate_payments(conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings, actor: str = "system",
                       payment_ids: list[str] | None = None) -> EvaluationSummary:
     """Bring every changed payment to its next status; return what happened."""
     ensure_tables(conn)
@@ -125,7 +124,7 @@ def _steps(payments: pd.DataFrame, collect_on: str) -> pd.DataFrame:
                         index=payments.index)
 
 
-def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: ReconciliationSettings) -> pd.DataFrame:
     customer_map = customer_map_for(conn, to_match["gocardless_customer"].dropna().unique().tolist())
     known = customer_map["sage_customer"].dropna().unique().tolist()
     invoices = invoices_of(conn, known)
@@ -133,7 +132,7 @@ def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: S
     return decisions.set_index("payment_id", drop=False)
 
 
-def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Settings):
+def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: ReconciliationSettings):
     """Ledger rows, audit records, review items and payments whose held item closes (one pass)."""
     ledger_rows, audit, held, reversals, closing = [], [], [], [], []
     for p in payments.itertuples(index=False):
@@ -167,7 +166,7 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Setting
 
 
 def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, decisions: pd.DataFrame,
-                   settings: Settings) -> None:
+                   settings: ReconciliationSettings) -> None:
     now = utcnow().replace(tzinfo=None)
     frame = pd.DataFrame({
         "payment_id": payments["id"],
@@ -203,7 +202,7 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
     conn.unregister("new_matches")
 
 
-def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Settings, actor: str = "system") -> int:
+def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings, actor: str = "system") -> int:
     """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
 
     A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
@@ -247,20 +246,18 @@ def _review_details(p: Any, d: Any) -> dict[str, Any]:
     }
 
 
-def _home_amount(p: Any, settings: Settings) -> Decimal | None:
+def _home_amount(p: Any, settings: ReconciliationSettings) -> Decimal | None:
     """The amount in Sage's currency, for display of payments that are not matched (pending, not collected)."""
-    if not settings.sage_home_currency:
-        return None
     try:
-        return money.to_home_amount(int(p.amount), p.currency, settings.sage_home_currency, _none(p.fx_currency),
+        return money.to_home_amount(int(p.amount), p.currency, settings.home_currency, _none(p.fx_currency),
                                     None if pd.isna(p.fx_amount) else int(p.fx_amount), settings.fx_rates)
     except money.UnsupportedCurrency:
         return None
 
 
-def reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: Settings) -> dict[str, Any]:
-    home = money.to_home_amount(amount_minor, currency, settings.sage_home_currency or currency, None, None,
-                                settings.fx_rates) if settings.sage_home_currency else None
+def reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str,
+                     settings: ReconciliationSettings) -> dict[str, Any]:
+    home = money.to_home_amount(amount_minor, currency, settings.home_currency, None, None, settings.fx_rates)
     return {"payment_id": payment_id, "cause": cause, "amount_minor": amount_minor, "currency": currency,
             "amount": str(money.to_decimal(amount_minor, currency)), "home_amount": _text(home)}
 

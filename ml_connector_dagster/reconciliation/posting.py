@@ -38,7 +38,7 @@ from ..sage100 import (
     SageWriteRejected,
 )
 
-from ..settings import Settings
+from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.utc import utcnow
 from ..store.ledger import Ledger, LedgerEntry
@@ -190,7 +190,7 @@ def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(found[0])
 
 
-def post_matched(store: Store, agent: AgentClient, settings: Settings, payments: Callable[[Sequence[str]], dict],
+def post_matched(store: Store, agent: AgentClient, settings: ReconciliationSettings, payments: Callable[[Sequence[str]], dict],
                  actor: str = "system", owner: str | None = None, lease: timedelta = POSTING_LEASE,
                  max_unreachable: int = MAX_UNREACHABLE) -> PostingPass:
     """Post every matched payment, and resolve those left `posting` (claim free, i.e. not being worked on).
@@ -216,7 +216,7 @@ def post_matched(store: Store, agent: AgentClient, settings: Settings, payments:
     return result
 
 
-def post_payment(store: Store, agent: AgentClient, settings: Settings, entry: LedgerEntry,
+def post_payment(store: Store, agent: AgentClient, settings: ReconciliationSettings, entry: LedgerEntry,
                  payment: dict[str, Any] | None, actor: str = "system", allocations: Sequence[Allocation] | None = None,
                  sage_customer: str | None = None, claims: Claims | None = None) -> PostingOutcome:
     """Post one payment; `allocations`/`sage_customer` are an operator's choice (review apply).
@@ -257,7 +257,7 @@ class _Attempt:
 
     store: Store
     agent: AgentClient
-    settings: Settings
+    settings: ReconciliationSettings
     entry: LedgerEntry
     payment: dict[str, Any] | None
     actor: str
@@ -329,7 +329,7 @@ class _Attempt:
         lines, rule, why, home_amount = plan
         request = CashReceiptRequest(
             idempotency_key=self.pid, deposit_date=datetime.now(timezone.utc).date(),
-            bank_code=self.settings.sage_bank_code, ar_division_no=division, customer_no=customer_no,
+            bank_code=self.settings.bank_code, ar_division_no=division, customer_no=customer_no,
             amount=home_amount, reference=(self.payment.get("reference") or self.pid)[:30], lines=tuple(lines))
         return self._send(request, rule, why)
 

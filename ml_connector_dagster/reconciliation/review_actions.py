@@ -20,7 +20,7 @@ from ..lifecycle import next_step
 from ..matching import resolve_customers
 from ..sage100 import AgentClient
 from ..sage100.model import money as sage_amount
-from ..settings import Settings
+from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.review import ReviewItem
 from ..store.utc import utcnow
@@ -58,7 +58,7 @@ def parse_allocation(text: str) -> Allocation:
         raise ReviewActionError(f"{text!r}: {exc}") from None
 
 
-def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
+def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: ReconciliationSettings, item_id: int,
           allocations: Sequence[Allocation], by: str, sage_customer: str | None = None) -> ActionResult:
     """Post a held payment to the invoices an operator chose (amounts optional: oldest first fills)."""
     item = _open_item(store, item_id, kinds=("held",))
@@ -73,7 +73,7 @@ def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
     return _result(item_id, item.subject, "apply", outcome)
 
 
-def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
+def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: ReconciliationSettings, item_id: int,
           by: str) -> ActionResult:
     """Decide again on fresh data (after fixing it in Sage or GoCardless) and post if it now matches."""
     item = _open_item(store, item_id, kinds=("held", "processing_failed"))
@@ -95,7 +95,7 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
         store.ledger.upsert(pid, status=step.action if step.action != "none" else entry.status,
                             gocardless_status=resolved.payment["status"])
         return ActionResult(item_id, pid, "retry", step.action, f"GoCardless status is {resolved.payment['status']}")
-    home = money.to_home_amount(payment["amount"], payment["currency"], settings.sage_home_currency,
+    home = money.to_home_amount(payment["amount"], payment["currency"], settings.home_currency,
                                 payment.get("fx_currency"), payment.get("fx_amount"), settings.fx_rates)
     store.ledger.upsert(pid, status="matched", sage_customer=customer, home_amount=None if home is None else str(home),
                         gocardless_customer=resolved.customer["id"], amount_minor=payment["amount"],
@@ -136,7 +136,7 @@ def reverse_payment(store: Store, agent: AgentClient, payment_id: str, by: str, 
     return ActionResult(item.id if item else 0, payment_id, "reverse", "reversed", f"receipt {receipt.receipt_id} reversed")
 
 
-def auto_reverse(store: Store, agent: AgentClient, settings: Settings, actor: str = "system") -> list[ActionResult]:
+def auto_reverse(store: Store, agent: AgentClient, settings: ReconciliationSettings, actor: str = "system") -> list[ActionResult]:
     """With auto_reversal on, reverse receipts whose whole amount went back (partial refunds stay for people)."""
     if not settings.auto_reversal:
         return []

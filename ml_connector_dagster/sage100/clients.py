@@ -28,7 +28,7 @@ import zeep.exceptions
 from zeep.transports import Transport
 
 from ..secrets import Secret
-from ..settings import Settings
+from ..settings import SageSettings
 from .errors import SageError, SageUnavailable
 from .faults import from_fault, from_transport
 
@@ -123,11 +123,12 @@ class SoapClient:
         return f"{type(self).__name__}(wsdl={self.wsdl!r}, username={self.username!r}, company={self.company_code!r})"
 
     @classmethod
-    def _from_settings(cls, settings: Settings, wsdl_setting: str, **kwargs: Any) -> Self:
-        settings.require(wsdl_setting, "sage_username", "sage_password", "sage_company_code")
-        return cls(getattr(settings, wsdl_setting), username=settings.sage_username, password=settings.sage_password,
-                   company_code=settings.sage_company_code, timeout=settings.sage_timeout_seconds,
-                   ca_bundle=settings.sage_ca_bundle, **kwargs)
+    def from_settings(cls, settings: SageSettings, *, address: str | None = None,
+                      retry: RetryPolicy = RetryPolicy()) -> Self:
+        """A client of the service `settings` names (`Settings.sage_agent()` or `.sage_ebusiness()`)."""
+        return cls(settings.wsdl, username=settings.username, password=settings.password,
+                   company_code=settings.company_code, address=address, timeout=settings.timeout_seconds,
+                   ca_bundle=settings.ca_bundle, retry=retry)
 
     def _load(self) -> Any:
         if self._service is None:

@@ -13,7 +13,6 @@ from typing import Any
 
 from zeep.helpers import serialize_object
 
-from ..settings import Settings
 from .clients import SoapClient
 
 
@@ -25,10 +24,6 @@ class ContractInfo:
 
 class EBusinessClient(SoapClient):
     """Sage's own eBusiness Web Services (customers). Create is not retried: Sage has no idempotency key."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> EBusinessClient:
-        return cls._from_settings(settings, "sage_ebusiness_wsdl", **kwargs)
 
     def get_contract_information(self) -> ContractInfo:
         r = self._read("GetContractInformation", logon=False)
