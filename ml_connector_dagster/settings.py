@@ -59,6 +59,7 @@ WHOLE_TEXT = re.compile(r"[0-9]+")
 MAX_TIMEOUT_SECONDS = Decimal(3600)  # an hour: past that a call is hung, not slow
 MAX_COUNT = 1_000_000  # the default bound of a whole-number setting
 MAX_WEBHOOK_BYTES = 64 * 1024 * 1024  # a GoCardless webhook is a few KiB; the default is 1 MiB
+MAX_QUEUED_SECONDS = 7 * 24 * 3600  # a week: a run queued longer than that was forgotten, not slow
 FX_RATE_MIN, FX_RATE_MAX = Decimal("0.000001"), Decimal(1_000_000)  # home units per foreign unit, any pair
 SECRET_SETTINGS = ("sage_password", "gocardless_access_token", "gocardless_webhook_secrets", "secret_key")
 
@@ -153,6 +154,7 @@ class Settings(_MaskedRepr):
     auto_reversal: bool = False
     fx_rates: Mapping[str, Decimal] = field(default_factory=dict)
     secret_key: Secret | None = None
+    max_queued_seconds: int = 600  # run_queue_watchdog warns about runs queued longer than this
 
     @property
     def warehouse_path(self) -> Path:
@@ -311,6 +313,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if raw.get("http_max_connections") is not None:
         values["http_max_connections"] = _positive_int("http_max_connections", raw["http_max_connections"], problems,
                                                        maximum=100_000)
+    if raw.get("max_queued_seconds") is not None:
+        values["max_queued_seconds"] = _positive_int("max_queued_seconds", raw["max_queued_seconds"], problems,
+                                                     maximum=MAX_QUEUED_SECONDS)
     _choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     _choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):

@@ -207,6 +207,11 @@ def test_the_gocardless_webhook_and_reconciliation_parts_carry_their_settings(tm
                                                                auto_reversal=True)
 
 
+def test_the_run_queue_threshold_is_a_setting(tmp_path: Path) -> None:
+    assert load_settings(base_env(tmp_path)).max_queued_seconds == 600
+    assert load_settings(base_env(tmp_path, ML_CONNECTOR_MAX_QUEUED_SECONDS="900")).max_queued_seconds == 900
+
+
 def test_secrets_are_masked_in_repr_and_in_the_effective_settings(tmp_path: Path) -> None:
     settings = load_settings(base_env(tmp_path, ML_CONNECTOR_SAGE_PASSWORD="pw-123-secret",
                                       ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS="wh-1-secret,wh-2-secret"))
