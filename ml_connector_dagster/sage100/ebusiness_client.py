@@ -14,6 +14,7 @@ from typing import Any
 from zeep.helpers import serialize_object
 
 from .clients import SoapClient
+from .errors import SageFault
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,10 @@ class EBusinessClient(SoapClient):
         return {**r, "OtherFields": {f["MasFieldName"]: f["Value"] for f in other}}
 
     def get_next_customer_no(self, ar_division_no: str = "01") -> str:
-        return self._read("GetNextCustomerNo", arDivisionNo=ar_division_no)
+        number = self._read("GetNextCustomerNo", arDivisionNo=ar_division_no)
+        if not isinstance(number, str):
+            raise SageFault(f"GetNextCustomerNo answered {type(number).__name__}, not a customer number")
+        return number
 
     def create_customer(self, customer: Mapping[str, Any]) -> None:
         self._ready()
