@@ -151,7 +151,7 @@ def cash_receipts(context: dg.AssetExecutionContext, connector_settings: Connect
         with warehouse.connect(read_only=True) as conn:
             return payment_rows(conn, ids)
 
-    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {context.run_id}")
+    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {context.run.run_id}")
     _fail_to_retry(done)
     reversed_ = review_actions.auto_reverse(ops, agent, settings, actor=ACTOR)
     counts, deferred = done.counts(), done.ids("deferred")

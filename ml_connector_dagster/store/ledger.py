@@ -113,7 +113,8 @@ class Ledger:
                 chunk = ids[start:start + 5000]
                 rows = conn.execute(sa.select(ledger.c.payment_id, ledger.c.status)
                                     .where(ledger.c.payment_id.in_(chunk)))
-                out.update(rows.tuples().all())  # a list of pairs (a Result has keys(): no mapping)
+                for payment_id, status in rows:
+                    out[payment_id] = status
         return out
 
     def transition(self, payment_id: str, allowed_from: Sequence[str], owner: str | None = None, **values: Any) -> bool:
