@@ -15,8 +15,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from ml_connector_dagster.defs.resources import ResourceNotOpen, store_resource
 from ml_connector_dagster.definitions import defs
+from ml_connector_dagster.defs.resources import ResourceNotOpen, store_resource
 
 PAYMENT_MATCHES = dg.AssetKey(["reconciliation", "payment_matches"])
 PAYOUTS = dg.AssetKey(["reconciliation", "payouts"])

@@ -203,8 +203,8 @@ def test_the_gocardless_webhook_and_reconciliation_parts_carry_their_settings(tm
     webhooks = settings.webhooks()
     assert ([s.reveal() for s in webhooks.secrets], webhooks.max_bytes) == (["wh-1", "wh-2"], 2048)
     assert webhooks.event_whitelist == settings.gocardless_event_whitelist
-    assert settings.reconciliation() == ReconciliationSettings("GBP", "B", "confirmed", "hold", {"EUR": Decimal("0.86")},
-                                                               auto_reversal=True)
+    assert settings.reconciliation() == ReconciliationSettings("GBP", "B", "confirmed", "hold",
+                                                               {"EUR": Decimal("0.86")}, auto_reversal=True)
 
 
 def test_the_run_queue_threshold_is_a_setting(tmp_path: Path) -> None:

@@ -122,7 +122,8 @@ class WriteBack:
 
     def post(self, payments: Callable[[Sequence[str]], dict] | None = None, **kwargs: Any):
         """One write-back pass, as the cash_receipts asset runs it."""
-        return post_matched(self.store, self.agent(), self.settings.reconciliation(), payments or self.payments, **kwargs)
+        return post_matched(self.store, self.agent(), self.settings.reconciliation(), payments or self.payments,
+                            **kwargs)
 
     def request(self, pid: str, **changes: Any) -> CashReceiptRequest:
         """The cash receipt the write-back would ask for (the ledger's decision), with `changes`."""

@@ -145,7 +145,8 @@ def test_review_apply_while_the_agent_is_down_exits_1_and_keeps_the_payment_held
 def test_with_a_wrong_sage_password_a_pass_holds_nothing_and_stops(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=5)
     ids = wb.ids(5)
-    agent = AgentClient.from_settings(dataclasses.replace(wb.settings.sage_agent(), password=Secret("not-the-password")))
+    wrong = dataclasses.replace(wb.settings.sage_agent(), password=Secret("not-the-password"))
+    agent = AgentClient.from_settings(wrong)
 
     done = post_matched(wb.store, agent, wb.settings.reconciliation(), wb.payments)
 
