@@ -72,7 +72,8 @@ class _Session(requests.Session):
         super().__init__()
         self.ca_bundle = ca_bundle
 
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+    def merge_environment_settings(self, url: str, proxies: dict[str, str] | None, stream: bool | None,
+                                   verify: bool | str | None, cert: str | tuple[str, str] | None) -> dict[str, Any]:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self.ca_bundle:
             merged["verify"] = self.ca_bundle
