@@ -78,7 +78,7 @@ class InboxProcessingConfig(dg.Config):
 
 
 def _claimed_by(context: dg.AssetExecutionContext) -> str:
-    return f"run:{context.run.run_id}"[:64]
+    return f"run:{context.op_execution_context.run_id}"[:64]  # as in cash_receipts: set in a direct invocation too
 
 
 def _consume(context: dg.AssetExecutionContext, process: Callable[..., InboxOutcome], config: InboxProcessingConfig,

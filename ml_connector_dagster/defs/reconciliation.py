@@ -151,7 +151,10 @@ def cash_receipts(context: dg.AssetExecutionContext, connector_settings: Connect
         with warehouse.connect(read_only=True) as conn:
             return payment_rows(conn, ids)
 
-    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {context.run.run_id}")
+    # The op context's run_id: context.run (what AssetExecutionContext.run_id's deprecation points to) is not
+    # set when the asset is invoked directly, as a unit test does; this one is ("EPHEMERAL" then).
+    run_id = context.op_execution_context.run_id
+    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {run_id}")
     _fail_to_retry(done)
     reversed_ = review_actions.auto_reverse(ops, agent, settings, actor=ACTOR)
     counts, deferred = done.counts(), done.ids("deferred")
