@@ -23,8 +23,9 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS
@@ -102,7 +103,7 @@ class _HeadDeadline(asyncio.Protocol):
     _over_cap = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[safe-super]
+        super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             self._refuse_over_cap()
             return
@@ -123,7 +124,7 @@ class _HeadDeadline(asyncio.Protocol):
         if self._over_cap:
             return
         cycle = self.cycle
-        super().data_received(data)  # type: ignore[safe-super]
+        super().data_received(data)
         if self.cycle is not cycle:
             self._stop_head_clock()  # a head was parsed; the body has BodyDeadline
         elif self._between_requests():
@@ -131,7 +132,7 @@ class _HeadDeadline(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_clock()
-        super().connection_lost(exc)  # type: ignore[safe-super]
+        super().connection_lost(exc)
 
     def _between_requests(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
@@ -230,7 +231,8 @@ def _uvicorn_options(limits: ServerLimits, http: str) -> dict[str, Any]:
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]  # (host, port) for AF_INET
+        return port
 
 
 def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, ssl_certfile: str | None = None,
@@ -264,5 +266,12 @@ def run_forever(app: Any, host: str, port: int, *, ssl_certfile: str | None = No
                 ssl_keyfile=ssl_keyfile, log_level=log_level, **_uvicorn_options(limits, "auto"))
 
 
-__all__ = ["ServerHandle", "ServerLimits", "BodyDeadline", "BODY_TIMED_OUT", "serve_in_thread", "run_forever",
-           "free_port"]
+__all__ = [
+    "BODY_TIMED_OUT",
+    "BodyDeadline",
+    "ServerHandle",
+    "ServerLimits",
+    "free_port",
+    "run_forever",
+    "serve_in_thread",
+]

@@ -9,20 +9,13 @@ to do. `snapshot` reads the Dagster instance into plain data; `warnings` decides
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import dagster as dg
 
-THRESHOLD_VARIABLE = "ML_CONNECTOR_MAX_QUEUED_SECONDS"
-DEFAULT_MAX_QUEUED_SECONDS = 600
 FREE_SLOTS_HINT = ("open run {run} in the Dagster UI and choose \"Free concurrency slots\" in its menu "
                    "(the pool's holders are listed under Deployment > Concurrency > {pool})")
-
-
-class RunQueueConfigError(ValueError):
-    """The watchdog's threshold is not usable; the message names the variable and how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -59,17 +52,6 @@ class QueueSnapshot:
     runs_in_progress: int
 
 
-def max_queued_seconds(environ: Mapping[str, str] | None = None) -> int:
-    """The threshold from ML_CONNECTOR_MAX_QUEUED_SECONDS (default 600 s = 10 minutes)."""
-    raw = (os.environ if environ is None else environ).get(THRESHOLD_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_MAX_QUEUED_SECONDS
-    if not (raw.isascii() and raw.isdigit()) or int(raw) == 0:
-        raise RunQueueConfigError(f"{THRESHOLD_VARIABLE}: {raw!r} is not a positive whole number of seconds; "
-                                  f"set e.g. {DEFAULT_MAX_QUEUED_SECONDS} (10 minutes) or unset it for that default")
-    return int(raw)
-
-
 # --- deciding and wording ---------------------------------------------------------------------------------------
 
 def warnings(snapshot: QueueSnapshot, threshold_seconds: float) -> list[str]:
@@ -89,7 +71,8 @@ def _blocker(run: QueuedRun, snapshot: QueueSnapshot) -> str:
 
 
 def _pool_line(pool: PoolState) -> str:
-    return f"pool '{pool.pool}' (limit {pool.limit}) is held by " + ", ".join(_holder_line(pool.pool, h) for h in pool.holders)
+    holders = ", ".join(_holder_line(pool.pool, h) for h in pool.holders)
+    return f"pool '{pool.pool}' (limit {pool.limit}) is held by {holders}"
 
 
 def _holder_line(pool: str, holder: SlotHolder) -> str:

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -62,7 +63,7 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    def __reduce__(self):  # pickling would write the plaintext somewhere we do not control
+    def __reduce__(self) -> NoReturn:  # pickling would write the plaintext somewhere we do not control
         raise TypeError("Secret values cannot be pickled")
 
 

@@ -3,6 +3,11 @@
 Precedence for every setting: environment variable > stored encrypted secret (secrets only) > TOML file
 named by ML_CONNECTOR_CONFIG > default. Everything is validated at load time, and every problem is
 reported at once, naming the variable and how to fix it.
+
+Settings a component cannot work without but a deployment may leave unset (a receiver host has no Sage
+password) are optional in `Settings`; each component asks for the part it needs as a sub-object whose
+fields cannot be None: `sage_agent()`, `sage_ebusiness()`, `gocardless()`, `webhooks()`, `reconciliation()`.
+Each raises SettingsError naming every missing variable and how to set it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ import re
 import tomllib
 from collections import abc
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from types import UnionType
-from typing import Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from urllib.parse import urlparse
 
 from .fileperms import secure_home
@@ -54,6 +59,7 @@ WHOLE_TEXT = re.compile(r"[0-9]+")
 MAX_TIMEOUT_SECONDS = Decimal(3600)  # an hour: past that a call is hung, not slow
 MAX_COUNT = 1_000_000  # the default bound of a whole-number setting
 MAX_WEBHOOK_BYTES = 64 * 1024 * 1024  # a GoCardless webhook is a few KiB; the default is 1 MiB
+MAX_QUEUED_SECONDS = 7 * 24 * 3600  # a week: a run queued longer than that was forgotten, not slow
 FX_RATE_MIN, FX_RATE_MAX = Decimal("0.000001"), Decimal(1_000_000)  # home units per foreign unit, any pair
 SECRET_SETTINGS = ("sage_password", "gocardless_access_token", "gocardless_webhook_secrets", "secret_key")
 
@@ -66,8 +72,61 @@ class SettingsError(Exception):
         super().__init__("invalid settings:\n  - " + "\n  - ".join(self.problems))
 
 
+class _MaskedRepr:
+    """For dataclasses: their repr with the credentials of URLs masked (secrets mask themselves)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
+        return mask_credentials(f"{type(self).__name__}({shown})")
+
+
 @dataclass(frozen=True, repr=False)
-class Settings:
+class SageSettings(_MaskedRepr):
+    """One Sage-style SOAP service (the agent, or eBusiness Web Services) and the logon every call carries."""
+
+    wsdl: str
+    username: str
+    password: Secret
+    company_code: str
+    ca_bundle: str | None = None  # None: the system's CAs
+    timeout_seconds: Decimal = Decimal("30")
+
+
+@dataclass(frozen=True, repr=False)
+class GoCardlessSettings(_MaskedRepr):
+    """The GoCardless API: where, and the access token."""
+
+    api_url: str
+    access_token: Secret
+
+
+@dataclass(frozen=True, repr=False)
+class WebhookSettings(_MaskedRepr):
+    """What the webhook receiver checks: the signing secrets (at least one), the event types it keeps and
+    the largest body it reads."""
+
+    secrets: tuple[Secret, ...]
+    event_whitelist: frozenset[str]
+    max_bytes: int
+
+
+@dataclass(frozen=True, repr=False)
+class ReconciliationSettings(_MaskedRepr):
+    """Deciding payments and posting them: Sage's home currency, the bank code receipts are deposited to,
+    FX rates and the policy choices."""
+
+    home_currency: str
+    bank_code: str
+    collect_on: str = "confirmed"
+    on_tie: str = "oldest"
+    fx_rates: Mapping[str, Decimal] = field(default_factory=dict)
+    auto_reversal: bool = False
+
+
+@dataclass(frozen=True, repr=False)
+class Settings(_MaskedRepr):
     home: Path
     database_url: str
     sage_ebusiness_wsdl: str | None = None
@@ -95,21 +154,57 @@ class Settings:
     auto_reversal: bool = False
     fx_rates: Mapping[str, Decimal] = field(default_factory=dict)
     secret_key: Secret | None = None
+    max_queued_seconds: int = 600  # run_queue_watchdog warns about runs queued longer than this
 
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
 
     def require(self, *names: str) -> None:
-        """Raise SettingsError naming every listed setting that a component needs but is unset."""
-        missing = [n for n in names if not getattr(self, n)]
-        if missing:
-            raise SettingsError([f"{env_name(n)}: not set; {_HELP.get(n, 'set it')}" for n in missing])
+        """Raise SettingsError naming every listed setting that is unset (for `config check` and `ping`,
+        which report settings one by one; components ask for their sub-object instead)."""
+        if problems := self._unset(*names):
+            raise SettingsError(problems)
 
-    def __repr__(self) -> str:
-        """Like a dataclass repr, with the credentials of URLs masked (secrets mask themselves)."""
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self))
-        return mask_credentials(f"Settings({shown})")
+    def _unset(self, *names: str) -> list[str]:
+        """'VARIABLE: not set; how to set it' for each listed setting that is unset."""
+        return [f"{env_name(n)}: not set; {_HELP.get(n, 'set it')}" for n in names if not getattr(self, n)]
+
+    def sage_agent(self) -> SageSettings:
+        """The agent on the Sage server and the logon; SettingsError naming whatever is unset."""
+        return self._sage(self.sage_agent_wsdl, "sage_agent_wsdl")
+
+    def sage_ebusiness(self) -> SageSettings:
+        """Sage's eBusiness Web Services and the logon; SettingsError naming whatever is unset."""
+        return self._sage(self.sage_ebusiness_wsdl, "sage_ebusiness_wsdl")
+
+    def _sage(self, wsdl: str | None, wsdl_setting: str) -> SageSettings:
+        username, password, company_code = self.sage_username, self.sage_password, self.sage_company_code
+        if wsdl and username and password and company_code:
+            return SageSettings(wsdl, username, password, company_code, self.sage_ca_bundle,
+                                self.sage_timeout_seconds)
+        raise SettingsError(self._unset(wsdl_setting, "sage_username", "sage_password", "sage_company_code"))
+
+    def gocardless(self) -> GoCardlessSettings:
+        """The GoCardless API URL and access token; SettingsError when no token is configured."""
+        if token := self.gocardless_access_token:
+            return GoCardlessSettings(self.gocardless_api_url, token)
+        raise SettingsError(self._unset("gocardless_access_token"))
+
+    def webhooks(self) -> WebhookSettings:
+        """The receiver's checks; SettingsError when no webhook secret is configured (it could verify nothing)."""
+        if not self.gocardless_webhook_secrets:
+            raise SettingsError(self._unset("gocardless_webhook_secrets"))
+        return WebhookSettings(self.gocardless_webhook_secrets, self.gocardless_event_whitelist,
+                               self.webhook_max_bytes)
+
+    def reconciliation(self) -> ReconciliationSettings:
+        """Deciding and posting payments; SettingsError naming the home currency or bank code if unset."""
+        home_currency, bank_code = self.sage_home_currency, self.sage_bank_code
+        if home_currency and bank_code:
+            return ReconciliationSettings(home_currency, bank_code, self.collect_on, self.on_tie, self.fx_rates,
+                                          self.auto_reversal)
+        raise SettingsError(self._unset("sage_home_currency", "sage_bank_code"))
 
     def masked(self) -> dict[str, str]:
         """Effective settings for display: secrets shown only as set/unset, credentials in URLs masked."""
@@ -218,6 +313,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if raw.get("http_max_connections") is not None:
         values["http_max_connections"] = _positive_int("http_max_connections", raw["http_max_connections"], problems,
                                                        maximum=100_000)
+    if raw.get("max_queued_seconds") is not None:
+        values["max_queued_seconds"] = _positive_int("max_queued_seconds", raw["max_queued_seconds"], problems,
+                                                     maximum=MAX_QUEUED_SECONDS)
     _choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     _choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):

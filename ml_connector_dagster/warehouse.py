@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
@@ -20,7 +20,8 @@ from .fileperms import private_folder, tighten
 
 
 @contextlib.contextmanager
-def connect(path: Path, read_only: bool = False, lock_timeout_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Path, read_only: bool = False,
+            lock_timeout_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
     private_folder(path.parent)
     if read_only and not path.exists():
@@ -46,3 +47,15 @@ def connect(path: Path, read_only: bool = False, lock_timeout_seconds: float = 6
 
 def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
+
+
+def count(conn: duckdb.DuckDBPyConnection, sql: str, parameters: Sequence[object] = ()) -> int:
+    """The whole number a query of one row and one column answers (a count(*), the rows a DELETE removed)."""
+    row = conn.execute(sql, parameters).fetchone()
+    if row is None:
+        raise ValueError(f"the query answered no row: {sql[:200]}")
+    return int(row[0])
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return count(conn, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]) > 0

@@ -114,7 +114,7 @@ def receiver_store(receiver_settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def receiver(receiver_settings: Settings, receiver_store: Store) -> Iterator[ServerHandle]:
-    handle = serve_in_thread(create_app(receiver_settings, receiver_store))
+    handle = serve_in_thread(create_app(receiver_settings.webhooks(), receiver_store))
     yield handle
     handle.stop()
 

@@ -22,6 +22,7 @@ from ml_connector_dagster import run_queue
 from ml_connector_dagster.defs.operations import run_queue_watchdog
 from ml_connector_dagster.instance_config import instance_yaml
 from ml_connector_dagster.run_queue import PoolState, QueuedRun, QueueSnapshot, SlotHolder
+from ml_connector_dagster.settings import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = "reconciliation__cash_receipts"
@@ -87,21 +88,23 @@ def test_an_instance_without_monitoring_slot_freeing_or_worker_checks_gets_one_p
 
 # --- the threshold ----------------------------------------------------------------------------------------------------
 
-def test_the_threshold_defaults_to_ten_minutes() -> None:
-    assert run_queue.max_queued_seconds({}) == 600
+def test_the_threshold_defaults_to_ten_minutes(tmp_path: Path) -> None:
+    assert load_settings({"ML_CONNECTOR_HOME": str(tmp_path)}).max_queued_seconds == 600
 
 
-def test_the_threshold_is_read_from_its_variable() -> None:
-    assert run_queue.max_queued_seconds({"ML_CONNECTOR_MAX_QUEUED_SECONDS": " 120 "}) == 120
+def test_the_threshold_is_read_from_its_variable(tmp_path: Path) -> None:
+    env = {"ML_CONNECTOR_HOME": str(tmp_path), "ML_CONNECTOR_MAX_QUEUED_SECONDS": " 120 "}
+    assert load_settings(env).max_queued_seconds == 120
 
 
-@pytest.mark.parametrize("value", ["ten", "0", "-5", "1.5", "\u0661\u0660"])
-def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_naming_the_variable(value: str) -> None:
-    with pytest.raises(run_queue.RunQueueConfigError) as refused:
-        run_queue.max_queued_seconds({"ML_CONNECTOR_MAX_QUEUED_SECONDS": value})
+@pytest.mark.parametrize("value", ["ten", "0", "-5", "1.5", "\u0661\u0660", "604801"])
+def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_naming_the_variable(tmp_path: Path,
+                                                                                        value: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"ML_CONNECTOR_HOME": str(tmp_path), "ML_CONNECTOR_MAX_QUEUED_SECONDS": value})
 
-    assert str(refused.value).startswith(f"ML_CONNECTOR_MAX_QUEUED_SECONDS: {value!r} is not a positive whole number")
-    assert "set e.g. 600" in str(refused.value)
+    assert refused.value.problems == [f"ML_CONNECTOR_MAX_QUEUED_SECONDS: {value!r} is not a whole number from 1 to "
+                                      "604800 (digits 0-9)"]
 
 
 # --- a real instance ----------------------------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ def test_the_snapshot_finds_the_queued_run_and_the_failed_run_holding_its_pool(i
 
 @pytest.mark.slow
 def test_the_watchdog_sensor_warns_about_the_run_queued_too_long_behind_the_dead_run(
-        instance: dg.DagsterInstance, dagster_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        instance: dg.DagsterInstance, dagster_home: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     waiting = submit_queued_run(dagster_home)
     dead = failed_run_holding_the_warehouse(instance)
     monkeypatch.setenv("ML_CONNECTOR_MAX_QUEUED_SECONDS", "1")
@@ -174,18 +177,15 @@ def test_the_watchdog_sensor_warns_about_the_run_queued_too_long_behind_the_dead
     assert f"held by run {dead} step {STEP} (the run is FAILURE" in reason
 
 
-def test_the_watchdog_sensor_is_quiet_when_nothing_waits(instance: dg.DagsterInstance,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ML_CONNECTOR_MAX_QUEUED_SECONDS", raising=False)
-
+def test_the_watchdog_sensor_is_quiet_when_nothing_waits(instance: dg.DagsterInstance, home: Path) -> None:
     result = run_queue_watchdog(dg.build_sensor_context(instance=instance))
 
     assert result.skip_message == "no run has been queued longer than 600 s; run monitoring is configured"
 
 
-def test_the_watchdog_sensor_refuses_a_bad_threshold_with_the_variables_name(instance: dg.DagsterInstance,
+def test_the_watchdog_sensor_refuses_a_bad_threshold_with_the_variables_name(instance: dg.DagsterInstance, home: Path,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ML_CONNECTOR_MAX_QUEUED_SECONDS", "10m")
 
-    with pytest.raises(run_queue.RunQueueConfigError, match="ML_CONNECTOR_MAX_QUEUED_SECONDS: '10m'"):
+    with pytest.raises(SettingsError, match="ML_CONNECTOR_MAX_QUEUED_SECONDS: '10m'"):
         run_queue_watchdog(dg.build_sensor_context(instance=instance))

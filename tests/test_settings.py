@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from ml_connector_dagster.secrets import SecretStore, generate_key, Secret
-from ml_connector_dagster.settings import SettingsError, load_settings
+from ml_connector_dagster.settings import (
+    GoCardlessSettings,
+    ReconciliationSettings,
+    SageSettings,
+    SettingsError,
+    load_settings,
+)
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
@@ -150,6 +157,59 @@ def test_require_names_each_missing_setting_and_how_to_set_it(tmp_path: Path) ->
 
     assert "ML_CONNECTOR_SAGE_AGENT_WSDL: not set" in str(err.value)
     assert "ml-connector secrets set sage_password" in str(err.value)
+
+
+SAGE = {"ML_CONNECTOR_SAGE_AGENT_WSDL": "https://sage:8443/agent?wsdl", "ML_CONNECTOR_SAGE_USERNAME": "web",
+        "ML_CONNECTOR_SAGE_PASSWORD": "pw-123-secret", "ML_CONNECTOR_SAGE_COMPANY_CODE": "abc"}
+
+
+def test_the_agents_settings_are_the_wsdl_the_logon_and_how_to_reach_it(tmp_path: Path) -> None:
+    settings = load_settings(base_env(tmp_path, **SAGE, ML_CONNECTOR_SAGE_CA_BUNDLE="/etc/ca.pem",
+                                      ML_CONNECTOR_SAGE_TIMEOUT_SECONDS="12"))
+
+    assert settings.sage_agent() == SageSettings("https://sage:8443/agent?wsdl", "web", Secret("pw-123-secret"), "ABC",
+                                                 "/etc/ca.pem", Decimal(12))
+    assert "pw-123-secret" not in repr(settings.sage_agent())
+
+
+def test_each_part_names_every_setting_it_lacks_and_how_to_set_it(tmp_path: Path) -> None:
+    settings = load_settings(base_env(tmp_path, ML_CONNECTOR_SAGE_USERNAME="web"))
+
+    def problems(part: Callable[[], object]) -> list[str]:
+        with pytest.raises(SettingsError) as err:
+            part()
+        return [p.split(":")[0] for p in err.value.problems]
+
+    assert problems(settings.sage_agent) == ["ML_CONNECTOR_SAGE_AGENT_WSDL", "ML_CONNECTOR_SAGE_PASSWORD",
+                                             "ML_CONNECTOR_SAGE_COMPANY_CODE"]
+    assert problems(settings.sage_ebusiness) == ["ML_CONNECTOR_SAGE_EBUSINESS_WSDL", "ML_CONNECTOR_SAGE_PASSWORD",
+                                                 "ML_CONNECTOR_SAGE_COMPANY_CODE"]
+    assert problems(settings.gocardless) == ["ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN"]
+    assert problems(settings.webhooks) == ["ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS"]
+    assert problems(settings.reconciliation) == ["ML_CONNECTOR_SAGE_HOME_CURRENCY", "ML_CONNECTOR_SAGE_BANK_CODE"]
+    with pytest.raises(SettingsError) as err:
+        settings.sage_agent()
+    assert "ml-connector secrets set sage_password" in str(err.value)
+
+
+def test_the_gocardless_webhook_and_reconciliation_parts_carry_their_settings(tmp_path: Path) -> None:
+    settings = load_settings(base_env(
+        tmp_path, ML_CONNECTOR_GOCARDLESS_API_URL="sandbox", ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN="tok-secret",
+        ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS="wh-1,wh-2", ML_CONNECTOR_WEBHOOK_MAX_BYTES="2048",
+        ML_CONNECTOR_SAGE_HOME_CURRENCY="gbp", ML_CONNECTOR_SAGE_BANK_CODE="b", ML_CONNECTOR_ON_TIE="hold",
+        ML_CONNECTOR_FX_RATES="EUR=0.86", ML_CONNECTOR_AUTO_REVERSAL="true"))
+
+    assert settings.gocardless() == GoCardlessSettings("https://api-sandbox.gocardless.com", Secret("tok-secret"))
+    webhooks = settings.webhooks()
+    assert ([s.reveal() for s in webhooks.secrets], webhooks.max_bytes) == (["wh-1", "wh-2"], 2048)
+    assert webhooks.event_whitelist == settings.gocardless_event_whitelist
+    assert settings.reconciliation() == ReconciliationSettings("GBP", "B", "confirmed", "hold",
+                                                               {"EUR": Decimal("0.86")}, auto_reversal=True)
+
+
+def test_the_run_queue_threshold_is_a_setting(tmp_path: Path) -> None:
+    assert load_settings(base_env(tmp_path)).max_queued_seconds == 600
+    assert load_settings(base_env(tmp_path, ML_CONNECTOR_MAX_QUEUED_SECONDS="900")).max_queued_seconds == 900
 
 
 def test_secrets_are_masked_in_repr_and_in_the_effective_settings(tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ field formats, for agent/boi.py. Nothing here knows about cash receipts or the l
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, TypeVar
 
-from ..sage100.model import CENT, CustomerRecord, InvoiceRecord, SageRuleError, Stamp, normalise_time_updated
+from ..sage100.model import CENT, CustomerRecord, InvoiceRecord, Listed, SageRuleError, Stamp, normalise_time_updated
+
+L = TypeVar("L", bound=Listed)
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +20,8 @@ log = logging.getLogger(__name__)
 def win32_dispatch(progid: str) -> Any:
     """The real COM object for a ProgID (pywin32), initialising COM on this worker thread."""
     try:
-        import pythoncom  # type: ignore[import-not-found]
-        import win32com.client  # type: ignore[import-not-found]
+        import pythoncom
+        import win32com.client
     except ImportError:
         raise RuntimeError("the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
                            "installed on this machine; use --backend simulated elsewhere") from None
@@ -71,7 +74,7 @@ def message(obj: Any, default: str) -> str:
 def quietly(call: Callable[[], Any]) -> None:
     try:
         call()
-    except Exception:  # noqa: BLE001 - cleanup must not hide the error that got us here
+    except Exception:
         log.debug("BOI cleanup call failed", exc_info=True)
 
 
@@ -104,14 +107,14 @@ def customer_record(r: dict[str, Any]) -> CustomerRecord:
 
 
 def invoice_record(r: dict[str, Any]) -> InvoiceRecord:
-    return InvoiceRecord(r["ARDivisionNo"], r["CustomerNo"], r["InvoiceNo"], r["InvoiceType"], sage_date(r["InvoiceDate"]),
-                         sage_date(r["InvoiceDueDate"]), decimal(r["Balance"]), r["DateUpdated"],
-                         normalise_time_updated(r["TimeUpdated"]))
+    return InvoiceRecord(r["ARDivisionNo"], r["CustomerNo"], r["InvoiceNo"], r["InvoiceType"],
+                         sage_date(r["InvoiceDate"]), sage_date(r["InvoiceDueDate"]), decimal(r["Balance"]),
+                         r["DateUpdated"], normalise_time_updated(r["TimeUpdated"]))
 
 
-def page(rows: list, since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list:
+def page(rows: Iterable[L], since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list[L]:
     """The in-memory equivalent of the simulated company's keyset query."""
-    def position(r: Any) -> tuple[str, ...]:
+    def position(r: L) -> tuple[str, ...]:
         return (*r.stamp, *r.key)
 
     chosen = [r for r in rows if (since is None or r.stamp > since) and (after is None or position(r) > after)]

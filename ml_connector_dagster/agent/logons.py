@@ -20,8 +20,8 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..sage100.model import FAULT_LOGON_LOCKED, SageRuleError
 
@@ -51,7 +51,7 @@ class LogonPolicy:
         if failures < self.max_failures:
             return 0.0
         doublings = min(failures - self.max_failures, 32)  # 2**32 * any lockout is past every cap
-        return min(self.lockout_seconds * 2 ** doublings, self.max_lockout_seconds)
+        return min(self.lockout_seconds * 2.0 ** doublings, self.max_lockout_seconds)
 
 
 @dataclass

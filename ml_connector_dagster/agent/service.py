@@ -16,22 +16,24 @@ import base64
 import binascii
 import json
 import time
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 
 from ..sage100.model import (
     CUSTOMER_KEY,
-    INVOICE_KEY,
     FAULT_LOGON,
+    INVOICE_KEY,
     CashReceipt,
     CashReceiptRequest,
     Credentials,
     CustomerRecord,
     InvoiceRecord,
+    Listed,
     ReceiptLine,
     SageRuleError,
     Stamp,
@@ -45,6 +47,8 @@ WSDL = Path(__file__).resolve().parents[1] / "sage100" / "wsdl" / "agent.wsdl"
 PATH = "/agent"
 DEFAULT_PAGE_SIZE = 500
 T = TypeVar("T")
+L = TypeVar("L", bound=Listed)
+LOGON_POLICY = LogonPolicy()  # the defaults (frozen: one instance serves every service)
 
 
 def version() -> str:
@@ -57,7 +61,7 @@ def version() -> str:
 class AgentService:
     """The operations; each reads its parameters, calls the backend and shapes the result like the WSDL."""
 
-    def __init__(self, backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LogonPolicy(),
+    def __init__(self, backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LOGON_POLICY,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
@@ -103,8 +107,8 @@ class AgentService:
     def list_open_invoices(self, args: Args) -> dict[str, Any]:
         return self._page(args, "invoice", INVOICE_KEY, self.backend.list_open_invoices, _invoice)
 
-    def _page(self, args: Args, kind: str, key: Sequence[str], fetch: Callable[..., list],
-              shape: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    def _page(self, args: Args, kind: str, key: Sequence[str], fetch: Callable[..., list[L]],
+              shape: Callable[[L], dict[str, Any]]) -> dict[str, Any]:
         credentials = credentials_of(args)
         since = _since(args.datetime("updatedSince", required=False), args.text("updatedSince", required=False))
         token = args.text("pageToken", required=False)
@@ -130,7 +134,8 @@ class AgentService:
             bank_code=args.text("bankCode"), ar_division_no=args.text("arDivisionNo"),
             customer_no=args.text("customerNo"), amount=args.decimal("amount"),
             reference=args.text("reference", required=False) or "",
-            lines=tuple(ReceiptLine(l.text("invoiceNo"), l.text("invoiceType"), l.decimal("amount")) for l in lines),
+            lines=tuple(ReceiptLine(line.text("invoiceNo"), line.text("invoiceType"), line.decimal("amount"))
+                        for line in lines),
         )
         return receipt_contract(self._as(args, credentials, self.backend.create_cash_receipt, request))
 
@@ -144,7 +149,7 @@ class AgentService:
         return receipt_contract(receipt)
 
 
-def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LogonPolicy(),
+def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LOGON_POLICY,
               clock: Callable[[], float] = time.monotonic) -> Starlette:
     """The agent's ASGI app; `logon_policy` says when an address that keeps failing logons is refused."""
     return soap_app(AgentService(backend, page_size, logon_policy, clock).service())
@@ -174,9 +179,9 @@ def _local(moment: datetime) -> datetime:
     rules (OSError); those get today's offset, which is as good as any for a stamp that old."""
     try:
         return moment.astimezone().replace(tzinfo=None)
-    except OSError:
-        offset = datetime.now().astimezone().utcoffset()
-        return (moment - moment.utcoffset() + offset).replace(tzinfo=None)
+    except OSError:  # an aware moment (as every stamp's is) has an offset, and so has astimezone()'s answer
+        offset = datetime.now().astimezone().utcoffset() or timedelta(0)
+        return (moment - (moment.utcoffset() or timedelta(0)) + offset).replace(tzinfo=None)
 
 
 def _customer(r: CustomerRecord) -> dict[str, Any]:
@@ -198,8 +203,8 @@ def receipt_contract(r: CashReceipt) -> dict[str, Any]:
         "arDivisionNo": r.ar_division_no, "customerNo": r.customer_no, "amount": r.amount,
         "reference": r.reference, "status": r.status, "created": r.created,
         "reversalReason": r.reversal_reason or None,
-        "lines": {"line": [{"invoiceNo": l.invoice_no, "invoiceType": l.invoice_type, "amount": l.amount}
-                           for l in r.lines]},
+        "lines": {"line": [{"invoiceNo": line.invoice_no, "invoiceType": line.invoice_type, "amount": line.amount}
+                           for line in r.lines]},
     }
 
 

@@ -15,12 +15,13 @@ Faults look like Sage's: `faultcode` prefixed like WCF's, `faultstring`, and `de
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Literal, overload
 
 from lxml import etree
 from starlette.applications import Starlette
@@ -37,8 +38,8 @@ MAX_BYTES = 1024 * 1024
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
 XML_SPACE = " \t\r\n"  # the only characters XML itself treats as whitespace
 DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?",
-                           re.ASCII)
+DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                           r"(Z|[+-][0-9]{2}:[0-9]{2})?", re.ASCII)
 NO_RESULT = object()  # a handler's answer for operations that return nothing (an empty <Op>Response)
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class SoapFault(Exception):
         self.client = client
 
     @classmethod
-    def bad_request(cls, message: str, status: int = 400) -> "SoapFault":
+    def bad_request(cls, message: str, status: int = 400) -> SoapFault:
         return cls("Client", message, status=status, client=True)
 
 
@@ -113,9 +114,13 @@ class Args:
                 return c
         return None
 
-    def children(self, name: str) -> list["Args"]:
+    def children(self, name: str) -> list[Args]:
         return [Args(c) for c in self.element if isinstance(c.tag, str) and local(c.tag) == name]
 
+    @overload
+    def text(self, name: str, required: Literal[True] = ...) -> str: ...
+    @overload
+    def text(self, name: str, required: bool) -> str | None: ...
     def text(self, name: str, required: bool = True) -> str | None:
         """The element's whole text (comments are dropped while parsing, so `4<!---->50` is 450) without XML's
         own whitespace around it (other spaces, e.g. U+00A0, are kept); an element inside it is refused."""
@@ -127,12 +132,20 @@ class Args:
             raise SoapFault.bad_request(f"The element '{name}' is required.")
         return value or None
 
-    def nested(self, name: str, required: bool = True) -> "Args | None":
+    @overload
+    def nested(self, name: str, required: Literal[True] = ...) -> Args: ...
+    @overload
+    def nested(self, name: str, required: bool) -> Args | None: ...
+    def nested(self, name: str, required: bool = True) -> Args | None:
         c = self.child(name)
         if c is None and required:
             raise SoapFault.bad_request(f"The element '{name}' is required.")
         return None if c is None else Args(c)
 
+    @overload
+    def decimal(self, name: str, required: Literal[True] = ...) -> Decimal: ...
+    @overload
+    def decimal(self, name: str, required: bool) -> Decimal | None: ...
     def decimal(self, name: str, required: bool = True) -> Decimal | None:
         """An amount by the product's one rule (`money`): ASCII digits, at most 2 decimals, no exponent."""
         value = self.text(name, required)
@@ -143,6 +156,10 @@ class Args:
         except ValueError as exc:
             raise SoapFault.bad_request(f"{exc}.") from None
 
+    @overload
+    def date(self, name: str, required: Literal[True] = ...) -> date: ...
+    @overload
+    def date(self, name: str, required: bool) -> date | None: ...
     def date(self, name: str, required: bool = True) -> date | None:
         """An xsd:date written exactly YYYY-MM-DD (no time, no zone, nothing after it)."""
         value = self.text(name, required)
@@ -156,6 +173,10 @@ class Args:
             raise SoapFault.bad_request(f"The element '{name}' is not a date written YYYY-MM-DD: "
                                         f"{value[:40]!r}.") from None
 
+    @overload
+    def datetime(self, name: str, required: Literal[True] = ...) -> datetime: ...
+    @overload
+    def datetime(self, name: str, required: bool) -> datetime | None: ...
     def datetime(self, name: str, required: bool = True) -> datetime | None:
         """An xsd:dateTime, the whole value: YYYY-MM-DDThh:mm:ss[.fraction][Z|+hh:mm|-hh:mm]."""
         value = self.text(name, required)
@@ -213,7 +234,8 @@ def envelope(ns: str, operation: str, result: Any) -> bytes:
     response = etree.SubElement(body, f"{{{ns}}}{operation}Response", nsmap={None: ns})
     if result is not NO_RESULT:
         add(response, ns, f"{operation}Result", result if result is not None else {})
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    document: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")  # lxml is untyped
+    return document
 
 
 def fault_envelope(fault: SoapFault) -> bytes:
@@ -229,7 +251,8 @@ def fault_envelope(fault: SoapFault) -> bytes:
         mas = etree.SubElement(detail, f"{{{FAULT_PREFIX_NS}}}MasFault", nsmap={None: FAULT_PREFIX_NS})
         etree.SubElement(mas, f"{{{FAULT_PREFIX_NS}}}ErrorCode").text = fault.code
         etree.SubElement(mas, f"{{{FAULT_PREFIX_NS}}}ErrorMessage").text = fault.message
-    return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+    document: bytes = etree.tostring(env, xml_declaration=True, encoding="utf-8")  # lxml is untyped
+    return document
 
 
 # --- the ASGI app ------------------------------------------------------------------------------------------------
@@ -268,7 +291,7 @@ class SoapService:
             return 500, fault_envelope(SoapFault(exc.code, exc.message))
         except ValueError as exc:  # a request value our contract types refuse (e.g. 3 decimals)
             return 400, fault_envelope(SoapFault.bad_request(str(exc)))
-        except Exception:  # noqa: BLE001 - logged with the operation name only; the body holds a password
+        except Exception:
             log.exception("SOAP operation %s failed", name)
             return 500, fault_envelope(SoapFault("Server", "Internal error; see the service log.", client=True))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .common import echo_json, echo_table, store_or_exit
@@ -25,7 +27,7 @@ def audit(ctx: click.Context, payment_id: str | None, as_json: bool, limit: int)
     if as_json:
         echo_json(data)
         return
-    echo_table([{**d, "details": _short(d["details"])} for d in data],
+    echo_table([{**d, "details": _short(r.details)} for d, r in zip(data, records, strict=True)],
                ["seq", "recorded_at", "actor", "action", "subject", "details"])
 
 
@@ -40,6 +42,6 @@ def verify() -> None:
     raise SystemExit(1)
 
 
-def _short(details: dict) -> str:
+def _short(details: dict[str, Any]) -> str:
     text = ", ".join(f"{k}={v}" for k, v in details.items())
     return text if len(text) <= 80 else text[:77] + "..."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ def bench() -> None:
     """Benchmarks: matching, webhooks, e2e (through the Dagster daemon), poll."""
 
 
-def _emit(result: dict[str, Any], as_json: bool, title: str, units: dict[str, str], notes: list[str] = ()) -> None:
+def _emit(result: dict[str, Any], as_json: bool, title: str, units: dict[str, str],
+          notes: Sequence[str] = ()) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..sandbox.scenario import ScenarioError, bundled
+
+if TYPE_CHECKING:  # the demo itself is imported when the command runs (it starts Dagster)
+    from ..sandbox.demo import DemoResult
 
 
 @click.command()
@@ -43,7 +47,7 @@ def demo(scenario_dir: Path | None, as_json: bool, keep: bool) -> None:
             remove_home(result.home)
 
 
-def render(result) -> str:  # noqa: ANN001 - a DemoResult
+def render(result: DemoResult) -> str:
     t = result.totals
     lines = ["", f"Payments: {t['payments']}    Dagster runs: {t['runs']} ({t['failed_runs']} failed)", "",
              f"{'status':<20}{'count':>6}{'amount':>14}"]

@@ -19,9 +19,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 import requests
@@ -112,7 +113,7 @@ def ui_url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
-def start_dagster(workspace: Path, host: str, port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+def start_dagster(workspace: Path, host: str, port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
     """`dagster dev` in its own session, so Ctrl-C reaches us first and we stop it (and all it started).
 
     Its umask keeps what it writes (run storage, event logs, compute logs, the warehouse) to this user.
@@ -122,7 +123,7 @@ def start_dagster(workspace: Path, host: str, port: int, env: dict[str, str], cw
     return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True, umask=PRIVATE_UMASK)
 
 
-def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_SECONDS) -> bool:
     """Poll the webserver's /server_info until it answers; False if `dagster dev` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -137,7 +138,7 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = READY
     return False
 
 
-def stop_process_group(process: subprocess.Popen, grace: float = STOP_TIMEOUT_SECONDS) -> None:
+def stop_process_group(process: subprocess.Popen[bytes], grace: float = STOP_TIMEOUT_SECONDS) -> None:
     """Stop `dagster dev` and everything it started (webserver, daemon, code server, run workers).
 
     SIGINT first, which is what Ctrl-C sends and what dagster dev shuts down cleanly on; then SIGTERM;
@@ -152,7 +153,7 @@ def stop_process_group(process: subprocess.Popen, grace: float = STOP_TIMEOUT_SE
     _wait_group_gone(pgid, process, 5.0)
 
 
-def _wait_group_gone(pgid: int, process: subprocess.Popen, timeout: float) -> bool:
+def _wait_group_gone(pgid: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
     """Reap `dagster dev` and wait until no process of its group is left; False on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -232,7 +233,7 @@ def run_dev(options: DevOptions) -> None:
     # dagster dev's processes would inherit that too): Ctrl-C and SIGTERM both stop everything.
     previous = {sig: signal.signal(sig, handler) for sig, handler in
                 ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated))}
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     try:
         dagster_home, workspace = prepare_dagster_home(home)
         env = child_environment(stack.env, dagster_home)
@@ -259,13 +260,13 @@ def run_dev(options: DevOptions) -> None:
     click.echo("Stopped.", err=True)
 
 
-def _wait_for_exit(process: subprocess.Popen) -> None:
+def _wait_for_exit(process: subprocess.Popen[bytes]) -> None:
     """Block until Ctrl-C/SIGTERM (raised out of here) or until dagster dev exits on its own."""
     code = process.wait()
     raise click.ClickException(f"dagster dev exited on its own (exit code {code}); its output above says why")
 
 
-def _not_ready_message(process: subprocess.Popen, url: str) -> str:
+def _not_ready_message(process: subprocess.Popen[bytes], url: str) -> str:
     if process.poll() is not None:
         return f"dagster dev exited (code {process.returncode}) before its UI answered; its output above says why"
     return f"the Dagster UI did not answer at {url}/server_info within {READY_TIMEOUT_SECONDS:.0f}s"
@@ -314,7 +315,10 @@ def _control(method: str, url: str, path: str, **kwargs: Any) -> dict[str, Any]:
     try:
         response = requests.request(method, url + "/_sandbox" + path, timeout=STEP_WAIT_SECONDS + 10, **kwargs)
         response.raise_for_status()
-        return response.json()
+        answer = response.json()
+        if not isinstance(answer, dict):
+            raise ValueError(f"not a JSON object: {str(answer)[:80]}")
+        return answer
     except requests.ConnectionError:
         raise click.ClickException(f"nothing answers at {url}: is `ml-connector dev` running? "
                                    "(its dev.env may be from an earlier run)") from None
@@ -338,7 +342,11 @@ _HOME_OPTION = click.option("--home", "step_home", type=click.Path(file_okay=Fal
 
 
 def _home_of(ctx: click.Context, step_home: Path | None) -> Path:
-    return step_home or ctx.parent.params["home"]
+    """--home of the step or status command, else the one given to `dev` (its --home, or the default)."""
+    if step_home is not None:
+        return step_home
+    home = ctx.parent.params.get("home") if ctx.parent is not None else None
+    return home if isinstance(home, Path) else DEFAULT_HOME
 
 
 @dev.command()

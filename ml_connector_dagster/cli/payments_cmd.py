@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from ..store.ledger import STATUSES
+from ..store.ledger import STATUSES, LedgerEntry
 from .common import echo_json, echo_table, store_or_exit
 
 
-def payment_view(entry) -> dict:  # noqa: ANN001 - a LedgerEntry
+def payment_view(entry: LedgerEntry) -> dict[str, Any]:
     return {
         "id": entry.payment_id,
         "status": entry.status,

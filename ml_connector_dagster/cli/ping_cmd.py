@@ -9,13 +9,16 @@ any credential inside a URL.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
+from typing import TypeVar
 
 import click
 from cryptography.fernet import Fernet
@@ -37,15 +40,17 @@ from ..sage100 import (
     SageNotFound,
     SageUnavailable,
 )
+from ..sage100.clients import SoapClient
 from ..secrets import MASK, Secret, SecretsError, SecretStore, mask_credentials
-from ..settings import Settings, SettingsError, env_name, home_folder, load_settings
+from ..settings import SageSettings, Settings, SettingsError, env_name, home_folder, load_settings
 from .common import printable
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
+Client = TypeVar("Client", bound=SoapClient)
 # GetCustomer on a key that almost certainly does not exist: CI_NoKey proves the logon was accepted
 # (Sage checks logon and company before it looks for the record), and nothing is read that matters.
 PROBE_DIVISION, PROBE_CUSTOMER = "01", "ZZMLPING"
-PING_TIMEOUT_SECONDS = 10.0
+PING_TIMEOUT_SECONDS = Decimal(10)
 SAGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5)
 GOCARDLESS_RETRY = GoCardlessRetry(max_attempts=2, base_delay_seconds=0.2, max_delay_seconds=0.5,
                                    max_total_seconds=20, connect_timeout_seconds=5, read_timeout_seconds=10)
@@ -63,37 +68,36 @@ class Check:
 
 # --- Sage 100 ------------------------------------------------------------------------------------------------
 
-def _sage_client(cls: type, settings: Settings, wsdl: str) -> EBusinessClient | AgentClient:
+def _sage_client(cls: type[Client], sage: SageSettings) -> Client:
     """A client with ping's short timeout and retries (an operator is waiting), from the settings."""
-    timeout = min(float(settings.sage_timeout_seconds), PING_TIMEOUT_SECONDS)
-    return cls(wsdl, username=settings.sage_username or "", password=settings.sage_password or Secret(""),
-               company_code=settings.sage_company_code or "", timeout=timeout, ca_bundle=settings.sage_ca_bundle,
-               retry=SAGE_RETRY)
+    timeout = min(sage.timeout_seconds, PING_TIMEOUT_SECONDS)
+    return cls.from_settings(dataclasses.replace(sage, timeout_seconds=timeout), retry=SAGE_RETRY)
 
 
-def _missing(settings: Settings, *names: str) -> str | None:
-    """The settings.require() message for unset settings, or None when all are set."""
+def _missing(settings: Settings, *names: str) -> str:
+    """The settings.require() message for the unset ones of `names` ("" when all are set)."""
     try:
         settings.require(*names)
     except SettingsError as exc:
         return "; ".join(exc.problems)
-    return None
+    return ""
 
 
 def check_ebusiness(settings: Settings) -> Check:
     """GetContractInformation needs no logon: it proves the WSDL URL, TLS and the service itself."""
     title = "Sage eBusiness Web Services"
-    missing = _missing(settings, "sage_ebusiness_wsdl")
-    if missing:
-        return Check("sage_ebusiness", title, FAIL, missing)
+    wsdl = settings.sage_ebusiness_wsdl
+    if not wsdl:
+        return Check("sage_ebusiness", title, FAIL, _missing(settings, "sage_ebusiness_wsdl"))
+    no_logon = SageSettings(wsdl, "", Secret(""), "", settings.sage_ca_bundle, settings.sage_timeout_seconds)
     try:
-        info = _sage_client(EBusinessClient, settings, settings.sage_ebusiness_wsdl).get_contract_information()
+        info = _sage_client(EBusinessClient, no_logon).get_contract_information()
     except SageError as exc:
         return Check("sage_ebusiness", title, FAIL,
                      f"{exc.message}; check {env_name('sage_ebusiness_wsdl')} and that eBusiness Web Services "
                      "is running on the Sage server")
     return Check("sage_ebusiness", title, OK,
-                 f"contract version {info.contract_version} ({info.assembly_version}) at {_where(settings.sage_ebusiness_wsdl)}")
+                 f"contract version {info.contract_version} ({info.assembly_version}) at {_where(wsdl)}")
 
 
 def check_sage_logon(settings: Settings, ebusiness: Check) -> Check:
@@ -101,13 +105,13 @@ def check_sage_logon(settings: Settings, ebusiness: Check) -> Check:
     title = "Sage logon"
     if ebusiness.status == FAIL:
         return Check("sage_logon", title, SKIP, "not checked: eBusiness Web Services did not answer (see above)")
-    missing = _missing(settings, "sage_username", "sage_password", "sage_company_code")
-    if missing:
-        return Check("sage_logon", title, FAIL, missing)
-    who = f"user {settings.sage_username!r}, company {settings.sage_company_code}"
     try:
-        _sage_client(EBusinessClient, settings, settings.sage_ebusiness_wsdl).get_customer(PROBE_DIVISION,
-                                                                                          PROBE_CUSTOMER)
+        sage = settings.sage_ebusiness()
+    except SettingsError as exc:
+        return Check("sage_logon", title, FAIL, "; ".join(exc.problems))
+    who = f"user {sage.username!r}, company {sage.company_code}"
+    try:
+        _sage_client(EBusinessClient, sage).get_customer(PROBE_DIVISION, PROBE_CUSTOMER)
     except SageNotFound:
         return Check("sage_logon", title, OK, f"logon accepted ({who})")
     except SageError as exc:
@@ -118,18 +122,18 @@ def check_sage_logon(settings: Settings, ebusiness: Check) -> Check:
 def check_agent(settings: Settings) -> Check:
     """Ping: the agent answers, accepts the logon and company, and says which backend it runs."""
     title = "Sage agent"
-    missing = _missing(settings, "sage_agent_wsdl", "sage_username", "sage_password", "sage_company_code")
-    if missing:
-        return Check("sage_agent", title, FAIL, missing)
     try:
-        info = _sage_client(AgentClient, settings, settings.sage_agent_wsdl).ping()
+        sage = settings.sage_agent()
+    except SettingsError as exc:
+        return Check("sage_agent", title, FAIL, "; ".join(exc.problems))
+    try:
+        info = _sage_client(AgentClient, sage).ping()
     except SageUnavailable as exc:
         return Check("sage_agent", title, FAIL,
                      f"{exc.message}; check {env_name('sage_agent_wsdl')} and that the agent is running on the "
                      "Sage server (`ml-connector agent`)")
     except SageError as exc:
-        return _sage_failure("sage_agent", title, exc, f"user {settings.sage_username!r}, "
-                                                       f"company {settings.sage_company_code}")
+        return _sage_failure("sage_agent", title, exc, f"user {sage.username!r}, company {sage.company_code}")
     return Check("sage_agent", title, OK, f"version {info.version}, company {info.company_code} "
                                           f"({info.company_name}), backend {info.backend}")
 
@@ -158,10 +162,11 @@ def _where(wsdl: str) -> str:
 def check_gocardless(settings: Settings) -> Check:
     """GET /creditors: the token is valid for this API URL (live or sandbox) and has an account behind it."""
     title = "GoCardless API"
-    missing = _missing(settings, "gocardless_access_token")
-    if missing:
-        return Check("gocardless", title, FAIL, missing)
-    client = GoCardlessClient(settings.gocardless_api_url, settings.gocardless_access_token, GOCARDLESS_RETRY)
+    try:
+        gocardless = settings.gocardless()
+    except SettingsError as exc:
+        return Check("gocardless", title, FAIL, "; ".join(exc.problems))
+    client = GoCardlessClient.from_settings(gocardless, GOCARDLESS_RETRY)
     try:
         creditors = client.get_creditors()
     except GoCardlessAuthError as exc:
@@ -323,4 +328,4 @@ def ping(as_json: bool) -> None:
         raise SystemExit(1)
 
 
-__all__ = ["ping", "run_checks", "Check"]
+__all__ = ["Check", "ping", "run_checks"]

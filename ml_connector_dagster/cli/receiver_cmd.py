@@ -26,14 +26,16 @@ def receiver(host: str, port: int) -> None:
     from ..httpserve import ServerLimits, run_forever
 
     settings = settings_or_exit()
+    store = store_or_exit(settings)
     try:
-        app = create_app(settings, store_or_exit(settings))
+        webhooks = settings.webhooks()
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
+    app = create_app(webhooks, store)
     _log_json_lines()
     click.echo(f"Receiving GoCardless webhooks at http://{host}:{port}{WEBHOOK_PATH} "
-               f"({len(settings.gocardless_webhook_secrets)} secret(s), "
-               f"{len(settings.gocardless_event_whitelist)} whitelisted event types). Ctrl-C stops.", err=True)
+               f"({len(webhooks.secrets)} secret(s), "
+               f"{len(webhooks.event_whitelist)} whitelisted event types). Ctrl-C stops.", err=True)
     run_forever(app, host, port, limits=ServerLimits.from_settings(settings))
 
 

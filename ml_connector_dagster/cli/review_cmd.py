@@ -7,16 +7,20 @@ review_dismiss) for launching from the UI.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
+from ..gocardless.client import GoCardlessClient, GoCardlessError
 from ..reconciliation import review_actions
 from ..reconciliation.posting import Allocation, AllocationError
-from ..sage100 import SageError
-from ..settings import SettingsError
-from ..store.review import KINDS
+from ..sage100 import AgentClient, SageError
+from ..settings import Settings, SettingsError
+from ..store import Store
+from ..store.review import KINDS, ReviewItem
 from .common import echo_json, echo_table, printable, settings_or_exit, store_or_exit
 
 
@@ -30,7 +34,8 @@ def _default_user() -> str:
 # Outcomes where the payment did not get its receipt now: the command exits 1 (see the message).
 NOT_DONE = ("held", "unknown", "skipped", "busy", "deferred", "lost")
 
-BY = click.option("--by", default=_default_user, show_default="the OS user", help="Who is acting (for the audit trail).")
+BY = click.option("--by", default=_default_user, show_default="the OS user",
+                  help="Who is acting (for the audit trail).")
 
 
 @click.group()
@@ -95,7 +100,7 @@ def _allocations(_ctx: click.Context, _param: click.Parameter, values: tuple[str
 def apply(item_id: int, allocations: list[Allocation], customer: str | None, by: str) -> None:
     """Post a held payment to the invoices you choose (unstated amounts fill oldest first)."""
     _run(lambda store, agent, gocardless, settings: review_actions.apply(
-        store, agent, gocardless, settings, item_id, allocations, by, customer))
+        store, agent, gocardless, settings.reconciliation(), item_id, allocations, by, customer))
 
 
 @review.command("retry")
@@ -103,7 +108,8 @@ def apply(item_id: int, allocations: list[Allocation], customer: str | None, by:
 @BY
 def retry(item_id: int, by: str) -> None:
     """Decide again on fresh data, after fixing it in Sage or GoCardless; posts if it now matches."""
-    _run(lambda store, agent, gocardless, settings: review_actions.retry(store, agent, gocardless, settings, item_id, by))
+    _run(lambda store, agent, gocardless, settings: review_actions.retry(store, agent, gocardless,
+                                                                         settings.reconciliation(), item_id, by))
 
 
 @review.command("dismiss")
@@ -128,27 +134,29 @@ def reverse(item_id: int, by: str) -> None:
     _run(lambda store, agent, gocardless, settings: review_actions.reverse(store, agent, item_id, by))
 
 
-def _run(action: Callable) -> None:
-    from ..gocardless.client import GoCardlessClient, GoCardlessError
-    from ..sage100 import AgentClient
+Action = Callable[[Store, AgentClient, GoCardlessClient, Settings], review_actions.ActionResult]
 
+
+def _run(action: Action) -> None:
     settings = settings_or_exit()
     store = store_or_exit(settings)
     try:
-        agent = AgentClient.from_settings(settings)
-        gocardless = GoCardlessClient.from_settings(settings)
-        result = action(store, agent, gocardless, settings)
+        agent = AgentClient.from_settings(settings.sage_agent())
+        with contextlib.closing(GoCardlessClient.from_settings(settings.gocardless())) as gocardless:
+            result = action(store, agent, gocardless, settings)
     except (review_actions.ReviewActionError, AllocationError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
     except (SageError, GoCardlessError) as exc:
         raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from None
+    finally:
+        store.dispose()
     click.echo(f"item {result.item_id} ({printable(result.payment_id)}): {result.action} -> {result.outcome}: "
                f"{printable(result.message)}")
     if result.outcome in NOT_DONE:
         raise SystemExit(1)
 
 
-def _item_view(item) -> dict:  # noqa: ANN001 - a ReviewItem
+def _item_view(item: ReviewItem) -> dict[str, Any]:
     return {"id": item.id, "payment": item.subject, "kind": item.kind, "reason": item.reason, "status": item.status,
             "amount": item.details.get("home_amount") or item.details.get("amount"),
             "currency": item.details.get("currency"), "first_seen": item.first_seen.isoformat(timespec="seconds"),

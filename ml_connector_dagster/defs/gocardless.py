@@ -16,15 +16,17 @@ How it fits together:
 """
 
 import hashlib
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from ..gocardless import sync
 from ..gocardless.client import GoCardlessClient, RetryPolicy
 from ..gocardless.consumer import InboxOutcome, RetryRule
-from .resources import ConnectorSettings, OperationalStore, Warehouse, settings_resource
+from ..store.inbox import InboxRow
+from .resources import ConnectorSettings, OperationalStore, ResourceNotOpen, Warehouse, settings_resource
 
 INBOX_TYPES = ("payments", "refunds", "payouts")
 RUN_KEY_BUCKET_SECONDS = 600  # a pending set whose run died unclaimed is requested again after this
@@ -32,8 +34,11 @@ STALE_CLAIM = timedelta(hours=1)
 BACKFILL_START = "2024-01-01"
 
 
-class GoCardlessResource(dg.ConfigurableResource):
-    """The GoCardless API client, configured from the connector's settings; the retry budget is tunable."""
+class GoCardlessResource(dg.ConfigurableResource["GoCardlessResource"]):
+    """The GoCardless API client, configured from the connector's settings; the retry budget is tunable.
+
+    One client (one pooled HTTP session) per run or tick, made on first use and closed when it ends.
+    """
 
     settings: ConnectorSettings
     max_attempts: int = 6
@@ -42,11 +47,27 @@ class GoCardlessResource(dg.ConfigurableResource):
     max_total_seconds: float = 120.0
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
+    _client: GoCardlessClient | None = PrivateAttr(default=None)
+    _open: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._open = True
 
     def get_client(self) -> GoCardlessClient:
-        policy = RetryPolicy(self.max_attempts, self.base_delay_seconds, self.max_delay_seconds,
-                             self.max_total_seconds, self.connect_timeout_seconds, self.read_timeout_seconds)
-        return GoCardlessClient.from_settings(self.settings.get(), policy)
+        """The run's (or tick's) client; SettingsError when no access token is configured."""
+        if not self._open:
+            raise ResourceNotOpen("the GoCardless resource is used outside a run or sensor tick")
+        if self._client is None:
+            policy = RetryPolicy(self.max_attempts, self.base_delay_seconds, self.max_delay_seconds,
+                                 self.max_total_seconds, self.connect_timeout_seconds, self.read_timeout_seconds)
+            self._client = GoCardlessClient.from_settings(self.settings.get().gocardless(), policy)
+        return self._client
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._open = False
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 class InboxProcessingConfig(dg.Config):
@@ -57,19 +78,14 @@ class InboxProcessingConfig(dg.Config):
 
 
 def _claimed_by(context: dg.AssetExecutionContext) -> str:
-    return f"run:{context.run_id}"[:64]
+    return f"run:{context.op_execution_context.run_id}"[:64]  # as in cash_receipts: set in a direct invocation too
 
 
 def _consume(context: dg.AssetExecutionContext, process: Callable[..., InboxOutcome], config: InboxProcessingConfig,
              gocardless: GoCardlessResource, store: OperationalStore, warehouse: Warehouse) -> InboxOutcome:
     """Run one inbox consumer with its resources, logging each failed event; raise if nothing succeeded."""
     rule = RetryRule(config.max_attempts, config.retry_base_delay_seconds)
-    ops_store, client = store.get(), gocardless.get_client()
-    try:
-        outcome = process(ops_store, client, warehouse.connect, _claimed_by(context), rule)
-    finally:
-        client.close()
-        ops_store.dispose()
+    outcome = process(store.get(), gocardless.get_client(), warehouse.connect, _claimed_by(context), rule)
     for error in outcome.errors:
         context.log.warning(error)
     if outcome.errors and not outcome.processed:
@@ -82,7 +98,7 @@ def _consume(context: dg.AssetExecutionContext, process: Callable[..., InboxOutc
           description="Payments named by new inbox events, re-read from the API (table gocardless_payments).")
 def gocardless_payments(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
                         gocardless: GoCardlessResource, store: OperationalStore,
-                        warehouse: Warehouse) -> dg.MaterializeResult:
+                        warehouse: Warehouse) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_payment_events, config, gocardless, store, warehouse)
     return dg.MaterializeResult(metadata=outcome.metadata())
 
@@ -91,7 +107,7 @@ def gocardless_payments(context: dg.AssetExecutionContext, config: InboxProcessi
           description="Refunds named by new inbox events, re-read from the API (table gocardless_refunds).")
 def gocardless_refunds(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
                        gocardless: GoCardlessResource, store: OperationalStore,
-                       warehouse: Warehouse) -> dg.MaterializeResult:
+                       warehouse: Warehouse) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_refund_events, config, gocardless, store, warehouse)
     return dg.MaterializeResult(metadata=outcome.metadata())
 
@@ -102,25 +118,17 @@ def gocardless_refunds(context: dg.AssetExecutionContext, config: InboxProcessin
                       "(tables gocardless_payouts, gocardless_payout_items).")
 def gocardless_payouts(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
                        gocardless: GoCardlessResource, store: OperationalStore,
-                       warehouse: Warehouse) -> dg.MaterializeResult:
+                       warehouse: Warehouse) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
-    client = gocardless.get_client()
-    try:
-        linked = sync.fetch_unknown_payouts(client, warehouse.connect)
-    finally:
-        client.close()
+    linked = sync.fetch_unknown_payouts(gocardless.get_client(), warehouse.connect)
     return dg.MaterializeResult(metadata={**outcome.metadata(), "payouts_fetched_from_payment_links": linked})
 
 
 @dg.asset(key_prefix="gocardless", name="customers", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
           description="Every GoCardless customer, upserted (no webhook announces customer changes) "
                       "(table gocardless_customers).")
-def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -> dg.MaterializeResult:
-    client = gocardless.get_client()
-    try:
-        count = sync.sync_all_customers(client, warehouse.connect)
-    finally:
-        client.close()
+def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -> dg.MaterializeResult[None]:
+    count = sync.sync_all_customers(gocardless.get_client(), warehouse.connect)
     return dg.MaterializeResult(metadata={"customers": count, "dagster/row_count": count})
 
 
@@ -135,9 +143,9 @@ gocardless_inbox_job = dg.define_asset_job(
 )
 
 
-def pending_signature(rows: list, now: datetime | None = None) -> str:
+def pending_signature(rows: Sequence[InboxRow], now: datetime | None = None) -> str:
     """Run key for a pending set: same rows and attempts in the same time bucket -> same key (deduped)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     bucket = int(now.timestamp()) // RUN_KEY_BUCKET_SECONDS
     digest = hashlib.sha256(",".join(f"{r.seq}:{r.attempts}" for r in rows).encode()).hexdigest()[:24]
     return f"gocardless-inbox-{digest}-{bucket}"
@@ -146,13 +154,10 @@ def pending_signature(rows: list, now: datetime | None = None) -> str:
 @dg.sensor(job=gocardless_inbox_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Requests a gocardless_inbox_job run when inbox events are due (new or retry time reached).")
 def gocardless_inbox_sensor(context: dg.SensorEvaluationContext, store: OperationalStore) -> dg.SensorResult:
-    ops_store = store.get()
-    try:
-        released = ops_store.inbox.release_stale(STALE_CLAIM)
-        due = ops_store.inbox.due(limit=5000, resource_types=INBOX_TYPES)
-        max_seq = ops_store.inbox.max_seq()
-    finally:
-        ops_store.dispose()
+    inbox = store.get().inbox
+    released = inbox.release_stale(STALE_CLAIM)
+    due = inbox.due(limit=5000, resource_types=INBOX_TYPES)
+    max_seq = inbox.max_seq()
     previous = int(context.cursor or 0)
     cursor = str(max(previous, max_seq))
     if released:
@@ -175,13 +180,9 @@ class SweepConfig(dg.Config):
 @dg.op(description="List GoCardless events since the newest stored one and store unseen whitelisted events.")
 def sweep_gocardless_events(context: dg.OpExecutionContext, config: SweepConfig, gocardless: GoCardlessResource,
                             store: OperationalStore, connector_settings: ConnectorSettings) -> None:
-    ops_store, client = store.get(), gocardless.get_client()
-    try:
-        result = sync.sweep_events(ops_store, client, connector_settings.get().gocardless_event_whitelist,
-                                   timedelta(hours=config.overlap_hours), timedelta(days=config.first_lookback_days))
-    finally:
-        client.close()
-        ops_store.dispose()
+    whitelist = connector_settings.get().gocardless_event_whitelist
+    result = sync.sweep_events(store.get(), gocardless.get_client(), whitelist, timedelta(hours=config.overlap_hours),
+                               timedelta(days=config.first_lookback_days))
     context.log.info(f"events since {result.since}: {result.listed} listed, {result.whitelisted} whitelisted, "
                      f"{result.stored} new, {result.duplicates} already stored")
     for refusal in result.refused:
@@ -208,11 +209,7 @@ daily = dg.DailyPartitionsDefinition(start_date=BACKFILL_START, end_offset=1, ti
 def backfill_gocardless_payments(context: dg.OpExecutionContext, gocardless: GoCardlessResource,
                                  warehouse: Warehouse) -> None:
     window = context.partition_time_window
-    client = gocardless.get_client()
-    try:
-        count = sync.backfill_payments(client, warehouse.connect, window.start, window.end)
-    finally:
-        client.close()
+    count = sync.backfill_payments(gocardless.get_client(), warehouse.connect, window.start, window.end)
     context.log_event(dg.AssetMaterialization(
         asset_key=gocardless_payments.key, description=f"backfill of payments created {context.partition_key}",
         metadata={"backfill_day": context.partition_key, "payments_upserted": count}))

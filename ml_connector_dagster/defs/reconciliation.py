@@ -5,7 +5,7 @@ jobs and sensors the finance team and the engineer see in the Dagster UI.
 """
 
 from collections import Counter
-from typing import Callable, Optional
+from collections.abc import Callable, Iterator, Sequence
 
 import dagster as dg
 
@@ -13,8 +13,17 @@ from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
 from ..reconciliation import review_actions
 from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
-from ..reconciliation.posting import Allocation, AllocationError, PostingPass, payment_rows, post_matched
+from ..reconciliation.posting import (
+    Allocation,
+    AllocationError,
+    PaymentRow,
+    PostingPass,
+    payment_rows,
+    post_matched,
+)
 from ..reconciliation.tables import ensure_tables
+from ..store.review import ReviewItem
+from ..warehouse import count as count_rows
 from .gocardless import GoCardlessResource
 from .resources import ConnectorSettings, OperationalStore, Warehouse
 from .sage100 import SageAgentResource
@@ -28,17 +37,12 @@ ACTOR = "dagster"
           description="Each GoCardless customer's Sage customer (metadata sage_customer, else unique email); "
                       "with sync_customer_metadata on, writes metadata.sage_customer back to GoCardless.")
 def customer_map(context: dg.AssetExecutionContext, connector_settings: ConnectorSettings, store: OperationalStore,
-                 warehouse: Warehouse, gocardless: GoCardlessResource) -> dg.MaterializeResult:
-    settings, ops = connector_settings.get(), store.get()
+                 warehouse: Warehouse, gocardless: GoCardlessResource) -> dg.MaterializeResult[None]:
     with warehouse.connect() as conn:
         frame = customer_sync.build_customer_map(conn)
         synced = 0
-        if settings.sync_customer_metadata:
-            client = gocardless.get_client()
-            try:
-                synced = customer_sync.sync_metadata(conn, client, ops, frame, actor=ACTOR)
-            finally:
-                client.close()
+        if connector_settings.get().sync_customer_metadata:
+            synced = customer_sync.sync_metadata(conn, gocardless.get_client(), store.get(), frame, actor=ACTOR)
         counts = Counter(frame["resolved_by"].fillna("unresolved"))
     return dg.MaterializeResult(metadata={
         "customers": len(frame), "by_metadata": counts.get("metadata", 0), "by_email": counts.get("email", 0),
@@ -52,12 +56,12 @@ def customer_map(context: dg.AssetExecutionContext, connector_settings: Connecto
           description="Decisions for new or changed payments: matched (to be posted), held with a reason, pending, "
                       "not collected or reversal required. Incremental on the payment's fetch time.")
 def payment_matches(context: dg.AssetExecutionContext, connector_settings: ConnectorSettings,
-                    store: OperationalStore, warehouse: Warehouse) -> dg.MaterializeResult:
-    settings, ops = connector_settings.get(), store.get()
+                    store: OperationalStore, warehouse: Warehouse) -> dg.MaterializeResult[None]:
+    settings, ops = connector_settings.get().reconciliation(), store.get()
     with warehouse.connect() as conn:
         summary = evaluate_payments(conn, ops, settings, actor=ACTOR)
         refunds = evaluate_refunds(conn, ops, settings, actor=ACTOR)
-        total = conn.execute("SELECT count(*) FROM payment_matches").fetchone()[0]
+        total = count_rows(conn, "SELECT count(*) FROM payment_matches")
     queue = ops.review.list()
     return dg.MaterializeResult(metadata={
         **summary.as_metadata(), "refunds_evaluated": refunds, "dagster/row_count": total,
@@ -70,7 +74,8 @@ def payment_matches(context: dg.AssetExecutionContext, connector_settings: Conne
           deps=[dg.AssetKey(["gocardless", "payouts"]), dg.AssetKey(["reconciliation", "cash_receipts"])],
           description="Each payout with its payments, fees and refunds, whether its items add up to the amount, "
                       "and which of its payments are posted or held: month-end bank reconciliation as a lookup.")
-def payouts(context: dg.AssetExecutionContext, store: OperationalStore, warehouse: Warehouse) -> dg.MaterializeResult:
+def payouts(context: dg.AssetExecutionContext, store: OperationalStore,
+            warehouse: Warehouse) -> dg.MaterializeResult[None]:
     with warehouse.connect() as conn:
         frame = payout_report.build(conn, store.get())
     return dg.MaterializeResult(metadata={
@@ -87,7 +92,8 @@ def allocations_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
         ensure_tables(conn)
         bad = conn.execute("""
             SELECT payment_id FROM payment_matches WHERE status = 'matched' AND home_amount IS DISTINCT FROM (
-                SELECT sum(CAST(a->>'amount' AS DECIMAL(18, 2))) FROM unnest(CAST(allocations AS JSON[])) AS t(a))""").fetchall()
+                SELECT sum(CAST(a->>'amount' AS DECIMAL(18, 2)))
+                FROM unnest(CAST(allocations AS JSON[])) AS t(a))""").fetchall()
     return dg.AssetCheckResult(passed=not bad, metadata={"payments": [r[0] for r in bad][:50], "count": len(bad)})
 
 
@@ -111,9 +117,10 @@ def no_invoice_over_applied(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=payment_matches, description="No payment has more than one cash receipt (audit trail).")
 def no_payment_posted_twice(store: OperationalStore) -> dg.AssetCheckResult:
-    receipts: dict[str, set] = {}
+    receipts: dict[str, set[object]] = {}
     for record in store.get().audit.list(action="cash_receipt.created"):
-        receipts.setdefault(record.subject, set()).add(record.details.get("receipt_id"))
+        if record.subject is not None:  # a receipt's record is always about its payment
+            receipts.setdefault(record.subject, set()).add(record.details.get("receipt_id"))
     twice = sorted(pid for pid, ids in receipts.items() if len(ids) > 1)
     return dg.AssetCheckResult(passed=not twice, metadata={"payments": twice[:50], "posted": len(receipts)})
 
@@ -130,20 +137,24 @@ def payout_items_add_up(warehouse: Warehouse, store: OperationalStore) -> dg.Ass
 
 @dg.asset(key_prefix=RECONCILIATION, name="cash_receipts", group_name="reconciliation", pool="warehouse",
           kinds={"sage100"}, deps=[payment_matches],
-          retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+          retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL,
+                                      jitter=dg.Jitter.PLUS_MINUS),
           description="Write-back: every matched payment posted to Sage as one cash receipt through the agent, "
                       "exactly once (open invoices re-checked first); with auto_reversal on, receipts whose money "
                       "went back in full are reversed. Runs in the same run as the matches, so a webhook becomes "
                       "a receipt in one run.")
 def cash_receipts(context: dg.AssetExecutionContext, connector_settings: ConnectorSettings, store: OperationalStore,
-                  warehouse: Warehouse, sage_agent: SageAgentResource) -> dg.MaterializeResult:
-    settings, ops, agent = connector_settings.get(), store.get(), sage_agent.get_client()
+                  warehouse: Warehouse, sage_agent: SageAgentResource) -> dg.MaterializeResult[None]:
+    settings, ops, agent = connector_settings.get().reconciliation(), store.get(), sage_agent.get_client()
 
-    def rows(ids):
+    def rows(ids: Sequence[str]) -> dict[str, PaymentRow]:
         with warehouse.connect(read_only=True) as conn:
             return payment_rows(conn, ids)
 
-    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {context.run_id}")
+    # The op context's run_id: context.run (what AssetExecutionContext.run_id's deprecation points to) is not
+    # set when the asset is invoked directly, as a unit test does; this one is ("EPHEMERAL" then).
+    run_id = context.op_execution_context.run_id
+    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {run_id}")
     _fail_to_retry(done)
     reversed_ = review_actions.auto_reverse(ops, agent, settings, actor=ACTOR)
     counts, deferred = done.counts(), done.ids("deferred")
@@ -154,7 +165,8 @@ def cash_receipts(context: dg.AssetExecutionContext, connector_settings: Connect
     return dg.MaterializeResult(metadata={
         "posted": counts.get("posted", 0), "held": counts.get("held", 0), "reversed": len(reversed_),
         "not_collected": counts.get("not_collected", 0), "reversal_required": counts.get("reversal_required", 0),
-        "deferred": len(deferred), "receipts_in_sage": ledger.get("posted", 0), "ledger": dg.MetadataValue.json(ledger)})
+        "deferred": len(deferred), "receipts_in_sage": ledger.get("posted", 0),
+        "ledger": dg.MetadataValue.json(ledger)})
 
 
 def _fail_to_retry(done: PostingPass) -> None:
@@ -184,7 +196,8 @@ post_cash_receipts_job = dg.define_asset_job(
 @dg.asset_sensor(asset_key=dg.AssetKey(["reconciliation", "payment_matches"]), job=post_cash_receipts_job,
                  minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
                  description="When matches materialise without the write-back (e.g. from the UI), posts what waits.")
-def post_when_matched(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, store: OperationalStore):
+def post_when_matched(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry,
+                      store: OperationalStore) -> Iterator[dg.RunRequest]:
     counts = store.get().ledger.counts()
     if counts.get("matched", 0) + counts.get("posting", 0):  # nothing waits when the same run posted already
         yield dg.RunRequest(run_key=f"post-after-{asset_event.run_id}")
@@ -201,7 +214,7 @@ post_cash_receipts_schedule = dg.ScheduleDefinition(
 class ReviewApplyConfig(dg.Config):
     item_id: int
     invoices: list[str]  # "NO" or "NO:AMOUNT"
-    customer: Optional[str] = None
+    customer: str | None = None
     by: str = "dagster-ui"
 
 
@@ -216,7 +229,7 @@ class ReviewDismissConfig(dg.Config):
     by: str = "dagster-ui"
 
 
-def _finish(context: dg.OpExecutionContext, act: Callable[[], review_actions.ActionResult]) -> dict:
+def _finish(context: dg.OpExecutionContext, act: Callable[[], review_actions.ActionResult]) -> dict[str, object]:
     """Run an operator's action; a refusal (bad input, wrong item) fails the run with its message, not retried."""
     try:
         result = act()
@@ -235,22 +248,26 @@ def _parsed(invoices: list[str]) -> list[Allocation]:
 
 @dg.op
 def review_apply_op(context: dg.OpExecutionContext, config: ReviewApplyConfig, connector_settings: ConnectorSettings,
-                    store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
+                    store: OperationalStore, sage_agent: SageAgentResource,
+                    gocardless: GoCardlessResource) -> dict[str, object]:
     allocations = _parsed(config.invoices)
     return _finish(context, lambda: review_actions.apply(
-        store.get(), sage_agent.get_client(), gocardless.get_client(), connector_settings.get(), config.item_id,
-        allocations, config.by, config.customer))
+        store.get(), sage_agent.get_client(), gocardless.get_client(), connector_settings.get().reconciliation(),
+        config.item_id, allocations, config.by, config.customer))
 
 
 @dg.op
 def review_retry_op(context: dg.OpExecutionContext, config: ReviewRetryConfig, connector_settings: ConnectorSettings,
-                    store: OperationalStore, sage_agent: SageAgentResource, gocardless: GoCardlessResource) -> dict:
+                    store: OperationalStore, sage_agent: SageAgentResource,
+                    gocardless: GoCardlessResource) -> dict[str, object]:
     return _finish(context, lambda: review_actions.retry(store.get(), sage_agent.get_client(), gocardless.get_client(),
-                                                         connector_settings.get(), config.item_id, config.by))
+                                                         connector_settings.get().reconciliation(), config.item_id,
+                                                         config.by))
 
 
 @dg.op
-def review_dismiss_op(context: dg.OpExecutionContext, config: ReviewDismissConfig, store: OperationalStore) -> dict:
+def review_dismiss_op(context: dg.OpExecutionContext, config: ReviewDismissConfig,
+                      store: OperationalStore) -> dict[str, object]:
     return _finish(context, lambda: review_actions.dismiss(store.get(), config.item_id, config.note, config.by))
 
 
@@ -269,7 +286,7 @@ def review_dismiss() -> None:
     review_dismiss_op()
 
 
-def _queue_markdown(items) -> str:
+def _queue_markdown(items: Sequence[ReviewItem]) -> str:
     if not items:
         return "The review queue is empty."
     lines = ["| id | payment | kind | reason | amount | since |", "|---|---|---|---|---|---|"]

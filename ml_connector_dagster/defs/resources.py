@@ -1,36 +1,76 @@
 """Resources shared by every area: settings, the operational store and the DuckDB warehouse.
 
-Settings are read from the environment when a run starts (never at import), so `dagster definitions
-validate` works on a machine with nothing configured.
+Settings are read from the environment when a run or sensor tick first needs them (never at import), so
+`dagster definitions validate` works on a machine with nothing configured.
+
+Lifecycle: Dagster builds each resource once per run (the in-process executor runs every step of a run with
+the same resources) and once per sensor or schedule tick, and tears it down when the run or tick ends.
+What a resource opens - the store's engine, an API client - it opens on first use and closes in
+`teardown_after_execution`, so a run or tick that never asks for it opens nothing, and nothing it opened
+outlives it.
 """
+
 import contextlib
-from typing import Iterator
+import threading
+from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from .. import warehouse
 from ..settings import Settings, load_settings
 from ..store import Store
 
 
-class ConnectorSettings(dg.ConfigurableResource):
-    """The product's settings (ML_CONNECTOR_* variables; see the README)."""
+class ResourceNotOpen(RuntimeError):
+    """A resource was used outside the run or tick that owns it: nothing would close what it opened."""
+
+
+# A ConfigurableResource hands itself to user code: its type parameter is the class itself.
+class ConnectorSettings(dg.ConfigurableResource["ConnectorSettings"]):
+    """The product's settings (ML_CONNECTOR_* variables; see the README), read once per run or tick."""
+
+    _settings: Settings | None = PrivateAttr(default=None)
 
     def get(self) -> Settings:
-        return load_settings()
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
 
 
-class OperationalStore(dg.ConfigurableResource):
-    """Inbox, ledger, review queue and audit log (SQLite WAL by default, PostgreSQL by URL)."""
+class OperationalStore(dg.ConfigurableResource["OperationalStore"]):
+    """Inbox, ledger, review queue and audit log (SQLite WAL by default, PostgreSQL by URL).
+
+    One `Store` (one engine, one connection pool) per run or sensor tick, disposed when it ends.
+    """
 
     settings: ConnectorSettings
+    _store: Store | None = PrivateAttr(default=None)
+    _open: bool = PrivateAttr(default=False)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._open = True
 
     def get(self) -> Store:
-        return Store(self.settings.get().database_url)
+        """The run's (or tick's) store, opened on first use."""
+        with self._lock:
+            if not self._open:
+                raise ResourceNotOpen("the operational store resource is used outside a run or sensor tick")
+            if self._store is None:
+                self._store = Store(self.settings.get().database_url)
+            return self._store
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        with self._lock:
+            self._open = False
+            store, self._store = self._store, None
+        if store is not None:
+            store.dispose()
 
 
-class Warehouse(dg.ConfigurableResource):
+class Warehouse(dg.ConfigurableResource["Warehouse"]):
     """The DuckDB file of asset tables; written only by Dagster runs, one writer at a time.
 
     Connections are short-lived and retried on DuckDB's file lock, so a reader (the webserver, a CLI)

@@ -5,47 +5,54 @@ and `sage_ar_invoices`, incrementally on DateUpdated/TimeUpdated (the logic is i
 
 Backfill a date range by materializing with run config, e.g. in the launchpad or:
     dagster asset materialize -m ml_connector_dagster.definitions --select 'sage100/ar_invoices' \
-      --config-json '{"ops": {"sage100__ar_invoices": {"config": {"updated_from": "2026-11-01", "updated_to": "2026-11-15"}}}}'
+      --config-json '{"ops": {"sage100__ar_invoices": {"config":
+                      {"updated_from": "2026-11-01", "updated_to": "2026-11-15"}}}}'
 `full_refresh: true` re-reads everything and deletes rows Sage no longer has (purged invoices).
 """
 
 import datetime as dt
-from typing import Optional
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
-from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError
-from ..sage100 import sync
+from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError, sync
 from ..settings import SettingsError, load_settings
 from .resources import ConnectorSettings, Warehouse, settings_resource
 
-AGENT_SETTINGS = ("sage_agent_wsdl", "sage_username", "sage_password", "sage_company_code")
 
+class SageAgentResource(dg.ConfigurableResource["SageAgentResource"]):
+    """The agent on the Sage server (ML_CONNECTOR_SAGE_AGENT_WSDL, _USERNAME, _PASSWORD, _COMPANY_CODE).
 
-class SageAgentResource(dg.ConfigurableResource):
-    """The agent on the Sage server (ML_CONNECTOR_SAGE_AGENT_WSDL, _USERNAME, _PASSWORD, _COMPANY_CODE)."""
+    One client per run or tick, made on first use (its parsed WSDL and connections are shared per process).
+    """
 
     settings: ConnectorSettings
+    _client: AgentClient | None = PrivateAttr(default=None)
 
     def get_client(self) -> AgentClient:
-        return AgentClient.from_settings(self.settings.get())
+        """The run's (or tick's) client; SettingsError naming whatever is unset."""
+        if self._client is None:
+            self._client = AgentClient.from_settings(self.settings.get().sage_agent())
+        return self._client
 
 
-class SageEBusinessResource(dg.ConfigurableResource):
+class SageEBusinessResource(dg.ConfigurableResource["SageEBusinessResource"]):
     """Sage's eBusiness Web Services (ML_CONNECTOR_SAGE_EBUSINESS_WSDL and the same logon)."""
 
     settings: ConnectorSettings
+    _client: EBusinessClient | None = PrivateAttr(default=None)
 
     def get_client(self) -> EBusinessClient:
-        return EBusinessClient.from_settings(self.settings.get())
+        if self._client is None:
+            self._client = EBusinessClient.from_settings(self.settings.get().sage_ebusiness())
+        return self._client
 
 
 class SagePollConfig(dg.Config):
     """Leave empty for an incremental poll; set dates to backfill, or full_refresh to re-read everything."""
 
-    updated_from: Optional[str] = Field(default=None, description="Backfill: first day (YYYY-MM-DD) of DateUpdated")
-    updated_to: Optional[str] = Field(default=None, description="Backfill: last day (YYYY-MM-DD), inclusive")
+    updated_from: str | None = Field(default=None, description="Backfill: first day (YYYY-MM-DD) of DateUpdated")
+    updated_to: str | None = Field(default=None, description="Backfill: last day (YYYY-MM-DD), inclusive")
     full_refresh: bool = Field(default=False, description="Re-read everything; delete rows Sage no longer has")
     overlap_seconds: int = Field(default=120, ge=0, description="Re-read this much before the watermark")
 
@@ -57,7 +64,7 @@ class SagePollConfig(dg.Config):
             raise dg.Failure(description=f"Invalid sage100 poll config: {exc}", allow_retries=False) from None
 
 
-def _day(name: str, value: Optional[str]) -> Optional[dt.date]:
+def _day(name: str, value: str | None) -> dt.date | None:
     if not value:
         return None
     try:
@@ -70,7 +77,7 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, 
 
 
 def _sync(context: dg.AssetExecutionContext, spec: sync.TableSpec, config: SagePollConfig,
-          agent: SageAgentResource, warehouse: Warehouse) -> dg.MaterializeResult:
+          agent: SageAgentResource, warehouse: Warehouse) -> dg.MaterializeResult[None]:
     """Run one sync; wrong settings fail at once (no step retries), outages are retried by RETRY."""
     window = config.window()
     try:
@@ -93,14 +100,14 @@ def _sync(context: dg.AssetExecutionContext, spec: sync.TableSpec, config: SageP
 @dg.asset(key=["sage100", "customers"], group_name="sage100", pool="warehouse", kinds={"duckdb"},
           retry_policy=RETRY, description="AR_Customer rows from the agent, in DuckDB table sage_customers.")
 def sage100_customers(context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource,
-                      warehouse: Warehouse) -> dg.MaterializeResult:
+                      warehouse: Warehouse) -> dg.MaterializeResult[None]:
     return _sync(context, sync.CUSTOMERS, config, sage_agent, warehouse)
 
 
 @dg.asset(key=["sage100", "ar_invoices"], group_name="sage100", pool="warehouse", kinds={"duckdb"},
           retry_policy=RETRY, description="AR_OpenInvoice rows (zero balances included) in table sage_ar_invoices.")
 def sage100_ar_invoices(context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource,
-                        warehouse: Warehouse) -> dg.MaterializeResult:
+                        warehouse: Warehouse) -> dg.MaterializeResult[None]:
     return _sync(context, sync.INVOICES, config, sage_agent, warehouse)
 
 
@@ -132,9 +139,9 @@ def sage100_ar_invoices_non_negative_balances(warehouse: Warehouse) -> dg.AssetC
 @dg.schedule(name="sage100_poll", cron_schedule="*/5 * * * *", target=[sage100_customers, sage100_ar_invoices],
              default_status=dg.DefaultScheduleStatus.RUNNING,
              description="Poll Sage's AR every 5 minutes; skipped until the agent is configured.")
-def sage100_poll(context: dg.ScheduleEvaluationContext):
+def sage100_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     try:
-        load_settings().require(*AGENT_SETTINGS)
+        load_settings().sage_agent()
     except SettingsError as exc:
         return dg.SkipReason(f"Sage agent not configured: {'; '.join(exc.problems)}")
     return dg.RunRequest()

@@ -17,10 +17,11 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import requests
 from gocardless_pro import errors as gc_errors
@@ -28,7 +29,7 @@ from gocardless_pro import services
 from gocardless_pro.api_client import ApiClient
 
 from ..secrets import Secret
-from ..settings import Settings
+from ..settings import GoCardlessSettings
 
 log = logging.getLogger("ml_connector_dagster.gocardless.client")
 API_VERSION = "2015-07-06"
@@ -77,7 +78,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: base * 2^(attempt-1), capped, times U[0.5, 1)."""
-        raw = min(self.max_delay_seconds, self.base_delay_seconds * (2 ** (attempt - 1)))
+        raw = min(self.max_delay_seconds, self.base_delay_seconds * 2.0 ** (attempt - 1))
         return raw * (0.5 + random.random() / 2)
 
 
@@ -90,17 +91,44 @@ class ResolvedPayment:
     customer: dict[str, Any]
 
 
-class _Transport(ApiClient):
+class _Resource(Protocol):
+    """A resource as gocardless_pro returns it: its JSON is `attributes`."""
+
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+
+
+class _Page(Protocol):
+    """One page of a list: its resources, and the cursor of the next page (None on the last)."""
+
+    @property
+    def records(self) -> Sequence[_Resource]: ...
+    @property
+    def after(self) -> str | None: ...
+
+
+class _Service(Protocol):
+    """What the client uses of a gocardless_pro service class (the library ships no type information)."""
+
+    RESOURCE_NAME: ClassVar[str]
+
+    def __init__(self, api_client: _Transport, max_network_retries: int, retry_delay_in_seconds: float) -> None: ...
+    def get(self, identity: str) -> _Resource: ...
+    def list(self, params: dict[str, Any]) -> _Page: ...
+
+
+class _Transport(ApiClient):  # type: ignore[misc] # gocardless_pro ships no type information: ApiClient is Any
     """gocardless_pro's ApiClient on a pooled session, remembering the status and headers of errors."""
 
     def __init__(self, base_url: str, access_token: str, timeout: tuple[float, float]) -> None:
         super().__init__(base_url, access_token, timeout=timeout)
         self.session = requests.Session()
 
-    def get(self, path, params=None, headers=None):  # noqa: ANN001 - gocardless_pro's signature
+    def get(self, path: str, params: Mapping[str, Any] | None = None,
+            headers: Mapping[str, str] | None = None) -> requests.Response:
         return self._send("GET", path, params=params, headers=headers)
 
-    def put(self, path, body, headers=None):  # noqa: ANN001
+    def put(self, path: str, body: object, headers: Mapping[str, str] | None = None) -> requests.Response:
         return self._send("PUT", path, data=json.dumps(body), headers=headers)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -109,8 +137,8 @@ class _Transport(ApiClient):
         try:
             self._handle_errors(response)
         except gc_errors.GoCardlessProError as exc:
-            exc.http_status = response.status_code  # type: ignore[attr-defined]
-            exc.http_headers = dict(response.headers)  # type: ignore[attr-defined]
+            exc.http_status = response.status_code
+            exc.http_headers = dict(response.headers)
             raise
         self.rate_limit.update_from_response(response)
         return response
@@ -134,11 +162,9 @@ class GoCardlessClient:
         self._transport = _Transport(self.base_url, token, timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings, policy: RetryPolicy | None = None) -> "GoCardlessClient":
-        """Build from settings; raises SettingsError naming the variable when no token is configured."""
-        settings.require("gocardless_access_token")
-        assert settings.gocardless_access_token is not None
-        return cls(settings.gocardless_api_url, settings.gocardless_access_token, policy)
+    def from_settings(cls, settings: GoCardlessSettings, policy: RetryPolicy | None = None) -> GoCardlessClient:
+        """A client of the API `settings` names (`Settings.gocardless()`, which refuses to be built without a token)."""
+        return cls(settings.api_url, settings.access_token, policy)
 
     def __repr__(self) -> str:
         return f"GoCardlessClient({self.base_url!r})"
@@ -214,12 +240,12 @@ class GoCardlessClient:
 
     # -- the retry policy -----------------------------------------------------------------------------
 
-    def _get(self, service_class: type, identity: str) -> dict[str, Any]:
+    def _get(self, service_class: type[_Service], identity: str) -> dict[str, Any]:
         service = service_class(self._transport, 1, 0)
         what = f"GET /{service_class.RESOURCE_NAME}/{identity}"
         return self._call(what, lambda: service.get(identity).attributes)
 
-    def _list(self, service_class: type, params: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
+    def _list(self, service_class: type[_Service], params: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
         """Follow `meta.cursors.after` until it is null, 500 per page; each page retried on its own."""
         query = _flat_params(params)
         query.setdefault("limit", PAGE_LIMIT)
@@ -240,7 +266,7 @@ class GoCardlessClient:
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 return request()
-            except Exception as exc:  # classified below; anything unknown is re-raised untouched
+            except Exception as exc:  # noqa: BLE001 - classified below; anything unknown is re-raised untouched
                 problem, wait = _classify(what, exc)
                 if attempt == policy.max_attempts:
                     raise GoCardlessUnavailable(f"{what}: gave up after {attempt} attempts; last: {problem}",
@@ -271,7 +297,8 @@ def _classify(what: str, exc: Exception) -> tuple[str, float | None]:
     if isinstance(exc, gc_errors.ApiError):
         message = f"{what}: HTTP {status} {exc.type or ''} {exc.message or ''}".strip()
         reason = ((exc.errors or [{}])[0] or {}).get("reason")
-        if status in RETRYABLE_STATUSES or isinstance(exc, (gc_errors.RateLimitError, gc_errors.GoCardlessInternalError)):
+        retryable = (gc_errors.RateLimitError, gc_errors.GoCardlessInternalError)
+        if status in RETRYABLE_STATUSES or isinstance(exc, retryable):
             return f"HTTP {status} {exc.message or ''}".strip(), _rate_limit_wait(exc, status)
         kind = {401: GoCardlessAuthError, 403: GoCardlessAuthError, 404: GoCardlessNotFound}.get(status or 0,
                                                                                                  GoCardlessRequestError)
@@ -301,8 +328,8 @@ def _rate_limit_wait(exc: Exception, status: int | None) -> float | None:
         try:
             when = parsedate_to_datetime(reset)
             if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds()) + random.uniform(0.0, 0.25)
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds()) + random.uniform(0.0, 0.25)
         except (TypeError, ValueError):
             pass
     retry_after = headers.get("retry-after")
@@ -335,6 +362,14 @@ def _check_metadata(metadata: Mapping[str, str]) -> None:
 
 
 __all__ = [
-    "GoCardlessClient", "RetryPolicy", "ResolvedPayment", "GoCardlessError", "GoCardlessAuthError",
-    "GoCardlessNotFound", "GoCardlessRequestError", "GoCardlessUnavailable", "PAGE_LIMIT", "API_VERSION",
+    "API_VERSION",
+    "PAGE_LIMIT",
+    "GoCardlessAuthError",
+    "GoCardlessClient",
+    "GoCardlessError",
+    "GoCardlessNotFound",
+    "GoCardlessRequestError",
+    "GoCardlessUnavailable",
+    "ResolvedPayment",
+    "RetryPolicy",
 ]

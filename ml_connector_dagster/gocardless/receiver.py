@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..httpserve import BODY_TIMED_OUT
-from ..settings import Settings
+from ..settings import WebhookSettings
 from ..store import Store
 from ..store.inbox import AddResult
 from .webhooks import SIGNATURE_HEADER, PayloadError, SignatureError, parse_delivery, verify_signature
@@ -43,7 +43,7 @@ class BodyTooLarge(Exception):
 class _Pending:
     events: tuple[dict[str, Any], ...]
     webhook_id: str | None
-    done: asyncio.Future
+    done: asyncio.Future[AddResult]
 
 
 class GroupCommit:
@@ -61,10 +61,11 @@ class GroupCommit:
         self.store = store
         self.max_events = max_events
         self._pending: list[_Pending] = []
-        self._drainer: asyncio.Task | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     async def add(self, events: tuple[dict[str, Any], ...], webhook_id: str | None) -> AddResult:
-        item = _Pending(events, webhook_id, asyncio.get_running_loop().create_future())
+        done: asyncio.Future[AddResult] = asyncio.get_running_loop().create_future()
+        item = _Pending(events, webhook_id, done)
         self._pending.append(item)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
@@ -72,7 +73,8 @@ class GroupCommit:
 
     async def _drain(self) -> None:
         while self._pending:
-            group, size = [], 0
+            group: list[_Pending] = []
+            size = 0
             while self._pending and (not group or size + len(self._pending[0].events) <= self.max_events):
                 item = self._pending.pop(0)
                 group.append(item)
@@ -83,9 +85,9 @@ class GroupCommit:
         try:
             results = await run_in_threadpool(self.store.inbox.add_many,
                                               [(i.events, i.webhook_id, "webhook") for i in group])
-            for item, result in zip(group, results):
+            for item, result in zip(group, results, strict=True):
                 _settle(item.done, result)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the deliveries it failed, each retried alone
             if len(group) == 1:
                 _settle(group[0].done, exc)
                 return
@@ -93,12 +95,11 @@ class GroupCommit:
                 await self._write([item])
 
 
-def create_app(settings: Settings, store: Store) -> Starlette:
-    """The receiver's ASGI app; refuses to build without a webhook secret (it could verify nothing)."""
-    settings.require("gocardless_webhook_secrets")
-    secrets = tuple(s.reveal() for s in settings.gocardless_webhook_secrets)
-    whitelist = settings.gocardless_event_whitelist
-    limit = settings.webhook_max_bytes
+def create_app(settings: WebhookSettings, store: Store) -> Starlette:
+    """The receiver's ASGI app (`Settings.webhooks()` refuses to be built without a secret: it could verify nothing)."""
+    secrets = tuple(s.reveal() for s in settings.secrets)
+    whitelist = settings.event_whitelist
+    limit = settings.max_bytes
     writer = GroupCommit(store)
 
     async def receive_webhook(request: Request) -> Response:
@@ -150,7 +151,7 @@ async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozens
         return Response(status_code=204)
     try:
         result = await writer.add(delivery.accepted, delivery.webhook_id)
-    except Exception as exc:  # any store failure: make GoCardless try again later
+    except Exception as exc:  # noqa: BLE001 - any store failure: make GoCardless try again later
         outcome["store_error"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         return _reject(outcome, 503, "store_unavailable", "the event store is unavailable; retry later")
     outcome.update(status=204, stored=result.stored, duplicates=result.duplicates)
@@ -179,7 +180,7 @@ def _reject(outcome: dict[str, Any], status: int, reason: str, message: str) -> 
                         headers=headers)
 
 
-def _settle(future: asyncio.Future, outcome: AddResult | BaseException) -> None:
+def _settle(future: asyncio.Future[AddResult], outcome: AddResult | BaseException) -> None:
     if future.done():  # the client went away and its request was cancelled
         return
     if isinstance(outcome, BaseException):

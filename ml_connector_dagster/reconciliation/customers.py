@@ -8,7 +8,7 @@ metadata keys: a customer that already has three, none of them ours, is left alo
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
@@ -17,7 +17,7 @@ from ..gocardless.client import GoCardlessClient
 from ..matching import resolve_customers
 from ..store import Store
 from ..store.utc import utcnow
-from .tables import ensure_tables
+from .tables import ensure_tables, typed_rows
 
 METADATA_KEY = "sage_customer"
 MAX_METADATA_KEYS = 3
@@ -46,12 +46,20 @@ def build_customer_map(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame
 
 
+class _ByEmail(NamedTuple):
+    """A GoCardless customer resolved by email, with its metadata as stored (JSON text)."""
+
+    gocardless_customer: str
+    sage_customer: str
+    metadata: str | None
+
+
 def sync_metadata(conn: duckdb.DuckDBPyConnection, client: GoCardlessClient, store: Store, frame: pd.DataFrame,
                   actor: str = "system") -> int:
     """Write metadata.sage_customer to customers resolved by email; returns how many were updated."""
     todo = frame[frame["resolved_by"] == "email"]
     updated = 0
-    for row in todo.itertuples(index=False):  # only customers resolved by email and not yet tagged
+    for row in typed_rows(todo, _ByEmail, _ByEmail._fields):  # only customers resolved by email and not yet tagged
         metadata = _metadata(row.metadata)
         if len(metadata) >= MAX_METADATA_KEYS and METADATA_KEY not in metadata:
             store.audit.append("customer.metadata_skipped", row.gocardless_customer,

@@ -8,31 +8,63 @@ separate (`posting.py`): it re-checks the invoices through the agent right befor
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
 
 from .. import money
 from ..lifecycle import next_step, refund_step
-from ..matching import MatchSettings, match_payments, resolve_customers
-from ..settings import Settings
+from ..matching import Decision, MatchSettings, match_payments, resolve_customers
+from ..matching.model import Allocation as DecidedAllocation
+from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.utc import utcnow
-from .tables import ensure_tables
+from .tables import ensure_tables, typed_rows
 
-PAYMENT_COLUMNS = """p.id, p.amount, p.currency, p.status, p.reference, p.description, CAST(p.metadata AS VARCHAR) AS metadata,
-    p.fx_currency, p.fx_amount, p.customer AS gocardless_customer, p.fetched_at, p.amount_refunded"""
+PAYMENT_COLUMNS = """p.id, p.amount, p.currency, p.status, p.reference, p.description,
+    CAST(p.metadata AS VARCHAR) AS metadata, p.fx_currency, p.fx_amount, p.customer AS gocardless_customer,
+    p.fetched_at, p.amount_refunded"""
+
+
+class _Payment(NamedTuple):
+    """A changed payment as the evaluation reads it: its PAYMENT_COLUMNS, its ledger status and next step."""
+
+    id: str
+    amount: int
+    currency: str
+    status: str
+    reference: str | None
+    description: str | None
+    metadata: str | None
+    fx_currency: str | None
+    fx_amount: int | None
+    gocardless_customer: str | None
+    ledger_status: str | None
+    action: str
+    cause: str | None
+
+
+class _Refund(NamedTuple):
+    id: str
+    payment: str | None
+    amount: int
+    currency: str
+    status: str
+    fetched_at: datetime
 
 
 @dataclass
 class EvaluationSummary:
     evaluated: int = 0
-    by_action: Counter = field(default_factory=Counter)
-    held_by_reason: Counter = field(default_factory=Counter)
+    by_action: Counter[str] = field(default_factory=Counter)
+    held_by_reason: Counter[str | None] = field(default_factory=Counter)
     refunds_evaluated: int = 0
     reversals_required: int = 0
 
@@ -42,9 +74,8 @@ class EvaluationSummary:
                 "reversals_required": self.reversals_required}
 
 
-def match_settings(settings: Settings) -> MatchSettings:
-    settings.require("sage_home_currency")
-    return MatchSettings(home_currency=settings.sage_home_currency, on_tie=settings.on_tie, fx_rates=settings.fx_rates)
+def match_settings(settings: ReconciliationSettings) -> MatchSettings:
+    return MatchSettings(home_currency=settings.home_currency, on_tie=settings.on_tie, fx_rates=settings.fx_rates)
 
 
 def changed_payments(conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | None = None) -> pd.DataFrame:
@@ -73,8 +104,8 @@ def invoices_of(conn: duckdb.DuckDBPyConnection, sage_customers: list[str]) -> p
         FROM sage_ar_invoices WHERE ARDivisionNo || '-' || CustomerNo IN (SELECT unnest(?))""", [sage_customers]).df()
 
 
-def evaluate_payments(conn: duckdb.DuckDBPyConnection, store: Store, settings: Settings, actor: str = "system",
-                      payment_ids: list[str] | None = None) -> EvaluationSummary:
+def evaluate_payments(conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings,
+                      actor: str = "system", payment_ids: list[str] | None = None) -> EvaluationSummary:
     """Bring every changed payment to its next status; return what happened."""
     ensure_tables(conn)
     summary = EvaluationSummary()
@@ -117,15 +148,17 @@ def evaluate_payments(conn: duckdb.DuckDBPyConnection, store: Store, settings: S
 
 def _steps(payments: pd.DataFrame, collect_on: str) -> pd.DataFrame:
     """The lifecycle table applied per distinct (ledger status, GoCardless status) pair, not per row."""
-    pairs = payments[["ledger_status", "status"]].astype(object).where(payments[["ledger_status", "status"]].notna(), None)
+    pairs = payments[["ledger_status", "status"]].astype(object)
+    pairs = pairs.where(pairs.notna(), None)
     distinct = pairs.drop_duplicates()
     table = {(ls, gs): next_step(ls, gs, collect_on) for ls, gs in distinct.itertuples(index=False)}
-    keys = list(zip(pairs["ledger_status"], pairs["status"]))
+    keys = list(zip(pairs["ledger_status"], pairs["status"], strict=True))
     return pd.DataFrame({"action": [table[k].action for k in keys], "cause": [table[k].cause for k in keys]},
                         index=payments.index)
 
 
-def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame,
+            settings: ReconciliationSettings) -> pd.DataFrame:
     customer_map = customer_map_for(conn, to_match["gocardless_customer"].dropna().unique().tolist())
     known = customer_map["sage_customer"].dropna().unique().tolist()
     invoices = invoices_of(conn, known)
@@ -133,14 +166,24 @@ def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: S
     return decisions.set_index("payment_id", drop=False)
 
 
-def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Settings):
+class _Outcomes(NamedTuple):
+    ledger_rows: list[dict[str, Any]]
+    audit: list[tuple[str, str | None, dict[str, Any]]]
+    held: list[dict[str, Any]]
+    reversals: list[dict[str, Any]]
+    closing: list[str]
+
+
+def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: ReconciliationSettings) -> _Outcomes:
     """Ledger rows, audit records, review items and payments whose held item closes (one pass)."""
-    ledger_rows, audit, held, reversals, closing = [], [], [], [], []
-    for p in payments.itertuples(index=False):
-        base = {"payment_id": p.id, "expected_status": _none(p.ledger_status), "gocardless_customer": _none(p.gocardless_customer), "amount_minor": int(p.amount),
-                "currency": p.currency, "gocardless_status": p.status}
+    out = _Outcomes([], [], [], [], [])
+    ledger_rows, audit, held, reversals, closing = out
+    by_id = {} if decisions.empty else {d.payment_id: d for d in typed_rows(decisions, Decision, Decision._fields)}
+    for p in typed_rows(payments, _Payment, _Payment._fields):
+        base = {"payment_id": p.id, "expected_status": p.ledger_status, "gocardless_customer": p.gocardless_customer,
+                "amount_minor": p.amount, "currency": p.currency, "gocardless_status": p.status}
         if p.action == "match":
-            d = decisions.loc[p.id]
+            d = by_id[p.id]
             status = "matched" if d.status == "matched" else "held"
             row = {**base, "status": status, "reason": d.reason, "sage_customer": d.sage_customer,
                    "home_amount": _text(d.home_amount), "allocations": _allocations(d.allocations), "rule": d.rule,
@@ -158,16 +201,17 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Setting
                 closing.append(p.id)
         elif p.action == "reversal_required":
             ledger_rows.append({**base, "status": "reversal_required", "reason": p.cause})  # keeps the receipt
-            item = reversal_details(p.id, p.cause, int(p.amount), p.currency, settings)
+            item = reversal_details(p.id, p.cause, p.amount, p.currency, settings)
             reversals.append(item)
             audit.append(("payment.reversal_required", p.id, item))
         else:
-            audit.append(("payment.unchanged", p.id, {"gocardless_status": p.status, "ledger_status": p.ledger_status}))
-    return ledger_rows, audit, held, reversals, closing
+            audit.append(("payment.unchanged", p.id, {"gocardless_status": p.status,
+                                                      "ledger_status": p.ledger_status}))
+    return out
 
 
 def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, decisions: pd.DataFrame,
-                   settings: Settings) -> None:
+                   settings: ReconciliationSettings) -> None:
     now = utcnow().replace(tzinfo=None)
     frame = pd.DataFrame({
         "payment_id": payments["id"],
@@ -186,7 +230,8 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
         frame["reason"] = d["reason"].where(matched, None)
         frame["sage_customer"] = d["sage_customer"].where(matched, None)
         frame["home_amount"] = d["home_amount"].map(_text).where(matched, None)
-        frame["allocations"] = d["allocations"].map(lambda a: json.dumps(_allocations(a)) if isinstance(a, list) else None)
+        frame["allocations"] = d["allocations"].map(
+            lambda a: json.dumps(_allocations(a)) if isinstance(a, list) else None)
         frame["rule"] = d["rule"].where(matched, None)
         frame["explanation"] = d["explanation"].where(matched, None)
         frame["candidates"] = d["candidates"].map(lambda c: json.dumps(list(c)) if isinstance(c, list) else None)
@@ -203,7 +248,8 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
     conn.unregister("new_matches")
 
 
-def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Settings, actor: str = "system") -> int:
+def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings,
+                     actor: str = "system") -> int:
     """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
 
     A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
@@ -218,11 +264,11 @@ def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Se
         return 0
     statuses = store.ledger.statuses(refunds["payment"].dropna().unique().tolist())
     outcomes = []
-    for r in refunds.itertuples(index=False):
-        step = refund_step(statuses.get(r.payment), r.status)
+    for r in typed_rows(refunds, _Refund, _Refund._fields):
+        step = refund_step(statuses.get(r.payment) if r.payment else None, r.status)
         outcome = "reversal_required" if step.action == "reversal_required" else "recorded"
-        if step.action == "reversal_required":
-            item = {**reversal_details(r.payment, "refund", int(r.amount), r.currency, settings), "refund_id": r.id}
+        if step.action == "reversal_required" and r.payment:  # only a posted payment's refund needs a reversal
+            item = {**reversal_details(r.payment, "refund", r.amount, r.currency, settings), "refund_id": r.id}
             store.ledger.transition(r.payment, ["posted"], status="reversal_required", reason="refund")
             store.review.open_item(r.payment, "reversal_required", "refund", item)
             store.audit.append("payment.reversal_required", r.payment, item, actor=actor)
@@ -237,50 +283,46 @@ def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Se
     return len(refunds)
 
 
-def _review_details(p: Any, d: Any) -> dict[str, Any]:
+def _review_details(p: _Payment, d: Decision) -> dict[str, Any]:
     """What the spec asks a held item to carry, for the operator."""
     return {
-        "payment_id": p.id, "gocardless_customer": _none(p.gocardless_customer), "amount_minor": int(p.amount),
-        "currency": p.currency, "home_amount": _text(d.home_amount), "reference": _none(p.reference),
-        "reason": d.reason, "explanation": d.explanation, "sage_customer": _none(d.sage_customer),
+        "payment_id": p.id, "gocardless_customer": p.gocardless_customer, "amount_minor": p.amount,
+        "currency": p.currency, "home_amount": _text(d.home_amount), "reference": p.reference,
+        "reason": d.reason, "explanation": d.explanation, "sage_customer": d.sage_customer,
         "candidates": list(d.candidates),
     }
 
 
-def _home_amount(p: Any, settings: Settings) -> Decimal | None:
+def _home_amount(p: _Payment, settings: ReconciliationSettings) -> Decimal | None:
     """The amount in Sage's currency, for display of payments that are not matched (pending, not collected)."""
-    if not settings.sage_home_currency:
-        return None
     try:
-        return money.to_home_amount(int(p.amount), p.currency, settings.sage_home_currency, _none(p.fx_currency),
-                                    None if pd.isna(p.fx_amount) else int(p.fx_amount), settings.fx_rates)
+        return money.to_home_amount(p.amount, p.currency, settings.home_currency, p.fx_currency, p.fx_amount,
+                                    settings.fx_rates)
     except money.UnsupportedCurrency:
         return None
 
 
-def reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: Settings) -> dict[str, Any]:
-    home = money.to_home_amount(amount_minor, currency, settings.sage_home_currency or currency, None, None,
-                                settings.fx_rates) if settings.sage_home_currency else None
+def reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str,
+                     settings: ReconciliationSettings) -> dict[str, Any]:
+    home = money.to_home_amount(amount_minor, currency, settings.home_currency, None, None, settings.fx_rates)
     return {"payment_id": payment_id, "cause": cause, "amount_minor": amount_minor, "currency": currency,
             "amount": str(money.to_decimal(amount_minor, currency)), "home_amount": _text(home)}
 
 
-def _inputs(p: Any) -> dict[str, Any]:
-    return {"amount": int(p.amount), "currency": p.currency, "reference": _none(p.reference),
-            "description": _none(p.description), "metadata": _none(p.metadata), "fx_currency": _none(p.fx_currency),
-            "fx_amount": None if pd.isna(p.fx_amount) else int(p.fx_amount), "gocardless_status": p.status}
+def _inputs(p: _Payment) -> dict[str, Any]:
+    return {"amount": p.amount, "currency": p.currency, "reference": p.reference, "description": p.description,
+            "metadata": p.metadata, "fx_currency": p.fx_currency, "fx_amount": p.fx_amount,
+            "gocardless_status": p.status}
 
 
-def _allocations(allocations: Any) -> list[dict[str, str]]:
+def _allocations(allocations: Sequence[DecidedAllocation] | None) -> list[dict[str, str]]:
     return [{"invoice_no": a["invoice_no"], "invoice_type": a["invoice_type"], "amount": str(a["amount"])}
             for a in (allocations or [])]
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (not isinstance(value, (str, Decimal, list)) and pd.isna(value)):
+def _text(value: Decimal | float | None) -> str | None:
+    """An amount as exact text; None when missing (None, or the NaN pandas fills a gap in a column with)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value)
 
-
-def _none(value: Any) -> Any:
-    return None if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)) else value

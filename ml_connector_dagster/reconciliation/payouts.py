@@ -3,11 +3,14 @@ its items add up to the amount on the bank statement, and the posting status of 
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import NamedTuple
+
 import duckdb
 import pandas as pd
 
 from ..store import Store
-from .tables import ensure_tables
+from .tables import ensure_tables, typed_rows
 
 PAYMENT_TYPES = ("payment_paid_out",)
 FEE_TYPES = ("gocardless_fee", "app_fee", "revenue_share", "surcharge_fee")
@@ -33,7 +36,8 @@ def build(conn: duckdb.DuckDBPyConnection, store: Store, write: bool = True) -> 
                    sum(amount) FILTER (WHERE type IN {_in(REFUND_TYPES)}) AS refunds,
                    sum(amount) FILTER (WHERE type NOT IN {_in(PAYMENT_TYPES + FEE_TYPES + REFUND_TYPES)}) AS other,
                    list(DISTINCT payment ORDER BY payment) FILTER (WHERE payment IS NOT NULL) AS payments,
-                   list(DISTINCT payment ORDER BY payment) FILTER (WHERE ledger_status IN ('posted', 'posting')) AS posted,
+                   list(DISTINCT payment ORDER BY payment)
+                       FILTER (WHERE ledger_status IN ('posted', 'posting')) AS posted,
                    list(DISTINCT payment ORDER BY payment) FILTER (WHERE ledger_status = 'held') AS held,
                    list(DISTINCT payment ORDER BY payment) FILTER (WHERE payment IS NOT NULL AND
                         coalesce(ledger_status, '') NOT IN ('posted', 'posting', 'held')) AS other_status
@@ -58,13 +62,27 @@ def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+class _Line(NamedTuple):
+    """What the UI table shows of a payout (the lists of payment ids are counted)."""
+
+    payout_id: str
+    currency: str
+    amount: int
+    items_add_up: bool
+    payments: Sized
+    posted: Sized
+    held: Sized
+    fees: int
+    reference: str | None
+
+
 def markdown(frame: pd.DataFrame, limit: int = 50) -> str:
     """A UI table (amounts in minor units, as GoCardless reports them)."""
     if frame.empty:
         return "No payouts yet."
     lines = ["| payout | currency | amount | items add up | payments | posted | held | fees | reference |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for r in frame.head(limit).itertuples(index=False):
+    for r in typed_rows(frame.head(limit), _Line, _Line._fields):
         lines.append(f"| {r.payout_id} | {r.currency} | {r.amount} | {'yes' if r.items_add_up else 'NO'} | "
                      f"{len(r.payments)} | {len(r.posted)} | {len(r.held)} | {r.fees} | {r.reference or ''} |")
     return "\n".join(lines)

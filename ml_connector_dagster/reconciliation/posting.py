@@ -16,10 +16,11 @@ import logging
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -37,11 +38,11 @@ from ..sage100 import (
     SageUnavailable,
     SageWriteRejected,
 )
-
-from ..settings import Settings
+from ..settings import ReconciliationSettings
 from ..store import Store
-from ..store.utc import utcnow
 from ..store.ledger import Ledger, LedgerEntry
+from ..store.utc import utcnow
+from ..warehouse import table_exists
 from .evaluate import PAYMENT_COLUMNS, match_settings, reversal_details
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ APPLICABLE = ("matched", "posting", "held")
 # payments are taken over soon, yet long enough to ride out a slow store write.
 POSTING_LEASE = timedelta(seconds=20)
 MAX_UNREACHABLE = 3  # consecutive payments Sage could not be reached for before a pass stops
+# A payment as the write-back reads it: its gocardless_payments row (PAYMENT_COLUMNS, missing values None) and
+# `refunds`, each {id, amount, currency, status}; or the same built from the API (review actions).
+PaymentRow = dict[str, Any]
+PaymentRows = Callable[[Sequence[str]], dict[str, PaymentRow]]
 MISSING_FROM_WAREHOUSE = ("the payment is not in the warehouse (not fetched yet, or the warehouse was rebuilt); "
                           "it stays as it was and the next write-back tries again - materialize gocardless/payments "
                           "if it stays so")
@@ -92,7 +97,7 @@ class PostingPass:
     def ids(self, status: str) -> list[str]:
         return [o.payment_id for o in self.outcomes if o.status == status]
 
-    def counts(self) -> Counter:
+    def counts(self) -> Counter[str]:
         return Counter(o.status for o in self.outcomes)
 
 
@@ -135,7 +140,7 @@ class Claims:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name=f"lease {owner}")
 
-    def __enter__(self) -> "Claims":
+    def __enter__(self) -> Claims:
         self._thread.start()
         return self
 
@@ -163,21 +168,22 @@ class Claims:
                     continue
                 try:
                     kept = self.ledger.renew(held, self.owner, utcnow() + self.lease)
-                except Exception:  # noqa: BLE001 - a missed beat is survivable; the next one tries again
+                except Exception:
                     log.warning("could not renew the posting lease of %s", self.owner, exc_info=True)
                     continue
             for lost in set(held) - kept:
                 log.warning("%s lost its claim on %s; the pass that took it over finishes it", self.owner, lost)
 
 
-def payment_rows(conn: duckdb.DuckDBPyConnection, payment_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def payment_rows(conn: duckdb.DuckDBPyConnection, payment_ids: Sequence[str]) -> dict[str, PaymentRow]:
     """The payments as last fetched from GoCardless, keyed by id, each with its `refunds` (id, amount,
     currency, status): the re-check needs their references, and what GoCardless says now."""
     frame = conn.execute(f"SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))",
                          [list(payment_ids)]).df()
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    record: PaymentRow = {}  # each row comes as a dict of this type (keys: the columns' names)
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records", into=record)
     rows = {r["id"]: {**r, "refunds": []} for r in records}
-    if rows and _has_table(conn, "gocardless_refunds"):
+    if rows and table_exists(conn, "gocardless_refunds"):
         refunds = conn.execute("""SELECT id, payment, amount, currency, status FROM gocardless_refunds
             WHERE payment IN (SELECT unnest(?)) ORDER BY created_at, id""", [list(rows)]).fetchall()
         for rid, pid, amount, currency, status in refunds:
@@ -185,12 +191,7 @@ def payment_rows(conn: duckdb.DuckDBPyConnection, payment_ids: Sequence[str]) ->
     return rows
 
 
-def _has_table(conn: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()
-    return bool(found[0])
-
-
-def post_matched(store: Store, agent: AgentClient, settings: Settings, payments: Callable[[Sequence[str]], dict],
+def post_matched(store: Store, agent: AgentClient, settings: ReconciliationSettings, payments: PaymentRows,
                  actor: str = "system", owner: str | None = None, lease: timedelta = POSTING_LEASE,
                  max_unreachable: int = MAX_UNREACHABLE) -> PostingPass:
     """Post every matched payment, and resolve those left `posting` (claim free, i.e. not being worked on).
@@ -216,8 +217,8 @@ def post_matched(store: Store, agent: AgentClient, settings: Settings, payments:
     return result
 
 
-def post_payment(store: Store, agent: AgentClient, settings: Settings, entry: LedgerEntry,
-                 payment: dict[str, Any] | None, actor: str = "system", allocations: Sequence[Allocation] | None = None,
+def post_payment(store: Store, agent: AgentClient, settings: ReconciliationSettings, entry: LedgerEntry,
+                 payment: PaymentRow | None, actor: str = "system", allocations: Sequence[Allocation] | None = None,
                  sage_customer: str | None = None, claims: Claims | None = None) -> PostingOutcome:
     """Post one payment; `allocations`/`sage_customer` are an operator's choice (review apply).
 
@@ -231,8 +232,8 @@ def post_payment(store: Store, agent: AgentClient, settings: Settings, entry: Le
     if entry.status not in allowed:
         return PostingOutcome(pid, "skipped", message=f"status is {entry.status}, not one of {', '.join(allowed)}")
     if not claims.take(pid, entry.status):
-        return _not_taken(store.ledger.get(pid))
-    attempt = _Attempt(store, agent, settings, store.ledger.get(pid), payment, actor, claims.owner,
+        return _not_taken(store.ledger.entry(pid))
+    attempt = _Attempt(store, agent, settings, store.ledger.entry(pid), payment, actor, claims.owner,
                        from_status=entry.status, allocations=allocations, sage_customer=sage_customer)
     try:
         return attempt.run()
@@ -251,13 +252,22 @@ def _not_taken(current: LedgerEntry) -> PostingOutcome:
     return PostingOutcome(current.payment_id, "skipped", message=f"it moved on to {current.status}")
 
 
+class _Plan(NamedTuple):
+    """What a write-back is about to ask of Sage: the receipt's lines, by which rule and why, and its amount."""
+
+    lines: list[ReceiptLine]
+    rule: str | None
+    why: str
+    home_amount: Decimal
+
+
 @dataclass
 class _Attempt:
     """One claimed payment's write-back; every way out releases the claim (or notices it was lost)."""
 
     store: Store
     agent: AgentClient
-    settings: Settings
+    settings: ReconciliationSettings
     entry: LedgerEntry
     payment: dict[str, Any] | None
     actor: str
@@ -284,7 +294,8 @@ class _Attempt:
         next pass tries again, after gocardless/payments has fetched it. A hold would have someone act on
         what the next poll fixes, and `amount_mismatch` (the old reason) was false.
         """
-        if self.payment is None:
+        payment = self.payment
+        if payment is None:
             return self._defer("payment_not_in_warehouse", MISSING_FROM_WAREHOUSE)
         try:
             existing = self.agent.find_cash_receipt(self.pid)
@@ -293,23 +304,23 @@ class _Attempt:
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc)})
         if existing is not None:  # written before (a run died after the write): check it, record it, write nothing
-            return self._found(existing)
-        if self.payment.get("status") in NOT_COLLECTED_STATUSES:  # never posted, and the money never came
-            return self._not_collected()
-        return self._write()
+            return self._found(payment, existing)
+        if payment.get("status") in NOT_COLLECTED_STATUSES:  # never posted, and the money never came
+            return self._not_collected(payment)
+        return self._write(payment)
 
     # --- the receipt is in Sage already ---------------------------------------------------------------------
 
-    def _found(self, receipt: CashReceipt) -> PostingOutcome:
+    def _found(self, payment: PaymentRow, receipt: CashReceipt) -> PostingOutcome:
         asked = self.entry.request or {"customer": self.customer, "amount": self.entry.home_amount}
         differences = _differences(asked, receipt)
         if differences:
             return self._mismatch(asked, receipt, differences)
-        return self._record(receipt, _lines_of(receipt), self.entry.rule, note="found existing receipt")
+        return self._record(payment, receipt, _lines_of(receipt), self.entry.rule, note="found existing receipt")
 
     # --- writing it -----------------------------------------------------------------------------------------
 
-    def _write(self) -> PostingOutcome:
+    def _write(self, payment: PaymentRow) -> PostingOutcome:
         customer = self.customer
         if customer is None:
             return self._hold("customer_not_found", "no Sage customer is resolved for this payment", {})
@@ -323,31 +334,33 @@ class _Attempt:
         self.store.audit.append("sage.open_invoices", self.pid, {"customer": customer, "invoices": [
             {"invoice_no": i.InvoiceNo, "invoice_type": i.InvoiceType, "balance": str(i.Balance)} for i in invoices]},
             actor=self.actor)
-        plan = self._plan(customer, invoices)
+        plan = self._plan(payment, customer, invoices)
         if isinstance(plan, PostingOutcome):
             return plan
-        lines, rule, why, home_amount = plan
         request = CashReceiptRequest(
-            idempotency_key=self.pid, deposit_date=datetime.now(timezone.utc).date(),
-            bank_code=self.settings.sage_bank_code, ar_division_no=division, customer_no=customer_no,
-            amount=home_amount, reference=(self.payment.get("reference") or self.pid)[:30], lines=tuple(lines))
-        return self._send(request, rule, why)
+            idempotency_key=self.pid, deposit_date=datetime.now(UTC).date(),
+            bank_code=self.settings.bank_code, ar_division_no=division, customer_no=customer_no,
+            amount=plan.home_amount, reference=(payment.get("reference") or self.pid)[:30], lines=tuple(plan.lines))
+        return self._send(payment, request, plan.rule, plan.why)
 
-    def _plan(self, customer: str, invoices: list[InvoiceRecord]) -> tuple | PostingOutcome:
+    def _plan(self, payment: PaymentRow, customer: str, invoices: list[InvoiceRecord]) -> _Plan | PostingOutcome:
         """The lines to write: the operator's, or the rules' decision on Sage's invoices as they are now."""
-        home_amount = Decimal(self.entry.home_amount) if self.entry.home_amount else None
-        if self.allocations is not None:
-            lines = _operator_lines(self.allocations, invoices, home_amount)  # AllocationError: see release
-            return lines, "operator", "applied by an operator", home_amount
-        decision = decide_for_customer({**self.payment, "sage_customer": customer},
+        if self.allocations is not None:  # an AllocationError ends the attempt: see release
+            if not self.entry.home_amount:
+                raise AllocationError("the payment has no amount in home currency (currency unsupported); it cannot "
+                                      "be applied")
+            home_amount = Decimal(self.entry.home_amount)
+            lines = _operator_lines(self.allocations, invoices, home_amount)
+            return _Plan(lines, "operator", "applied by an operator", home_amount)
+        decision = decide_for_customer({**payment, "sage_customer": customer},
                                        [dataclasses.asdict(i) for i in invoices], match_settings(self.settings))
-        if not decision.matched:
+        if not decision.matched or decision.home_amount is None:  # a matched decision has its amount
             return self._hold(decision.reason, decision.explanation,
                               {"candidates": decision.candidates, "sage_customer": customer})
         lines = [ReceiptLine(a["invoice_no"], a["invoice_type"], a["amount"]) for a in decision.allocations]
-        return lines, decision.rule, decision.explanation, decision.home_amount
+        return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
 
-    def _send(self, request: CashReceiptRequest, rule: str | None, why: str) -> PostingOutcome:
+    def _send(self, payment: PaymentRow, request: CashReceiptRequest, rule: str | None, why: str) -> PostingOutcome:
         asked = _request_record(request)
         if not self.store.ledger.transition(self.pid, ["posting"], owner=self.owner, request=asked):
             return self._lost()
@@ -369,13 +382,13 @@ class _Attempt:
         differences = _differences(asked, receipt)
         if differences:
             return self._mismatch(asked, receipt, differences)
-        return self._record(receipt, asked["lines"], rule, explanation=why, sage_customer=asked["customer"],
+        return self._record(payment, receipt, asked["lines"], rule, explanation=why, sage_customer=asked["customer"],
                             home_amount=asked["amount"])
 
     # --- ways out -------------------------------------------------------------------------------------------
 
-    def _record(self, receipt: CashReceipt, allocations: list, rule: str | None, note: str | None = None,
-                **values: Any) -> PostingOutcome:
+    def _record(self, payment: PaymentRow, receipt: CashReceipt, allocations: list[dict[str, str]], rule: str | None,
+                note: str | None = None, **values: Any) -> PostingOutcome:
         record = {"receipt_id": receipt.receipt_id, "deposit_no": receipt.deposit_no, "check_no": receipt.check_no,
                   "bank_code": receipt.bank_code, "deposit_date": str(receipt.deposit_date),
                   "amount": str(receipt.amount)}
@@ -389,28 +402,28 @@ class _Attempt:
             if item.kind in ("held", "processing_failed"):
                 self.store.review.close(item.id, "applied" if operator else "resolved", by=self.actor,
                                         note=note or "posted")
-        return self._money_back(receipt) or PostingOutcome(self.pid, "posted", receipt_id=receipt.receipt_id)
+        return self._money_back(payment, receipt) or PostingOutcome(self.pid, "posted", receipt_id=receipt.receipt_id)
 
-    def _money_back(self, receipt: CashReceipt) -> PostingOutcome | None:
+    def _money_back(self, payment: PaymentRow, receipt: CashReceipt) -> PostingOutcome | None:
         """After the receipt is recorded: a late failure, chargeback or refund GoCardless reports now."""
-        amount = int(self.payment.get("amount") or 0)
-        cause = next_step("posted", self.payment.get("status") or "").cause
-        refunds = [r for r in self.payment.get("refunds") or [] if refund_step("posted", r["status"]).action != "none"]
+        amount = int(payment.get("amount") or 0)
+        cause = next_step("posted", payment.get("status") or "").cause
+        refunds = [r for r in payment.get("refunds") or [] if refund_step("posted", r["status"]).action != "none"]
         if cause is None and refunds:
             cause, amount = "refund", sum(int(r["amount"]) for r in refunds)
         if cause is None:
             return None
         if not self.store.ledger.transition(self.pid, ["posted"], status="reversal_required", reason=cause):
             return None
-        item = reversal_details(self.pid, cause, amount, self.payment["currency"], self.settings)
+        item = reversal_details(self.pid, cause, amount, payment["currency"], self.settings)
         if cause == "refund":
             item["refund_ids"] = [r["id"] for r in refunds]
         self.store.review.open_item(self.pid, "reversal_required", cause, item)
         self.store.audit.append("payment.reversal_required", self.pid, item, actor=self.actor)
         return PostingOutcome(self.pid, "reversal_required", reason=cause, receipt_id=receipt.receipt_id)
 
-    def _not_collected(self) -> PostingOutcome:
-        status = self.payment["status"]
+    def _not_collected(self, payment: PaymentRow) -> PostingOutcome:
+        status = payment["status"]
         if not self.store.ledger.finish(self.pid, self.owner, status="not_collected", reason=status,
                                         gocardless_status=status):
             return self._lost()
@@ -473,7 +486,7 @@ class _Attempt:
             if self.store.ledger.finish(self.pid, self.owner, status=status) and not isinstance(exc, AllocationError):
                 self.store.audit.append("cash_receipt.interrupted", self.pid, {
                     "error": f"{type(exc).__name__}: {exc}"[:2000], "status": status}, actor=self.actor)
-        except Exception:  # noqa: BLE001 - the original error matters more; the lease still expires
+        except Exception:
             log.warning("could not release the claim on %s", self.pid, exc_info=True)
 
     def _lost(self) -> PostingOutcome:
@@ -487,8 +500,8 @@ class _Attempt:
 def _request_record(request: CashReceiptRequest) -> dict[str, Any]:
     """The request as kept in the ledger before it is sent (amounts as exact text)."""
     return {"customer": f"{request.ar_division_no}-{request.customer_no}", "amount": str(request.amount),
-            "lines": [{"invoice_no": l.invoice_no, "invoice_type": l.invoice_type, "amount": str(l.amount)}
-                      for l in request.lines],
+            "lines": [{"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
+                      for line in request.lines],
             "deposit_date": request.deposit_date.isoformat(), "reference": request.reference}
 
 
@@ -523,20 +536,19 @@ def _key(customer: str) -> str:
     return customer.strip().upper()
 
 
-def _line_set(lines: Iterable[dict[str, Any]]) -> Counter:
-    return Counter((_norm(l["invoice_no"]), l["invoice_type"], Decimal(str(l["amount"]))) for l in lines)
+def _line_set(lines: Iterable[dict[str, Any]]) -> Counter[tuple[str, str, Decimal]]:
+    return Counter((_norm(line["invoice_no"]), line["invoice_type"], Decimal(str(line["amount"]))) for line in lines)
 
 
 def _line_text(lines: Iterable[dict[str, Any]]) -> str:
-    return ", ".join(f"{l['invoice_no']} {l['amount']}" for l in lines) or "none"
+    return ", ".join(f"{line['invoice_no']} {line['amount']}" for line in lines) or "none"
 
 
 # --- an operator's allocation ---------------------------------------------------------------------------------------
 
-def _operator_lines(chosen: Sequence[Allocation], invoices: Iterable[InvoiceRecord], home_amount: Decimal | None) -> list[ReceiptLine]:
+def _operator_lines(chosen: Sequence[Allocation], invoices: Iterable[InvoiceRecord],
+                    home_amount: Decimal) -> list[ReceiptLine]:
     """An operator's allocation checked against Sage's current invoices; unstated amounts fill oldest first."""
-    if home_amount is None:
-        raise AllocationError("the payment has no amount in home currency (currency unsupported); it cannot be applied")
     by_no = {_norm(i.InvoiceNo): i for i in invoices if i.InvoiceType in ("IN", "DM", "FC")}
     picked = []
     for choice in chosen:
@@ -546,17 +558,20 @@ def _operator_lines(chosen: Sequence[Allocation], invoices: Iterable[InvoiceReco
         if invoice.Balance <= 0:
             raise AllocationError(f"invoice {invoice.InvoiceNo} has no balance left (already collected)")
         if choice.amount is not None and choice.amount > invoice.Balance:
-            raise AllocationError(f"{choice.amount} is more than invoice {invoice.InvoiceNo}'s balance {invoice.Balance}")
+            raise AllocationError(f"{choice.amount} is more than invoice {invoice.InvoiceNo}'s balance "
+                                  f"{invoice.Balance}")
         picked.append((invoice, choice.amount))
     remaining = home_amount - sum((a for _, a in picked if a is not None), Decimal("0"))
     lines = []
-    for invoice, amount in sorted(picked, key=lambda p: (p[0].InvoiceDueDate or date.min, p[0].InvoiceDate or date.min, p[0].InvoiceNo)):
+    oldest_first = sorted(picked, key=lambda p: (p[0].InvoiceDueDate or date.min, p[0].InvoiceDate or date.min,
+                                                  p[0].InvoiceNo))
+    for invoice, amount in oldest_first:
         if amount is None:
             amount = min(invoice.Balance, remaining)
             remaining -= amount
         if amount > 0:
             lines.append(ReceiptLine(invoice.InvoiceNo, invoice.InvoiceType, amount))
-    total = sum((l.amount for l in lines), Decimal("0"))
+    total = sum((line.amount for line in lines), Decimal("0"))
     if total != home_amount:
         raise AllocationError(f"the allocations add up to {total} but the payment is {home_amount}; "
                               "name more invoices or give amounts that add up to the payment")

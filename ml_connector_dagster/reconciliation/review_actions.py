@@ -8,8 +8,9 @@ Payments are re-read from GoCardless here (fresh, and no DuckDB lock is needed f
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -20,7 +21,7 @@ from ..lifecycle import next_step
 from ..matching import resolve_customers
 from ..sage100 import AgentClient
 from ..sage100.model import money as sage_amount
-from ..settings import Settings
+from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.review import ReviewItem
 from ..store.utc import utcnow
@@ -58,11 +59,11 @@ def parse_allocation(text: str) -> Allocation:
         raise ReviewActionError(f"{text!r}: {exc}") from None
 
 
-def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
-          allocations: Sequence[Allocation], by: str, sage_customer: str | None = None) -> ActionResult:
+def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: ReconciliationSettings,
+          item_id: int, allocations: Sequence[Allocation], by: str, sage_customer: str | None = None) -> ActionResult:
     """Post a held payment to the invoices an operator chose (amounts optional: oldest first fills)."""
     item = _open_item(store, item_id, kinds=("held",))
-    entry = store.ledger.get(item.subject)
+    entry = store.ledger.entry(item.subject)  # a held item's payment is in the ledger
     if sage_customer is None and entry.sage_customer is None:
         raise ReviewActionError("this payment has no Sage customer; name one with --customer DD-CUSTNO")
     store.audit.append("review.apply", item.subject, {"item": item_id, "invoices": [a.invoice_no for a in allocations],
@@ -73,8 +74,8 @@ def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
     return _result(item_id, item.subject, "apply", outcome)
 
 
-def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: Settings, item_id: int,
-          by: str) -> ActionResult:
+def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: ReconciliationSettings,
+          item_id: int, by: str) -> ActionResult:
     """Decide again on fresh data (after fixing it in Sage or GoCardless) and post if it now matches."""
     item = _open_item(store, item_id, kinds=("held", "processing_failed"))
     if item.kind == "processing_failed":  # the event goes back to the inbox; the sensor picks it up
@@ -88,14 +89,14 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
     payment = {**_payment_dict(resolved.payment, resolved.customer["id"]), "refunds": _refunds(gocardless, pid)}
     customer = _resolve(agent, resolved.customer)
     entry = store.ledger.get(pid)
-    step = next_step(None if entry is None or entry.status == "held" else entry.status, resolved.payment["status"],
-                     settings.collect_on)
+    current = None if entry is None else entry.status
+    step = next_step(None if current == "held" else current, resolved.payment["status"], settings.collect_on)
     store.review.close(item_id, "retried", by=by, note="decided again on fresh data")
     if step.action != "match":
-        store.ledger.upsert(pid, status=step.action if step.action != "none" else entry.status,
+        store.ledger.upsert(pid, status=step.action if step.action != "none" else current,
                             gocardless_status=resolved.payment["status"])
         return ActionResult(item_id, pid, "retry", step.action, f"GoCardless status is {resolved.payment['status']}")
-    home = money.to_home_amount(payment["amount"], payment["currency"], settings.sage_home_currency,
+    home = money.to_home_amount(payment["amount"], payment["currency"], settings.home_currency,
                                 payment.get("fx_currency"), payment.get("fx_amount"), settings.fx_rates)
     store.ledger.upsert(pid, status="matched", sage_customer=customer, home_amount=None if home is None else str(home),
                         gocardless_customer=resolved.customer["id"], amount_minor=payment["amount"],
@@ -105,7 +106,7 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
         store.ledger.transition(pid, ["matched"], status="held", reason=reason)
         store.review.open_item(pid, "held", reason, {"payment_id": pid, "reason": reason, "retried_by": by})
         return ActionResult(item_id, pid, "retry", "held", reason)
-    outcome = post_payment(store, agent, settings, store.ledger.get(pid), payment, actor=by)
+    outcome = post_payment(store, agent, settings, store.ledger.entry(pid), payment, actor=by)
     return _result(item_id, pid, "retry", outcome)
 
 
@@ -125,18 +126,22 @@ def reverse(store: Store, agent: AgentClient, item_id: int, by: str) -> ActionRe
     return reverse_payment(store, agent, item.subject, by, item)
 
 
-def reverse_payment(store: Store, agent: AgentClient, payment_id: str, by: str, item: ReviewItem | None = None) -> ActionResult:
+def reverse_payment(store: Store, agent: AgentClient, payment_id: str, by: str,
+                    item: ReviewItem | None = None) -> ActionResult:
     reason = (item.reason if item else None) or "reversal"
     receipt = agent.reverse_cash_receipt(payment_id, reason)
     store.ledger.transition(payment_id, ["reversal_required"], status="reversed")
-    store.audit.append("cash_receipt.reversed", payment_id, {"receipt_id": receipt.receipt_id, "cause": reason}, actor=by)
+    store.audit.append("cash_receipt.reversed", payment_id, {"receipt_id": receipt.receipt_id, "cause": reason},
+                       actor=by)
     for open_item in store.review.open_for(payment_id):
         if open_item.kind == "reversal_required":
             store.review.close(open_item.id, "resolved", by=by, note="reversal written to Sage")
-    return ActionResult(item.id if item else 0, payment_id, "reverse", "reversed", f"receipt {receipt.receipt_id} reversed")
+    return ActionResult(item.id if item else 0, payment_id, "reverse", "reversed",
+                        f"receipt {receipt.receipt_id} reversed")
 
 
-def auto_reverse(store: Store, agent: AgentClient, settings: Settings, actor: str = "system") -> list[ActionResult]:
+def auto_reverse(store: Store, agent: AgentClient, settings: ReconciliationSettings,
+                 actor: str = "system") -> list[ActionResult]:
     """With auto_reversal on, reverse receipts whose whole amount went back (partial refunds stay for people)."""
     if not settings.auto_reversal:
         return []
@@ -157,7 +162,8 @@ def _open_item(store: Store, item_id: int, kinds: Sequence[str] | None = None) -
     if item.status != "open":
         raise ReviewActionError(f"review item {item_id} is already {item.status} (by {item.resolved_by})")
     if kinds and item.kind not in kinds:
-        raise ReviewActionError(f"review item {item_id} is {item.kind}; this action applies to {', '.join(kinds)} items")
+        raise ReviewActionError(f"review item {item_id} is {item.kind}; this action applies to {', '.join(kinds)} "
+                                "items")
     return item
 
 
@@ -185,7 +191,8 @@ def _resolve(agent: AgentClient, customer: dict[str, Any]) -> str | None:
     gc = pd.DataFrame([{"id": customer["id"], "email": customer.get("email"), "given_name": customer.get("given_name"),
                         "family_name": customer.get("family_name"), "company_name": customer.get("company_name"),
                         "metadata": json.dumps(customer.get("metadata") or {})}])
-    return resolve_customers(gc, sage)["sage_customer"].iloc[0]
+    found = resolve_customers(gc, sage)["sage_customer"].iloc[0]
+    return found if isinstance(found, str) else None  # unresolved: None
 
 
 def _result(item_id: int, payment_id: str, action: str, outcome: PostingOutcome) -> ActionResult:

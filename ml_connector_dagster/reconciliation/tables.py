@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
 import duckdb
+import pandas as pd
 
 from ..gocardless import tables as gocardless_tables
 from ..sage100 import sync as sage_sync
@@ -24,6 +28,9 @@ DDL = {
             candidates JSON, metadata_synced BOOLEAN, mapped_at TIMESTAMP NOT NULL)""",
 }
 
+T = TypeVar("T")
+
+
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Our tables, and the upstream ones (empty) where their asset has not run yet: same DDL as theirs."""
     gocardless_tables.ensure_tables(conn)
@@ -31,3 +38,10 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
         sage_sync.ensure_table(conn, spec)
     for statement in DDL.values():
         conn.execute(statement)
+
+
+def typed_rows(frame: pd.DataFrame, row: Callable[..., T], columns: Sequence[str]) -> Iterator[T]:
+    """The frame's `columns` as `row(*cells)` (a NamedTuple of them), one per row: cells as Python objects
+    (int, str, Timestamp, ...), missing ones (NaN, NA, NaT) as None."""
+    cells = frame[list(columns)].astype(object)
+    return (row(*values) for values in cells.where(cells.notna(), None).itertuples(index=False, name=None))

@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from ..settings import Settings
 from .clients import SoapClient
 from .errors import SageFault, SageOutcomeUnknown, SageUnavailable
 from .faults import typed
@@ -47,10 +46,6 @@ class Page(Generic[T]):
 
 class AgentClient(SoapClient):
     """The local agent on the Sage server: AR listing, open invoices, cash receipts."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> AgentClient:
-        return cls._from_settings(settings, "sage_agent_wsdl", **kwargs)
 
     def ping(self) -> AgentInfo:
         r = self._read("Ping")

@@ -28,7 +28,7 @@ import zeep.exceptions
 from zeep.transports import Transport
 
 from ..secrets import Secret
-from ..settings import Settings
+from ..settings import SageSettings
 from .errors import SageError, SageUnavailable
 from .faults import from_fault, from_transport
 
@@ -57,7 +57,11 @@ class RetryPolicy:
 class _QuietTransport(Transport):
     """zeep's Transport without its DEBUG dump of request bodies (they hold the Sage password)."""
 
-    def post(self, address: str, message: Any, headers: dict) -> requests.Response:
+    def __init__(self, session: requests.Session, timeout: float, operation_timeout: float) -> None:
+        # zeep's Transport.__init__ is unannotated (untyped_calls_exclude does not reach a super() call)
+        super().__init__(session=session, timeout=timeout, operation_timeout=operation_timeout)  # type: ignore[no-untyped-call]
+
+    def post(self, address: str, message: Any, headers: dict[str, str]) -> requests.Response:
         return self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
 
 
@@ -68,7 +72,8 @@ class _Session(requests.Session):
         super().__init__()
         self.ca_bundle = ca_bundle
 
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+    def merge_environment_settings(self, url: str, proxies: dict[str, str] | None, stream: bool | None,
+                                   verify: bool | str | None, cert: str | tuple[str, str] | None) -> dict[str, Any]:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self.ca_bundle:
             merged["verify"] = self.ca_bundle
@@ -123,11 +128,12 @@ class SoapClient:
         return f"{type(self).__name__}(wsdl={self.wsdl!r}, username={self.username!r}, company={self.company_code!r})"
 
     @classmethod
-    def _from_settings(cls, settings: Settings, wsdl_setting: str, **kwargs: Any) -> Self:
-        settings.require(wsdl_setting, "sage_username", "sage_password", "sage_company_code")
-        return cls(getattr(settings, wsdl_setting), username=settings.sage_username, password=settings.sage_password,
-                   company_code=settings.sage_company_code, timeout=settings.sage_timeout_seconds,
-                   ca_bundle=settings.sage_ca_bundle, **kwargs)
+    def from_settings(cls, settings: SageSettings, *, address: str | None = None,
+                      retry: RetryPolicy = RetryPolicy()) -> Self:
+        """A client of the service `settings` names (`Settings.sage_agent()` or `.sage_ebusiness()`)."""
+        return cls(settings.wsdl, username=settings.username, password=settings.password,
+                   company_code=settings.company_code, address=address, timeout=settings.timeout_seconds,
+                   ca_bundle=settings.ca_bundle, retry=retry)
 
     def _load(self) -> Any:
         if self._service is None:

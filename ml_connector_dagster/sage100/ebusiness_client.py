@@ -13,8 +13,8 @@ from typing import Any
 
 from zeep.helpers import serialize_object
 
-from ..settings import Settings
 from .clients import SoapClient
+from .errors import SageFault
 
 
 @dataclass(frozen=True)
@@ -25,10 +25,6 @@ class ContractInfo:
 
 class EBusinessClient(SoapClient):
     """Sage's own eBusiness Web Services (customers). Create is not retried: Sage has no idempotency key."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> EBusinessClient:
-        return cls._from_settings(settings, "sage_ebusiness_wsdl", **kwargs)
 
     def get_contract_information(self) -> ContractInfo:
         r = self._read("GetContractInformation", logon=False)
@@ -41,7 +37,10 @@ class EBusinessClient(SoapClient):
         return {**r, "OtherFields": {f["MasFieldName"]: f["Value"] for f in other}}
 
     def get_next_customer_no(self, ar_division_no: str = "01") -> str:
-        return self._read("GetNextCustomerNo", arDivisionNo=ar_division_no)
+        number = self._read("GetNextCustomerNo", arDivisionNo=ar_division_no)
+        if not isinstance(number, str):
+            raise SageFault(f"GetNextCustomerNo answered {type(number).__name__}, not a customer number")
+        return number
 
     def create_customer(self, customer: Mapping[str, Any]) -> None:
         self._ready()

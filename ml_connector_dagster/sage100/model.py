@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 CENT = Decimal("0.01")
 MAX_AMOUNT_DIGITS = 13  # more than DECIMAL(18,2) or any real receipt holds: refused, never rounded
@@ -104,7 +104,7 @@ class Stamp(NamedTuple):
     TimeUpdated: str  # HH.hhhhhhh decimal hours
 
     @classmethod
-    def of(cls, moment: datetime) -> "Stamp":
+    def of(cls, moment: datetime) -> Stamp:
         midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         seconds = Decimal((moment - midnight) // timedelta(microseconds=1)) / Decimal(1_000_000)
         hours = min((seconds / 3600).quantize(TIME_UNIT, ROUND_HALF_EVEN), LAST_TIME)  # never "24.0000000"
@@ -115,7 +115,7 @@ class Stamp(NamedTuple):
         micros = (Decimal(self.TimeUpdated) * 3600 * 1_000_000).to_integral_value(ROUND_HALF_EVEN)
         return day + timedelta(microseconds=int(micros))
 
-    def next(self) -> "Stamp":
+    def next(self) -> Stamp:
         """The smallest stamp after this one (used to keep stamps strictly increasing)."""
         hours = Decimal(self.TimeUpdated) + TIME_UNIT
         if hours < 24:
@@ -187,6 +187,16 @@ class InvoiceRecord:
     @property
     def stamp(self) -> Stamp:
         return Stamp(self.DateUpdated, self.TimeUpdated)
+
+
+class Listed(Protocol):
+    """A record as lists page through it: in change-stamp order, then by key."""
+
+    @property
+    def key(self) -> tuple[str, ...]: ...
+
+    @property
+    def stamp(self) -> Stamp: ...
 
 
 CUSTOMER_KEY = ("ARDivisionNo", "CustomerNo")
@@ -283,13 +293,14 @@ def repeat_of(existing: CashReceipt, request: CashReceiptRequest) -> CashReceipt
     return replace(existing, created=False)
 
 
-def _substance(r: CashReceipt | CashReceiptRequest) -> tuple:
-    lines = sorted((l.invoice_no, l.invoice_type, l.amount) for l in r.lines)
+def _substance(r: CashReceipt | CashReceiptRequest) -> tuple[object, ...]:
+    """What makes two receipts the same receipt: bank, customer, amount and lines (in any order)."""
+    lines = sorted((line.invoice_no, line.invoice_type, line.amount) for line in r.lines)
     return (r.bank_code, r.ar_division_no, r.customer_no, r.amount, tuple(lines))
 
 
 def _describe(r: CashReceipt | CashReceiptRequest) -> str:
-    lines = ", ".join(f"{l.invoice_no} {l.invoice_type} {l.amount}" for l in r.lines)
+    lines = ", ".join(f"{line.invoice_no} {line.invoice_type} {line.amount}" for line in r.lines)
     return f"bank {r.bank_code}, customer {r.ar_division_no}-{r.customer_no}, amount {r.amount}, lines {lines}"
 
 
@@ -300,9 +311,10 @@ def receipt_id(bank_code: str, deposit_no: str, ar_division_no: str, customer_no
 
 def lines_to_json(lines: tuple[ReceiptLine, ...]) -> str:
     """Receipt lines as stored beside an idempotency key (amounts as strings: exact)."""
-    return json.dumps([{"invoice_no": l.invoice_no, "invoice_type": l.invoice_type, "amount": str(l.amount)}
-                       for l in lines])
+    return json.dumps([{"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
+                       for line in lines])
 
 
 def lines_from_json(text: str) -> tuple[ReceiptLine, ...]:
-    return tuple(ReceiptLine(l["invoice_no"], l["invoice_type"], Decimal(l["amount"])) for l in json.loads(text))
+    return tuple(ReceiptLine(line["invoice_no"], line["invoice_type"], Decimal(line["amount"]))
+                 for line in json.loads(text))

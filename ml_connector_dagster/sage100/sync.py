@@ -15,17 +15,20 @@ Windows:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, ContextManager, Iterable, Iterator
+from typing import Any
 
 import duckdb
 import pandas as pd
 
+from ..warehouse import count
 from .agent_client import AgentClient
 from .model import Stamp
 
-Connect = Callable[[], ContextManager[duckdb.DuckDBPyConnection]]
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 @dataclass(frozen=True)
@@ -184,12 +187,12 @@ def upsert(conn: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE changed AS SELECT s.* FROM staged s LEFT JOIN {spec.name} t ON {key_match} "
             f"WHERE t.{spec.key[0]} IS NULL OR {stamp_of.format(a='s')} > {stamp_of.format(a='t')}")
-        written = conn.execute("SELECT count(*) FROM changed").fetchone()[0]
+        written = count(conn, "SELECT count(*) FROM changed")
         conn.execute(f"INSERT OR REPLACE INTO {spec.name} SELECT *, ? FROM changed", [synced_at])
         deleted = 0
         if full_refresh:
-            deleted = conn.execute(
-                f"DELETE FROM {spec.name} t WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {key_match})").fetchone()[0]
+            deleted = count(conn, f"DELETE FROM {spec.name} t "
+                                  f"WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {key_match})")
         keys = [r[0] for r in conn.execute(
             f"SELECT concat_ws('/', {', '.join(spec.key)}) FROM changed ORDER BY ALL LIMIT 50").fetchall()]
         conn.execute("COMMIT")
@@ -206,8 +209,8 @@ def upsert(conn: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
 
 def duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     ensure_table(conn, spec)
-    return conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} GROUP BY {', '.join(spec.key)} "
-                        "HAVING count(*) > 1)").fetchone()[0]
+    return count(conn, f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} GROUP BY {', '.join(spec.key)} "
+                       "HAVING count(*) > 1)")
 
 
 CREDIT_TYPES = ("CM", "PP", "PY")  # credit memos, prepayments and payments carry credit (negative) balances
@@ -223,5 +226,14 @@ def negative_balances(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
-__all__ = ["CUSTOMERS", "INVOICES", "SyncResult", "SyncWindow", "TableSpec", "sync_table", "watermark",
-           "duplicate_keys", "negative_balances"]
+__all__ = [
+    "CUSTOMERS",
+    "INVOICES",
+    "SyncResult",
+    "SyncWindow",
+    "TableSpec",
+    "duplicate_keys",
+    "negative_balances",
+    "sync_table",
+    "watermark",
+]

@@ -87,7 +87,7 @@ def start_stack(scenario: Scenario | str | Path, home: Path, host: str = "127.0.
         settings = load_settings(env)
         store = Store(settings.database_url)
         started.append(store.dispose)
-        receiver = serve_in_thread(create_app(settings, store), host, receiver_port)
+        receiver = serve_in_thread(create_app(settings.webhooks(), store), host, receiver_port)
         started.append(receiver.stop)
         gocardless = start_gocardless_stand_in(scenario, host, gocardless_port, SANDBOX_TOKEN,
                                                receiver.url + WEBHOOK_PATH, SANDBOX_WEBHOOK_SECRET,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from ..fileperms import SQLITE_SIDECARS, private_file
 from . import schema
@@ -32,7 +34,7 @@ def create_engine(url: str) -> sa.Engine:
 
 def _sqlite_pragmas(engine: sa.Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn, _record):  # noqa: ANN001 - DB-API connection
+    def _connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:  # pysqlite's connection
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -51,16 +53,14 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
 
 @contextlib.contextmanager
 def write(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with engine.connect() as conn:
-        with conn.begin():
-            yield conn
+    with engine.connect() as conn, conn.begin():
+        yield conn
 
 
 @contextlib.contextmanager
 def read(engine: sa.Engine) -> Iterator[sa.Connection]:
-    with engine.connect().execution_options(write=False) as conn:
-        with conn.begin():
-            yield conn
+    with engine.connect().execution_options(write=False) as conn, conn.begin():
+        yield conn
 
 
 def ensure_schema(engine: sa.Engine) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,7 +46,8 @@ class InboxRow:
 
     @property
     def event(self) -> dict[str, Any]:
-        return json.loads(self.payload)
+        event: dict[str, Any] = json.loads(self.payload)  # stored by `add`: always a JSON object
+        return event
 
     @property
     def kind(self) -> str:
@@ -68,7 +70,7 @@ def resource_id_of(event: dict[str, Any]) -> str | None:
 
 def backoff_delay(attempts: int, base: float = BASE_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> float:
     """Exponential backoff with full jitter: base * 2^(attempts-1), capped, times U(0.5, 1.0]."""
-    delay = min(cap, base * (2 ** max(0, attempts - 1)))
+    delay = min(cap, base * 2.0 ** max(0, attempts - 1))
     return delay * (0.5 + random.random() / 2)
 
 
@@ -76,7 +78,8 @@ class Inbox:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def add(self, events: Sequence[dict[str, Any]], webhook_id: str | None = None, source: str = "webhook") -> AddResult:
+    def add(self, events: Sequence[dict[str, Any]], webhook_id: str | None = None,
+            source: str = "webhook") -> AddResult:
         """Store events in one transaction; an event id already stored is counted as a duplicate."""
         if not events:
             return AddResult(0, 0, ())
@@ -153,16 +156,18 @@ class Inbox:
                 .values(status="processed", processed_at=utcnow(), last_error=None, next_attempt_at=None)
             )
 
-    def fail(self, seq: int, error: str, max_attempts: int = MAX_ATTEMPTS, base_delay: float = BASE_DELAY_SECONDS) -> str:
+    def fail(self, seq: int, error: str, max_attempts: int = MAX_ATTEMPTS,
+             base_delay: float = BASE_DELAY_SECONDS) -> str:
         """Record a failed attempt: back to `retry` with a backoff, or `failed` after the last attempt."""
         with write(self.engine) as conn:
             attempts = conn.execute(sa.select(inbox.c.attempts).where(inbox.c.seq == seq)).scalar_one()
             if attempts >= max_attempts:
-                values: dict[str, Any] = {"status": "failed", "next_attempt_at": None}
+                status, next_attempt_at = "failed", None
             else:
-                values = {"status": "retry", "next_attempt_at": utcnow() + timedelta(seconds=backoff_delay(attempts, base_delay))}
-            conn.execute(inbox.update().where(inbox.c.seq == seq).values(last_error=error[:2000], **values))
-            return values["status"]
+                status, next_attempt_at = "retry", utcnow() + timedelta(seconds=backoff_delay(attempts, base_delay))
+            conn.execute(inbox.update().where(inbox.c.seq == seq).values(last_error=error[:2000], status=status,
+                                                                         next_attempt_at=next_attempt_at))
+            return status
 
     def requeue(self, event_id: str) -> bool:
         """An operator's retry of a failed event: due again now, with a fresh set of attempts."""
@@ -183,7 +188,7 @@ class Inbox:
 
     def max_seq(self) -> int:
         with read(self.engine) as conn:
-            return conn.execute(sa.select(sa.func.coalesce(sa.func.max(inbox.c.seq), 0))).scalar_one()
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(inbox.c.seq), 0))).scalar_one())
 
     def since(self, seq: int, limit: int = 1000) -> list[InboxRow]:
         with read(self.engine) as conn:
@@ -203,11 +208,12 @@ class Inbox:
     def counts(self) -> dict[str, int]:
         with read(self.engine) as conn:
             rows = conn.execute(sa.select(inbox.c.status, sa.func.count()).group_by(inbox.c.status))
-            return {status: count for status, count in rows}
+            return {status: int(count) for status, count in rows}
 
     def latest_event_created_at(self) -> str | None:
         with read(self.engine) as conn:
-            return conn.execute(sa.select(sa.func.max(inbox.c.event_created_at))).scalar_one()
+            latest: str | None = conn.execute(sa.select(sa.func.max(inbox.c.event_created_at))).scalar_one()
+            return latest
 
 
 def _rows(events: Sequence[dict[str, Any]], webhook_id: str | None, source: str, now: datetime) -> list[dict[str, Any]]:
@@ -229,7 +235,7 @@ def _rows(events: Sequence[dict[str, Any]], webhook_id: str | None, source: str,
     ]
 
 
-def _row(r: sa.Row) -> InboxRow:
+def _row(r: sa.Row[Any]) -> InboxRow:
     return InboxRow(
         seq=r.seq, event_id=r.event_id, resource_type=r.resource_type, action=r.action,
         resource_id=r.resource_id, event_created_at=r.event_created_at, status=r.status,

@@ -12,9 +12,10 @@ write's outcome is unknown and nobody is working on it); it then asks Sage befor
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -59,14 +60,23 @@ class Ledger:
             row = conn.execute(sa.select(ledger).where(ledger.c.payment_id == payment_id)).first()
         return _entry(row) if row else None
 
+    def entry(self, payment_id: str) -> LedgerEntry:
+        """The row of a payment the caller knows is in the ledger (it listed, claimed or wrote it; rows are never
+        deleted); LookupError if it is not."""
+        found = self.get(payment_id)
+        if found is None:
+            raise LookupError(f"payment {payment_id} is not in the ledger")
+        return found
+
     def upsert(self, payment_id: str, **values: Any) -> None:
         """Insert or update one payment's row; JSON fields are given as Python objects."""
         now = utcnow()
-        values = {k: (json.dumps(v, default=str) if k in _JSON_FIELDS and v is not None else v) for k, v in values.items()}
+        values = _encode(values)
         with write(self.engine) as conn:
             insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ledger)
             statement = insert.values(payment_id=payment_id, first_seen=now, updated_at=now, **values)
-            statement = statement.on_conflict_do_update(index_elements=["payment_id"], set_={**values, "updated_at": now})
+            statement = statement.on_conflict_do_update(index_elements=["payment_id"],
+                                                        set_={**values, "updated_at": now})
             conn.execute(statement)
 
     def apply_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -101,14 +111,17 @@ class Ledger:
         with read(self.engine) as conn:
             for start in range(0, len(ids), 5000):
                 chunk = ids[start:start + 5000]
-                rows = conn.execute(sa.select(ledger.c.payment_id, ledger.c.status).where(ledger.c.payment_id.in_(chunk)))
-                out.update({pid: status for pid, status in rows})
+                rows = conn.execute(sa.select(ledger.c.payment_id, ledger.c.status)
+                                    .where(ledger.c.payment_id.in_(chunk)))
+                for payment_id, status in rows:
+                    out[payment_id] = status
         return out
 
     def transition(self, payment_id: str, allowed_from: Sequence[str], owner: str | None = None, **values: Any) -> bool:
         """Compare-and-set: update only if the current status is one of `allowed_from` (and, given an
         `owner`, only while that owner holds the claim)."""
-        statement = ledger.update().where(ledger.c.payment_id == payment_id).where(ledger.c.status.in_(list(allowed_from)))
+        statement = (ledger.update().where(ledger.c.payment_id == payment_id)
+                     .where(ledger.c.status.in_(list(allowed_from))))
         if owner is not None:
             statement = statement.where(ledger.c.claimed_by == owner)
         with write(self.engine) as conn:
@@ -158,7 +171,7 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         with read(self.engine) as conn:
             rows = conn.execute(sa.select(ledger.c.status, sa.func.count()).group_by(ledger.c.status))
-            return {status: count for status, count in rows}
+            return {status: int(count) for status, count in rows}
 
 
 def _encode(row: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +186,7 @@ def _by_columns(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[di
     return groups
 
 
-def _entry(r: sa.Row) -> LedgerEntry:
+def _entry(r: sa.Row[Any]) -> LedgerEntry:
     return LedgerEntry(
         payment_id=r.payment_id, status=r.status, reason=r.reason, gocardless_customer=r.gocardless_customer,
         sage_customer=r.sage_customer, amount_minor=r.amount_minor, currency=r.currency, home_amount=r.home_amount,

@@ -46,12 +46,13 @@ class ReviewQueue:
                 .where(review.c.status == "open")
             ).scalar()
             if existing is not None:
-                conn.execute(review.update().where(review.c.id == existing).values(reason=reason, details=body, last_seen=now))
-                return existing
-            return conn.execute(
+                conn.execute(review.update().where(review.c.id == existing).values(reason=reason, details=body,
+                                                                                   last_seen=now))
+                return int(existing)
+            return int(conn.execute(
                 review.insert().values(subject=subject, kind=kind, reason=reason, details=body, status="open",
-                                       first_seen=now, last_seen=now)
-            ).inserted_primary_key[0]
+                                       first_seen=now, last_seen=now).returning(review.c.id)
+            ).scalar_one())
 
     def close(self, item_id: int, status: str, by: str, note: str | None = None) -> bool:
         """Close an open item (applied/retried/dismissed/resolved); False if it was not open."""
@@ -81,7 +82,7 @@ class ReviewQueue:
             return [_item(r) for r in conn.execute(query)]
 
 
-def _item(r: sa.Row) -> ReviewItem:
+def _item(r: sa.Row[Any]) -> ReviewItem:
     return ReviewItem(
         id=r.id, subject=r.subject, kind=r.kind, reason=r.reason, details=json.loads(r.details or "{}"),
         status=r.status, first_seen=as_utc(r.first_seen), last_seen=as_utc(r.last_seen),

@@ -5,6 +5,7 @@ product records is an aware UTC datetime.
 """
 
 from datetime import UTC, datetime
+from typing import overload
 
 __all__ = ["as_utc", "utcnow"]
 
@@ -14,6 +15,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """A stored time as an aware UTC datetime: SQLite returns naive datetimes, and every stored time is UTC."""
     if value is None or value.tzinfo is not None:

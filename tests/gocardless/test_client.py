@@ -258,7 +258,7 @@ def test_a_client_without_a_token_says_which_setting_is_missing(settings) -> Non
     from ml_connector_dagster.settings import SettingsError
 
     with pytest.raises(SettingsError, match="ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN"):
-        GoCardlessClient.from_settings(settings)
+        GoCardlessClient.from_settings(settings.gocardless())
 
 
 def test_a_5xx_backs_off_exponentially_even_when_ratelimit_headers_are_present(stand_in: GoCardlessStandIn) -> None:

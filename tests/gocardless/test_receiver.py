@@ -101,7 +101,7 @@ def test_a_streamed_body_over_the_limit_gets_413(home, monkeypatch: pytest.Monke
     monkeypatch.setenv("ML_CONNECTOR_WEBHOOK_MAX_BYTES", "1000")
     settings = load_settings()
     store = Store(settings.database_url)
-    handle = serve_in_thread(create_app(settings, store))
+    handle = serve_in_thread(create_app(settings.webhooks(), store))
     chunks = [b'{"events": [' + b" " * 400, b" " * 400, b" " * 400, b"]}"]  # chunked: no Content-Length
     try:
         with httpx.Client() as client:
@@ -200,7 +200,7 @@ def test_the_health_check_answers(receiver: ServerHandle) -> None:
 
 def test_the_receiver_refuses_to_start_without_a_webhook_secret(settings: Settings, store: Store) -> None:
     with pytest.raises(SettingsError, match="ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS"):
-        create_app(settings, store)
+        create_app(settings.webhooks(), store)
 
 
 def _with(field: str, value: object) -> dict:

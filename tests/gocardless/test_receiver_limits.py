@@ -40,7 +40,7 @@ def http(request: pytest.FixtureRequest) -> str:
 
 def start(settings: Settings, store: Store, http: str, **limits: float) -> ServerHandle:
     values = {"header_timeout": LONG, "body_timeout": LONG, "max_connections": 100, **limits}
-    return serve_in_thread(create_app(settings, store), limits=ServerLimits(**values), http=http)
+    return serve_in_thread(create_app(settings.webhooks(), store), limits=ServerLimits(**values), http=http)
 
 
 @pytest.fixture

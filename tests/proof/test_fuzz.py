@@ -62,7 +62,7 @@ class Receiver:
                "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SECRET, "ML_CONNECTOR_WEBHOOK_MAX_BYTES": str(max_bytes)}
         self.settings = load_settings(env)
         self.store = Store(self.settings.database_url)
-        self.server: ServerHandle = serve_in_thread(create_app(self.settings, self.store))
+        self.server: ServerHandle = serve_in_thread(create_app(self.settings.webhooks(), self.store))
         self.url = self.server.url + WEBHOOK_PATH
         self.client = httpx.Client(timeout=10)
 

@@ -73,7 +73,7 @@ def played(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
                "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SANDBOX_WEBHOOK_SECRET}
         store = Store(load_settings(env).database_url)
         stops.append(store.dispose)
-        receiver = serve_in_thread(create_app(load_settings(env), store))
+        receiver = serve_in_thread(create_app(load_settings(env).webhooks(), store))
         stops.append(receiver.stop)
         gocardless = start_gocardless_stand_in(scenario, webhook_url=receiver.url + WEBHOOK_PATH,
                                                webhook_secret=SANDBOX_WEBHOOK_SECRET, retry_intervals=(0.1, 0.5, 1.0))

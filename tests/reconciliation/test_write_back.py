@@ -147,9 +147,10 @@ def test_review_apply_while_the_agent_is_down_exits_1_and_keeps_the_payment_held
 def test_with_a_wrong_sage_password_a_pass_holds_nothing_and_stops(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=5)
     ids = wb.ids(5)
-    agent = AgentClient.from_settings(dataclasses.replace(wb.settings, sage_password=Secret("not-the-password")))
+    wrong = dataclasses.replace(wb.settings.sage_agent(), password=Secret("not-the-password"))
+    agent = AgentClient.from_settings(wrong)
 
-    done = post_matched(wb.store, agent, wb.settings, wb.payments)
+    done = post_matched(wb.store, agent, wb.settings.reconciliation(), wb.payments)
 
     assert wb.store.ledger.statuses(ids) == {pid: "matched" for pid in ids}
     assert wb.store.review.list() == []
@@ -268,11 +269,11 @@ class AgentWithRivalWriter(AgentClient):
 def test_a_receipt_sage_answers_the_write_with_that_differs_from_the_request_holds_the_payment(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=1)
     [pid] = wb.ids(1)
-    agent = AgentWithRivalWriter.from_settings(wb.settings)
+    agent = AgentWithRivalWriter.from_settings(wb.settings.sage_agent())
     rival = wb.request(pid, amount=Decimal("60.00"), lines=(ReceiptLine("0000001", "IN", Decimal("60.00")),))
     agent.rival = lambda: wb.agent().create_cash_receipt(rival)
 
-    post_matched(wb.store, agent, wb.settings, wb.payments)
+    post_matched(wb.store, agent, wb.settings.reconciliation(), wb.payments)
 
     entry = wb.store.ledger.get(pid)
     assert (entry.status, entry.reason, entry.receipt) == ("held", "sage_rejected", None)

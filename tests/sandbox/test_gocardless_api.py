@@ -208,7 +208,7 @@ def test_a_failed_delivery_is_retried_until_the_receiver_is_back(receiver_settin
         for _ in range(3):
             stand_in.play_step()  # step 3 confirms payments: whitelisted
         assert stand_in.sender.wait_for(lambda s: s["failed_attempts"] >= 3, 10)  # nobody listening yet
-        receiver = serve_in_thread(create_app(receiver_settings, receiver_store), port=port)
+        receiver = serve_in_thread(create_app(receiver_settings.webhooks(), receiver_store), port=port)
         assert stand_in.wait_deliveries(10)
         status = stand_in.status()["webhooks"]
     finally:

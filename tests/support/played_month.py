@@ -87,7 +87,7 @@ class WriteBack:
         self.driver.settle(idle=lambda: not self.store.inbox.due())
 
     def agent(self) -> AgentClient:
-        return AgentClient.from_settings(self.settings, retry=RetryPolicy(attempts=4, base_delay=0.5,
+        return AgentClient.from_settings(self.settings.sage_agent(), retry=RetryPolicy(attempts=4, base_delay=0.5,
                                                                           sleep=self.sleeps.append))
 
     def payments(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -96,14 +96,15 @@ class WriteBack:
 
     def post(self, payments: Callable[[Sequence[str]], dict] | None = None, **kwargs: Any):
         """One write-back pass, as the cash_receipts asset runs it."""
-        return post_matched(self.store, self.agent(), self.settings, payments or self.payments, **kwargs)
+        return post_matched(self.store, self.agent(), self.settings.reconciliation(), payments or self.payments,
+                            **kwargs)
 
     def request(self, pid: str, **changes: Any) -> CashReceiptRequest:
         """The cash receipt the write-back would ask for (the ledger's decision), with `changes`."""
         entry = self.store.ledger.get(pid)
         division, customer = entry.sage_customer.split("-", 1)
         lines = tuple(ReceiptLine(a["invoice_no"], a["invoice_type"], Decimal(a["amount"])) for a in entry.allocations)
-        fields = {"idempotency_key": pid, "deposit_date": date.today(), "bank_code": self.settings.sage_bank_code,
+        fields = {"idempotency_key": pid, "deposit_date": date.today(), "bank_code": self.settings.reconciliation().bank_code,
                   "ar_division_no": division, "customer_no": customer, "amount": Decimal(entry.home_amount),
                   "reference": pid, "lines": lines}
         return CashReceiptRequest(**{**fields, **changes})
