@@ -55,6 +55,7 @@ class AuditError(Exception):
 
 # --- the allow-list --------------------------------------------------------------------------------------------
 
+
 def load_allow_list(path: Path) -> list[Accepted]:
     """[[accept]] entries with id, package and a reason; an entry without a reason is an error."""
     if not path.exists():
@@ -66,15 +67,19 @@ def load_allow_list(path: Path) -> list[Accepted]:
     entries = data.get("accept", [])
     accepted = []
     for number, entry in enumerate(entries if isinstance(entries, list) else [entries], 1):
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) and entry[k].strip()
-                                                  for k in ("id", "package", "reason")):
-            raise AuditError(f"{path}: accept entry {number} needs id, package and reason (why the advisory does "
-                             "not apply to us, or until when it is accepted)")
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), str) and entry[k].strip() for k in ("id", "package", "reason")
+        ):
+            raise AuditError(
+                f"{path}: accept entry {number} needs id, package and reason (why the advisory does "
+                "not apply to us, or until when it is accepted)"
+            )
         accepted.append(Accepted(entry["id"].strip(), entry["package"].strip(), entry["reason"].strip()))
     return accepted
 
 
 # --- pip-audit: a pinned copy in its own venv ------------------------------------------------------------------
+
 
 def tool_venv() -> Path:
     """Where the pinned pip-audit lives: one folder per pinned set, reused by later runs."""
@@ -91,9 +96,13 @@ def ensure_pip_audit(folder: Path) -> Path:
     done = folder / ".installed"
     if not done.exists():
         venv.create(folder, with_pip=True, clear=True)
-        subprocess.run([str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps",
-                        "-r", str(REQUIREMENTS)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       text=True)
+        subprocess.run(
+            [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(REQUIREMENTS)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         done.write_text("ok\n")
     return program
 
@@ -105,6 +114,7 @@ def site_packages(target: Path) -> list[str]:
 
 
 # --- one advisory database ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -124,8 +134,21 @@ def source_name(service: str, osv_url: str) -> str:
 def ask(program: Path, service: str, paths: list[str], osv_url: str, timeout: str) -> Answer:
     """Run pip-audit against one database; an answer for no package at all counts as unreachable."""
     source = source_name(service, osv_url)
-    command = [str(program), "--format", "json", "--progress-spinner", "off", "--skip-editable", "--desc", "off",
-               "--timeout", timeout, "--vulnerability-service", service, *(a for p in paths for a in ("--path", p))]
+    command = [
+        str(program),
+        "--format",
+        "json",
+        "--progress-spinner",
+        "off",
+        "--skip-editable",
+        "--desc",
+        "off",
+        "--timeout",
+        timeout,
+        "--vulnerability-service",
+        service,
+        *(a for p in paths for a in ("--path", p)),
+    ]
     if service == "osv":
         command += ["--osv-url", osv_url]
     try:
@@ -146,8 +169,11 @@ def _answer(source: str, report: dict) -> Answer:
     if not checked:
         reason = skipped[0]["skip_reason"] if skipped else "no package found to audit"
         return Answer(source, failure=f"it answered for none of the {len(deps)} packages ({reason})")
-    findings = tuple(Finding(d["name"], d["version"], (v["id"], *v.get("aliases", [])), tuple(v.get("fix_versions", [])))
-                     for d in checked for v in d.get("vulns", []))
+    findings = tuple(
+        Finding(d["name"], d["version"], (v["id"], *v.get("aliases", [])), tuple(v.get("fix_versions", [])))
+        for d in checked
+        for v in d.get("vulns", [])
+    )
     return Answer(source, len(checked), findings, tuple(f"{d['name']}: {d['skip_reason']}" for d in skipped))
 
 
@@ -157,6 +183,7 @@ def _last_line(text: str) -> str:
 
 
 # --- the verdict --------------------------------------------------------------------------------------------------
+
 
 def verdict(answer: Answer, accepted: list[Accepted]) -> int:
     """Print what was found; 1 if a finding is not accepted, else 0."""
@@ -177,11 +204,15 @@ def verdict(answer: Answer, accepted: list[Accepted]) -> int:
         fix = f"; fixed in {', '.join(finding.fix_versions)}" if finding.fix_versions else "; no fixed version yet"
         print(f"dependency audit: VULNERABLE {finding.package} {finding.version}: {', '.join(finding.ids)}{fix}")
     if open_findings:
-        print(f"dependency audit FAILED: {len(open_findings)} known vulnerabilities; upgrade the pins in "
-              f"pyproject.toml, or accept one in {_shown(allow_file())} with a reason")
+        print(
+            f"dependency audit FAILED: {len(open_findings)} known vulnerabilities; upgrade the pins in "
+            f"pyproject.toml, or accept one in {_shown(allow_file())} with a reason"
+        )
         return 1
-    print("dependency audit passed: no known vulnerabilities" + (" (besides the accepted ones)" if answer.findings
-                                                                  else ""))
+    print(
+        "dependency audit passed: no known vulnerabilities"
+        + (" (besides the accepted ones)" if answer.findings else "")
+    )
     return 0
 
 

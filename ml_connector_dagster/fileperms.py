@@ -21,8 +21,18 @@ OPEN_BITS = 0o077  # any permission for group or others
 ENTER_BITS = 0o011  # group or others may enter a folder (and so reach what is inside)
 SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 # What the connector keeps directly under ML_CONNECTOR_HOME; closing a folder closes everything inside it.
-HOME_ENTRIES = ("ops.sqlite", *(f"ops.sqlite{s}" for s in SQLITE_SIDECARS), "warehouse.duckdb",
-                "warehouse.duckdb.wal", "secrets.json", "agent", "dagster", "sandbox", "sage", "dev.env")
+HOME_ENTRIES = (
+    "ops.sqlite",
+    *(f"ops.sqlite{s}" for s in SQLITE_SIDECARS),
+    "warehouse.duckdb",
+    "warehouse.duckdb.wal",
+    "secrets.json",
+    "agent",
+    "dagster",
+    "sandbox",
+    "sage",
+    "dev.env",
+)
 
 
 def private_folder(path: Path) -> Path:

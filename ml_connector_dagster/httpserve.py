@@ -35,8 +35,10 @@ from .settings import Settings
 
 log = logging.getLogger("uvicorn.error")  # beside uvicorn's own warnings (e.g. "Exceeded concurrency limit.")
 BODY_TIMED_OUT = "ml_connector.body_timed_out"  # set in the ASGI scope when BodyDeadline answered 408
-OVER_CAP_RESPONSE = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                     b"content-length: 34\r\nconnection: close\r\n\r\ntoo many connections; retry later\n")
+OVER_CAP_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 34\r\nconnection: close\r\n\r\ntoo many connections; retry later\n"
+)
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -56,8 +58,11 @@ class ServerLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ServerLimits:
-        return cls(float(settings.http_header_timeout_seconds), float(settings.http_body_timeout_seconds),
-                   settings.http_max_connections)
+        return cls(
+            float(settings.http_header_timeout_seconds),
+            float(settings.http_body_timeout_seconds),
+            settings.http_max_connections,
+        )
 
 
 @dataclass
@@ -112,8 +117,11 @@ class _HeadDeadline(asyncio.Protocol):
     def _refuse_over_cap(self) -> None:
         """Answer 503 at once, then read and drop what the client sends until it closes (or the head time
         is up): closing with its request unread would reset the connection before it reads the 503."""
-        log.warning("refusing a connection from %s: %s connections are open (the cap)",
-                    self.client[0] if self.client else "?", self.max_connections)
+        log.warning(
+            "refusing a connection from %s: %s connections are open (the cap)",
+            self.client[0] if self.client else "?",
+            self.max_connections,
+        )
         self._over_cap = True
         self.transport.write(OVER_CAP_RESPONSE)
         if self.transport.can_write_eof():
@@ -149,16 +157,22 @@ class _HeadDeadline(asyncio.Protocol):
     def _head_is_late(self) -> None:
         self._head_timer = None
         if self._between_requests() and not self.transport.is_closing():
-            log.warning("closing a connection from %s: no complete request head within %s s",
-                        self.client[0] if self.client else "?", self.header_timeout)
+            log.warning(
+                "closing a connection from %s: no complete request head within %s s",
+                self.client[0] if self.client else "?",
+                self.header_timeout,
+            )
             self.transport.close()
 
 
 def _protocol_class(http: str, limits: ServerLimits) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol (`auto`: httptools when installed, else h11) with the head deadline and cap."""
     base = import_from_string(HTTP_PROTOCOLS[http])
-    return type(f"HeadDeadline{base.__name__}", (_HeadDeadline, base),
-                {"header_timeout": limits.header_timeout, "max_connections": limits.max_connections})
+    return type(
+        f"HeadDeadline{base.__name__}",
+        (_HeadDeadline, base),
+        {"header_timeout": limits.header_timeout, "max_connections": limits.max_connections},
+    )
 
 
 class BodyDeadline:
@@ -214,18 +228,33 @@ class _TimedRequest:
         if self.started:
             return  # the app is answering already: let it finish
         self.answered = True
-        body = ('{"error":{"code":408,"reason":"body_timeout","message":"the request body did not arrive within '
-                f'{self.seconds:g} s"}}}}').encode()
-        await self._send({"type": "http.response.start", "status": 408,
-                          "headers": [(b"content-type", b"application/json"),
-                                      (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+        body = (
+            '{"error":{"code":408,"reason":"body_timeout","message":"the request body did not arrive within '
+            f'{self.seconds:g} s"}}}}'
+        ).encode()
+        await self._send(
+            {
+                "type": "http.response.start",
+                "status": 408,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await self._send({"type": "http.response.body", "body": body})
 
 
 def _uvicorn_options(limits: ServerLimits, http: str) -> dict[str, Any]:
     """What serve_in_thread and run_forever both give uvicorn: the limits, no websockets, no lifespan."""
-    return {"http": _protocol_class(http, limits), "ws": "none", "lifespan": "off",
-            "access_log": False, "timeout_graceful_shutdown": 5}
+    return {
+        "http": _protocol_class(http, limits),
+        "ws": "none",
+        "lifespan": "off",
+        "access_log": False,
+        "timeout_graceful_shutdown": 5,
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -235,9 +264,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, ssl_certfile: str | None = None,
-                    ssl_keyfile: str | None = None, log_level: str = "warning", startup_timeout: float = 15.0,
-                    limits: ServerLimits | None = None, http: str = "auto") -> ServerHandle:
+def serve_in_thread(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    log_level: str = "warning",
+    startup_timeout: float = 15.0,
+    limits: ServerLimits | None = None,
+    http: str = "auto",
+) -> ServerHandle:
     """Start `app` and return once it accepts connections. `http` picks uvicorn's HTTP implementation."""
     limits = limits or ServerLimits()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -245,8 +283,14 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, ssl_cer
     sock.bind((host, port))
     sock.listen(2048)
     sock.set_inheritable(True)
-    config = uvicorn.Config(BodyDeadline(app, limits.body_timeout), log_level=log_level, ssl_certfile=ssl_certfile,
-                            ssl_keyfile=ssl_keyfile, backlog=2048, **_uvicorn_options(limits, http))
+    config = uvicorn.Config(
+        BodyDeadline(app, limits.body_timeout),
+        log_level=log_level,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        backlog=2048,
+        **_uvicorn_options(limits, http),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"uvicorn-{host}")
     thread.start()
@@ -258,12 +302,27 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, ssl_cer
     return ServerHandle(server, thread, host, sock.getsockname()[1], "https" if ssl_certfile else "http")
 
 
-def run_forever(app: Any, host: str, port: int, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                log_level: str = "info", limits: ServerLimits | None = None) -> None:
+def run_forever(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    log_level: str = "info",
+    limits: ServerLimits | None = None,
+) -> None:
     """Serve in the foreground until Ctrl-C (for `ml-connector receiver` / `agent`)."""
     limits = limits or ServerLimits()
-    uvicorn.run(BodyDeadline(app, limits.body_timeout), host=host, port=port, ssl_certfile=ssl_certfile,
-                ssl_keyfile=ssl_keyfile, log_level=log_level, **_uvicorn_options(limits, "auto"))
+    uvicorn.run(
+        BodyDeadline(app, limits.body_timeout),
+        host=host,
+        port=port,
+        ssl_certfile=ssl_certfile,
+        ssl_keyfile=ssl_keyfile,
+        log_level=log_level,
+        **_uvicorn_options(limits, "auto"),
+    )
 
 
 __all__ = [

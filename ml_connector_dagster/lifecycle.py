@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 NOT_COLLECTED_STATUSES = frozenset({"failed", "cancelled", "customer_approval_denied", "charged_back"})
 REVERSING_STATUSES = {"failed": "late_failure", "charged_back": "chargeback"}
-REFUND_TAKES_MONEY_BACK = frozenset({"created", "pending_submission", "submitted", "paid", "refund_settled", "funds_returned"})
+REFUND_TAKES_MONEY_BACK = frozenset(
+    {"created", "pending_submission", "submitted", "paid", "refund_settled", "funds_returned"}
+)
 
 
 @dataclass(frozen=True)

@@ -184,8 +184,14 @@ def to_home_cents(
         rate = fx_rate(rates, code) if code in ISO_4217_EXPONENTS else None
         if rate is not None:
             numerator, denominator = rate.as_integer_ratio()
-            _put(cents, known, rest & (codes == code), amounts_minor, numerator * sage_unit,
-                 denominator * 10 ** exponent(code))
+            _put(
+                cents,
+                known,
+                rest & (codes == code),
+                amounts_minor,
+                numerator * sage_unit,
+                denominator * 10 ** exponent(code),
+            )
     return cents, known
 
 

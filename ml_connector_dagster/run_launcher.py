@@ -57,15 +57,19 @@ class HealthCheckedRunLauncher(dg.DefaultRunLauncher):
         if worker is None:
             return CheckRunHealthResult(WorkerStatus.RUNNING, "not checked: the run has no RUN_START event yet")
         if process_alive(worker.pid, worker.started_at):
-            return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker pid {worker.pid} is alive",
-                                        run_worker_id=str(worker.pid))
+            return CheckRunHealthResult(
+                WorkerStatus.RUNNING, f"run worker pid {worker.pid} is alive", run_worker_id=str(worker.pid)
+            )
         return CheckRunHealthResult(
-            WorkerStatus.FAILED, f"run worker pid {worker.pid} on this host is gone (killed or crashed) while the "
-            "run was STARTED", run_worker_id=str(worker.pid))
+            WorkerStatus.FAILED,
+            f"run worker pid {worker.pid} on this host is gone (killed or crashed) while the run was STARTED",
+            run_worker_id=str(worker.pid),
+        )
 
     def _worker_of(self, run_id: str) -> RunWorker | None:
-        records = self._instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1,
-                                                     ascending=False).records
+        records = self._instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.RUN_START, limit=1, ascending=False
+        ).records
         event = records[0].event_log_entry if records else None
         if event is None or event.dagster_event is None or event.dagster_event.pid is None:
             return None

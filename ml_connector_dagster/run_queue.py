@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-FREE_SLOTS_HINT = ("open run {run} in the Dagster UI and choose \"Free concurrency slots\" in its menu "
-                   "(the pool's holders are listed under Deployment > Concurrency > {pool})")
+FREE_SLOTS_HINT = (
+    'open run {run} in the Dagster UI and choose "Free concurrency slots" in its menu '
+    "(the pool's holders are listed under Deployment > Concurrency > {pool})"
+)
 
 
 @dataclass(frozen=True)
@@ -54,19 +56,25 @@ class QueueSnapshot:
 
 # --- deciding and wording ---------------------------------------------------------------------------------------
 
+
 def warnings(snapshot: QueueSnapshot, threshold_seconds: float) -> list[str]:
     """One line per run queued longer than the threshold, oldest first, saying what blocks it."""
-    stuck = sorted((r for r in snapshot.queued if r.queued_seconds > threshold_seconds),
-                   key=lambda r: -r.queued_seconds)
-    return [f"run {r.run_id} ({r.job_name}) has been QUEUED for {_duration(r.queued_seconds)}: "
-            f"{_blocker(r, snapshot)}" for r in stuck]
+    stuck = sorted(
+        (r for r in snapshot.queued if r.queued_seconds > threshold_seconds), key=lambda r: -r.queued_seconds
+    )
+    return [
+        f"run {r.run_id} ({r.job_name}) has been QUEUED for {_duration(r.queued_seconds)}: {_blocker(r, snapshot)}"
+        for r in stuck
+    ]
 
 
 def _blocker(run: QueuedRun, snapshot: QueueSnapshot) -> str:
     full = [pool for name in run.pools if (pool := snapshot.pools.get(name)) and len(pool.holders) >= pool.limit]
     if not full:
-        return (f"no pool it needs is full; {snapshot.runs_in_progress} run(s) in progress - check concurrency.runs."
-                "max_concurrent_runs in dagster.yaml and that dagster-daemon is running (Deployment > Daemons)")
+        return (
+            f"no pool it needs is full; {snapshot.runs_in_progress} run(s) in progress - check concurrency.runs."
+            "max_concurrent_runs in dagster.yaml and that dagster-daemon is running (Deployment > Daemons)"
+        )
     return "; ".join(_pool_line(pool) for pool in full)
 
 
@@ -79,28 +87,39 @@ def _holder_line(pool: str, holder: SlotHolder) -> str:
     where = f"run {holder.run_id} step {holder.step_key}"
     if holder.finished:
         ended = f", ended {_duration(holder.seconds)} ago" if holder.seconds is not None else ""
-        return (f"{where} (the run is {holder.status}{ended}), which never gave its slot back. Run monitoring frees it "
-                "free_slots_after_run_end_seconds after the run ends: check run_monitoring in dagster.yaml and "
-                "the daemon's MONITORING thread (Deployment > Daemons). To free it now: "
-                + FREE_SLOTS_HINT.format(pool=pool, run=holder.run_id))
+        return (
+            f"{where} (the run is {holder.status}{ended}), which never gave its slot back. Run monitoring frees it "
+            "free_slots_after_run_end_seconds after the run ends: check run_monitoring in dagster.yaml and "
+            "the daemon's MONITORING thread (Deployment > Daemons). To free it now: "
+            + FREE_SLOTS_HINT.format(pool=pool, run=holder.run_id)
+        )
     running = f" for {_duration(holder.seconds)}" if holder.seconds is not None else ""
-    return (f"{where} ({holder.status}{running}); if that step hangs, terminate run {holder.run_id} in the Dagster "
-            "UI (its slot is freed when it ends)")
+    return (
+        f"{where} ({holder.status}{running}); if that step hangs, terminate run {holder.run_id} in the Dagster "
+        "UI (its slot is freed when it ends)"
+    )
 
 
-def configuration_problems(monitoring_enabled: bool, free_slots_after_seconds: int | None,
-                           launcher_checks_workers: bool) -> list[str]:
+def configuration_problems(
+    monitoring_enabled: bool, free_slots_after_seconds: int | None, launcher_checks_workers: bool
+) -> list[str]:
     """What in the instance's configuration would let a dead run worker freeze the queue again."""
     problems = []
     if not monitoring_enabled:
-        problems.append("run_monitoring.enabled is not true in dagster.yaml: a run whose worker died stays "
-                        "STARTED and holds its pool slots; use the project's dagster.yaml")
+        problems.append(
+            "run_monitoring.enabled is not true in dagster.yaml: a run whose worker died stays "
+            "STARTED and holds its pool slots; use the project's dagster.yaml"
+        )
     if not free_slots_after_seconds:
-        problems.append("run_monitoring.free_slots_after_run_end_seconds is not set in dagster.yaml: a run that "
-                        "died in a step keeps that step's pool slot for ever; use the project's dagster.yaml")
+        problems.append(
+            "run_monitoring.free_slots_after_run_end_seconds is not set in dagster.yaml: a run that "
+            "died in a step keeps that step's pool slot for ever; use the project's dagster.yaml"
+        )
     if not launcher_checks_workers:
-        problems.append("the instance's run_launcher cannot check run workers, so run monitoring cannot see a "
-                        "dead one; set run_launcher to ml_connector_dagster.run_launcher.HealthCheckedRunLauncher")
+        problems.append(
+            "the instance's run_launcher cannot check run workers, so run monitoring cannot see a "
+            "dead one; set run_launcher to ml_connector_dagster.run_launcher.HealthCheckedRunLauncher"
+        )
     return problems
 
 
@@ -111,23 +130,33 @@ def _duration(seconds: float) -> str:
 
 # --- reading the instance ----------------------------------------------------------------------------------------
 
+
 def snapshot(instance: dg.DagsterInstance, now: float) -> QueueSnapshot:
     """Queued runs, the pools they need and who holds those pools' slots, as of Unix time `now`."""
     records = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))
-    queued = tuple(QueuedRun(r.dagster_run.run_id, r.dagster_run.job_name, now - r.create_timestamp.timestamp(),
-                             _pools(r.dagster_run)) for r in records)
+    queued = tuple(
+        QueuedRun(
+            r.dagster_run.run_id, r.dagster_run.job_name, now - r.create_timestamp.timestamp(), _pools(r.dagster_run)
+        )
+        for r in records
+    )
     needed = sorted({p for run in queued for p in run.pools})
     pools = {p: _pool_state(instance, p, now) for p in needed} if _has_pools(instance) else {}
-    in_progress = instance.get_runs_count(dg.RunsFilter(statuses=[
-        dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
+    in_progress = instance.get_runs_count(
+        dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+        )
+    )
     return QueueSnapshot(queued, pools, in_progress)
 
 
 def instance_problems(instance: dg.DagsterInstance) -> list[str]:
     settings = instance.run_monitoring_settings or {}
-    return configuration_problems(bool(instance.run_monitoring_enabled),
-                                  settings.get("free_slots_after_run_end_seconds"),
-                                  instance.run_launcher.supports_check_run_worker_health)
+    return configuration_problems(
+        bool(instance.run_monitoring_enabled),
+        settings.get("free_slots_after_run_end_seconds"),
+        instance.run_launcher.supports_check_run_worker_health,
+    )
 
 
 def _pools(run: dg.DagsterRun) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)(
 # A credential passed as a key=value pair: in a query string (?password=..., &sslpassword=...) or a libpq DSN.
 _SECRET_PARAM = re.compile(
     r"(?i)(?P<head>(?:^|(?<=[?&;\s]))[^=&;\s#]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|sig)"
-    r"[^=&;\s#]*=)(?P<secret>[^&;\s#]+)")
+    r"[^=&;\s#]*=)(?P<secret>[^&;\s#]+)"
+)
 
 
 def mask_credentials(text: str) -> str:

@@ -181,8 +181,7 @@ class Settings(_MaskedRepr):
     def _sage(self, wsdl: str | None, wsdl_setting: str) -> SageSettings:
         username, password, company_code = self.sage_username, self.sage_password, self.sage_company_code
         if wsdl and username and password and company_code:
-            return SageSettings(wsdl, username, password, company_code, self.sage_ca_bundle,
-                                self.sage_timeout_seconds)
+            return SageSettings(wsdl, username, password, company_code, self.sage_ca_bundle, self.sage_timeout_seconds)
         raise SettingsError(self._unset(wsdl_setting, "sage_username", "sage_password", "sage_company_code"))
 
     def gocardless(self) -> GoCardlessSettings:
@@ -195,15 +194,15 @@ class Settings(_MaskedRepr):
         """The receiver's checks; SettingsError when no webhook secret is configured (it could verify nothing)."""
         if not self.gocardless_webhook_secrets:
             raise SettingsError(self._unset("gocardless_webhook_secrets"))
-        return WebhookSettings(self.gocardless_webhook_secrets, self.gocardless_event_whitelist,
-                               self.webhook_max_bytes)
+        return WebhookSettings(self.gocardless_webhook_secrets, self.gocardless_event_whitelist, self.webhook_max_bytes)
 
     def reconciliation(self) -> ReconciliationSettings:
         """Deciding and posting payments; SettingsError naming the home currency or bank code if unset."""
         home_currency, bank_code = self.sage_home_currency, self.sage_bank_code
         if home_currency and bank_code:
-            return ReconciliationSettings(home_currency, bank_code, self.collect_on, self.on_tie, self.fx_rates,
-                                          self.auto_reversal)
+            return ReconciliationSettings(
+                home_currency, bank_code, self.collect_on, self.on_tie, self.fx_rates, self.auto_reversal
+            )
         raise SettingsError(self._unset("sage_home_currency", "sage_bank_code"))
 
     def masked(self) -> dict[str, str]:
@@ -255,7 +254,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
     raw = _read_toml(env, problems)
-    raw.update({k[len(PREFIX):].lower(): v for k, v in env.items() if k.startswith(PREFIX) and v != ""})
+    raw.update({k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX) and v != ""})
     raw.pop("config", None)
 
     home = Path(str(raw.pop("home", DEFAULT_HOME))).expanduser()
@@ -305,17 +304,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if raw.get("gocardless_event_whitelist"):
         values["gocardless_event_whitelist"] = _whitelist(raw["gocardless_event_whitelist"], problems)
     if raw.get("webhook_max_bytes") is not None:
-        values["webhook_max_bytes"] = _positive_int("webhook_max_bytes", raw["webhook_max_bytes"], problems,
-                                                    maximum=MAX_WEBHOOK_BYTES)
+        values["webhook_max_bytes"] = _positive_int(
+            "webhook_max_bytes", raw["webhook_max_bytes"], problems, maximum=MAX_WEBHOOK_BYTES
+        )
     for name in ("http_header_timeout_seconds", "http_body_timeout_seconds"):
         if raw.get(name) is not None:  # GoCardless gives a delivery 10 s in all: a minute is already lenient
             values[name] = _positive_decimal(name, raw[name], problems, maximum=Decimal(60))
     if raw.get("http_max_connections") is not None:
-        values["http_max_connections"] = _positive_int("http_max_connections", raw["http_max_connections"], problems,
-                                                       maximum=100_000)
+        values["http_max_connections"] = _positive_int(
+            "http_max_connections", raw["http_max_connections"], problems, maximum=100_000
+        )
     if raw.get("max_queued_seconds") is not None:
-        values["max_queued_seconds"] = _positive_int("max_queued_seconds", raw["max_queued_seconds"], problems,
-                                                     maximum=MAX_QUEUED_SECONDS)
+        values["max_queued_seconds"] = _positive_int(
+            "max_queued_seconds", raw["max_queued_seconds"], problems, maximum=MAX_QUEUED_SECONDS
+        )
     _choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     _choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):
@@ -332,14 +334,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 # --- the TOML file: every key known, every value of its setting's type ------------------------------------------
 
 _TOML_HINTS = {"home": "a folder path", "database_url": "a sqlite:/// or postgresql:// URL"}
-_TOML_KIND_PHRASES = {"string": "a string", "number": "a number", "boolean": "a boolean (true or false)",
-                      "list": "a list of strings", "table": "a table of CUR = rate"}
+_TOML_KIND_PHRASES = {
+    "string": "a string",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "list": "a list of strings",
+    "table": "a table of CUR = rate",
+}
 
 
 def _toml_kind(annotation: object) -> str:
     """The TOML type of a Settings field, read from its annotation, so a new setting needs no entry here."""
-    options = [a for a in get_args(annotation) if a is not type(None)] if get_origin(annotation) in (
-        Union, UnionType) else [annotation]
+    options = (
+        [a for a in get_args(annotation) if a is not type(None)]
+        if get_origin(annotation) in (Union, UnionType)
+        else [annotation]
+    )
     kind = get_origin(options[0]) or options[0]
     if kind in (tuple, frozenset, set, list):
         return "list"
@@ -358,8 +368,13 @@ def _toml_kinds() -> dict[str, str]:
 
 def _toml_type(value: object) -> str:
     """What a TOML value is, in the words of the error message."""
-    for kind, phrase in ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "a list"),
-                         (dict, "a table")):
+    for kind, phrase in (
+        (bool, "a boolean"),
+        ((int, float), "a number"),
+        (str, "a string"),
+        (list, "a list"),
+        (dict, "a table"),
+    ):
         if isinstance(value, kind):
             return phrase
     return "a date or time"
@@ -371,8 +386,9 @@ def _toml_problem(key: str, kind: str, value: object) -> str | None:
         wrong = next((v for v in value if not isinstance(v, str)), None)
         return None if wrong is None else f"{key} must be a list of strings, got a list with {_toml_type(wrong)}"
     if kind == "table" and isinstance(value, dict):
-        wrong = next(((k, v) for k, v in value.items()
-                      if isinstance(v, bool) or not isinstance(v, (int, float, str))), None)
+        wrong = next(
+            ((k, v) for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float, str))), None
+        )
         return None if wrong is None else f"{key}.{wrong[0]} must be a number, got {_toml_type(wrong[1])}"
     expected = {"string": (str,), "number": (int, float), "boolean": (bool,), "list": (list,), "table": (dict,)}[kind]
     if isinstance(value, expected) and not (kind == "number" and isinstance(value, bool)):
@@ -448,9 +464,7 @@ def _database_url(value: object, home: Path, problems: list[str]) -> str:
     url = str(value)
     scheme = urlparse(url).scheme
     if scheme.split("+")[0] not in ("sqlite", "postgresql"):
-        problems.append(
-            f"{env_name('database_url')}: {url!r} is not a sqlite:/// or postgresql:// URL"
-        )
+        problems.append(f"{env_name('database_url')}: {url!r} is not a sqlite:/// or postgresql:// URL")
     else:
         _port("database_url", url, problems)
     return url
@@ -509,13 +523,13 @@ def _positive_int(name: str, value: object, problems: list[str], maximum: int = 
     return 1
 
 
-def _positive_decimal(name: str, value: object, problems: list[str],
-                      maximum: Decimal = MAX_TIMEOUT_SECONDS) -> Decimal:
+def _positive_decimal(name: str, value: object, problems: list[str], maximum: Decimal = MAX_TIMEOUT_SECONDS) -> Decimal:
     number = _decimal(value)
     if number is not None and 0 < number <= maximum:
         return number
-    problems.append(f"{env_name(name)}: {value!r} is not a positive number of seconds up to {maximum} "
-                    "(digits 0-9, e.g. 30 or 2.5)")
+    problems.append(
+        f"{env_name(name)}: {value!r} is not a positive number of seconds up to {maximum} (digits 0-9, e.g. 30 or 2.5)"
+    )
     return Decimal(1)
 
 
@@ -556,10 +570,15 @@ def _fx_rates(value: object, problems: list[str]) -> dict[str, Decimal]:
     for pair in (p.strip() for p in str(value).split(",") if p.strip()):
         currency, _, rate = (part.strip() for part in pair.partition("="))
         number = _decimal(rate)
-        if not (currency.isascii() and CURRENCY.fullmatch(currency.upper())) or number is None or not (
-                FX_RATE_MIN <= number <= FX_RATE_MAX):
-            problems.append(f"{env_name('fx_rates')}: {pair!r} is not CUR=RATE with a rate from {FX_RATE_MIN} to "
-                            f"{FX_RATE_MAX} (digits 0-9), e.g. EUR=0.86")
+        if (
+            not (currency.isascii() and CURRENCY.fullmatch(currency.upper()))
+            or number is None
+            or not (FX_RATE_MIN <= number <= FX_RATE_MAX)
+        ):
+            problems.append(
+                f"{env_name('fx_rates')}: {pair!r} is not CUR=RATE with a rate from {FX_RATE_MIN} to "
+                f"{FX_RATE_MAX} (digits 0-9), e.g. EUR=0.86"
+            )
         elif currency.upper() in rates:
             problems.append(f"{env_name('fx_rates')}: {currency.upper()} is given twice; keep one rate for it")
         else:

@@ -20,8 +20,9 @@ from .fileperms import private_folder, tighten
 
 
 @contextlib.contextmanager
-def connect(path: Path, read_only: bool = False,
-            lock_timeout_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path, read_only: bool = False, lock_timeout_seconds: float = 60.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
     private_folder(path.parent)
     if read_only and not path.exists():

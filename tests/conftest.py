@@ -37,6 +37,7 @@ hypothesis_settings.load_profile("no-timing")
 
 # --- a home and its settings -----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty ML_CONNECTOR_HOME with a fresh secret key; other ML_CONNECTOR_* variables cleared."""
@@ -66,8 +67,9 @@ def store(settings: Settings) -> Store:
 
 POSTGRES_URL = os.environ.get("ML_CONNECTOR_TEST_POSTGRES_URL")
 if os.environ.get("CI") and not POSTGRES_URL:
-    raise RuntimeError("CI must set ML_CONNECTOR_TEST_POSTGRES_URL (see .ci/run): the store is tested on PostgreSQL "
-                       "too")
+    raise RuntimeError(
+        "CI must set ML_CONNECTOR_TEST_POSTGRES_URL (see .ci/run): the store is tested on PostgreSQL too"
+    )
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
@@ -97,6 +99,7 @@ def any_store(store_url: str) -> Store:
 
 
 # --- the GoCardless side: a receiver and the GoCardless stand-in on loopback, real HTTP only ----------------------
+
 
 @pytest.fixture
 def receiver_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -141,6 +144,7 @@ def api_env(stand_in: GoCardlessStandIn, home: Path, monkeypatch: pytest.MonkeyP
 
 # --- the Sage side: the bundled company, the Sage stand-ins on loopback -------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def scenario() -> Scenario:
     return load_scenario(bundled("small"))
@@ -178,6 +182,7 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 # --- the session's one `ml-connector dev` ------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:

@@ -43,8 +43,13 @@ def test_the_first_command_creates_the_home_and_the_store_private(new_home: Path
     result = CliRunner().invoke(main, ["inbox", "list"], catch_exceptions=False)
 
     assert result.exit_code == 0, result.output
-    assert modes_under(new_home.parent) == {".": 0o700, "home": 0o700, "home/ops.sqlite": 0o600,
-                                            "home/ops.sqlite-wal": 0o600, "home/ops.sqlite-shm": 0o600}
+    assert modes_under(new_home.parent) == {
+        ".": 0o700,
+        "home": 0o700,
+        "home/ops.sqlite": 0o600,
+        "home/ops.sqlite-wal": 0o600,
+        "home/ops.sqlite-shm": 0o600,
+    }
 
 
 def test_stored_secrets_in_a_new_home_are_private(new_home: Path) -> None:
@@ -85,8 +90,12 @@ def test_start_up_closes_an_open_home_and_the_data_an_older_version_left_open(ho
     SecretStore(home, Secret(os.environ["ML_CONNECTOR_SECRET_KEY"])).set("sage_password", "pw")
     (home / "ops.sqlite").write_bytes(b"")
     (home / "dagster").mkdir()
-    for path, old in ((home, 0o755), (home / "ops.sqlite", 0o644), (home / "secrets.json", 0o644),
-                      (home / "dagster", 0o755)):
+    for path, old in (
+        (home, 0o755),
+        (home / "ops.sqlite", 0o644),
+        (home / "secrets.json", 0o644),
+        (home / "dagster", 0o755),
+    ):
         path.chmod(old)
 
     load_settings()

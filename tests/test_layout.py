@@ -50,15 +50,20 @@ def sandbox_imports(source: str, module: str, is_package: bool = False) -> Itera
 
 def product_modules() -> list[Path]:
     """Every module of the package outside the folders that may import the sandbox."""
-    return [path for path in sorted(PACKAGE_DIR.rglob("*.py"))
-            if path.relative_to(PACKAGE_DIR).parts[0] not in MAY_IMPORT_SANDBOX]
+    return [
+        path
+        for path in sorted(PACKAGE_DIR.rglob("*.py"))
+        if path.relative_to(PACKAGE_DIR).parts[0] not in MAY_IMPORT_SANDBOX
+    ]
 
 
 def offences_in(path: Path) -> list[str]:
     source = path.read_text(encoding="utf-8")
     where = path.relative_to(PACKAGE_DIR.parent)
-    return [f"{where}:{line}: {statement}"
-            for line, statement in sandbox_imports(source, module_name(path), path.name == "__init__.py")]
+    return [
+        f"{where}:{line}: {statement}"
+        for line, statement in sandbox_imports(source, module_name(path), path.name == "__init__.py")
+    ]
 
 
 def test_no_product_module_imports_the_sandbox() -> None:
@@ -66,14 +71,19 @@ def test_no_product_module_imports_the_sandbox() -> None:
 
     assert not offences, (
         "product code must reach the stand-ins over the network, never by import; move these imports into "
-        "sandbox/, cli/ or bench/ (or move the module):\n  " + "\n  ".join(offences))
+        "sandbox/, cli/ or bench/ (or move the module):\n  " + "\n  ".join(offences)
+    )
 
 
 def test_the_check_covers_the_product_modules() -> None:
     names = {module_name(path) for path in product_modules()}
 
-    assert {"ml_connector_dagster.definitions", "ml_connector_dagster.agent.backends",
-            "ml_connector_dagster.gocardless.receiver", "ml_connector_dagster.defs.gocardless"} <= names
+    assert {
+        "ml_connector_dagster.definitions",
+        "ml_connector_dagster.agent.backends",
+        "ml_connector_dagster.gocardless.receiver",
+        "ml_connector_dagster.defs.gocardless",
+    } <= names
     assert not any(name.startswith(SANDBOX) for name in names)
 
 
@@ -85,18 +95,20 @@ def test_the_check_sees_the_cli_import_the_sandbox() -> None:
 
 
 def test_every_way_of_writing_a_sandbox_import_is_caught() -> None:
-    source = "\n".join([
-        "from typing import TYPE_CHECKING",
-        "if TYPE_CHECKING:",
-        "    from ..sandbox.sage_company import SageCompany",  # 3
-        "from .. import sandbox",  # 4
-        "from ml_connector_dagster import sandbox as sb",  # 5
-        "import ml_connector_dagster.sandbox.stack",  # 6
-        "def later():",
-        "    from ml_connector_dagster.sandbox import demo",  # 8
-        "from ..sandboxed import thing",  # 9: another name, not the sandbox
-        "from ..sage100 import model",  # 10
-    ])
+    source = "\n".join(
+        [
+            "from typing import TYPE_CHECKING",
+            "if TYPE_CHECKING:",
+            "    from ..sandbox.sage_company import SageCompany",  # 3
+            "from .. import sandbox",  # 4
+            "from ml_connector_dagster import sandbox as sb",  # 5
+            "import ml_connector_dagster.sandbox.stack",  # 6
+            "def later():",
+            "    from ml_connector_dagster.sandbox import demo",  # 8
+            "from ..sandboxed import thing",  # 9: another name, not the sandbox
+            "from ..sage100 import model",  # 10
+        ]
+    )
 
     lines = [line for line, _ in sandbox_imports(source, "ml_connector_dagster.agent.backends")]
 

@@ -24,7 +24,7 @@ def test_a_payment_not_collected_yet_is_pending(status: str) -> None:
 
 @pytest.mark.parametrize("status", ["failed", "cancelled", "customer_approval_denied", "charged_back"])
 def test_a_payment_that_fails_before_posting_is_not_collected(status: str) -> None:
-    assert next_step("pending", status) .action == "not_collected"
+    assert next_step("pending", status).action == "not_collected"
 
 
 @pytest.mark.parametrize("status, cause", [("failed", "late_failure"), ("charged_back", "chargeback")])
@@ -56,6 +56,6 @@ def test_a_replayed_event_changes_nothing() -> None:
 
 
 def test_a_refund_of_a_posted_payment_requires_a_reversal() -> None:
-    assert refund_step("posted", "paid") .action == "reversal_required"
+    assert refund_step("posted", "paid").action == "reversal_required"
     assert refund_step("held", "paid").action == "none"
     assert refund_step("posted", "failed").action == "none"

@@ -33,8 +33,18 @@ def test_every_gocardless_currency_has_two_decimals(currency: str) -> None:
 
 @pytest.mark.parametrize(
     ("currency", "expected"),
-    [("JPY", 0), ("KRW", 0), ("ISK", 0), ("KWD", 3), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3), ("CLF", 4),
-     ("CHF", 2)],
+    [
+        ("JPY", 0),
+        ("KRW", 0),
+        ("ISK", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("JOD", 3),
+        ("OMR", 3),
+        ("TND", 3),
+        ("CLF", 4),
+        ("CHF", 2),
+    ],
 )
 def test_exponent_is_read_from_the_iso_table(currency: str, expected: int) -> None:
     assert exponent(currency) == expected
@@ -57,8 +67,14 @@ def test_unknown_currency_raises_a_clear_error() -> None:
 
 @pytest.mark.parametrize(
     ("minor", "currency", "expected"),
-    [(1234, "GBP", "12.34"), (5, "GBP", "0.05"), (0, "EUR", "0.00"), (-150, "USD", "-1.50"),
-     (1234, "JPY", "1234"), (1234, "KWD", "1.234")],
+    [
+        (1234, "GBP", "12.34"),
+        (5, "GBP", "0.05"),
+        (0, "EUR", "0.00"),
+        (-150, "USD", "-1.50"),
+        (1234, "JPY", "1234"),
+        (1234, "KWD", "1.234"),
+    ],
 )
 def test_minor_units_become_exact_decimals(minor: int, currency: str, expected: str) -> None:
     amount = to_decimal(minor, currency)
@@ -128,8 +144,13 @@ def test_fx_amount_in_another_currency_is_ignored_for_the_rate() -> None:
 
 @pytest.mark.parametrize(
     ("minor", "rate", "expected"),
-    [(1005, "0.5", "5.02"), (1015, "0.5", "5.08"), (1025, "0.5", "5.12"), (10000, "0.8600", "86.00"),
-     (1, "0.004", "0.00")],
+    [
+        (1005, "0.5", "5.02"),
+        (1015, "0.5", "5.08"),
+        (1025, "0.5", "5.12"),
+        (10000, "0.8600", "86.00"),
+        (1, "0.004", "0.00"),
+    ],
 )
 def test_rate_conversion_rounds_half_even_to_two_decimals(minor: int, rate: str, expected: str) -> None:
     amount = to_home_amount(minor, "EUR", "GBP", rates={"EUR": Decimal(rate)})
@@ -187,7 +208,9 @@ def test_array_conversion_gives_the_cents_of_the_one_payment_conversion(payments
     amounts, currencies, fx_currencies, fx_amounts = zip(*payments, strict=True) if payments else ((), (), (), ())
 
     cents, known = to_home_cents(
-        np.array(amounts, dtype=np.int64), np.array(currencies, dtype=object), home,
+        np.array(amounts, dtype=np.int64),
+        np.array(currencies, dtype=object),
+        home,
         np.array(fx_currencies, dtype=object),
         np.ma.masked_array([f or 0 for f in fx_amounts], [f is None for f in fx_amounts], dtype=np.int64),
         rates,

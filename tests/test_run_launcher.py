@@ -56,8 +56,13 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 
 
 def start_waiting_run(home: Path, run_id: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WAITING_RUN, run_id], env={**os.environ, "DAGSTER_HOME": str(home)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", WAITING_RUN, run_id],
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def wait_started(instance: dg.DagsterInstance, run_id: str, worker: subprocess.Popen) -> dg.DagsterRun:
@@ -70,6 +75,7 @@ def wait_started(instance: dg.DagsterInstance, run_id: str, worker: subprocess.P
 
 
 # --- the process table ------------------------------------------------------------------------------------------------
+
 
 def test_a_running_process_that_existed_when_the_run_started_is_alive() -> None:
     assert process_alive(os.getpid(), started_before=time.time())
@@ -104,14 +110,16 @@ def test_a_pid_reused_by_a_process_started_after_the_run_is_not_the_worker() -> 
 
 # --- the launcher's health check -------------------------------------------------------------------------------------
 
+
 def test_the_launcher_tells_run_monitoring_it_can_check_workers(instance: dg.DagsterInstance) -> None:
     assert isinstance(instance.run_launcher, HealthCheckedRunLauncher)
     assert instance.run_launcher.supports_check_run_worker_health
 
 
 @pytest.mark.slow
-def test_a_run_whose_worker_is_alive_is_running_and_once_killed_is_failed(instance: dg.DagsterInstance,
-                                                                           tmp_path: Path) -> None:
+def test_a_run_whose_worker_is_alive_is_running_and_once_killed_is_failed(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     run_id = str(uuid.uuid4())
     worker = start_waiting_run(tmp_path, run_id)
     try:
@@ -134,8 +142,11 @@ def test_a_run_whose_worker_is_alive_is_running_and_once_killed_is_failed(instan
 
 
 def test_a_run_whose_code_server_is_on_another_host_is_not_judged(instance: dg.DagsterInstance) -> None:
-    run = instance.create_run_for_job(dg.GraphDefinition("nothing").to_job(), run_id=str(uuid.uuid4()),
-                                      tags={GRPC_INFO_TAG: json.dumps({"host": "runner-7.example", "port": 4000})})
+    run = instance.create_run_for_job(
+        dg.GraphDefinition("nothing").to_job(),
+        run_id=str(uuid.uuid4()),
+        tags={GRPC_INFO_TAG: json.dumps({"host": "runner-7.example", "port": 4000})},
+    )
 
     health = instance.run_launcher.check_run_worker_health(run)
 

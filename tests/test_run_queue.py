@@ -38,14 +38,17 @@ def snapshot(*runs: QueuedRun, holders: tuple[SlotHolder, ...] = (), in_progress
 
 # --- wording, on plain data -------------------------------------------------------------------------------------------
 
+
 def test_a_run_queued_behind_a_failed_runs_slot_names_that_run_its_step_and_how_to_free_it() -> None:
     dead = SlotHolder("dead-run", STEP, "FAILURE", finished=True, seconds=540)
 
     [line] = run_queue.warnings(snapshot(queued(660), holders=(dead,)), threshold_seconds=600)
 
-    assert line.startswith("run queued-1 (post_cash_receipts_job) has been QUEUED for 11 min: "
-                           "pool 'warehouse' (limit 1) is held by run dead-run step reconciliation__cash_receipts "
-                           "(the run is FAILURE, ended 9 min ago), which never gave its slot back.")
+    assert line.startswith(
+        "run queued-1 (post_cash_receipts_job) has been QUEUED for 11 min: "
+        "pool 'warehouse' (limit 1) is held by run dead-run step reconciliation__cash_receipts "
+        "(the run is FAILURE, ended 9 min ago), which never gave its slot back."
+    )
     assert 'open run dead-run in the Dagster UI and choose "Free concurrency slots"' in line
 
 
@@ -78,15 +81,20 @@ def test_several_stuck_runs_are_reported_oldest_first() -> None:
 
 
 def test_an_instance_without_monitoring_slot_freeing_or_worker_checks_gets_one_problem_each() -> None:
-    problems = run_queue.configuration_problems(monitoring_enabled=False, free_slots_after_seconds=None,
-                                                launcher_checks_workers=False)
+    problems = run_queue.configuration_problems(
+        monitoring_enabled=False, free_slots_after_seconds=None, launcher_checks_workers=False
+    )
 
-    assert [p.split()[0] for p in problems] == ["run_monitoring.enabled", "run_monitoring.free_slots_after_run_end_seconds",
-                                                "the"]
+    assert [p.split()[0] for p in problems] == [
+        "run_monitoring.enabled",
+        "run_monitoring.free_slots_after_run_end_seconds",
+        "the",
+    ]
     assert "HealthCheckedRunLauncher" in problems[2]
 
 
 # --- the threshold ----------------------------------------------------------------------------------------------------
+
 
 def test_the_threshold_defaults_to_ten_minutes(tmp_path: Path) -> None:
     assert load_settings({"ML_CONNECTOR_HOME": str(tmp_path)}).max_queued_seconds == 600
@@ -98,16 +106,19 @@ def test_the_threshold_is_read_from_its_variable(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["ten", "0", "-5", "1.5", "\u0661\u0660", "604801"])
-def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_naming_the_variable(tmp_path: Path,
-                                                                                        value: str) -> None:
+def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_naming_the_variable(
+    tmp_path: Path, value: str
+) -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings({"ML_CONNECTOR_HOME": str(tmp_path), "ML_CONNECTOR_MAX_QUEUED_SECONDS": value})
 
-    assert refused.value.problems == [f"ML_CONNECTOR_MAX_QUEUED_SECONDS: {value!r} is not a whole number from 1 to "
-                                      "604800 (digits 0-9)"]
+    assert refused.value.problems == [
+        f"ML_CONNECTOR_MAX_QUEUED_SECONDS: {value!r} is not a whole number from 1 to 604800 (digits 0-9)"
+    ]
 
 
 # --- a real instance ----------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def dagster_home(tmp_path: Path) -> Path:
@@ -124,9 +135,24 @@ def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
 def submit_queued_run(dagster_home: Path) -> str:
     """`dagster job launch` through the instance's QueuedRunCoordinator; with no daemon the run stays QUEUED."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_CONNECTOR_")}
-    result = subprocess.run([sys.executable, "-m", "dagster", "job", "launch", "-j", "post_cash_receipts_job",
-                             "-w", str(ROOT / "workspace.yaml")], cwd=ROOT, capture_output=True, text=True,
-                            env={**env, "DAGSTER_HOME": str(dagster_home)}, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "launch",
+            "-j",
+            "post_cash_receipts_job",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, "DAGSTER_HOME": str(dagster_home)},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         [run] = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))
@@ -149,21 +175,25 @@ def test_the_projects_instance_settings_have_no_configuration_problem(instance: 
 
 
 @pytest.mark.slow
-def test_the_snapshot_finds_the_queued_run_and_the_failed_run_holding_its_pool(instance: dg.DagsterInstance,
-                                                                                dagster_home: Path) -> None:
+def test_the_snapshot_finds_the_queued_run_and_the_failed_run_holding_its_pool(
+    instance: dg.DagsterInstance, dagster_home: Path
+) -> None:
     waiting = submit_queued_run(dagster_home)
     dead = failed_run_holding_the_warehouse(instance)
 
     found = run_queue.snapshot(instance, now=time.time())
 
-    assert [(r.run_id, r.job_name, r.pools) for r in found.queued] == [(waiting, "post_cash_receipts_job", ("warehouse",))]
+    assert [(r.run_id, r.job_name, r.pools) for r in found.queued] == [
+        (waiting, "post_cash_receipts_job", ("warehouse",))
+    ]
     [holder] = found.pools["warehouse"].holders
     assert (holder.run_id, holder.step_key, holder.status, holder.finished) == (dead, STEP, "FAILURE", True)
 
 
 @pytest.mark.slow
 def test_the_watchdog_sensor_warns_about_the_run_queued_too_long_behind_the_dead_run(
-        instance: dg.DagsterInstance, dagster_home: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    instance: dg.DagsterInstance, dagster_home: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     waiting = submit_queued_run(dagster_home)
     dead = failed_run_holding_the_warehouse(instance)
     monkeypatch.setenv("ML_CONNECTOR_MAX_QUEUED_SECONDS", "1")
@@ -183,8 +213,9 @@ def test_the_watchdog_sensor_is_quiet_when_nothing_waits(instance: dg.DagsterIns
     assert result.skip_message == "no run has been queued longer than 600 s; run monitoring is configured"
 
 
-def test_the_watchdog_sensor_refuses_a_bad_threshold_with_the_variables_name(instance: dg.DagsterInstance, home: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_watchdog_sensor_refuses_a_bad_threshold_with_the_variables_name(
+    instance: dg.DagsterInstance, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_MAX_QUEUED_SECONDS", "10m")
 
     with pytest.raises(SettingsError, match="ML_CONNECTOR_MAX_QUEUED_SECONDS: '10m'"):

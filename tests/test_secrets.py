@@ -37,8 +37,11 @@ def test_a_wrong_key_fails_with_a_message_not_a_traceback(tmp_path: Path) -> Non
         SecretStore(tmp_path, Secret(generate_key())).get("sage_password")
 
 
-@pytest.mark.parametrize("entry", [5, None, ["x"], "not-a-token", "gAAAAA", "été"],
-                         ids=["number", "null", "list", "garbage", "truncated", "non-ascii"])
+@pytest.mark.parametrize(
+    "entry",
+    [5, None, ["x"], "not-a-token", "gAAAAA", "été"],
+    ids=["number", "null", "list", "garbage", "truncated", "non-ascii"],
+)
 def test_an_entry_that_is_not_an_encrypted_value_is_reported_as_damaged_naming_it(tmp_path: Path, entry) -> None:
     key = Secret(generate_key())
     SecretStore(tmp_path, key).set("gocardless_access_token", "kept")
@@ -96,20 +99,29 @@ def test_a_secret_does_not_show_itself() -> None:
         pickle.dumps(secret)
 
 
-@pytest.mark.parametrize("text, shown", [
-    ("postgresql+psycopg://ops:S3CRETPW@db:5432/ops", "postgresql+psycopg://ops:********@db:5432/ops"),
-    ("url 'mysql://ops:S3CRET@PW@db/ops' refused", "url 'mysql://ops:********@db/ops' refused"),
-    ("https://db/ops?user=ops&password=S3CRETPW&ssl=1", "https://db/ops?user=ops&password=********&ssl=1"),
-    ("https://x/y?access_token=S3CRETPW", "https://x/y?access_token=********"),
-    ("host=db password=S3CRETPW dbname=ops", "host=db password=******** dbname=ops"),
-], ids=["userinfo", "unencoded-at", "query-password", "query-token", "libpq-dsn"])
+@pytest.mark.parametrize(
+    "text, shown",
+    [
+        ("postgresql+psycopg://ops:S3CRETPW@db:5432/ops", "postgresql+psycopg://ops:********@db:5432/ops"),
+        ("url 'mysql://ops:S3CRET@PW@db/ops' refused", "url 'mysql://ops:********@db/ops' refused"),
+        ("https://db/ops?user=ops&password=S3CRETPW&ssl=1", "https://db/ops?user=ops&password=********&ssl=1"),
+        ("https://x/y?access_token=S3CRETPW", "https://x/y?access_token=********"),
+        ("host=db password=S3CRETPW dbname=ops", "host=db password=******** dbname=ops"),
+    ],
+    ids=["userinfo", "unencoded-at", "query-password", "query-token", "libpq-dsn"],
+)
 def test_credentials_inside_urls_are_masked(text: str, shown: str) -> None:
     assert mask_credentials(text) == shown
 
 
-@pytest.mark.parametrize("text", [
-    "postgresql://ops@db:5432/ops", "https://sage.example:8443/agent?wsdl", "sqlite:////srv/connector/ops.sqlite",
-    "ML_CONNECTOR_SAGE_PASSWORD = ******** (1 set)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://ops@db:5432/ops",
+        "https://sage.example:8443/agent?wsdl",
+        "sqlite:////srv/connector/ops.sqlite",
+        "ML_CONNECTOR_SAGE_PASSWORD = ******** (1 set)",
+    ],
+)
 def test_text_without_credentials_is_left_alone(text: str) -> None:
     assert mask_credentials(text) == text

@@ -62,10 +62,27 @@ class BOINames:
     payment_reference_field: str = "PaymentReference$"  # of AR_TransactionPaymentHistory
 
 
-CUSTOMER_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CustomerName$", "EmailAddress$", "CurrentBalance",
-                   "CustomerStatus$", "DateUpdated$", "TimeUpdated$")
-INVOICE_FIELDS = ("ARDivisionNo$", "CustomerNo$", "InvoiceNo$", "InvoiceType$", "InvoiceDate$", "InvoiceDueDate$",
-                  "Balance", "DateUpdated$", "TimeUpdated$")
+CUSTOMER_FIELDS = (
+    "ARDivisionNo$",
+    "CustomerNo$",
+    "CustomerName$",
+    "EmailAddress$",
+    "CurrentBalance",
+    "CustomerStatus$",
+    "DateUpdated$",
+    "TimeUpdated$",
+)
+INVOICE_FIELDS = (
+    "ARDivisionNo$",
+    "CustomerNo$",
+    "InvoiceNo$",
+    "InvoiceType$",
+    "InvoiceDate$",
+    "InvoiceDueDate$",
+    "Balance",
+    "DateUpdated$",
+    "TimeUpdated$",
+)
 HEADER_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$", "PostingAmt")
 HISTORY_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$")
 PAYMENT_HISTORY_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CheckNo$")
@@ -76,9 +93,15 @@ class BOIBackend:
 
     name = "boi"
 
-    def __init__(self, mas90_home: str, ledger: AgentLedger, names: BOINames = BOINames(),
-                 dispatch: Callable[[str], Any] = com.win32_dispatch, today: Callable[[], date] = date.today,
-                 claim_wait: float = DEFAULT_CLAIM_WAIT) -> None:
+    def __init__(
+        self,
+        mas90_home: str,
+        ledger: AgentLedger,
+        names: BOINames = BOINames(),
+        dispatch: Callable[[str], Any] = com.win32_dispatch,
+        today: Callable[[], date] = date.today,
+        claim_wait: float = DEFAULT_CLAIM_WAIT,
+    ) -> None:
         self.home = mas90_home
         self.ledger = ledger
         self.names = names
@@ -99,8 +122,10 @@ class BOIBackend:
             if com.rc(ss.nSetUser(credentials.username, credentials.password)) == 0:
                 raise SageRuleError(FAULT_LOGON, LOGON_FAILURE_TEXT)
             if com.rc(ss.nSetCompany(credentials.company_code)) == 0:
-                raise SageRuleError(FAULT_COMPANY, f"Invalid company code {credentials.company_code}: "
-                                                   f"{com.message(ss, 'nSetCompany failed')}")
+                raise SageRuleError(
+                    FAULT_COMPANY,
+                    f"Invalid company code {credentials.company_code}: {com.message(ss, 'nSetCompany failed')}",
+                )
             self.check(ss, ss.nSetDate(self.names.module, self._today().strftime("%Y%m%d")), "nSetDate")
             self.check(ss, ss.nSetModule(self.names.module), "nSetModule")
             self.check(ss, ss.nSetProgram(ss.nLookupTask(task)), f"nSetProgram({task})")
@@ -128,14 +153,16 @@ class BOIBackend:
         with self.session(credentials, self.names.read_task) as s:
             return str(getattr(s.ss, "sCompanyName", "") or credentials.company_code)
 
-    def list_customers(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
-                       limit: int) -> list[CustomerRecord]:
+    def list_customers(
+        self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None, limit: int
+    ) -> list[CustomerRecord]:
         with self.session(credentials, self.names.read_task) as s:
             rows = [com.customer_record(r) for r in self._rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
         return com.page(rows, since, after, limit)
 
-    def list_open_invoices(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
-                           limit: int) -> list[InvoiceRecord]:
+    def list_open_invoices(
+        self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None, limit: int
+    ) -> list[InvoiceRecord]:
         """BOI has no index on the change stamp here, so this reads the table and pages in memory."""
         with self.session(credentials, self.names.read_task) as s:
             rows = self._invoices(s)
@@ -180,8 +207,11 @@ class BOIBackend:
             self.ledger.abandon(key)  # a pending intent Sage never received: the key is free
             check_no = self.ledger.claim(request)
             if check_no is None:  # cannot happen while this process owns the ledger and holds the key
-                raise SageRuleError(FAULT_IN_PROGRESS, f"The cash receipt for idempotency key {key} was claimed "
-                                                       "by another call; ask FindCashReceipt, then try again.")
+                raise SageRuleError(
+                    FAULT_IN_PROGRESS,
+                    f"The cash receipt for idempotency key {key} was claimed "
+                    "by another call; ask FindCashReceipt, then try again.",
+                )
             return self._enter(s, request, check_no)
 
     def calls_waiting(self, idempotency_key: str) -> int:
@@ -193,9 +223,12 @@ class BOIBackend:
         """This process's one call at a time for a key, waiting at most `claim_wait` seconds for it."""
         with self._keys.hold(key, self.claim_wait) as held:
             if not held:
-                raise SageRuleError(FAULT_IN_PROGRESS, f"The cash receipt for idempotency key {key} is being "
-                                                       "written by another call; ask FindCashReceipt or try again "
-                                                       "in a few seconds.")
+                raise SageRuleError(
+                    FAULT_IN_PROGRESS,
+                    f"The cash receipt for idempotency key {key} is being "
+                    "written by another call; ask FindCashReceipt or try again "
+                    "in a few seconds.",
+                )
             yield
 
     def _settled(self, s: com.Session, key: str) -> tuple[str, CashReceipt] | None:
@@ -219,12 +252,21 @@ class BOIBackend:
         except SageRuleError:
             self.ledger.abandon(request.idempotency_key)
             raise
-        receipt = CashReceipt(request.idempotency_key,
-                              receipt_id(request.bank_code, deposit_no, request.ar_division_no, request.customer_no,
-                                         check_no),
-                              deposit_no, check_no, request.bank_code, request.deposit_date, request.ar_division_no,
-                              request.customer_no, request.amount, request.reference, "entered", request.lines,
-                              created=True)
+        receipt = CashReceipt(
+            request.idempotency_key,
+            receipt_id(request.bank_code, deposit_no, request.ar_division_no, request.customer_no, check_no),
+            deposit_no,
+            check_no,
+            request.bank_code,
+            request.deposit_date,
+            request.ar_division_no,
+            request.customer_no,
+            request.amount,
+            request.reference,
+            "entered",
+            request.lines,
+            created=True,
+        )
         self.ledger.complete(receipt)
         return receipt
 
@@ -232,15 +274,21 @@ class BOIBackend:
         """The product's rules, checked before Sage is touched (Sage may only warn on an overpayment)."""
         if sum((l.amount for l in request.lines), Decimal(0)) != request.amount:
             raise SageRuleError(FAULT_OUT_OF_BALANCE, OUT_OF_BALANCE_TEXT)
-        balances = {(r.InvoiceNo, r.InvoiceType): r.Balance for r in self._invoices(s)
-                    if (r.ARDivisionNo, r.CustomerNo) == (request.ar_division_no, request.customer_no)}
+        balances = {
+            (r.InvoiceNo, r.InvoiceType): r.Balance
+            for r in self._invoices(s)
+            if (r.ARDivisionNo, r.CustomerNo) == (request.ar_division_no, request.customer_no)
+        }
         applied: dict[tuple[str, str], Decimal] = {}
         for line in request.lines:
             key = (line.invoice_no, line.invoice_type)
             applied[key] = applied.get(key, Decimal(0)) + line.amount
             if key in balances and applied[key] > balances[key]:
-                raise SageRuleError(FAULT_OVER_APPLIED, f"The amount posted to invoice {line.invoice_no} "
-                                                        f"({applied[key]}) exceeds its balance of {balances[key]}.")
+                raise SageRuleError(
+                    FAULT_OVER_APPLIED,
+                    f"The amount posted to invoice {line.invoice_no} "
+                    f"({applied[key]}) exceeds its balance of {balances[key]}.",
+                )
 
     def _deposit(self, s: com.Session, request: CashReceiptRequest, sign: Decimal = Decimal(1)) -> str:
         """The unposted deposit for this bank code and date, or a new one; its amount grows by the receipt's."""
@@ -248,7 +296,9 @@ class BOIBackend:
         wanted = (request.bank_code, request.deposit_date.strftime("%Y%m%d"))
         rows = list(self._rows(dep, ("DepositNo$", "BankCode$", "DepositDate$")))
         match = next((r["DepositNo"] for r in rows if (r["BankCode"], r["DepositDate"]) == wanted), None)
-        deposit_no = match or f"{max((int(r['DepositNo']) for r in rows if str(r['DepositNo']).isdigit()), default=0) + 1:05d}"
+        deposit_no = (
+            match or f"{max((int(r['DepositNo']) for r in rows if str(r['DepositNo']).isdigit()), default=0) + 1:05d}"
+        )
         self.check(dep, dep.nSetKeyValue("DepositNo$", deposit_no), "deposit nSetKeyValue")
         is_new = self.check(dep, dep.nSetKey(), "deposit nSetKey") == 2
         current = Decimal(0) if is_new else com.decimal(com.get(dep, "CashDepositAmt"))
@@ -260,12 +310,17 @@ class BOIBackend:
         self.check(dep, dep.nWrite(), "deposit nWrite")
         return deposit_no
 
-    def _write_receipt(self, s: com.Session, request: CashReceiptRequest, deposit_no: str, check_no: str,
-                       sign: Decimal = Decimal(1)) -> None:
+    def _write_receipt(
+        self, s: com.Session, request: CashReceiptRequest, deposit_no: str, check_no: str, sign: Decimal = Decimal(1)
+    ) -> None:
         """Header keys, PostingAmt and the key in Comment$, then each line, then the header's nWrite."""
         cr = s.new(self.names.receipts_bus)
-        for field, value in (("DepositNo$", deposit_no), ("ARDivisionNo$", request.ar_division_no),
-                             ("CustomerNo$", request.customer_no), ("CheckNo$", check_no)):
+        for field, value in (
+            ("DepositNo$", deposit_no),
+            ("ARDivisionNo$", request.ar_division_no),
+            ("CustomerNo$", request.customer_no),
+            ("CheckNo$", check_no),
+        ):
             self.check(cr, cr.nSetKeyValue(field, value), f"receipt {field}")
         if self.check(cr, cr.nSetKey(), "receipt nSetKey") != 2:
             raise SageRuleError(FAULT_EXISTS, f"Cash receipt {check_no} already exists in deposit {deposit_no}.")
@@ -291,9 +346,14 @@ class BOIBackend:
         if found is None:
             return None
         deposit_no, check_no, status = found
-        receipt = replace(pending, deposit_no=deposit_no, check_no=check_no, status=status, created=False,
-                          receipt_id=receipt_id(pending.bank_code, deposit_no, pending.ar_division_no,
-                                                pending.customer_no, check_no))
+        receipt = replace(
+            pending,
+            deposit_no=deposit_no,
+            check_no=check_no,
+            status=status,
+            created=False,
+            receipt_id=receipt_id(pending.bank_code, deposit_no, pending.ar_division_no, pending.customer_no, check_no),
+        )
         self.ledger.complete(receipt)
         log.info("Recovered the interrupted cash receipt for key %r from Sage (%s)", pending.idempotency_key, status)
         return receipt
@@ -330,9 +390,16 @@ class BOIBackend:
             if status == "reversed":
                 return receipt
             if not self._delete_entry(s, receipt) and self._header_with_comment(s, f"{idempotency_key}-R") is None:
-                request = CashReceiptRequest(f"{idempotency_key}-R", self._today(), receipt.bank_code,
-                                             receipt.ar_division_no, receipt.customer_no, receipt.amount,
-                                             reason, receipt.lines)
+                request = CashReceiptRequest(
+                    f"{idempotency_key}-R",
+                    self._today(),
+                    receipt.bank_code,
+                    receipt.ar_division_no,
+                    receipt.customer_no,
+                    receipt.amount,
+                    reason,
+                    receipt.lines,
+                )
                 deposit_no = self._deposit(s, request, Decimal(-1))
                 self._write_receipt(s, request, deposit_no, f"{receipt.check_no[:9]}R", Decimal(-1))
         self.ledger.reversed(idempotency_key, reason)
@@ -340,8 +407,12 @@ class BOIBackend:
 
     def _delete_entry(self, s: com.Session, receipt: CashReceipt) -> bool:
         cr = s.new(self.names.receipts_bus)
-        for field, value in (("DepositNo$", receipt.deposit_no), ("ARDivisionNo$", receipt.ar_division_no),
-                             ("CustomerNo$", receipt.customer_no), ("CheckNo$", receipt.check_no)):
+        for field, value in (
+            ("DepositNo$", receipt.deposit_no),
+            ("ARDivisionNo$", receipt.ar_division_no),
+            ("CustomerNo$", receipt.customer_no),
+            ("CheckNo$", receipt.check_no),
+        ):
             self.check(cr, cr.nSetKeyValue(field, value), f"receipt {field}")
         if self.check(cr, cr.nSetKey(), "receipt nSetKey") != 1:
             com.quietly(cr.nClear)

@@ -23,8 +23,10 @@ def win32_dispatch(progid: str) -> Any:
         import pythoncom
         import win32com.client
     except ImportError:
-        raise RuntimeError("the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
-                           "installed on this machine; use --backend simulated elsewhere") from None
+        raise RuntimeError(
+            "the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
+            "installed on this machine; use --backend simulated elsewhere"
+        ) from None
     pythoncom.CoInitialize()  # each request runs on a worker thread; COM needs initialising per thread
     return win32com.client.Dispatch(progid)
 
@@ -61,8 +63,9 @@ def get(obj: Any, field: str) -> Any:
     if isinstance(result, tuple):
         code, value = result[0], result[1]
         if rc(code) == 0:
-            raise SageRuleError(str(getattr(obj, "sLastErrorNum", "") or "BOI_Error"),
-                                message(obj, f"nGetValue({field}) failed"))
+            raise SageRuleError(
+                str(getattr(obj, "sLastErrorNum", "") or "BOI_Error"), message(obj, f"nGetValue({field}) failed")
+            )
         return value
     return result
 
@@ -101,19 +104,35 @@ def sage_date(value: Any) -> date | None:
 
 
 def customer_record(r: dict[str, Any]) -> CustomerRecord:
-    return CustomerRecord(r["ARDivisionNo"], r["CustomerNo"], r["CustomerName"], r["EmailAddress"],
-                          decimal(r["CurrentBalance"]), r["CustomerStatus"], r["DateUpdated"],
-                          normalise_time_updated(r["TimeUpdated"]))
+    return CustomerRecord(
+        r["ARDivisionNo"],
+        r["CustomerNo"],
+        r["CustomerName"],
+        r["EmailAddress"],
+        decimal(r["CurrentBalance"]),
+        r["CustomerStatus"],
+        r["DateUpdated"],
+        normalise_time_updated(r["TimeUpdated"]),
+    )
 
 
 def invoice_record(r: dict[str, Any]) -> InvoiceRecord:
-    return InvoiceRecord(r["ARDivisionNo"], r["CustomerNo"], r["InvoiceNo"], r["InvoiceType"],
-                         sage_date(r["InvoiceDate"]), sage_date(r["InvoiceDueDate"]), decimal(r["Balance"]),
-                         r["DateUpdated"], normalise_time_updated(r["TimeUpdated"]))
+    return InvoiceRecord(
+        r["ARDivisionNo"],
+        r["CustomerNo"],
+        r["InvoiceNo"],
+        r["InvoiceType"],
+        sage_date(r["InvoiceDate"]),
+        sage_date(r["InvoiceDueDate"]),
+        decimal(r["Balance"]),
+        r["DateUpdated"],
+        normalise_time_updated(r["TimeUpdated"]),
+    )
 
 
 def page(rows: Iterable[L], since: Stamp | None, after: tuple[str, ...] | None, limit: int) -> list[L]:
     """The in-memory equivalent of the simulated company's keyset query."""
+
     def position(r: L) -> tuple[str, ...]:
         return (*r.stamp, *r.key)
 

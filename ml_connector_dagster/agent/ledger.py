@@ -78,20 +78,37 @@ class AgentLedger:
         with self._tx() as conn:
             if conn.execute("SELECT 1 FROM receipts WHERE idempotency_key = ?", (request.idempotency_key,)).fetchone():
                 return None
-            number = conn.execute("INSERT INTO counters VALUES ('check_no', 2) ON CONFLICT (name) DO UPDATE "
-                                  "SET value = value + 1 RETURNING value - 1").fetchone()[0]
+            number = conn.execute(
+                "INSERT INTO counters VALUES ('check_no', 2) ON CONFLICT (name) DO UPDATE "
+                "SET value = value + 1 RETURNING value - 1"
+            ).fetchone()[0]
             check_no = f"GC{number:08d}"
             conn.execute(
                 "INSERT INTO receipts (idempotency_key, status, check_no, bank_code, deposit_date, ar_division_no, "
                 "customer_no, amount, reference, lines, updated_at) VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (request.idempotency_key, check_no, request.bank_code, request.deposit_date.isoformat(),
-                 request.ar_division_no, request.customer_no, str(request.amount), request.reference,
-                 lines_to_json(request.lines), _now()))
+                (
+                    request.idempotency_key,
+                    check_no,
+                    request.bank_code,
+                    request.deposit_date.isoformat(),
+                    request.ar_division_no,
+                    request.customer_no,
+                    str(request.amount),
+                    request.reference,
+                    lines_to_json(request.lines),
+                    _now(),
+                ),
+            )
         return check_no
 
     def complete(self, receipt: CashReceipt) -> None:
-        self._set(receipt.idempotency_key, status=receipt.status, receipt_id=receipt.receipt_id,
-                  deposit_no=receipt.deposit_no, check_no=receipt.check_no)
+        self._set(
+            receipt.idempotency_key,
+            status=receipt.status,
+            receipt_id=receipt.receipt_id,
+            deposit_no=receipt.deposit_no,
+            check_no=receipt.check_no,
+        )
 
     def abandon(self, key: str) -> None:
         """Sage refused the write, or never received it: nothing was written, so the key is free again."""
@@ -104,8 +121,10 @@ class AgentLedger:
     def _set(self, key: str, **values: str) -> None:
         assignments = ", ".join(f"{name} = ?" for name in values)
         with self._tx() as conn:
-            conn.execute(f"UPDATE receipts SET {assignments}, updated_at = ? WHERE idempotency_key = ?",
-                         (*values.values(), _now(), key))
+            conn.execute(
+                f"UPDATE receipts SET {assignments}, updated_at = ? WHERE idempotency_key = ?",
+                (*values.values(), _now(), key),
+            )
 
 
 class KeyLocks:
@@ -149,8 +168,10 @@ def _own(lock_path: Path) -> sqlite3.Connection:
         conn.execute("COMMIT")
     except sqlite3.OperationalError:
         conn.close()
-        raise RuntimeError(f"another agent is using the ledger at {lock_path.with_suffix('')} (it holds "
-                           f"{lock_path.name}); stop it first, or give this agent its own home folder") from None
+        raise RuntimeError(
+            f"another agent is using the ledger at {lock_path.with_suffix('')} (it holds "
+            f"{lock_path.name}); stop it first, or give this agent its own home folder"
+        ) from None
     return conn
 
 
@@ -160,8 +181,18 @@ def _now() -> str:
 
 def _receipt(row: sqlite3.Row) -> CashReceipt:
     status = row["status"] if row["status"] != "pending" else "entered"
-    receipt = CashReceipt(row["idempotency_key"], row["receipt_id"], row["deposit_no"], row["check_no"],
-                          row["bank_code"], date.fromisoformat(row["deposit_date"]), row["ar_division_no"],
-                          row["customer_no"], Decimal(row["amount"]), row["reference"], status,
-                          lines_from_json(row["lines"]))
+    receipt = CashReceipt(
+        row["idempotency_key"],
+        row["receipt_id"],
+        row["deposit_no"],
+        row["check_no"],
+        row["bank_code"],
+        date.fromisoformat(row["deposit_date"]),
+        row["ar_division_no"],
+        row["customer_no"],
+        Decimal(row["amount"]),
+        row["reference"],
+        status,
+        lines_from_json(row["lines"]),
+    )
     return replace(receipt, reversal_reason=row["reversal_reason"])

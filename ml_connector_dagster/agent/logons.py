@@ -39,8 +39,7 @@ class LogonPolicy:
     max_addresses: int = 10_000  # addresses remembered at once; the stalest is dropped beyond it
 
     def __post_init__(self) -> None:
-        for name in ("max_failures", "lockout_seconds", "max_lockout_seconds", "forget_after_seconds",
-                     "max_addresses"):
+        for name in ("max_failures", "lockout_seconds", "max_lockout_seconds", "forget_after_seconds", "max_addresses"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"LogonPolicy.{name} must be greater than 0, not {getattr(self, name)}")
         if self.max_lockout_seconds < self.lockout_seconds:
@@ -51,7 +50,7 @@ class LogonPolicy:
         if failures < self.max_failures:
             return 0.0
         doublings = min(failures - self.max_failures, 32)  # 2**32 * any lockout is past every cap
-        return min(self.lockout_seconds * 2.0 ** doublings, self.max_lockout_seconds)
+        return min(self.lockout_seconds * 2.0**doublings, self.max_lockout_seconds)
 
 
 @dataclass
@@ -78,8 +77,9 @@ class LogonGuard:
             wait = 0.0 if state is None else state.refused_until - now
         if wait > 0:
             seconds = math.ceil(wait)
-            raise SageRuleError(FAULT_LOGON_LOCKED, f"too many failed logons from {address}; "
-                                                    f"try again in {seconds} seconds")
+            raise SageRuleError(
+                FAULT_LOGON_LOCKED, f"too many failed logons from {address}; try again in {seconds} seconds"
+            )
 
     def failed(self, address: str, username: str, company_code: str) -> None:
         """Record and log one failed logon; start or lengthen the address's refusal past the threshold."""
@@ -91,11 +91,20 @@ class LogonGuard:
             lockout = self.policy.lockout(state.failures)
             state.refused_until = now + lockout if lockout else 0.0
             failures = state.failures
-        log.warning("Failed agent logon for user %r from %s (company %r); %d in a row from this address",
-                    username[:64], address, company_code[:16], failures)
+        log.warning(
+            "Failed agent logon for user %r from %s (company %r); %d in a row from this address",
+            username[:64],
+            address,
+            company_code[:16],
+            failures,
+        )
         if lockout:
-            log.warning("Refusing agent logons from %s for %d seconds after %d failed logons in a row",
-                        address, math.ceil(lockout), failures)
+            log.warning(
+                "Refusing agent logons from %s for %d seconds after %d failed logons in a row",
+                address,
+                math.ceil(lockout),
+                failures,
+            )
 
     def succeeded(self, address: str) -> None:
         with self._lock:

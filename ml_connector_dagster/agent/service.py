@@ -61,8 +61,13 @@ def version() -> str:
 class AgentService:
     """The operations; each reads its parameters, calls the backend and shapes the result like the WSDL."""
 
-    def __init__(self, backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LOGON_POLICY,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        logon_policy: LogonPolicy = LOGON_POLICY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, not {page_size}")
         self.backend = backend
@@ -70,15 +75,20 @@ class AgentService:
         self.logons = LogonGuard(logon_policy, clock)
 
     def service(self, path: str = PATH) -> SoapService:
-        return SoapService(path, WSDL, NAMESPACE, {
-            "Ping": self.ping,
-            "ListCustomers": self.list_customers,
-            "ListOpenInvoices": self.list_open_invoices,
-            "GetOpenInvoices": self.get_open_invoices,
-            "CreateCashReceipt": self.create_cash_receipt,
-            "FindCashReceipt": self.find_cash_receipt,
-            "ReverseCashReceipt": self.reverse_cash_receipt,
-        })
+        return SoapService(
+            path,
+            WSDL,
+            NAMESPACE,
+            {
+                "Ping": self.ping,
+                "ListCustomers": self.list_customers,
+                "ListOpenInvoices": self.list_open_invoices,
+                "GetOpenInvoices": self.get_open_invoices,
+                "CreateCashReceipt": self.create_cash_receipt,
+                "FindCashReceipt": self.find_cash_receipt,
+                "ReverseCashReceipt": self.reverse_cash_receipt,
+            },
+        )
 
     def _as(self, args: Args, credentials: Credentials, call: Callable[..., T], *params: Any) -> T:
         """Call the backend as `credentials` unless the caller's address is being refused, and record how
@@ -98,8 +108,12 @@ class AgentService:
     def ping(self, args: Args) -> dict[str, Any]:
         credentials = credentials_of(args)
         name = self._as(args, credentials, self.backend.company_name)
-        return {"Version": version(), "CompanyCode": credentials.company_code.upper(), "CompanyName": name,
-                "Backend": self.backend.name}
+        return {
+            "Version": version(),
+            "CompanyCode": credentials.company_code.upper(),
+            "CompanyName": name,
+            "Backend": self.backend.name,
+        }
 
     def list_customers(self, args: Args) -> dict[str, Any]:
         return self._page(args, "customer", CUSTOMER_KEY, self.backend.list_customers, _customer)
@@ -107,8 +121,14 @@ class AgentService:
     def list_open_invoices(self, args: Args) -> dict[str, Any]:
         return self._page(args, "invoice", INVOICE_KEY, self.backend.list_open_invoices, _invoice)
 
-    def _page(self, args: Args, kind: str, key: Sequence[str], fetch: Callable[..., list[L]],
-              shape: Callable[[L], dict[str, Any]]) -> dict[str, Any]:
+    def _page(
+        self,
+        args: Args,
+        kind: str,
+        key: Sequence[str],
+        fetch: Callable[..., list[L]],
+        shape: Callable[[L], dict[str, Any]],
+    ) -> dict[str, Any]:
         credentials = credentials_of(args)
         since = _since(args.datetime("updatedSince", required=False), args.text("updatedSince", required=False))
         token = args.text("pageToken", required=False)
@@ -122,20 +142,29 @@ class AgentService:
         return result
 
     def get_open_invoices(self, args: Args) -> dict[str, Any]:
-        rows = self._as(args, credentials_of(args), self.backend.get_open_invoices, args.text("arDivisionNo"),
-                        args.text("customerNo"))
+        rows = self._as(
+            args,
+            credentials_of(args),
+            self.backend.get_open_invoices,
+            args.text("arDivisionNo"),
+            args.text("customerNo"),
+        )
         return {"invoice": [_invoice(r) for r in rows]}
 
     def create_cash_receipt(self, args: Args) -> dict[str, Any]:
         credentials = credentials_of(args)
         lines = args.nested("lines").children("line")
         request = CashReceiptRequest(
-            idempotency_key=args.text("idempotencyKey"), deposit_date=args.date("depositDate"),
-            bank_code=args.text("bankCode"), ar_division_no=args.text("arDivisionNo"),
-            customer_no=args.text("customerNo"), amount=args.decimal("amount"),
+            idempotency_key=args.text("idempotencyKey"),
+            deposit_date=args.date("depositDate"),
+            bank_code=args.text("bankCode"),
+            ar_division_no=args.text("arDivisionNo"),
+            customer_no=args.text("customerNo"),
+            amount=args.decimal("amount"),
             reference=args.text("reference", required=False) or "",
-            lines=tuple(ReceiptLine(line.text("invoiceNo"), line.text("invoiceType"), line.decimal("amount"))
-                        for line in lines),
+            lines=tuple(
+                ReceiptLine(line.text("invoiceNo"), line.text("invoiceType"), line.decimal("amount")) for line in lines
+            ),
         )
         return receipt_contract(self._as(args, credentials, self.backend.create_cash_receipt, request))
 
@@ -144,18 +173,28 @@ class AgentService:
         return {"receipt": None if receipt is None else receipt_contract(receipt)}
 
     def reverse_cash_receipt(self, args: Args) -> dict[str, Any]:
-        receipt = self._as(args, credentials_of(args), self.backend.reverse_cash_receipt, args.text("idempotencyKey"),
-                           args.text("reason"))
+        receipt = self._as(
+            args,
+            credentials_of(args),
+            self.backend.reverse_cash_receipt,
+            args.text("idempotencyKey"),
+            args.text("reason"),
+        )
         return receipt_contract(receipt)
 
 
-def agent_app(backend: Backend, page_size: int = DEFAULT_PAGE_SIZE, logon_policy: LogonPolicy = LOGON_POLICY,
-              clock: Callable[[], float] = time.monotonic) -> Starlette:
+def agent_app(
+    backend: Backend,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    logon_policy: LogonPolicy = LOGON_POLICY,
+    clock: Callable[[], float] = time.monotonic,
+) -> Starlette:
     """The agent's ASGI app; `logon_policy` says when an address that keeps failing logons is refused."""
     return soap_app(AgentService(backend, page_size, logon_policy, clock).service())
 
 
 # --- shaping ------------------------------------------------------------------------------------------------------
+
 
 def _since(moment: datetime | None, written: str | None) -> Stamp | None:
     """Sage stamps are the server's local time; an aware `updatedSince` is converted to it first.
@@ -168,9 +207,11 @@ def _since(moment: datetime | None, written: str | None) -> Stamp | None:
         try:
             moment = _local(moment)
         except (OverflowError, ValueError, OSError):
-            raise SoapFault.bad_request(f"The element 'updatedSince' is outside the dates this server can convert "
-                                        f"to its local time: {written!r}; give a moment from year 1 to 9999 in "
-                                        "local time.") from None
+            raise SoapFault.bad_request(
+                f"The element 'updatedSince' is outside the dates this server can convert "
+                f"to its local time: {written!r}; give a moment from year 1 to 9999 in "
+                "local time."
+            ) from None
     return Stamp.of(moment)
 
 
@@ -185,30 +226,58 @@ def _local(moment: datetime) -> datetime:
 
 
 def _customer(r: CustomerRecord) -> dict[str, Any]:
-    return {"ARDivisionNo": r.ARDivisionNo, "CustomerNo": r.CustomerNo, "CustomerName": r.CustomerName,
-            "EmailAddress": r.EmailAddress, "CurrentBalance": r.CurrentBalance, "CustomerStatus": r.CustomerStatus,
-            "DateUpdated": r.DateUpdated, "TimeUpdated": r.TimeUpdated}
+    return {
+        "ARDivisionNo": r.ARDivisionNo,
+        "CustomerNo": r.CustomerNo,
+        "CustomerName": r.CustomerName,
+        "EmailAddress": r.EmailAddress,
+        "CurrentBalance": r.CurrentBalance,
+        "CustomerStatus": r.CustomerStatus,
+        "DateUpdated": r.DateUpdated,
+        "TimeUpdated": r.TimeUpdated,
+    }
 
 
 def _invoice(r: InvoiceRecord) -> dict[str, Any]:
-    return {"ARDivisionNo": r.ARDivisionNo, "CustomerNo": r.CustomerNo, "InvoiceNo": r.InvoiceNo,
-            "InvoiceType": r.InvoiceType, "InvoiceDate": r.InvoiceDate, "InvoiceDueDate": r.InvoiceDueDate,
-            "Balance": r.Balance, "DateUpdated": r.DateUpdated, "TimeUpdated": r.TimeUpdated}
+    return {
+        "ARDivisionNo": r.ARDivisionNo,
+        "CustomerNo": r.CustomerNo,
+        "InvoiceNo": r.InvoiceNo,
+        "InvoiceType": r.InvoiceType,
+        "InvoiceDate": r.InvoiceDate,
+        "InvoiceDueDate": r.InvoiceDueDate,
+        "Balance": r.Balance,
+        "DateUpdated": r.DateUpdated,
+        "TimeUpdated": r.TimeUpdated,
+    }
 
 
 def receipt_contract(r: CashReceipt) -> dict[str, Any]:
     return {
-        "idempotencyKey": r.idempotency_key, "receiptId": r.receipt_id, "depositNo": r.deposit_no,
-        "checkNo": r.check_no, "bankCode": r.bank_code, "depositDate": r.deposit_date,
-        "arDivisionNo": r.ar_division_no, "customerNo": r.customer_no, "amount": r.amount,
-        "reference": r.reference, "status": r.status, "created": r.created,
+        "idempotencyKey": r.idempotency_key,
+        "receiptId": r.receipt_id,
+        "depositNo": r.deposit_no,
+        "checkNo": r.check_no,
+        "bankCode": r.bank_code,
+        "depositDate": r.deposit_date,
+        "arDivisionNo": r.ar_division_no,
+        "customerNo": r.customer_no,
+        "amount": r.amount,
+        "reference": r.reference,
+        "status": r.status,
+        "created": r.created,
         "reversalReason": r.reversal_reason or None,
-        "lines": {"line": [{"invoiceNo": line.invoice_no, "invoiceType": line.invoice_type, "amount": line.amount}
-                           for line in r.lines]},
+        "lines": {
+            "line": [
+                {"invoiceNo": line.invoice_no, "invoiceType": line.invoice_type, "amount": line.amount}
+                for line in r.lines
+            ]
+        },
     }
 
 
 # --- page tokens --------------------------------------------------------------------------------------------------
+
 
 def encode_page_token(kind: str, position: Sequence[str]) -> str:
     raw = json.dumps([kind, *position], separators=(",", ":")).encode("utf-8")
@@ -221,10 +290,17 @@ MAX_PAGE_TOKEN = 2048  # far longer than any token this service hands out
 def decode_page_token(token: str, kind: str, size: int) -> tuple[str, ...]:
     """The position a token holds; a token from another list, or one not exactly as handed out, is refused."""
     data = _token_data(token) if len(token) <= MAX_PAGE_TOKEN else None
-    if not (isinstance(data, list) and len(data) == size + 1 and data[0] == kind
-            and all(isinstance(v, str) for v in data[1:]) and encode_page_token(kind, data[1:]) == token):
-        raise SoapFault.bad_request(f"The element 'pageToken' is not one this list returned ({kind} list): "
-                                    f"{token[:40]!r}; start again without it.")
+    if not (
+        isinstance(data, list)
+        and len(data) == size + 1
+        and data[0] == kind
+        and all(isinstance(v, str) for v in data[1:])
+        and encode_page_token(kind, data[1:]) == token
+    ):
+        raise SoapFault.bad_request(
+            f"The element 'pageToken' is not one this list returned ({kind} list): "
+            f"{token[:40]!r}; start again without it."
+        )
     return tuple(data[1:])
 
 

@@ -38,8 +38,11 @@ MAX_BYTES = 1024 * 1024
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
 XML_SPACE = " \t\r\n"  # the only characters XML itself treats as whitespace
 DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-DATETIME_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-                           r"(Z|[+-][0-9]{2}:[0-9]{2})?", re.ASCII)
+DATETIME_TEXT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
 NO_RESULT = object()  # a handler's answer for operations that return nothing (an empty <Op>Response)
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,7 @@ class SoapFault(Exception):
 
 # --- parsing ------------------------------------------------------------------------------------------------
 
+
 def parse_xml(body: bytes, max_bytes: int = MAX_BYTES) -> etree._Element:
     """Parse untrusted XML: refuse oversize bodies, DOCTYPEs and entities; never touch the network."""
     if len(body) > max_bytes:
@@ -69,8 +73,16 @@ def parse_xml(body: bytes, max_bytes: int = MAX_BYTES) -> etree._Element:
     upper = body.upper()
     if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:
         raise SoapFault.bad_request("DOCTYPE and ENTITY declarations are not allowed.")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_pis=True, remove_comments=True, collect_ids=False)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+        remove_comments=True,
+        collect_ids=False,
+    )
     try:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
@@ -170,8 +182,9 @@ class Args:
                 raise ValueError
             return date.fromisoformat(value)
         except ValueError:
-            raise SoapFault.bad_request(f"The element '{name}' is not a date written YYYY-MM-DD: "
-                                        f"{value[:40]!r}.") from None
+            raise SoapFault.bad_request(
+                f"The element '{name}' is not a date written YYYY-MM-DD: {value[:40]!r}."
+            ) from None
 
     @overload
     def datetime(self, name: str, required: Literal[True] = ...) -> datetime: ...
@@ -187,8 +200,10 @@ class Args:
                 raise ValueError
             return datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
         except ValueError:
-            raise SoapFault.bad_request(f"The element '{name}' is not an xsd:dateTime such as 2026-11-20T09:30:00 "
-                                        f"or 2026-11-20T09:30:00+01:00: {value[:40]!r}.") from None
+            raise SoapFault.bad_request(
+                f"The element '{name}' is not an xsd:dateTime such as 2026-11-20T09:30:00 "
+                f"or 2026-11-20T09:30:00+01:00: {value[:40]!r}."
+            ) from None
 
 
 def credentials_of(args: Args) -> Credentials:
@@ -198,6 +213,7 @@ def credentials_of(args: Args) -> Credentials:
 
 
 # --- building -------------------------------------------------------------------------------------------------
+
 
 def xml_text(value: Any) -> str:
     """XML Schema lexical form: Decimal without exponent, ISO dates, lower-case booleans."""

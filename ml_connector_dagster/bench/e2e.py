@@ -55,8 +55,10 @@ class BenchError(RuntimeError):
 
 # --- a scenario where every payment becomes exactly one cash receipt -------------------------------------------
 
-def write_matching_scenario(root: str | Path, payments: int, *, lifecycle: str = "confirmed",
-                            customers: int | None = None) -> Path:
+
+def write_matching_scenario(
+    root: str | Path, payments: int, *, lifecycle: str = "confirmed", customers: int | None = None
+) -> Path:
     """`payments` payments over `customers` customers (default: one each), each paying one invoice exactly.
 
     Payment `PMB000123` pays invoice `0000124` (named in its reference `INV-0000124`) of customer
@@ -67,28 +69,73 @@ def write_matching_scenario(root: str | Path, payments: int, *, lifecycle: str =
     root.mkdir(parents=True, exist_ok=True)
     n_cust = max(1, min(customers or payments, max(payments, 1)))
     (root / "company.json").write_text(json.dumps(COMPANY, indent=2), encoding="utf-8")
-    _csv(root / "sage_customers.csv", ["ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"],
-         [["01", _cust(c), f"Customer {c}", f"ap{c}@bench.example"] for c in range(n_cust)])
+    _csv(
+        root / "sage_customers.csv",
+        ["ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"],
+        [["01", _cust(c), f"Customer {c}", f"ap{c}@bench.example"] for c in range(n_cust)],
+    )
     invoices, pays = [], []
     for p in range(payments):
         c = p % n_cust
         amount = 10_000 + p
         invoice_no = f"{p + 1:07d}"
-        invoices.append(["01", _cust(c), invoice_no, "IN", "2026-10-01", "2026-10-31",
-                         f"{amount // 100}.{amount % 100:02d}"])
+        invoices.append(
+            ["01", _cust(c), invoice_no, "IN", "2026-10-01", "2026-10-31", f"{amount // 100}.{amount % 100:02d}"]
+        )
         invoices.append(["01", _cust(c), f"9{p + 1:06d}", "IN", "2026-09-01", "2026-09-30", "1.23"])
-        pays.append([payment_id(p), f"MDB{c:06d}", str(amount), "GBP", "2026-11-10", f"INV-{invoice_no}",
-                     "Bench payment", "{}", "", "", lifecycle])
-    _csv(root / "sage_invoices.csv",
-         ["ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate", "Balance"],
-         invoices)
-    _csv(root / "gocardless_customers.csv", ["id", "email", "given_name", "family_name", "company_name", "metadata"],
-         [[f"CUB{c:06d}", f"ap{c}@bench.example", "", "", f"Customer {c}",
-           json.dumps({"sage_customer": f"01-{_cust(c)}"})] for c in range(n_cust)])
+        pays.append(
+            [
+                payment_id(p),
+                f"MDB{c:06d}",
+                str(amount),
+                "GBP",
+                "2026-11-10",
+                f"INV-{invoice_no}",
+                "Bench payment",
+                "{}",
+                "",
+                "",
+                lifecycle,
+            ]
+        )
+    _csv(
+        root / "sage_invoices.csv",
+        ["ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate", "Balance"],
+        invoices,
+    )
+    _csv(
+        root / "gocardless_customers.csv",
+        ["id", "email", "given_name", "family_name", "company_name", "metadata"],
+        [
+            [
+                f"CUB{c:06d}",
+                f"ap{c}@bench.example",
+                "",
+                "",
+                f"Customer {c}",
+                json.dumps({"sage_customer": f"01-{_cust(c)}"}),
+            ]
+            for c in range(n_cust)
+        ],
+    )
     _csv(root / "gocardless_mandates.csv", ["id", "customer"], [[f"MDB{c:06d}", f"CUB{c:06d}"] for c in range(n_cust)])
-    _csv(root / "gocardless_payments.csv",
-         ["id", "mandate", "amount", "currency", "charge_date", "reference", "description", "metadata",
-          "fx_currency", "fx_amount", "lifecycle"], pays)
+    _csv(
+        root / "gocardless_payments.csv",
+        [
+            "id",
+            "mandate",
+            "amount",
+            "currency",
+            "charge_date",
+            "reference",
+            "description",
+            "metadata",
+            "fx_currency",
+            "fx_amount",
+            "lifecycle",
+        ],
+        pays,
+    )
     return root
 
 
@@ -109,16 +156,20 @@ def _csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
 
 # --- the Dagster daemon as a child process ------------------------------------------------------------------------
 
+
 def prepare_dagster_home(path: Path, *, instance_yaml: str | None = None) -> Path:
     """A DAGSTER_HOME with the project's dagster.yaml (see `instance_config`), or `instance_yaml`, and a
     workspace.yaml for the code location `ml_connector_dagster.definitions`, as `dagster dev` / the daemon
     load it."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "dagster.yaml").write_text(instance_yaml if instance_yaml is not None else packaged_instance_yaml(),
-                                       encoding="utf-8")
+    (path / "dagster.yaml").write_text(
+        instance_yaml if instance_yaml is not None else packaged_instance_yaml(), encoding="utf-8"
+    )
     (path / "workspace.yaml").write_text(
         "load_from:\n  - python_module:\n      module_name: ml_connector_dagster.definitions\n"
-        "      location_name: ml_connector_dagster\n", encoding="utf-8")
+        "      location_name: ml_connector_dagster\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -134,9 +185,14 @@ class DaemonProcess:
         exe = Path(sys.executable).with_name("dagster-daemon")
         # Without the dagster-daemon script beside this Python, run its module: there is no public `-m` name.
         command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dagster._daemon"]
-        self.proc = subprocess.Popen([*command, "run", "-w", str(dagster_home / "workspace.yaml")],
-                                     env={**env, "DAGSTER_HOME": str(dagster_home)}, cwd=str(dagster_home),
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*command, "run", "-w", str(dagster_home / "workspace.yaml")],
+            env={**env, "DAGSTER_HOME": str(dagster_home)},
+            cwd=str(dagster_home),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Until the inbox sensor has completed a tick (the code location is loaded and sensors run)."""
@@ -192,8 +248,16 @@ def _alive(pid: int) -> bool:
 
 # --- the benchmark ------------------------------------------------------------------------------------------------
 
-def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, details: dict[str, object] | None = None,
-        workdir: Path | None = None, instance_yaml: str | None = None) -> dict[str, object]:
+
+def run(
+    payments: int = 20,
+    *,
+    spacing: float = 0.5,
+    timeout: float = 600.0,
+    details: dict[str, object] | None = None,
+    workdir: Path | None = None,
+    instance_yaml: str | None = None,
+) -> dict[str, object]:
     """Return payments, p50_s, p95_s, max_s (seconds from webhook 204 to receipt committed).
 
     `details`, if given, is filled with the daemon's startup time and each payment's latency. Everything
@@ -227,10 +291,15 @@ def run(payments: int = 20, *, spacing: float = 0.5, timeout: float = 600.0, det
         if ok and workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     if details is not None:
-        details.update(daemon_ready_s=round(ready_s, 1),
-                       latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)})
-    return {"payments": payments, "p50_s": round(statistics.median(latencies), 2),
-            "p95_s": round(_quantile(latencies, 0.95), 2), "max_s": round(latencies[-1], 2)}
+        details.update(
+            daemon_ready_s=round(ready_s, 1), latencies_s={p: round(committed[p] - acked[p], 2) for p in sorted(acked)}
+        )
+    return {
+        "payments": payments,
+        "p50_s": round(statistics.median(latencies), 2),
+        "p95_s": round(_quantile(latencies, 0.95), 2),
+        "max_s": round(latencies[-1], 2),
+    }
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -249,8 +318,11 @@ def _deliver(url: str, secret: str, events: list[Event], spacing: float) -> dict
             webhook: Webhook = {"events": [event], "meta": {"webhook_id": f"WBBENCH{n:06d}"}}
             body = json.dumps(webhook, separators=(",", ":")).encode()
             for _attempt in range(5):  # as GoCardless would, retry what was not acknowledged
-                response = client.post(url, content=body, headers={"Content-Type": "application/json",
-                                                                   "Webhook-Signature": sign(body, secret)})
+                response = client.post(
+                    url,
+                    content=body,
+                    headers={"Content-Type": "application/json", "Webhook-Signature": sign(body, secret)},
+                )
                 if response.status_code == 204:
                     acked[event["links"]["payment"]] = time.monotonic()
                     break
@@ -260,8 +332,7 @@ def _deliver(url: str, secret: str, events: list[Event], spacing: float) -> dict
     return acked
 
 
-def _wait_receipts(company: SageCompany, wanted: set[str], timeout: float,
-                   daemon: DaemonProcess) -> dict[str, float]:
+def _wait_receipts(company: SageCompany, wanted: set[str], timeout: float, daemon: DaemonProcess) -> dict[str, float]:
     """Poll the company's receipts until every wanted idempotency key is there; key -> first time seen."""
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout
@@ -276,7 +347,6 @@ def _wait_receipts(company: SageCompany, wanted: set[str], timeout: float,
         if daemon.proc.poll() is not None:
             raise BenchError(f"dagster-daemon exited with {daemon.proc.returncode}; see {daemon.log_path}")
         if now > deadline:
-            raise BenchError(f"only {len(seen)} of {len(wanted)} receipts after {timeout:.0f} s; "
-                             f"see {daemon.log_path}")
+            raise BenchError(f"only {len(seen)} of {len(wanted)} receipts after {timeout:.0f} s; see {daemon.log_path}")
         time.sleep(0.1)
     return seen

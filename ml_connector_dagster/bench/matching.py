@@ -206,8 +206,20 @@ def _payments(
         _payment(i, kinds[k], rng, int(pick[i]), cust[i], cents[i], inv, runs, closed_idx, unresolved)
         for i, k in enumerate(kind.tolist())
     ]
-    frame = pd.DataFrame(rows, columns=["id", "amount", "currency", "reference", "description", "metadata",
-                                        "fx_currency", "fx_amount", "customer"])
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "amount",
+            "currency",
+            "reference",
+            "description",
+            "metadata",
+            "fx_currency",
+            "fx_amount",
+            "customer",
+        ],
+    )
     frame["amount"] = frame["amount"].astype("int64")
     frame["fx_amount"] = frame["fx_amount"].astype("Int64")
     gc_ids = gc_cust["id"].to_numpy(dtype=object)
@@ -303,7 +315,10 @@ def _customer_keys(invoices: pd.DataFrame) -> np.ndarray:
 
 
 def _scan_one_by_one(
-    payments: pd.DataFrame, customer_map: pd.DataFrame, invoices: pd.DataFrame, keys: np.ndarray,
+    payments: pd.DataFrame,
+    customer_map: pd.DataFrame,
+    invoices: pd.DataFrame,
+    keys: np.ndarray,
     settings: MatchSettings,
 ) -> list[Decision]:
     def rows_of(customer: str | None) -> list[_Row]:
@@ -329,7 +344,9 @@ def _decide_one_by_one(
 
 
 def _one_by_one(
-    payments: pd.DataFrame, customer_map: pd.DataFrame, rows_of: Callable[[str | None], list[_Row]],
+    payments: pd.DataFrame,
+    customer_map: pd.DataFrame,
+    rows_of: Callable[[str | None], list[_Row]],
     settings: MatchSettings,
 ) -> list[Decision]:
     """The loop both baselines share: per payment, its Sage customer, that customer's rows, a decision."""
@@ -347,7 +364,9 @@ def _one_by_one(
 
 
 def run(
-    invoices: int = 1_000_000, payments: int = 200_000, baseline_sample: int | None = 200,
+    invoices: int = 1_000_000,
+    payments: int = 200_000,
+    baseline_sample: int | None = 200,
     grouped_sample: int | None = 5_000,
 ) -> dict[str, object]:
     """Time resolve_customers + match_payments on a synthetic company, and both loops on samples.
@@ -394,22 +413,23 @@ def run(
     }
 
 
-def _time_scan(company: Company, customer_map: pd.DataFrame, result: pd.DataFrame,
-               size: int | None) -> tuple[float, bool, int]:
+def _time_scan(
+    company: Company, customer_map: pd.DataFrame, result: pd.DataFrame, size: int | None
+) -> tuple[float, bool, int]:
     """The straightforward loop on a sample: (seconds scaled to all payments, decided alike, sample size)."""
     sample = _sample(len(company.payments), size)
     t = time.perf_counter()
     keys = _customer_keys(company.invoices)
     keying = time.perf_counter() - t
-    decisions = _scan_one_by_one(company.payments.iloc[sample], customer_map, company.invoices, keys,
-                                 company.settings)
+    decisions = _scan_one_by_one(company.payments.iloc[sample], customer_map, company.invoices, keys, company.settings)
     deciding = time.perf_counter() - t - keying
     same = [d.as_row() for d in decisions] == result.iloc[sample].to_dict("records")
     return keying + deciding * len(company.payments) / max(len(sample), 1), same, len(sample)
 
 
-def _time_grouped(company: Company, customer_map: pd.DataFrame, result: pd.DataFrame,
-                  size: int | None) -> tuple[float, bool, int]:
+def _time_grouped(
+    company: Company, customer_map: pd.DataFrame, result: pd.DataFrame, size: int | None
+) -> tuple[float, bool, int]:
     """The grouped loop on a sample (and its customers' invoices), each part scaled to the full size."""
     sample = _sample(len(company.payments), size)
     sample_pays = company.payments.iloc[sample]
@@ -422,8 +442,9 @@ def _time_grouped(company: Company, customer_map: pd.DataFrame, result: pd.DataF
     grouping = time.perf_counter() - t
     decisions = _decide_one_by_one(sample_pays, customer_map, by_customer, company.settings)
     deciding = time.perf_counter() - t - grouping
-    seconds = (grouping * len(company.invoices) / max(len(sample_invoices), 1)
-               + deciding * len(company.payments) / max(len(sample), 1))
+    seconds = grouping * len(company.invoices) / max(len(sample_invoices), 1) + deciding * len(company.payments) / max(
+        len(sample), 1
+    )
     same = [d.as_row() for d in decisions] == result.iloc[sample].to_dict("records")
     return seconds, same, len(sample)
 

@@ -50,16 +50,21 @@ def run(invoices: int = 100_000, changed: int = 100, *, seed: int = 7) -> dict[s
         for div, cust, no, kind in rng.sample(keys, changed):
             company.adjust_invoice_balance(div, cust, no, kind, Decimal(rng.randint(1, 99_999)) / 100)
         with start_sage_stand_ins(scenario, data_dir=root / "sage") as sage:
-            client = AgentClient(sage.agent_wsdl, username=sage.username, password=sage.password,
-                                 company_code=sage.company_code)
+            client = AgentClient(
+                sage.agent_wsdl, username=sage.username, password=sage.password, company_code=sage.company_code
+            )
             client.ping()  # WSDL parsed and connection open before timing
             started = time.perf_counter()
             result = sync.sync_table(client, lambda: _quiet(wh), sync.INVOICES)
             seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return {"invoices": invoices, "changed": changed, "seconds": round(seconds, 3),
-            "rows_transferred": result.rows_transferred}
+    return {
+        "invoices": invoices,
+        "changed": changed,
+        "seconds": round(seconds, 3),
+        "rows_transferred": result.rows_transferred,
+    }
 
 
 def _stamps(n: int, last: datetime) -> list[tuple[str, str]]:
@@ -86,13 +91,15 @@ def _fill(company: SageCompany, n: int) -> list[tuple[str, str, str, str]]:
         conn.executemany(
             "INSERT INTO AR_Customer (ARDivisionNo, CustomerNo, CustomerName, EmailAddress, CurrentBalance, "
             "DateCreated, TimeCreated, DateUpdated, TimeUpdated) VALUES ('01', ?, ?, ?, '0.00', ?, ?, ?, ?)",
-            ((f"P{c:07d}", f"Customer {c}", f"ap{c}@poll.example", *yesterday, *yesterday) for c in range(n_cust)))
+            ((f"P{c:07d}", f"Customer {c}", f"ap{c}@poll.example", *yesterday, *yesterday) for c in range(n_cust)),
+        )
         keys = [("01", f"P{i % n_cust:07d}", f"{i + 1:07d}", "IN") for i in range(n)]
         conn.executemany(
             "INSERT INTO AR_OpenInvoice (ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType, InvoiceDate, "
             "InvoiceDueDate, NonTaxableAmt, Balance, DateUpdated, TimeUpdated) "
             "VALUES (?, ?, ?, ?, '20261001', '20261031', ?, ?, ?, ?)",
-            ((*k, f"{100 + i % 900}.00", f"{100 + i % 900}.00", *stamps[i]) for i, k in enumerate(keys)))
+            ((*k, f"{100 + i % 900}.00", f"{100 + i % 900}.00", *stamps[i]) for i, k in enumerate(keys)),
+        )
         conn.commit()
     finally:
         conn.close()
@@ -116,8 +123,9 @@ def _copy_to_warehouse(company: SageCompany, path: Path) -> None:
     finally:
         conn.close()
     for column in ("InvoiceDate", "InvoiceDueDate"):  # Sage's YYYYMMDD, as the agent sends ISO dates
-        frame[column] = frame[column].str.slice(0, 4) + "-" + frame[column].str.slice(4, 6) + "-" + \
-            frame[column].str.slice(6, 8)
+        frame[column] = (
+            frame[column].str.slice(0, 4) + "-" + frame[column].str.slice(4, 6) + "-" + frame[column].str.slice(6, 8)
+        )
     with _quiet(path) as wh:
         sync.ensure_table(wh, sync.INVOICES)
         sync.upsert(wh, sync.INVOICES, frame, False, datetime.now())

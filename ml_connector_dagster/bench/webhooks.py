@@ -39,18 +39,28 @@ class BenchError(RuntimeError):
     """The benchmark could not produce a valid figure (e.g. the receiver refused deliveries)."""
 
 
-def run(deliveries: int = 2000, concurrency: int = 50, events_per_delivery: int = 10, *, rate: float | None = None,
-        database_url: str | None = None) -> dict[str, object]:
+def run(
+    deliveries: int = 2000,
+    concurrency: int = 50,
+    events_per_delivery: int = 10,
+    *,
+    rate: float | None = None,
+    database_url: str | None = None,
+) -> dict[str, object]:
     """Drive a receiver process; return deliveries, events, seconds, events_per_second, p50_ms, p99_ms, lost."""
     if deliveries < 1 or concurrency < 1 or events_per_delivery < 1:
         raise ValueError("deliveries, concurrency and events-per-delivery must each be at least 1")
     tag = uuid.uuid4().hex[:10].upper()
     bodies, ids = _deliveries(tag, deliveries, events_per_delivery)
     home = Path(tempfile.mkdtemp(prefix="ml-connector-bench-webhooks-"))
-    env = {**os.environ, "ML_CONNECTOR_HOME": str(home), "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SECRET,
-           "PYTHONUNBUFFERED": "1",
-           # the receiver's connection cap must not turn the offered load itself into 503s
-           "ML_CONNECTOR_HTTP_MAX_CONNECTIONS": str(max(128, concurrency + 8))}
+    env = {
+        **os.environ,
+        "ML_CONNECTOR_HOME": str(home),
+        "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SECRET,
+        "PYTHONUNBUFFERED": "1",
+        # the receiver's connection cap must not turn the offered load itself into 503s
+        "ML_CONNECTOR_HTTP_MAX_CONNECTIONS": str(max(128, concurrency + 8)),
+    }
     if database_url:
         env["ML_CONNECTOR_DATABASE_URL"] = database_url
     else:
@@ -64,8 +74,10 @@ def run(deliveries: int = 2000, concurrency: int = 50, events_per_delivery: int 
         receiver.stop()
     refused = [s for s in statuses if s != 204]
     if refused:  # the home folder is kept for its receiver.log
-        raise BenchError(f"{len(refused)} of {deliveries} deliveries were not acknowledged "
-                         f"(statuses {sorted(set(refused))}); see {home / 'receiver.log'}")
+        raise BenchError(
+            f"{len(refused)} of {deliveries} deliveries were not acknowledged "
+            f"(statuses {sorted(set(refused))}); see {home / 'receiver.log'}"
+        )
     lost = _lost(env, ids)
     shutil.rmtree(home, ignore_errors=True)
     latencies.sort()
@@ -89,11 +101,20 @@ def _deliveries(tag: str, deliveries: int, per: int) -> tuple[list[bytes], list[
             n = d * per + e
             event_id = f"EVB{tag}{n:09d}"
             ids.append(event_id)
-            events.append({"id": event_id, "created_at": "2026-11-25T10:00:00.000Z", "resource_type": "payments",
-                           "action": "confirmed", "links": {"payment": f"PMB{tag}{n:09d}"},
-                           "details": {"origin": "gocardless", "cause": "payment_confirmed"}, "metadata": {}})
-        bodies.append(json.dumps({"events": events, "meta": {"webhook_id": f"WB{tag}{d:09d}"}},
-                                 separators=(",", ":")).encode())
+            events.append(
+                {
+                    "id": event_id,
+                    "created_at": "2026-11-25T10:00:00.000Z",
+                    "resource_type": "payments",
+                    "action": "confirmed",
+                    "links": {"payment": f"PMB{tag}{n:09d}"},
+                    "details": {"origin": "gocardless", "cause": "payment_confirmed"},
+                    "metadata": {},
+                }
+            )
+        bodies.append(
+            json.dumps({"events": events, "meta": {"webhook_id": f"WB{tag}{d:09d}"}}, separators=(",", ":")).encode()
+        )
     return bodies, ids
 
 
@@ -122,8 +143,13 @@ class ReceiverProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self._log = log.open("ab")
-        self.proc = subprocess.Popen([*ML_CONNECTOR, "receiver", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*ML_CONNECTOR, "receiver", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until GET /healthz answers (or the process dies, or `timeout` passes)."""
@@ -171,9 +197,11 @@ class _Connection:
         self.reader, self.writer, self.port = reader, writer, port
 
     async def post(self, body: bytes) -> int:
-        head = (f"POST /webhooks/gocardless HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Content-Type: application/json\r\nUser-Agent: gocardless-webhook-service/1.1\r\n"
-                f"Webhook-Signature: {sign(body, SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /webhooks/gocardless HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"Content-Type: application/json\r\nUser-Agent: gocardless-webhook-service/1.1\r\n"
+            f"Webhook-Signature: {sign(body, SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         await self.writer.drain()
         status = int((await self.reader.readline()).split()[1])
@@ -187,8 +215,9 @@ class _Connection:
         return status
 
 
-async def _offer(port: int, bodies: list[bytes], concurrency: int, rate: float | None,
-                 per: int) -> tuple[list[float], list[int], float]:
+async def _offer(
+    port: int, bodies: list[bytes], concurrency: int, rate: float | None, per: int
+) -> tuple[list[float], list[int], float]:
     connections = [_Connection(*await asyncio.open_connection("127.0.0.1", port), port) for _ in range(concurrency)]
     latencies: list[float] = []
     statuses: list[int] = []

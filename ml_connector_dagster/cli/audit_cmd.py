@@ -20,15 +20,23 @@ def audit(ctx: click.Context, payment_id: str | None, as_json: bool, limit: int)
         return
     records = store_or_exit().audit.list(subject=payment_id, limit=limit or None)
     data = [
-        {"seq": r.seq, "recorded_at": r.recorded_at, "actor": r.actor, "action": r.action, "subject": r.subject,
-         "details": r.details}
+        {
+            "seq": r.seq,
+            "recorded_at": r.recorded_at,
+            "actor": r.actor,
+            "action": r.action,
+            "subject": r.subject,
+            "details": r.details,
+        }
         for r in records
     ]
     if as_json:
         echo_json(data)
         return
-    echo_table([{**d, "details": _short(r.details)} for d, r in zip(data, records, strict=True)],
-               ["seq", "recorded_at", "actor", "action", "subject", "details"])
+    echo_table(
+        [{**d, "details": _short(r.details)} for d, r in zip(data, records, strict=True)],
+        ["seq", "recorded_at", "actor", "action", "subject", "details"],
+    )
 
 
 @audit.command("verify")

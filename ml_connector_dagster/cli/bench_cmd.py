@@ -14,8 +14,17 @@ from typing import Any
 
 import click
 
-MATCHING_KEYS = ("invoices", "payments", "seconds", "payments_per_second", "peak_rss_mib", "baseline_seconds",
-                 "speedup", "grouped_baseline_seconds", "grouped_speedup")
+MATCHING_KEYS = (
+    "invoices",
+    "payments",
+    "seconds",
+    "payments_per_second",
+    "peak_rss_mib",
+    "baseline_seconds",
+    "speedup",
+    "grouped_baseline_seconds",
+    "grouped_speedup",
+)
 
 
 @click.group()
@@ -23,8 +32,7 @@ def bench() -> None:
     """Benchmarks: matching, webhooks, e2e (through the Dagster daemon), poll."""
 
 
-def _emit(result: dict[str, Any], as_json: bool, title: str, units: dict[str, str],
-          notes: Sequence[str] = ()) -> None:
+def _emit(result: dict[str, Any], as_json: bool, title: str, units: dict[str, str], notes: Sequence[str] = ()) -> None:
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -43,14 +51,36 @@ def _cpus() -> int:
 
 
 @bench.command()
-@click.option("--invoices", "-n", type=click.IntRange(10), default=1_000_000, show_default=True,
-              help="Open invoices in the generated company (over N/10 customers).")
-@click.option("--payments", "-m", type=click.IntRange(1), default=200_000, show_default=True,
-              help="Payments to match (every rule and reason code is exercised).")
-@click.option("--baseline-sample", type=click.IntRange(1), default=200, show_default=True,
-              help="Payments the straightforward loop decides (each scans the invoice table; scaled to all).")
-@click.option("--grouped-sample", type=click.IntRange(1), default=5_000, show_default=True,
-              help="Payments the grouped loop decides (invoices grouped by customer first; scaled to all).")
+@click.option(
+    "--invoices",
+    "-n",
+    type=click.IntRange(10),
+    default=1_000_000,
+    show_default=True,
+    help="Open invoices in the generated company (over N/10 customers).",
+)
+@click.option(
+    "--payments",
+    "-m",
+    type=click.IntRange(1),
+    default=200_000,
+    show_default=True,
+    help="Payments to match (every rule and reason code is exercised).",
+)
+@click.option(
+    "--baseline-sample",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Payments the straightforward loop decides (each scans the invoice table; scaled to all).",
+)
+@click.option(
+    "--grouped-sample",
+    type=click.IntRange(1),
+    default=5_000,
+    show_default=True,
+    help="Payments the grouped loop decides (invoices grouped by customer first; scaled to all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def matching(invoices: int, payments: int, baseline_sample: int, grouped_sample: int, as_json: bool) -> None:
     """Time the vectorised matcher against per-payment loops (decisions must be identical).
@@ -63,30 +93,61 @@ def matching(invoices: int, payments: int, baseline_sample: int, grouped_sample:
 
     full = bench_matching.run(invoices, payments, baseline_sample, grouped_sample)
     if not full.get("identical", True):
-        raise click.ClickException("the matcher and a baseline loop decided differently on the sample: "
-                                   "the figures are not comparable (a bug in one of them)")
+        raise click.ClickException(
+            "the matcher and a baseline loop decided differently on the sample: "
+            "the figures are not comparable (a bug in one of them)"
+        )
     result = {k: full[k] for k in MATCHING_KEYS}
-    _emit(result, as_json, "bench matching",
-          {"seconds": " s", "baseline_seconds": " s (scaled)", "grouped_baseline_seconds": " s (scaled)",
-           "speedup": "x", "grouped_speedup": "x", "peak_rss_mib": " MiB"},
-          ["  baseline: each payment selects its customer's rows from the invoice table, then decides",
-           "  grouped baseline: the invoices are grouped by customer once, then each payment decides",
-           f"  decisions identical to both loops on {full.get('baseline_sample')} and "
-           f"{full.get('grouped_sample')} sampled payments"])
+    _emit(
+        result,
+        as_json,
+        "bench matching",
+        {
+            "seconds": " s",
+            "baseline_seconds": " s (scaled)",
+            "grouped_baseline_seconds": " s (scaled)",
+            "speedup": "x",
+            "grouped_speedup": "x",
+            "peak_rss_mib": " MiB",
+        },
+        [
+            "  baseline: each payment selects its customer's rows from the invoice table, then decides",
+            "  grouped baseline: the invoices are grouped by customer once, then each payment decides",
+            f"  decisions identical to both loops on {full.get('baseline_sample')} and "
+            f"{full.get('grouped_sample')} sampled payments",
+        ],
+    )
 
 
 @bench.command()
 @click.option("--deliveries", "-d", type=click.IntRange(1), default=2_000, show_default=True)
-@click.option("--concurrency", "-c", type=click.IntRange(1, 1000), default=50, show_default=True,
-              help="Deliveries in flight at once (keep-alive connections).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="Deliveries in flight at once (keep-alive connections).",
+)
 @click.option("--events-per-delivery", "-e", type=click.IntRange(1, 250), default=10, show_default=True)
-@click.option("--rate", type=click.FloatRange(min=1, min_open=False), default=None,
-              help="Offer this many events per second (open loop) instead of as fast as answered.")
-@click.option("--database-url", default=None, help="Operational store for the receiver (default: SQLite in a "
-              "temporary home).")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=1, min_open=False),
+    default=None,
+    help="Offer this many events per second (open loop) instead of as fast as answered.",
+)
+@click.option(
+    "--database-url", default=None, help="Operational store for the receiver (default: SQLite in a temporary home)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def webhooks(deliveries: int, concurrency: int, events_per_delivery: int, rate: float | None,
-             database_url: str | None, as_json: bool) -> None:
+def webhooks(
+    deliveries: int,
+    concurrency: int,
+    events_per_delivery: int,
+    rate: float | None,
+    database_url: str | None,
+    as_json: bool,
+) -> None:
     """Drive a real `ml-connector receiver` process with signed deliveries over loopback."""
     from ..bench import webhooks as bench_webhooks
 
@@ -95,43 +156,88 @@ def webhooks(deliveries: int, concurrency: int, events_per_delivery: int, rate: 
     except bench_webhooks.BenchError as exc:
         raise click.ClickException(str(exc)) from None
     mode = f"open loop at {rate:g} events/s" if rate else "closed loop (as fast as answered)"
-    _emit(result, as_json, f"bench webhooks: {concurrency} in flight, {mode}",
-          {"seconds": " s", "p50_ms": " ms", "p99_ms": " ms", "events_per_second": " events/s"},
-          ["  lost = acknowledged events missing from the inbox afterwards"])
+    _emit(
+        result,
+        as_json,
+        f"bench webhooks: {concurrency} in flight, {mode}",
+        {"seconds": " s", "p50_ms": " ms", "p99_ms": " ms", "events_per_second": " events/s"},
+        ["  lost = acknowledged events missing from the inbox afterwards"],
+    )
 
 
 @bench.command()
 @click.option("--payments", "-k", type=click.IntRange(1, 5000), default=20, show_default=True)
-@click.option("--spacing", type=click.FloatRange(0), default=0.5, show_default=True,
-              help="Seconds between deliveries (one event each).")
-@click.option("--timeout", type=click.FloatRange(1), default=600, show_default=True,
-              help="Give up when the receipts are not all there after this many seconds.")
-@click.option("--instance-yaml", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="dagster.yaml to use instead of the repository's (e.g. to try run-queue settings).")
-@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Work in this folder and keep it (daemon.log, DAGSTER_HOME).")
+@click.option(
+    "--spacing",
+    type=click.FloatRange(0),
+    default=0.5,
+    show_default=True,
+    help="Seconds between deliveries (one event each).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=600,
+    show_default=True,
+    help="Give up when the receipts are not all there after this many seconds.",
+)
+@click.option(
+    "--instance-yaml",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="dagster.yaml to use instead of the repository's (e.g. to try run-queue settings).",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Work in this folder and keep it (daemon.log, DAGSTER_HOME).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def e2e(payments: int, spacing: float, timeout: float, instance_yaml: Path | None, keep: Path | None,
-        as_json: bool) -> None:
+def e2e(
+    payments: int, spacing: float, timeout: float, instance_yaml: Path | None, keep: Path | None, as_json: bool
+) -> None:
     """Webhook acknowledged -> cash receipt committed, through `dagster-daemon run` and the sensors."""
     from ..bench import e2e as bench_e2e
 
     details: dict[str, Any] = {}
     try:
-        result = bench_e2e.run(payments, spacing=spacing, timeout=timeout, details=details,
-                               workdir=keep, instance_yaml=instance_yaml.read_text() if instance_yaml else None)
+        result = bench_e2e.run(
+            payments,
+            spacing=spacing,
+            timeout=timeout,
+            details=details,
+            workdir=keep,
+            instance_yaml=instance_yaml.read_text() if instance_yaml else None,
+        )
     except bench_e2e.BenchError as exc:
         raise click.ClickException(str(exc)) from None
-    _emit(result, as_json, f"bench e2e: {payments} payments, one webhook every {spacing:g} s",
-          {"p50_s": " s", "p95_s": " s", "max_s": " s"},
-          [f"  (dagster-daemon took {details.get('daemon_ready_s')} s to load and tick; not counted)"])
+    _emit(
+        result,
+        as_json,
+        f"bench e2e: {payments} payments, one webhook every {spacing:g} s",
+        {"p50_s": " s", "p95_s": " s", "max_s": " s"},
+        [f"  (dagster-daemon took {details.get('daemon_ready_s')} s to load and tick; not counted)"],
+    )
 
 
 @bench.command()
-@click.option("--invoices", "-n", type=click.IntRange(1), default=100_000, show_default=True,
-              help="Open invoices in the company (over N/10 customers).")
-@click.option("--changed", "-k", type=click.IntRange(0), default=100, show_default=True,
-              help="Invoices changed in Sage since the last poll.")
+@click.option(
+    "--invoices",
+    "-n",
+    type=click.IntRange(1),
+    default=100_000,
+    show_default=True,
+    help="Open invoices in the company (over N/10 customers).",
+)
+@click.option(
+    "--changed",
+    "-k",
+    type=click.IntRange(0),
+    default=100,
+    show_default=True,
+    help="Invoices changed in Sage since the last poll.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def poll(invoices: int, changed: int, as_json: bool) -> None:
     """One incremental poll of sage100/ar_invoices through the agent after K of N invoices changed."""
@@ -140,5 +246,10 @@ def poll(invoices: int, changed: int, as_json: bool) -> None:
     if changed > invoices:
         raise click.UsageError("--changed cannot be more than --invoices")
     result = bench_poll.run(invoices, changed)
-    _emit(result, as_json, "bench poll: incremental sage100/ar_invoices", {"seconds": " s"},
-          ["  rows_transferred = rows written to the warehouse; it follows --changed, not --invoices"])
+    _emit(
+        result,
+        as_json,
+        "bench poll: incremental sage100/ar_invoices",
+        {"seconds": " s"},
+        ["  rows_transferred = rows written to the warehouse; it follows --changed, not --invoices"],
+    )

@@ -10,8 +10,15 @@ from ..fileperms import exposed
 from ..settings import SettingsError, env_name, load_settings
 
 REQUIRED_FOR_PRODUCTION = (
-    "sage_ebusiness_wsdl", "sage_agent_wsdl", "sage_username", "sage_password", "sage_company_code",
-    "sage_home_currency", "sage_bank_code", "gocardless_access_token", "gocardless_webhook_secrets",
+    "sage_ebusiness_wsdl",
+    "sage_agent_wsdl",
+    "sage_username",
+    "sage_password",
+    "sage_company_code",
+    "sage_home_currency",
+    "sage_bank_code",
+    "gocardless_access_token",
+    "gocardless_webhook_secrets",
 )
 
 
@@ -53,5 +60,7 @@ def _warn_about_open_data(home: Path) -> None:
     for path, mode in found:
         kind = "folder" if path.is_dir() else "file"
         click.echo(f"  - {path} ({kind}, mode {mode:04o})", err=True)
-    click.echo(f"  Close it with `chmod -R go-rwx {home}`, or set {env_name('home')} to a folder of the service "
-               "user's own.", err=True)
+    click.echo(
+        f"  Close it with `chmod -R go-rwx {home}`, or set {env_name('home')} to a folder of the service user's own.",
+        err=True,
+    )

@@ -15,8 +15,13 @@ if TYPE_CHECKING:  # the demo itself is imported when the command runs (it start
 
 
 @click.command()
-@click.option("--scenario", "scenario_dir", type=click.Path(path_type=Path), default=None,
-              help="Scenario folder (default: the bundled sample company).")
+@click.option(
+    "--scenario",
+    "scenario_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Scenario folder (default: the bundled sample company).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of a summary.")
 @click.option("--keep", is_flag=True, help="Keep the temporary ML_CONNECTOR_HOME (store, warehouse, Sage company).")
 def demo(scenario_dir: Path | None, as_json: bool, keep: bool) -> None:
@@ -37,20 +42,27 @@ def demo(scenario_dir: Path | None, as_json: bool, keep: bool) -> None:
         else:
             click.echo(render(result))
         if result.failed_runs:
-            click.echo(f"warning: {len(result.failed_runs)} Dagster run(s) failed: {', '.join(result.failed_runs)}",
-                       err=True)
+            click.echo(
+                f"warning: {len(result.failed_runs)} Dagster run(s) failed: {', '.join(result.failed_runs)}", err=True
+            )
     finally:
         if keep:
-            click.echo(f"kept ML_CONNECTOR_HOME={result.home} (try: ML_CONNECTOR_HOME={result.home} "
-                       "ml-connector payments)", err=True)
+            click.echo(
+                f"kept ML_CONNECTOR_HOME={result.home} (try: ML_CONNECTOR_HOME={result.home} ml-connector payments)",
+                err=True,
+            )
         else:
             remove_home(result.home)
 
 
 def render(result: DemoResult) -> str:
     t = result.totals
-    lines = ["", f"Payments: {t['payments']}    Dagster runs: {t['runs']} ({t['failed_runs']} failed)", "",
-             f"{'status':<20}{'count':>6}{'amount':>14}"]
+    lines = [
+        "",
+        f"Payments: {t['payments']}    Dagster runs: {t['runs']} ({t['failed_runs']} failed)",
+        "",
+        f"{'status':<20}{'count':>6}{'amount':>14}",
+    ]
     for status, v in t["by_status"].items():
         lines.append(f"{status:<20}{v['count']:>6}{v['amount']:>14}")
     lines += ["", f"{'held, by reason':<28}{'count':>6}{'amount':>14}"]
@@ -59,6 +71,8 @@ def render(result: DemoResult) -> str:
     lines += ["", f"{'payment':<10}{'status':<19}{'reason':<27}{'customer':<12}{'amount':>10}  allocations"]
     for p in result.payments:
         allocations = " ".join(f"{a['invoice']}:{a['amount']}" for a in p["allocations"])
-        lines.append(f"{p['id']:<10}{p['status']:<19}{p['reason'] or '':<27}{p['customer'] or '':<12}"
-                     f"{p['amount'] or p['original'] or '':>10}  {allocations}")
+        lines.append(
+            f"{p['id']:<10}{p['status']:<19}{p['reason'] or '':<27}{p['customer'] or '':<12}"
+            f"{p['amount'] or p['original'] or '':>10}  {allocations}"
+        )
     return "\n".join(lines)

@@ -44,6 +44,7 @@ STEP_WAIT_SECONDS = 15.0
 
 # --- the environment file ---------------------------------------------------------------------------------------
 
+
 def write_env_file(path: Path, env: dict[str, str]) -> None:
     """KEY='value' lines that `set -a; . FILE` loads; 0600 because it holds the sandbox's credentials."""
     lines = [f"{name}={shlex.quote(value)}" for name, value in sorted(env.items())]
@@ -68,6 +69,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 # --- dagster's instance and workspace ---------------------------------------------------------------------------
 
+
 def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
     """`<home>/dagster` with the project's dagster.yaml, and the workspace file to load; returns both.
 
@@ -81,8 +83,10 @@ def prepare_dagster_home(home: Path) -> tuple[Path, Path]:
     workspace = PROJECT_ROOT / "workspace.yaml"
     if not workspace.is_file():
         workspace = dagster_home / "workspace.yaml"
-        workspace.write_text(f"load_from:\n  - python_module:\n      module_name: {MODULE}\n"
-                             f"      location_name: {LOCATION}\n", encoding="utf-8")
+        workspace.write_text(
+            f"load_from:\n  - python_module:\n      module_name: {MODULE}\n      location_name: {LOCATION}\n",
+            encoding="utf-8",
+        )
     return dagster_home, workspace
 
 
@@ -96,6 +100,7 @@ def child_environment(stack_env: dict[str, str], dagster_home: Path) -> dict[str
 
 
 # --- the dagster dev process ------------------------------------------------------------------------------------
+
 
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -189,6 +194,7 @@ def _raise_terminated(_signum: int, _frame: Any) -> None:
 
 # --- the command ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DevOptions:
     scenario: Path
@@ -198,10 +204,20 @@ class DevOptions:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--scenario", "scenario_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Scenario folder (default: the bundled sample).")
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_HOME, show_default=True,
-              help="Folder for the sandbox's data, Dagster's instance and dev.env (delete it to start over).")
+@click.option(
+    "--scenario",
+    "scenario_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Scenario folder (default: the bundled sample).",
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_HOME,
+    show_default=True,
+    help="Folder for the sandbox's data, Dagster's instance and dev.env (delete it to start over).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=3000, show_default=True, help="Port of the Dagster UI.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the Dagster UI listens on.")
 @click.pass_context
@@ -220,8 +236,9 @@ def run_dev(options: DevOptions) -> None:
     from ..sandbox.stack import start_stack
 
     if not port_is_free(options.host, options.port):
-        raise click.ClickException(f"port {options.port} on {options.host} is in use (another `dagster dev`?); "
-                                   "stop it or pass --port")
+        raise click.ClickException(
+            f"port {options.port} on {options.host} is in use (another `dagster dev`?); stop it or pass --port"
+        )
     home = options.home.resolve()
     private_folder(home)
     secure_home(home)  # a dev home from an older version: close it before anything is written
@@ -231,8 +248,10 @@ def run_dev(options: DevOptions) -> None:
         raise click.ClickException(str(exc)) from None
     # Our own handlers, whatever was inherited (a shell's background job starts with SIGINT ignored, and
     # dagster dev's processes would inherit that too): Ctrl-C and SIGTERM both stop everything.
-    previous = {sig: signal.signal(sig, handler) for sig, handler in
-                ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated))}
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated))
+    }
     process: subprocess.Popen[bytes] | None = None
     try:
         dagster_home, workspace = prepare_dagster_home(home)
@@ -276,25 +295,28 @@ def banner(stack: Any, url: str, home: Path) -> str:
     """What a newcomer needs: where the UI is, what runs where, how to advance the scenario."""
     gc = stack.gocardless
     env_file = home / ENV_FILE
-    return "\n".join([
-        "",
-        f"Dagster UI:            {url}   (assets, runs, sensors, schedules, checks, backfills)",
-        f"Scenario:              {stack.scenario.root} ({gc.world.total_steps} steps, "
-        f"now at step {gc.world.step_index})",
-        f"GoCardless stand-in:   {gc.url}   (status: {gc.url}/_sandbox/status)",
-        f"Sage eBusiness WS:     {stack.sage.ebusiness_wsdl}",
-        f"Sage agent:            {stack.sage.agent_wsdl}",
-        f"Webhook receiver:      {stack.webhook_url}",
-        f"Settings for a shell:  set -a; . {env_file}; set +a",
-        "",
-        f"Advance the scenario:  ml-connector dev step --home {shlex.quote(str(home))}",
-        "  (each step sends its webhooks; the inbox sensor launches gocardless_inbox_job within seconds)",
-        "Ctrl-C stops everything.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            f"Dagster UI:            {url}   (assets, runs, sensors, schedules, checks, backfills)",
+            f"Scenario:              {stack.scenario.root} ({gc.world.total_steps} steps, "
+            f"now at step {gc.world.step_index})",
+            f"GoCardless stand-in:   {gc.url}   (status: {gc.url}/_sandbox/status)",
+            f"Sage eBusiness WS:     {stack.sage.ebusiness_wsdl}",
+            f"Sage agent:            {stack.sage.agent_wsdl}",
+            f"Webhook receiver:      {stack.webhook_url}",
+            f"Settings for a shell:  set -a; . {env_file}; set +a",
+            "",
+            f"Advance the scenario:  ml-connector dev step --home {shlex.quote(str(home))}",
+            "  (each step sends its webhooks; the inbox sensor launches gocardless_inbox_job within seconds)",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
 
 
 # --- stepping the scenario of a running `dev` -------------------------------------------------------------------
+
 
 def control_url(url: str | None, home: Path) -> str:
     """The GoCardless stand-in's base URL: given, or read from `<home>/dev.env`."""
@@ -302,8 +324,10 @@ def control_url(url: str | None, home: Path) -> str:
         return url.rstrip("/")
     env_file = home / ENV_FILE
     if not env_file.is_file():
-        raise click.ClickException(f"{env_file} does not exist: start `ml-connector dev --home {home}` first, "
-                                   "or pass --url of the GoCardless stand-in")
+        raise click.ClickException(
+            f"{env_file} does not exist: start `ml-connector dev --home {home}` first, "
+            "or pass --url of the GoCardless stand-in"
+        )
     api = read_env_file(env_file).get("ML_CONNECTOR_GOCARDLESS_API_URL")
     if not api:
         raise click.ClickException(f"{env_file} has no ML_CONNECTOR_GOCARDLESS_API_URL; restart `ml-connector dev`")
@@ -320,8 +344,9 @@ def _control(method: str, url: str, path: str, **kwargs: Any) -> dict[str, Any]:
             raise ValueError(f"not a JSON object: {str(answer)[:80]}")
         return answer
     except requests.ConnectionError:
-        raise click.ClickException(f"nothing answers at {url}: is `ml-connector dev` running? "
-                                   "(its dev.env may be from an earlier run)") from None
+        raise click.ClickException(
+            f"nothing answers at {url}: is `ml-connector dev` running? (its dev.env may be from an earlier run)"
+        ) from None
     except (requests.RequestException, ValueError) as exc:
         raise click.ClickException(f"the GoCardless stand-in at {url} answered badly: {exc}") from None
 
@@ -334,11 +359,16 @@ def _event_counts(events: list[dict[str, Any]]) -> Iterator[str]:
     return (f"{name} x{n}" for name, n in sorted(counts.items()))
 
 
-_URL_OPTION = click.option("--url", default=None,
-                           help="The GoCardless stand-in's URL (default: read from <home>/dev.env).")
-_HOME_OPTION = click.option("--home", "step_home", type=click.Path(file_okay=False, path_type=Path), default=None,
-                            help="The running `dev`'s --home (default: the one given to `dev`, else "
-                                 f"{DEFAULT_HOME}).")
+_URL_OPTION = click.option(
+    "--url", default=None, help="The GoCardless stand-in's URL (default: read from <home>/dev.env)."
+)
+_HOME_OPTION = click.option(
+    "--home",
+    "step_home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"The running `dev`'s --home (default: the one given to `dev`, else {DEFAULT_HOME}).",
+)
 
 
 def _home_of(ctx: click.Context, step_home: Path | None) -> Path:
@@ -366,8 +396,10 @@ def step(ctx: click.Context, url: str | None, step_home: Path | None, as_json: b
         click.echo(f"The scenario is finished ({answer.get('total_steps')} steps played); nothing to do.")
         return
     settled = "delivered" if answer.get("deliveries_settled") else "still being delivered (the receiver may be slow)"
-    click.echo(f"Step {answer.get('step')}/{answer.get('total_steps')}: {len(events)} events "
-               f"({', '.join(_event_counts(events)) or 'none'}); webhooks {settled}.")
+    click.echo(
+        f"Step {answer.get('step')}/{answer.get('total_steps')}: {len(events)} events "
+        f"({', '.join(_event_counts(events)) or 'none'}); webhooks {settled}."
+    )
 
 
 @dev.command()
@@ -378,7 +410,9 @@ def status(ctx: click.Context, url: str | None, step_home: Path | None) -> None:
     """Where the running scenario is: step, total steps, webhook deliveries."""
     answer = _control("GET", control_url(url, _home_of(ctx, step_home)), "/status")
     hooks = answer.get("webhooks") or {}
-    click.echo(f"Step {answer.get('step')}/{answer.get('total_steps')}"
-               f"{' (finished)' if answer.get('finished') else ''}; {answer.get('events')} events; "
-               f"webhooks: {hooks.get('webhooks_sent', 0)} sent, {hooks.get('webhooks_delivered', 0)} delivered, "
-               f"{hooks.get('webhooks_failed', 0)} failed, {hooks.get('pending', 0)} pending")
+    click.echo(
+        f"Step {answer.get('step')}/{answer.get('total_steps')}"
+        f"{' (finished)' if answer.get('finished') else ''}; {answer.get('events')} events; "
+        f"webhooks: {hooks.get('webhooks_sent', 0)} sent, {hooks.get('webhooks_delivered', 0)} delivered, "
+        f"{hooks.get('webhooks_failed', 0)} failed, {hooks.get('pending', 0)} pending"
+    )

@@ -24,9 +24,15 @@ def list_inbox(as_json: bool, status: str | None, limit: int) -> None:
     rows = store_or_exit().inbox.list(status=status, limit=limit or None)
     data = [
         {
-            "seq": r.seq, "event_id": r.event_id, "resource_type": r.resource_type, "action": r.action,
-            "resource_id": r.resource_id, "status": r.status, "attempts": r.attempts,
-            "received_at": r.received_at.isoformat(timespec="seconds"), "last_error": r.last_error,
+            "seq": r.seq,
+            "event_id": r.event_id,
+            "resource_type": r.resource_type,
+            "action": r.action,
+            "resource_id": r.resource_id,
+            "status": r.status,
+            "attempts": r.attempts,
+            "received_at": r.received_at.isoformat(timespec="seconds"),
+            "last_error": r.last_error,
         }
         for r in rows
     ]

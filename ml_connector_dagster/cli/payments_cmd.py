@@ -38,7 +38,13 @@ def payments(as_json: bool, status: str | None) -> None:
         echo_json(data)
         return
     echo_table(
-        [{**d, "allocations": " ".join(f"{a['invoice']}:{a['amount']}" for a in d["allocations"]),
-          "receipt": (d["receipt"] or {}).get("receipt_id")} for d in data],
+        [
+            {
+                **d,
+                "allocations": " ".join(f"{a['invoice']}:{a['amount']}" for a in d["allocations"]),
+                "receipt": (d["receipt"] or {}).get("receipt_id"),
+            }
+            for d in data
+        ],
         ["id", "status", "reason", "customer", "amount", "allocations", "receipt"],
     )

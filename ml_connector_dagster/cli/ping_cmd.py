@@ -52,8 +52,14 @@ Client = TypeVar("Client", bound=SoapClient)
 PROBE_DIVISION, PROBE_CUSTOMER = "01", "ZZMLPING"
 PING_TIMEOUT_SECONDS = Decimal(10)
 SAGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5)
-GOCARDLESS_RETRY = GoCardlessRetry(max_attempts=2, base_delay_seconds=0.2, max_delay_seconds=0.5,
-                                   max_total_seconds=20, connect_timeout_seconds=5, read_timeout_seconds=10)
+GOCARDLESS_RETRY = GoCardlessRetry(
+    max_attempts=2,
+    base_delay_seconds=0.2,
+    max_delay_seconds=0.5,
+    max_total_seconds=20,
+    connect_timeout_seconds=5,
+    read_timeout_seconds=10,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Check:
 
 
 # --- Sage 100 ------------------------------------------------------------------------------------------------
+
 
 def _sage_client(cls: type[Client], sage: SageSettings) -> Client:
     """A client with ping's short timeout and retries (an operator is waiting), from the settings."""
@@ -93,11 +100,19 @@ def check_ebusiness(settings: Settings) -> Check:
     try:
         info = _sage_client(EBusinessClient, no_logon).get_contract_information()
     except SageError as exc:
-        return Check("sage_ebusiness", title, FAIL,
-                     f"{exc.message}; check {env_name('sage_ebusiness_wsdl')} and that eBusiness Web Services "
-                     "is running on the Sage server")
-    return Check("sage_ebusiness", title, OK,
-                 f"contract version {info.contract_version} ({info.assembly_version}) at {_where(wsdl)}")
+        return Check(
+            "sage_ebusiness",
+            title,
+            FAIL,
+            f"{exc.message}; check {env_name('sage_ebusiness_wsdl')} and that eBusiness Web Services "
+            "is running on the Sage server",
+        )
+    return Check(
+        "sage_ebusiness",
+        title,
+        OK,
+        f"contract version {info.contract_version} ({info.assembly_version}) at {_where(wsdl)}",
+    )
 
 
 def check_sage_logon(settings: Settings, ebusiness: Check) -> Check:
@@ -129,25 +144,43 @@ def check_agent(settings: Settings) -> Check:
     try:
         info = _sage_client(AgentClient, sage).ping()
     except SageUnavailable as exc:
-        return Check("sage_agent", title, FAIL,
-                     f"{exc.message}; check {env_name('sage_agent_wsdl')} and that the agent is running on the "
-                     "Sage server (`ml-connector agent`)")
+        return Check(
+            "sage_agent",
+            title,
+            FAIL,
+            f"{exc.message}; check {env_name('sage_agent_wsdl')} and that the agent is running on the "
+            "Sage server (`ml-connector agent`)",
+        )
     except SageError as exc:
         return _sage_failure("sage_agent", title, exc, f"user {sage.username!r}, company {sage.company_code}")
-    return Check("sage_agent", title, OK, f"version {info.version}, company {info.company_code} "
-                                          f"({info.company_name}), backend {info.backend}")
+    return Check(
+        "sage_agent",
+        title,
+        OK,
+        f"version {info.version}, company {info.company_code} ({info.company_name}), backend {info.backend}",
+    )
 
 
 def _sage_failure(name: str, title: str, exc: SageError, who: str) -> Check:
     """A Sage fault as a line that says which setting to fix."""
     if isinstance(exc, SageLogonError):
-        return Check(name, title, FAIL, f"Sage refused the logon ({who}): {exc.message}; check "
-                                        f"{env_name('sage_username')} and {env_name('sage_password')}, and that "
-                                        "the user is allowed to use web services in Sage 100")
+        return Check(
+            name,
+            title,
+            FAIL,
+            f"Sage refused the logon ({who}): {exc.message}; check "
+            f"{env_name('sage_username')} and {env_name('sage_password')}, and that "
+            "the user is allowed to use web services in Sage 100",
+        )
     if isinstance(exc, SageCompanyError):
-        return Check(name, title, FAIL, f"Sage refused the company code ({who}): {exc.message}; set "
-                                        f"{env_name('sage_company_code')} to the 3-character code from Company "
-                                        "Maintenance, and enable that company for web services")
+        return Check(
+            name,
+            title,
+            FAIL,
+            f"Sage refused the company code ({who}): {exc.message}; set "
+            f"{env_name('sage_company_code')} to the 3-character code from Company "
+            "Maintenance, and enable that company for web services",
+        )
     if isinstance(exc, SageUnavailable):
         return Check(name, title, FAIL, f"{exc.message}; check that the Sage service is running")
     return Check(name, title, WARN, f"logon not refused, but Sage answered a fault: {exc.code} {exc.message}".strip())
@@ -158,6 +191,7 @@ def _where(wsdl: str) -> str:
 
 
 # --- GoCardless ----------------------------------------------------------------------------------------------
+
 
 def check_gocardless(settings: Settings) -> Check:
     """GET /creditors: the token is valid for this API URL (live or sandbox) and has an account behind it."""
@@ -170,13 +204,21 @@ def check_gocardless(settings: Settings) -> Check:
     try:
         creditors = client.get_creditors()
     except GoCardlessAuthError as exc:
-        return Check("gocardless", title, FAIL,
-                     f"GoCardless refused the access token ({exc}); create a read-write access token in the "
-                     f"GoCardless dashboard (Developers) and set {env_name('gocardless_access_token')}; a sandbox "
-                     f"token works only with {env_name('gocardless_api_url')}=sandbox")
+        return Check(
+            "gocardless",
+            title,
+            FAIL,
+            f"GoCardless refused the access token ({exc}); create a read-write access token in the "
+            f"GoCardless dashboard (Developers) and set {env_name('gocardless_access_token')}; a sandbox "
+            f"token works only with {env_name('gocardless_api_url')}=sandbox",
+        )
     except GoCardlessUnavailable as exc:
-        return Check("gocardless", title, FAIL, f"{exc}; check {env_name('gocardless_api_url')} "
-                                                f"({settings.gocardless_api_url}) and the network or proxy")
+        return Check(
+            "gocardless",
+            title,
+            FAIL,
+            f"{exc}; check {env_name('gocardless_api_url')} ({settings.gocardless_api_url}) and the network or proxy",
+        )
     except GoCardlessError as exc:
         return Check("gocardless", title, FAIL, f"{exc}; check {env_name('gocardless_api_url')}")
     finally:
@@ -193,31 +235,49 @@ def check_webhook_secrets(settings: Settings) -> Check:
     name = env_name("gocardless_webhook_secrets")
     secrets = settings.gocardless_webhook_secrets
     if not secrets:
-        return Check("webhook_secrets", title, FAIL,
-                     f"{name} is not set, so the receiver refuses every webhook; copy the secret of your webhook "
-                     "endpoint from the GoCardless dashboard (Developers > Webhook endpoints) and export it or "
-                     "store it with `ml-connector secrets set gocardless_webhook_secrets`")
+        return Check(
+            "webhook_secrets",
+            title,
+            FAIL,
+            f"{name} is not set, so the receiver refuses every webhook; copy the secret of your webhook "
+            "endpoint from the GoCardless dashboard (Developers > Webhook endpoints) and export it or "
+            "store it with `ml-connector secrets set gocardless_webhook_secrets`",
+        )
     spaced = [str(i) for i, s in enumerate(secrets, 1) if any(ch.isspace() for ch in s.reveal())]
     if spaced:
-        return Check("webhook_secrets", title, FAIL,
-                     f"secret number {', '.join(spaced)} in {name} contains whitespace, so no signature will "
-                     "match; copy it again from the GoCardless dashboard")
+        return Check(
+            "webhook_secrets",
+            title,
+            FAIL,
+            f"secret number {', '.join(spaced)} in {name} contains whitespace, so no signature will "
+            "match; copy it again from the GoCardless dashboard",
+        )
     if len(secrets) == 1:
-        return Check("webhook_secrets", title, WARN,
-                     f"1 secret set; to rotate it without refusing webhooks, set the old and the new one "
-                     f"comma-separated in {name} until GoCardless signs with the new one only")
+        return Check(
+            "webhook_secrets",
+            title,
+            WARN,
+            f"1 secret set; to rotate it without refusing webhooks, set the old and the new one "
+            f"comma-separated in {name} until GoCardless signs with the new one only",
+        )
     return Check("webhook_secrets", title, OK, f"{len(secrets)} secrets set (webhooks signed with any are accepted)")
 
 
 # --- the secrets key -----------------------------------------------------------------------------------------
+
 
 def check_secret_key(home: Path, key: Secret | None) -> Check:
     """The key is set, is a Fernet key, and decrypts every stored secret (not only those the settings use)."""
     title = "Secrets key"
     name = env_name("secret_key")
     if key is None or not key.reveal():
-        return Check("secret_key", title, FAIL, f"{name} is not set; create one with `ml-connector secrets "
-                                                "generate-key`, export it, and keep it safe (stored secrets need it)")
+        return Check(
+            "secret_key",
+            title,
+            FAIL,
+            f"{name} is not set; create one with `ml-connector secrets "
+            "generate-key`, export it, and keep it safe (stored secrets need it)",
+        )
     store = SecretStore(home, key)
     try:
         names = store.names()
@@ -227,8 +287,13 @@ def check_secret_key(home: Path, key: Secret | None) -> Check:
         return Check("secret_key", title, FAIL, str(exc))
     if not names:
         if not _is_fernet_key(key):
-            return Check("secret_key", title, FAIL, f"{name} is not a valid key (32 url-safe base64-encoded "
-                                                    "bytes); create one with `ml-connector secrets generate-key`")
+            return Check(
+                "secret_key",
+                title,
+                FAIL,
+                f"{name} is not a valid key (32 url-safe base64-encoded "
+                "bytes); create one with `ml-connector secrets generate-key`",
+            )
         return Check("secret_key", title, OK, f"set; no secrets stored in {store.path}")
     return Check("secret_key", title, OK, f"decrypts all {len(names)} stored secrets ({', '.join(names)})")
 
@@ -250,6 +315,7 @@ def _key_from_environment() -> tuple[Path, Secret | None]:
 
 # --- running them ----------------------------------------------------------------------------------------------
 
+
 def run_checks() -> list[Check]:
     """Every check in order; a settings problem that stops the others is reported, not raised."""
     try:
@@ -257,14 +323,26 @@ def run_checks() -> list[Check]:
     except SettingsError as exc:
         home, key = _key_from_environment()
         checks = [Check("settings", "Settings", FAIL, problem) for problem in exc.problems]
-        skipped = [Check(name, title, SKIP, "not checked: the settings do not load (see above)")
-                   for name, title in (("sage_ebusiness", "Sage eBusiness Web Services"), ("sage_logon", "Sage logon"),
-                                       ("sage_agent", "Sage agent"), ("gocardless", "GoCardless API"),
-                                       ("webhook_secrets", "GoCardless webhook secret"))]
+        skipped = [
+            Check(name, title, SKIP, "not checked: the settings do not load (see above)")
+            for name, title in (
+                ("sage_ebusiness", "Sage eBusiness Web Services"),
+                ("sage_logon", "Sage logon"),
+                ("sage_agent", "Sage agent"),
+                ("gocardless", "GoCardless API"),
+                ("webhook_secrets", "GoCardless webhook secret"),
+            )
+        ]
         return checks + skipped + [check_secret_key(home, key)]
     ebusiness = check_ebusiness(settings)
-    return [ebusiness, check_sage_logon(settings, ebusiness), check_agent(settings), check_gocardless(settings),
-            check_webhook_secrets(settings), check_secret_key(settings.home, settings.secret_key)]
+    return [
+        ebusiness,
+        check_sage_logon(settings, ebusiness),
+        check_agent(settings),
+        check_gocardless(settings),
+        check_webhook_secrets(settings),
+        check_secret_key(settings.home, settings.secret_key),
+    ]
 
 
 def configured_secrets() -> list[str]:
@@ -275,8 +353,12 @@ def configured_secrets() -> list[str]:
         settings = load_settings()
     except SettingsError:
         return [v.strip() for v in values if len(v.strip()) >= 4]
-    found = [settings.sage_password, settings.gocardless_access_token, settings.secret_key,
-             *settings.gocardless_webhook_secrets]
+    found = [
+        settings.sage_password,
+        settings.gocardless_access_token,
+        settings.secret_key,
+        *settings.gocardless_webhook_secrets,
+    ]
     values += [s.reveal() for s in found if s]
     return sorted({v.strip() for v in values if len(v.strip()) >= 4}, key=len, reverse=True)
 

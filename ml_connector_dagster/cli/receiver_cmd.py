@@ -33,9 +33,12 @@ def receiver(host: str, port: int) -> None:
         raise click.ClickException(str(exc)) from None
     app = create_app(webhooks, store)
     _log_json_lines()
-    click.echo(f"Receiving GoCardless webhooks at http://{host}:{port}{WEBHOOK_PATH} "
-               f"({len(webhooks.secrets)} secret(s), "
-               f"{len(webhooks.event_whitelist)} whitelisted event types). Ctrl-C stops.", err=True)
+    click.echo(
+        f"Receiving GoCardless webhooks at http://{host}:{port}{WEBHOOK_PATH} "
+        f"({len(webhooks.secrets)} secret(s), "
+        f"{len(webhooks.event_whitelist)} whitelisted event types). Ctrl-C stops.",
+        err=True,
+    )
     run_forever(app, host, port, limits=ServerLimits.from_settings(settings))
 
 

@@ -34,8 +34,9 @@ def _default_user() -> str:
 # Outcomes where the payment did not get its receipt now: the command exits 1 (see the message).
 NOT_DONE = ("held", "unknown", "skipped", "busy", "deferred", "lost")
 
-BY = click.option("--by", default=_default_user, show_default="the OS user",
-                  help="Who is acting (for the audit trail).")
+BY = click.option(
+    "--by", default=_default_user, show_default="the OS user", help="Who is acting (for the audit trail)."
+)
 
 
 @click.group()
@@ -67,8 +68,13 @@ def show(item_id: int, as_json: bool) -> None:
     if item is None:
         raise click.ClickException(f"there is no review item {item_id}; see `ml-connector review list`")
     trail = [{"at": r.recorded_at, "by": r.actor, "action": r.action} for r in store.audit.list(subject=item.subject)]
-    data = {**_item_view(item), "details": item.details, "note": item.note, "resolved_by": item.resolved_by,
-            "audit": trail}
+    data = {
+        **_item_view(item),
+        "details": item.details,
+        "note": item.note,
+        "resolved_by": item.resolved_by,
+        "audit": trail,
+    }
     if as_json:
         echo_json(data)
         return
@@ -92,15 +98,25 @@ def _allocations(_ctx: click.Context, _param: click.Parameter, values: tuple[str
 
 @review.command("apply")
 @click.argument("item_id", type=int)
-@click.option("--invoice", "allocations", multiple=True, required=True, metavar="NO[:AMOUNT]", callback=_allocations,
-              help="An invoice to apply the payment to, optionally with the amount (more than 0, e.g. 250.00); "
-                   "repeat for several.")
+@click.option(
+    "--invoice",
+    "allocations",
+    multiple=True,
+    required=True,
+    metavar="NO[:AMOUNT]",
+    callback=_allocations,
+    help="An invoice to apply the payment to, optionally with the amount (more than 0, e.g. 250.00); "
+    "repeat for several.",
+)
 @click.option("--customer", metavar="DD-CUSTNO", help="The Sage customer, when the payment has none resolved.")
 @BY
 def apply(item_id: int, allocations: list[Allocation], customer: str | None, by: str) -> None:
     """Post a held payment to the invoices you choose (unstated amounts fill oldest first)."""
-    _run(lambda store, agent, gocardless, settings: review_actions.apply(
-        store, agent, gocardless, settings.reconciliation(), item_id, allocations, by, customer))
+    _run(
+        lambda store, agent, gocardless, settings: review_actions.apply(
+            store, agent, gocardless, settings.reconciliation(), item_id, allocations, by, customer
+        )
+    )
 
 
 @review.command("retry")
@@ -108,8 +124,11 @@ def apply(item_id: int, allocations: list[Allocation], customer: str | None, by:
 @BY
 def retry(item_id: int, by: str) -> None:
     """Decide again on fresh data, after fixing it in Sage or GoCardless; posts if it now matches."""
-    _run(lambda store, agent, gocardless, settings: review_actions.retry(store, agent, gocardless,
-                                                                         settings.reconciliation(), item_id, by))
+    _run(
+        lambda store, agent, gocardless, settings: review_actions.retry(
+            store, agent, gocardless, settings.reconciliation(), item_id, by
+        )
+    )
 
 
 @review.command("dismiss")
@@ -150,14 +169,23 @@ def _run(action: Action) -> None:
         raise click.ClickException(f"{exc.__class__.__name__}: {exc}") from None
     finally:
         store.dispose()
-    click.echo(f"item {result.item_id} ({printable(result.payment_id)}): {result.action} -> {result.outcome}: "
-               f"{printable(result.message)}")
+    click.echo(
+        f"item {result.item_id} ({printable(result.payment_id)}): {result.action} -> {result.outcome}: "
+        f"{printable(result.message)}"
+    )
     if result.outcome in NOT_DONE:
         raise SystemExit(1)
 
 
 def _item_view(item: ReviewItem) -> dict[str, Any]:
-    return {"id": item.id, "payment": item.subject, "kind": item.kind, "reason": item.reason, "status": item.status,
-            "amount": item.details.get("home_amount") or item.details.get("amount"),
-            "currency": item.details.get("currency"), "first_seen": item.first_seen.isoformat(timespec="seconds"),
-            "last_seen": item.last_seen.isoformat(timespec="seconds")}
+    return {
+        "id": item.id,
+        "payment": item.subject,
+        "kind": item.kind,
+        "reason": item.reason,
+        "status": item.status,
+        "amount": item.details.get("home_amount") or item.details.get("amount"),
+        "currency": item.details.get("currency"),
+        "first_seen": item.first_seen.isoformat(timespec="seconds"),
+        "last_seen": item.last_seen.isoformat(timespec="seconds"),
+    }

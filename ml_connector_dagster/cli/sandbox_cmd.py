@@ -57,10 +57,17 @@ def start_stand_ins(scenario: Scenario, options: SandboxOptions) -> list[StandIn
 def _start_gocardless(scenario: Scenario, options: SandboxOptions) -> StandInHandle:
     from ..sandbox.gocardless_api import CONTROL_PREFIX, start_gocardless_stand_in
 
-    gc = start_gocardless_stand_in(scenario, options.host, options.gocardless_port, options.gocardless_token,
-                                   options.webhook_url, options.webhook_secret)
+    gc = start_gocardless_stand_in(
+        scenario,
+        options.host,
+        options.gocardless_port,
+        options.gocardless_token,
+        options.webhook_url,
+        options.webhook_secret,
+    )
     notes = [
-        f"webhooks: signed and sent to {options.webhook_url}" if options.webhook_url
+        f"webhooks: signed and sent to {options.webhook_url}"
+        if options.webhook_url
         else "webhooks: not sent (pass --webhook-url http://127.0.0.1:8000/webhooks/gocardless)",
         f"{gc.world.total_steps} steps to play: curl -X POST {gc.url}{CONTROL_PREFIX}/step",
         f"status: curl {gc.url}{CONTROL_PREFIX}/status",
@@ -74,31 +81,75 @@ def _start_sage(scenario: Scenario, options: SandboxOptions) -> list[StandInHand
     sage = start_sage_stand_ins(scenario, options.host, options.ebusiness_port, options.agent_port, options.data_dir)
     env = sage.settings_env()
     common = {k: v for k, v in env.items() if "WSDL" not in k}
-    ebusiness = StandInHandle("Sage 100 eBusiness Web Services", sage.ebusiness_wsdl,
-                              {"ML_CONNECTOR_SAGE_EBUSINESS_WSDL": sage.ebusiness_wsdl},
-                              [f"company {sage.company_code}: simulated in {options.data_dir}"], lambda: None, sage)
-    agent = StandInHandle("Sage 100 agent (simulated backend)", sage.agent_wsdl,
-                          {"ML_CONNECTOR_SAGE_AGENT_WSDL": sage.agent_wsdl, **common}, [], sage.stop, sage)
+    ebusiness = StandInHandle(
+        "Sage 100 eBusiness Web Services",
+        sage.ebusiness_wsdl,
+        {"ML_CONNECTOR_SAGE_EBUSINESS_WSDL": sage.ebusiness_wsdl},
+        [f"company {sage.company_code}: simulated in {options.data_dir}"],
+        lambda: None,
+        sage,
+    )
+    agent = StandInHandle(
+        "Sage 100 agent (simulated backend)",
+        sage.agent_wsdl,
+        {"ML_CONNECTOR_SAGE_AGENT_WSDL": sage.agent_wsdl, **common},
+        [],
+        sage.stop,
+        sage,
+    )
     return [ebusiness, agent]
 
 
 @click.command()
-@click.option("--scenario", "scenario_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Scenario folder (default: the bundled sample).")
+@click.option(
+    "--scenario",
+    "scenario_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Scenario folder (default: the bundled sample).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--gocardless-port", type=click.IntRange(0, 65535), default=8010, show_default=True,
-              help="Port of the GoCardless stand-in (0 picks a free one).")
-@click.option("--gocardless-token", default="sandbox_token", show_default=True,
-              help="The access token the GoCardless stand-in accepts.")
+@click.option(
+    "--gocardless-port",
+    type=click.IntRange(0, 65535),
+    default=8010,
+    show_default=True,
+    help="Port of the GoCardless stand-in (0 picks a free one).",
+)
+@click.option(
+    "--gocardless-token",
+    default="sandbox_token",
+    show_default=True,
+    help="The access token the GoCardless stand-in accepts.",
+)
 @click.option("--webhook-url", default=None, help="Where to deliver webhooks (the receiver's /webhooks/gocardless).")
-@click.option("--webhook-secret", default="sandbox_webhook_secret", show_default=True,
-              help="The secret webhooks are signed with.")
-@click.option("--ebusiness-port", type=click.IntRange(0, 65535), default=8011, show_default=True,
-              help="Port of the Sage eBusiness Web Services stand-in (0 picks a free one).")
-@click.option("--agent-port", type=click.IntRange(0, 65535), default=8012, show_default=True,
-              help="Port of the Sage agent (simulated company) (0 picks a free one).")
-def sandbox(scenario_dir: Path | None, host: str, gocardless_port: int, gocardless_token: str,
-            webhook_url: str | None, webhook_secret: str, ebusiness_port: int, agent_port: int) -> None:
+@click.option(
+    "--webhook-secret", default="sandbox_webhook_secret", show_default=True, help="The secret webhooks are signed with."
+)
+@click.option(
+    "--ebusiness-port",
+    type=click.IntRange(0, 65535),
+    default=8011,
+    show_default=True,
+    help="Port of the Sage eBusiness Web Services stand-in (0 picks a free one).",
+)
+@click.option(
+    "--agent-port",
+    type=click.IntRange(0, 65535),
+    default=8012,
+    show_default=True,
+    help="Port of the Sage agent (simulated company) (0 picks a free one).",
+)
+def sandbox(
+    scenario_dir: Path | None,
+    host: str,
+    gocardless_port: int,
+    gocardless_token: str,
+    webhook_url: str | None,
+    webhook_secret: str,
+    ebusiness_port: int,
+    agent_port: int,
+) -> None:
     """Run local stand-ins for GoCardless and Sage 100 (eBusiness Web Services, agent) until Ctrl-C.
 
     The simulated Sage company lives under ML_CONNECTOR_HOME/sandbox and survives restarts."""
@@ -107,8 +158,16 @@ def sandbox(scenario_dir: Path | None, host: str, gocardless_port: int, gocardle
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from None
     home = home_folder()
-    options = SandboxOptions(host, gocardless_port, gocardless_token, webhook_url, webhook_secret, ebusiness_port,
-                             agent_port, home / "sandbox")
+    options = SandboxOptions(
+        host,
+        gocardless_port,
+        gocardless_token,
+        webhook_url,
+        webhook_secret,
+        ebusiness_port,
+        agent_port,
+        home / "sandbox",
+    )
     handles = start_stand_ins(scenario, options)
     click.echo(f"Scenario: {scenario.root} ({scenario.company.company_code} {scenario.company.company_name})")
     for handle in handles:

@@ -11,8 +11,6 @@ from ..secrets import SECRET_NAMES, Secret, SecretsError, SecretStore, generate_
 from ..settings import PREFIX, home_folder
 
 
-
-
 def _store() -> SecretStore:
     key = os.environ.get(PREFIX + "SECRET_KEY")
     return SecretStore(home_folder(), Secret(key) if key else None)

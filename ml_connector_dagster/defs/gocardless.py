@@ -58,8 +58,14 @@ class GoCardlessResource(dg.ConfigurableResource["GoCardlessResource"]):
         if not self._open:
             raise ResourceNotOpen("the GoCardless resource is used outside a run or sensor tick")
         if self._client is None:
-            policy = RetryPolicy(self.max_attempts, self.base_delay_seconds, self.max_delay_seconds,
-                                 self.max_total_seconds, self.connect_timeout_seconds, self.read_timeout_seconds)
+            policy = RetryPolicy(
+                self.max_attempts,
+                self.base_delay_seconds,
+                self.max_delay_seconds,
+                self.max_total_seconds,
+                self.connect_timeout_seconds,
+                self.read_timeout_seconds,
+            )
             self._client = GoCardlessClient.from_settings(self.settings.get().gocardless(), policy)
         return self._client
 
@@ -81,52 +87,97 @@ def _claimed_by(context: dg.AssetExecutionContext) -> str:
     return f"run:{context.op_execution_context.run_id}"[:64]  # as in cash_receipts: set in a direct invocation too
 
 
-def _consume(context: dg.AssetExecutionContext, process: Callable[..., InboxOutcome], config: InboxProcessingConfig,
-             gocardless: GoCardlessResource, store: OperationalStore, warehouse: Warehouse) -> InboxOutcome:
+def _consume(
+    context: dg.AssetExecutionContext,
+    process: Callable[..., InboxOutcome],
+    config: InboxProcessingConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    warehouse: Warehouse,
+) -> InboxOutcome:
     """Run one inbox consumer with its resources, logging each failed event; raise if nothing succeeded."""
     rule = RetryRule(config.max_attempts, config.retry_base_delay_seconds)
     outcome = process(store.get(), gocardless.get_client(), warehouse.connect, _claimed_by(context), rule)
     for error in outcome.errors:
         context.log.warning(error)
     if outcome.errors and not outcome.processed:
-        raise dg.Failure(f"no event could be processed ({len(outcome.errors)} failed; they will be retried "
-                         "with backoff or are in the review queue)", metadata=outcome.metadata())
+        raise dg.Failure(
+            f"no event could be processed ({len(outcome.errors)} failed; they will be retried "
+            "with backoff or are in the review queue)",
+            metadata=outcome.metadata(),
+        )
     return outcome
 
 
-@dg.asset(key_prefix="gocardless", name="payments", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
-          description="Payments named by new inbox events, re-read from the API (table gocardless_payments).")
-def gocardless_payments(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
-                        gocardless: GoCardlessResource, store: OperationalStore,
-                        warehouse: Warehouse) -> dg.MaterializeResult[None]:
+@dg.asset(
+    key_prefix="gocardless",
+    name="payments",
+    group_name="gocardless",
+    pool="warehouse",
+    kinds={"duckdb"},
+    description="Payments named by new inbox events, re-read from the API (table gocardless_payments).",
+)
+def gocardless_payments(
+    context: dg.AssetExecutionContext,
+    config: InboxProcessingConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    warehouse: Warehouse,
+) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_payment_events, config, gocardless, store, warehouse)
     return dg.MaterializeResult(metadata=outcome.metadata())
 
 
-@dg.asset(key_prefix="gocardless", name="refunds", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
-          description="Refunds named by new inbox events, re-read from the API (table gocardless_refunds).")
-def gocardless_refunds(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
-                       gocardless: GoCardlessResource, store: OperationalStore,
-                       warehouse: Warehouse) -> dg.MaterializeResult[None]:
+@dg.asset(
+    key_prefix="gocardless",
+    name="refunds",
+    group_name="gocardless",
+    pool="warehouse",
+    kinds={"duckdb"},
+    description="Refunds named by new inbox events, re-read from the API (table gocardless_refunds).",
+)
+def gocardless_refunds(
+    context: dg.AssetExecutionContext,
+    config: InboxProcessingConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    warehouse: Warehouse,
+) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_refund_events, config, gocardless, store, warehouse)
     return dg.MaterializeResult(metadata=outcome.metadata())
 
 
-@dg.asset(key_prefix="gocardless", name="payouts", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
-          deps=[gocardless_payments],
-          description="Payouts (named by events or linked from payments) with their items "
-                      "(tables gocardless_payouts, gocardless_payout_items).")
-def gocardless_payouts(context: dg.AssetExecutionContext, config: InboxProcessingConfig,
-                       gocardless: GoCardlessResource, store: OperationalStore,
-                       warehouse: Warehouse) -> dg.MaterializeResult[None]:
+@dg.asset(
+    key_prefix="gocardless",
+    name="payouts",
+    group_name="gocardless",
+    pool="warehouse",
+    kinds={"duckdb"},
+    deps=[gocardless_payments],
+    description="Payouts (named by events or linked from payments) with their items "
+    "(tables gocardless_payouts, gocardless_payout_items).",
+)
+def gocardless_payouts(
+    context: dg.AssetExecutionContext,
+    config: InboxProcessingConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    warehouse: Warehouse,
+) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
     linked = sync.fetch_unknown_payouts(gocardless.get_client(), warehouse.connect)
     return dg.MaterializeResult(metadata={**outcome.metadata(), "payouts_fetched_from_payment_links": linked})
 
 
-@dg.asset(key_prefix="gocardless", name="customers", group_name="gocardless", pool="warehouse", kinds={"duckdb"},
-          description="Every GoCardless customer, upserted (no webhook announces customer changes) "
-                      "(table gocardless_customers).")
+@dg.asset(
+    key_prefix="gocardless",
+    name="customers",
+    group_name="gocardless",
+    pool="warehouse",
+    kinds={"duckdb"},
+    description="Every GoCardless customer, upserted (no webhook announces customer changes) "
+    "(table gocardless_customers).",
+)
 def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -> dg.MaterializeResult[None]:
     count = sync.sync_all_customers(gocardless.get_client(), warehouse.connect)
     return dg.MaterializeResult(metadata={"customers": count, "dagster/row_count": count})
@@ -139,7 +190,7 @@ gocardless_inbox_job = dg.define_asset_job(
     # downstream (customer map, payment matches, payouts): one run from webhook to decisions.
     selection=(dg.AssetSelection.assets(*GOCARDLESS_ASSETS) | dg.AssetSelection.groups("sage100")).downstream(),
     description="Process due GoCardless inbox events into the warehouse and decide them (requested by "
-                "gocardless_inbox_sensor); posting follows when payment matches materialise.",
+    "gocardless_inbox_sensor); posting follows when payment matches materialise.",
 )
 
 
@@ -151,8 +202,12 @@ def pending_signature(rows: Sequence[InboxRow], now: datetime | None = None) -> 
     return f"gocardless-inbox-{digest}-{bucket}"
 
 
-@dg.sensor(job=gocardless_inbox_job, minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Requests a gocardless_inbox_job run when inbox events are due (new or retry time reached).")
+@dg.sensor(
+    job=gocardless_inbox_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests a gocardless_inbox_job run when inbox events are due (new or retry time reached).",
+)
 def gocardless_inbox_sensor(context: dg.SensorEvaluationContext, store: OperationalStore) -> dg.SensorResult:
     inbox = store.get().inbox
     released = inbox.release_stale(STALE_CLAIM)
@@ -165,8 +220,9 @@ def gocardless_inbox_sensor(context: dg.SensorEvaluationContext, store: Operatio
     if not due:
         return dg.SensorResult(skip_reason="no inbox events are due", cursor=cursor)
     new = sum(1 for r in due if r.seq > previous)
-    request = dg.RunRequest(run_key=pending_signature(due),
-                            tags={"gocardless/due_events": str(len(due)), "gocardless/new_events": str(new)})
+    request = dg.RunRequest(
+        run_key=pending_signature(due), tags={"gocardless/due_events": str(len(due)), "gocardless/new_events": str(new)}
+    )
     return dg.SensorResult(run_requests=[request], cursor=cursor)
 
 
@@ -178,18 +234,37 @@ class SweepConfig(dg.Config):
 
 
 @dg.op(description="List GoCardless events since the newest stored one and store unseen whitelisted events.")
-def sweep_gocardless_events(context: dg.OpExecutionContext, config: SweepConfig, gocardless: GoCardlessResource,
-                            store: OperationalStore, connector_settings: ConnectorSettings) -> None:
+def sweep_gocardless_events(
+    context: dg.OpExecutionContext,
+    config: SweepConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    connector_settings: ConnectorSettings,
+) -> None:
     whitelist = connector_settings.get().gocardless_event_whitelist
-    result = sync.sweep_events(store.get(), gocardless.get_client(), whitelist, timedelta(hours=config.overlap_hours),
-                               timedelta(days=config.first_lookback_days))
-    context.log.info(f"events since {result.since}: {result.listed} listed, {result.whitelisted} whitelisted, "
-                     f"{result.stored} new, {result.duplicates} already stored")
+    result = sync.sweep_events(
+        store.get(),
+        gocardless.get_client(),
+        whitelist,
+        timedelta(hours=config.overlap_hours),
+        timedelta(days=config.first_lookback_days),
+    )
+    context.log.info(
+        f"events since {result.since}: {result.listed} listed, {result.whitelisted} whitelisted, "
+        f"{result.stored} new, {result.duplicates} already stored"
+    )
     for refusal in result.refused:
         context.log.warning(f"GoCardless listed an event the inbox cannot hold, not stored: {refusal}")
-    context.add_output_metadata({"since": result.since, "listed": result.listed, "whitelisted": result.whitelisted,
-                                 "stored": result.stored, "duplicates": result.duplicates,
-                                 "refused": dg.MetadataValue.json(list(result.refused))})
+    context.add_output_metadata(
+        {
+            "since": result.since,
+            "listed": result.listed,
+            "whitelisted": result.whitelisted,
+            "stored": result.stored,
+            "duplicates": result.duplicates,
+            "refused": dg.MetadataValue.json(list(result.refused)),
+        }
+    )
 
 
 @dg.job(description="The safety net for missed webhooks: GET /events into the inbox.")
@@ -198,7 +273,9 @@ def gocardless_events_sweep_job() -> None:
 
 
 gocardless_events_sweep = dg.ScheduleDefinition(
-    name="gocardless_events_sweep", cron_schedule="*/10 * * * *", job=gocardless_events_sweep_job,
+    name="gocardless_events_sweep",
+    cron_schedule="*/10 * * * *",
+    job=gocardless_events_sweep_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
@@ -206,13 +283,18 @@ daily = dg.DailyPartitionsDefinition(start_date=BACKFILL_START, end_offset=1, ti
 
 
 @dg.op(pool="warehouse", description="Re-read the payments created on the partition's day and upsert them.")
-def backfill_gocardless_payments(context: dg.OpExecutionContext, gocardless: GoCardlessResource,
-                                 warehouse: Warehouse) -> None:
+def backfill_gocardless_payments(
+    context: dg.OpExecutionContext, gocardless: GoCardlessResource, warehouse: Warehouse
+) -> None:
     window = context.partition_time_window
     count = sync.backfill_payments(gocardless.get_client(), warehouse.connect, window.start, window.end)
-    context.log_event(dg.AssetMaterialization(
-        asset_key=gocardless_payments.key, description=f"backfill of payments created {context.partition_key}",
-        metadata={"backfill_day": context.partition_key, "payments_upserted": count}))
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=gocardless_payments.key,
+            description=f"backfill of payments created {context.partition_key}",
+            metadata={"backfill_day": context.partition_key, "payments_upserted": count},
+        )
+    )
 
 
 @dg.job(partitions_def=daily, description="Re-read payments created in a date range (launch as a backfill).")

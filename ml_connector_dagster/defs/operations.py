@@ -18,9 +18,12 @@ from ..settings import load_settings
 ALL_CLEAR = "no run has been queued longer than {threshold} s; run monitoring is configured"
 
 
-@dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Warns when a run stays QUEUED longer than ML_CONNECTOR_MAX_QUEUED_SECONDS (default 600) "
-                       "and says which pool, run and step block it; launches nothing.")
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Warns when a run stays QUEUED longer than ML_CONNECTOR_MAX_QUEUED_SECONDS (default 600) "
+    "and says which pool, run and step block it; launches nothing.",
+)
 def run_queue_watchdog(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     threshold = load_settings().max_queued_seconds
     found = run_queue.check(context.instance, time.time(), threshold)

@@ -58,8 +58,12 @@ class SagePollConfig(dg.Config):
 
     def window(self) -> sync.SyncWindow:
         try:
-            return sync.SyncWindow(_day("updated_from", self.updated_from), _day("updated_to", self.updated_to),
-                                   self.full_refresh, dt.timedelta(seconds=self.overlap_seconds))
+            return sync.SyncWindow(
+                _day("updated_from", self.updated_from),
+                _day("updated_to", self.updated_to),
+                self.full_refresh,
+                dt.timedelta(seconds=self.overlap_seconds),
+            )
         except ValueError as exc:
             raise dg.Failure(description=f"Invalid sage100 poll config: {exc}", allow_retries=False) from None
 
@@ -76,8 +80,13 @@ def _day(name: str, value: str | None) -> dt.date | None:
 RETRY = dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
-def _sync(context: dg.AssetExecutionContext, spec: sync.TableSpec, config: SagePollConfig,
-          agent: SageAgentResource, warehouse: Warehouse) -> dg.MaterializeResult[None]:
+def _sync(
+    context: dg.AssetExecutionContext,
+    spec: sync.TableSpec,
+    config: SagePollConfig,
+    agent: SageAgentResource,
+    warehouse: Warehouse,
+) -> dg.MaterializeResult[None]:
     """Run one sync; wrong settings fail at once (no step retries), outages are retried by RETRY."""
     window = config.window()
     try:
@@ -85,37 +94,57 @@ def _sync(context: dg.AssetExecutionContext, spec: sync.TableSpec, config: SageP
     except (SettingsError, SageLogonError, SageCompanyError) as exc:
         raise dg.Failure(description=f"Sage settings problem: {exc}", allow_retries=False) from None
     context.log.info(result.summary())
-    return dg.MaterializeResult(metadata={
-        "mode": result.mode,
-        "since": result.since.isoformat(sep=" ") if result.since else "beginning",
-        "rows_fetched": result.rows_fetched,
-        "rows_transferred": result.rows_transferred,
-        "rows_deleted": result.rows_deleted,
-        "watermark": " ".join(result.watermark) if result.watermark else "",
-        "changed_keys": dg.MetadataValue.json(result.changed_keys),
-        "table": result.table,
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "mode": result.mode,
+            "since": result.since.isoformat(sep=" ") if result.since else "beginning",
+            "rows_fetched": result.rows_fetched,
+            "rows_transferred": result.rows_transferred,
+            "rows_deleted": result.rows_deleted,
+            "watermark": " ".join(result.watermark) if result.watermark else "",
+            "changed_keys": dg.MetadataValue.json(result.changed_keys),
+            "table": result.table,
+        }
+    )
 
 
-@dg.asset(key=["sage100", "customers"], group_name="sage100", pool="warehouse", kinds={"duckdb"},
-          retry_policy=RETRY, description="AR_Customer rows from the agent, in DuckDB table sage_customers.")
-def sage100_customers(context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource,
-                      warehouse: Warehouse) -> dg.MaterializeResult[None]:
+@dg.asset(
+    key=["sage100", "customers"],
+    group_name="sage100",
+    pool="warehouse",
+    kinds={"duckdb"},
+    retry_policy=RETRY,
+    description="AR_Customer rows from the agent, in DuckDB table sage_customers.",
+)
+def sage100_customers(
+    context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource, warehouse: Warehouse
+) -> dg.MaterializeResult[None]:
     return _sync(context, sync.CUSTOMERS, config, sage_agent, warehouse)
 
 
-@dg.asset(key=["sage100", "ar_invoices"], group_name="sage100", pool="warehouse", kinds={"duckdb"},
-          retry_policy=RETRY, description="AR_OpenInvoice rows (zero balances included) in table sage_ar_invoices.")
-def sage100_ar_invoices(context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource,
-                        warehouse: Warehouse) -> dg.MaterializeResult[None]:
+@dg.asset(
+    key=["sage100", "ar_invoices"],
+    group_name="sage100",
+    pool="warehouse",
+    kinds={"duckdb"},
+    retry_policy=RETRY,
+    description="AR_OpenInvoice rows (zero balances included) in table sage_ar_invoices.",
+)
+def sage100_ar_invoices(
+    context: dg.AssetExecutionContext, config: SagePollConfig, sage_agent: SageAgentResource, warehouse: Warehouse
+) -> dg.MaterializeResult[None]:
     return _sync(context, sync.INVOICES, config, sage_agent, warehouse)
 
 
 def _unique_keys_check(asset: dg.AssetsDefinition, spec: sync.TableSpec) -> dg.AssetChecksDefinition:
     """A blocking check: duplicate keys would make every later match ambiguous."""
 
-    @dg.asset_check(asset=asset, name=f"{asset.key.path[-1]}_unique_keys", blocking=True,
-                    description=f"One row per {' + '.join(spec.key)}.")
+    @dg.asset_check(
+        asset=asset,
+        name=f"{asset.key.path[-1]}_unique_keys",
+        blocking=True,
+        description=f"One row per {' + '.join(spec.key)}.",
+    )
     def check(warehouse: Warehouse) -> dg.AssetCheckResult:
         with warehouse.connect() as conn:
             duplicates = sync.duplicate_keys(conn, spec)
@@ -128,17 +157,25 @@ sage100_customers_unique_keys = _unique_keys_check(sage100_customers, sync.CUSTO
 sage100_ar_invoices_unique_keys = _unique_keys_check(sage100_ar_invoices, sync.INVOICES)
 
 
-@dg.asset_check(asset=sage100_ar_invoices, name="non_negative_balances", blocking=True,
-                description="No invoice, debit memo or finance charge has a negative Balance (credits excluded).")
+@dg.asset_check(
+    asset=sage100_ar_invoices,
+    name="non_negative_balances",
+    blocking=True,
+    description="No invoice, debit memo or finance charge has a negative Balance (credits excluded).",
+)
 def sage100_ar_invoices_non_negative_balances(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
         negative = sync.negative_balances(conn)
     return dg.AssetCheckResult(passed=not negative, metadata={"negative": dg.MetadataValue.json(negative)})
 
 
-@dg.schedule(name="sage100_poll", cron_schedule="*/5 * * * *", target=[sage100_customers, sage100_ar_invoices],
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Poll Sage's AR every 5 minutes; skipped until the agent is configured.")
+@dg.schedule(
+    name="sage100_poll",
+    cron_schedule="*/5 * * * *",
+    target=[sage100_customers, sage100_ar_invoices],
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Poll Sage's AR every 5 minutes; skipped until the agent is configured.",
+)
 def sage100_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     try:
         load_settings().sage_agent()
@@ -149,8 +186,11 @@ def sage100_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.Sk
 
 defs = dg.Definitions(
     assets=[sage100_customers, sage100_ar_invoices],
-    asset_checks=[sage100_customers_unique_keys, sage100_ar_invoices_unique_keys,
-                  sage100_ar_invoices_non_negative_balances],
+    asset_checks=[
+        sage100_customers_unique_keys,
+        sage100_ar_invoices_unique_keys,
+        sage100_ar_invoices_non_negative_balances,
+    ],
     schedules=[sage100_poll],
     resources={
         "sage_agent": SageAgentResource(settings=settings_resource),

@@ -41,8 +41,9 @@ T = TypeVar("T")
 class GoCardlessError(Exception):
     """Base of every client error; `status` is the HTTP status when there was a response."""
 
-    def __init__(self, message: str, status: int | None = None, reason: str | None = None,
-                 request_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, reason: str | None = None, request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
@@ -124,8 +125,9 @@ class _Transport(ApiClient):  # type: ignore[misc] # gocardless_pro ships no typ
         super().__init__(base_url, access_token, timeout=timeout)
         self.session = requests.Session()
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None,
-            headers: Mapping[str, str] | None = None) -> requests.Response:
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> requests.Response:
         return self._send("GET", path, params=params, headers=headers)
 
     def put(self, path: str, body: object, headers: Mapping[str, str] | None = None) -> requests.Response:
@@ -150,8 +152,13 @@ class _Transport(ApiClient):  # type: ignore[misc] # gocardless_pro ships no typ
 class GoCardlessClient:
     """The GoCardless API as the product uses it: reads, plus customer metadata updates."""
 
-    def __init__(self, base_url: str, access_token: Secret | str, policy: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        access_token: Secret | str,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         token = access_token.reveal() if isinstance(access_token, Secret) else access_token
         if not token:
             raise GoCardlessAuthError("no GoCardless access token: set ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN")
@@ -210,8 +217,10 @@ class GoCardlessClient:
         """
         _check_metadata(metadata)
         service = services.CustomersService(self._transport, 1, 0)
-        return self._call(f"PUT /customers/{customer_id}",
-                          lambda: service.update(customer_id, params={"metadata": dict(metadata)}).attributes)
+        return self._call(
+            f"PUT /customers/{customer_id}",
+            lambda: service.update(customer_id, params={"metadata": dict(metadata)}).attributes,
+        )
 
     # -- refunds, payouts, events, creditors --------------------------------------------------------
 
@@ -269,15 +278,24 @@ class GoCardlessClient:
             except Exception as exc:  # noqa: BLE001 - classified below; anything unknown is re-raised untouched
                 problem, wait = _classify(what, exc)
                 if attempt == policy.max_attempts:
-                    raise GoCardlessUnavailable(f"{what}: gave up after {attempt} attempts; last: {problem}",
-                                                status=_status(exc)) from None
+                    raise GoCardlessUnavailable(
+                        f"{what}: gave up after {attempt} attempts; last: {problem}", status=_status(exc)
+                    ) from None
                 delay = policy.delay(attempt) if wait is None else wait
                 if time.monotonic() + delay > deadline:
                     raise GoCardlessUnavailable(
                         f"{what}: gave up after {attempt} attempts; waiting {delay:.1f}s more would exceed "
-                        f"the {policy.max_total_seconds:g}s budget; last: {problem}", status=_status(exc)) from None
-                log.warning("%s failed (attempt %d of %d): %s; retrying in %.2fs", what, attempt,
-                            policy.max_attempts, problem, delay)
+                        f"the {policy.max_total_seconds:g}s budget; last: {problem}",
+                        status=_status(exc),
+                    ) from None
+                log.warning(
+                    "%s failed (attempt %d of %d): %s; retrying in %.2fs",
+                    what,
+                    attempt,
+                    policy.max_attempts,
+                    problem,
+                    delay,
+                )
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -287,8 +305,10 @@ def _classify(what: str, exc: Exception) -> tuple[str, float | None]:
     status = _status(exc)
     if isinstance(exc, requests.Timeout):
         return "timed out", None
-    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
-                        requests.exceptions.ContentDecodingError)):
+    if isinstance(
+        exc,
+        (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError),
+    ):
         return f"connection failed ({exc.__class__.__name__})", None
     if isinstance(exc, gc_errors.MalformedResponseError):
         if status is None or status in RETRYABLE_STATUSES or status < 400:
@@ -300,10 +320,12 @@ def _classify(what: str, exc: Exception) -> tuple[str, float | None]:
         retryable = (gc_errors.RateLimitError, gc_errors.GoCardlessInternalError)
         if status in RETRYABLE_STATUSES or isinstance(exc, retryable):
             return f"HTTP {status} {exc.message or ''}".strip(), _rate_limit_wait(exc, status)
-        kind = {401: GoCardlessAuthError, 403: GoCardlessAuthError, 404: GoCardlessNotFound}.get(status or 0,
-                                                                                                 GoCardlessRequestError)
-        raise kind(f"{message} ({reason})" if reason else message, status=status, reason=reason,
-                   request_id=exc.request_id) from None
+        kind = {401: GoCardlessAuthError, 403: GoCardlessAuthError, 404: GoCardlessNotFound}.get(
+            status or 0, GoCardlessRequestError
+        )
+        raise kind(
+            f"{message} ({reason})" if reason else message, status=status, reason=reason, request_id=exc.request_id
+        ) from None
     if isinstance(exc, gc_errors.GoCardlessProError):
         raise GoCardlessRequestError(f"{what}: {exc}") from None
     raise exc
@@ -343,8 +365,10 @@ def _flat_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     query: dict[str, Any] = {}
     for key, value in (params or {}).items():
         if isinstance(value, (dict, list, tuple, set)):
-            raise ValueError(f"GoCardless filter {key!r} must be a single value; write nested filters flat, "
-                             f"e.g. {{'{key}[gte]': ...}}")
+            raise ValueError(
+                f"GoCardless filter {key!r} must be a single value; write nested filters flat, "
+                f"e.g. {{'{key}[gte]': ...}}"
+            )
         query[key] = value
     return query
 

@@ -44,14 +44,25 @@ class InboxOutcome:
     errors: list[str] = field(default_factory=list)
 
     def metadata(self) -> dict[str, Any]:
-        return {"events_claimed": self.claimed, "events_processed": self.processed,
-                "events_retrying": self.retrying, "events_sent_to_review": self.sent_to_review,
-                "resources_fetched": self.resources_fetched, "rows_written": self.rows_written}
+        return {
+            "events_claimed": self.claimed,
+            "events_processed": self.processed,
+            "events_retrying": self.retrying,
+            "events_sent_to_review": self.sent_to_review,
+            "resources_fetched": self.resources_fetched,
+            "rows_written": self.rows_written,
+        }
 
 
-def process_inbox(store: Store, resource_type: str, claimed_by: str, fetch: Callable[[str], Any],
-                  write: Callable[[dict[str, Any], dict[str, InboxRow]], int], rule: RetryRule = DEFAULT_RETRY,
-                  limit: int = INBOX_BATCH) -> InboxOutcome:
+def process_inbox(
+    store: Store,
+    resource_type: str,
+    claimed_by: str,
+    fetch: Callable[[str], Any],
+    write: Callable[[dict[str, Any], dict[str, InboxRow]], int],
+    rule: RetryRule = DEFAULT_RETRY,
+    limit: int = INBOX_BATCH,
+) -> InboxOutcome:
     """Claim due events of one resource type, fetch each named resource once, write, mark processed.
 
     `fetch(resource_id)` re-reads one resource from the API; `write(fetched, latest_event_by_id)` upserts
@@ -104,23 +115,41 @@ def _fail(store: Store, row: InboxRow, error: str, rule: RetryRule, outcome: Inb
         log.warning("event %s (%s) failed, will retry: %s", row.event_id, row.kind, error)
         return
     outcome.sent_to_review += 1
-    details = {"event_id": row.event_id, "event": row.kind, "resource_id": row.resource_id,
-               "attempts": row.attempts, "error": error[:500]}
+    details = {
+        "event_id": row.event_id,
+        "event": row.kind,
+        "resource_id": row.resource_id,
+        "attempts": row.attempts,
+        "error": error[:500],
+    }
     store.review.open_item(row.event_id, kind="processing_failed", reason="gocardless_event_failed", details=details)
     store.audit.append("event.failed", row.event_id, details)
-    log.error("event %s (%s) failed after %d attempts; queued for review: %s", row.event_id, row.kind,
-              row.attempts, error)
+    log.error(
+        "event %s (%s) failed after %d attempts; queued for review: %s", row.event_id, row.kind, row.attempts, error
+    )
 
 
-def _audit_processed(store: Store, actor: str, resource_type: str, fetched: dict[str, Any],
-                     by_resource: dict[str, list[InboxRow]]) -> None:
+def _audit_processed(
+    store: Store, actor: str, resource_type: str, fetched: dict[str, Any], by_resource: dict[str, list[InboxRow]]
+) -> None:
     singular = resource_type[:-1]
     entries: list[tuple[str, str | None, dict[str, Any]]] = []
     for resource_id, resource in fetched.items():
         body = resource[0] if isinstance(resource, tuple) else resource
-        entries.append((f"{singular}.fetched", resource_id,
-                        {"status": body.get("status"), "amount": body.get("amount"), "currency": body.get("currency"),
-                         "events": [r.event_id for r in by_resource[resource_id]]}))
-        entries += [("event.processed", row.event_id, {"event": row.kind, "resource_id": resource_id})
-                    for row in by_resource[resource_id]]
+        entries.append(
+            (
+                f"{singular}.fetched",
+                resource_id,
+                {
+                    "status": body.get("status"),
+                    "amount": body.get("amount"),
+                    "currency": body.get("currency"),
+                    "events": [r.event_id for r in by_resource[resource_id]],
+                },
+            )
+        )
+        entries += [
+            ("event.processed", row.event_id, {"event": row.kind, "resource_id": resource_id})
+            for row in by_resource[resource_id]
+        ]
     store.audit.append_many(entries, actor=actor)

@@ -83,8 +83,9 @@ class GroupCommit:
 
     async def _write(self, group: list[_Pending]) -> None:
         try:
-            results = await run_in_threadpool(self.store.inbox.add_many,
-                                              [(i.events, i.webhook_id, "webhook") for i in group])
+            results = await run_in_threadpool(
+                self.store.inbox.add_many, [(i.events, i.webhook_id, "webhook") for i in group]
+            )
             for item, result in zip(group, results, strict=True):
                 _settle(item.done, result)
         except Exception as exc:  # noqa: BLE001 - handed to the deliveries it failed, each retried alone
@@ -115,17 +116,25 @@ def create_app(settings: WebhookSettings, store: Store) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(routes=[
-        Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
-        Route(WEBHOOK_PATH + "/", receive_webhook, methods=["POST"]),  # the same endpoint, not a redirect to it
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
+            Route(WEBHOOK_PATH + "/", receive_webhook, methods=["POST"]),  # the same endpoint, not a redirect to it
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
     app.router.redirect_slashes = False  # GoCardless does not follow redirects: a 307 is a failed delivery
     return app
 
 
-async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozenset[str], limit: int,
-                  writer: GroupCommit, outcome: dict[str, Any]) -> Response:
+async def _handle(
+    request: Request,
+    secrets: tuple[str, ...],
+    whitelist: frozenset[str],
+    limit: int,
+    writer: GroupCommit,
+    outcome: dict[str, Any],
+) -> Response:
     """Each early return names its reason in `outcome` for the delivery's log line."""
     try:
         body = await _read_body(request, limit)
@@ -144,8 +153,12 @@ async def _handle(request: Request, secrets: tuple[str, ...], whitelist: frozens
         delivery = parse_delivery(body, whitelist)
     except PayloadError as exc:
         return _reject(outcome, 400, "bad_payload", str(exc))
-    outcome.update(webhook_id=delivery.webhook_id, events=delivery.event_count, ignored=len(delivery.ignored),
-                   ignored_kinds=sorted({f"{e['resource_type']}.{e['action']}" for e in delivery.ignored}))
+    outcome.update(
+        webhook_id=delivery.webhook_id,
+        events=delivery.event_count,
+        ignored=len(delivery.ignored),
+        ignored_kinds=sorted({f"{e['resource_type']}.{e['action']}" for e in delivery.ignored}),
+    )
     if not delivery.accepted:  # nothing to keep: acknowledge without touching the store
         outcome.update(status=204, stored=0, duplicates=0)
         return Response(status_code=204)
@@ -176,8 +189,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _reject(outcome: dict[str, Any], status: int, reason: str, message: str) -> Response:
     outcome.update(status=status, reason=reason, message=message)
     headers = {"Connection": "close"} if status == 413 else None  # do not read the rest of a huge body
-    return JSONResponse({"error": {"code": status, "reason": reason, "message": message}}, status_code=status,
-                        headers=headers)
+    return JSONResponse(
+        {"error": {"code": status, "reason": reason, "message": message}}, status_code=status, headers=headers
+    )
 
 
 def _settle(future: asyncio.Future[AddResult], outcome: AddResult | BaseException) -> None:

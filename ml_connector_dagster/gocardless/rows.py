@@ -42,57 +42,106 @@ def _minor(value: Any) -> int | None:
     return int(value)
 
 
-def payment_row(payment: dict[str, Any], customer_id: str | None, fetched_at: datetime,
-                event: InboxRow | None = None) -> dict[str, Any]:
+def payment_row(
+    payment: dict[str, Any], customer_id: str | None, fetched_at: datetime, event: InboxRow | None = None
+) -> dict[str, Any]:
     fx = payment.get("fx") or {}
     links = payment.get("links") or {}
     return {
-        "id": payment["id"], "amount": _minor(payment["amount"]),
+        "id": payment["id"],
+        "amount": _minor(payment["amount"]),
         "amount_refunded": _minor(payment.get("amount_refunded")),
-        "currency": payment["currency"], "status": payment["status"], "charge_date": payment.get("charge_date"),
-        "reference": payment.get("reference"), "description": payment.get("description"),
-        "metadata": _json(payment.get("metadata")), "fx_currency": fx.get("fx_currency"),
-        "fx_amount": _minor(fx.get("fx_amount")), "exchange_rate": fx.get("exchange_rate"),
-        "mandate": links.get("mandate"), "customer": customer_id, "payout": links.get("payout"),
-        "created_at": utc(payment.get("created_at")), "fetched_at": fetched_at, **_event_columns(event),
+        "currency": payment["currency"],
+        "status": payment["status"],
+        "charge_date": payment.get("charge_date"),
+        "reference": payment.get("reference"),
+        "description": payment.get("description"),
+        "metadata": _json(payment.get("metadata")),
+        "fx_currency": fx.get("fx_currency"),
+        "fx_amount": _minor(fx.get("fx_amount")),
+        "exchange_rate": fx.get("exchange_rate"),
+        "mandate": links.get("mandate"),
+        "customer": customer_id,
+        "payout": links.get("payout"),
+        "created_at": utc(payment.get("created_at")),
+        "fetched_at": fetched_at,
+        **_event_columns(event),
     }
 
 
 def customer_row(customer: dict[str, Any], fetched_at: datetime) -> dict[str, Any]:
-    return {"id": customer["id"], "email": customer.get("email"), "given_name": customer.get("given_name"),
-            "family_name": customer.get("family_name"), "company_name": customer.get("company_name"),
-            "metadata": _json(customer.get("metadata")), "created_at": utc(customer.get("created_at")),
-            "fetched_at": fetched_at}
+    return {
+        "id": customer["id"],
+        "email": customer.get("email"),
+        "given_name": customer.get("given_name"),
+        "family_name": customer.get("family_name"),
+        "company_name": customer.get("company_name"),
+        "metadata": _json(customer.get("metadata")),
+        "created_at": utc(customer.get("created_at")),
+        "fetched_at": fetched_at,
+    }
 
 
 def refund_row(refund: dict[str, Any], fetched_at: datetime, event: InboxRow | None = None) -> dict[str, Any]:
     links = refund.get("links") or {}
-    return {"id": refund["id"], "payment": links.get("payment"), "mandate": links.get("mandate"),
-            "amount": _minor(refund["amount"]), "currency": refund["currency"], "status": refund["status"],
-            "reference": refund.get("reference"), "metadata": _json(refund.get("metadata")),
-            "created_at": utc(refund.get("created_at")), "fetched_at": fetched_at, **_event_columns(event)}
+    return {
+        "id": refund["id"],
+        "payment": links.get("payment"),
+        "mandate": links.get("mandate"),
+        "amount": _minor(refund["amount"]),
+        "currency": refund["currency"],
+        "status": refund["status"],
+        "reference": refund.get("reference"),
+        "metadata": _json(refund.get("metadata")),
+        "created_at": utc(refund.get("created_at")),
+        "fetched_at": fetched_at,
+        **_event_columns(event),
+    }
 
 
 def payout_row(payout: dict[str, Any], fetched_at: datetime) -> dict[str, Any]:
     fx = payout.get("fx") or {}
-    return {"id": payout["id"], "amount": _minor(payout["amount"]), "currency": payout["currency"],
-            "deducted_fees": _minor(payout.get("deducted_fees")), "arrival_date": payout.get("arrival_date"),
-            "reference": payout.get("reference"), "status": payout["status"], "fx_currency": fx.get("fx_currency"),
-            "fx_amount": _minor(fx.get("fx_amount")), "exchange_rate": fx.get("exchange_rate"),
-            "created_at": utc(payout.get("created_at")), "fetched_at": fetched_at}
+    return {
+        "id": payout["id"],
+        "amount": _minor(payout["amount"]),
+        "currency": payout["currency"],
+        "deducted_fees": _minor(payout.get("deducted_fees")),
+        "arrival_date": payout.get("arrival_date"),
+        "reference": payout.get("reference"),
+        "status": payout["status"],
+        "fx_currency": fx.get("fx_currency"),
+        "fx_amount": _minor(fx.get("fx_amount")),
+        "exchange_rate": fx.get("exchange_rate"),
+        "created_at": utc(payout.get("created_at")),
+        "fetched_at": fetched_at,
+    }
 
 
 def payout_item_rows(payout_id: str, items: Iterable[dict[str, Any]], fetched_at: datetime) -> list[PayoutItemRow]:
     rows: list[PayoutItemRow] = []
     for index, item in enumerate(items):
         links = item.get("links") or {}
-        rows.append((payout_id, index, item["type"], Decimal(str(item["amount"])), links.get("payment"),
-                     links.get("refund"), links.get("mandate"), json.dumps(item.get("taxes") or []), fetched_at))
+        rows.append(
+            (
+                payout_id,
+                index,
+                item["type"],
+                Decimal(str(item["amount"])),
+                links.get("payment"),
+                links.get("refund"),
+                links.get("mandate"),
+                json.dumps(item.get("taxes") or []),
+                fetched_at,
+            )
+        )
     return rows
 
 
 def _event_columns(event: InboxRow | None) -> dict[str, Any]:
     if event is None:
         return dict.fromkeys(EVENT_COLUMNS)
-    return {"last_event_id": event.event_id, "last_event_action": event.action,
-            "last_event_created_at": utc(event.event_created_at)}
+    return {
+        "last_event_id": event.event_id,
+        "last_event_action": event.action,
+        "last_event_created_at": utc(event.event_created_at),
+    }

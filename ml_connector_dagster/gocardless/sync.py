@@ -29,6 +29,7 @@ Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]  # a w
 
 # -- the four consumers ----------------------------------------------------------------------------------
 
+
 class MandateCache:
     """Mandate -> customer id, read once per run (a mandate's customer never changes)."""
 
@@ -44,8 +45,9 @@ class MandateCache:
         return self._customers[mandate_id]
 
 
-def process_payment_events(store: Store, client: GoCardlessClient, connect: Connect, claimed_by: str,
-                           rule: RetryRule = DEFAULT_RETRY) -> InboxOutcome:
+def process_payment_events(
+    store: Store, client: GoCardlessClient, connect: Connect, claimed_by: str, rule: RetryRule = DEFAULT_RETRY
+) -> InboxOutcome:
     """gocardless/payments: the payments named by due `payments.*` events, re-read with their customer."""
     mandates = MandateCache(client)
 
@@ -63,9 +65,11 @@ def process_payment_events(store: Store, client: GoCardlessClient, connect: Conn
     return process_inbox(store, "payments", claimed_by, fetch, write, rule)
 
 
-def process_refund_events(store: Store, client: GoCardlessClient, connect: Connect, claimed_by: str,
-                          rule: RetryRule = DEFAULT_RETRY) -> InboxOutcome:
+def process_refund_events(
+    store: Store, client: GoCardlessClient, connect: Connect, claimed_by: str, rule: RetryRule = DEFAULT_RETRY
+) -> InboxOutcome:
     """gocardless/refunds: the refunds named by due `refunds.*` events, re-read."""
+
     def write(fetched: dict[str, Any], events: dict[str, InboxRow]) -> int:
         at = now_utc()
         with connect() as conn:
@@ -76,9 +80,11 @@ def process_refund_events(store: Store, client: GoCardlessClient, connect: Conne
     return process_inbox(store, "refunds", claimed_by, client.get_refund, write, rule)
 
 
-def process_payout_events(store: Store, client: GoCardlessClient, connect: Connect, claimed_by: str,
-                          rule: RetryRule = DEFAULT_RETRY) -> InboxOutcome:
+def process_payout_events(
+    store: Store, client: GoCardlessClient, connect: Connect, claimed_by: str, rule: RetryRule = DEFAULT_RETRY
+) -> InboxOutcome:
     """gocardless/payouts: payouts named by due `payouts.*` events, with their items."""
+
     def fetch(payout_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return client.get_payout(payout_id), list(client.payout_items(payout_id))
 
@@ -101,9 +107,13 @@ def fetch_unknown_payouts(client: GoCardlessClient, connect: Connect) -> int:
     """Payouts that payments link to but the payouts table lacks (e.g. a payouts.paid event never came)."""
     with connect() as conn:
         ensure_tables(conn)
-        missing = [r[0] for r in conn.execute(
-            "SELECT DISTINCT p.payout FROM gocardless_payments p LEFT JOIN gocardless_payouts o ON o.id = p.payout "
-            "WHERE p.payout IS NOT NULL AND o.id IS NULL").fetchall()]
+        missing = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT p.payout FROM gocardless_payments p LEFT JOIN gocardless_payouts o ON o.id = p.payout "
+                "WHERE p.payout IS NOT NULL AND o.id IS NULL"
+            ).fetchall()
+        ]
     fetched = {pid: (client.get_payout(pid), list(client.payout_items(pid))) for pid in missing}
     return write_payouts(connect, fetched) if fetched else 0
 
@@ -122,14 +132,17 @@ def backfill_payments(client: GoCardlessClient, connect: Connect, start: datetim
     mandates = MandateCache(client)
     at = now_utc()
     params = {"created_at[gte]": _iso(start), "created_at[lt]": _iso(end)}
-    rows = [payment_row(p, mandates.customer_of((p.get("links") or {}).get("mandate")), at)
-            for p in client.list_payments(params)]
+    rows = [
+        payment_row(p, mandates.customer_of((p.get("links") or {}).get("mandate")), at)
+        for p in client.list_payments(params)
+    ]
     with connect() as conn:
         ensure_tables(conn)
         return upsert(conn, "gocardless_payments", rows)
 
 
 # -- the events sweep ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -141,9 +154,14 @@ class SweepResult:
     refused: tuple[str, ...] = ()  # whitelisted API events not stored, each with what is wrong
 
 
-def sweep_events(store: Store, client: GoCardlessClient, whitelist: Iterable[str],
-                 overlap: timedelta = timedelta(hours=24), first_lookback: timedelta = timedelta(days=7),
-                 now: datetime | None = None) -> SweepResult:
+def sweep_events(
+    store: Store,
+    client: GoCardlessClient,
+    whitelist: Iterable[str],
+    overlap: timedelta = timedelta(hours=24),
+    first_lookback: timedelta = timedelta(days=7),
+    now: datetime | None = None,
+) -> SweepResult:
     """List events since the newest one in the inbox (less `overlap`) and store unseen whitelisted ones.
 
     The safety net for missed webhooks: the overlap catches events older than the newest stored one
@@ -165,7 +183,7 @@ def sweep_events(store: Store, client: GoCardlessClient, whitelist: Iterable[str
             keep.append(event)
     stored = duplicates = 0
     for start in range(0, len(keep), 500):
-        result = store.inbox.add(keep[start:start + 500], webhook_id=None, source="events_api")
+        result = store.inbox.add(keep[start : start + 500], webhook_id=None, source="events_api")
         stored, duplicates = stored + result.stored, duplicates + result.duplicates
     return SweepResult(_iso(since), listed, len(keep) + len(refused), stored, duplicates, tuple(refused))
 

@@ -49,16 +49,67 @@ DDL = {
             fetched_at TIMESTAMP NOT NULL, PRIMARY KEY (payout, item_index))""",
 }
 COLUMNS = {
-    "gocardless_payments": ("id", "amount", "amount_refunded", "currency", "status", "charge_date", "reference",
-                            "description", "metadata", "fx_currency", "fx_amount", "exchange_rate", "mandate",
-                            "customer", "payout", "created_at", "fetched_at", "last_event_id", "last_event_action",
-                            "last_event_created_at"),
-    "gocardless_customers": ("id", "email", "given_name", "family_name", "company_name", "metadata", "created_at",
-                             "fetched_at"),
-    "gocardless_refunds": ("id", "payment", "mandate", "amount", "currency", "status", "reference", "metadata",
-                           "created_at", "fetched_at", "last_event_id", "last_event_action", "last_event_created_at"),
-    "gocardless_payouts": ("id", "amount", "currency", "deducted_fees", "arrival_date", "reference", "status",
-                           "fx_currency", "fx_amount", "exchange_rate", "created_at", "fetched_at"),
+    "gocardless_payments": (
+        "id",
+        "amount",
+        "amount_refunded",
+        "currency",
+        "status",
+        "charge_date",
+        "reference",
+        "description",
+        "metadata",
+        "fx_currency",
+        "fx_amount",
+        "exchange_rate",
+        "mandate",
+        "customer",
+        "payout",
+        "created_at",
+        "fetched_at",
+        "last_event_id",
+        "last_event_action",
+        "last_event_created_at",
+    ),
+    "gocardless_customers": (
+        "id",
+        "email",
+        "given_name",
+        "family_name",
+        "company_name",
+        "metadata",
+        "created_at",
+        "fetched_at",
+    ),
+    "gocardless_refunds": (
+        "id",
+        "payment",
+        "mandate",
+        "amount",
+        "currency",
+        "status",
+        "reference",
+        "metadata",
+        "created_at",
+        "fetched_at",
+        "last_event_id",
+        "last_event_action",
+        "last_event_created_at",
+    ),
+    "gocardless_payouts": (
+        "id",
+        "amount",
+        "currency",
+        "deducted_fees",
+        "arrival_date",
+        "reference",
+        "status",
+        "fx_currency",
+        "fx_amount",
+        "exchange_rate",
+        "created_at",
+        "fetched_at",
+    ),
 }
 EVENT_COLUMNS = ("last_event_id", "last_event_action", "last_event_created_at")
 # (payout, item_index, type, amount, payment, refund, mandate, taxes, fetched_at), as gocardless_payout_items
@@ -83,13 +134,17 @@ def upsert(conn: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str,
     assignments = []
     for column in columns[1:]:
         if column in EVENT_COLUMNS:
-            newer = (f"excluded.last_event_created_at IS NOT NULL AND ({table}.last_event_created_at IS NULL "
-                     f"OR excluded.last_event_created_at >= {table}.last_event_created_at)")
+            newer = (
+                f"excluded.last_event_created_at IS NOT NULL AND ({table}.last_event_created_at IS NULL "
+                f"OR excluded.last_event_created_at >= {table}.last_event_created_at)"
+            )
             assignments.append(f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE {table}.{column} END")
         else:
             assignments.append(f"{column} = excluded.{column}")
-    statement = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-                 f"ON CONFLICT (id) DO UPDATE SET {', '.join(assignments)}")
+    statement = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT (id) DO UPDATE SET {', '.join(assignments)}"
+    )
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.executemany(statement, [[row[c] for c in columns] for row in unique.values()])

@@ -37,13 +37,22 @@ class Form:
     hint: str
 
 
-GOCARDLESS_ID = Form(re.compile(r"[A-Z]{2}[A-Z0-9]+"), MAX_ID_LENGTH,  # EV00BD05S5VM2T, BRQ0005QVWHYB9J
-                     f"a GoCardless id: 2 capital letters then capital letters or digits, at most {MAX_ID_LENGTH} "
-                     "characters (e.g. EV00BD05S5VM2T)")
-NAME = Form(re.compile(r"[a-z][a-z0-9_]*"), 64,  # payments, paid_out, parent_event
-            "a lower-case name of a-z, 0-9 and _, at most 64 characters (e.g. payments)")
-TIMESTAMP = Form(re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"), 40,
-                 "a UTC timestamp as GoCardless writes it (e.g. 2014-08-04T12:00:00.000Z)")
+GOCARDLESS_ID = Form(
+    re.compile(r"[A-Z]{2}[A-Z0-9]+"),
+    MAX_ID_LENGTH,  # EV00BD05S5VM2T, BRQ0005QVWHYB9J
+    f"a GoCardless id: 2 capital letters then capital letters or digits, at most {MAX_ID_LENGTH} "
+    "characters (e.g. EV00BD05S5VM2T)",
+)
+NAME = Form(
+    re.compile(r"[a-z][a-z0-9_]*"),
+    64,  # payments, paid_out, parent_event
+    "a lower-case name of a-z, 0-9 and _, at most 64 characters (e.g. payments)",
+)
+TIMESTAMP = Form(
+    re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?Z"),
+    40,
+    "a UTC timestamp as GoCardless writes it (e.g. 2014-08-04T12:00:00.000Z)",
+)
 
 
 class SignatureError(Exception):
@@ -157,8 +166,9 @@ def _check_storable(index: int, event: dict[str, Any]) -> None:
     try:
         datetime.fromisoformat(event["created_at"].replace("Z", "+00:00"))
     except ValueError:
-        raise PayloadError(f"events[{index}].created_at must be {TIMESTAMP.hint}; it is not a real date and time") \
-            from None
+        raise PayloadError(
+            f"events[{index}].created_at must be {TIMESTAMP.hint}; it is not a real date and time"
+        ) from None
 
 
 def require(field: str, value: object, form: Form) -> str:

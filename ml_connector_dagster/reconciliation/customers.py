@@ -32,12 +32,17 @@ def build_customer_map(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     frame = resolve_customers(gc, sage)
     frame["email"] = gc["email"].values
     frame["metadata"] = gc["metadata"].values
-    table = pd.DataFrame({
-        "gocardless_customer": frame["gocardless_customer"], "email": frame["email"],
-        "sage_customer": frame["sage_customer"], "resolved_by": frame["resolved_by"],
-        "candidates": frame["candidates"].map(lambda c: json.dumps(list(c))),
-        "metadata_synced": frame["resolved_by"].eq("metadata"),
-        "mapped_at": utcnow().replace(tzinfo=None)})
+    table = pd.DataFrame(
+        {
+            "gocardless_customer": frame["gocardless_customer"],
+            "email": frame["email"],
+            "sage_customer": frame["sage_customer"],
+            "resolved_by": frame["resolved_by"],
+            "candidates": frame["candidates"].map(lambda c: json.dumps(list(c))),
+            "metadata_synced": frame["resolved_by"].eq("metadata"),
+            "mapped_at": utcnow().replace(tzinfo=None),
+        }
+    )
     conn.register("new_customer_map", table)
     conn.execute("DELETE FROM customer_map")
     conn.execute("""INSERT INTO customer_map SELECT gocardless_customer, email, sage_customer, resolved_by,
@@ -54,23 +59,32 @@ class _ByEmail(NamedTuple):
     metadata: str | None
 
 
-def sync_metadata(conn: duckdb.DuckDBPyConnection, client: GoCardlessClient, store: Store, frame: pd.DataFrame,
-                  actor: str = "system") -> int:
+def sync_metadata(
+    conn: duckdb.DuckDBPyConnection, client: GoCardlessClient, store: Store, frame: pd.DataFrame, actor: str = "system"
+) -> int:
     """Write metadata.sage_customer to customers resolved by email; returns how many were updated."""
     todo = frame[frame["resolved_by"] == "email"]
     updated = 0
     for row in typed_rows(todo, _ByEmail, _ByEmail._fields):  # only customers resolved by email and not yet tagged
         metadata = _metadata(row.metadata)
         if len(metadata) >= MAX_METADATA_KEYS and METADATA_KEY not in metadata:
-            store.audit.append("customer.metadata_skipped", row.gocardless_customer,
-                               {"reason": "customer already has 3 metadata keys", "sage_customer": row.sage_customer},
-                               actor=actor)
+            store.audit.append(
+                "customer.metadata_skipped",
+                row.gocardless_customer,
+                {"reason": "customer already has 3 metadata keys", "sage_customer": row.sage_customer},
+                actor=actor,
+            )
             continue
         client.update_customer_metadata(row.gocardless_customer, {**metadata, METADATA_KEY: row.sage_customer})
-        store.audit.append("customer.metadata_synced", row.gocardless_customer,
-                           {"sage_customer": row.sage_customer, "resolved_by": "email"}, actor=actor)
-        conn.execute("UPDATE customer_map SET metadata_synced = true WHERE gocardless_customer = ?",
-                     [row.gocardless_customer])
+        store.audit.append(
+            "customer.metadata_synced",
+            row.gocardless_customer,
+            {"sage_customer": row.sage_customer, "resolved_by": "email"},
+            actor=actor,
+        )
+        conn.execute(
+            "UPDATE customer_map SET metadata_synced = true WHERE gocardless_customer = ?", [row.gocardless_customer]
+        )
         updated += 1
     return updated
 

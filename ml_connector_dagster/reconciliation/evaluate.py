@@ -69,9 +69,13 @@ class EvaluationSummary:
     reversals_required: int = 0
 
     def as_metadata(self) -> dict[str, Any]:
-        return {"evaluated": self.evaluated, "by_action": dict(self.by_action),
-                "held_by_reason": dict(self.held_by_reason), "refunds_evaluated": self.refunds_evaluated,
-                "reversals_required": self.reversals_required}
+        return {
+            "evaluated": self.evaluated,
+            "by_action": dict(self.by_action),
+            "held_by_reason": dict(self.held_by_reason),
+            "refunds_evaluated": self.refunds_evaluated,
+            "reversals_required": self.reversals_required,
+        }
 
 
 def match_settings(settings: ReconciliationSettings) -> MatchSettings:
@@ -81,8 +85,9 @@ def match_settings(settings: ReconciliationSettings) -> MatchSettings:
 def changed_payments(conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | None = None) -> pd.DataFrame:
     """Payments fetched since they were last evaluated (or the named ones, whatever their state)."""
     if payment_ids is not None:
-        return conn.execute(f"SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))",
-                            [payment_ids]).df()
+        return conn.execute(
+            f"SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))", [payment_ids]
+        ).df()
     return conn.execute(f"""
         SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p LEFT JOIN payment_matches m ON m.payment_id = p.id
         WHERE m.payment_id IS NULL OR p.fetched_at > m.source_fetched_at ORDER BY p.created_at, p.id""").df()
@@ -90,22 +95,33 @@ def changed_payments(conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | N
 
 def customer_map_for(conn: duckdb.DuckDBPyConnection, gocardless_customers: list[str]) -> pd.DataFrame:
     """Resolve the given GoCardless customers against every Sage customer (rules 1-3)."""
-    gc = conn.execute("""SELECT id, email, given_name, family_name, company_name, CAST(metadata AS VARCHAR) AS metadata
-        FROM gocardless_customers WHERE id IN (SELECT unnest(?))""", [gocardless_customers]).df()
+    gc = conn.execute(
+        """SELECT id, email, given_name, family_name, company_name, CAST(metadata AS VARCHAR) AS metadata
+        FROM gocardless_customers WHERE id IN (SELECT unnest(?))""",
+        [gocardless_customers],
+    ).df()
     sage = conn.execute("SELECT ARDivisionNo, CustomerNo, CustomerName, EmailAddress FROM sage_customers").df()
     return resolve_customers(gc, sage)
 
 
 def invoices_of(conn: duckdb.DuckDBPyConnection, sage_customers: list[str]) -> pd.DataFrame:
     """Open-invoice rows (as last polled) of the given `DD-CUSTNO` customers; Balance as decimal text."""
-    return conn.execute("""
+    return conn.execute(
+        """
         SELECT ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType, InvoiceDate, InvoiceDueDate,
                CAST(Balance AS VARCHAR) AS Balance
-        FROM sage_ar_invoices WHERE ARDivisionNo || '-' || CustomerNo IN (SELECT unnest(?))""", [sage_customers]).df()
+        FROM sage_ar_invoices WHERE ARDivisionNo || '-' || CustomerNo IN (SELECT unnest(?))""",
+        [sage_customers],
+    ).df()
 
 
-def evaluate_payments(conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings,
-                      actor: str = "system", payment_ids: list[str] | None = None) -> EvaluationSummary:
+def evaluate_payments(
+    conn: duckdb.DuckDBPyConnection,
+    store: Store,
+    settings: ReconciliationSettings,
+    actor: str = "system",
+    payment_ids: list[str] | None = None,
+) -> EvaluationSummary:
     """Bring every changed payment to its next status; return what happened."""
     ensure_tables(conn)
     summary = EvaluationSummary()
@@ -153,12 +169,12 @@ def _steps(payments: pd.DataFrame, collect_on: str) -> pd.DataFrame:
     distinct = pairs.drop_duplicates()
     table = {(ls, gs): next_step(ls, gs, collect_on) for ls, gs in distinct.itertuples(index=False)}
     keys = list(zip(pairs["ledger_status"], pairs["status"], strict=True))
-    return pd.DataFrame({"action": [table[k].action for k in keys], "cause": [table[k].cause for k in keys]},
-                        index=payments.index)
+    return pd.DataFrame(
+        {"action": [table[k].action for k in keys], "cause": [table[k].cause for k in keys]}, index=payments.index
+    )
 
 
-def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame,
-            settings: ReconciliationSettings) -> pd.DataFrame:
+def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: ReconciliationSettings) -> pd.DataFrame:
     customer_map = customer_map_for(conn, to_match["gocardless_customer"].dropna().unique().tolist())
     known = customer_map["sage_customer"].dropna().unique().tolist()
     invoices = invoices_of(conn, known)
@@ -180,22 +196,46 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Reconci
     ledger_rows, audit, held, reversals, closing = out
     by_id = {} if decisions.empty else {d.payment_id: d for d in typed_rows(decisions, Decision, Decision._fields)}
     for p in typed_rows(payments, _Payment, _Payment._fields):
-        base = {"payment_id": p.id, "expected_status": p.ledger_status, "gocardless_customer": p.gocardless_customer,
-                "amount_minor": p.amount, "currency": p.currency, "gocardless_status": p.status}
+        base = {
+            "payment_id": p.id,
+            "expected_status": p.ledger_status,
+            "gocardless_customer": p.gocardless_customer,
+            "amount_minor": p.amount,
+            "currency": p.currency,
+            "gocardless_status": p.status,
+        }
         if p.action == "match":
             d = by_id[p.id]
             status = "matched" if d.status == "matched" else "held"
-            row = {**base, "status": status, "reason": d.reason, "sage_customer": d.sage_customer,
-                   "home_amount": _text(d.home_amount), "allocations": _allocations(d.allocations), "rule": d.rule,
-                   "explanation": d.explanation}
+            row = {
+                **base,
+                "status": status,
+                "reason": d.reason,
+                "sage_customer": d.sage_customer,
+                "home_amount": _text(d.home_amount),
+                "allocations": _allocations(d.allocations),
+                "rule": d.rule,
+                "explanation": d.explanation,
+            }
             ledger_rows.append(row)
-            audit.append(("payment.matched" if status == "matched" else "payment.held", p.id,
-                          {**row, "inputs": _inputs(p), "candidates": list(d.candidates)}))
+            audit.append(
+                (
+                    "payment.matched" if status == "matched" else "payment.held",
+                    p.id,
+                    {**row, "inputs": _inputs(p), "candidates": list(d.candidates)},
+                )
+            )
             if status == "held":
                 held.append(_review_details(p, d))
         elif p.action in ("pending", "not_collected"):
-            ledger_rows.append({**base, "status": p.action, "reason": None if p.action == "pending" else p.cause,
-                                "home_amount": _text(_home_amount(p, settings))})
+            ledger_rows.append(
+                {
+                    **base,
+                    "status": p.action,
+                    "reason": None if p.action == "pending" else p.cause,
+                    "home_amount": _text(_home_amount(p, settings)),
+                }
+            )
             audit.append((f"payment.{p.action}", p.id, {"gocardless_status": p.status}))
             if p.action == "not_collected":
                 closing.append(p.id)
@@ -205,23 +245,25 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Reconci
             reversals.append(item)
             audit.append(("payment.reversal_required", p.id, item))
         else:
-            audit.append(("payment.unchanged", p.id, {"gocardless_status": p.status,
-                                                      "ledger_status": p.ledger_status}))
+            audit.append(("payment.unchanged", p.id, {"gocardless_status": p.status, "ledger_status": p.ledger_status}))
     return out
 
 
-def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, decisions: pd.DataFrame,
-                   settings: ReconciliationSettings) -> None:
+def _write_matches(
+    conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, decisions: pd.DataFrame, settings: ReconciliationSettings
+) -> None:
     now = utcnow().replace(tzinfo=None)
-    frame = pd.DataFrame({
-        "payment_id": payments["id"],
-        "status": payments["action"],
-        "gocardless_customer": payments["gocardless_customer"],
-        "amount": payments["amount"],
-        "currency": payments["currency"],
-        "gocardless_status": payments["status"],
-        "source_fetched_at": payments["fetched_at"],
-    })
+    frame = pd.DataFrame(
+        {
+            "payment_id": payments["id"],
+            "status": payments["action"],
+            "gocardless_customer": payments["gocardless_customer"],
+            "amount": payments["amount"],
+            "currency": payments["currency"],
+            "gocardless_status": payments["status"],
+            "source_fetched_at": payments["fetched_at"],
+        }
+    )
     if not decisions.empty:
         d = decisions.reindex(frame["payment_id"].tolist())
         d.index = frame.index
@@ -231,7 +273,8 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
         frame["sage_customer"] = d["sage_customer"].where(matched, None)
         frame["home_amount"] = d["home_amount"].map(_text).where(matched, None)
         frame["allocations"] = d["allocations"].map(
-            lambda a: json.dumps(_allocations(a)) if isinstance(a, list) else None)
+            lambda a: json.dumps(_allocations(a)) if isinstance(a, list) else None
+        )
         frame["rule"] = d["rule"].where(matched, None)
         frame["explanation"] = d["explanation"].where(matched, None)
         frame["candidates"] = d["candidates"].map(lambda c: json.dumps(list(c)) if isinstance(c, list) else None)
@@ -248,8 +291,9 @@ def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, deci
     conn.unregister("new_matches")
 
 
-def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings,
-                     actor: str = "system") -> int:
+def evaluate_refunds(
+    conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings, actor: str = "system"
+) -> int:
     """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
 
     A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
@@ -286,9 +330,15 @@ def evaluate_refunds(conn: duckdb.DuckDBPyConnection, store: Store, settings: Re
 def _review_details(p: _Payment, d: Decision) -> dict[str, Any]:
     """What the spec asks a held item to carry, for the operator."""
     return {
-        "payment_id": p.id, "gocardless_customer": p.gocardless_customer, "amount_minor": p.amount,
-        "currency": p.currency, "home_amount": _text(d.home_amount), "reference": p.reference,
-        "reason": d.reason, "explanation": d.explanation, "sage_customer": d.sage_customer,
+        "payment_id": p.id,
+        "gocardless_customer": p.gocardless_customer,
+        "amount_minor": p.amount,
+        "currency": p.currency,
+        "home_amount": _text(d.home_amount),
+        "reference": p.reference,
+        "reason": d.reason,
+        "explanation": d.explanation,
+        "sage_customer": d.sage_customer,
         "candidates": list(d.candidates),
     }
 
@@ -296,28 +346,45 @@ def _review_details(p: _Payment, d: Decision) -> dict[str, Any]:
 def _home_amount(p: _Payment, settings: ReconciliationSettings) -> Decimal | None:
     """The amount in Sage's currency, for display of payments that are not matched (pending, not collected)."""
     try:
-        return money.to_home_amount(p.amount, p.currency, settings.home_currency, p.fx_currency, p.fx_amount,
-                                    settings.fx_rates)
+        return money.to_home_amount(
+            p.amount, p.currency, settings.home_currency, p.fx_currency, p.fx_amount, settings.fx_rates
+        )
     except money.UnsupportedCurrency:
         return None
 
 
-def reversal_details(payment_id: str, cause: str | None, amount_minor: int, currency: str,
-                     settings: ReconciliationSettings) -> dict[str, Any]:
+def reversal_details(
+    payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: ReconciliationSettings
+) -> dict[str, Any]:
     home = money.to_home_amount(amount_minor, currency, settings.home_currency, None, None, settings.fx_rates)
-    return {"payment_id": payment_id, "cause": cause, "amount_minor": amount_minor, "currency": currency,
-            "amount": str(money.to_decimal(amount_minor, currency)), "home_amount": _text(home)}
+    return {
+        "payment_id": payment_id,
+        "cause": cause,
+        "amount_minor": amount_minor,
+        "currency": currency,
+        "amount": str(money.to_decimal(amount_minor, currency)),
+        "home_amount": _text(home),
+    }
 
 
 def _inputs(p: _Payment) -> dict[str, Any]:
-    return {"amount": p.amount, "currency": p.currency, "reference": p.reference, "description": p.description,
-            "metadata": p.metadata, "fx_currency": p.fx_currency, "fx_amount": p.fx_amount,
-            "gocardless_status": p.status}
+    return {
+        "amount": p.amount,
+        "currency": p.currency,
+        "reference": p.reference,
+        "description": p.description,
+        "metadata": p.metadata,
+        "fx_currency": p.fx_currency,
+        "fx_amount": p.fx_amount,
+        "gocardless_status": p.status,
+    }
 
 
 def _allocations(allocations: Sequence[DecidedAllocation] | None) -> list[dict[str, str]]:
-    return [{"invoice_no": a["invoice_no"], "invoice_type": a["invoice_type"], "amount": str(a["amount"])}
-            for a in (allocations or [])]
+    return [
+        {"invoice_no": a["invoice_no"], "invoice_type": a["invoice_type"], "amount": str(a["amount"])}
+        for a in (allocations or [])
+    ]
 
 
 def _text(value: Decimal | float | None) -> str | None:
@@ -325,4 +392,3 @@ def _text(value: Decimal | float | None) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value)
-

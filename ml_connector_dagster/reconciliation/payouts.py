@@ -22,8 +22,12 @@ def build(conn: duckdb.DuckDBPyConnection, store: Store, write: bool = True) -> 
     ensure_tables(conn)
     items = conn.execute("SELECT payout, payment FROM gocardless_payout_items WHERE payment IS NOT NULL").df()
     statuses = store.ledger.statuses(items["payment"].unique().tolist()) if len(items) else {}
-    conn.register("payment_status", pd.DataFrame({"payment": list(statuses), "ledger_status": list(statuses.values())},
-                                                 columns=["payment", "ledger_status"]))
+    conn.register(
+        "payment_status",
+        pd.DataFrame(
+            {"payment": list(statuses), "ledger_status": list(statuses.values())}, columns=["payment", "ledger_status"]
+        ),
+    )
     frame = conn.execute(f"""
         WITH items AS (
             SELECT i.payout, i.type, i.amount, i.payment, s.ledger_status
@@ -80,9 +84,13 @@ def markdown(frame: pd.DataFrame, limit: int = 50) -> str:
     """A UI table (amounts in minor units, as GoCardless reports them)."""
     if frame.empty:
         return "No payouts yet."
-    lines = ["| payout | currency | amount | items add up | payments | posted | held | fees | reference |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| payout | currency | amount | items add up | payments | posted | held | fees | reference |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in typed_rows(frame.head(limit), _Line, _Line._fields):
-        lines.append(f"| {r.payout_id} | {r.currency} | {r.amount} | {'yes' if r.items_add_up else 'NO'} | "
-                     f"{len(r.payments)} | {len(r.posted)} | {len(r.held)} | {r.fees} | {r.reference or ''} |")
+        lines.append(
+            f"| {r.payout_id} | {r.currency} | {r.amount} | {'yes' if r.items_add_up else 'NO'} | "
+            f"{len(r.payments)} | {len(r.posted)} | {len(r.held)} | {r.fees} | {r.reference or ''} |"
+        )
     return "\n".join(lines)

@@ -61,9 +61,11 @@ MAX_UNREACHABLE = 3  # consecutive payments Sage could not be reached for before
 # `refunds`, each {id, amount, currency, status}; or the same built from the API (review actions).
 PaymentRow = dict[str, Any]
 PaymentRows = Callable[[Sequence[str]], dict[str, PaymentRow]]
-MISSING_FROM_WAREHOUSE = ("the payment is not in the warehouse (not fetched yet, or the warehouse was rebuilt); "
-                          "it stays as it was and the next write-back tries again - materialize gocardless/payments "
-                          "if it stays so")
+MISSING_FROM_WAREHOUSE = (
+    "the payment is not in the warehouse (not fetched yet, or the warehouse was rebuilt); "
+    "it stays as it was and the next write-back tries again - materialize gocardless/payments "
+    "if it stays so"
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,10 @@ class Allocation:
         if not self.invoice_no.strip():
             raise AllocationError("give an invoice number, optionally with :AMOUNT")
         if self.amount is not None and self.amount <= 0:
-            raise AllocationError(f"invoice {self.invoice_no}: the amount must be more than 0, not {self.amount}; "
-                                  "leave the amount out to apply what the invoice needs (oldest first)")
+            raise AllocationError(
+                f"invoice {self.invoice_no}: the amount must be more than 0, not {self.amount}; "
+                "leave the amount out to apply what the invoice needs (oldest first)"
+            )
 
 
 class AllocationError(ValueError):
@@ -178,22 +182,33 @@ class Claims:
 def payment_rows(conn: duckdb.DuckDBPyConnection, payment_ids: Sequence[str]) -> dict[str, PaymentRow]:
     """The payments as last fetched from GoCardless, keyed by id, each with its `refunds` (id, amount,
     currency, status): the re-check needs their references, and what GoCardless says now."""
-    frame = conn.execute(f"SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))",
-                         [list(payment_ids)]).df()
+    frame = conn.execute(
+        f"SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))", [list(payment_ids)]
+    ).df()
     record: PaymentRow = {}  # each row comes as a dict of this type (keys: the columns' names)
     records = frame.astype(object).where(frame.notna(), None).to_dict("records", into=record)
     rows = {r["id"]: {**r, "refunds": []} for r in records}
     if rows and table_exists(conn, "gocardless_refunds"):
-        refunds = conn.execute("""SELECT id, payment, amount, currency, status FROM gocardless_refunds
-            WHERE payment IN (SELECT unnest(?)) ORDER BY created_at, id""", [list(rows)]).fetchall()
+        refunds = conn.execute(
+            """SELECT id, payment, amount, currency, status FROM gocardless_refunds
+            WHERE payment IN (SELECT unnest(?)) ORDER BY created_at, id""",
+            [list(rows)],
+        ).fetchall()
         for rid, pid, amount, currency, status in refunds:
             rows[pid]["refunds"].append({"id": rid, "amount": int(amount), "currency": currency, "status": status})
     return rows
 
 
-def post_matched(store: Store, agent: AgentClient, settings: ReconciliationSettings, payments: PaymentRows,
-                 actor: str = "system", owner: str | None = None, lease: timedelta = POSTING_LEASE,
-                 max_unreachable: int = MAX_UNREACHABLE) -> PostingPass:
+def post_matched(
+    store: Store,
+    agent: AgentClient,
+    settings: ReconciliationSettings,
+    payments: PaymentRows,
+    actor: str = "system",
+    owner: str | None = None,
+    lease: timedelta = POSTING_LEASE,
+    max_unreachable: int = MAX_UNREACHABLE,
+) -> PostingPass:
     """Post every matched payment, and resolve those left `posting` (claim free, i.e. not being worked on).
 
     Stops after `max_unreachable` payments in a row could not reach Sage: the agent is down, and every
@@ -212,14 +227,22 @@ def post_matched(store: Store, agent: AgentClient, settings: ReconciliationSetti
             in_a_row = in_a_row + 1 if outcome.unreachable else 0
             if in_a_row >= max_unreachable:
                 result.stopped = f"Sage could not be reached for {in_a_row} payments in a row ({outcome.message})"
-                result.waiting = [e.payment_id for e in entries[n + 1:]]
+                result.waiting = [e.payment_id for e in entries[n + 1 :]]
                 break
     return result
 
 
-def post_payment(store: Store, agent: AgentClient, settings: ReconciliationSettings, entry: LedgerEntry,
-                 payment: PaymentRow | None, actor: str = "system", allocations: Sequence[Allocation] | None = None,
-                 sage_customer: str | None = None, claims: Claims | None = None) -> PostingOutcome:
+def post_payment(
+    store: Store,
+    agent: AgentClient,
+    settings: ReconciliationSettings,
+    entry: LedgerEntry,
+    payment: PaymentRow | None,
+    actor: str = "system",
+    allocations: Sequence[Allocation] | None = None,
+    sage_customer: str | None = None,
+    claims: Claims | None = None,
+) -> PostingOutcome:
     """Post one payment; `allocations`/`sage_customer` are an operator's choice (review apply).
 
     Without `claims` (an operator's action) the payment is claimed for this call alone.
@@ -233,8 +256,18 @@ def post_payment(store: Store, agent: AgentClient, settings: ReconciliationSetti
         return PostingOutcome(pid, "skipped", message=f"status is {entry.status}, not one of {', '.join(allowed)}")
     if not claims.take(pid, entry.status):
         return _not_taken(store.ledger.entry(pid))
-    attempt = _Attempt(store, agent, settings, store.ledger.entry(pid), payment, actor, claims.owner,
-                       from_status=entry.status, allocations=allocations, sage_customer=sage_customer)
+    attempt = _Attempt(
+        store,
+        agent,
+        settings,
+        store.ledger.entry(pid),
+        payment,
+        actor,
+        claims.owner,
+        from_status=entry.status,
+        allocations=allocations,
+        sage_customer=sage_customer,
+    )
     try:
         return attempt.run()
     except BaseException as exc:
@@ -247,8 +280,11 @@ def post_payment(store: Store, agent: AgentClient, settings: ReconciliationSetti
 def _not_taken(current: LedgerEntry) -> PostingOutcome:
     """Why a claim failed: another pass holds it (busy), or the payment moved on since it was listed."""
     if current.status == "posting" and current.lease_until is not None:
-        return PostingOutcome(current.payment_id, "busy", message=f"{current.claimed_by} is posting it "
-                              f"(lease until {current.lease_until:%Y-%m-%d %H:%M:%S} UTC)")
+        return PostingOutcome(
+            current.payment_id,
+            "busy",
+            message=f"{current.claimed_by} is posting it (lease until {current.lease_until:%Y-%m-%d %H:%M:%S} UTC)",
+        )
     return PostingOutcome(current.payment_id, "skipped", message=f"it moved on to {current.status}")
 
 
@@ -331,32 +367,52 @@ class _Attempt:
             return self._defer("sage_unavailable", str(exc), unreachable=True)
         except SageError as exc:
             return self._hold("sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc)})
-        self.store.audit.append("sage.open_invoices", self.pid, {"customer": customer, "invoices": [
-            {"invoice_no": i.InvoiceNo, "invoice_type": i.InvoiceType, "balance": str(i.Balance)} for i in invoices]},
-            actor=self.actor)
+        self.store.audit.append(
+            "sage.open_invoices",
+            self.pid,
+            {
+                "customer": customer,
+                "invoices": [
+                    {"invoice_no": i.InvoiceNo, "invoice_type": i.InvoiceType, "balance": str(i.Balance)}
+                    for i in invoices
+                ],
+            },
+            actor=self.actor,
+        )
         plan = self._plan(payment, customer, invoices)
         if isinstance(plan, PostingOutcome):
             return plan
         request = CashReceiptRequest(
-            idempotency_key=self.pid, deposit_date=datetime.now(UTC).date(),
-            bank_code=self.settings.bank_code, ar_division_no=division, customer_no=customer_no,
-            amount=plan.home_amount, reference=(payment.get("reference") or self.pid)[:30], lines=tuple(plan.lines))
+            idempotency_key=self.pid,
+            deposit_date=datetime.now(UTC).date(),
+            bank_code=self.settings.bank_code,
+            ar_division_no=division,
+            customer_no=customer_no,
+            amount=plan.home_amount,
+            reference=(payment.get("reference") or self.pid)[:30],
+            lines=tuple(plan.lines),
+        )
         return self._send(payment, request, plan.rule, plan.why)
 
     def _plan(self, payment: PaymentRow, customer: str, invoices: list[InvoiceRecord]) -> _Plan | PostingOutcome:
         """The lines to write: the operator's, or the rules' decision on Sage's invoices as they are now."""
         if self.allocations is not None:  # an AllocationError ends the attempt: see release
             if not self.entry.home_amount:
-                raise AllocationError("the payment has no amount in home currency (currency unsupported); it cannot "
-                                      "be applied")
+                raise AllocationError(
+                    "the payment has no amount in home currency (currency unsupported); it cannot be applied"
+                )
             home_amount = Decimal(self.entry.home_amount)
             lines = _operator_lines(self.allocations, invoices, home_amount)
             return _Plan(lines, "operator", "applied by an operator", home_amount)
-        decision = decide_for_customer({**payment, "sage_customer": customer},
-                                       [dataclasses.asdict(i) for i in invoices], match_settings(self.settings))
+        decision = decide_for_customer(
+            {**payment, "sage_customer": customer},
+            [dataclasses.asdict(i) for i in invoices],
+            match_settings(self.settings),
+        )
         if not decision.matched or decision.home_amount is None:  # a matched decision has its amount
-            return self._hold(decision.reason, decision.explanation,
-                              {"candidates": decision.candidates, "sage_customer": customer})
+            return self._hold(
+                decision.reason, decision.explanation, {"candidates": decision.candidates, "sage_customer": customer}
+            )
         lines = [ReceiptLine(a["invoice_no"], a["invoice_type"], a["amount"]) for a in decision.allocations]
         return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
 
@@ -364,9 +420,17 @@ class _Attempt:
         asked = _request_record(request)
         if not self.store.ledger.transition(self.pid, ["posting"], owner=self.owner, request=asked):
             return self._lost()
-        self.store.audit.append("cash_receipt.requested", self.pid, {
-            **asked, "operator_allocations": [dataclasses.asdict(a) for a in self.allocations]
-            if self.allocations is not None else None}, actor=self.actor)
+        self.store.audit.append(
+            "cash_receipt.requested",
+            self.pid,
+            {
+                **asked,
+                "operator_allocations": [dataclasses.asdict(a) for a in self.allocations]
+                if self.allocations is not None
+                else None,
+            },
+            actor=self.actor,
+        )
         self.sent = True
         try:
             receipt = self.agent.create_cash_receipt(request)
@@ -377,31 +441,61 @@ class _Attempt:
         except (SageLogonError, SageCompanyError) as exc:  # refused before anything was written
             return self._defer("sage_unavailable", str(exc), unreachable=True)
         except SageError as exc:
-            return self._hold("sage_rejected", f"Sage refused the request: {exc}",
-                              {"sage_message": str(exc), "asked": asked})
+            return self._hold(
+                "sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc), "asked": asked}
+            )
         differences = _differences(asked, receipt)
         if differences:
             return self._mismatch(asked, receipt, differences)
-        return self._record(payment, receipt, asked["lines"], rule, explanation=why, sage_customer=asked["customer"],
-                            home_amount=asked["amount"])
+        return self._record(
+            payment,
+            receipt,
+            asked["lines"],
+            rule,
+            explanation=why,
+            sage_customer=asked["customer"],
+            home_amount=asked["amount"],
+        )
 
     # --- ways out -------------------------------------------------------------------------------------------
 
-    def _record(self, payment: PaymentRow, receipt: CashReceipt, allocations: list[dict[str, str]], rule: str | None,
-                note: str | None = None, **values: Any) -> PostingOutcome:
-        record = {"receipt_id": receipt.receipt_id, "deposit_no": receipt.deposit_no, "check_no": receipt.check_no,
-                  "bank_code": receipt.bank_code, "deposit_date": str(receipt.deposit_date),
-                  "amount": str(receipt.amount)}
-        if not self.store.ledger.finish(self.pid, self.owner, status="posted", reason=None, receipt=record,
-                                        allocations=allocations, rule=rule, **values):
+    def _record(
+        self,
+        payment: PaymentRow,
+        receipt: CashReceipt,
+        allocations: list[dict[str, str]],
+        rule: str | None,
+        note: str | None = None,
+        **values: Any,
+    ) -> PostingOutcome:
+        record = {
+            "receipt_id": receipt.receipt_id,
+            "deposit_no": receipt.deposit_no,
+            "check_no": receipt.check_no,
+            "bank_code": receipt.bank_code,
+            "deposit_date": str(receipt.deposit_date),
+            "amount": str(receipt.amount),
+        }
+        if not self.store.ledger.finish(
+            self.pid,
+            self.owner,
+            status="posted",
+            reason=None,
+            receipt=record,
+            allocations=allocations,
+            rule=rule,
+            **values,
+        ):
             return self._lost()
-        self.store.audit.append("cash_receipt.created", self.pid, {**record, "allocations": allocations, "note": note},
-                                actor=self.actor)
+        self.store.audit.append(
+            "cash_receipt.created", self.pid, {**record, "allocations": allocations, "note": note}, actor=self.actor
+        )
         operator = self.allocations is not None
         for item in self.store.review.open_for(self.pid):
             if item.kind in ("held", "processing_failed"):
-                self.store.review.close(item.id, "applied" if operator else "resolved", by=self.actor,
-                                        note=note or "posted")
+                self.store.review.close(
+                    item.id, "applied" if operator else "resolved", by=self.actor, note=note or "posted"
+                )
         return self._money_back(payment, receipt) or PostingOutcome(self.pid, "posted", receipt_id=receipt.receipt_id)
 
     def _money_back(self, payment: PaymentRow, receipt: CashReceipt) -> PostingOutcome | None:
@@ -424,21 +518,28 @@ class _Attempt:
 
     def _not_collected(self, payment: PaymentRow) -> PostingOutcome:
         status = payment["status"]
-        if not self.store.ledger.finish(self.pid, self.owner, status="not_collected", reason=status,
-                                        gocardless_status=status):
+        if not self.store.ledger.finish(
+            self.pid, self.owner, status="not_collected", reason=status, gocardless_status=status
+        ):
             return self._lost()
         for item in self.store.review.open_for(self.pid):
             if item.kind == "held":
                 self.store.review.close(item.id, "resolved", by=self.actor, note="payment not collected")
-        self.store.audit.append("payment.not_collected", self.pid, {
-            "gocardless_status": status, "note": "no receipt in Sage under this payment's key; nothing written"},
-            actor=self.actor)
+        self.store.audit.append(
+            "payment.not_collected",
+            self.pid,
+            {"gocardless_status": status, "note": "no receipt in Sage under this payment's key; nothing written"},
+            actor=self.actor,
+        )
         return PostingOutcome(self.pid, "not_collected", reason=status)
 
     def _mismatch(self, asked: dict[str, Any], receipt: CashReceipt, differences: list[str]) -> PostingOutcome:
-        return self._hold("sage_rejected", "Sage holds a cash receipt under this payment's key that differs from "
-                          f"what was asked: {'; '.join(differences)}; check it in Sage before anything else",
-                          {"asked": asked, "sage_has": _receipt_view(receipt), "differences": differences})
+        return self._hold(
+            "sage_rejected",
+            "Sage holds a cash receipt under this payment's key that differs from "
+            f"what was asked: {'; '.join(differences)}; check it in Sage before anything else",
+            {"asked": asked, "sage_has": _receipt_view(receipt), "differences": differences},
+        )
 
     def _rejected(self, asked: dict[str, Any], exc: SageWriteRejected) -> PostingOutcome:
         details: dict[str, Any] = {"sage_message": str(exc), "asked": asked}
@@ -454,12 +555,25 @@ class _Attempt:
         if not self.store.ledger.finish(self.pid, self.owner, status="held", reason=reason, explanation=why):
             return self._lost()
         entry = self.entry
-        self.store.review.open_item(self.pid, "held", reason, {
-            "payment_id": self.pid, "gocardless_customer": entry.gocardless_customer,
-            "amount_minor": entry.amount_minor, "currency": entry.currency, "home_amount": entry.home_amount,
-            "reason": reason, "explanation": why, "checked_at_posting": True, **details})
-        self.store.audit.append("payment.held", self.pid, {"reason": reason, "explanation": why, **details},
-                                actor=self.actor)
+        self.store.review.open_item(
+            self.pid,
+            "held",
+            reason,
+            {
+                "payment_id": self.pid,
+                "gocardless_customer": entry.gocardless_customer,
+                "amount_minor": entry.amount_minor,
+                "currency": entry.currency,
+                "home_amount": entry.home_amount,
+                "reason": reason,
+                "explanation": why,
+                "checked_at_posting": True,
+                **details,
+            },
+        )
+        self.store.audit.append(
+            "payment.held", self.pid, {"reason": reason, "explanation": why, **details}, actor=self.actor
+        )
         return PostingOutcome(self.pid, "held", reason=reason, message=why)
 
     def _unknown(self, exc: SageUnavailable) -> PostingOutcome:
@@ -473,8 +587,12 @@ class _Attempt:
         """Nothing was written: back to the status it was claimed in, for the next pass."""
         if not self.store.ledger.finish(self.pid, self.owner, status=self.from_status):
             return self._lost()
-        self.store.audit.append("cash_receipt.deferred", self.pid, {"reason": reason, "message": message,
-                                "status": self.from_status}, actor=self.actor)
+        self.store.audit.append(
+            "cash_receipt.deferred",
+            self.pid,
+            {"reason": reason, "message": message, "status": self.from_status},
+            actor=self.actor,
+        )
         return PostingOutcome(self.pid, "deferred", reason=reason, message=message, unreachable=unreachable)
 
     def release(self, exc: BaseException) -> None:
@@ -484,36 +602,58 @@ class _Attempt:
         status = "posting" if self.sent else self.from_status
         try:
             if self.store.ledger.finish(self.pid, self.owner, status=status) and not isinstance(exc, AllocationError):
-                self.store.audit.append("cash_receipt.interrupted", self.pid, {
-                    "error": f"{type(exc).__name__}: {exc}"[:2000], "status": status}, actor=self.actor)
+                self.store.audit.append(
+                    "cash_receipt.interrupted",
+                    self.pid,
+                    {"error": f"{type(exc).__name__}: {exc}"[:2000], "status": status},
+                    actor=self.actor,
+                )
         except Exception:
             log.warning("could not release the claim on %s", self.pid, exc_info=True)
 
     def _lost(self) -> PostingOutcome:
         current = self.store.ledger.get(self.pid)
-        return PostingOutcome(self.pid, "lost", message=f"{current.claimed_by if current else 'another pass'} took "
-                              "over the claim (this pass's lease had expired); it finishes the payment")
+        return PostingOutcome(
+            self.pid,
+            "lost",
+            message=f"{current.claimed_by if current else 'another pass'} took "
+            "over the claim (this pass's lease had expired); it finishes the payment",
+        )
 
 
 # --- comparing what was asked with what Sage has ------------------------------------------------------------------
 
+
 def _request_record(request: CashReceiptRequest) -> dict[str, Any]:
     """The request as kept in the ledger before it is sent (amounts as exact text)."""
-    return {"customer": f"{request.ar_division_no}-{request.customer_no}", "amount": str(request.amount),
-            "lines": [{"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
-                      for line in request.lines],
-            "deposit_date": request.deposit_date.isoformat(), "reference": request.reference}
+    return {
+        "customer": f"{request.ar_division_no}-{request.customer_no}",
+        "amount": str(request.amount),
+        "lines": [
+            {"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
+            for line in request.lines
+        ],
+        "deposit_date": request.deposit_date.isoformat(),
+        "reference": request.reference,
+    }
 
 
 def _receipt_view(receipt: CashReceipt) -> dict[str, Any]:
-    return {"receipt_id": receipt.receipt_id, "customer": f"{receipt.ar_division_no}-{receipt.customer_no}",
-            "amount": str(receipt.amount), "lines": _lines_of(receipt), "deposit_date": str(receipt.deposit_date),
-            "status": receipt.status}
+    return {
+        "receipt_id": receipt.receipt_id,
+        "customer": f"{receipt.ar_division_no}-{receipt.customer_no}",
+        "amount": str(receipt.amount),
+        "lines": _lines_of(receipt),
+        "deposit_date": str(receipt.deposit_date),
+        "status": receipt.status,
+    }
 
 
 def _lines_of(receipt: CashReceipt) -> list[dict[str, str]]:
-    return [{"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
-            for line in receipt.lines]
+    return [
+        {"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
+        for line in receipt.lines
+    ]
 
 
 def _differences(asked: dict[str, Any], receipt: CashReceipt) -> list[str]:
@@ -546,8 +686,10 @@ def _line_text(lines: Iterable[dict[str, Any]]) -> str:
 
 # --- an operator's allocation ---------------------------------------------------------------------------------------
 
-def _operator_lines(chosen: Sequence[Allocation], invoices: Iterable[InvoiceRecord],
-                    home_amount: Decimal) -> list[ReceiptLine]:
+
+def _operator_lines(
+    chosen: Sequence[Allocation], invoices: Iterable[InvoiceRecord], home_amount: Decimal
+) -> list[ReceiptLine]:
     """An operator's allocation checked against Sage's current invoices; unstated amounts fill oldest first."""
     by_no = {_norm(i.InvoiceNo): i for i in invoices if i.InvoiceType in ("IN", "DM", "FC")}
     picked = []
@@ -558,13 +700,15 @@ def _operator_lines(chosen: Sequence[Allocation], invoices: Iterable[InvoiceReco
         if invoice.Balance <= 0:
             raise AllocationError(f"invoice {invoice.InvoiceNo} has no balance left (already collected)")
         if choice.amount is not None and choice.amount > invoice.Balance:
-            raise AllocationError(f"{choice.amount} is more than invoice {invoice.InvoiceNo}'s balance "
-                                  f"{invoice.Balance}")
+            raise AllocationError(
+                f"{choice.amount} is more than invoice {invoice.InvoiceNo}'s balance {invoice.Balance}"
+            )
         picked.append((invoice, choice.amount))
     remaining = home_amount - sum((a for _, a in picked if a is not None), Decimal("0"))
     lines = []
-    oldest_first = sorted(picked, key=lambda p: (p[0].InvoiceDueDate or date.min, p[0].InvoiceDate or date.min,
-                                                  p[0].InvoiceNo))
+    oldest_first = sorted(
+        picked, key=lambda p: (p[0].InvoiceDueDate or date.min, p[0].InvoiceDate or date.min, p[0].InvoiceNo)
+    )
     for invoice, amount in oldest_first:
         if amount is None:
             amount = min(invoice.Balance, remaining)
@@ -573,8 +717,10 @@ def _operator_lines(chosen: Sequence[Allocation], invoices: Iterable[InvoiceReco
             lines.append(ReceiptLine(invoice.InvoiceNo, invoice.InvoiceType, amount))
     total = sum((line.amount for line in lines), Decimal("0"))
     if total != home_amount:
-        raise AllocationError(f"the allocations add up to {total} but the payment is {home_amount}; "
-                              "name more invoices or give amounts that add up to the payment")
+        raise AllocationError(
+            f"the allocations add up to {total} but the payment is {home_amount}; "
+            "name more invoices or give amounts that add up to the payment"
+        )
     return lines
 
 

@@ -59,23 +59,42 @@ def parse_allocation(text: str) -> Allocation:
         raise ReviewActionError(f"{text!r}: {exc}") from None
 
 
-def apply(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: ReconciliationSettings,
-          item_id: int, allocations: Sequence[Allocation], by: str, sage_customer: str | None = None) -> ActionResult:
+def apply(
+    store: Store,
+    agent: AgentClient,
+    gocardless: GoCardlessClient,
+    settings: ReconciliationSettings,
+    item_id: int,
+    allocations: Sequence[Allocation],
+    by: str,
+    sage_customer: str | None = None,
+) -> ActionResult:
     """Post a held payment to the invoices an operator chose (amounts optional: oldest first fills)."""
     item = _open_item(store, item_id, kinds=("held",))
     entry = store.ledger.entry(item.subject)  # a held item's payment is in the ledger
     if sage_customer is None and entry.sage_customer is None:
         raise ReviewActionError("this payment has no Sage customer; name one with --customer DD-CUSTNO")
-    store.audit.append("review.apply", item.subject, {"item": item_id, "invoices": [a.invoice_no for a in allocations],
-                       "customer": sage_customer}, actor=by)
+    store.audit.append(
+        "review.apply",
+        item.subject,
+        {"item": item_id, "invoices": [a.invoice_no for a in allocations], "customer": sage_customer},
+        actor=by,
+    )
     payment = _fresh_payment(gocardless, item.subject)
-    outcome = post_payment(store, agent, settings, entry, payment, actor=by, allocations=allocations,
-                           sage_customer=sage_customer)
+    outcome = post_payment(
+        store, agent, settings, entry, payment, actor=by, allocations=allocations, sage_customer=sage_customer
+    )
     return _result(item_id, item.subject, "apply", outcome)
 
 
-def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settings: ReconciliationSettings,
-          item_id: int, by: str) -> ActionResult:
+def retry(
+    store: Store,
+    agent: AgentClient,
+    gocardless: GoCardlessClient,
+    settings: ReconciliationSettings,
+    item_id: int,
+    by: str,
+) -> ActionResult:
     """Decide again on fresh data (after fixing it in Sage or GoCardless) and post if it now matches."""
     item = _open_item(store, item_id, kinds=("held", "processing_failed"))
     if item.kind == "processing_failed":  # the event goes back to the inbox; the sensor picks it up
@@ -93,14 +112,28 @@ def retry(store: Store, agent: AgentClient, gocardless: GoCardlessClient, settin
     step = next_step(None if current == "held" else current, resolved.payment["status"], settings.collect_on)
     store.review.close(item_id, "retried", by=by, note="decided again on fresh data")
     if step.action != "match":
-        store.ledger.upsert(pid, status=step.action if step.action != "none" else current,
-                            gocardless_status=resolved.payment["status"])
+        store.ledger.upsert(
+            pid, status=step.action if step.action != "none" else current, gocardless_status=resolved.payment["status"]
+        )
         return ActionResult(item_id, pid, "retry", step.action, f"GoCardless status is {resolved.payment['status']}")
-    home = money.to_home_amount(payment["amount"], payment["currency"], settings.home_currency,
-                                payment.get("fx_currency"), payment.get("fx_amount"), settings.fx_rates)
-    store.ledger.upsert(pid, status="matched", sage_customer=customer, home_amount=None if home is None else str(home),
-                        gocardless_customer=resolved.customer["id"], amount_minor=payment["amount"],
-                        currency=payment["currency"], gocardless_status=resolved.payment["status"])
+    home = money.to_home_amount(
+        payment["amount"],
+        payment["currency"],
+        settings.home_currency,
+        payment.get("fx_currency"),
+        payment.get("fx_amount"),
+        settings.fx_rates,
+    )
+    store.ledger.upsert(
+        pid,
+        status="matched",
+        sage_customer=customer,
+        home_amount=None if home is None else str(home),
+        gocardless_customer=resolved.customer["id"],
+        amount_minor=payment["amount"],
+        currency=payment["currency"],
+        gocardless_status=resolved.payment["status"],
+    )
     if customer is None or home is None:
         reason = "currency_unsupported" if home is None else "customer_not_found"
         store.ledger.transition(pid, ["matched"], status="held", reason=reason)
@@ -126,22 +159,26 @@ def reverse(store: Store, agent: AgentClient, item_id: int, by: str) -> ActionRe
     return reverse_payment(store, agent, item.subject, by, item)
 
 
-def reverse_payment(store: Store, agent: AgentClient, payment_id: str, by: str,
-                    item: ReviewItem | None = None) -> ActionResult:
+def reverse_payment(
+    store: Store, agent: AgentClient, payment_id: str, by: str, item: ReviewItem | None = None
+) -> ActionResult:
     reason = (item.reason if item else None) or "reversal"
     receipt = agent.reverse_cash_receipt(payment_id, reason)
     store.ledger.transition(payment_id, ["reversal_required"], status="reversed")
-    store.audit.append("cash_receipt.reversed", payment_id, {"receipt_id": receipt.receipt_id, "cause": reason},
-                       actor=by)
+    store.audit.append(
+        "cash_receipt.reversed", payment_id, {"receipt_id": receipt.receipt_id, "cause": reason}, actor=by
+    )
     for open_item in store.review.open_for(payment_id):
         if open_item.kind == "reversal_required":
             store.review.close(open_item.id, "resolved", by=by, note="reversal written to Sage")
-    return ActionResult(item.id if item else 0, payment_id, "reverse", "reversed",
-                        f"receipt {receipt.receipt_id} reversed")
+    return ActionResult(
+        item.id if item else 0, payment_id, "reverse", "reversed", f"receipt {receipt.receipt_id} reversed"
+    )
 
 
-def auto_reverse(store: Store, agent: AgentClient, settings: ReconciliationSettings,
-                 actor: str = "system") -> list[ActionResult]:
+def auto_reverse(
+    store: Store, agent: AgentClient, settings: ReconciliationSettings, actor: str = "system"
+) -> list[ActionResult]:
     """With auto_reversal on, reverse receipts whose whole amount went back (partial refunds stay for people)."""
     if not settings.auto_reversal:
         return []
@@ -162,8 +199,9 @@ def _open_item(store: Store, item_id: int, kinds: Sequence[str] | None = None) -
     if item.status != "open":
         raise ReviewActionError(f"review item {item_id} is already {item.status} (by {item.resolved_by})")
     if kinds and item.kind not in kinds:
-        raise ReviewActionError(f"review item {item_id} is {item.kind}; this action applies to {', '.join(kinds)} "
-                                "items")
+        raise ReviewActionError(
+            f"review item {item_id} is {item.kind}; this action applies to {', '.join(kinds)} items"
+        )
     return item
 
 
@@ -174,8 +212,10 @@ def _fresh_payment(gocardless: GoCardlessClient, payment_id: str) -> dict[str, A
 
 def _refunds(gocardless: GoCardlessClient, payment_id: str) -> list[dict[str, Any]]:
     """The payment's refunds now: once its receipt is recorded, money that went back needs a reversal."""
-    return [{"id": r["id"], "amount": int(r["amount"]), "currency": r["currency"], "status": r["status"]}
-            for r in gocardless.list_refunds({"payment": payment_id})]
+    return [
+        {"id": r["id"], "amount": int(r["amount"]), "currency": r["currency"], "status": r["status"]}
+        for r in gocardless.list_refunds({"payment": payment_id})
+    ]
 
 
 def _payment_dict(payment: dict[str, Any], customer_id: str) -> dict[str, Any]:
@@ -185,16 +225,39 @@ def _payment_dict(payment: dict[str, Any], customer_id: str) -> dict[str, Any]:
 
 def _resolve(agent: AgentClient, customer: dict[str, Any]) -> str | None:
     """The Sage customer for a GoCardless customer, against Sage's customers as they are now."""
-    sage = pd.DataFrame([{"ARDivisionNo": c.ARDivisionNo, "CustomerNo": c.CustomerNo, "CustomerName": c.CustomerName,
-                          "EmailAddress": c.EmailAddress} for c in agent.iter_customers()],
-                        columns=["ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"])
-    gc = pd.DataFrame([{"id": customer["id"], "email": customer.get("email"), "given_name": customer.get("given_name"),
-                        "family_name": customer.get("family_name"), "company_name": customer.get("company_name"),
-                        "metadata": json.dumps(customer.get("metadata") or {})}])
+    sage = pd.DataFrame(
+        [
+            {
+                "ARDivisionNo": c.ARDivisionNo,
+                "CustomerNo": c.CustomerNo,
+                "CustomerName": c.CustomerName,
+                "EmailAddress": c.EmailAddress,
+            }
+            for c in agent.iter_customers()
+        ],
+        columns=["ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"],
+    )
+    gc = pd.DataFrame(
+        [
+            {
+                "id": customer["id"],
+                "email": customer.get("email"),
+                "given_name": customer.get("given_name"),
+                "family_name": customer.get("family_name"),
+                "company_name": customer.get("company_name"),
+                "metadata": json.dumps(customer.get("metadata") or {}),
+            }
+        ]
+    )
     found = resolve_customers(gc, sage)["sage_customer"].iloc[0]
     return found if isinstance(found, str) else None  # unresolved: None
 
 
 def _result(item_id: int, payment_id: str, action: str, outcome: PostingOutcome) -> ActionResult:
-    return ActionResult(item_id, payment_id, action, outcome.status,
-                        outcome.message or (f"receipt {outcome.receipt_id}" if outcome.receipt_id else outcome.status))
+    return ActionResult(
+        item_id,
+        payment_id,
+        action,
+        outcome.status,
+        outcome.message or (f"receipt {outcome.receipt_id}" if outcome.receipt_id else outcome.status),
+    )

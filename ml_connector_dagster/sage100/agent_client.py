@@ -51,13 +51,15 @@ class AgentClient(SoapClient):
         r = self._read("Ping")
         return AgentInfo(r.Version, r.CompanyCode, r.CompanyName, r.Backend)
 
-    def list_customers(self, updated_since: datetime | None = None,
-                       page_token: str | None = None) -> Page[CustomerRecord]:
+    def list_customers(
+        self, updated_since: datetime | None = None, page_token: str | None = None
+    ) -> Page[CustomerRecord]:
         r = self._read("ListCustomers", updatedSince=updated_since, pageToken=page_token)
         return Page([_customer(c) for c in _field(r, "customer") or []], _field(r, "nextPageToken"))
 
-    def list_open_invoices(self, updated_since: datetime | None = None,
-                           page_token: str | None = None) -> Page[InvoiceRecord]:
+    def list_open_invoices(
+        self, updated_since: datetime | None = None, page_token: str | None = None
+    ) -> Page[InvoiceRecord]:
         r = self._read("ListOpenInvoices", updatedSince=updated_since, pageToken=page_token)
         return Page([_invoice(i) for i in _field(r, "invoice") or []], _field(r, "nextPageToken"))
 
@@ -104,10 +106,12 @@ class AgentClient(SoapClient):
                     raise
         raise SageOutcomeUnknown(
             f"CreateCashReceipt for {request.idempotency_key}: no answer after {self.retry.attempts} attempts "
-            f"({first_error.message}); it may have been written - call FindCashReceipt before retrying")
+            f"({first_error.message}); it may have been written - call FindCashReceipt before retrying"
+        )
 
 
 # --- mapping --------------------------------------------------------------------------------------------------------
+
 
 def _only_field(result: Any, name: str) -> Any:
     """zeep unwraps a result whose type has a single element; accept it wrapped or not."""
@@ -132,20 +136,50 @@ def _follow(fetch: Callable[[str | None], Page[T]]) -> Iterator[T]:
 
 
 def _customer(c: Any) -> CustomerRecord:
-    return CustomerRecord(c.ARDivisionNo, c.CustomerNo, c.CustomerName, c.EmailAddress or "",
-                          _decimal(c.CurrentBalance), c.CustomerStatus, c.DateUpdated, c.TimeUpdated)
+    return CustomerRecord(
+        c.ARDivisionNo,
+        c.CustomerNo,
+        c.CustomerName,
+        c.EmailAddress or "",
+        _decimal(c.CurrentBalance),
+        c.CustomerStatus,
+        c.DateUpdated,
+        c.TimeUpdated,
+    )
 
 
 def _invoice(i: Any) -> InvoiceRecord:
-    return InvoiceRecord(i.ARDivisionNo, i.CustomerNo, i.InvoiceNo, i.InvoiceType, i.InvoiceDate, i.InvoiceDueDate,
-                         _decimal(i.Balance), i.DateUpdated, i.TimeUpdated)
+    return InvoiceRecord(
+        i.ARDivisionNo,
+        i.CustomerNo,
+        i.InvoiceNo,
+        i.InvoiceType,
+        i.InvoiceDate,
+        i.InvoiceDueDate,
+        _decimal(i.Balance),
+        i.DateUpdated,
+        i.TimeUpdated,
+    )
 
 
 def _receipt(r: Any) -> CashReceipt:
     lines = tuple(ReceiptLine(line.invoiceNo, line.invoiceType, _decimal(line.amount)) for line in r.lines.line)
-    return CashReceipt(r.idempotencyKey, r.receiptId, r.depositNo, r.checkNo, r.bankCode, r.depositDate,
-                       r.arDivisionNo, r.customerNo, _decimal(r.amount), r.reference or "", r.status, lines,
-                       created=bool(r.created), reversal_reason=r.reversalReason or "")
+    return CashReceipt(
+        r.idempotencyKey,
+        r.receiptId,
+        r.depositNo,
+        r.checkNo,
+        r.bankCode,
+        r.depositDate,
+        r.arDivisionNo,
+        r.customerNo,
+        _decimal(r.amount),
+        r.reference or "",
+        r.status,
+        lines,
+        created=bool(r.created),
+        reversal_reason=r.reversalReason or "",
+    )
 
 
 def _repeat(found: CashReceipt, request: CashReceiptRequest) -> CashReceipt:
@@ -164,9 +198,17 @@ def _decimal(value: Any) -> Decimal:
 
 def _receipt_params(request: CashReceiptRequest) -> dict[str, Any]:
     return {
-        "idempotencyKey": request.idempotency_key, "depositDate": request.deposit_date,
-        "bankCode": request.bank_code, "arDivisionNo": request.ar_division_no, "customerNo": request.customer_no,
-        "amount": request.amount, "reference": request.reference or None,
-        "lines": {"line": [{"invoiceNo": line.invoice_no, "invoiceType": line.invoice_type, "amount": line.amount}
-                           for line in request.lines]},
+        "idempotencyKey": request.idempotency_key,
+        "depositDate": request.deposit_date,
+        "bankCode": request.bank_code,
+        "arDivisionNo": request.ar_division_no,
+        "customerNo": request.customer_no,
+        "amount": request.amount,
+        "reference": request.reference or None,
+        "lines": {
+            "line": [
+                {"invoiceNo": line.invoice_no, "invoiceType": line.invoice_type, "amount": line.amount}
+                for line in request.lines
+            ]
+        },
     }

@@ -38,6 +38,7 @@ T = TypeVar("T")
 
 # --- retries --------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """`attempts` tries in all; waits are random in [0, min(max_delay, base_delay * 2**n)] ("full jitter")."""
@@ -49,10 +50,11 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float]:
         for n in range(max(self.attempts - 1, 0)):
-            yield random.uniform(0, min(self.max_delay, self.base_delay * 2 ** n))
+            yield random.uniform(0, min(self.max_delay, self.base_delay * 2**n))
 
 
 # --- transport and WSDL cache ---------------------------------------------------------------------------------
+
 
 class _QuietTransport(Transport):
     """zeep's Transport without its DEBUG dump of request bodies (they hold the Sage password)."""
@@ -72,8 +74,14 @@ class _Session(requests.Session):
         super().__init__()
         self.ca_bundle = ca_bundle
 
-    def merge_environment_settings(self, url: str, proxies: dict[str, str] | None, stream: bool | None,
-                                   verify: bool | str | None, cert: str | tuple[str, str] | None) -> dict[str, Any]:
+    def merge_environment_settings(
+        self,
+        url: str,
+        proxies: dict[str, str] | None,
+        stream: bool | None,
+        verify: bool | str | None,
+        cert: str | tuple[str, str] | None,
+    ) -> dict[str, Any]:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self.ca_bundle:
             merged["verify"] = self.ca_bundle
@@ -108,12 +116,22 @@ def clear_wsdl_cache() -> None:
 
 # --- the shared client --------------------------------------------------------------------------------------------
 
+
 class SoapClient:
     """Calls one Sage-style SOAP service with logon and company code; maps failures to typed errors."""
 
-    def __init__(self, wsdl: str, *, username: str, password: Secret | str, company_code: str,
-                 address: str | None = None, timeout: float | Decimal = 30, ca_bundle: str | None = None,
-                 retry: RetryPolicy = RetryPolicy()) -> None:
+    def __init__(
+        self,
+        wsdl: str,
+        *,
+        username: str,
+        password: Secret | str,
+        company_code: str,
+        address: str | None = None,
+        timeout: float | Decimal = 30,
+        ca_bundle: str | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
         self.wsdl = wsdl
         self.address = address
         self.username = username
@@ -128,12 +146,20 @@ class SoapClient:
         return f"{type(self).__name__}(wsdl={self.wsdl!r}, username={self.username!r}, company={self.company_code!r})"
 
     @classmethod
-    def from_settings(cls, settings: SageSettings, *, address: str | None = None,
-                      retry: RetryPolicy = RetryPolicy()) -> Self:
+    def from_settings(
+        cls, settings: SageSettings, *, address: str | None = None, retry: RetryPolicy = RetryPolicy()
+    ) -> Self:
         """A client of the service `settings` names (`Settings.sage_agent()` or `.sage_ebusiness()`)."""
-        return cls(settings.wsdl, username=settings.username, password=settings.password,
-                   company_code=settings.company_code, address=address, timeout=settings.timeout_seconds,
-                   ca_bundle=settings.ca_bundle, retry=retry)
+        return cls(
+            settings.wsdl,
+            username=settings.username,
+            password=settings.password,
+            company_code=settings.company_code,
+            address=address,
+            timeout=settings.timeout_seconds,
+            ca_bundle=settings.ca_bundle,
+            retry=retry,
+        )
 
     def _load(self) -> Any:
         if self._service is None:
@@ -151,8 +177,11 @@ class SoapClient:
         try:
             service = self._load()
             if logon:
-                params = {"logon": {"Username": self.username, "Password": self._password.reveal()},
-                          "companyCode": self.company_code, **params}
+                params = {
+                    "logon": {"Username": self.username, "Password": self._password.reveal()},
+                    "companyCode": self.company_code,
+                    **params,
+                }
             return getattr(service, operation)(**params)
         except zeep.exceptions.Fault as fault:
             raise from_fault(fault, write) from None

@@ -98,15 +98,19 @@ def from_transport(exc: Exception, wsdl: str) -> SageUnavailable:
     """Network-level failures: which ones are worth retrying, in words an operator can act on."""
     where = re.sub(r"\?.*$", "", wsdl)
     if isinstance(exc, requests.exceptions.SSLError):
-        return SageUnavailable(f"TLS verification of {where} failed ({_first_line(exc)}); check the certificate and "
-                               "ML_CONNECTOR_SAGE_CA_BUNDLE", transient=False)
+        return SageUnavailable(
+            f"TLS verification of {where} failed ({_first_line(exc)}); check the certificate and "
+            "ML_CONNECTOR_SAGE_CA_BUNDLE",
+            transient=False,
+        )
     if isinstance(exc, requests.exceptions.Timeout):
         return SageUnavailable(f"{where} did not answer in time ({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.ConnectionError):
         return SageUnavailable(f"cannot connect to {where} ({_first_line(exc)})")
     if isinstance(exc, zeep.exceptions.TransportError):
-        return SageUnavailable(f"{where} answered HTTP {exc.status_code}",
-                               transient=exc.status_code in TRANSIENT_STATUS)
+        return SageUnavailable(
+            f"{where} answered HTTP {exc.status_code}", transient=exc.status_code in TRANSIENT_STATUS
+        )
     if isinstance(exc, (zeep.exceptions.XMLSyntaxError, zeep.exceptions.XMLParseError)):
         return SageUnavailable(f"{where} answered with XML zeep could not read ({_first_line(exc)})", transient=False)
     return SageUnavailable(f"calling {where} failed: {type(exc).__name__}: {_first_line(exc)}", transient=False)

@@ -62,6 +62,7 @@ class Credentials:
 
 # --- money ------------------------------------------------------------------------------------------------
 
+
 def money(value: object, what: str = "amount") -> Decimal:
     """An exact 2-decimal amount from a Decimal, int or decimal string; floats are refused, never rounded.
 
@@ -76,14 +77,18 @@ def money(value: object, what: str = "amount") -> Decimal:
     else:
         text = str(value).strip(ASCII_SPACE)  # str.strip() would also drop U+00A0 and other scripts' spaces
         if not AMOUNT_TEXT.fullmatch(text):
-            raise ValueError(f"{what}: {str(value)[:40]!r} is not an amount written with the digits 0-9 "
-                             "and an optional decimal point, e.g. 250.00")
+            raise ValueError(
+                f"{what}: {str(value)[:40]!r} is not an amount written with the digits 0-9 "
+                "and an optional decimal point, e.g. 250.00"
+            )
         number = Decimal(text)
     if not number.is_finite():
         raise ValueError(f"{what}: {value!r} is not an amount with at most 2 decimals")
     if number.adjusted() >= MAX_AMOUNT_DIGITS:  # beyond any Sage amount column (and Decimal's precision)
-        raise ValueError(f"{what}: {str(value)[:40]!r} is too large for a Sage amount (at most {MAX_AMOUNT_DIGITS} "
-                         "digits before the decimal point)")
+        raise ValueError(
+            f"{what}: {str(value)[:40]!r} is too large for a Sage amount (at most {MAX_AMOUNT_DIGITS} "
+            "digits before the decimal point)"
+        )
     if number != number.quantize(CENT):
         raise ValueError(f"{what}: {value!r} is not an amount with at most 2 decimals")
     return number.quantize(CENT)
@@ -148,6 +153,7 @@ def normalise_time_updated(text: str) -> str:
 
 # --- records (Sage field names) ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CustomerRecord:
     ARDivisionNo: str
@@ -205,6 +211,7 @@ INVOICE_KEY = ("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType")
 
 # --- cash receipts ------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ReceiptLine:
     invoice_no: str
@@ -216,8 +223,10 @@ class ReceiptLine:
         if not self.invoice_no:
             raise ValueError("line: invoice_no is empty")
         if not re.fullmatch(r"[A-Z]{2}", self.invoice_type or ""):
-            raise ValueError(f"line for invoice {self.invoice_no}: invoice_type {self.invoice_type!r} is not a "
-                             "2-letter Sage invoice type such as IN")
+            raise ValueError(
+                f"line for invoice {self.invoice_no}: invoice_type {self.invoice_type!r} is not a "
+                "2-letter Sage invoice type such as IN"
+            )
 
 
 @dataclass(frozen=True)
@@ -236,17 +245,25 @@ class CashReceiptRequest:
     def __post_init__(self) -> None:
         object.__setattr__(self, "amount", money(self.amount, "amount"))
         object.__setattr__(self, "lines", tuple(self.lines))
-        problems = [message for ok, message in (
-            (bool(self.idempotency_key) and len(self.idempotency_key) <= 64,
-             f"idempotency_key {self.idempotency_key!r} must be 1 to 64 characters"),
-            (isinstance(self.deposit_date, date), f"deposit_date {self.deposit_date!r} is not a date"),
-            (len(self.bank_code or "") == 1, f"bank_code {self.bank_code!r} must be 1 character"),
-            (bool(re.fullmatch(r"[0-9A-Za-z]{2}", self.ar_division_no or "")),
-             f"ar_division_no {self.ar_division_no!r} must be 2 characters, e.g. 01"),
-            (bool(self.customer_no), "customer_no is empty"),
-            (self.amount > 0, f"amount {self.amount} must be positive"),
-            (bool(self.lines), "lines: a cash receipt needs at least one line"),
-        ) if not ok]
+        problems = [
+            message
+            for ok, message in (
+                (
+                    bool(self.idempotency_key) and len(self.idempotency_key) <= 64,
+                    f"idempotency_key {self.idempotency_key!r} must be 1 to 64 characters",
+                ),
+                (isinstance(self.deposit_date, date), f"deposit_date {self.deposit_date!r} is not a date"),
+                (len(self.bank_code or "") == 1, f"bank_code {self.bank_code!r} must be 1 character"),
+                (
+                    bool(re.fullmatch(r"[0-9A-Za-z]{2}", self.ar_division_no or "")),
+                    f"ar_division_no {self.ar_division_no!r} must be 2 characters, e.g. 01",
+                ),
+                (bool(self.customer_no), "customer_no is empty"),
+                (self.amount > 0, f"amount {self.amount} must be positive"),
+                (bool(self.lines), "lines: a cash receipt needs at least one line"),
+            )
+            if not ok
+        ]
         if problems:
             raise ValueError("cash receipt request: " + "; ".join(problems))
 
@@ -283,13 +300,19 @@ def repeat_of(existing: CashReceipt, request: CashReceiptRequest) -> CashReceipt
     """
     key = existing.idempotency_key
     if existing.status == "reversed":
-        raise SageRuleError(FAULT_KEY_REVERSED, f"The cash receipt {existing.receipt_id} for idempotency key {key} "
-                                                f"was reversed ({existing.reversal_reason or 'no reason given'}); a "
-                                                "reversed payment is not entered again under the same key.")
+        raise SageRuleError(
+            FAULT_KEY_REVERSED,
+            f"The cash receipt {existing.receipt_id} for idempotency key {key} "
+            f"was reversed ({existing.reversal_reason or 'no reason given'}); a "
+            "reversed payment is not entered again under the same key.",
+        )
     if _substance(existing) != _substance(request):
-        raise SageRuleError(FAULT_KEY_CONFLICT, f"Idempotency key {key} already holds cash receipt "
-                                                f"{existing.receipt_id} ({_describe(existing)}); this request asks "
-                                                f"for {_describe(request)}. A different receipt needs a different key.")
+        raise SageRuleError(
+            FAULT_KEY_CONFLICT,
+            f"Idempotency key {key} already holds cash receipt "
+            f"{existing.receipt_id} ({_describe(existing)}); this request asks "
+            f"for {_describe(request)}. A different receipt needs a different key.",
+        )
     return replace(existing, created=False)
 
 
@@ -311,10 +334,15 @@ def receipt_id(bank_code: str, deposit_no: str, ar_division_no: str, customer_no
 
 def lines_to_json(lines: tuple[ReceiptLine, ...]) -> str:
     """Receipt lines as stored beside an idempotency key (amounts as strings: exact)."""
-    return json.dumps([{"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
-                       for line in lines])
+    return json.dumps(
+        [
+            {"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
+            for line in lines
+        ]
+    )
 
 
 def lines_from_json(text: str) -> tuple[ReceiptLine, ...]:
-    return tuple(ReceiptLine(line["invoice_no"], line["invoice_type"], Decimal(line["amount"]))
-                 for line in json.loads(text))
+    return tuple(
+        ReceiptLine(line["invoice_no"], line["invoice_type"], Decimal(line["amount"])) for line in json.loads(text)
+    )

@@ -42,10 +42,14 @@ class TableSpec:
     row: Callable[[Any], tuple[str | None, ...]]
 
     def ddl(self) -> str:
-        cols = ", ".join(f"{c} {t}{' NOT NULL' if c in self.key or c.startswith(('Date', 'Time')) else ''}"
-                         for c, t in self.columns.items())
-        return (f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, synced_at TIMESTAMP NOT NULL, "
-                f"PRIMARY KEY ({', '.join(self.key)}))")
+        cols = ", ".join(
+            f"{c} {t}{' NOT NULL' if c in self.key or c.startswith(('Date', 'Time')) else ''}"
+            for c, t in self.columns.items()
+        )
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.name} ({cols}, synced_at TIMESTAMP NOT NULL, "
+            f"PRIMARY KEY ({', '.join(self.key)}))"
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -54,24 +58,56 @@ def _text(value: Any) -> str | None:
 
 CUSTOMERS = TableSpec(
     name="sage_customers",
-    columns={"ARDivisionNo": "VARCHAR", "CustomerNo": "VARCHAR", "CustomerName": "VARCHAR",
-             "EmailAddress": "VARCHAR", "CurrentBalance": "DECIMAL(18,2)", "CustomerStatus": "VARCHAR",
-             "DateUpdated": "VARCHAR", "TimeUpdated": "VARCHAR"},
+    columns={
+        "ARDivisionNo": "VARCHAR",
+        "CustomerNo": "VARCHAR",
+        "CustomerName": "VARCHAR",
+        "EmailAddress": "VARCHAR",
+        "CurrentBalance": "DECIMAL(18,2)",
+        "CustomerStatus": "VARCHAR",
+        "DateUpdated": "VARCHAR",
+        "TimeUpdated": "VARCHAR",
+    },
     key=("ARDivisionNo", "CustomerNo"),
     fetch=lambda client, since: client.iter_customers(since),
-    row=lambda r: (r.ARDivisionNo, r.CustomerNo, r.CustomerName, r.EmailAddress, _text(r.CurrentBalance),
-                   r.CustomerStatus, r.DateUpdated, r.TimeUpdated),
+    row=lambda r: (
+        r.ARDivisionNo,
+        r.CustomerNo,
+        r.CustomerName,
+        r.EmailAddress,
+        _text(r.CurrentBalance),
+        r.CustomerStatus,
+        r.DateUpdated,
+        r.TimeUpdated,
+    ),
 )
 
 INVOICES = TableSpec(
     name="sage_ar_invoices",
-    columns={"ARDivisionNo": "VARCHAR", "CustomerNo": "VARCHAR", "InvoiceNo": "VARCHAR", "InvoiceType": "VARCHAR",
-             "InvoiceDate": "DATE", "InvoiceDueDate": "DATE", "Balance": "DECIMAL(18,2)",
-             "DateUpdated": "VARCHAR", "TimeUpdated": "VARCHAR"},
+    columns={
+        "ARDivisionNo": "VARCHAR",
+        "CustomerNo": "VARCHAR",
+        "InvoiceNo": "VARCHAR",
+        "InvoiceType": "VARCHAR",
+        "InvoiceDate": "DATE",
+        "InvoiceDueDate": "DATE",
+        "Balance": "DECIMAL(18,2)",
+        "DateUpdated": "VARCHAR",
+        "TimeUpdated": "VARCHAR",
+    },
     key=("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType"),
     fetch=lambda client, since: client.iter_open_invoices(since),
-    row=lambda r: (r.ARDivisionNo, r.CustomerNo, r.InvoiceNo, r.InvoiceType, _text(r.InvoiceDate),
-                   _text(r.InvoiceDueDate), _text(r.Balance), r.DateUpdated, r.TimeUpdated),
+    row=lambda r: (
+        r.ARDivisionNo,
+        r.CustomerNo,
+        r.InvoiceNo,
+        r.InvoiceType,
+        _text(r.InvoiceDate),
+        _text(r.InvoiceDueDate),
+        _text(r.Balance),
+        r.DateUpdated,
+        r.TimeUpdated,
+    ),
 )
 
 
@@ -100,8 +136,9 @@ class SyncWindow:
 
     def keeps(self, stamp: Stamp) -> bool:
         day = stamp.DateUpdated
-        return ((self.updated_from is None or day >= self.updated_from.strftime("%Y%m%d"))
-                and (self.updated_to is None or day <= self.updated_to.strftime("%Y%m%d")))
+        return (self.updated_from is None or day >= self.updated_from.strftime("%Y%m%d")) and (
+            self.updated_to is None or day <= self.updated_to.strftime("%Y%m%d")
+        )
 
     def past_end(self, stamp: Stamp) -> bool:
         return self.updated_to is not None and stamp.DateUpdated > self.updated_to.strftime("%Y%m%d")
@@ -120,12 +157,19 @@ class SyncResult:
 
     def summary(self) -> str:
         since = self.since.isoformat(sep=" ") if self.since else "the beginning"
-        return (f"{self.table}: {self.mode} since {since}: fetched {self.rows_fetched}, "
-                f"transferred {self.rows_transferred}, deleted {self.rows_deleted}")
+        return (
+            f"{self.table}: {self.mode} since {since}: fetched {self.rows_fetched}, "
+            f"transferred {self.rows_transferred}, deleted {self.rows_deleted}"
+        )
 
 
-def sync_table(client: AgentClient, connect: Connect, spec: TableSpec, window: SyncWindow = SyncWindow(),
-               now: Callable[[], datetime] = datetime.now) -> SyncResult:
+def sync_table(
+    client: AgentClient,
+    connect: Connect,
+    spec: TableSpec,
+    window: SyncWindow = SyncWindow(),
+    now: Callable[[], datetime] = datetime.now,
+) -> SyncResult:
     """Fetch what changed and upsert it; the DuckDB file is held only for the short reads and the write."""
     with connect() as conn:
         ensure_table(conn, spec)
@@ -143,8 +187,9 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
 
 def watermark(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> Stamp | None:
     """The newest change stamp stored (both parts are fixed width, so text order is time order)."""
-    row = conn.execute(f"SELECT DateUpdated, TimeUpdated FROM {spec.name} "
-                       "ORDER BY DateUpdated DESC, TimeUpdated DESC LIMIT 1").fetchone()
+    row = conn.execute(
+        f"SELECT DateUpdated, TimeUpdated FROM {spec.name} ORDER BY DateUpdated DESC, TimeUpdated DESC LIMIT 1"
+    ).fetchone()
     return Stamp(*row) if row else None
 
 
@@ -171,8 +216,9 @@ def _in_window(records: Iterable[Any], window: SyncWindow) -> Iterator[Any]:
             yield record
 
 
-def upsert(conn: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame, full_refresh: bool,
-           synced_at: datetime) -> tuple[int, int, list[str]]:
+def upsert(
+    conn: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame, full_refresh: bool, synced_at: datetime
+) -> tuple[int, int, list[str]]:
     """Write rows that are new or newer than the stored copy; returns (written, deleted, sample of keys)."""
     key_match = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
     casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in spec.columns.items())
@@ -183,18 +229,25 @@ def upsert(conn: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE staged AS SELECT {casts} FROM incoming "
             f"QUALIFY row_number() OVER (PARTITION BY {', '.join(spec.key)} "
-            "ORDER BY DateUpdated DESC, TimeUpdated DESC) = 1")
+            "ORDER BY DateUpdated DESC, TimeUpdated DESC) = 1"
+        )
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE changed AS SELECT s.* FROM staged s LEFT JOIN {spec.name} t ON {key_match} "
-            f"WHERE t.{spec.key[0]} IS NULL OR {stamp_of.format(a='s')} > {stamp_of.format(a='t')}")
+            f"WHERE t.{spec.key[0]} IS NULL OR {stamp_of.format(a='s')} > {stamp_of.format(a='t')}"
+        )
         written = count(conn, "SELECT count(*) FROM changed")
         conn.execute(f"INSERT OR REPLACE INTO {spec.name} SELECT *, ? FROM changed", [synced_at])
         deleted = 0
         if full_refresh:
-            deleted = count(conn, f"DELETE FROM {spec.name} t "
-                                  f"WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {key_match})")
-        keys = [r[0] for r in conn.execute(
-            f"SELECT concat_ws('/', {', '.join(spec.key)}) FROM changed ORDER BY ALL LIMIT 50").fetchall()]
+            deleted = count(
+                conn, f"DELETE FROM {spec.name} t WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE {key_match})"
+            )
+        keys = [
+            r[0]
+            for r in conn.execute(
+                f"SELECT concat_ws('/', {', '.join(spec.key)}) FROM changed ORDER BY ALL LIMIT 50"
+            ).fetchall()
+        ]
         conn.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):
@@ -207,10 +260,12 @@ def upsert(conn: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame
 
 # --- checks ---------------------------------------------------------------------------------------------------------
 
+
 def duplicate_keys(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     ensure_table(conn, spec)
-    return count(conn, f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} GROUP BY {', '.join(spec.key)} "
-                       "HAVING count(*) > 1)")
+    return count(
+        conn, f"SELECT count(*) FROM (SELECT 1 FROM {spec.name} GROUP BY {', '.join(spec.key)} HAVING count(*) > 1)"
+    )
 
 
 CREDIT_TYPES = ("CM", "PP", "PY")  # credit memos, prepayments and payments carry credit (negative) balances

@@ -37,15 +37,24 @@ class Driver:
     def materialize(self, keys: Sequence[dg.AssetKey], run_config: Mapping[str, object] | None = None) -> RunRecord:
         """Materialise some assets as one run of the implicit asset job (like 'Materialize' in the UI)."""
         job = self.defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=self.instance, asset_selection=list(keys), raise_on_error=False,
-                                        run_config={**self.run_config_defaults, **(run_config or {})})
+        result = job.execute_in_process(
+            instance=self.instance,
+            asset_selection=list(keys),
+            raise_on_error=False,
+            run_config={**self.run_config_defaults, **(run_config or {})},
+        )
         return self._record(job.name, result, None)
 
     def tick(self, name: str) -> int:
         """Evaluate one sensor once; launch what it requests; return how many runs were launched."""
         sensor = self.defs.resolve_sensor_def(name)
-        with dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(name), sensor_name=name,
-                                     definitions=self.defs, resources=self.defs.resources) as context:
+        with dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursors.get(name),
+            sensor_name=name,
+            definitions=self.defs,
+            resources=self.defs.resources,
+        ) as context:
             data = sensor.evaluate_tick(context)
             self.cursors[name] = data.cursor if data.cursor is not None else context.cursor
         launched = 0
@@ -56,11 +65,19 @@ class Driver:
             if job_name is None:
                 raise RuntimeError(f"sensor {name} requested a run and names no job to run it with")
             job = self.defs.resolve_job_def(job_name)
-            tags = {**(request.tags or {}), **({"dagster/run_key": request.run_key} if request.run_key else {}),
-                    "dagster/sensor_name": name}
+            tags = {
+                **(request.tags or {}),
+                **({"dagster/run_key": request.run_key} if request.run_key else {}),
+                "dagster/sensor_name": name,
+            }
             run_config = {**self.run_config_defaults, **(request.run_config or {})}
-            result = job.execute_in_process(instance=self.instance, run_config=run_config, tags=tags,
-                                            asset_selection=request.asset_selection, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=self.instance,
+                run_config=run_config,
+                tags=tags,
+                asset_selection=request.asset_selection,
+                raise_on_error=False,
+            )
             self._record(job_name, result, request.run_key)
             launched += 1
         return launched
@@ -78,8 +95,12 @@ class Driver:
     def run_job(self, name: str, partition_key: str | None = None) -> RunRecord:
         """Launch a job by name (e.g. a partitioned backfill job) and wait for it."""
         job = self.defs.resolve_job_def(name)
-        result = job.execute_in_process(instance=self.instance, partition_key=partition_key, raise_on_error=False,
-                                        run_config=self.run_config_defaults)
+        result = job.execute_in_process(
+            instance=self.instance,
+            partition_key=partition_key,
+            raise_on_error=False,
+            run_config=self.run_config_defaults,
+        )
         return self._record(name, result, None)
 
     def _already_ran(self, run_key: str) -> bool:

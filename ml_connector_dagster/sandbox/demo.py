@@ -29,8 +29,12 @@ from .dagster_driver import Driver
 from .scenario import Scenario, load_scenario
 from .stack import Stack, start_stack
 
-INITIAL_LOAD = (("sage100", "customers"), ("sage100", "ar_invoices"), ("gocardless", "customers"),
-                ("reconciliation", "customer_map"))
+INITIAL_LOAD = (
+    ("sage100", "customers"),
+    ("sage100", "ar_invoices"),
+    ("gocardless", "customers"),
+    ("reconciliation", "customer_map"),
+)
 MONTH_END = (("reconciliation", "payment_matches"), ("reconciliation", "payouts"))
 STATUSES = ("pending", "posted", "held", "not_collected", "reversal_required", "reversed")
 
@@ -114,8 +118,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_demo(scenario_dir: Path, home: Path | None = None,
-             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+def run_demo(
+    scenario_dir: Path, home: Path | None = None, progress: Callable[[str], None] = lambda _: None
+) -> DemoResult:
     scenario = load_scenario(scenario_dir)  # a bad scenario fails here, before anything starts
     home = Path(home or tempfile.mkdtemp(prefix="ml-connector-demo-"))
     dagster_home = home / "dagster"
@@ -123,8 +128,10 @@ def run_demo(scenario_dir: Path, home: Path | None = None,
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     progress(f"home {home}")
     with start_stack(scenario, home) as stack, _environment({**stack.env, "DAGSTER_HOME": str(dagster_home)}):
-        progress(f"stand-ins up: Sage agent {stack.sage.agent.url}, GoCardless {stack.gocardless.url}, "
-                 f"receiver {stack.receiver.url}")
+        progress(
+            f"stand-ins up: Sage agent {stack.sage.agent.url}, GoCardless {stack.gocardless.url}, "
+            f"receiver {stack.receiver.url}"
+        )
         from ..definitions import defs  # imported with the settings in place (nothing is read at import)
 
         with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
@@ -186,7 +193,8 @@ def payment_summary(e: LedgerEntry) -> PaymentSummary:
         "amount": e.home_amount,
         "original": _original(e),
         "allocations": [{"invoice": a["invoice_no"], "amount": str(a["amount"])} for a in e.allocations]
-        if e.status in ("posted", "reversal_required", "reversed") else [],
+        if e.status in ("posted", "reversal_required", "reversed")
+        else [],
         "receipt": (e.receipt or {}).get("receipt_id"),
     }
 

@@ -65,17 +65,21 @@ class EBusinessStandIn:
         self.company = company
 
     def service(self, path: str = PATH) -> SoapService:
-        return SoapService(path, WSDL, NAMESPACE, {
-            "GetContractInformation": self.get_contract_information,
-            "GetCustomer": self.get_customer,
-            "GetNextCustomerNo": self.get_next_customer_no,
-            "CreateCustomer": self.create_customer,
-            "UpdateCustomer": self.update_customer,
-        })
+        return SoapService(
+            path,
+            WSDL,
+            NAMESPACE,
+            {
+                "GetContractInformation": self.get_contract_information,
+                "GetCustomer": self.get_customer,
+                "GetNextCustomerNo": self.get_next_customer_no,
+                "CreateCustomer": self.create_customer,
+                "UpdateCustomer": self.update_customer,
+            },
+        )
 
     def get_contract_information(self, args: Args) -> ContractInformation:
-        return {"ContractVersion": CONTRACT_VERSION, "AssemblyVersion": ASSEMBLY_VERSION,
-                "NullDateTime": NULL_DATETIME}
+        return {"ContractVersion": CONTRACT_VERSION, "AssemblyVersion": ASSEMBLY_VERSION, "NullDateTime": NULL_DATETIME}
 
     def get_customer(self, args: Args) -> CustomerContract:
         self.company.authorise(credentials_of(args))
@@ -126,15 +130,24 @@ def _nested(args: Args, name: str) -> Args:
 def _customer_contract(row: CustomerRow) -> CustomerContract:
     """AR_Customer columns in the Customer data contract's element order."""
     return {
-        "ARDivisionNo": row["ARDivisionNo"], "CustomerNo": row["CustomerNo"], "CustomerName": row["CustomerName"],
-        "EmailAddress": row["EmailAddress"], "CurrentBalance": row["CurrentBalance"],
-        "CreditLimit": row["CreditLimit"], "CreditHold": row["CreditHold"] == "Y",
-        "CustomerStatus": row["CustomerStatus"], "TermsCode": row["TermsCode"],
+        "ARDivisionNo": row["ARDivisionNo"],
+        "CustomerNo": row["CustomerNo"],
+        "CustomerName": row["CustomerName"],
+        "EmailAddress": row["EmailAddress"],
+        "CurrentBalance": row["CurrentBalance"],
+        "CreditLimit": row["CreditLimit"],
+        "CreditHold": row["CreditHold"] == "Y",
+        "CustomerStatus": row["CustomerStatus"],
+        "TermsCode": row["TermsCode"],
         "DateTimeCreated": Stamp(row["DateCreated"], row["TimeCreated"]).to_datetime().replace(microsecond=0),
         "DateTimeUpdated": Stamp(row["DateUpdated"], row["TimeUpdated"]).to_datetime().replace(microsecond=0),
-        "OtherFields": {"Field": [{"MasFieldName": "DateLastPayment", "Value": row["DateLastPayment"]},
-                                  {"MasFieldName": "LastPaymentAmt", "Value": row["LastPaymentAmt"]},
-                                  {"MasFieldName": "UserUpdatedKey", "Value": row["UserUpdatedKey"]}]},
+        "OtherFields": {
+            "Field": [
+                {"MasFieldName": "DateLastPayment", "Value": row["DateLastPayment"]},
+                {"MasFieldName": "LastPaymentAmt", "Value": row["LastPaymentAmt"]},
+                {"MasFieldName": "UserUpdatedKey", "Value": row["UserUpdatedKey"]},
+            ]
+        },
     }
 
 

@@ -31,9 +31,22 @@ class Fx(TypedDict):
 # --- customers ------------------------------------------------------------------------------------------
 
 CustomerAttribute = Literal[
-    "email", "given_name", "family_name", "company_name", "address_line1", "address_line2", "address_line3",
-    "city", "region", "postal_code", "country_code", "language", "phone_number", "swedish_identity_number",
-    "danish_identity_number", "metadata",
+    "email",
+    "given_name",
+    "family_name",
+    "company_name",
+    "address_line1",
+    "address_line2",
+    "address_line3",
+    "city",
+    "region",
+    "postal_code",
+    "country_code",
+    "language",
+    "phone_number",
+    "swedish_identity_number",
+    "danish_identity_number",
+    "metadata",
 ]
 CUSTOMER_ATTRIBUTES: frozenset[str] = frozenset(get_args(CustomerAttribute))  # what PUT /customers/{id} may set
 
@@ -58,6 +71,7 @@ class Customer(Resource):
 
 
 # --- mandates, payments, refunds --------------------------------------------------------------------------
+
 
 class MandateLinks(TypedDict):
     customer_bank_account: str
@@ -113,6 +127,7 @@ class Refund(Resource):
 
 # --- payouts ------------------------------------------------------------------------------------------------
 
+
 class PayoutLinks(TypedDict):
     creditor: str
     creditor_bank_account: str
@@ -147,6 +162,7 @@ class PayoutItem(TypedDict):
 
 
 # --- events and webhooks --------------------------------------------------------------------------------------
+
 
 class EventLinks(TypedDict, total=False):
     payment: str
@@ -185,6 +201,7 @@ class Webhook(TypedDict):
 
 # --- the creditor -----------------------------------------------------------------------------------------------
 
+
 class CreditorLinks(TypedDict):
     default_gbp_payout_account: str
 
@@ -203,6 +220,7 @@ class Creditor(Resource):
 
 
 # --- list pages and errors ------------------------------------------------------------------------------------
+
 
 class Cursors(TypedDict):
     before: str | None

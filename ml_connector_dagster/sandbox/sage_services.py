@@ -61,18 +61,32 @@ class SageStandIns:
         self.stop()
 
 
-def start_sage_stand_ins(scenario: Scenario | str | Path, host: str = "127.0.0.1", ebusiness_port: int = 0,
-                         agent_port: int = 0, data_dir: str | Path = ".", *, page_size: int = DEFAULT_PAGE_SIZE,
-                         ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> SageStandIns:
+def start_sage_stand_ins(
+    scenario: Scenario | str | Path,
+    host: str = "127.0.0.1",
+    ebusiness_port: int = 0,
+    agent_port: int = 0,
+    data_dir: str | Path = ".",
+    *,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+) -> SageStandIns:
     """Serve both stand-ins over one company database (`<data_dir>/sage_company.sqlite`); port 0 = any free."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     company = SageCompany.open_or_create(Path(data_dir) / DB_FILE, scenario)
-    ebusiness = serve_in_thread(ebusiness_app(company), host, ebusiness_port, ssl_certfile=ssl_certfile,
-                                ssl_keyfile=ssl_keyfile)
+    ebusiness = serve_in_thread(
+        ebusiness_app(company), host, ebusiness_port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+    )
     try:
-        agent = serve_in_thread(agent_app(SimulatedBackend(company), page_size), host, agent_port,
-                                ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+        agent = serve_in_thread(
+            agent_app(SimulatedBackend(company), page_size),
+            host,
+            agent_port,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+        )
     except BaseException:
         ebusiness.stop()
         raise

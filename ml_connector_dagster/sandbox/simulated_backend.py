@@ -26,13 +26,15 @@ class SimulatedBackend:
         self.company.authorise(credentials)
         return self.company.info.name
 
-    def list_customers(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
-                       limit: int) -> list[CustomerRecord]:
+    def list_customers(
+        self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None, limit: int
+    ) -> list[CustomerRecord]:
         self.company.authorise(credentials)
         return self.company.list_customers(since, after, limit)
 
-    def list_open_invoices(self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None,
-                           limit: int) -> list[InvoiceRecord]:
+    def list_open_invoices(
+        self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None, limit: int
+    ) -> list[InvoiceRecord]:
         self.company.authorise(credentials)
         return self.company.list_open_invoices(since, after, limit)
 

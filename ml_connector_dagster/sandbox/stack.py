@@ -70,9 +70,17 @@ def product_env(scenario: Scenario, home: Path) -> dict[str, str]:
     return env
 
 
-def start_stack(scenario: Scenario | str | Path, home: Path, host: str = "127.0.0.1", *, receiver_port: int = 0,
-                gocardless_port: int = 0, ebusiness_port: int = 0, agent_port: int = 0,
-                webhook_retry_intervals: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0)) -> Stack:
+def start_stack(
+    scenario: Scenario | str | Path,
+    home: Path,
+    host: str = "127.0.0.1",
+    *,
+    receiver_port: int = 0,
+    gocardless_port: int = 0,
+    ebusiness_port: int = 0,
+    agent_port: int = 0,
+    webhook_retry_intervals: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 10.0),
+) -> Stack:
     """Start everything on free ports (by default) under `home`; stop it with `stop()` or a with-block."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -82,16 +90,25 @@ def start_stack(scenario: Scenario | str | Path, home: Path, host: str = "127.0.
     try:
         sage = start_sage_stand_ins(scenario, host, ebusiness_port, agent_port, data_dir=home / "sandbox")
         started.append(sage.stop)
-        env = {**product_env(scenario, home), **sage.settings_env(),
-               "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SANDBOX_WEBHOOK_SECRET}
+        env = {
+            **product_env(scenario, home),
+            **sage.settings_env(),
+            "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SANDBOX_WEBHOOK_SECRET,
+        }
         settings = load_settings(env)
         store = Store(settings.database_url)
         started.append(store.dispose)
         receiver = serve_in_thread(create_app(settings.webhooks(), store), host, receiver_port)
         started.append(receiver.stop)
-        gocardless = start_gocardless_stand_in(scenario, host, gocardless_port, SANDBOX_TOKEN,
-                                               receiver.url + WEBHOOK_PATH, SANDBOX_WEBHOOK_SECRET,
-                                               retry_intervals=webhook_retry_intervals)
+        gocardless = start_gocardless_stand_in(
+            scenario,
+            host,
+            gocardless_port,
+            SANDBOX_TOKEN,
+            receiver.url + WEBHOOK_PATH,
+            SANDBOX_WEBHOOK_SECRET,
+            retry_intervals=webhook_retry_intervals,
+        )
     except BaseException:
         for stop in reversed(started):
             stop()

@@ -67,9 +67,15 @@ class _Delivery:
 class WebhookSender:
     """A background thread that delivers queued webhooks; safe to call from any thread."""
 
-    def __init__(self, url: str | None, secret: str, retry_intervals: Sequence[float] = GOCARDLESS_RETRY_INTERVALS,
-                 timeout_seconds: float = 10.0, batch_size: int = MAX_EVENTS_PER_WEBHOOK,
-                 origin: str = "https://api-sandbox.gocardless.com") -> None:
+    def __init__(
+        self,
+        url: str | None,
+        secret: str,
+        retry_intervals: Sequence[float] = GOCARDLESS_RETRY_INTERVALS,
+        timeout_seconds: float = 10.0,
+        batch_size: int = MAX_EVENTS_PER_WEBHOOK,
+        origin: str = "https://api-sandbox.gocardless.com",
+    ) -> None:
         self.url = url
         self._secret = secret
         self.retry_intervals = tuple(retry_intervals)
@@ -81,8 +87,13 @@ class WebhookSender:
         self._cond = threading.Condition()
         self._in_flight = 0
         self._closed = False
-        self.stats: SenderCounts = {"webhooks_sent": 0, "webhooks_delivered": 0, "webhooks_failed": 0, "attempts": 0,
-                      "failed_attempts": 0}
+        self.stats: SenderCounts = {
+            "webhooks_sent": 0,
+            "webhooks_delivered": 0,
+            "webhooks_failed": 0,
+            "attempts": 0,
+            "failed_attempts": 0,
+        }
         self.last_error: str | None = None
         self._session = requests.Session()
         self._thread = threading.Thread(target=self._run, name="webhook-sender", daemon=True)
@@ -99,12 +110,16 @@ class WebhookSender:
         ids = []
         with self._cond:
             for start in range(0, len(events), self.batch_size):
-                batch = list(events[start:start + self.batch_size])
+                batch = list(events[start : start + self.batch_size])
                 webhook_id = new_id("WB")
                 webhook: Webhook = {"events": batch, "meta": {"webhook_id": webhook_id}}
                 body = json.dumps(webhook, separators=(",", ":")).encode()
-                heapq.heappush(self._queue, _Delivery(time.monotonic(), next(self._order), url, webhook_id, body,
-                                                      tuple(e["id"] for e in batch)))
+                heapq.heappush(
+                    self._queue,
+                    _Delivery(
+                        time.monotonic(), next(self._order), url, webhook_id, body, tuple(e["id"] for e in batch)
+                    ),
+                )
                 self.stats["webhooks_sent"] += 1
                 ids.append(webhook_id)
             self._cond.notify_all()
@@ -129,8 +144,12 @@ class WebhookSender:
             return self._status_locked()
 
     def _status_locked(self) -> SenderStatus:
-        return {**self.stats, "pending": len(self._queue) + self._in_flight, "url": self.url,
-                "last_error": self.last_error}
+        return {
+            **self.stats,
+            "pending": len(self._queue) + self._in_flight,
+            "url": self.url,
+            "last_error": self.last_error,
+        }
 
     def close(self) -> None:
         with self._cond:
@@ -167,8 +186,9 @@ class WebhookSender:
             "Origin": self.origin,
         }
         try:
-            response = self._session.post(delivery.url, data=delivery.body, headers=headers,
-                                          timeout=self.timeout_seconds, allow_redirects=False)
+            response = self._session.post(
+                delivery.url, data=delivery.body, headers=headers, timeout=self.timeout_seconds, allow_redirects=False
+            )
         except requests.RequestException as exc:
             return False, f"{exc.__class__.__name__}"
         if 200 <= response.status_code < 300:
@@ -188,10 +208,16 @@ class WebhookSender:
                 if delivery.attempts <= len(self.retry_intervals):
                     delivery.due = time.monotonic() + self.retry_intervals[delivery.attempts - 1]
                     heapq.heappush(self._queue, delivery)
-                    log.warning("webhook %s failed (%s); retry %d in %.2fs", delivery.webhook_id, problem,
-                                delivery.attempts, self.retry_intervals[delivery.attempts - 1])
+                    log.warning(
+                        "webhook %s failed (%s); retry %d in %.2fs",
+                        delivery.webhook_id,
+                        problem,
+                        delivery.attempts,
+                        self.retry_intervals[delivery.attempts - 1],
+                    )
                 else:
                     self.stats["webhooks_failed"] += 1
-                    log.error("webhook %s failed %d times (%s); giving up", delivery.webhook_id, delivery.attempts,
-                              problem)
+                    log.error(
+                        "webhook %s failed %d times (%s); giving up", delivery.webhook_id, delivery.attempts, problem
+                    )
             self._cond.notify_all()

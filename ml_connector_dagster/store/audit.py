@@ -50,8 +50,9 @@ class AuditLog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def append(self, action: str, subject: str | None, details: dict[str, Any] | None = None,
-               actor: str = "system") -> int:
+    def append(
+        self, action: str, subject: str | None, details: dict[str, Any] | None = None, actor: str = "system"
+    ) -> int:
         body = json.dumps(details or {}, default=str, sort_keys=True, separators=(",", ":"))
         recorded_at = utcnow().isoformat(timespec="microseconds")
         with write(self.engine) as conn:
@@ -61,10 +62,21 @@ class AuditLog:
             prev = conn.execute(sa.select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).scalar()
             prev = prev or GENESIS
             digest = record_hash(prev, recorded_at, actor, action, subject, body)
-            return int(conn.execute(
-                audit_log.insert().values(recorded_at=recorded_at, actor=actor, action=action, subject=subject,
-                                          details=body, prev_hash=prev, hash=digest).returning(audit_log.c.seq)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    audit_log.insert()
+                    .values(
+                        recorded_at=recorded_at,
+                        actor=actor,
+                        action=action,
+                        subject=subject,
+                        details=body,
+                        prev_hash=prev,
+                        hash=digest,
+                    )
+                    .returning(audit_log.c.seq)
+                ).scalar_one()
+            )
 
     def append_many(self, entries: Sequence[tuple[str, str | None, dict[str, Any]]], actor: str = "system") -> int:
         """Append (action, subject, details) records in one transaction, chained in order; returns how many.
@@ -74,21 +86,32 @@ class AuditLog:
         if not entries:
             return 0
         with write(self.engine) as conn:
-            conn.execute(audit_head.update().where(audit_head.c.id == 1)
-                         .values(appends=audit_head.c.appends + len(entries)))
+            conn.execute(
+                audit_head.update().where(audit_head.c.id == 1).values(appends=audit_head.c.appends + len(entries))
+            )
             prev = conn.execute(sa.select(audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).scalar()
             prev = prev or GENESIS
             for action, subject, details in entries:
                 body = json.dumps(details or {}, default=str, sort_keys=True, separators=(",", ":"))
                 recorded_at = utcnow().isoformat(timespec="microseconds")
                 digest = record_hash(prev, recorded_at, actor, action, subject, body)
-                conn.execute(audit_log.insert().values(recorded_at=recorded_at, actor=actor, action=action,
-                                                       subject=subject, details=body, prev_hash=prev, hash=digest))
+                conn.execute(
+                    audit_log.insert().values(
+                        recorded_at=recorded_at,
+                        actor=actor,
+                        action=action,
+                        subject=subject,
+                        details=body,
+                        prev_hash=prev,
+                        hash=digest,
+                    )
+                )
                 prev = digest
         return len(entries)
 
-    def list(self, subject: str | None = None, limit: int | None = None,
-             action: str | None = None) -> list[AuditRecord]:
+    def list(
+        self, subject: str | None = None, limit: int | None = None, action: str | None = None
+    ) -> list[AuditRecord]:
         query = sa.select(audit_log).order_by(audit_log.c.seq)
         if subject:
             query = query.where(audit_log.c.subject == subject)
@@ -111,8 +134,9 @@ class AuditLog:
         with read(self.engine) as conn:
             appends = conn.execute(sa.select(audit_head.c.appends).where(audit_head.c.id == 1)).scalar_one()
         if appends != count:
-            return VerifyResult(False, count, None,
-                                f"{appends} records were appended but {count} remain: records were deleted")
+            return VerifyResult(
+                False, count, None, f"{appends} records were appended but {count} remain: records were deleted"
+            )
         return VerifyResult(True, count)
 
     def _scan(self) -> Iterator[sa.Row[Any]]:

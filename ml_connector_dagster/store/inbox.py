@@ -78,8 +78,9 @@ class Inbox:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def add(self, events: Sequence[dict[str, Any]], webhook_id: str | None = None,
-            source: str = "webhook") -> AddResult:
+    def add(
+        self, events: Sequence[dict[str, Any]], webhook_id: str | None = None, source: str = "webhook"
+    ) -> AddResult:
         """Store events in one transaction; an event id already stored is counted as a duplicate."""
         if not events:
             return AddResult(0, 0, ())
@@ -109,8 +110,9 @@ class Inbox:
         with read(self.engine) as conn:
             return set(conn.execute(sa.select(inbox.c.event_id).where(inbox.c.event_id.in_(ids))).scalars())
 
-    def due(self, now: datetime | None = None, limit: int = 1000,
-            resource_types: Sequence[str] | None = None) -> list[InboxRow]:
+    def due(
+        self, now: datetime | None = None, limit: int = 1000, resource_types: Sequence[str] | None = None
+    ) -> list[InboxRow]:
         """Rows waiting for processing whose next attempt time has come, oldest first.
 
         `resource_types` narrows to the events one consumer handles (e.g. ["payments"]), so other
@@ -142,8 +144,11 @@ class Inbox:
                 .values(status="processing", claimed_by=claimed_by, claimed_at=now, attempts=inbox.c.attempts + 1)
             )
             rows = conn.execute(
-                sa.select(inbox).where(inbox.c.seq.in_(list(seqs))).where(inbox.c.claimed_by == claimed_by)
-                .where(inbox.c.status == "processing").order_by(inbox.c.seq)
+                sa.select(inbox)
+                .where(inbox.c.seq.in_(list(seqs)))
+                .where(inbox.c.claimed_by == claimed_by)
+                .where(inbox.c.status == "processing")
+                .order_by(inbox.c.seq)
             )
             return [_row(r) for r in rows]
 
@@ -152,12 +157,14 @@ class Inbox:
             return
         with write(self.engine) as conn:
             conn.execute(
-                inbox.update().where(inbox.c.seq.in_(list(seqs)))
+                inbox.update()
+                .where(inbox.c.seq.in_(list(seqs)))
                 .values(status="processed", processed_at=utcnow(), last_error=None, next_attempt_at=None)
             )
 
-    def fail(self, seq: int, error: str, max_attempts: int = MAX_ATTEMPTS,
-             base_delay: float = BASE_DELAY_SECONDS) -> str:
+    def fail(
+        self, seq: int, error: str, max_attempts: int = MAX_ATTEMPTS, base_delay: float = BASE_DELAY_SECONDS
+    ) -> str:
         """Record a failed attempt: back to `retry` with a backoff, or `failed` after the last attempt."""
         with write(self.engine) as conn:
             attempts = conn.execute(sa.select(inbox.c.attempts).where(inbox.c.seq == seq)).scalar_one()
@@ -165,24 +172,33 @@ class Inbox:
                 status, next_attempt_at = "failed", None
             else:
                 status, next_attempt_at = "retry", utcnow() + timedelta(seconds=backoff_delay(attempts, base_delay))
-            conn.execute(inbox.update().where(inbox.c.seq == seq).values(last_error=error[:2000], status=status,
-                                                                         next_attempt_at=next_attempt_at))
+            conn.execute(
+                inbox.update()
+                .where(inbox.c.seq == seq)
+                .values(last_error=error[:2000], status=status, next_attempt_at=next_attempt_at)
+            )
             return status
 
     def requeue(self, event_id: str) -> bool:
         """An operator's retry of a failed event: due again now, with a fresh set of attempts."""
         with write(self.engine) as conn:
-            return bool(conn.execute(
-                inbox.update().where(inbox.c.event_id == event_id).where(inbox.c.status == "failed")
-                .values(status="retry", attempts=0, next_attempt_at=None)
-            ).rowcount)
+            return bool(
+                conn.execute(
+                    inbox.update()
+                    .where(inbox.c.event_id == event_id)
+                    .where(inbox.c.status == "failed")
+                    .values(status="retry", attempts=0, next_attempt_at=None)
+                ).rowcount
+            )
 
     def release_stale(self, older_than: timedelta) -> int:
         """Put rows claimed by a run that died back to `retry` (the run's attempt still counts)."""
         cutoff = utcnow() - older_than
         with write(self.engine) as conn:
             return conn.execute(
-                inbox.update().where(inbox.c.status == "processing").where(inbox.c.claimed_at < cutoff)
+                inbox.update()
+                .where(inbox.c.status == "processing")
+                .where(inbox.c.claimed_at < cutoff)
                 .values(status="retry", next_attempt_at=None, last_error="claimed by a run that did not finish")
             ).rowcount
 
@@ -237,8 +253,17 @@ def _rows(events: Sequence[dict[str, Any]], webhook_id: str | None, source: str,
 
 def _row(r: sa.Row[Any]) -> InboxRow:
     return InboxRow(
-        seq=r.seq, event_id=r.event_id, resource_type=r.resource_type, action=r.action,
-        resource_id=r.resource_id, event_created_at=r.event_created_at, status=r.status,
-        attempts=r.attempts, received_at=as_utc(r.received_at), next_attempt_at=as_utc(r.next_attempt_at),
-        last_error=r.last_error, source=r.source, payload=r.payload,
+        seq=r.seq,
+        event_id=r.event_id,
+        resource_type=r.resource_type,
+        action=r.action,
+        resource_id=r.resource_id,
+        event_created_at=r.event_created_at,
+        status=r.status,
+        attempts=r.attempts,
+        received_at=as_utc(r.received_at),
+        next_attempt_at=as_utc(r.next_attempt_at),
+        last_error=r.last_error,
+        source=r.source,
+        payload=r.payload,
     )

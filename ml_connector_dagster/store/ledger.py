@@ -75,8 +75,9 @@ class Ledger:
         with write(self.engine) as conn:
             insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(ledger)
             statement = insert.values(payment_id=payment_id, first_seen=now, updated_at=now, **values)
-            statement = statement.on_conflict_do_update(index_elements=["payment_id"],
-                                                        set_={**values, "updated_at": now})
+            statement = statement.on_conflict_do_update(
+                index_elements=["payment_id"], set_={**values, "updated_at": now}
+            )
             conn.execute(statement)
 
     def apply_many(self, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -110,9 +111,10 @@ class Ledger:
         ids = list(payment_ids)
         with read(self.engine) as conn:
             for start in range(0, len(ids), 5000):
-                chunk = ids[start:start + 5000]
-                rows = conn.execute(sa.select(ledger.c.payment_id, ledger.c.status)
-                                    .where(ledger.c.payment_id.in_(chunk)))
+                chunk = ids[start : start + 5000]
+                rows = conn.execute(
+                    sa.select(ledger.c.payment_id, ledger.c.status).where(ledger.c.payment_id.in_(chunk))
+                )
                 for payment_id, status in rows:
                     out[payment_id] = status
         return out
@@ -120,16 +122,18 @@ class Ledger:
     def transition(self, payment_id: str, allowed_from: Sequence[str], owner: str | None = None, **values: Any) -> bool:
         """Compare-and-set: update only if the current status is one of `allowed_from` (and, given an
         `owner`, only while that owner holds the claim)."""
-        statement = (ledger.update().where(ledger.c.payment_id == payment_id)
-                     .where(ledger.c.status.in_(list(allowed_from))))
+        statement = (
+            ledger.update().where(ledger.c.payment_id == payment_id).where(ledger.c.status.in_(list(allowed_from)))
+        )
         if owner is not None:
             statement = statement.where(ledger.c.claimed_by == owner)
         with write(self.engine) as conn:
             done = conn.execute(statement.values(updated_at=utcnow(), **_encode(values))).rowcount
         return bool(done)
 
-    def claim(self, payment_id: str, expected_status: str, owner: str, lease_until: datetime,
-              now: datetime | None = None) -> bool:
+    def claim(
+        self, payment_id: str, expected_status: str, owner: str, lease_until: datetime, now: datetime | None = None
+    ) -> bool:
         """Take a payment for posting, atomically in one UPDATE; False if it is not free to take.
 
         Free means: still in `expected_status` (the status the caller looked at), and if that is `posting`,
@@ -140,8 +144,12 @@ class Ledger:
         free = ledger.c.status == expected_status
         if expected_status == "posting":
             free = sa.and_(free, sa.or_(ledger.c.lease_until.is_(None), ledger.c.lease_until < now))
-        statement = ledger.update().where(ledger.c.payment_id == payment_id).where(free).values(
-            status="posting", claimed_by=owner, lease_until=lease_until, updated_at=now)
+        statement = (
+            ledger.update()
+            .where(ledger.c.payment_id == payment_id)
+            .where(free)
+            .values(status="posting", claimed_by=owner, lease_until=lease_until, updated_at=now)
+        )
         with write(self.engine) as conn:
             return bool(conn.execute(statement).rowcount)
 
@@ -151,10 +159,19 @@ class Ledger:
         if not ids:
             return set()
         with write(self.engine) as conn:
-            conn.execute(ledger.update().where(ledger.c.payment_id.in_(ids)).where(ledger.c.status == "posting")
-                         .where(ledger.c.claimed_by == owner).values(lease_until=lease_until))
-            held = conn.execute(sa.select(ledger.c.payment_id).where(ledger.c.payment_id.in_(ids))
-                                .where(ledger.c.status == "posting").where(ledger.c.claimed_by == owner))
+            conn.execute(
+                ledger.update()
+                .where(ledger.c.payment_id.in_(ids))
+                .where(ledger.c.status == "posting")
+                .where(ledger.c.claimed_by == owner)
+                .values(lease_until=lease_until)
+            )
+            held = conn.execute(
+                sa.select(ledger.c.payment_id)
+                .where(ledger.c.payment_id.in_(ids))
+                .where(ledger.c.status == "posting")
+                .where(ledger.c.claimed_by == owner)
+            )
             return set(held.scalars())
 
     def finish(self, payment_id: str, owner: str, **values: Any) -> bool:
@@ -188,10 +205,22 @@ def _by_columns(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, ...], list[di
 
 def _entry(r: sa.Row[Any]) -> LedgerEntry:
     return LedgerEntry(
-        payment_id=r.payment_id, status=r.status, reason=r.reason, gocardless_customer=r.gocardless_customer,
-        sage_customer=r.sage_customer, amount_minor=r.amount_minor, currency=r.currency, home_amount=r.home_amount,
-        allocations=json.loads(r.allocations) if r.allocations else [], rule=r.rule, explanation=r.explanation,
-        receipt=json.loads(r.receipt) if r.receipt else None, gocardless_status=r.gocardless_status,
-        first_seen=as_utc(r.first_seen), updated_at=as_utc(r.updated_at), claimed_by=r.claimed_by,
-        lease_until=as_utc(r.lease_until), request=json.loads(r.request) if r.request else None,
+        payment_id=r.payment_id,
+        status=r.status,
+        reason=r.reason,
+        gocardless_customer=r.gocardless_customer,
+        sage_customer=r.sage_customer,
+        amount_minor=r.amount_minor,
+        currency=r.currency,
+        home_amount=r.home_amount,
+        allocations=json.loads(r.allocations) if r.allocations else [],
+        rule=r.rule,
+        explanation=r.explanation,
+        receipt=json.loads(r.receipt) if r.receipt else None,
+        gocardless_status=r.gocardless_status,
+        first_seen=as_utc(r.first_seen),
+        updated_at=as_utc(r.updated_at),
+        claimed_by=r.claimed_by,
+        lease_until=as_utc(r.lease_until),
+        request=json.loads(r.request) if r.request else None,
     )

@@ -42,27 +42,45 @@ class ReviewQueue:
         body = json.dumps(details, default=str, sort_keys=True)
         with write(self.engine) as conn:
             existing = conn.execute(
-                sa.select(review.c.id).where(review.c.subject == subject).where(review.c.kind == kind)
+                sa.select(review.c.id)
+                .where(review.c.subject == subject)
+                .where(review.c.kind == kind)
                 .where(review.c.status == "open")
             ).scalar()
             if existing is not None:
-                conn.execute(review.update().where(review.c.id == existing).values(reason=reason, details=body,
-                                                                                   last_seen=now))
+                conn.execute(
+                    review.update().where(review.c.id == existing).values(reason=reason, details=body, last_seen=now)
+                )
                 return int(existing)
-            return int(conn.execute(
-                review.insert().values(subject=subject, kind=kind, reason=reason, details=body, status="open",
-                                       first_seen=now, last_seen=now).returning(review.c.id)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    review.insert()
+                    .values(
+                        subject=subject,
+                        kind=kind,
+                        reason=reason,
+                        details=body,
+                        status="open",
+                        first_seen=now,
+                        last_seen=now,
+                    )
+                    .returning(review.c.id)
+                ).scalar_one()
+            )
 
     def close(self, item_id: int, status: str, by: str, note: str | None = None) -> bool:
         """Close an open item (applied/retried/dismissed/resolved); False if it was not open."""
         if status not in CLOSED:
             raise ValueError(f"status must be one of {CLOSED}")
         with write(self.engine) as conn:
-            return bool(conn.execute(
-                review.update().where(review.c.id == item_id).where(review.c.status == "open")
-                .values(status=status, resolved_by=by, resolved_at=utcnow(), note=note)
-            ).rowcount)
+            return bool(
+                conn.execute(
+                    review.update()
+                    .where(review.c.id == item_id)
+                    .where(review.c.status == "open")
+                    .values(status=status, resolved_by=by, resolved_at=utcnow(), note=note)
+                ).rowcount
+            )
 
     def get(self, item_id: int) -> ReviewItem | None:
         with read(self.engine) as conn:
@@ -84,7 +102,15 @@ class ReviewQueue:
 
 def _item(r: sa.Row[Any]) -> ReviewItem:
     return ReviewItem(
-        id=r.id, subject=r.subject, kind=r.kind, reason=r.reason, details=json.loads(r.details or "{}"),
-        status=r.status, first_seen=as_utc(r.first_seen), last_seen=as_utc(r.last_seen),
-        resolved_by=r.resolved_by, resolved_at=as_utc(r.resolved_at), note=r.note,
+        id=r.id,
+        subject=r.subject,
+        kind=r.kind,
+        reason=r.reason,
+        details=json.loads(r.details or "{}"),
+        status=r.status,
+        first_seen=as_utc(r.first_seen),
+        last_seen=as_utc(r.last_seen),
+        resolved_by=r.resolved_by,
+        resolved_at=as_utc(r.resolved_at),
+        note=r.note,
     )

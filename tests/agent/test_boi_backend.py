@@ -29,20 +29,28 @@ from support.sage import MakeRequest
 
 
 def test_a_cash_receipt_follows_the_reference_call_sequence(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     receipt = backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "450.00"),)))
 
     session = [(o, m, a) for o, m, a in sage.calls if o in ("Dispatch", "ProvideX.Script", "SY_Session")]
     assert session[:9] == [
-        ("Dispatch", "ProvideX.Script", ()), ("ProvideX.Script", "Init", (HOME,)),
-        ("ProvideX.Script", "NewObject", ("SY_Session",)), ("SY_Session", "nSetUser", ("demo", "demo-password")),
-        ("SY_Session", "nSetCompany", ("ABC",)), ("SY_Session", "nSetDate", ("A/R", "20261125")),
-        ("SY_Session", "nSetModule", ("A/R",)), ("SY_Session", "nLookupTask", ("AR_CashReceipts_ui",)),
+        ("Dispatch", "ProvideX.Script", ()),
+        ("ProvideX.Script", "Init", (HOME,)),
+        ("ProvideX.Script", "NewObject", ("SY_Session",)),
+        ("SY_Session", "nSetUser", ("demo", "demo-password")),
+        ("SY_Session", "nSetCompany", ("ABC",)),
+        ("SY_Session", "nSetDate", ("A/R", "20261125")),
+        ("SY_Session", "nSetModule", ("A/R",)),
+        ("SY_Session", "nLookupTask", ("AR_CashReceipts_ui",)),
         ("SY_Session", "nSetProgram", ("task:AR_CashReceipts_ui",)),
     ]
     assert sage.methods("lines") == ["nAddLine", "nSetValue", "nSetValue", "nSetValue", "nWrite"]
-    assert sage.args("lines", "nSetValue") == [("InvoiceNo$", "0100031"), ("InvoiceType$", "IN"),
-                                               ("AmountPosted", Decimal("450.00"))]
+    assert sage.args("lines", "nSetValue") == [
+        ("InvoiceNo$", "0100031"),
+        ("InvoiceType$", "IN"),
+        ("AmountPosted", Decimal("450.00")),
+    ]
     header = sage.methods("AR_CashReceipts_bus")
     assert header[:5] == ["nSetKeyValue"] * 4 + ["nSetKey"] and header[-2:] == ["nWrite", "DropObject"]
     assert ("PostingAmt", Decimal("450.00")) in sage.args("AR_CashReceipts_bus", "nSetValue")
@@ -52,15 +60,15 @@ def test_a_cash_receipt_follows_the_reference_call_sequence(
 
 
 def test_amounts_reach_com_as_decimal_never_float(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     backend.create_cash_receipt(creds, make_request("PM1"))
 
     numbers = [a[1] for o, m, a in sage.calls if m == "nSetValue" and not a[0].endswith("$")]
     assert numbers and all(isinstance(n, Decimal) for n in numbers)
 
 
-def test_a_wrong_password_gives_sages_logon_failure_and_still_cleans_up(
-        backend: BOIBackend, sage: FakeSage) -> None:
+def test_a_wrong_password_gives_sages_logon_failure_and_still_cleans_up(backend: BOIBackend, sage: FakeSage) -> None:
     with pytest.raises(SageRuleError) as caught:
         backend.company_name(Credentials("demo", "wrong", "ABC"))
 
@@ -76,7 +84,8 @@ def test_an_unknown_company_is_refused_with_sages_reason(backend: BOIBackend) ->
 
 
 def test_a_refused_write_raises_sages_message_and_frees_the_key(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     sage.answers[("AR_CashReceipts_bus", "nWrite")] = (0, "Customer is on credit hold.")
 
     with pytest.raises(SageRuleError, match="Customer is on credit hold."):
@@ -88,8 +97,8 @@ def test_a_refused_write_raises_sages_message_and_frees_the_key(
 
 
 def test_a_warning_return_code_is_success_and_its_message_is_logged(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest,
-        caplog: pytest.LogCaptureFixture) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest, caplog: pytest.LogCaptureFixture
+) -> None:
     sage.answers[("AR_CashReceipts_bus", "nWrite")] = (-1, "Deposit total changed.")
 
     receipt = backend.create_cash_receipt(creds, make_request("PM1"))
@@ -98,7 +107,8 @@ def test_a_warning_return_code_is_success_and_its_message_is_logged(
 
 
 def test_lines_not_adding_up_are_refused_before_sage_is_written(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     with pytest.raises(SageRuleError, match="The distribution is out of balance."):
         backend.create_cash_receipt(creds, make_request("PM1", amount="500.00"))
 
@@ -106,7 +116,8 @@ def test_lines_not_adding_up_are_refused_before_sage_is_written(
 
 
 def test_paying_beyond_a_balance_is_refused_before_sage_is_written(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     with pytest.raises(SageRuleError, match="exceeds its balance of 450.00"):
         backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "450.01"),)))
 
@@ -114,7 +125,8 @@ def test_paying_beyond_a_balance_is_refused_before_sage_is_written(
 
 
 def test_the_same_key_twice_writes_once(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     first = backend.create_cash_receipt(creds, make_request("PM1"))
     writes = sage.methods().count("nWrite")
 
@@ -126,10 +138,19 @@ def test_the_same_key_twice_writes_once(
 
 
 def test_an_interrupted_write_is_recovered_from_the_comment_instead_of_written_again(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     backend.ledger.claim(make_request("PM1"))  # the agent stopped after this, before recording the result
-    sage.tables["AR_CashReceipts_bus"] = [{"DepositNo$": "00007", "ARDivisionNo$": "01", "CustomerNo$": "ABF",
-                                           "CheckNo$": "GC00000001", "PostingAmt": 450.0, "Comment$": "PM1"}]
+    sage.tables["AR_CashReceipts_bus"] = [
+        {
+            "DepositNo$": "00007",
+            "ARDivisionNo$": "01",
+            "CustomerNo$": "ABF",
+            "CheckNo$": "GC00000001",
+            "PostingAmt": 450.0,
+            "Comment$": "PM1",
+        }
+    ]
 
     receipt = backend.create_cash_receipt(creds, make_request("PM1"))
 
@@ -154,7 +175,8 @@ def test_an_unknown_customer_is_not_found(backend: BOIBackend, sage: FakeSage, c
 
 
 def test_reversing_an_unposted_receipt_deletes_the_entry(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     backend.create_cash_receipt(creds, make_request("PM1"))
     sage.answers[("AR_CashReceipts_bus", "nSetKey")] = 1  # the entry exists
 
@@ -165,7 +187,8 @@ def test_reversing_an_unposted_receipt_deletes_the_entry(
 
 
 def test_object_names_come_from_one_configurable_place(
-        sage: FakeSage, tmp_path: Path, creds: Credentials, make_request: MakeRequest) -> None:
+    sage: FakeSage, tmp_path: Path, creds: Credentials, make_request: MakeRequest
+) -> None:
     names = BOINames(receipts_bus="AR_CashReceiptsEntry_bus", receipts_task="AR_CashReceiptsEntry_ui")
     backend = BOIBackend(HOME, AgentLedger(tmp_path / "l.sqlite"), names, dispatch=sage.dispatch, today=lambda: TODAY)
 
@@ -178,8 +201,13 @@ def test_object_names_come_from_one_configurable_place(
 def test_the_agent_serves_the_boi_backend_like_any_other(backend: BOIBackend) -> None:
     server = serve_in_thread(agent_app(backend))
     try:
-        client = AgentClient(f"{server.url}/agent?wsdl", username="demo", password="demo-password",
-                             company_code="ABC", retry=RetryPolicy(attempts=1))
+        client = AgentClient(
+            f"{server.url}/agent?wsdl",
+            username="demo",
+            password="demo-password",
+            company_code="ABC",
+            retry=RetryPolicy(attempts=1),
+        )
         info = client.ping()
         invoices = list(client.iter_open_invoices())
     finally:

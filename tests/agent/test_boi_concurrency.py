@@ -68,8 +68,9 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
-def race(backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest,
-         held: HeldWrite) -> tuple[Any, Any]:
+def race(
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest, held: HeldWrite
+) -> tuple[Any, Any]:
     """The first call starts writing; the second arrives while it writes; then the first's write returns."""
     first = Call(lambda: backend.create_cash_receipt(creds, make_request("PM1")))
     assert held.started.wait(BOUND)
@@ -81,7 +82,8 @@ def race(backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: 
 
 
 def test_two_concurrent_creates_for_one_key_write_one_receipt_and_both_get_it(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     first, second = race(backend, sage, creds, make_request, HeldWrite(sage))
 
     assert sage.methods(RECEIPTS).count("nWrite") == 1 and len(sage.tables[RECEIPTS]) == 1
@@ -89,7 +91,8 @@ def test_two_concurrent_creates_for_one_key_write_one_receipt_and_both_get_it(
 
 
 def test_when_the_first_write_is_refused_the_waiting_create_makes_its_own_attempt(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     first, second = race(backend, sage, creds, make_request, HeldWrite(sage, (0, "Record is locked by another user.")))
 
     assert isinstance(first, SageRuleError) and "Record is locked" in first.message
@@ -97,9 +100,11 @@ def test_when_the_first_write_is_refused_the_waiting_create_makes_its_own_attemp
 
 
 def test_a_create_that_cannot_wait_for_the_write_in_progress_is_told_so(
-        sage: FakeSage, tmp_path: Path, creds: Credentials, make_request: MakeRequest) -> None:
-    backend = BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch,
-                         today=lambda: TODAY, claim_wait=0)
+    sage: FakeSage, tmp_path: Path, creds: Credentials, make_request: MakeRequest
+) -> None:
+    backend = BOIBackend(
+        HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY, claim_wait=0
+    )
     held = HeldWrite(sage)
     first = Call(lambda: backend.create_cash_receipt(creds, make_request("PM1")))
     assert held.started.wait(BOUND)
@@ -114,9 +119,11 @@ def test_a_create_that_cannot_wait_for_the_write_in_progress_is_told_so(
 
 
 def test_a_client_that_meets_a_write_in_progress_asks_again_and_gets_the_receipt(
-        sage: FakeSage, tmp_path: Path, make_request: MakeRequest) -> None:
-    backend = BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch,
-                         today=lambda: TODAY, claim_wait=0)
+    sage: FakeSage, tmp_path: Path, make_request: MakeRequest
+) -> None:
+    backend = BOIBackend(
+        HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY, claim_wait=0
+    )
     held = HeldWrite(sage)
     first = Call(lambda: backend.create_cash_receipt(Credentials("demo", "demo-password", "ABC"), make_request("PM1")))
     assert held.started.wait(BOUND)
@@ -127,8 +134,13 @@ def test_a_client_that_meets_a_write_in_progress_asks_again_and_gets_the_receipt
 
     server = serve_in_thread(agent_app(backend))
     try:
-        client = AgentClient(f"{server.url}/agent?wsdl", username="demo", password="demo-password",
-                             company_code="ABC", retry=RetryPolicy(attempts=2, sleep=first_finishes))
+        client = AgentClient(
+            f"{server.url}/agent?wsdl",
+            username="demo",
+            password="demo-password",
+            company_code="ABC",
+            retry=RetryPolicy(attempts=2, sleep=first_finishes),
+        )
         receipt = client.create_cash_receipt(make_request("PM1"))
     finally:
         clear_wsdl_cache()
@@ -139,7 +151,8 @@ def test_a_client_that_meets_a_write_in_progress_asks_again_and_gets_the_receipt
 
 
 def test_creates_for_different_keys_do_not_wait_for_each_other(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     held = HeldWrite(sage)
     first = Call(lambda: backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100030", "100.00"),))))
     assert held.started.wait(BOUND)

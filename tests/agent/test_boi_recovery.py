@@ -21,12 +21,23 @@ class ComError(Exception):
 def interrupted_write(backend: BOIBackend, sage: FakeSage, request: CashReceiptRequest) -> str:
     """The agent recorded its intent and Sage stored the receipt; then the agent stopped. Returns the check number."""
     check_no = backend.ledger.claim(request)
-    sage.tables[DEPOSITS] = [{"DepositNo$": "00007", "BankCode$": "A", "DepositDate$": "20261125",
-                              "CashDepositAmt": float(request.amount)}]
-    sage.tables[RECEIPTS] = [{"DepositNo$": "00007", "ARDivisionNo$": "01", "CustomerNo$": "ABF", "CheckNo$": check_no,
-                              "PostingAmt": float(request.amount), "Comment$": request.idempotency_key,
-                              "lines": [{"InvoiceNo$": l.invoice_no, "InvoiceType$": l.invoice_type,
-                                         "AmountPosted": l.amount} for l in request.lines]}]
+    sage.tables[DEPOSITS] = [
+        {"DepositNo$": "00007", "BankCode$": "A", "DepositDate$": "20261125", "CashDepositAmt": float(request.amount)}
+    ]
+    sage.tables[RECEIPTS] = [
+        {
+            "DepositNo$": "00007",
+            "ARDivisionNo$": "01",
+            "CustomerNo$": "ABF",
+            "CheckNo$": check_no,
+            "PostingAmt": float(request.amount),
+            "Comment$": request.idempotency_key,
+            "lines": [
+                {"InvoiceNo$": l.invoice_no, "InvoiceType$": l.invoice_type, "AmountPosted": l.amount}
+                for l in request.lines
+            ],
+        }
+    ]
     return check_no
 
 
@@ -35,18 +46,25 @@ def receipt_writes(sage: FakeSage) -> int:
 
 
 def test_an_interrupted_write_posted_by_the_journal_is_found_in_history_not_written_again(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     check_no = interrupted_write(backend, sage, make_request("PM1"))
     sage.update_journal()
 
     receipt = backend.create_cash_receipt(creds, make_request("PM1"))
 
     assert receipt_writes(sage) == 0 and sage.tables[RECEIPTS] == []
-    assert (receipt.deposit_no, receipt.check_no, receipt.status, receipt.created) == ("00007", check_no, "posted", False)
+    assert (receipt.deposit_no, receipt.check_no, receipt.status, receipt.created) == (
+        "00007",
+        check_no,
+        "posted",
+        False,
+    )
 
 
 def test_find_returns_an_interrupted_write_that_the_journal_has_posted(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     check_no = interrupted_write(backend, sage, make_request("PM1"))
     sage.update_journal()
 
@@ -56,7 +74,8 @@ def test_find_returns_an_interrupted_write_that_the_journal_has_posted(
 
 
 def test_find_returns_an_interrupted_write_still_in_entry(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     check_no = interrupted_write(backend, sage, make_request("PM1"))
 
     found = backend.find_cash_receipt(creds, "PM1")
@@ -65,7 +84,8 @@ def test_find_returns_an_interrupted_write_still_in_entry(
 
 
 def test_a_posted_receipt_is_found_by_the_key_as_payment_reference_when_its_cash_history_is_purged(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     interrupted_write(backend, sage, make_request("PM1"))
     sage.update_journal()
     sage.tables[HISTORY] = []
@@ -78,7 +98,8 @@ def test_a_posted_receipt_is_found_by_the_key_as_payment_reference_when_its_cash
 
 
 def test_a_com_error_as_the_header_write_returns_leaves_the_key_to_be_recovered_not_written_again(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     def write_then_fail(obj, *args):
         obj._default("nWrite", args)  # Sage stored the receipt ...
         raise ComError("The RPC server is unavailable.")  # ... and the answer was lost on the way back
@@ -98,7 +119,8 @@ def test_a_com_error_as_the_header_write_returns_leaves_the_key_to_be_recovered_
 
 
 def test_an_interrupted_write_that_never_reached_sage_is_written_by_the_retry(
-        backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest) -> None:
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
     backend.ledger.claim(make_request("PM1"))  # the agent stopped before writing anything to Sage
 
     receipt = backend.create_cash_receipt(creds, make_request("PM1"))

@@ -53,8 +53,13 @@ def server(backend: BOIBackend, clock: Clock) -> Iterator[ServerHandle]:
 
 
 def client(server: ServerHandle, password: str = "demo-password") -> AgentClient:
-    return AgentClient(f"{server.url}/agent?wsdl", username="demo", password=password, company_code="ABC",
-                       retry=RetryPolicy(attempts=1))
+    return AgentClient(
+        f"{server.url}/agent?wsdl",
+        username="demo",
+        password=password,
+        company_code="ABC",
+        retry=RetryPolicy(attempts=1),
+    )
 
 
 def fail_logons(server: ServerHandle, times: int) -> None:
@@ -64,7 +69,8 @@ def fail_logons(server: ServerHandle, times: int) -> None:
 
 
 def test_each_failed_logon_is_logged_with_user_address_and_company_but_never_the_password(
-        server: ServerHandle, caplog: pytest.LogCaptureFixture) -> None:
+    server: ServerHandle, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
 
     fail_logons(server, 1)
@@ -130,8 +136,11 @@ def test_failures_from_one_address_do_not_refuse_another(server: ServerHandle) -
     other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
 
     try:
-        response = other.post(f"{server.url}/agent", content=envelope(f"<a:Ping>{logon()}</a:Ping>").encode(),
-                              headers={"Content-Type": "text/xml"})
+        response = other.post(
+            f"{server.url}/agent",
+            content=envelope(f"<a:Ping>{logon()}</a:Ping>").encode(),
+            headers={"Content-Type": "text/xml"},
+        )
     finally:
         other.close()
 
@@ -139,7 +148,8 @@ def test_failures_from_one_address_do_not_refuse_another(server: ServerHandle) -
 
 
 def test_a_burst_of_300_wrong_passwords_is_cut_short_with_defaults(
-        company: SageCompany, credentials, caplog: pytest.LogCaptureFixture) -> None:
+    company: SageCompany, credentials, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     handle = serve_in_thread(agent_app(SimulatedBackend(company)))
     bad = envelope(f"<a:Ping>{logon(WRONG, credentials.username, credentials.company_code)}</a:Ping>")

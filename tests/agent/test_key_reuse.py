@@ -35,8 +35,9 @@ Written = Callable[[], int]
 
 
 @pytest.fixture(params=["simulated", "boi"])
-def served(request: pytest.FixtureRequest, company: SageCompany, scenario: Scenario, backend: BOIBackend,
-           sage: FakeSage) -> Iterator[tuple[AgentClient, Written]]:
+def served(
+    request: pytest.FixtureRequest, company: SageCompany, scenario: Scenario, backend: BOIBackend, sage: FakeSage
+) -> Iterator[tuple[AgentClient, Written]]:
     """A zeep client of the agent over either backend, and a count of receipt headers written to Sage."""
     if request.param == "simulated":
         chosen, written = SimulatedBackend(company), lambda: len(company.rows("AR_CashReceiptsHeader"))
@@ -46,20 +47,30 @@ def served(request: pytest.FixtureRequest, company: SageCompany, scenario: Scena
         chosen, written = backend, lambda: len(sage.tables.get(RECEIPTS, []))
         logon = ("demo", "demo-password", "ABC")
     server = serve_in_thread(agent_app(chosen))
-    client = AgentClient(f"{server.url}/agent?wsdl", username=logon[0], password=logon[1], company_code=logon[2],
-                         retry=RetryPolicy(attempts=1))
+    client = AgentClient(
+        f"{server.url}/agent?wsdl",
+        username=logon[0],
+        password=logon[1],
+        company_code=logon[2],
+        retry=RetryPolicy(attempts=1),
+    )
     yield client, written
     clear_wsdl_cache()
     server.stop()
 
 
-@pytest.mark.parametrize("change, asked", [
-    ({"customer": "BRESLIN", "lines": (("0100040", "450.00"),)}, "customer 01-BRESLIN"),
-    ({"lines": (("0100031", "400.00"),)}, "400.00"),
-    ({"lines": (("0100030", "450.00"),)}, "0100030"),
-], ids=["another-customer", "another-amount", "other-lines"])
+@pytest.mark.parametrize(
+    "change, asked",
+    [
+        ({"customer": "BRESLIN", "lines": (("0100040", "450.00"),)}, "customer 01-BRESLIN"),
+        ({"lines": (("0100031", "400.00"),)}, "400.00"),
+        ({"lines": (("0100030", "450.00"),)}, "0100030"),
+    ],
+    ids=["another-customer", "another-amount", "other-lines"],
+)
 def test_a_key_reused_for_another_receipt_is_a_conflict_naming_both(
-        served: tuple[AgentClient, Written], make_request: MakeRequest, change: dict, asked: str) -> None:
+    served: tuple[AgentClient, Written], make_request: MakeRequest, change: dict, asked: str
+) -> None:
     client, written = served
     first = client.create_cash_receipt(make_request("PM1"))
 
@@ -73,18 +84,21 @@ def test_a_key_reused_for_another_receipt_is_a_conflict_naming_both(
 
 
 def test_the_same_request_again_returns_the_first_receipt(
-        served: tuple[AgentClient, Written], make_request: MakeRequest) -> None:
+    served: tuple[AgentClient, Written], make_request: MakeRequest
+) -> None:
     client, written = served
     first = client.create_cash_receipt(make_request("PM1"))
 
-    again = client.create_cash_receipt(replace(make_request("PM1"), deposit_date=date(2026, 11, 26),
-                                               reference="retried next day"))
+    again = client.create_cash_receipt(
+        replace(make_request("PM1"), deposit_date=date(2026, 11, 26), reference="retried next day")
+    )
 
     assert (again.receipt_id, again.created) == (first.receipt_id, False) and written() == 1
 
 
 def test_a_key_whose_receipt_was_reversed_is_refused_saying_so(
-        served: tuple[AgentClient, Written], make_request: MakeRequest) -> None:
+    served: tuple[AgentClient, Written], make_request: MakeRequest
+) -> None:
     client, written = served
     first = client.create_cash_receipt(make_request("PM1"))
     client.reverse_cash_receipt("PM1", "chargeback")

@@ -28,8 +28,12 @@ def test_a_sage_error_is_a_soap_fault_with_masfault_detail(agent_server: ServerH
     response = post(agent_server, envelope(body))
 
     assert response.status_code == 500
-    assert fault(response) == {"faultcode": "a:CI_NoKey", "faultstring": "Customer 01-NOPE does not exist.",
-                               "ErrorCode": "CI_NoKey", "ErrorMessage": "Customer 01-NOPE does not exist."}
+    assert fault(response) == {
+        "faultcode": "a:CI_NoKey",
+        "faultstring": "Customer 01-NOPE does not exist.",
+        "ErrorCode": "CI_NoKey",
+        "ErrorMessage": "Customer 01-NOPE does not exist.",
+    }
 
 
 def test_a_wrong_password_faults_with_sages_text(agent_server: ServerHandle) -> None:
@@ -39,17 +43,21 @@ def test_a_wrong_password_faults_with_sages_text(agent_server: ServerHandle) -> 
 
 
 def test_a_missing_parameter_is_named(agent_server: ServerHandle) -> None:
-    response = post(agent_server, envelope(f"<a:GetOpenInvoices>{logon()}<a:arDivisionNo>01</a:arDivisionNo></a:GetOpenInvoices>"))
+    response = post(
+        agent_server, envelope(f"<a:GetOpenInvoices>{logon()}<a:arDivisionNo>01</a:arDivisionNo></a:GetOpenInvoices>")
+    )
 
     assert response.status_code == 400
     assert fault(response)["faultstring"] == "The element 'customerNo' is required."
 
 
 def test_an_amount_with_three_decimals_is_refused_before_anything_is_written(agent_server: ServerHandle) -> None:
-    body = (f"<a:CreateCashReceipt>{logon()}<a:idempotencyKey>PM1</a:idempotencyKey><a:depositDate>2026-11-25</a:depositDate>"
-            "<a:bankCode>A</a:bankCode><a:arDivisionNo>01</a:arDivisionNo><a:customerNo>ABF</a:customerNo>"
-            "<a:amount>450.001</a:amount><a:lines><a:line><a:invoiceNo>0100031</a:invoiceNo><a:invoiceType>IN</a:invoiceType>"
-            "<a:amount>450.001</a:amount></a:line></a:lines></a:CreateCashReceipt>")
+    body = (
+        f"<a:CreateCashReceipt>{logon()}<a:idempotencyKey>PM1</a:idempotencyKey><a:depositDate>2026-11-25</a:depositDate>"
+        "<a:bankCode>A</a:bankCode><a:arDivisionNo>01</a:arDivisionNo><a:customerNo>ABF</a:customerNo>"
+        "<a:amount>450.001</a:amount><a:lines><a:line><a:invoiceNo>0100031</a:invoiceNo><a:invoiceType>IN</a:invoiceType>"
+        "<a:amount>450.001</a:amount></a:line></a:lines></a:CreateCashReceipt>"
+    )
 
     response = post(agent_server, envelope(body))
 
@@ -75,8 +83,15 @@ LAUGHS = """<?xml version="1.0"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>&lol3;</s:Body></s:Envelope>"""
 
 
-@pytest.mark.parametrize("payload", [XXE.encode(), LAUGHS.encode(), XXE.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-16"?>').encode("utf-16")],
-                         ids=["external-entity", "entity-expansion", "doctype-in-utf16"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        XXE.encode(),
+        LAUGHS.encode(),
+        XXE.replace('<?xml version="1.0"?>', '<?xml version="1.0" encoding="utf-16"?>').encode("utf-16"),
+    ],
+    ids=["external-entity", "entity-expansion", "doctype-in-utf16"],
+)
 def test_doctypes_and_entities_are_refused(agent_server: ServerHandle, payload: bytes) -> None:
     response = post(agent_server, payload)
 
@@ -98,7 +113,8 @@ def test_malformed_xml_is_a_client_fault(agent_server: ServerHandle) -> None:
 
 
 def test_an_unexpected_error_is_logged_without_the_request_and_answered_generically(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     class Broken:
         name = "broken"
 

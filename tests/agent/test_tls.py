@@ -25,12 +25,19 @@ def https_agent(company: SageCompany, tls_files: tuple[Path, Path]):
 
 
 def client(url: str, ca_bundle: str | None, sleeps: list[float]) -> AgentClient:
-    return AgentClient(f"{url}/agent?wsdl", username="demo", password="demo-password", company_code="ABC",
-                       ca_bundle=ca_bundle, retry=RetryPolicy(attempts=3, sleep=sleeps.append))
+    return AgentClient(
+        f"{url}/agent?wsdl",
+        username="demo",
+        password="demo-password",
+        company_code="ABC",
+        ca_bundle=ca_bundle,
+        retry=RetryPolicy(attempts=3, sleep=sleeps.append),
+    )
 
 
 def test_the_client_verifies_the_agents_certificate_with_the_ca_bundle(
-        https_agent, tls_files, monkeypatch: pytest.MonkeyPatch) -> None:
+    https_agent, tls_files, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())  # the configured bundle must still win
 
     info = client(https_agent.url, str(tls_files[0]), []).ping()

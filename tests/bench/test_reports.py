@@ -14,8 +14,17 @@ from ml_connector_dagster.bench.e2e import REPO_DAGSTER_YAML
 from ml_connector_dagster.cli import main
 
 KEYS = {
-    "matching": ["invoices", "payments", "seconds", "payments_per_second", "peak_rss_mib", "baseline_seconds", "speedup",
-                 "grouped_baseline_seconds", "grouped_speedup"],
+    "matching": [
+        "invoices",
+        "payments",
+        "seconds",
+        "payments_per_second",
+        "peak_rss_mib",
+        "baseline_seconds",
+        "speedup",
+        "grouped_baseline_seconds",
+        "grouped_speedup",
+    ],
     "webhooks": ["deliveries", "events", "seconds", "events_per_second", "p50_ms", "p99_ms", "lost"],
     "e2e": ["payments", "p50_s", "p95_s", "max_s"],
     "poll": ["invoices", "changed", "seconds", "rows_transferred"],
@@ -29,8 +38,9 @@ def bench(*args: str) -> dict:
 
 
 def test_bench_matching_json_has_its_keys(home: Path) -> None:
-    figures = bench("matching", "--invoices", "2000", "--payments", "300", "--baseline-sample", "20",
-                    "--grouped-sample", "100")
+    figures = bench(
+        "matching", "--invoices", "2000", "--payments", "300", "--baseline-sample", "20", "--grouped-sample", "100"
+    )
 
     assert list(figures) == KEYS["matching"]
     assert (figures["invoices"], figures["payments"]) == (2000, 300)

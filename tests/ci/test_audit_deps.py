@@ -22,9 +22,17 @@ from ml_connector_dagster.httpserve import free_port
 pytestmark = pytest.mark.slow  # runs the audit script as a process
 
 SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "audit_deps.py"
-ADVISORY = {"id": "GHSA-test-0000-0001", "aliases": ["CVE-2099-0001"], "summary": "a test advisory",
-            "affected": [{"package": {"name": "click", "ecosystem": "PyPI"},
-                          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99.0"}]}]}]}
+ADVISORY = {
+    "id": "GHSA-test-0000-0001",
+    "aliases": ["CVE-2099-0001"],
+    "summary": "a test advisory",
+    "affected": [
+        {
+            "package": {"name": "click", "ecosystem": "PyPI"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99.0"}]}],
+        }
+    ],
+}
 
 
 def osv_stand_in(vulnerable: dict[str, dict]) -> Iterator[str]:
@@ -65,10 +73,16 @@ def no_advisories() -> Iterator[str]:
 
 
 def audit(osv_url: str, allow_file: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "AUDIT_SERVICES": "osv", "AUDIT_OSV_URL": osv_url, "AUDIT_TIMEOUT": "5",
-           "AUDIT_ALLOW_FILE": str(allow_file or Path("/nonexistent/allow.toml"))}
-    return subprocess.run([sys.executable, str(SCRIPT), sys.prefix], capture_output=True, text=True, env=env,
-                          timeout=600)
+    env = {
+        **os.environ,
+        "AUDIT_SERVICES": "osv",
+        "AUDIT_OSV_URL": osv_url,
+        "AUDIT_TIMEOUT": "5",
+        "AUDIT_ALLOW_FILE": str(allow_file or Path("/nonexistent/allow.toml")),
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), sys.prefix], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
 def test_a_known_vulnerability_fails_naming_the_package_and_the_advisory(advisories: str) -> None:

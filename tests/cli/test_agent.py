@@ -26,7 +26,11 @@ def start_agent(*args: str) -> tuple[subprocess.Popen, list[str]]:
     """Run the command in a child process and return once uvicorn says it is listening."""
     proc = subprocess.Popen(
         [sys.executable, "-c", "from ml_connector_dagster.cli import main; main()", "agent", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
     lines: queue.Queue[str | None] = queue.Queue()
     seen: list[str] = []
 
@@ -57,13 +61,19 @@ def stop_afterwards() -> Iterator[list[subprocess.Popen]]:
 
 @pytest.mark.slow
 def test_the_agent_command_serves_a_scenario_company_loaded_under_the_home_folder(
-        home: Path, stop_afterwards: list) -> None:
+    home: Path, stop_afterwards: list
+) -> None:
     port = free_port()
     proc, output = start_agent("--backend", "simulated", "--port", str(port), "--scenario", str(bundled("small")))
     stop_afterwards.append(proc)
 
-    info = AgentClient(f"http://127.0.0.1:{port}/agent?wsdl", username="demo", password="demo-password",
-                       company_code="ABC", retry=RetryPolicy(attempts=1)).ping()
+    info = AgentClient(
+        f"http://127.0.0.1:{port}/agent?wsdl",
+        username="demo",
+        password="demo-password",
+        company_code="ABC",
+        retry=RetryPolicy(attempts=1),
+    ).ping()
 
     assert (info.backend, info.company_name) == ("simulated", "ABC Services Ltd")
     assert (home / "sage" / "ABC" / "sage_company.sqlite").exists()
@@ -72,14 +82,21 @@ def test_the_agent_command_serves_a_scenario_company_loaded_under_the_home_folde
 
 @pytest.mark.slow
 def test_the_agent_command_serves_https_with_a_certificate(
-        home: Path, tls_files: tuple[Path, Path], stop_afterwards: list) -> None:
+    home: Path, tls_files: tuple[Path, Path], stop_afterwards: list
+) -> None:
     cert, key = tls_files
     port = free_port()
     proc, _ = start_agent("--backend", "simulated", "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key))
     stop_afterwards.append(proc)
 
-    info = AgentClient(f"https://127.0.0.1:{port}/agent?wsdl", username="demo", password="demo-password",
-                       company_code="ABC", ca_bundle=str(cert), retry=RetryPolicy(attempts=1)).ping()
+    info = AgentClient(
+        f"https://127.0.0.1:{port}/agent?wsdl",
+        username="demo",
+        password="demo-password",
+        company_code="ABC",
+        ca_bundle=str(cert),
+        retry=RetryPolicy(attempts=1),
+    ).ping()
 
     assert info.company_code == "ABC"
 
@@ -87,11 +104,17 @@ def test_the_agent_command_serves_https_with_a_certificate(
 @pytest.mark.slow
 def test_the_failed_logon_thresholds_are_options(home: Path, stop_afterwards: list) -> None:
     port = free_port()
-    proc, _ = start_agent("--backend", "simulated", "--port", str(port), "--max-failed-logons", "2",
-                          "--logon-lockout", "45")
+    proc, _ = start_agent(
+        "--backend", "simulated", "--port", str(port), "--max-failed-logons", "2", "--logon-lockout", "45"
+    )
     stop_afterwards.append(proc)
-    wrong = AgentClient(f"http://127.0.0.1:{port}/agent?wsdl", username="demo", password="Wr0ng-Pa55",
-                        company_code="ABC", retry=RetryPolicy(attempts=1))
+    wrong = AgentClient(
+        f"http://127.0.0.1:{port}/agent?wsdl",
+        username="demo",
+        password="Wr0ng-Pa55",
+        company_code="ABC",
+        retry=RetryPolicy(attempts=1),
+    )
     for _ in range(2):
         with pytest.raises(SageLogonError):
             wrong.ping()
@@ -100,13 +123,19 @@ def test_the_failed_logon_thresholds_are_options(home: Path, stop_afterwards: li
         wrong.ping()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--backend", "simulated", "--host", "0.0.0.0"], "refusing plain HTTP on 0.0.0.0"),
-    (["--backend", "simulated", "--tls-cert", __file__], "--tls-cert and --tls-key go together"),
-    (["--backend", "boi"], "--backend boi needs --mas90-home"),
-    (["--backend", "simulated", "--max-failed-logons", "0"], "--max-failed-logons"),
-    (["--backend", "boi", "--mas90-home", "C:/Sage", "--scenario", str(bundled("small"))], "are for --backend simulated"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--backend", "simulated", "--host", "0.0.0.0"], "refusing plain HTTP on 0.0.0.0"),
+        (["--backend", "simulated", "--tls-cert", __file__], "--tls-cert and --tls-key go together"),
+        (["--backend", "boi"], "--backend boi needs --mas90-home"),
+        (["--backend", "simulated", "--max-failed-logons", "0"], "--max-failed-logons"),
+        (
+            ["--backend", "boi", "--mas90-home", "C:/Sage", "--scenario", str(bundled("small"))],
+            "are for --backend simulated",
+        ),
+    ],
+)
 def test_unsafe_or_incomplete_options_are_refused_with_the_reason(home: Path, args: list[str], words: str) -> None:
     result = CliRunner().invoke(main, ["agent", *args])
 

@@ -98,9 +98,15 @@ def test_config_check_names_an_invalid_setting(home: Path, monkeypatch) -> None:
 
 def test_config_check_passes_with_everything_set(home: Path, monkeypatch) -> None:
     for name, value in {
-        "SAGE_EBUSINESS_WSDL": "https://sage.example/ebusiness?wsdl", "SAGE_AGENT_WSDL": "https://sage.example/agent?wsdl",
-        "SAGE_USERNAME": "web", "SAGE_PASSWORD": "pw", "SAGE_COMPANY_CODE": "ABC", "SAGE_HOME_CURRENCY": "GBP",
-        "SAGE_BANK_CODE": "A", "GOCARDLESS_ACCESS_TOKEN": "tok", "GOCARDLESS_WEBHOOK_SECRETS": "wh",
+        "SAGE_EBUSINESS_WSDL": "https://sage.example/ebusiness?wsdl",
+        "SAGE_AGENT_WSDL": "https://sage.example/agent?wsdl",
+        "SAGE_USERNAME": "web",
+        "SAGE_PASSWORD": "pw",
+        "SAGE_COMPANY_CODE": "ABC",
+        "SAGE_HOME_CURRENCY": "GBP",
+        "SAGE_BANK_CODE": "A",
+        "GOCARDLESS_ACCESS_TOKEN": "tok",
+        "GOCARDLESS_WEBHOOK_SECRETS": "wh",
     }.items():
         monkeypatch.setenv(f"ML_CONNECTOR_{name}", value)
 
@@ -156,7 +162,10 @@ def test_generate_key_prints_a_usable_key(home: Path, monkeypatch) -> None:
 
 def test_inbox_list_shows_events_as_table_and_json(home: Path, settings) -> None:
     Store(settings.database_url).inbox.add(
-        [{"id": f"EV{n}", "resource_type": "payments", "action": "confirmed", "links": {"payment": f"PM{n}"}} for n in range(3)]
+        [
+            {"id": f"EV{n}", "resource_type": "payments", "action": "confirmed", "links": {"payment": f"PM{n}"}}
+            for n in range(3)
+        ]
     )
 
     table = run("inbox", "list")
@@ -208,7 +217,10 @@ def test_audit_verify_exits_non_zero_on_tampering(home: Path, settings) -> None:
 
 def test_payments_lists_the_ledger_with_status_and_allocations(home: Path, settings) -> None:
     Store(settings.database_url).ledger.upsert(
-        "PM1", status="posted", sage_customer="01-ABF", home_amount="120.00",
+        "PM1",
+        status="posted",
+        sage_customer="01-ABF",
+        home_amount="120.00",
         allocations=[{"invoice_no": "0100030", "invoice_type": "IN", "amount": "120.00"}],
         receipt={"deposit_no": "00001", "check_no": "PM1", "receipt_id": "R1"},
     )

@@ -31,12 +31,17 @@ def run(*args: str) -> Result:
 
 # --- dev.env ------------------------------------------------------------------------------------------------
 
+
 def test_the_env_file_loads_in_a_shell_with_values_kept_exactly(tmp_path: Path) -> None:
     env = {"ML_CONNECTOR_A": "plain", "ML_CONNECTOR_B": "with space and 'quotes' $NOT_EXPANDED"}
     write_env_file(tmp_path / ENV_FILE, env)
 
-    shell = subprocess.run(["bash", "-c", f"set -a; . {tmp_path / ENV_FILE}; printf '%s' \"$ML_CONNECTOR_B\""],
-                           capture_output=True, text=True, check=True)
+    shell = subprocess.run(
+        ["bash", "-c", f"set -a; . {tmp_path / ENV_FILE}; printf '%s' \"$ML_CONNECTOR_B\""],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
     assert shell.stdout == env["ML_CONNECTOR_B"]
     assert read_env_file(tmp_path / ENV_FILE) == env
@@ -48,8 +53,9 @@ def test_the_env_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / ENV_FILE).stat().st_mode) == 0o600
 
 
-def test_the_callers_own_connector_settings_never_reach_the_sandbox(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Path) -> None:
+def test_the_callers_own_connector_settings_never_reach_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", "postgresql://prod-db/connector")
     monkeypatch.setenv("ML_CONNECTOR_CONFIG", "/etc/ml-connector/production.toml")
 
@@ -61,6 +67,7 @@ def test_the_callers_own_connector_settings_never_reach_the_sandbox(monkeypatch:
 
 
 # --- dev step / status ----------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def stand_in() -> Iterator[GoCardlessStandIn]:
@@ -130,8 +137,15 @@ def test_dev_refuses_a_ui_port_already_in_use(tmp_path: Path) -> None:
 
 
 def test_dev_with_a_missing_scenario_folder_says_so_without_starting_anything(tmp_path: Path) -> None:
-    result = run("dev", "--home", str(tmp_path / "home"), "--port", str(free_port()),
-                 "--scenario", str(tmp_path / "no-such-scenario"))
+    result = run(
+        "dev",
+        "--home",
+        str(tmp_path / "home"),
+        "--port",
+        str(free_port()),
+        "--scenario",
+        str(tmp_path / "no-such-scenario"),
+    )
 
     assert result.exit_code == 1
     assert "no-such-scenario: not a folder" in result.output
@@ -140,11 +154,16 @@ def test_dev_with_a_missing_scenario_folder_says_so_without_starting_anything(tm
 
 # --- the real thing (the session's `ml-connector dev`, tests/conftest.py) -------------------------------------------
 
+
 def stand_in_ports(dev: DevProcess) -> set[int]:
     """Ports of the stand-ins and the receiver, from dev.env and the banner."""
     env = dev.env()
-    urls = [env["ML_CONNECTOR_GOCARDLESS_API_URL"], env["ML_CONNECTOR_SAGE_AGENT_WSDL"],
-            env["ML_CONNECTOR_SAGE_EBUSINESS_WSDL"], *re.findall(r"Webhook receiver:\s+(\S+)", dev.output())]
+    urls = [
+        env["ML_CONNECTOR_GOCARDLESS_API_URL"],
+        env["ML_CONNECTOR_SAGE_AGENT_WSDL"],
+        env["ML_CONNECTOR_SAGE_EBUSINESS_WSDL"],
+        *re.findall(r"Webhook receiver:\s+(\S+)", dev.output()),
+    ]
     return {urlparse(u).port for u in urls}
 
 
@@ -169,9 +188,11 @@ def test_dev_serves_the_ui_and_the_stand_ins_and_writes_dev_env(dev_stack: DevPr
 
 @pytest.mark.slow
 def test_dev_loads_the_code_location_with_its_sensors_running(dev_stack: DevProcess) -> None:
-    data = dev_stack.graphql("{ sensorsOrError(repositorySelector: {repositoryName: \"__repository__\", "
-                             "repositoryLocationName: \"ml_connector_dagster\"}) { ... on Sensors { results "
-                             "{ name sensorState { status } } } } }")
+    data = dev_stack.graphql(
+        '{ sensorsOrError(repositorySelector: {repositoryName: "__repository__", '
+        'repositoryLocationName: "ml_connector_dagster"}) { ... on Sensors { results '
+        "{ name sensorState { status } } } } }"
+    )
 
     states = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
     assert states["gocardless_inbox_sensor"] == "RUNNING"

@@ -23,8 +23,17 @@ HOSTILE_ID = "EV\x07\x1b[31mRED\u202eDI\nFAKE"
 @pytest.fixture
 def hostile_row(settings: Settings) -> None:
     store = Store(settings.database_url)
-    store.inbox.add([{"id": HOSTILE_ID, "created_at": "2026-11-05T10:00:00.000Z", "resource_type": "payments",
-                      "action": "confirmed", "links": {"payment": "PM\x1b]0;title\x07"}}])
+    store.inbox.add(
+        [
+            {
+                "id": HOSTILE_ID,
+                "created_at": "2026-11-05T10:00:00.000Z",
+                "resource_type": "payments",
+                "action": "confirmed",
+                "links": {"payment": "PM\x1b]0;title\x07"},
+            }
+        ]
+    )
     store.dispose()
 
 
@@ -48,19 +57,22 @@ def test_inbox_list_as_json_is_ascii_and_keeps_the_exact_values(hostile_row: Non
     assert json.loads(result.output)[0]["event_id"] == HOSTILE_ID
 
 
-@pytest.mark.parametrize("value, shown", [
-    ("EV00BD05S5VM2T", "EV00BD05S5VM2T"),
-    ("bell\x07", "bell\\x07"),
-    ("\x1b[2J", "\\x1b[2J"),
-    ("line\nbreak\r", "line\\nbreak\\r"),
-    ("tab\there", "tab\\there"),
-    ("NUL\x00", "NUL\\x00"),
-    ("\u202eevil", "\\u202eevil"),
-    ("lone\ud800", "lone\\ud800"),
-    ("café Zürich", "café Zürich"),
-    (None, ""),
-    (42, "42"),
-])
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        ("EV00BD05S5VM2T", "EV00BD05S5VM2T"),
+        ("bell\x07", "bell\\x07"),
+        ("\x1b[2J", "\\x1b[2J"),
+        ("line\nbreak\r", "line\\nbreak\\r"),
+        ("tab\there", "tab\\there"),
+        ("NUL\x00", "NUL\\x00"),
+        ("\u202eevil", "\\u202eevil"),
+        ("lone\ud800", "lone\\ud800"),
+        ("café Zürich", "café Zürich"),
+        (None, ""),
+        (42, "42"),
+    ],
+)
 def test_printable_escapes_what_a_terminal_would_act_on_and_keeps_the_rest(value: object, shown: str) -> None:
     assert printable(value) == shown
 
@@ -80,8 +92,16 @@ def test_inbox_list_json_shows_each_event_with_its_state(inbox_rows: Store) -> N
     rows = json.loads(result.output)
     assert [r["event_id"] for r in rows] == ["EVL5", "EVL4", "EVL3", "EVL2", "EVL1"]  # newest first
     assert rows[-1] | {"received_at": None} == {
-        "seq": rows[-1]["seq"], "event_id": "EVL1", "resource_type": "payments", "action": "confirmed",
-        "resource_id": "PM1", "status": "processed", "attempts": 1, "received_at": None, "last_error": None}
+        "seq": rows[-1]["seq"],
+        "event_id": "EVL1",
+        "resource_type": "payments",
+        "action": "confirmed",
+        "resource_id": "PM1",
+        "status": "processed",
+        "attempts": 1,
+        "received_at": None,
+        "last_error": None,
+    }
 
 
 def test_inbox_list_filters_by_status_and_limit_zero_lists_everything(inbox_rows: Store) -> None:
@@ -93,7 +113,15 @@ def test_inbox_list_filters_by_status_and_limit_zero_lists_everything(inbox_rows
 
     assert [r["event_id"] for r in received] == ["EVL5", "EVL4", "EVL3"]
     assert len(limited) == 2 and len(everything) == 5
-    assert table.splitlines()[0].split() == ["seq", "event_id", "resource_type", "action", "resource_id", "status",
-                                             "attempts", "received_at"]
+    assert table.splitlines()[0].split() == [
+        "seq",
+        "event_id",
+        "resource_type",
+        "action",
+        "resource_id",
+        "status",
+        "attempts",
+        "received_at",
+    ]
     assert len(table.splitlines()) == 3
     assert NEW_SECRET not in table

@@ -45,8 +45,12 @@ def line(result: Result, title: str) -> str:
 
 
 def secrets_of(env: dict[str, str]) -> list[str]:
-    names = ("ML_CONNECTOR_SAGE_PASSWORD", "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", "ML_CONNECTOR_SECRET_KEY",
-             "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS")
+    names = (
+        "ML_CONNECTOR_SAGE_PASSWORD",
+        "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN",
+        "ML_CONNECTOR_SECRET_KEY",
+        "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS",
+    )
     return [env[n] for n in names if env.get(n)]
 
 
@@ -79,7 +83,8 @@ def test_two_webhook_secrets_are_ok(configured: dict[str, str], monkeypatch: pyt
 
 
 def test_a_wrong_sage_password_fails_the_logon_and_the_agent_naming_the_settings(
-        configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_PASSWORD", "not-the-password")
 
     result = ping()
@@ -92,8 +97,9 @@ def test_a_wrong_sage_password_fails_the_logon_and_the_agent_naming_the_settings
     assert "not-the-password" not in result.output
 
 
-def test_a_wrong_company_code_fails_naming_the_company_setting(configured: dict[str, str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_company_code_fails_naming_the_company_setting(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_COMPANY_CODE", "ZZZ")
 
     result = ping()
@@ -104,8 +110,9 @@ def test_a_wrong_company_code_fails_naming_the_company_setting(configured: dict[
     assert "ZZZ" in line(result, "Sage agent")
 
 
-def test_a_wrong_gocardless_token_fails_saying_how_to_get_a_new_one(configured: dict[str, str],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_gocardless_token_fails_saying_how_to_get_a_new_one(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", "wrong_token_abcdef")
 
     result = ping()
@@ -117,8 +124,9 @@ def test_a_wrong_gocardless_token_fails_saying_how_to_get_a_new_one(configured: 
     assert "wrong_token_abcdef" not in result.output
 
 
-def test_an_unreachable_agent_fails_naming_its_url_setting(configured: dict[str, str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_agent_fails_naming_its_url_setting(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     nobody = f"http://127.0.0.1:{free_port()}/agent?wsdl"
     monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", nobody)
 
@@ -131,8 +139,9 @@ def test_an_unreachable_agent_fails_naming_its_url_setting(configured: dict[str,
     assert line(result, "Sage logon").startswith("ok")  # the other systems are still checked
 
 
-def test_an_unreachable_ebusiness_service_skips_the_logon_check(configured: dict[str, str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_ebusiness_service_skips_the_logon_check(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_EBUSINESS_WSDL", f"http://127.0.0.1:{free_port()}/ebusiness?wsdl")
 
     result = ping()
@@ -142,8 +151,9 @@ def test_an_unreachable_ebusiness_service_skips_the_logon_check(configured: dict
     assert line(result, "Sage logon").startswith("skip")
 
 
-def test_a_missing_webhook_secret_fails_saying_where_to_find_it(configured: dict[str, str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_webhook_secret_fails_saying_where_to_find_it(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS")
 
     result = ping()
@@ -153,8 +163,9 @@ def test_a_missing_webhook_secret_fails_saying_where_to_find_it(configured: dict
     assert "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS is not set" in line(result, "GoCardless webhook secret")
 
 
-def test_a_webhook_secret_with_whitespace_inside_fails(configured: dict[str, str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_webhook_secret_with_whitespace_inside_fails(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS", "half of a secret")
 
     result = ping()
@@ -164,8 +175,9 @@ def test_a_webhook_secret_with_whitespace_inside_fails(configured: dict[str, str
     assert "half of a secret" not in result.output
 
 
-def test_a_secrets_key_that_cannot_decrypt_a_stored_secret_fails(configured: dict[str, str], home: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_secrets_key_that_cannot_decrypt_a_stored_secret_fails(
+    configured: dict[str, str], home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     SecretStore(home, Secret(generate_key())).set("gocardless_access_token", "stored-with-another-key")
 
     result = ping()
@@ -185,8 +197,9 @@ def test_a_damaged_stored_secret_fails_naming_it(configured: dict[str, str], hom
     assert "ml-connector secrets set sage_password" in line(result, "Secrets key")
 
 
-def test_a_missing_secrets_key_fails_saying_how_to_make_one(configured: dict[str, str],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_secrets_key_fails_saying_how_to_make_one(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("ML_CONNECTOR_SECRET_KEY")
 
     result = ping()
@@ -196,7 +209,8 @@ def test_a_missing_secrets_key_fails_saying_how_to_make_one(configured: dict[str
 
 
 def test_settings_that_do_not_load_are_reported_line_by_line_without_a_traceback(
-        configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_COMPANY_CODE", "TOOLONG")
 
     result = ping()
@@ -207,8 +221,9 @@ def test_settings_that_do_not_load_are_reported_line_by_line_without_a_traceback
     assert "Traceback" not in result.output
 
 
-def test_json_output_has_one_entry_per_check_and_an_overall_verdict(configured: dict[str, str],
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_output_has_one_entry_per_check_and_an_overall_verdict(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", "wrong_token_abcdef")
 
     result = ping("--json")
@@ -216,20 +231,31 @@ def test_json_output_has_one_entry_per_check_and_an_overall_verdict(configured: 
     report = json.loads(result.output)
     assert result.exit_code == 1
     assert report["ok"] is False
-    assert [c["name"] for c in report["checks"]] == ["sage_ebusiness", "sage_logon", "sage_agent", "gocardless",
-                                                   "webhook_secrets", "secret_key"]
+    assert [c["name"] for c in report["checks"]] == [
+        "sage_ebusiness",
+        "sage_logon",
+        "sage_agent",
+        "gocardless",
+        "webhook_secrets",
+        "secret_key",
+    ]
     assert {c["name"]: c["status"] for c in report["checks"]}["gocardless"] == "FAIL"
 
 
-@pytest.mark.parametrize("broken", [
-    {},
-    {"ML_CONNECTOR_SAGE_PASSWORD": "wrong-password-1"},
-    {"ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN": "wrong-token-1"},
-    {"ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": "spaced secret 1"},
-], ids=["all-ok", "wrong-password", "wrong-token", "spaced-webhook-secret"])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {},
+        {"ML_CONNECTOR_SAGE_PASSWORD": "wrong-password-1"},
+        {"ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN": "wrong-token-1"},
+        {"ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": "spaced secret 1"},
+    ],
+    ids=["all-ok", "wrong-password", "wrong-token", "spaced-webhook-secret"],
+)
 @pytest.mark.parametrize("as_json", [False, True], ids=["lines", "json"])
-def test_no_secret_appears_in_the_output(configured: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-                                         broken: dict[str, str], as_json: bool) -> None:
+def test_no_secret_appears_in_the_output(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch, broken: dict[str, str], as_json: bool
+) -> None:
     for name, value in broken.items():
         monkeypatch.setenv(name, value)
 
@@ -239,8 +265,9 @@ def test_no_secret_appears_in_the_output(configured: dict[str, str], monkeypatch
         assert secret not in result.output
 
 
-def test_the_database_password_appears_in_no_output(configured: dict[str, str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_database_password_appears_in_no_output(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_DATABASE_URL", "postgresql+psycopg://ops:S3CRETPW@db.example/ops")
 
     result = ping()
@@ -248,8 +275,9 @@ def test_the_database_password_appears_in_no_output(configured: dict[str, str],
     assert "S3CRETPW" not in result.output
 
 
-def test_a_failing_connection_to_a_url_with_credentials_does_not_show_them(configured: dict[str, str],
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_connection_to_a_url_with_credentials_does_not_show_them(
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", f"http://web:S3CRETPW@127.0.0.1:{free_port()}/agent?wsdl")
 
     result = ping()
@@ -259,7 +287,8 @@ def test_a_failing_connection_to_a_url_with_credentials_does_not_show_them(confi
 
 
 def test_settings_that_do_not_load_are_reported_without_a_password_from_a_url(
-        configured: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    configured: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_AGENT_WSDL", "ftp://sage:S3CRETPW@sage.example/agent?wsdl")
 
     result = ping()
@@ -270,5 +299,7 @@ def test_settings_that_do_not_load_are_reported_without_a_password_from_a_url(
 
 
 def test_a_secret_echoed_by_a_remote_system_is_masked() -> None:
-    assert scrub("Sage said: bad password 'hunter22' for user", ["hunter22"]) == \
-        "Sage said: bad password '********' for user"
+    assert (
+        scrub("Sage said: bad password 'hunter22' for user", ["hunter22"])
+        == "Sage said: bad password '********' for user"
+    )

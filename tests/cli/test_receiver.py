@@ -27,11 +27,12 @@ def receiver_env(receiver_settings: Settings) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_killed_receiver_loses_nothing_it_acknowledged(receiver_env: dict[str, str], receiver_settings: Settings,
-                                                        tmp_path: Path) -> None:
+def test_a_killed_receiver_loses_nothing_it_acknowledged(
+    receiver_env: dict[str, str], receiver_settings: Settings, tmp_path: Path
+) -> None:
     port = free_port()
     events = [event(f"EVR{n:05d}", resource_id=f"PM{n:05d}") for n in range(600)]
-    batches = [events[i:i + 5] for i in range(0, len(events), 5)]
+    batches = [events[i : i + 5] for i in range(0, len(events), 5)]
     first = ReceiverProcess(receiver_env, port, tmp_path / "first.log")
     first.wait_ready()
     acknowledged: list[str] = []

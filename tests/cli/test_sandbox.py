@@ -17,18 +17,34 @@ pytestmark = pytest.mark.slow  # a real process
 
 
 def test_the_sandbox_command_prints_urls_and_credentials_and_stops_on_ctrl_c(home: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", "from ml_connector_dagster.cli import main; main()", "sandbox",
-                             "--gocardless-port", "0", "--gocardless-token", "tok_123", "--ebusiness-port", "0",
-                             "--agent-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from ml_connector_dagster.cli import main; main()",
+            "sandbox",
+            "--gocardless-port",
+            "0",
+            "--gocardless-token",
+            "tok_123",
+            "--ebusiness-port",
+            "0",
+            "--agent-port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     for line in proc.stdout:  # type: ignore[union-attr]
         lines.append(line)
         if "Sandbox running" in line:
             break
     url = re.search(r"GoCardless API: (http://\S+)", "".join(lines)).group(1)  # type: ignore[union-attr]
-    answer = httpx.get(url + "/customers", headers={"Authorization": "Bearer tok_123",
-                                                    "GoCardless-Version": "2015-07-06"})
+    answer = httpx.get(
+        url + "/customers", headers={"Authorization": "Bearer tok_123", "GoCardless-Version": "2015-07-06"}
+    )
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=20)
 

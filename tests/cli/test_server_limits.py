@@ -31,9 +31,20 @@ class Served:
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-c", "from ml_connector_dagster.cli import main; main()",
-                                      *args, "--port", str(self.port)], env=env, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from ml_connector_dagster.cli import main; main()",
+                *args,
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         self.output = self._wait_for(READY)
@@ -69,8 +80,13 @@ def read_until_closed(sock: socket.socket) -> bytes:
 
 @pytest.fixture
 def env(home: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": "limits-secret",
-            "ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS": "0.5", "ML_CONNECTOR_HTTP_BODY_TIMEOUT_SECONDS": "0.5"}
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": "limits-secret",
+        "ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS": "0.5",
+        "ML_CONNECTOR_HTTP_BODY_TIMEOUT_SECONDS": "0.5",
+    }
 
 
 @pytest.fixture
@@ -116,8 +132,10 @@ def test_the_agent_command_answers_408_to_a_body_that_is_late(agent: Served) -> 
 
 
 def test_the_receiver_command_answers_503_over_its_connection_cap(env: dict[str, str]) -> None:
-    served = Served(["receiver"], {**env, "ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS": "60",
-                                   "ML_CONNECTOR_HTTP_MAX_CONNECTIONS": "1"})
+    served = Served(
+        ["receiver"],
+        {**env, "ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS": "60", "ML_CONNECTOR_HTTP_MAX_CONNECTIONS": "1"},
+    )
     try:
         with served.connect() as held:
             held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -131,13 +149,17 @@ def test_the_receiver_command_answers_503_over_its_connection_cap(env: dict[str,
         served.stop()
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS", "0"),
-    ("ML_CONNECTOR_HTTP_BODY_TIMEOUT_SECONDS", "soon"),
-    ("ML_CONNECTOR_HTTP_MAX_CONNECTIONS", "-5"),
-])
-def test_a_bad_server_limit_is_named_by_config_check(variable: str, value: str, home: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("ML_CONNECTOR_HTTP_HEADER_TIMEOUT_SECONDS", "0"),
+        ("ML_CONNECTOR_HTTP_BODY_TIMEOUT_SECONDS", "soon"),
+        ("ML_CONNECTOR_HTTP_MAX_CONNECTIONS", "-5"),
+    ],
+)
+def test_a_bad_server_limit_is_named_by_config_check(
+    variable: str, value: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(variable, value)
 
     result = CliRunner().invoke(main, ["config", "check"])

@@ -39,7 +39,11 @@ def without_settings(dagster_home: Path) -> dict[str, str]:
 def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=without_settings(tmp_path), capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=without_settings(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -48,19 +52,48 @@ def test_dagster_definitions_validate_passes(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_definitions_import_without_settings_with_every_asset_check_job_sensor_and_schedule(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-c", DESCRIBE], cwd=ROOT, env=without_settings(tmp_path),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", DESCRIBE],
+        cwd=ROOT,
+        env=without_settings(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.splitlines()[-1])
     assert found == {
-        "assets": ["gocardless/customers", "gocardless/payments", "gocardless/payouts", "gocardless/refunds",
-                   "reconciliation/cash_receipts", "reconciliation/customer_map", "reconciliation/payment_matches",
-                   "reconciliation/payouts", "sage100/ar_invoices", "sage100/customers"],
-        "checks": ["allocations_add_up", "ar_invoices_unique_keys", "customers_unique_keys", "no_invoice_over_applied",
-                   "no_payment_posted_twice", "non_negative_balances", "payout_items_add_up"],
-        "jobs": ["gocardless_events_sweep_job", "gocardless_inbox_job", "gocardless_payments_backfill",
-                 "post_cash_receipts_job", "review_apply", "review_dismiss", "review_retry"],
+        "assets": [
+            "gocardless/customers",
+            "gocardless/payments",
+            "gocardless/payouts",
+            "gocardless/refunds",
+            "reconciliation/cash_receipts",
+            "reconciliation/customer_map",
+            "reconciliation/payment_matches",
+            "reconciliation/payouts",
+            "sage100/ar_invoices",
+            "sage100/customers",
+        ],
+        "checks": [
+            "allocations_add_up",
+            "ar_invoices_unique_keys",
+            "customers_unique_keys",
+            "no_invoice_over_applied",
+            "no_payment_posted_twice",
+            "non_negative_balances",
+            "payout_items_add_up",
+        ],
+        "jobs": [
+            "gocardless_events_sweep_job",
+            "gocardless_inbox_job",
+            "gocardless_payments_backfill",
+            "post_cash_receipts_job",
+            "review_apply",
+            "review_dismiss",
+            "review_retry",
+        ],
         "sensors": ["gocardless_inbox_sensor", "post_when_matched", "run_queue_watchdog"],
         "schedules": ["gocardless_events_sweep", "post_cash_receipts_retry", "sage100_poll"],
         "resources": ["connector_settings", "gocardless", "sage_agent", "sage_ebusiness", "store", "warehouse"],

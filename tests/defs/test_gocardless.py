@@ -19,6 +19,7 @@ from ml_connector_dagster.store import Store
 
 from support.gocardless import event
 
+
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as inst:
@@ -32,8 +33,9 @@ def resources(api_env: GoCardlessStandIn) -> dict[str, Any]:
         "connector_settings": settings,
         "store": OperationalStore(settings=settings),
         "warehouse": Warehouse(settings=settings),
-        "gocardless": gc_defs.GoCardlessResource(settings=settings, max_attempts=3, base_delay_seconds=0.01,
-                                                 max_total_seconds=5),
+        "gocardless": gc_defs.GoCardlessResource(
+            settings=settings, max_attempts=3, base_delay_seconds=0.01, max_total_seconds=5
+        ),
     }
 
 
@@ -71,10 +73,13 @@ def output_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
 
 # -- sensor -----------------------------------------------------------------------------------------------
 
-def evaluate_sensor(instance: dg.DagsterInstance, resources: dict, cursor: str | None = None,
-                    definitions: dg.Definitions | None = None) -> dg.SensorResult:
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources,
-                                 definitions=definitions) as context:
+
+def evaluate_sensor(
+    instance: dg.DagsterInstance, resources: dict, cursor: str | None = None, definitions: dg.Definitions | None = None
+) -> dg.SensorResult:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources, definitions=definitions
+    ) as context:
         return gc_defs.gocardless_inbox_sensor(context)
 
 
@@ -86,7 +91,8 @@ def test_the_sensor_skips_when_nothing_is_due(instance: dg.DagsterInstance, reso
 
 
 def test_the_sensor_requests_one_run_per_pending_set_and_advances_its_cursor(
-        instance: dg.DagsterInstance, resources: dict, ops_store: Store) -> None:
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store
+) -> None:
     ops_store.inbox.add([event("EV1"), event("EV2", resource_id="PM0002")], "WB1")
 
     first = evaluate_sensor(instance, resources)
@@ -102,8 +108,9 @@ def test_the_sensor_requests_one_run_per_pending_set_and_advances_its_cursor(
     assert more.run_requests[0].tags["gocardless/due_events"] == "3"
 
 
-def test_the_sensor_ignores_events_waiting_for_their_retry_time(instance: dg.DagsterInstance, resources: dict,
-                                                                ops_store: Store) -> None:
+def test_the_sensor_ignores_events_waiting_for_their_retry_time(
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store
+) -> None:
     ops_store.inbox.add([event("EVWAIT")])
     [row] = ops_store.inbox.claim([r.seq for r in ops_store.inbox.due()], "run:test")
     ops_store.inbox.fail(row.seq, "boom", max_attempts=5, base_delay=3600)
@@ -113,15 +120,21 @@ def test_the_sensor_ignores_events_waiting_for_their_retry_time(instance: dg.Dag
     assert result.run_requests == []
 
 
-def test_a_sensor_requested_run_processes_the_played_month(instance: dg.DagsterInstance, resources: dict,
-                                                           ops_store: Store, api_env: GoCardlessStandIn) -> None:
+def test_a_sensor_requested_run_processes_the_played_month(
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     play_into_inbox(api_env, ops_store)
-    definitions = dg.Definitions(assets=gc_defs.GOCARDLESS_ASSETS, jobs=[gc_defs.gocardless_inbox_job],
-                                 sensors=[gc_defs.gocardless_inbox_sensor], resources=resources)
+    definitions = dg.Definitions(
+        assets=gc_defs.GOCARDLESS_ASSETS,
+        jobs=[gc_defs.gocardless_inbox_job],
+        sensors=[gc_defs.gocardless_inbox_sensor],
+        resources=resources,
+    )
     [request] = evaluate_sensor(instance, resources, definitions=definitions).run_requests
 
-    result = definitions.resolve_job_def("gocardless_inbox_job").execute_in_process(instance=instance,
-                                                                                     tags=request.tags)
+    result = definitions.resolve_job_def("gocardless_inbox_job").execute_in_process(
+        instance=instance, tags=request.tags
+    )
 
     assert result.success
     assert ops_store.inbox.counts() == {"processed": len(ops_store.inbox.list(limit=None))}
@@ -135,8 +148,10 @@ def test_a_sensor_requested_run_processes_the_played_month(instance: dg.DagsterI
 
 # -- assets -----------------------------------------------------------------------------------------------
 
+
 def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
-        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     play_into_inbox(api_env, ops_store, steps=4)  # up to paid_out
 
     first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
@@ -144,8 +159,10 @@ def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
     second = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
 
     assert first.success and second.success
-    [row] = table("SELECT amount, currency, status, customer, mandate, fx_currency, fx_amount, payout IS NOT NULL, "
-                  "last_event_id, charge_date::VARCHAR FROM gocardless_payments WHERE id = 'PM0006'")
+    [row] = table(
+        "SELECT amount, currency, status, customer, mandate, fx_currency, fx_amount, payout IS NOT NULL, "
+        "last_event_id, charge_date::VARCHAR FROM gocardless_payments WHERE id = 'PM0006'"
+    )
     assert row == (100000, "EUR", "paid_out", "CU0004", "MD0004", "GBP", 86000, True, "EVAGAIN", "2026-11-04")
     assert table("SELECT count(*) FROM gocardless_payments") == [(15,)]
     metadata = first.asset_materializations_for_node("gocardless__payments")[0].metadata
@@ -154,12 +171,16 @@ def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
     assert {r.status for r in payment_events} == {"processed"}
     assert metadata["events_retrying"].value == 0
     audit = [r.action for r in ops_store.audit.list()]
-    assert audit.count("payment.fetched") == 16 and audit.count("event.processed") == metadata["events_processed"].value + 1
+    assert (
+        audit.count("payment.fetched") == 16
+        and audit.count("event.processed") == metadata["events_processed"].value + 1
+    )
     assert ops_store.audit.verify().ok
 
 
 def test_an_older_event_processed_late_does_not_move_last_event_back(
-        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     play_into_inbox(api_env, ops_store, steps=1)
     ops_store.inbox.add([event("EVNEW", "payments.confirmed", "PM0001", "2030-01-02T00:00:00.000Z")])
     dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
@@ -171,15 +192,17 @@ def test_an_older_event_processed_late_does_not_move_last_event_back(
 
 
 def test_a_failing_event_is_retried_with_backoff_then_queued_for_review_never_dropped(
-        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     play_into_inbox(api_env, ops_store, steps=3)
     ops_store.inbox.add([event("EVLOST", "payments.confirmed", "PM404")])
     config = inbox_config(max_attempts=2, base=0.0)
 
     first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance, run_config=config)
     after_first = {r.event_id: r for r in ops_store.inbox.list(limit=None)}
-    second = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance,
-                            run_config=config, raise_on_error=False)
+    second = dg.materialize(
+        [gc_defs.gocardless_payments], resources=resources, instance=instance, run_config=config, raise_on_error=False
+    )
 
     assert first.success  # the other events were processed
     assert (after_first["EVLOST"].status, after_first["EVLOST"].attempts) == ("retry", 1)
@@ -191,21 +214,27 @@ def test_a_failing_event_is_retried_with_backoff_then_queued_for_review_never_dr
     assert (item.kind, item.details["resource_id"], item.details["attempts"]) == ("processing_failed", "PM404", 2)
 
 
-def test_a_whole_api_outage_leaves_events_waiting_for_retry(instance: dg.DagsterInstance, resources: dict,
-                                                            ops_store: Store, api_env: GoCardlessStandIn) -> None:
+def test_a_whole_api_outage_leaves_events_waiting_for_retry(
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     play_into_inbox(api_env, ops_store, steps=3)
     api_env.set_faults([{"kind": "status", "status": 503, "count": 10_000}])
 
-    result = dg.materialize([gc_defs.gocardless_refunds, gc_defs.gocardless_payments], resources=resources,
-                            instance=instance, raise_on_error=False)
+    result = dg.materialize(
+        [gc_defs.gocardless_refunds, gc_defs.gocardless_payments],
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+    )
 
     assert not result.success
     assert ops_store.inbox.counts() == {"retry": 15}
     assert ops_store.review.list() == []
 
 
-def test_customers_refunds_and_payouts_with_items_are_loaded(instance: dg.DagsterInstance, resources: dict,
-                                                             ops_store: Store, api_env: GoCardlessStandIn) -> None:
+def test_customers_refunds_and_payouts_with_items_are_loaded(
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     play_into_inbox(api_env, ops_store)
 
     result = dg.materialize(gc_defs.GOCARDLESS_ASSETS, resources=resources, instance=instance)
@@ -216,16 +245,20 @@ def test_customers_refunds_and_payouts_with_items_are_loaded(instance: dg.Dagste
     for payout_id, amount, _currency, fees in payouts:
         [(total, fee_total)] = table(
             f"SELECT sum(amount), sum(CASE WHEN type = 'gocardless_fee' THEN amount ELSE 0 END) "
-            f"FROM gocardless_payout_items WHERE payout = '{payout_id}'")
+            f"FROM gocardless_payout_items WHERE payout = '{payout_id}'"
+        )
         assert (round(total), -fee_total) == (amount, fees)
-    assert table("SELECT amount::VARCHAR FROM gocardless_payout_items WHERE type = 'gocardless_fee' AND "
-                 "payment = 'PM0002'") == [("-220.0",)]
+    assert table(
+        "SELECT amount::VARCHAR FROM gocardless_payout_items WHERE type = 'gocardless_fee' AND payment = 'PM0002'"
+    ) == [("-220.0",)]
 
 
 # -- events sweep and backfill -----------------------------------------------------------------------------
 
-def test_the_events_sweep_stores_missed_whitelisted_events_once(instance: dg.DagsterInstance, resources: dict,
-                                                                ops_store: Store, api_env: GoCardlessStandIn) -> None:
+
+def test_the_events_sweep_stores_missed_whitelisted_events_once(
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     played = []
     while step := api_env.play_step():  # webhooks never arrived
         played += step
@@ -239,13 +272,19 @@ def test_the_events_sweep_stores_missed_whitelisted_events_once(instance: dg.Dag
     assert first.success and second.success
     assert {r.event_id for r in rows} == expected and {r.source for r in rows} == {"events_api"}
     assert output_metadata(first) | {"since": None} == {
-        "since": None, "listed": len(played), "whitelisted": len(expected), "stored": len(expected), "duplicates": 0,
-        "refused": []}
+        "since": None,
+        "listed": len(played),
+        "whitelisted": len(expected),
+        "stored": len(expected),
+        "duplicates": 0,
+        "refused": [],
+    }
     assert (output_metadata(second)["stored"], output_metadata(second)["duplicates"]) == (0, len(expected))
 
 
 def test_the_events_sweep_refuses_a_listed_event_the_inbox_cannot_hold_and_says_so(
-        instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn) -> None:
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
     played = []
     while step := api_env.play_step():
         played += step
@@ -270,8 +309,9 @@ def test_the_sweep_schedule_requests_the_sweep_job(instance: dg.DagsterInstance)
     assert gc_defs.gocardless_events_sweep.default_status == dg.DefaultScheduleStatus.RUNNING
 
 
-def test_a_backfill_day_re_reads_the_payments_created_that_day(instance: dg.DagsterInstance, resources: dict,
-                                                               api_env: GoCardlessStandIn) -> None:
+def test_a_backfill_day_re_reads_the_payments_created_that_day(
+    instance: dg.DagsterInstance, resources: dict, api_env: GoCardlessStandIn
+) -> None:
     for _ in range(3):
         api_env.play_step()  # the stand-in stamps creation with today's date
     today = datetime.now(timezone.utc).date().isoformat()
@@ -288,12 +328,13 @@ def test_a_backfill_day_re_reads_the_payments_created_that_day(instance: dg.Dags
 
 
 def test_a_wrong_token_fails_the_run_without_the_token_appearing_anywhere(
-        instance: dg.DagsterInstance, resources: dict, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture) -> None:
+    instance: dg.DagsterInstance, resources: dict, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", "live_KNOWN-Token-0042")
 
-    result = dg.materialize([gc_defs.gocardless_customers], resources=resources, instance=instance,
-                            raise_on_error=False)
+    result = dg.materialize(
+        [gc_defs.gocardless_customers], resources=resources, instance=instance, raise_on_error=False
+    )
 
     assert not result.success
     logged = "\n".join(str(entry) for entry in instance.all_logs(result.run_id)) + caplog.text

@@ -67,7 +67,8 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 def test_a_run_opens_one_store_engine_for_all_its_steps_and_disposes_it_when_it_ends(
-        configured: Path, instance: dg.DagsterInstance) -> None:
+    configured: Path, instance: dg.DagsterInstance
+) -> None:
     job = defs.resolve_implicit_global_asset_job_def()
 
     with StoreEngines(configured) as engines:
@@ -77,21 +78,25 @@ def test_a_run_opens_one_store_engine_for_all_its_steps_and_disposes_it_when_it_
     assert result.success
     # payment_matches, payouts and two checks read or write the store (the other checks use the warehouse only)
     assert {"reconciliation__payment_matches", "reconciliation__payouts"} <= steps
-    assert {c.check_name for c in result.get_asset_check_evaluations()} >= {"no_payment_posted_twice",
-                                                                            "payout_items_add_up"}
+    assert {c.check_name for c in result.get_asset_check_evaluations()} >= {
+        "no_payment_posted_twice",
+        "payout_items_add_up",
+    }
     [engine] = engines.connected
     assert engines.disposed == [engine]
     assert engine.pool.checkedout() == 0
 
 
 def test_a_sensor_tick_opens_one_store_engine_and_disposes_it_when_the_tick_ends(
-        configured: Path, instance: dg.DagsterInstance) -> None:
+    configured: Path, instance: dg.DagsterInstance
+) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization(PAYMENT_MATCHES))
     sensor = defs.resolve_sensor_def("post_when_matched")
 
     with StoreEngines(configured) as engines:
-        with dg.build_sensor_context(instance=instance, sensor_name=sensor.name, definitions=defs,
-                                     resources=defs.resources) as context:
+        with dg.build_sensor_context(
+            instance=instance, sensor_name=sensor.name, definitions=defs, resources=defs.resources
+        ) as context:
             data = sensor.evaluate_tick(context)
             assert len(engines.connected) == 1 and engines.disposed == []  # the tick is still using it
         [engine] = engines.connected

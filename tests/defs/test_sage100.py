@@ -18,8 +18,13 @@ from ml_connector_dagster.sandbox.sage_services import SageStandIns
 
 from support.sage import agent_client, cash_receipt_request
 
-ASSETS = [sage_defs.sage100_customers, sage_defs.sage100_ar_invoices, sage_defs.sage100_customers_unique_keys,
-          sage_defs.sage100_ar_invoices_unique_keys, sage_defs.sage100_ar_invoices_non_negative_balances]
+ASSETS = [
+    sage_defs.sage100_customers,
+    sage_defs.sage100_ar_invoices,
+    sage_defs.sage100_customers_unique_keys,
+    sage_defs.sage100_ar_invoices_unique_keys,
+    sage_defs.sage100_ar_invoices_non_negative_balances,
+]
 INVOICES_OP = "sage100__ar_invoices"
 
 
@@ -37,11 +42,17 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-def poll(instance: dg.DagsterInstance, config: dict[str, Any] | None = None,
-         raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def poll(
+    instance: dg.DagsterInstance, config: dict[str, Any] | None = None, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
     run_config = {"ops": {op: {"config": config} for op in ("sage100__customers", INVOICES_OP)}} if config else None
-    return dg.materialize(ASSETS, instance=instance, resources={**RESOURCES, **sage_defs.defs.resources},
-                          run_config=run_config, raise_on_error=raise_on_error)
+    return dg.materialize(
+        ASSETS,
+        instance=instance,
+        resources={**RESOURCES, **sage_defs.defs.resources},
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
 
 
 def metadata(result: dg.ExecuteInProcessResult, table: str) -> dict[str, Any]:
@@ -63,7 +74,8 @@ def test_the_first_poll_copies_customers_and_invoices_and_the_checks_pass(config
     assert all(check.passed for check in result.get_asset_check_evaluations())
     assert len(result.get_asset_check_evaluations()) == 3
     assert warehouse_rows(configured, "SELECT Balance FROM sage_ar_invoices WHERE InvoiceNo = '0100030'") == [
-        (Decimal("1200.00"),)]
+        (Decimal("1200.00"),)
+    ]
 
 
 def test_a_poll_with_no_changes_transfers_no_rows(configured: Path, instance) -> None:
@@ -76,7 +88,8 @@ def test_a_poll_with_no_changes_transfers_no_rows(configured: Path, instance) ->
 
 
 def test_after_one_invoice_changes_the_next_poll_transfers_only_that_invoice(
-        configured: Path, instance, stand_ins: SageStandIns) -> None:
+    configured: Path, instance, stand_ins: SageStandIns
+) -> None:
     poll(instance)
     stand_ins.company.adjust_invoice_balance("01", "DELTA", "0100060", "IN", Decimal("12.34"))
 
@@ -85,11 +98,13 @@ def test_after_one_invoice_changes_the_next_poll_transfers_only_that_invoice(
     assert metadata(result, "ar_invoices")["rows_transferred"] == 1
     assert metadata(result, "ar_invoices")["changed_keys"] == ["01/DELTA/0100060/IN"]
     assert warehouse_rows(configured, "SELECT Balance FROM sage_ar_invoices WHERE InvoiceNo = '0100060'") == [
-        (Decimal("12.34"),)]
+        (Decimal("12.34"),)
+    ]
 
 
 def test_a_cash_receipt_written_through_the_agent_shows_in_the_next_poll(
-        configured: Path, instance, stand_ins: SageStandIns) -> None:
+    configured: Path, instance, stand_ins: SageStandIns
+) -> None:
     poll(instance)
     agent_client(stand_ins).create_cash_receipt(cash_receipt_request("PM1", lines=(("0100030", "200.00"),)))
 
@@ -98,17 +113,23 @@ def test_a_cash_receipt_written_through_the_agent_shows_in_the_next_poll(
     assert metadata(result, "ar_invoices")["changed_keys"] == ["01/ABF/0100030/IN"]
     assert metadata(result, "customers")["changed_keys"] == ["01/ABF"]
     assert warehouse_rows(configured, "SELECT CurrentBalance FROM sage_customers WHERE CustomerNo = 'ABF'") == [
-        (Decimal("1450.00"),)]
+        (Decimal("1450.00"),)
+    ]
 
 
 def test_a_backfill_reads_only_the_records_stamped_in_its_date_range(configured: Path, instance) -> None:
     poll(instance)
     today = date.today()
 
-    this_week = poll(instance, {"updated_from": (today - timedelta(days=7)).isoformat(), "updated_to": today.isoformat()})
+    this_week = poll(
+        instance, {"updated_from": (today - timedelta(days=7)).isoformat(), "updated_to": today.isoformat()}
+    )
     last_year = poll(instance, {"updated_from": "2025-01-01", "updated_to": "2025-12-31"})
 
-    assert (metadata(this_week, "ar_invoices")["rows_fetched"], metadata(this_week, "ar_invoices")["mode"]) == (14, "backfill")
+    assert (metadata(this_week, "ar_invoices")["rows_fetched"], metadata(this_week, "ar_invoices")["mode"]) == (
+        14,
+        "backfill",
+    )
     assert metadata(this_week, "ar_invoices")["rows_transferred"] == 0
     assert metadata(last_year, "ar_invoices")["rows_fetched"] == 0
 
@@ -133,7 +154,8 @@ def test_a_bad_backfill_date_fails_the_run_naming_the_field(configured: Path, in
 
 
 def test_a_wrong_password_fails_at_once_with_sages_reason_and_never_shows_the_password(
-        configured: Path, instance, monkeypatch: pytest.MonkeyPatch) -> None:
+    configured: Path, instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_PASSWORD", "Wr0ng-Pa55")
 
     result = poll(instance, raise_on_error=False)

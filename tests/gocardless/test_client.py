@@ -11,15 +11,25 @@ import pytest
 from gocardless_pro import errors as gc_errors
 
 from ml_connector_dagster.gocardless.client import (
-    GoCardlessAuthError, GoCardlessClient, GoCardlessNotFound, GoCardlessRequestError, GoCardlessUnavailable,
+    GoCardlessAuthError,
+    GoCardlessClient,
+    GoCardlessNotFound,
+    GoCardlessRequestError,
+    GoCardlessUnavailable,
     RetryPolicy,
 )
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 
 from support.gocardless import FAST_RETRIES, TOKEN, write_scenario
 
-FAST = RetryPolicy(max_attempts=5, base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=10,
-                   connect_timeout_seconds=2, read_timeout_seconds=2)
+FAST = RetryPolicy(
+    max_attempts=5,
+    base_delay_seconds=0.01,
+    max_delay_seconds=0.05,
+    max_total_seconds=10,
+    connect_timeout_seconds=2,
+    read_timeout_seconds=2,
+)
 
 
 @pytest.fixture
@@ -36,8 +46,9 @@ def client(stand_in: GoCardlessStandIn) -> GoCardlessClient:
 
 @pytest.fixture
 def big_stand_in(tmp_path: Path) -> Iterator[GoCardlessStandIn]:
-    handle = start_gocardless_stand_in(write_scenario(tmp_path / "big", 1100), token=TOKEN,
-                                       retry_intervals=FAST_RETRIES)
+    handle = start_gocardless_stand_in(
+        write_scenario(tmp_path / "big", 1100), token=TOKEN, retry_intervals=FAST_RETRIES
+    )
     yield handle
     handle.stop()
 
@@ -54,6 +65,7 @@ class RecordingSleep:
 
 
 # -- the official client works unchanged against the stand-in --------------------------------------------
+
 
 def test_official_client_lists_a_page_with_cursors(official: gocardless_pro.Client) -> None:
     page = official.customers.list(params={"limit": 3})
@@ -99,6 +111,7 @@ def test_official_client_sees_validation_errors_on_metadata(official: gocardless
 
 # -- our client -------------------------------------------------------------------------------------------
 
+
 def test_list_payments_reads_every_page_of_500(big_stand_in: GoCardlessStandIn) -> None:
     client = GoCardlessClient(big_stand_in.url, TOKEN, FAST)
 
@@ -123,8 +136,9 @@ def test_nested_filters_are_refused_before_anything_is_sent(client: GoCardlessCl
         list(client.list_payments({"created_at": {"gte": "2026-11-01T00:00:00Z"}}))
 
 
-def test_resolve_payment_follows_payment_mandate_customer(client: GoCardlessClient,
-                                                          stand_in: GoCardlessStandIn) -> None:
+def test_resolve_payment_follows_payment_mandate_customer(
+    client: GoCardlessClient, stand_in: GoCardlessStandIn
+) -> None:
     stand_in.play_step()
 
     resolved = client.resolve_payment("PM0006")
@@ -165,8 +179,9 @@ def test_an_unknown_id_is_not_found(client: GoCardlessClient) -> None:
         client.get_payment("PM9999")
 
 
-def test_the_creditor_and_refunds_and_payouts_are_readable(client: GoCardlessClient,
-                                                           stand_in: GoCardlessStandIn) -> None:
+def test_the_creditor_and_refunds_and_payouts_are_readable(
+    client: GoCardlessClient, stand_in: GoCardlessStandIn
+) -> None:
     while stand_in.play_step():
         pass
 
@@ -183,13 +198,17 @@ def test_the_creditor_and_refunds_and_payouts_are_readable(client: GoCardlessCli
 
 # -- backoff ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fault", [
-    {"kind": "status", "status": 500},
-    {"kind": "status", "status": 503},
-    {"kind": "html", "status": 502},
-    {"kind": "drop"},
-    {"kind": "rate_limit", "reset_seconds": 0},
-])
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 500},
+        {"kind": "status", "status": 503},
+        {"kind": "html", "status": 502},
+        {"kind": "drop"},
+        {"kind": "rate_limit", "reset_seconds": 0},
+    ],
+)
 def test_transient_failures_are_retried_with_backoff(fault: dict, stand_in: GoCardlessStandIn) -> None:
     sleep = RecordingSleep()
     client = GoCardlessClient(stand_in.url, TOKEN, FAST, sleep=sleep)

@@ -35,10 +35,10 @@ def test_the_published_vector_is_acknowledged_and_nothing_is_stored(webhook_url:
     assert receiver_store.inbox.list(limit=None) == []  # subscriptions.created, mandates.created: not whitelisted
 
 
-@pytest.mark.parametrize("case", ["tampered body", "wrong secret", "missing header", "non-hex header",
-                                  "uppercase hex"])
-def test_unverifiable_deliveries_get_401_and_nothing_is_stored(case: str, webhook_url: str,
-                                                              receiver_store: Store) -> None:
+@pytest.mark.parametrize("case", ["tampered body", "wrong secret", "missing header", "non-hex header", "uppercase hex"])
+def test_unverifiable_deliveries_get_401_and_nothing_is_stored(
+    case: str, webhook_url: str, receiver_store: Store
+) -> None:
     body = body_of([event("EV401")])
     kwargs = {
         "tampered body": {"body": body.replace(b"PM0001", b"PM0002"), "signature": sign(body, NEW_SECRET)},
@@ -65,13 +65,17 @@ def test_either_of_two_rotated_secrets_is_accepted(webhook_url: str, receiver_st
     assert {r.event_id for r in receiver_store.inbox.list(limit=None)} == {"EVOLD", "EVNEW"}
 
 
-@pytest.mark.parametrize("body, problem", [
-    (b"this is not json", "not valid JSON"),
-    (b'{"events": "none"}', '"events"'),
-    (b'{"events": [{"id": "EV1"}]}', "resource_type"),
-])
-def test_signed_bodies_that_are_not_events_get_400_naming_the_problem(body: bytes, problem: str, webhook_url: str,
-                                                                      receiver_store: Store) -> None:
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"this is not json", "not valid JSON"),
+        (b'{"events": "none"}', '"events"'),
+        (b'{"events": [{"id": "EV1"}]}', "resource_type"),
+    ],
+)
+def test_signed_bodies_that_are_not_events_get_400_naming_the_problem(
+    body: bytes, problem: str, webhook_url: str, receiver_store: Store
+) -> None:
     with httpx.Client() as client:
         response = deliver(client, webhook_url, body)
 
@@ -83,7 +87,7 @@ def test_signed_bodies_that_are_not_events_get_400_naming_the_problem(body: byte
 def test_a_body_declared_over_the_limit_gets_413_before_it_is_sent(receiver: ServerHandle) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
     conn.putrequest("POST", "/webhooks/gocardless")
-    conn.putheader("Content-Length", str(10 * 1024 ** 3))  # 10 GiB declared, nothing sent
+    conn.putheader("Content-Length", str(10 * 1024**3))  # 10 GiB declared, nothing sent
     conn.putheader("Webhook-Signature", "0" * 64)
     conn.endheaders()
 
@@ -105,8 +109,9 @@ def test_a_streamed_body_over_the_limit_gets_413(home, monkeypatch: pytest.Monke
     chunks = [b'{"events": [' + b" " * 400, b" " * 400, b" " * 400, b"]}"]  # chunked: no Content-Length
     try:
         with httpx.Client() as client:
-            response = client.post(handle.url + "/webhooks/gocardless", content=iter(chunks),
-                                   headers={"Webhook-Signature": "0" * 64})
+            response = client.post(
+                handle.url + "/webhooks/gocardless", content=iter(chunks), headers={"Webhook-Signature": "0" * 64}
+            )
     finally:
         handle.stop()
         store.dispose()
@@ -115,11 +120,18 @@ def test_a_streamed_body_over_the_limit_gets_413(home, monkeypatch: pytest.Monke
     assert store.inbox.list(limit=None) == []
 
 
-def test_whitelisted_events_are_stored_once_and_others_only_counted(webhook_url: str, receiver_store: Store,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+def test_whitelisted_events_are_stored_once_and_others_only_counted(
+    webhook_url: str, receiver_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger=RECEIVER_LOG)
-    body = body_of([event("EVA", "payments.confirmed", "PM0001"), event("EVB", "refunds.paid", "RF0001"),
-                    event("EVC", "mandates.active", "MD0001")], "WBFIRST")
+    body = body_of(
+        [
+            event("EVA", "payments.confirmed", "PM0001"),
+            event("EVB", "refunds.paid", "RF0001"),
+            event("EVC", "mandates.active", "MD0001"),
+        ],
+        "WBFIRST",
+    )
 
     with httpx.Client() as client:
         first = deliver(client, webhook_url, body)
@@ -135,11 +147,19 @@ def test_whitelisted_events_are_stored_once_and_others_only_counted(webhook_url:
 
 
 def test_a_thousand_events_delivered_with_duplicates_out_of_order_and_concurrently_are_stored_once_each(
-        webhook_url: str, receiver_store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    webhook_url: str, receiver_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, logger=RECEIVER_LOG)
     rng = random.Random(3)
-    events = [event(f"EV{n:06d}", rng.choice(["payments.confirmed", "payments.paid_out", "refunds.paid"]),
-                    f"PM{n % 97:04d}", f"2026-11-{1 + n % 28:02d}T10:00:00.000Z") for n in range(1000)]
+    events = [
+        event(
+            f"EV{n:06d}",
+            rng.choice(["payments.confirmed", "payments.paid_out", "refunds.paid"]),
+            f"PM{n % 97:04d}",
+            f"2026-11-{1 + n % 28:02d}T10:00:00.000Z",
+        )
+        for n in range(1000)
+    ]
     deliveries = _batches(rng, events) + _batches(rng, rng.sample(events, 400))  # 400 sent twice
     rng.shuffle(deliveries)
 
@@ -160,13 +180,14 @@ def _batches(rng: random.Random, events: list[dict]) -> list[list[dict]]:
     out, start = [], 0
     while start < len(shuffled):
         size = rng.randint(1, 40)
-        out.append(shuffled[start:start + size])
+        out.append(shuffled[start : start + size])
         start += size
     return out
 
 
 def test_when_the_store_fails_the_receiver_answers_503_and_a_retry_succeeds(
-        webhook_url: str, receiver_settings: Settings, receiver_store: Store) -> None:
+    webhook_url: str, receiver_settings: Settings, receiver_store: Store
+) -> None:
     path = receiver_settings.database_url.removeprefix("sqlite:///")
     body = body_of([event("EV503")])
     with sqlite3.connect(path) as db:
@@ -234,7 +255,8 @@ UNSTORABLE = [
 
 @pytest.mark.parametrize("field, value, named", [c[:3] for c in UNSTORABLE], ids=[c[3] for c in UNSTORABLE])
 def test_a_signed_event_that_does_not_fit_the_store_is_400_naming_the_field(
-        field: str, value: object, named: str, webhook_url: str, receiver_store: Store) -> None:
+    field: str, value: object, named: str, webhook_url: str, receiver_store: Store
+) -> None:
     body = body_of([_with(field, value)])
 
     with httpx.Client() as client:
@@ -246,10 +268,14 @@ def test_a_signed_event_that_does_not_fit_the_store_is_400_naming_the_field(
     assert receiver_store.inbox.list(limit=None) == []
 
 
-@pytest.mark.parametrize("webhook_id", ["WB\ud800", "WB\x00", "WB" + "0" * 63, "WB-FIRST"],
-                         ids=["lone surrogate", "NUL", "over 64 characters", "hyphen"])
-def test_a_signed_delivery_with_a_malformed_webhook_id_is_400_naming_it(webhook_id: str, webhook_url: str,
-                                                                         receiver_store: Store) -> None:
+@pytest.mark.parametrize(
+    "webhook_id",
+    ["WB\ud800", "WB\x00", "WB" + "0" * 63, "WB-FIRST"],
+    ids=["lone surrogate", "NUL", "over 64 characters", "hyphen"],
+)
+def test_a_signed_delivery_with_a_malformed_webhook_id_is_400_naming_it(
+    webhook_id: str, webhook_url: str, receiver_store: Store
+) -> None:
     body = body_of([event("EV00BD05S5VM2T")], webhook_id)
 
     with httpx.Client() as client:

@@ -113,7 +113,8 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(head
 
 
 def test_a_connection_that_sends_one_byte_and_waits_is_closed_after_the_header_timeout(
-        head_limited: ServerHandle) -> None:
+    head_limited: ServerHandle,
+) -> None:
     with connect(head_limited) as sock:
         sock.sendall(b"P")
 
@@ -121,7 +122,8 @@ def test_a_connection_that_sends_one_byte_and_waits_is_closed_after_the_header_t
 
 
 def test_a_connection_that_keeps_trickling_its_head_is_closed_after_the_header_timeout(
-        head_limited: ServerHandle, receiver_store: Store) -> None:
+    head_limited: ServerHandle, receiver_store: Store
+) -> None:
     with connect(head_limited) as sock:
         received = trickle_until_closed(sock, HEAD + b"X-Padding: " + b"a" * 100_000)
 
@@ -130,7 +132,8 @@ def test_a_connection_that_keeps_trickling_its_head_is_closed_after_the_header_t
 
 
 def test_a_kept_alive_connection_whose_next_head_trickles_is_closed_after_the_header_timeout(
-        head_limited: ServerHandle) -> None:
+    head_limited: ServerHandle,
+) -> None:
     with connect(head_limited) as sock:
         healthz_keeping_alive(sock)
         sock.sendall(b"P")
@@ -139,7 +142,8 @@ def test_a_kept_alive_connection_whose_next_head_trickles_is_closed_after_the_he
 
 
 def test_a_body_that_trickles_gets_408_and_is_closed_after_the_body_timeout(
-        body_limited: ServerHandle, receiver_store: Store) -> None:
+    body_limited: ServerHandle, receiver_store: Store
+) -> None:
     body = body_of([event("EVSLOWBODY")])
     with connect(body_limited) as sock:
         sock.sendall(HEAD + b"Webhook-Signature: " + b"0" * 64 + b"\r\nContent-Length: %d\r\n\r\n" % len(body))
@@ -177,8 +181,9 @@ def test_a_request_over_the_connection_cap_gets_503(capped: ServerHandle, receiv
     assert receiver_store.inbox.list(limit=None) == []
 
 
-def test_a_delivery_is_stored_once_a_connection_under_the_cap_is_free(capped: ServerHandle,
-                                                                     receiver_store: Store) -> None:
+def test_a_delivery_is_stored_once_a_connection_under_the_cap_is_free(
+    capped: ServerHandle, receiver_store: Store
+) -> None:
     held = [connect(capped), connect(capped)]
     for sock in held:
         healthz_keeping_alive(sock)
@@ -200,14 +205,14 @@ def _deliver_when_free(client: httpx.Client, url: str, body: bytes) -> httpx.Res
     return response
 
 
-def test_kept_alive_clients_up_to_the_cap_are_all_served(receiver_settings: Settings, receiver_store: Store,
-                                                         http: str) -> None:
+def test_kept_alive_clients_up_to_the_cap_are_all_served(
+    receiver_settings: Settings, receiver_store: Store, http: str
+) -> None:
     """A kept-alive client sends its next delivery as soon as the last is answered: the cap counts
     connections, not the request tasks still finishing behind them."""
     server = start(receiver_settings, receiver_store, http, max_connections=40)
     try:
-        statuses = asyncio.run(_deliver_on_kept_alive_connections(receiver_settings, server.port, clients=38,
-                                                                  each=10))
+        statuses = asyncio.run(_deliver_on_kept_alive_connections(receiver_settings, server.port, clients=38, each=10))
     finally:
         server.stop()
 
@@ -222,8 +227,9 @@ async def _deliver_on_kept_alive_connections(settings: Settings, port: int, clie
         statuses = []
         for index in range(each):
             body = body_of([event(f"EVKA{number:04d}{index:04d}")])
-            writer.write(HEAD + f"Webhook-Signature: {sign(body, secret)}\r\nContent-Length: {len(body)}\r\n\r\n"
-                         .encode() + body)
+            writer.write(
+                HEAD + f"Webhook-Signature: {sign(body, secret)}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+            )
             await writer.drain()
             status = int((await reader.readline()).split()[1])
             length = 0

@@ -34,8 +34,10 @@ class Connection:
         self.reader, self.writer = reader, writer
 
     async def post(self, port: int, body: bytes) -> int:
-        head = (f"POST /webhooks/gocardless HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                f"Webhook-Signature: {sign(body, NEW_SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST /webhooks/gocardless HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Webhook-Signature: {sign(body, NEW_SECRET)}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         await self.writer.drain()
         status = int((await self.reader.readline()).split()[1])
@@ -69,10 +71,13 @@ async def offer_load(port: int, bodies: list[bytes]) -> list[int]:
 
 
 def test_fifty_deliveries_in_flight_at_once_are_all_acknowledged_and_each_event_is_stored_once(
-        receiver_settings: Settings, tmp_path: Path) -> None:
+    receiver_settings: Settings, tmp_path: Path
+) -> None:
     ids = [f"EVL{n:07d}" for n in range(DELIVERIES * EVENTS_PER_DELIVERY)]
-    bodies = [body_of([event(i, resource_id=f"PM{i[3:]}") for i in ids[n:n + EVENTS_PER_DELIVERY]])
-              for n in range(0, len(ids), EVENTS_PER_DELIVERY)]
+    bodies = [
+        body_of([event(i, resource_id=f"PM{i[3:]}") for i in ids[n : n + EVENTS_PER_DELIVERY]])
+        for n in range(0, len(ids), EVENTS_PER_DELIVERY)
+    ]
     port = free_port()
     receiver = ReceiverProcess({**os.environ}, port, tmp_path / "receiver.log")
     try:

@@ -7,7 +7,11 @@ import json
 import pytest
 
 from ml_connector_dagster.gocardless.webhooks import (
-    PayloadError, SignatureError, parse_delivery, sign, verify_signature,
+    PayloadError,
+    SignatureError,
+    parse_delivery,
+    sign,
+    verify_signature,
 )
 
 from support.gocardless import NEW_SECRET, VECTOR, VECTOR_SECRET, VECTOR_SIGNATURE, body_of, event
@@ -38,14 +42,17 @@ def test_a_signature_by_any_configured_secret_is_accepted() -> None:
     assert [accepted(body, by_old, [NEW_SECRET]), accepted(body, by_new, [VECTOR_SECRET])] == [False, False]
 
 
-@pytest.mark.parametrize("signature, reason", [
-    (None, "missing"),
-    ("", "missing"),
-    ("not-hex", "64 lowercase hex"),
-    (VECTOR_SIGNATURE.upper(), "64 lowercase hex"),
-    (VECTOR_SIGNATURE[:-2], "64 lowercase hex"),
-    ("0" * 64, "does not match"),
-])
+@pytest.mark.parametrize(
+    "signature, reason",
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("not-hex", "64 lowercase hex"),
+        (VECTOR_SIGNATURE.upper(), "64 lowercase hex"),
+        (VECTOR_SIGNATURE[:-2], "64 lowercase hex"),
+        ("0" * 64, "does not match"),
+    ],
+)
 def test_missing_malformed_or_wrong_signatures_are_refused_with_a_reason(signature: str | None, reason: str) -> None:
     with pytest.raises(SignatureError, match=reason) as caught:
         verify_signature(VECTOR.read_bytes(), signature, [VECTOR_SECRET])
@@ -76,17 +83,20 @@ def test_only_whitelisted_event_kinds_are_accepted_the_rest_are_ignored() -> Non
     assert delivery.event_count == 2
 
 
-@pytest.mark.parametrize("body, problem", [
-    (b"not json", "not valid JSON"),
-    (b"[1, 2]", "must be a JSON object"),
-    (b'{"meta": {}}', '"events": a list'),
-    (b'{"events": {"id": "EV1"}}', '"events": a list'),
-    (b'{"events": [42]}', r"events\[0\] must be a JSON object"),
-    (b'{"events": [{"resource_type": "payments", "action": "confirmed"}]}', r"events\[0\]\.id"),
-    (b'{"events": [{"id": "EV1", "action": "confirmed"}]}', r"events\[0\]\.resource_type"),
-    (b'{"events": [{"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": []}]}', "links"),
-    (b'\xff\xfe', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"meta": {}}', '"events": a list'),
+        (b'{"events": {"id": "EV1"}}', '"events": a list'),
+        (b'{"events": [42]}', r"events\[0\] must be a JSON object"),
+        (b'{"events": [{"resource_type": "payments", "action": "confirmed"}]}', r"events\[0\]\.id"),
+        (b'{"events": [{"id": "EV1", "action": "confirmed"}]}', r"events\[0\]\.resource_type"),
+        (b'{"events": [{"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": []}]}', "links"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
 def test_bodies_that_are_not_events_are_refused_naming_the_problem(body: bytes, problem: str) -> None:
     with pytest.raises(PayloadError, match=problem):
         parse_delivery(body, {"payments.confirmed"})
@@ -96,18 +106,21 @@ def _one(**fields: object) -> bytes:
     return body_of([{**event("EV00BD05S5VM2T"), **fields}])
 
 
-@pytest.mark.parametrize("fields, problem", [
-    ({"created_at": None}, r"events\[0\]\.created_at must be a UTC timestamp .*; it is missing"),
-    ({"created_at": "2026-02-30T10:00:00.000Z"}, r"events\[0\]\.created_at .* not a real date"),
-    ({"created_at": "2026-11-05T10:00:00.000+01:00"}, r"events\[0\]\.created_at .*; it has other characters"),
-    ({"created_at": "٢٠٢٦-11-05T10:00:00.000Z"}, r"events\[0\]\.created_at .*; it contains U\+0662 at position 0"),
-    ({"id": 42}, r"events\[0\]\.id must be a GoCardless id.*; it is a number"),
-    ({"id": "E1234"}, r"events\[0\]\.id .*; it has other characters"),
-    ({"resource_type": "Payments\n"}, r"events\[0\]\.resource_type must be a lower-case name"),
-    ({"links": {"payment": ["PM1"]}}, r"events\[0\]\.links\.payment .*; it is a JSON list"),
-    ({"links": {"Payment\x1b": "PM1"}}, r"events\[0\]\.links has a key that is not a lower-case name"),
-    ({"links": None}, r"events\[0\]\.links must be a JSON object of resource ids; it is null"),
-])
+@pytest.mark.parametrize(
+    "fields, problem",
+    [
+        ({"created_at": None}, r"events\[0\]\.created_at must be a UTC timestamp .*; it is missing"),
+        ({"created_at": "2026-02-30T10:00:00.000Z"}, r"events\[0\]\.created_at .* not a real date"),
+        ({"created_at": "2026-11-05T10:00:00.000+01:00"}, r"events\[0\]\.created_at .*; it has other characters"),
+        ({"created_at": "٢٠٢٦-11-05T10:00:00.000Z"}, r"events\[0\]\.created_at .*; it contains U\+0662 at position 0"),
+        ({"id": 42}, r"events\[0\]\.id must be a GoCardless id.*; it is a number"),
+        ({"id": "E1234"}, r"events\[0\]\.id .*; it has other characters"),
+        ({"resource_type": "Payments\n"}, r"events\[0\]\.resource_type must be a lower-case name"),
+        ({"links": {"payment": ["PM1"]}}, r"events\[0\]\.links\.payment .*; it is a JSON list"),
+        ({"links": {"Payment\x1b": "PM1"}}, r"events\[0\]\.links has a key that is not a lower-case name"),
+        ({"links": None}, r"events\[0\]\.links must be a JSON object of resource ids; it is null"),
+    ],
+)
 def test_a_kept_event_with_a_field_out_of_shape_is_refused_naming_the_field(fields: dict, problem: str) -> None:
     with pytest.raises(PayloadError, match=problem):
         parse_delivery(_one(**fields), {"payments.confirmed"})
@@ -129,8 +142,9 @@ def test_links_and_created_at_of_an_ignored_event_are_not_checked_as_they_are_no
     assert [e["id"] for e in delivery.ignored] == ["EV1"]
 
 
-@pytest.mark.parametrize("meta, webhook_id", [(None, None), ({}, None), ({"webhook_id": None}, None),
-                                              ({"webhook_id": "WB0001"}, "WB0001")])
+@pytest.mark.parametrize(
+    "meta, webhook_id", [(None, None), ({}, None), ({"webhook_id": None}, None), ({"webhook_id": "WB0001"}, "WB0001")]
+)
 def test_a_delivery_may_come_without_a_webhook_id(meta: dict | None, webhook_id: str | None) -> None:
     body = json.dumps({"events": [event("EV1")], "meta": meta}).encode()
 

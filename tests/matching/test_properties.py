@@ -196,8 +196,14 @@ def test_benchmark_baselines_decide_like_the_vectorised_path() -> None:
 
     assert fast.to_dict("records") == [d.as_row() for d in slow] == [d.as_row() for d in grouped]
     assert set(fast["reason"].dropna()) | set(fast["rule"].dropna()) >= {
-        "customer_not_found", "invoice_not_found", "invoice_already_collected", "amount_mismatch",
-        "currency_unsupported", "named_invoices", "exact_amount", "oldest_first",
+        "customer_not_found",
+        "invoice_not_found",
+        "invoice_already_collected",
+        "amount_mismatch",
+        "currency_unsupported",
+        "named_invoices",
+        "exact_amount",
+        "oldest_first",
     }
 
 

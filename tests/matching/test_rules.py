@@ -509,8 +509,13 @@ def test_no_payments_give_an_empty_frame_with_every_column() -> None:
 
 def test_every_reason_code_of_the_spec_is_exported() -> None:
     assert set(REASON_CODES) == {
-        "customer_not_found", "invoice_not_found", "invoice_already_collected", "amount_mismatch",
-        "ambiguous_match", "currency_unsupported", "sage_rejected",
+        "customer_not_found",
+        "invoice_not_found",
+        "invoice_already_collected",
+        "amount_mismatch",
+        "ambiguous_match",
+        "currency_unsupported",
+        "sage_rejected",
     }
     assert SAGE_REJECTED == "sage_rejected"
 

@@ -45,6 +45,7 @@ PAYMENTS = 6
 
 # --- processes ----------------------------------------------------------------------------------------------------
 
+
 class AgentProcess:
     """`ml-connector agent --backend simulated` over an existing company database, in its own process group."""
 
@@ -53,9 +54,22 @@ class AgentProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        self.proc = subprocess.Popen([*ML_CONNECTOR, "agent", "--backend", "simulated", "--company-dir",
-                                      str(self.company_dir), "--port", str(self.port)], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                *ML_CONNECTOR,
+                "agent",
+                "--backend",
+                "simulated",
+                "--company-dir",
+                str(self.company_dir),
+                "--port",
+                str(self.port),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=1) as client:
             while True:
@@ -75,6 +89,7 @@ class AgentProcess:
 
 
 # --- the world each test breaks ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class World:
@@ -150,15 +165,19 @@ def event_ids(events: list[dict]) -> set[str]:
 
 # --- the agent misbehaves -------------------------------------------------------------------------------------------------
 
+
 def test_agent_5xx_and_soap_timeouts_during_write_back_still_post_each_payment_once(make_world) -> None:
     world = make_world()
-    proxy = FaultProxy(world.stack.sage.agent.port, [
-        Rule("GetOpenInvoices", "status", status=503),           # a gateway in front of the agent: retried read
-        Rule("GetOpenInvoices", "late", seconds=3),              # read times out (client timeout 2 s): retried
-        Rule("CreateCashReceipt", "status", status=502),         # the write never reached the agent
-        Rule("CreateCashReceipt", "late", seconds=3),            # written, answer too late: FindCashReceipt finds it
-        Rule("CreateCashReceipt", "status", status=500),         # not transient: the run's RetryPolicy steps in
-    ])
+    proxy = FaultProxy(
+        world.stack.sage.agent.port,
+        [
+            Rule("GetOpenInvoices", "status", status=503),  # a gateway in front of the agent: retried read
+            Rule("GetOpenInvoices", "late", seconds=3),  # read times out (client timeout 2 s): retried
+            Rule("CreateCashReceipt", "status", status=502),  # the write never reached the agent
+            Rule("CreateCashReceipt", "late", seconds=3),  # written, answer too late: FindCashReceipt finds it
+            Rule("CreateCashReceipt", "status", status=500),  # not transient: the run's RetryPolicy steps in
+        ],
+    )
     try:
         world.use_agent(proxy.url)
         acknowledged = event_ids(world.confirm_all())
@@ -195,7 +214,9 @@ def test_agent_killed_after_committing_a_receipt_before_answering_posts_it_once(
         assert restarted.wait(60), "the agent was not restarted"
         assert at_kill == {"receipts_committed": 1}, f"the agent was not killed right after its first commit: {at_kill}"
         assert_exactly_once(world, acknowledged, PAYMENTS, "agent killed after commit")
-        assert any(op == "FindCashReceipt" for op, _ in proxy.seen[proxy.seen.index(("CreateCashReceipt", "drop_after")):])
+        assert any(
+            op == "FindCashReceipt" for op, _ in proxy.seen[proxy.seen.index(("CreateCashReceipt", "drop_after")) :]
+        )
     finally:
         proxy.stop()
         agent.kill()
@@ -203,13 +224,16 @@ def test_agent_killed_after_committing_a_receipt_before_answering_posts_it_once(
 
 # --- GoCardless misbehaves -------------------------------------------------------------------------------------------------
 
+
 def test_gocardless_429_5xx_and_html_pages_while_processing_lose_nothing(make_world) -> None:
     world = make_world()
-    faults = [{"kind": "rate_limit", "count": 2, "path": "/payments", "reset_seconds": 1},
-              {"kind": "status", "status": 500, "count": 1, "path": "/payments"},
-              {"kind": "status", "status": 503, "count": 1, "path": "/customers"},
-              {"kind": "html", "status": 502, "count": 2, "path": "/customers"},
-              {"kind": "html", "status": 504, "count": 1, "path": "/payments"}]
+    faults = [
+        {"kind": "rate_limit", "count": 2, "path": "/payments", "reset_seconds": 1},
+        {"kind": "status", "status": 500, "count": 1, "path": "/payments"},
+        {"kind": "status", "status": 503, "count": 1, "path": "/customers"},
+        {"kind": "html", "status": 502, "count": 2, "path": "/customers"},
+        {"kind": "html", "status": 504, "count": 1, "path": "/payments"},
+    ]
     acknowledged = event_ids(world.confirm_all())
     world.stack.gocardless.set_faults(faults)
 
@@ -222,14 +246,19 @@ def test_gocardless_429_5xx_and_html_pages_while_processing_lose_nothing(make_wo
 
 # --- the receiver dies during a burst ------------------------------------------------------------------------------------------
 
+
 def test_receiver_killed_during_a_burst_keeps_every_acknowledged_event(make_world) -> None:
     payments = 80
     world = make_world(payments)
     port = free_port()
     receiver = ReceiverProcess({**os.environ, "PYTHONUNBUFFERED": "1"}, port, world.root / "receiver.log")
     events = world.stack.gocardless.world.play_next_step()  # GoCardless's side; we deliver one event per webhook
-    sender = WebhookSender(f"{receiver.url}/webhooks/gocardless", SANDBOX_WEBHOOK_SECRET, batch_size=1,
-                           retry_intervals=(0.3, 0.5, 1.0, 2.0, 4.0, 8.0))
+    sender = WebhookSender(
+        f"{receiver.url}/webhooks/gocardless",
+        SANDBOX_WEBHOOK_SECRET,
+        batch_size=1,
+        retry_intervals=(0.3, 0.5, 1.0, 2.0, 4.0, 8.0),
+    )
     try:
         receiver.wait_ready()
         sender.send(events)
@@ -245,8 +274,10 @@ def test_receiver_killed_during_a_burst_keeps_every_acknowledged_event(make_worl
         sender.close()
         receiver.stop()
 
-    print(f"\nreceiver killed: {acknowledged_before_kill} webhooks acknowledged before the kill, "
-          f"{stored_after_kill} events stored at that point; sender {stats}")
+    print(
+        f"\nreceiver killed: {acknowledged_before_kill} webhooks acknowledged before the kill, "
+        f"{stored_after_kill} events stored at that point; sender {stats}"
+    )
     assert stored_after_kill >= acknowledged_before_kill, (acknowledged_before_kill, stored_after_kill)
     assert acknowledged_before_kill < payments, "the kill came after the burst"
     assert stats["failed_attempts"] >= 1 and stats["webhooks_failed"] == 0, stats
@@ -259,10 +290,12 @@ def test_receiver_killed_during_a_burst_keeps_every_acknowledged_event(make_worl
 
 # --- a Dagster run dies during the write-back -----------------------------------------------------------------------------------
 
-POST_JOB = ("import dagster as dg\nfrom ml_connector_dagster.definitions import defs\n"
-            "job = defs.resolve_job_def('post_cash_receipts_job')\n"
-            "result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)\n"
-            "raise SystemExit(0 if result.success else 1)\n")
+POST_JOB = (
+    "import dagster as dg\nfrom ml_connector_dagster.definitions import defs\n"
+    "job = defs.resolve_job_def('post_cash_receipts_job')\n"
+    "result = job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)\n"
+    "raise SystemExit(0 if result.success else 1)\n"
+)
 
 
 @pytest.mark.parametrize("moment", ["after the agent committed the receipt", "after the claim, before the write"])
@@ -270,9 +303,19 @@ def test_a_run_killed_during_write_back_is_finished_by_the_next_run_exactly_once
     world = make_world()
     acknowledged = event_ids(world.confirm_all())
     # The payments are decided (matched) by the inbox's assets short of the write-back: nothing posted yet.
-    world.driver.materialize([dg.AssetKey(k.split("/")) for k in (
-        "gocardless/customers", "gocardless/payments", "sage100/customers", "sage100/ar_invoices",
-        "reconciliation/customer_map", "reconciliation/payment_matches")])
+    world.driver.materialize(
+        [
+            dg.AssetKey(k.split("/"))
+            for k in (
+                "gocardless/customers",
+                "gocardless/payments",
+                "sage100/customers",
+                "sage100/ar_invoices",
+                "reconciliation/customer_map",
+                "reconciliation/payment_matches",
+            )
+        ]
+    )
     assert world.stack.store.ledger.counts() == {"matched": PAYMENTS}
     dagster_home = world.root / "dagster"
     dagster_home.mkdir()
@@ -289,8 +332,13 @@ def test_a_run_killed_during_write_back_is_finished_by_the_next_run_exactly_once
     proxy = FaultProxy(world.stack.sage.agent.port, [Rule("CreateCashReceipt", kind, then=kill_run)])
     try:
         world.use_agent(proxy.url)
-        run = subprocess.Popen([sys.executable, "-c", POST_JOB], env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        run = subprocess.Popen(
+            [sys.executable, "-c", POST_JOB],
+            env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             run.wait(120)
         finally:

@@ -44,8 +44,12 @@ from ml_connector_dagster.store.schema import inbox as inbox_table
 pytestmark = pytest.mark.slow  # fuzzing over real HTTP
 
 SECRET = "fuzz-webhook-secret"
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 AGENT_NS = "urn:ml-connector:sage100:agent"
 EBUSINESS_NS = "http://sage.com/Sage100/eBusinessWebServices"
@@ -54,19 +58,26 @@ INTERNAL_ERROR = "Internal error; see the service log."
 
 # --- the webhook receiver --------------------------------------------------------------------------------------------
 
+
 class Receiver:
     """The receiver app served on loopback over its own SQLite store."""
 
     def __init__(self, root: Path, max_bytes: int = 65536) -> None:
-        env = {"ML_CONNECTOR_HOME": str(root), "ML_CONNECTOR_SECRET_KEY": generate_key(),
-               "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SECRET, "ML_CONNECTOR_WEBHOOK_MAX_BYTES": str(max_bytes)}
+        env = {
+            "ML_CONNECTOR_HOME": str(root),
+            "ML_CONNECTOR_SECRET_KEY": generate_key(),
+            "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SECRET,
+            "ML_CONNECTOR_WEBHOOK_MAX_BYTES": str(max_bytes),
+        }
         self.settings = load_settings(env)
         self.store = Store(self.settings.database_url)
         self.server: ServerHandle = serve_in_thread(create_app(self.settings.webhooks(), self.store))
         self.url = self.server.url + WEBHOOK_PATH
         self.client = httpx.Client(timeout=10)
 
-    def post(self, body: bytes, signature: str | None = "sign", headers: dict[str, str] | None = None) -> httpx.Response:
+    def post(
+        self, body: bytes, signature: str | None = "sign", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if signature == "sign":
             signature = sign(body, SECRET)
@@ -93,18 +104,29 @@ def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=20)
-header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80).map(str.strip)  # h11 refuses padding
-extra_headers = st.dictionaries(st.sampled_from(["Content-Type", "Content-Encoding", "User-Agent", "Origin",
-                                                 "X-Forwarded-For", "Accept", "Webhook-Id"]), header_values, max_size=3)
+    max_leaves=20,
+)
+header_values = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=80).map(
+    str.strip
+)  # h11 refuses padding
+extra_headers = st.dictionaries(
+    st.sampled_from(
+        ["Content-Type", "Content-Encoding", "User-Agent", "Origin", "X-Forwarded-For", "Accept", "Webhook-Id"]
+    ),
+    header_values,
+    max_size=3,
+)
 
 
 @FUZZ
-@given(body=st.binary(max_size=2000), signature=st.none() | header_values | st.text("0123456789abcdef", min_size=64,
-                                                                                        max_size=64),
-       headers=extra_headers)
-def test_unsigned_or_wrongly_signed_deliveries_are_401_and_store_nothing(receiver: Receiver, body: bytes,
-                                                                      signature: str | None, headers: dict) -> None:
+@given(
+    body=st.binary(max_size=2000),
+    signature=st.none() | header_values | st.text("0123456789abcdef", min_size=64, max_size=64),
+    headers=extra_headers,
+)
+def test_unsigned_or_wrongly_signed_deliveries_are_401_and_store_nothing(
+    receiver: Receiver, body: bytes, signature: str | None, headers: dict
+) -> None:
     response = receiver.post(body, signature, headers)
 
     assert response.status_code == 401, response.text
@@ -113,8 +135,9 @@ def test_unsigned_or_wrongly_signed_deliveries_are_401_and_store_nothing(receive
 
 @FUZZ
 @given(body=st.binary(max_size=2000) | json_values.map(lambda v: json.dumps(v).encode()), headers=extra_headers)
-def test_validly_signed_junk_is_refused_or_acknowledged_never_a_server_error(receiver: Receiver, body: bytes,
-                                                                           headers: dict) -> None:
+def test_validly_signed_junk_is_refused_or_acknowledged_never_a_server_error(
+    receiver: Receiver, body: bytes, headers: dict
+) -> None:
     response = receiver.post(body, headers=headers)
 
     assert response.status_code in (204, 400), (response.status_code, response.text, body[:200])
@@ -122,21 +145,30 @@ def test_validly_signed_junk_is_refused_or_acknowledged_never_a_server_error(rec
 
 
 def _event(**overrides: Any) -> dict[str, Any]:
-    event = {"id": "EVFUZZ0001", "created_at": "2026-11-25T10:00:00.000Z", "resource_type": "payments",
-             "action": "confirmed", "links": {"payment": "PM0001"}, "details": {}, "metadata": {}}
+    event = {
+        "id": "EVFUZZ0001",
+        "created_at": "2026-11-25T10:00:00.000Z",
+        "resource_type": "payments",
+        "action": "confirmed",
+        "links": {"payment": "PM0001"},
+        "details": {},
+        "metadata": {},
+    }
     event.update(overrides)
     return {k: v for k, v in event.items() if v is not _MISSING}
 
 
 _MISSING = object()
-not_a_nonempty_string = st.none() | st.integers() | st.booleans() | st.just("") | st.lists(st.text(max_size=3),
-                                                                                           max_size=2) | st.just({})
+not_a_nonempty_string = (
+    st.none() | st.integers() | st.booleans() | st.just("") | st.lists(st.text(max_size=3), max_size=2) | st.just({})
+)
 bad_events = st.one_of(
     st.builds(lambda v: _event(id=v), not_a_nonempty_string | st.text(min_size=65, max_size=300) | st.just(_MISSING)),
     st.builds(lambda v: _event(resource_type=v), not_a_nonempty_string | st.just(_MISSING)),
     st.builds(lambda v: _event(action=v), not_a_nonempty_string | st.just(_MISSING)),
-    st.builds(lambda v: _event(links=v), st.lists(st.text(max_size=5), max_size=2) | st.text(max_size=5)
-              | st.integers()),
+    st.builds(
+        lambda v: _event(links=v), st.lists(st.text(max_size=5), max_size=2) | st.text(max_size=5) | st.integers()
+    ),
     json_values.filter(lambda v: not isinstance(v, dict)),
 )
 
@@ -144,7 +176,8 @@ bad_events = st.one_of(
 @FUZZ
 @given(good=st.integers(0, 3), bad=bad_events, position=st.integers(0, 3))
 def test_a_signed_delivery_with_one_malformed_event_is_400_and_stores_none_of_its_events(
-        receiver: Receiver, good: int, bad: Any, position: int) -> None:
+    receiver: Receiver, good: int, bad: Any, position: int
+) -> None:
     events = [_event(id=f"EVFUZZOK{n}") for n in range(good)]
     events.insert(min(position, len(events)), bad)
     body = json.dumps({"events": events, "meta": {"webhook_id": "WBFUZZ"}}).encode()
@@ -155,8 +188,11 @@ def test_a_signed_delivery_with_one_malformed_event_is_400_and_stores_none_of_it
     assert receiver.stored() == 0
 
 
-@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
-                                  b'{"a":' * 30_000 + b"1" + b"}" * 30_000], ids=["list", "events", "object"])
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"events": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", b'{"a":' * 30_000 + b"1" + b"}" * 30_000],
+    ids=["list", "events", "object"],
+)
 def test_deeply_nested_json_is_a_400_not_a_crash(tmp_path: Path, body: bytes) -> None:
     handle = Receiver(tmp_path, max_bytes=1024 * 1024)  # the default limit: these bodies are read and parsed
     try:
@@ -211,27 +247,70 @@ def test_a_signed_event_with_a_non_string_link_is_refused_with_400(receiver: Rec
 KINDS = ["payments.confirmed", "payments.paid_out", "refunds.paid", "payouts.paid", "mandates.created"]  # last: ignored
 gocardless_ids = st.from_regex(r"[A-Z]{2}[A-Z0-9]{1,30}", fullmatch=True)
 timestamps = st.datetimes(min_value=datetime(2014, 1, 1), max_value=datetime(2099, 12, 31)).map(
-    lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z")
+    lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+)
 hostile_text = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=30),  # every category, surrogates included
-    st.sampled_from(["EV\x00X", "EV\ud800", "EV\udfff", "EV\x07X", "EV\nX", "EV\u202eX", "EV\x1b[2J", "ev0001",
-                     "EV 0001", "EV0001\n", "２０２６-11-25T10:00:00.000Z", "2026-11-25T10:00:00.000+00:00",
-                     "2026-02-30T10:00:00.000Z", "2026-11-25T10:00:00.000Z" + "0" * 20]),
+    st.sampled_from(
+        [
+            "EV\x00X",
+            "EV\ud800",
+            "EV\udfff",
+            "EV\x07X",
+            "EV\nX",
+            "EV\u202eX",
+            "EV\x1b[2J",
+            "ev0001",
+            "EV 0001",
+            "EV0001\n",
+            "２０２６-11-25T10:00:00.000Z",
+            "2026-11-25T10:00:00.000+00:00",
+            "2026-02-30T10:00:00.000Z",
+            "2026-11-25T10:00:00.000Z" + "0" * 20,
+        ]
+    ),
     st.builds(lambda n: "PM" + "0" * n, st.integers(63, 3000)),
 )
-hostile_values = hostile_text | st.none() | st.integers() | st.booleans() | st.lists(st.text(max_size=3), max_size=2) \
+hostile_values = (
+    hostile_text
+    | st.none()
+    | st.integers()
+    | st.booleans()
+    | st.lists(st.text(max_size=3), max_size=2)
     | st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2)
-FIELDS = ["id", "created_at", "resource_type", "action", "links", "links.payment", "links.hostile_key",
-          "meta", "meta.webhook_id"]
+)
+FIELDS = [
+    "id",
+    "created_at",
+    "resource_type",
+    "action",
+    "links",
+    "links.payment",
+    "links.hostile_key",
+    "meta",
+    "meta.webhook_id",
+]
 
 
 @st.composite
 def events(draw: st.DrawFn) -> dict[str, Any]:
     resource_type, action = draw(st.sampled_from(KINDS)).split(".")
-    links = draw(st.dictionaries(st.sampled_from(["payment", "refund", "payout", "mandate", "parent_event"]),
-                                 gocardless_ids | st.none(), max_size=3))
-    return {"id": draw(gocardless_ids), "created_at": draw(timestamps), "resource_type": resource_type,
-            "action": action, "links": links, "details": draw(json_values), "metadata": {}}
+    links = draw(
+        st.dictionaries(
+            st.sampled_from(["payment", "refund", "payout", "mandate", "parent_event"]),
+            gocardless_ids | st.none(),
+            max_size=3,
+        )
+    )
+    return {
+        "id": draw(gocardless_ids),
+        "created_at": draw(timestamps),
+        "resource_type": resource_type,
+        "action": action,
+        "links": links,
+        "details": draw(json_values),
+        "metadata": {},
+    }
 
 
 def _corrupt(delivery: dict[str, Any], index: int, field: str, value: Any) -> None:
@@ -255,10 +334,13 @@ def _links(event: dict[str, Any]) -> dict[str, Any]:
 
 @st.composite
 def deliveries(draw: st.DrawFn) -> dict[str, Any]:
-    delivery = {"events": draw(st.lists(events(), min_size=1, max_size=4)),
-                "meta": {"webhook_id": draw(gocardless_ids)}}
-    for field, value, index in draw(st.lists(st.tuples(st.sampled_from(FIELDS), hostile_values, st.integers(0, 3)),
-                                             max_size=2)):
+    delivery = {
+        "events": draw(st.lists(events(), min_size=1, max_size=4)),
+        "meta": {"webhook_id": draw(gocardless_ids)},
+    }
+    for field, value, index in draw(
+        st.lists(st.tuples(st.sampled_from(FIELDS), hostile_values, st.integers(0, 3)), max_size=2)
+    ):
         _corrupt(delivery, index % len(delivery["events"]), field, value)
     return delivery
 
@@ -300,8 +382,9 @@ FIELD_NAMED = re.compile(r"(events\[\d+\](\.[a-z_]+)*|meta(\.webhook_id)?) ")
 
 @FUZZ
 @given(delivery=deliveries())
-def test_any_signed_delivery_is_204_or_400_and_only_well_formed_events_are_stored(receiver: Receiver,
-                                                                                  delivery: dict) -> None:
+def test_any_signed_delivery_is_204_or_400_and_only_well_formed_events_are_stored(
+    receiver: Receiver, delivery: dict
+) -> None:
     before = receiver.store.inbox.max_seq()
     body = json.dumps(delivery).encode()  # lone surrogates travel as \ud800 escapes, as any JSON sender's would
 
@@ -321,8 +404,9 @@ def test_any_signed_delivery_is_204_or_400_and_only_well_formed_events_are_store
 
 @FUZZ
 @given(depth=st.integers(900, 1100))
-def test_details_nested_about_as_deep_as_the_json_parser_allows_are_204_or_400_never_503(receiver: Receiver,
-                                                                                           depth: int) -> None:
+def test_details_nested_about_as_deep_as_the_json_parser_allows_are_204_or_400_never_503(
+    receiver: Receiver, depth: int
+) -> None:
     details = '{"a":' * depth + "1" + "}" * depth  # written out: json.dumps would itself stop at this depth
     event = json.dumps(_event(id=f"EVDEEP{depth}", details=None))
     body = ('{"events":[' + event.replace('"details": null', f'"details": {details}') + "]}").encode()
@@ -330,11 +414,13 @@ def test_details_nested_about_as_deep_as_the_json_parser_allows_are_204_or_400_n
     response = receiver.post(body)
 
     assert response.status_code in (204, 400), (response.status_code, response.text)
-    assert receiver.store.inbox.known([f"EVDEEP{depth}"]) == ({f"EVDEEP{depth}"} if response.status_code == 204
-                                                               else set())
+    assert receiver.store.inbox.known([f"EVDEEP{depth}"]) == (
+        {f"EVDEEP{depth}"} if response.status_code == 204 else set()
+    )
 
 
 # --- the SOAP services ---------------------------------------------------------------------------------------------------
+
 
 class Snapshot(dict):
     """Every row of the company's tables; compares by content, prints briefly (hypothesis shows its arguments)."""
@@ -345,8 +431,9 @@ class Snapshot(dict):
 
 class Sage:
     def __init__(self, root: Path) -> None:
-        self.stand_ins: SageStandIns = start_sage_stand_ins(write_matching_scenario(root / "scenario", 2),
-                                                            data_dir=root / "sage")
+        self.stand_ins: SageStandIns = start_sage_stand_ins(
+            write_matching_scenario(root / "scenario", 2), data_dir=root / "sage"
+        )
         self.client = httpx.Client(timeout=10)
         self.agent_url = self.stand_ins.agent.url + "/agent"
         self.ebusiness_url = self.stand_ins.ebusiness.url + "/ebusiness"
@@ -356,9 +443,19 @@ class Sage:
 
     def snapshot(self) -> "Snapshot":
         company = self.stand_ins.company
-        return Snapshot({t: company.rows(t) for t in ("AR_Customer", "AR_OpenInvoice", "AR_CashReceiptsHeader",
-                                                      "AR_CashReceiptsDetail", "AR_CashReceiptsDeposit",
-                                                      "ML_Idempotency")})
+        return Snapshot(
+            {
+                t: company.rows(t)
+                for t in (
+                    "AR_Customer",
+                    "AR_OpenInvoice",
+                    "AR_CashReceiptsHeader",
+                    "AR_CashReceiptsDetail",
+                    "AR_CashReceiptsDeposit",
+                    "ML_Idempotency",
+                )
+            }
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -416,9 +513,17 @@ def _logon(good: bool = True) -> dict[str, Any]:
 def receipt_request(**overrides: Any) -> dict[str, Any]:
     """A CreateCashReceipt Sage would refuse anyway (its lines add up to less than its amount), so no single
     malformed field can turn it into a receipt that gets written."""
-    fields = {**_logon(), "idempotencyKey": "PMFUZZ0001", "depositDate": date(2026, 11, 25).isoformat(),
-              "bankCode": "A", "arDivisionNo": "01", "customerNo": "B000000", "amount": "100.01", "reference": "FUZZ",
-              "lines": {"line": [{"invoiceNo": "0000001", "invoiceType": "IN", "amount": "100.00"}]}}
+    fields = {
+        **_logon(),
+        "idempotencyKey": "PMFUZZ0001",
+        "depositDate": date(2026, 11, 25).isoformat(),
+        "bankCode": "A",
+        "arDivisionNo": "01",
+        "customerNo": "B000000",
+        "amount": "100.01",
+        "reference": "FUZZ",
+        "lines": {"line": [{"invoiceNo": "0000001", "invoiceType": "IN", "amount": "100.00"}]},
+    }
     for path, value in overrides.items():
         target = fields
         *parents, leaf = path.split(".")
@@ -432,18 +537,47 @@ def receipt_request(**overrides: Any) -> dict[str, Any]:
 
 xml_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)  # what XML text can hold
 # Huge values: long text everywhere; numbers beyond Decimal's 28 digits have their own test below.
-bad_scalars = st.one_of(st.just(_MISSING), st.just(""), st.just("   "), st.just("9" * 20), st.just("-1"),
-                        st.just("NaN"), st.just("Infinity"), st.just("1e-999"), st.just("0.001"), st.just("12,50"),
-                        st.just("2026-13-45"), st.just({"nested": "element"}), xml_text, st.just("x" * 200_000))
-receipt_fields = st.sampled_from(["logon.Username", "logon.Password", "companyCode", "idempotencyKey", "depositDate",
-                                  "bankCode", "arDivisionNo", "customerNo", "amount", "lines.line.invoiceNo",
-                                  "lines.line.invoiceType", "lines.line.amount", "lines", "logon"])
+bad_scalars = st.one_of(
+    st.just(_MISSING),
+    st.just(""),
+    st.just("   "),
+    st.just("9" * 20),
+    st.just("-1"),
+    st.just("NaN"),
+    st.just("Infinity"),
+    st.just("1e-999"),
+    st.just("0.001"),
+    st.just("12,50"),
+    st.just("2026-13-45"),
+    st.just({"nested": "element"}),
+    xml_text,
+    st.just("x" * 200_000),
+)
+receipt_fields = st.sampled_from(
+    [
+        "logon.Username",
+        "logon.Password",
+        "companyCode",
+        "idempotencyKey",
+        "depositDate",
+        "bankCode",
+        "arDivisionNo",
+        "customerNo",
+        "amount",
+        "lines.line.invoiceNo",
+        "lines.line.invoiceType",
+        "lines.line.amount",
+        "lines",
+        "logon",
+    ]
+)
 
 
 @FUZZ
 @given(field=receipt_fields, value=bad_scalars)
 def test_agent_create_cash_receipt_with_a_malformed_field_is_a_readable_fault_and_writes_nothing(
-        sage: Sage, untouched: dict, field: str, value: Any) -> None:
+    sage: Sage, untouched: dict, field: str, value: Any
+) -> None:
     body = envelope(AGENT_NS, "CreateCashReceipt", receipt_request(**{field: value}))
 
     response = sage.post(sage.agent_url, body)
@@ -454,30 +588,39 @@ def test_agent_create_cash_receipt_with_a_malformed_field_is_a_readable_fault_an
 
 @pytest.mark.parametrize("field", ["amount", "lines.line.amount"])
 @pytest.mark.parametrize("value", ["9" * 28, "9" * 5000, "1e999"], ids=["28-digits", "5000-digits", "1e999"])
-def test_agent_amount_beyond_decimal_precision_is_a_client_fault(sage: Sage, untouched: dict, field: str,
-                                                                 value: str) -> None:
+def test_agent_amount_beyond_decimal_precision_is_a_client_fault(
+    sage: Sage, untouched: dict, field: str, value: str
+) -> None:
     response = sage.post(sage.agent_url, envelope(AGENT_NS, "CreateCashReceipt", receipt_request(**{field: value})))
 
     assert sage.snapshot() == untouched
     assert_readable_fault(response)
 
 
-agent_reads = st.sampled_from([
-    ("FindCashReceipt", {"idempotencyKey": "PMFUZZ"}),
-    ("GetOpenInvoices", {"arDivisionNo": "01", "customerNo": "B000000"}),
-    ("ListOpenInvoices", {"updatedSince": "2026-11-01T00:00:00", "pageToken": "eyJ4Ijp9"}),
-    ("ListCustomers", {"updatedSince": "2026-11-01T00:00:00"}),
-    ("ReverseCashReceipt", {"idempotencyKey": "PMFUZZ", "reason": "fuzz"}),
-    ("Ping", {}),
-])
+agent_reads = st.sampled_from(
+    [
+        ("FindCashReceipt", {"idempotencyKey": "PMFUZZ"}),
+        ("GetOpenInvoices", {"arDivisionNo": "01", "customerNo": "B000000"}),
+        ("ListOpenInvoices", {"updatedSince": "2026-11-01T00:00:00", "pageToken": "eyJ4Ijp9"}),
+        ("ListCustomers", {"updatedSince": "2026-11-01T00:00:00"}),
+        ("ReverseCashReceipt", {"idempotencyKey": "PMFUZZ", "reason": "fuzz"}),
+        ("Ping", {}),
+    ]
+)
 
 
 @FUZZ
-@given(call=agent_reads, field=st.sampled_from(["updatedSince", "pageToken", "idempotencyKey", "arDivisionNo",
-                                               "customerNo", "reason", "companyCode", "logon"]), value=bad_scalars,
-       good_logon=st.booleans())
+@given(
+    call=agent_reads,
+    field=st.sampled_from(
+        ["updatedSince", "pageToken", "idempotencyKey", "arDivisionNo", "customerNo", "reason", "companyCode", "logon"]
+    ),
+    value=bad_scalars,
+    good_logon=st.booleans(),
+)
 def test_agent_reads_and_reversals_with_malformed_fields_never_crash_or_write(
-        sage: Sage, untouched: dict, call: tuple, field: str, value: Any, good_logon: bool) -> None:
+    sage: Sage, untouched: dict, call: tuple, field: str, value: Any, good_logon: bool
+) -> None:
     operation, fields = call
     request = {**_logon(good_logon), **fields, field: value}
 
@@ -488,19 +631,29 @@ def test_agent_reads_and_reversals_with_malformed_fields_never_crash_or_write(
     assert sage.snapshot() == untouched
 
 
-ebusiness_calls = st.sampled_from([
-    ("GetCustomer", {"arDivisionNo": "01", "customerNo": "B000000"}, True),
-    ("GetNextCustomerNo", {"arDivisionNo": "01"}, True),
-    ("CreateCustomer", {"customer": {"ARDivisionNo": "01", "CustomerNo": "FUZZ1", "CustomerName": "Fuzz"}}, False),
-    ("UpdateCustomer", {"customer": {"ARDivisionNo": "01", "CustomerNo": "B000000", "CustomerName": "Fuzz"}}, False),
-])
+ebusiness_calls = st.sampled_from(
+    [
+        ("GetCustomer", {"arDivisionNo": "01", "customerNo": "B000000"}, True),
+        ("GetNextCustomerNo", {"arDivisionNo": "01"}, True),
+        ("CreateCustomer", {"customer": {"ARDivisionNo": "01", "CustomerNo": "FUZZ1", "CustomerName": "Fuzz"}}, False),
+        (
+            "UpdateCustomer",
+            {"customer": {"ARDivisionNo": "01", "CustomerNo": "B000000", "CustomerName": "Fuzz"}},
+            False,
+        ),
+    ]
+)
 
 
 @FUZZ
-@given(call=ebusiness_calls, field=st.sampled_from(["arDivisionNo", "customerNo", "customer", "companyCode", "logon"]),
-       value=bad_scalars)
-def test_ebusiness_requests_with_malformed_fields_never_crash_or_write(sage: Sage, untouched: dict, call: tuple,
-                                                                      field: str, value: Any) -> None:
+@given(
+    call=ebusiness_calls,
+    field=st.sampled_from(["arDivisionNo", "customerNo", "customer", "companyCode", "logon"]),
+    value=bad_scalars,
+)
+def test_ebusiness_requests_with_malformed_fields_never_crash_or_write(
+    sage: Sage, untouched: dict, call: tuple, field: str, value: Any
+) -> None:
     operation, fields, good_logon = call  # writes always carry a wrong password: no bad input may get through
     request = {**_logon(good_logon), **fields, field: value}
 
@@ -514,18 +667,25 @@ def test_ebusiness_requests_with_malformed_fields_never_crash_or_write(sage: Sag
 xml_junk = st.one_of(
     st.binary(max_size=3000),
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=500).map(str.encode),
-    st.builds(lambda tag, text: f"<{tag}>{text}</{tag}>".encode(), st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,10}",
-                                                                               fullmatch=True), xml_text),
-    st.builds(lambda op, ns: envelope(ns, op, {}), st.from_regex(r"[A-Za-z]{1,20}", fullmatch=True),
-              st.sampled_from([AGENT_NS, EBUSINESS_NS, "urn:other", SOAP_ENV])),
+    st.builds(
+        lambda tag, text: f"<{tag}>{text}</{tag}>".encode(),
+        st.from_regex(r"[A-Za-z][A-Za-z0-9]{0,10}", fullmatch=True),
+        xml_text,
+    ),
+    st.builds(
+        lambda op, ns: envelope(ns, op, {}),
+        st.from_regex(r"[A-Za-z]{1,20}", fullmatch=True),
+        st.sampled_from([AGENT_NS, EBUSINESS_NS, "urn:other", SOAP_ENV]),
+    ),
     st.just(b'<?xml version="1.0"?><s:Envelope xmlns:s="' + SOAP_ENV.encode() + b'"><s:Body/></s:Envelope>'),
 )
 
 
 @FUZZ
 @given(body=xml_junk, service=st.sampled_from(["agent", "ebusiness"]))
-def test_any_bytes_posted_to_either_soap_service_get_a_readable_fault(sage: Sage, untouched: dict, body: bytes,
-                                                                     service: str) -> None:
+def test_any_bytes_posted_to_either_soap_service_get_a_readable_fault(
+    sage: Sage, untouched: dict, body: bytes, service: str
+) -> None:
     url = sage.agent_url if service == "agent" else sage.ebusiness_url
 
     response = sage.post(url, body)
@@ -535,25 +695,40 @@ def test_any_bytes_posted_to_either_soap_service_get_a_readable_fault(sage: Sage
     assert sage.snapshot() == untouched
 
 
-XXE = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-       b'<s:Envelope xmlns:s="' + SOAP_ENV.encode() + b'"><s:Body><FindCashReceipt xmlns="' + AGENT_NS.encode() +
-       b'"><logon><Username>&xxe;</Username><Password>x</Password></logon><companyCode>BEN</companyCode>'
-       b'<idempotencyKey>&xxe;</idempotencyKey></FindCashReceipt></s:Body></s:Envelope>')
-XXE_PARAMETER = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd">%remote;]>'
-                 b'<s:Envelope xmlns:s="' + SOAP_ENV.encode() + b'"><s:Body/></s:Envelope>')
-LAUGHS = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-          + b"".join(b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10)
-                     for n in range(1, 10))
-          + b']><s:Envelope xmlns:s="' + SOAP_ENV.encode() + b'"><s:Body><Ping xmlns="' + AGENT_NS.encode()
-          + b'"><logon><Username>&lol9;</Username></logon></Ping></s:Body></s:Envelope>')
+XXE = (
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    b'<s:Envelope xmlns:s="'
+    + SOAP_ENV.encode()
+    + b'"><s:Body><FindCashReceipt xmlns="'
+    + AGENT_NS.encode()
+    + b'"><logon><Username>&xxe;</Username><Password>x</Password></logon><companyCode>BEN</companyCode>'
+    b"<idempotencyKey>&xxe;</idempotencyKey></FindCashReceipt></s:Body></s:Envelope>"
+)
+XXE_PARAMETER = (
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % remote SYSTEM "http://127.0.0.1:9/x.dtd">%remote;]>'
+    b'<s:Envelope xmlns:s="' + SOAP_ENV.encode() + b'"><s:Body/></s:Envelope>'
+)
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(b'<!ENTITY lol%d "%s">' % (n, (b"&lol%d;" % (n - 1) if n > 1 else b"&lol;") * 10) for n in range(1, 10))
+    + b']><s:Envelope xmlns:s="'
+    + SOAP_ENV.encode()
+    + b'"><s:Body><Ping xmlns="'
+    + AGENT_NS.encode()
+    + b'"><logon><Username>&lol9;</Username></logon></Ping></s:Body></s:Envelope>'
+)
 LOWER_CASE_DOCTYPE = XXE.replace(b"<!DOCTYPE", b"<!doctype")
 
 
 @pytest.mark.parametrize("service", ["agent", "ebusiness"])
-@pytest.mark.parametrize("payload", [XXE, XXE_PARAMETER, LAUGHS, LOWER_CASE_DOCTYPE],
-                         ids=["xxe-file", "xxe-parameter-entity", "billion-laughs", "lower-case-doctype"])
-def test_xxe_and_entity_expansion_payloads_are_refused(sage: Sage, untouched: dict, payload: bytes,
-                                                       service: str) -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [XXE, XXE_PARAMETER, LAUGHS, LOWER_CASE_DOCTYPE],
+    ids=["xxe-file", "xxe-parameter-entity", "billion-laughs", "lower-case-doctype"],
+)
+def test_xxe_and_entity_expansion_payloads_are_refused(
+    sage: Sage, untouched: dict, payload: bytes, service: str
+) -> None:
     url = sage.agent_url if service == "agent" else sage.ebusiness_url
 
     response = sage.post(url, payload)
@@ -591,12 +766,19 @@ class Agent:
         self.receipt_id = etree.fromstring(held.content).findtext(f".//{{{AGENT_NS}}}receiptId")
 
     def post(self, operation: str, fields: dict[str, Any]) -> httpx.Response:
-        return self.client.post(self.server.url + "/agent", content=envelope(AGENT_NS, operation, fields),
-                                headers={"Content-Type": "text/xml; charset=utf-8"})
+        return self.client.post(
+            self.server.url + "/agent",
+            content=envelope(AGENT_NS, operation, fields),
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+        )
 
     def snapshot(self) -> Snapshot:
-        return Snapshot({t: self.company.rows(t) for t in ("AR_OpenInvoice", "AR_CashReceiptsHeader",
-                                                           "AR_CashReceiptsDetail", "ML_Idempotency")})
+        return Snapshot(
+            {
+                t: self.company.rows(t)
+                for t in ("AR_OpenInvoice", "AR_CashReceiptsHeader", "AR_CashReceiptsDetail", "ML_Idempotency")
+            }
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -630,15 +812,21 @@ def assert_client_fault_naming(response: httpx.Response, element: str, value: st
 other_digits = st.characters(whitelist_categories=("Nd",)).filter(lambda c: not c.isascii())
 ascii_digits = st.sampled_from("0123456789")
 non_ascii_numbers = st.text(other_digits | ascii_digits, min_size=1, max_size=6).filter(lambda t: not t.isascii())
-digit_scripts = st.sampled_from(["٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "০১২৩৪৫৬৭৮৯", "０１２３４５６７８９", "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"])
+digit_scripts = st.sampled_from(
+    ["٠١٢٣٤٥٦٧٨٩", "۰۱۲۳۴۵۶۷۸۹", "०१२३४५६७८९", "০১২৩৪৫৬৭৮৯", "０１２３４５６７８９", "𝟎𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖𝟗"]
+)
 junk = xml_text.filter(lambda t: t.strip(XML_SPACE) != "")
 
 
 @FUZZ
-@given(number=non_ascii_numbers, decimals=st.sampled_from(["", ".00", ".5"]),
-       field=st.sampled_from(["amount", "lines.line.amount"]))
+@given(
+    number=non_ascii_numbers,
+    decimals=st.sampled_from(["", ".00", ".5"]),
+    field=st.sampled_from(["amount", "lines.line.amount"]),
+)
 def test_agent_amounts_with_any_digit_outside_0_to_9_are_client_faults_naming_them(
-        agent: Agent, agent_untouched: Snapshot, number: str, decimals: str, field: str) -> None:
+    agent: Agent, agent_untouched: Snapshot, number: str, decimals: str, field: str
+) -> None:
     amount = number + decimals
 
     response = agent.post("CreateCashReceipt", receipt_request(**{"idempotencyKey": "PMFUZZNEW", field: amount}))
@@ -650,8 +838,11 @@ def test_agent_amounts_with_any_digit_outside_0_to_9_are_client_faults_naming_th
 @FUZZ
 @given(day=st.dates(), after=junk, script=digit_scripts, form=st.sampled_from(["suffix", "other-digits"]))
 def test_agent_deposit_dates_not_exactly_yyyy_mm_dd_in_ascii_are_client_faults_naming_them(
-        agent: Agent, agent_untouched: Snapshot, day: date, after: str, script: str, form: str) -> None:
-    value = day.isoformat() + after if form == "suffix" else day.isoformat().translate(str.maketrans("0123456789", script))
+    agent: Agent, agent_untouched: Snapshot, day: date, after: str, script: str, form: str
+) -> None:
+    value = (
+        day.isoformat() + after if form == "suffix" else day.isoformat().translate(str.maketrans("0123456789", script))
+    )
 
     response = agent.post("CreateCashReceipt", receipt_request(idempotencyKey="PMFUZZNEW", depositDate=value))
 
@@ -660,11 +851,15 @@ def test_agent_deposit_dates_not_exactly_yyyy_mm_dd_in_ascii_are_client_faults_n
 
 
 @FUZZ
-@given(moment=st.datetimes() | st.sampled_from([datetime.min, datetime.max]),
-       offset_minutes=st.integers(-14 * 60, 14 * 60) | st.sampled_from([-14 * 60, 14 * 60]),
-       zone=st.sampled_from(["", "Z", "offset"]), after=st.just("") | junk)
+@given(
+    moment=st.datetimes() | st.sampled_from([datetime.min, datetime.max]),
+    offset_minutes=st.integers(-14 * 60, 14 * 60) | st.sampled_from([-14 * 60, 14 * 60]),
+    zone=st.sampled_from(["", "Z", "offset"]),
+    after=st.just("") | junk,
+)
 def test_agent_updated_since_anywhere_in_the_calendar_is_an_answer_or_a_client_fault_never_a_crash(
-        agent: Agent, moment: datetime, offset_minutes: int, zone: str, after: str) -> None:
+    agent: Agent, moment: datetime, offset_minutes: int, zone: str, after: str
+) -> None:
     sign, minutes = "+" if offset_minutes >= 0 else "-", abs(offset_minutes)
     suffix = {"": "", "Z": "Z", "offset": f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"}[zone]
     value = moment.isoformat() + suffix + after
@@ -702,17 +897,39 @@ def test_agent_page_tokens_it_never_handed_out_are_client_faults(agent: Agent, t
 
 
 @FUZZ
-@given(customer=st.sampled_from(["B000000", "B000001", "ABF"]), amount=st.sampled_from(["100.00", "100.0", "100", "99.99"]),
-       line_amount=st.sampled_from(["100.00", "100", "100.01"]), invoice=st.sampled_from(["0000001", "9000001"]),
-       deposit_date=st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)), reference=xml_text)
+@given(
+    customer=st.sampled_from(["B000000", "B000001", "ABF"]),
+    amount=st.sampled_from(["100.00", "100.0", "100", "99.99"]),
+    line_amount=st.sampled_from(["100.00", "100", "100.01"]),
+    invoice=st.sampled_from(["0000001", "9000001"]),
+    deposit_date=st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)),
+    reference=xml_text,
+)
 def test_agent_a_held_key_answers_its_receipt_for_the_same_request_and_a_conflict_naming_both_otherwise(
-        agent: Agent, agent_untouched: Snapshot, customer: str, amount: str, line_amount: str, invoice: str,
-        deposit_date: date, reference: str) -> None:
+    agent: Agent,
+    agent_untouched: Snapshot,
+    customer: str,
+    amount: str,
+    line_amount: str,
+    invoice: str,
+    deposit_date: date,
+    reference: str,
+) -> None:
     same = (customer, Decimal(amount), Decimal(line_amount), invoice) == ("B000000", 100, 100, "0000001")
 
-    response = agent.post("CreateCashReceipt", held_request(**{
-        "customerNo": customer, "amount": amount, "lines.line.amount": line_amount, "lines.line.invoiceNo": invoice,
-        "depositDate": deposit_date.isoformat(), "reference": reference or _MISSING}))
+    response = agent.post(
+        "CreateCashReceipt",
+        held_request(
+            **{
+                "customerNo": customer,
+                "amount": amount,
+                "lines.line.amount": line_amount,
+                "lines.line.invoiceNo": invoice,
+                "depositDate": deposit_date.isoformat(),
+                "reference": reference or _MISSING,
+            }
+        ),
+    )
 
     if same:
         assert response.status_code == 200, response.text

@@ -28,14 +28,18 @@ def test_known_secrets_appear_nowhere_after_the_cli_and_store_are_used(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     runner = CliRunner()
-    outputs = [runner.invoke(main, ["secrets", "set", name], input=value + "\n").output for name, value in KNOWN.items()]
+    outputs = [
+        runner.invoke(main, ["secrets", "set", name], input=value + "\n").output for name, value in KNOWN.items()
+    ]
     monkeypatch.setenv("ML_CONNECTOR_SAGE_COMPANY_CODE", "ABC")
 
     settings = load_settings()
     store = Store(settings.database_url)
     store.audit.append("settings.loaded", None, {"settings": settings.masked(), "repr": repr(settings)})
     store.inbox.add([{"id": "EV1", "resource_type": "payments", "action": "confirmed", "links": {}}])
-    outputs += [runner.invoke(main, args).output for args in (["config", "check"], ["secrets", "list"], ["inbox", "list"])]
+    outputs += [
+        runner.invoke(main, args).output for args in (["config", "check"], ["secrets", "list"], ["inbox", "list"])
+    ]
     logging.getLogger("ml_connector_dagster").debug("settings %r", settings)
 
     captured = capfd.readouterr()

@@ -33,12 +33,18 @@ from ml_connector_dagster.store import Store
 STORE_URL = os.environ.get("ML_CONNECTOR_TEST_POSTGRES_URL")
 DAGSTER_URL = os.environ.get("ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL")
 if os.environ.get("CI") and not (STORE_URL and DAGSTER_URL):
-    raise RuntimeError("CI must set ML_CONNECTOR_TEST_POSTGRES_URL and ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL "
-                       "(see .ci/run)")
-pytestmark = [pytest.mark.postgres, pytest.mark.slow,
-              pytest.mark.skipif(not (STORE_URL and DAGSTER_URL),
-                                 reason="no PostgreSQL: set ML_CONNECTOR_TEST_POSTGRES_URL and "
-                                        "ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL (bash .ci/postgres.sh starts one)")]
+    raise RuntimeError(
+        "CI must set ML_CONNECTOR_TEST_POSTGRES_URL and ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL (see .ci/run)"
+    )
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (STORE_URL and DAGSTER_URL),
+        reason="no PostgreSQL: set ML_CONNECTOR_TEST_POSTGRES_URL and "
+        "ML_CONNECTOR_TEST_DAGSTER_POSTGRES_URL (bash .ci/postgres.sh starts one)",
+    ),
+]
 
 
 def dagster_url(url: str) -> str:
@@ -56,7 +62,9 @@ def empty_database(url: str) -> None:
 
 
 @pytest.fixture
-def played(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dg.DagsterInstance, Store, object]]:
+def played(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[dg.DagsterInstance, Store, object]]:
     """The 'small' month played through a PostgreSQL-backed Dagster instance and operational store."""
     empty_database(DAGSTER_URL)
     empty_database(STORE_URL)
@@ -64,19 +72,28 @@ def played(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(
-        f"telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: \"{dagster_url(DAGSTER_URL)}\"\n")
+        f'telemetry:\n  enabled: false\nstorage:\n  postgres:\n    postgres_url: "{dagster_url(DAGSTER_URL)}"\n'
+    )
     stops = []
     try:
         sage = start_sage_stand_ins(scenario, data_dir=tmp_path / "sage")
         stops.append(sage.stop)
-        env = {**product_env(scenario, home), **sage.settings_env(), "ML_CONNECTOR_DATABASE_URL": STORE_URL,
-               "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SANDBOX_WEBHOOK_SECRET}
+        env = {
+            **product_env(scenario, home),
+            **sage.settings_env(),
+            "ML_CONNECTOR_DATABASE_URL": STORE_URL,
+            "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": SANDBOX_WEBHOOK_SECRET,
+        }
         store = Store(load_settings(env).database_url)
         stops.append(store.dispose)
         receiver = serve_in_thread(create_app(load_settings(env).webhooks(), store))
         stops.append(receiver.stop)
-        gocardless = start_gocardless_stand_in(scenario, webhook_url=receiver.url + WEBHOOK_PATH,
-                                               webhook_secret=SANDBOX_WEBHOOK_SECRET, retry_intervals=(0.1, 0.5, 1.0))
+        gocardless = start_gocardless_stand_in(
+            scenario,
+            webhook_url=receiver.url + WEBHOOK_PATH,
+            webhook_secret=SANDBOX_WEBHOOK_SECRET,
+            retry_intervals=(0.1, 0.5, 1.0),
+        )
         stops.append(gocardless.stop)
         for name, value in {**env, **gocardless.credentials(), "DAGSTER_HOME": str(dagster_home)}.items():
             monkeypatch.setenv(name, value)
@@ -99,13 +116,17 @@ def test_a_month_runs_on_a_postgres_dagster_instance_and_a_postgres_store(played
     runs = instance.get_runs()
     receipts = Counter(r["UDF_GC_PAYMENT_ID"] for r in company.rows("AR_CashReceiptsHeader"))
     inbox = store.inbox.counts()
-    print(f"\nPostgreSQL: {len(runs)} runs, inbox {inbox}, ledger {store.ledger.counts()}, "
-          f"{sum(receipts.values())} receipts for {len(receipts)} payments")
+    print(
+        f"\nPostgreSQL: {len(runs)} runs, inbox {inbox}, ledger {store.ledger.counts()}, "
+        f"{sum(receipts.values())} receipts for {len(receipts)} payments"
+    )
 
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
     assert store.engine.dialect.name == "postgresql"
-    assert "gocardless_inbox_job" in {r.job_name for r in runs}  # it posts too; post_cash_receipts_job only if left over
+    assert "gocardless_inbox_job" in {
+        r.job_name for r in runs
+    }  # it posts too; post_cash_receipts_job only if left over
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.job_name, r.status) for r in runs]
     assert set(inbox) == {"processed"}, inbox
     assert max(receipts.values()) == 1, f"a payment was posted twice: {receipts}"

@@ -29,8 +29,13 @@ import dagster as dg
 import pytest
 import yaml
 
-from ml_connector_dagster.bench.e2e import (DaemonProcess, payment_id, prepare_dagster_home, session_members,
-                                            write_matching_scenario)
+from ml_connector_dagster.bench.e2e import (
+    DaemonProcess,
+    payment_id,
+    prepare_dagster_home,
+    session_members,
+    write_matching_scenario,
+)
 from ml_connector_dagster.instance_config import instance_yaml
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
 
@@ -39,13 +44,23 @@ from support.fault_proxy import FaultProxy, Rule, process_of_client
 PAYMENTS = 6
 POOL = "warehouse"
 FAST_INSTANCE = {  # the shipped dagster.yaml with short intervals; 10 x 10 s still outlasts a code server restart
-    "run_coordinator": {"config": {"dequeue_interval_seconds": 1, "max_user_code_failure_retries": 10,
-                                   "user_code_failure_retry_delay": 10}},
+    "run_coordinator": {
+        "config": {
+            "dequeue_interval_seconds": 1,
+            "max_user_code_failure_retries": 10,
+            "user_code_failure_retry_delay": 10,
+        }
+    },
     "run_monitoring": {"poll_interval_seconds": 2, "free_slots_after_run_end_seconds": 2},
 }
 SETTLE_TIMEOUT = 240.0
-UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
 @dataclass
@@ -61,6 +76,7 @@ class Crash:
 
 
 # --- the daemon, the proxy and the kill ----------------------------------------------------------------------------------
+
 
 def fast_instance_yaml() -> str:
     return yaml.safe_dump(_merged(yaml.safe_load(instance_yaml()), FAST_INSTANCE))
@@ -84,8 +100,9 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def kill_the_sender(rule: Rule, daemon: DaemonProcess, stack: Stack, with_code_server: bool,
-                    at_kill: dict[str, Any]) -> None:
+def kill_the_sender(
+    rule: Rule, daemon: DaemonProcess, stack: Stack, with_code_server: bool, at_kill: dict[str, Any]
+) -> None:
     """kill -9 the daemon-launched process that sent the request `rule` acted on (and first its parent, the
     code server, if asked); note what Sage and the ledger hold at that moment."""
     pid = process_of_client(rule.peer, [p for p in session_members(daemon.proc.pid) if p != daemon.proc.pid])
@@ -107,6 +124,7 @@ def wait_until(condition: Callable[[], bool], what: str, daemon: DaemonProcess) 
 
 # --- what the instance says afterwards -------------------------------------------------------------------------------
 
+
 def run_started_by(instance: dg.DagsterInstance, pid: int) -> dg.DagsterRun | None:
     """The run whose RUN_START event was written by process `pid` (its run worker)."""
     for run in instance.get_runs():
@@ -125,11 +143,18 @@ def aftermath(instance: dg.DagsterInstance, stack: Stack, at_kill: dict[str, Any
     dead = run_started_by(instance, at_kill["pid"]) if at_kill.get("pid") else None
     retries = instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": dead.run_id})) if dead else []
     holders = {slot.run_id for slot in instance.event_log_storage.get_concurrency_info(POOL).claimed_slots}
-    return Crash(at_kill, dead, failure_message(instance, dead.run_id) if dead else "", retries, holders,
-                 receipts_per_payment(stack))
+    return Crash(
+        at_kill,
+        dead,
+        failure_message(instance, dead.run_id) if dead else "",
+        retries,
+        holders,
+        receipts_per_payment(stack),
+    )
 
 
 # --- the experiment ---------------------------------------------------------------------------------------------------------
+
 
 def crash_the_write_back(tmp_path: Path, with_code_server: bool) -> Crash:
     """Confirm PAYMENTS payments under the real daemon, kill the run worker on the first committed receipt,
@@ -137,23 +162,35 @@ def crash_the_write_back(tmp_path: Path, with_code_server: bool) -> Crash:
     scenario = write_matching_scenario(tmp_path / "scenario", PAYMENTS)
     dagster_home = prepare_dagster_home(tmp_path / "dagster", instance_yaml=fast_instance_yaml())
     at_kill: dict[str, Any] = {}
-    with start_stack(scenario, tmp_path / "stack", webhook_retry_intervals=(0.2, 0.5, 1.0, 2.0)) as stack, \
-            dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with (
+        start_stack(scenario, tmp_path / "stack", webhook_retry_intervals=(0.2, 0.5, 1.0, 2.0)) as stack,
+        dg.DagsterInstance.from_config(str(dagster_home)) as instance,
+    ):
         proxy = FaultProxy(stack.sage.agent.port)
         daemon = DaemonProcess(dagster_home, daemon_env(stack, proxy.url), tmp_path / "daemon.log")
-        rule = Rule("CreateCashReceipt", "drop_after",
-                    then=lambda: kill_the_sender(rule, daemon, stack, with_code_server, at_kill))
+        rule = Rule(
+            "CreateCashReceipt",
+            "drop_after",
+            then=lambda: kill_the_sender(rule, daemon, stack, with_code_server, at_kill),
+        )
         proxy.rules.append(rule)
         try:
             daemon.wait_ready()
             stack.gocardless.play_step()  # every payment confirmed; the webhooks reach our receiver
             wait_until(lambda: "pid" in at_kill, "no run reached the write-back", daemon)
             killed = time.monotonic()
-            wait_until(lambda: stack.store.ledger.counts() == {"posted": PAYMENTS}
-                       and not instance.get_runs(dg.RunsFilter(statuses=UNFINISHED)),
-                       "posting did not finish by itself", daemon)
-            print(f"\nkilled {'run worker and code server' if with_code_server else 'run worker'}; "
-                  f"posting finished {time.monotonic() - killed:.1f} s later, nobody acting")
+            wait_until(
+                lambda: (
+                    stack.store.ledger.counts() == {"posted": PAYMENTS}
+                    and not instance.get_runs(dg.RunsFilter(statuses=UNFINISHED))
+                ),
+                "posting did not finish by itself",
+                daemon,
+            )
+            print(
+                f"\nkilled {'run worker and code server' if with_code_server else 'run worker'}; "
+                f"posting finished {time.monotonic() - killed:.1f} s later, nobody acting"
+            )
         finally:
             daemon.stop()
             proxy.stop()
@@ -162,28 +199,33 @@ def crash_the_write_back(tmp_path: Path, with_code_server: bool) -> Crash:
 
 def assert_killed_mid_write_and_posted_once(crash: Crash) -> None:
     assert crash.at_kill["pid"] is not None, f"no daemon-launched process held the connection: {crash.at_kill}"
-    assert crash.at_kill["receipts"] == 1 and crash.at_kill["ledger"].get("posting") == 1, \
+    assert crash.at_kill["receipts"] == 1 and crash.at_kill["ledger"].get("posting") == 1, (
         f"not killed between the agent's commit and the ledger's record: {crash.at_kill}"
+    )
     assert crash.dead is not None, f"the killed process {crash.at_kill['pid']} was not a run worker"
     assert crash.dead.status == dg.DagsterRunStatus.FAILURE, crash.dead.status
     assert crash.dead.run_id not in crash.holders, f"the dead run still holds a {POOL} slot"
-    assert crash.receipts == Counter({payment_id(n): 1 for n in range(PAYMENTS)}), \
+    assert crash.receipts == Counter({payment_id(n): 1 for n in range(PAYMENTS)}), (
         f"not one receipt per payment: {crash.receipts}"
+    )
 
 
 @pytest.mark.slow
 def test_a_run_worker_killed_mid_write_back_is_failed_and_retried_and_posting_finishes_with_no_one_acting(
-        home: Path, tmp_path: Path) -> None:
+    home: Path, tmp_path: Path
+) -> None:
     crash = crash_the_write_back(tmp_path, with_code_server=False)
 
     assert_killed_mid_write_and_posted_once(crash)
-    assert [r.status for r in crash.retries] == [dg.DagsterRunStatus.SUCCESS], \
+    assert [r.status for r in crash.retries] == [dg.DagsterRunStatus.SUCCESS], (
         f"run_retries did not re-execute the dead run: {crash.retries}"
+    )
 
 
 @pytest.mark.slow
 def test_a_run_worker_killed_with_its_code_server_is_failed_by_run_monitoring_and_posting_finishes_with_no_one_acting(
-        home: Path, tmp_path: Path) -> None:
+    home: Path, tmp_path: Path
+) -> None:
     crash = crash_the_write_back(tmp_path, with_code_server=True)
 
     assert_killed_mid_write_and_posted_once(crash)

@@ -42,10 +42,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         os.environ.update(saved)
 
 
-
 @pytest.fixture
-def make_write_back(tmp_path: Path, home: Path,
-                    monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., WriteBack]]:
+def make_write_back(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., WriteBack]]:
     """`make_write_back(payments, lifecycle, refunds)`: the company with its first step played and decided.
 
     `lifecycle` is every payment's GoCardless statuses, one per step ("confirmed charged_back");
@@ -55,7 +53,9 @@ def make_write_back(tmp_path: Path, home: Path,
     def make(payments: int = 4, lifecycle: str = "confirmed", refunds: Sequence[str] = ()) -> WriteBack:
         scenario = write_matching_scenario(tmp_path / "scenario", payments, lifecycle=lifecycle)
         if refunds:
-            (scenario / "gocardless_refunds.csv").write_text("id,payment,amount,lifecycle\n" + "\n".join(refunds) + "\n")
+            (scenario / "gocardless_refunds.csv").write_text(
+                "id,payment,amount,lifecycle\n" + "\n".join(refunds) + "\n"
+            )
         stack = start_stack(scenario, tmp_path / "stack", webhook_retry_intervals=(0.2, 0.5, 1.0))
         cleanup.append(stack.stop)
         env = {**stack.env, "ML_CONNECTOR_SAGE_TIMEOUT_SECONDS": "5"}

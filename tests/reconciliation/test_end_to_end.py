@@ -49,10 +49,17 @@ def test_replaying_every_webhook_three_times_creates_no_second_receipt(world: Wo
 
     for attempt in range(3):
         for start in range(0, len(events), 25):
-            body = json.dumps({"events": events[start:start + 25], "meta": {"webhook_id": f"WBREPLAY{attempt}{start}"}})
-            answer = httpx.post(world.stack.webhook_url, content=body,
-                                headers={"Webhook-Signature": sign(body.encode(), "sandbox_webhook_secret"),
-                                         "Content-Type": "application/json"})
+            body = json.dumps(
+                {"events": events[start : start + 25], "meta": {"webhook_id": f"WBREPLAY{attempt}{start}"}}
+            )
+            answer = httpx.post(
+                world.stack.webhook_url,
+                content=body,
+                headers={
+                    "Webhook-Signature": sign(body.encode(), "sandbox_webhook_secret"),
+                    "Content-Type": "application/json",
+                },
+            )
             assert answer.status_code == 204
     world.settle()
 
@@ -85,8 +92,10 @@ def test_every_payment_ends_in_the_status_the_spec_predicts(world: World) -> Non
 def test_customer_metadata_is_written_back_to_gocardless_for_email_matches(world: World) -> None:
     world.play()
 
-    customer = httpx.get(f"{world.stack.gocardless.url}/customers/CU0002",
-                         headers={"Authorization": "Bearer sandbox_token", "GoCardless-Version": "2015-07-06"}).json()
+    customer = httpx.get(
+        f"{world.stack.gocardless.url}/customers/CU0002",
+        headers={"Authorization": "Bearer sandbox_token", "GoCardless-Version": "2015-07-06"},
+    ).json()
 
     assert customer["customers"]["metadata"]["sage_customer"] == "01-BRESLIN"
 
@@ -124,12 +133,21 @@ def test_payments_command_lists_statuses_reasons_and_receipts(world: World) -> N
 
 def test_no_secret_is_written_to_any_file_log_or_run_record(world: World) -> None:
     world.play()
-    secrets = {"sage password": world.stack.sage.password, "GoCardless token": "sandbox_token",
-               "webhook secret": "sandbox_webhook_secret"}
+    secrets = {
+        "sage password": world.stack.sage.password,
+        "GoCardless token": "sandbox_token",
+        "webhook secret": "sandbox_webhook_secret",
+    }
     roots = [world.stack.home, world.stack.home.parent / "dagster"]
 
-    leaks = [(name, path) for root in roots for path in root.rglob("*") if path.is_file()
-             for name, value in secrets.items() if value.encode() in path.read_bytes()]
+    leaks = [
+        (name, path)
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file()
+        for name, value in secrets.items()
+        if value.encode() in path.read_bytes()
+    ]
 
     assert world.driver.runs, "Dagster runs happened and wrote their event logs"
     assert leaks == []

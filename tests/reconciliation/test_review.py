@@ -97,8 +97,13 @@ def test_the_apply_job_refuses_an_amount_that_is_not_more_than_zero_without_retr
     item = item_for(world, "PM0010")
     job = world.driver.defs.resolve_job_def("review_apply")
 
-    result = job.execute_in_process(instance=world.driver.instance, raise_on_error=False, run_config={
-        "ops": {"review_apply_op": {"config": {"item_id": item, "invoices": ["0100070:-5"], "by": "erin"}}}})
+    result = job.execute_in_process(
+        instance=world.driver.instance,
+        raise_on_error=False,
+        run_config={
+            "ops": {"review_apply_op": {"config": {"item_id": item, "invoices": ["0100070:-5"], "by": "erin"}}}
+        },
+    )
 
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert not result.success
@@ -109,10 +114,14 @@ def test_the_apply_job_refuses_an_amount_that_is_not_more_than_zero_without_retr
 
 def test_retry_posts_after_the_data_is_fixed_in_sage_and_gocardless(world: World) -> None:
     item = item_for(world, "PM0009")  # 100.00 from CU0006, whose email matches no Sage customer
-    world.stack.sage.company.add_invoice("01", "GRANT", "0100090", "IN", date(2026, 11, 1), date(2026, 11, 30),
-                                         Decimal("100.00"))
-    httpx.put(f"{world.stack.gocardless.url}/customers/CU0006", json={"customers": {"metadata": {"sage_customer": "01-GRANT"}}},
-              headers={"Authorization": "Bearer sandbox_token", "GoCardless-Version": "2015-07-06"}).raise_for_status()
+    world.stack.sage.company.add_invoice(
+        "01", "GRANT", "0100090", "IN", date(2026, 11, 1), date(2026, 11, 30), Decimal("100.00")
+    )
+    httpx.put(
+        f"{world.stack.gocardless.url}/customers/CU0006",
+        json={"customers": {"metadata": {"sage_customer": "01-GRANT"}}},
+        headers={"Authorization": "Bearer sandbox_token", "GoCardless-Version": "2015-07-06"},
+    ).raise_for_status()
 
     result = cli("review", "retry", str(item), "--by", "bob")
 
@@ -139,7 +148,11 @@ def test_dismiss_closes_the_item_with_a_note_and_who(world: World) -> None:
 
     closed = world.store.review.get(item)
     assert result.exit_code == 0
-    assert (closed.status, closed.resolved_by, closed.note) == ("dismissed", "carol", "customer paid twice; refund arranged")
+    assert (closed.status, closed.resolved_by, closed.note) == (
+        "dismissed",
+        "carol",
+        "customer paid twice; refund arranged",
+    )
 
 
 def test_an_action_on_a_closed_item_is_refused_with_a_reason(world: World) -> None:
@@ -167,16 +180,21 @@ def test_the_dismiss_job_does_the_same_from_the_dagster_ui(world: World) -> None
     item = item_for(world, "PM0012")
     job = world.driver.defs.resolve_job_def("review_dismiss")
 
-    result = job.execute_in_process(instance=world.driver.instance, run_config={
-        "ops": {"review_dismiss_op": {"config": {"item_id": item, "note": "USD mandate closed", "by": "erin"}}}})
+    result = job.execute_in_process(
+        instance=world.driver.instance,
+        run_config={
+            "ops": {"review_dismiss_op": {"config": {"item_id": item, "note": "USD mandate closed", "by": "erin"}}}
+        },
+    )
 
     assert result.success
     assert world.store.review.get(item).status == "dismissed"
 
 
 def test_retry_of_a_failed_event_queues_it_again_for_the_sensor(world: World) -> None:
-    world.store.inbox.add([{"id": "EVBROKEN1", "resource_type": "payments", "action": "confirmed",
-                            "links": {"payment": "PM0001"}}])
+    world.store.inbox.add(
+        [{"id": "EVBROKEN1", "resource_type": "payments", "action": "confirmed", "links": {"payment": "PM0001"}}]
+    )
     seq = next(r.seq for r in world.store.inbox.due() if r.event_id == "EVBROKEN1")
     world.store.inbox.claim([seq], "a-run-that-failed")
     world.store.inbox.fail(seq, "GoCardless was down", max_attempts=1)

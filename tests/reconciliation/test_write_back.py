@@ -43,8 +43,10 @@ def test_two_concurrent_passes_write_each_receipt_once_and_never_work_on_one_pay
         both_listed.wait(30)  # both passes have listed the same payments before either claims one
         return wb.payments(payment_ids)
 
-    passes = [threading.Thread(target=wb.post, kwargs={"payments": payments, "actor": actor})
-              for actor in ("pass-a", "pass-b")]
+    passes = [
+        threading.Thread(target=wb.post, kwargs={"payments": payments, "actor": actor})
+        for actor in ("pass-a", "pass-b")
+    ]
     for thread in passes:
         thread.start()
     for thread in passes:
@@ -102,6 +104,7 @@ def test_an_unexpected_error_while_posting_frees_the_claim_at_once_for_the_next_
 
 # --- the agent is down --------------------------------------------------------------------------------------------
 
+
 def test_with_the_agent_down_a_pass_stops_after_a_few_failures_and_leaves_the_rest_untouched(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=8)
     ids = wb.ids(8)
@@ -119,8 +122,12 @@ def test_with_the_agent_down_a_pass_stops_after_a_few_failures_and_leaves_the_re
 def test_with_the_agent_down_the_write_back_asset_fails_to_be_retried_later(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=4)
     wb.stack.sage.agent.stop()
-    resources = {"connector_settings": settings_resource, "store": store_resource, "warehouse": warehouse_resource,
-                 "sage_agent": SageAgentResource(settings=settings_resource)}
+    resources = {
+        "connector_settings": settings_resource,
+        "store": store_resource,
+        "warehouse": warehouse_resource,
+        "sage_agent": SageAgentResource(settings=settings_resource),
+    }
 
     with dg.build_asset_context(instance=wb.driver.instance) as context, pytest.raises(dg.Failure) as failure:
         cash_receipts(context, **resources)
@@ -159,6 +166,7 @@ def test_with_a_wrong_sage_password_a_pass_holds_nothing_and_stops(make_write_ba
 
 # --- a write whose outcome is unknown, then GoCardless moves on -------------------------------------------------------
 
+
 def test_a_charged_back_payment_whose_receipt_sage_has_is_recorded_then_needs_a_reversal(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=1, lifecycle="confirmed charged_back")
     [pid] = wb.ids(1)
@@ -191,7 +199,9 @@ def test_a_charged_back_payment_whose_receipt_sage_does_not_have_is_not_collecte
     assert [i.kind for i in wb.store.review.list() if i.subject == pid] == []
 
 
-def test_a_refund_of_a_payment_whose_write_was_unknown_needs_a_reversal_once_its_receipt_is_recorded(make_write_back) -> None:
+def test_a_refund_of_a_payment_whose_write_was_unknown_needs_a_reversal_once_its_receipt_is_recorded(
+    make_write_back,
+) -> None:
     wb: WriteBack = make_write_back(payments=1, refunds=["RF1,PMB000000,4000,created"])
     [pid] = wb.ids(1)
     wb.died_while_posting(pid, wrote=True)
@@ -218,13 +228,17 @@ def test_a_refund_that_arrives_before_the_receipt_is_written_needs_a_reversal_on
 
 # --- what Sage returns is compared with what was asked ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("other", ["customer", "amount"])
 def test_a_receipt_in_sage_under_the_payments_key_that_differs_from_the_request_holds_the_payment(
-        make_write_back, other: str) -> None:
+    make_write_back, other: str
+) -> None:
     wb: WriteBack = make_write_back(payments=2)
     pid = wb.ids(1)[0]
-    differs = {"customer": {"customer_no": "B000001", "lines": (ReceiptLine("0000002", "IN", Decimal("100.00")),)},
-               "amount": {"amount": Decimal("60.00"), "lines": (ReceiptLine("0000001", "IN", Decimal("60.00")),)}}[other]
+    differs = {
+        "customer": {"customer_no": "B000001", "lines": (ReceiptLine("0000002", "IN", Decimal("100.00")),)},
+        "amount": {"amount": Decimal("60.00"), "lines": (ReceiptLine("0000001", "IN", Decimal("60.00")),)},
+    }[other]
     wb.agent().create_cash_receipt(wb.request(pid, **differs))  # someone keyed a receipt under this payment's id
 
     wb.post()
@@ -283,6 +297,7 @@ def test_a_receipt_sage_answers_the_write_with_that_differs_from_the_request_hol
 
 
 # --- a payment missing from the warehouse ---------------------------------------------------------------------------------
+
 
 def test_a_payment_missing_from_the_warehouse_waits_for_the_next_pass_and_the_audit_says_why(make_write_back) -> None:
     wb: WriteBack = make_write_back(payments=2)

@@ -28,5 +28,10 @@ def agent(stand_ins: SageStandIns, retry: RetryPolicy) -> AgentClient:
 
 @pytest.fixture
 def ebusiness(stand_ins: SageStandIns, retry: RetryPolicy) -> EBusinessClient:
-    return EBusinessClient(stand_ins.ebusiness_wsdl, username=stand_ins.username, password=stand_ins.password,
-                           company_code=stand_ins.company_code, retry=retry)
+    return EBusinessClient(
+        stand_ins.ebusiness_wsdl,
+        username=stand_ins.username,
+        password=stand_ins.password,
+        company_code=stand_ins.company_code,
+        retry=retry,
+    )

@@ -39,6 +39,7 @@ def headers(company: SageCompany) -> list[dict]:
 
 # --- reads --------------------------------------------------------------------------------------------------------
 
+
 def test_ping_names_the_company_and_backend(agent: AgentClient) -> None:
     info = agent.ping()
 
@@ -46,7 +47,8 @@ def test_ping_names_the_company_and_backend(agent: AgentClient) -> None:
 
 
 def test_invoices_come_in_pages_in_a_stable_order_and_the_last_page_has_no_token(
-        agent: AgentClient, stand_ins: SageStandIns) -> None:
+    agent: AgentClient, stand_ins: SageStandIns
+) -> None:
     pages, token = [], None
     while True:
         page = agent.list_open_invoices(page_token=token)
@@ -70,7 +72,8 @@ def test_invoice_fields_use_sages_names_and_exact_decimals(agent: AgentClient) -
 
 
 def test_after_one_invoice_changes_the_next_poll_returns_only_that_invoice(
-        agent: AgentClient, stand_ins: SageStandIns) -> None:
+    agent: AgentClient, stand_ins: SageStandIns
+) -> None:
     newest = max(i.stamp for i in agent.iter_open_invoices())
 
     stand_ins.company.adjust_invoice_balance("01", "CAPITAL", "0100050", "IN", Decimal("10.00"))
@@ -102,7 +105,10 @@ def test_get_open_invoices_gives_the_customers_current_rows_including_collected_
     invoices = agent.get_open_invoices("01", "ABF")
 
     assert [(i.InvoiceNo, i.Balance) for i in invoices] == [
-        ("0100020", Decimal("0.00")), ("0100030", Decimal("1200.00")), ("0100031", Decimal("450.00"))]
+        ("0100020", Decimal("0.00")),
+        ("0100030", Decimal("1200.00")),
+        ("0100031", Decimal("450.00")),
+    ]
 
 
 def test_an_unknown_customer_is_not_found(agent: AgentClient) -> None:
@@ -110,17 +116,26 @@ def test_an_unknown_customer_is_not_found(agent: AgentClient) -> None:
         agent.get_open_invoices("01", "NOPE")
 
 
-@pytest.mark.parametrize("change, error", [({"password": "Wr0ng-Pa55"}, SageLogonError),
-                                           ({"company_code": "XYZ"}, SageCompanyError)])
+@pytest.mark.parametrize(
+    "change, error", [({"password": "Wr0ng-Pa55"}, SageLogonError), ({"company_code": "XYZ"}, SageCompanyError)]
+)
 def test_bad_credentials_are_typed_errors_on_every_operation(
-        stand_ins: SageStandIns, change: dict, error: type) -> None:
-    values = {"username": stand_ins.username, "password": stand_ins.password,
-              "company_code": stand_ins.company_code, **change}
+    stand_ins: SageStandIns, change: dict, error: type
+) -> None:
+    values = {
+        "username": stand_ins.username,
+        "password": stand_ins.password,
+        "company_code": stand_ins.company_code,
+        **change,
+    }
     client = AgentClient(stand_ins.agent_wsdl, **values)
 
-    for call in (client.ping, lambda: client.get_open_invoices("01", "ABF"),
-                 lambda: client.create_cash_receipt(cash_receipt_request()),
-                 lambda: client.find_cash_receipt("PM1")):
+    for call in (
+        client.ping,
+        lambda: client.get_open_invoices("01", "ABF"),
+        lambda: client.create_cash_receipt(cash_receipt_request()),
+        lambda: client.find_cash_receipt("PM1"),
+    ):
         with pytest.raises(error):
             call()
     assert headers(stand_ins.company) == []
@@ -128,12 +143,17 @@ def test_bad_credentials_are_typed_errors_on_every_operation(
 
 # --- writes -------------------------------------------------------------------------------------------------------
 
+
 def test_create_cash_receipt_twice_with_one_key_gives_one_receipt(agent: AgentClient, stand_ins: SageStandIns) -> None:
     first = agent.create_cash_receipt(cash_receipt_request("PM1"))
     second = agent.create_cash_receipt(cash_receipt_request("PM1"))
 
     assert first.created and not second.created
-    assert (second.receipt_id, second.deposit_no, second.check_no) == (first.receipt_id, first.deposit_no, first.check_no)
+    assert (second.receipt_id, second.deposit_no, second.check_no) == (
+        first.receipt_id,
+        first.deposit_no,
+        first.check_no,
+    )
     assert len(headers(stand_ins.company)) == 1
     assert agent.get_open_invoices("01", "ABF")[2].Balance == Decimal("0.00")
 
@@ -141,8 +161,9 @@ def test_create_cash_receipt_twice_with_one_key_gives_one_receipt(agent: AgentCl
 def test_the_key_still_holds_after_the_agent_restarts(stand_ins: SageStandIns, retry: RetryPolicy) -> None:
     def serve() -> tuple[ServerHandle, AgentClient]:
         server = serve_in_thread(agent_app(SimulatedBackend(SageCompany(stand_ins.company.path))))
-        return server, AgentClient(f"{server.url}/agent?wsdl", username="demo", password="demo-password",
-                                   company_code="ABC", retry=retry)
+        return server, AgentClient(
+            f"{server.url}/agent?wsdl", username="demo", password="demo-password", company_code="ABC", retry=retry
+        )
 
     server, client = serve()
     first = client.create_cash_receipt(cash_receipt_request("PM1"))
@@ -174,8 +195,9 @@ def test_paying_more_than_an_invoices_balance_is_rejected(agent: AgentClient, st
     assert headers(stand_ins.company) == []
 
 
-@pytest.mark.parametrize("kwargs", [{"customer": "NOPE"}, {"lines": (("0999999", "1.00"),)}],
-                         ids=["unknown-customer", "unknown-invoice"])
+@pytest.mark.parametrize(
+    "kwargs", [{"customer": "NOPE"}, {"lines": (("0999999", "1.00"),)}], ids=["unknown-customer", "unknown-invoice"]
+)
 def test_unknown_customers_and_invoices_are_rejected_as_not_on_file(agent: AgentClient, kwargs: dict) -> None:
     with pytest.raises(SageWriteRejected) as caught:
         agent.create_cash_receipt(cash_receipt_request(**kwargs))
@@ -211,6 +233,7 @@ def test_floats_are_refused_before_anything_is_sent() -> None:
 
 # --- failures on the wire -------------------------------------------------------------------------------------------
 
+
 class Misbehave:
     """An ASGI wrapper in front of the agent that fails chosen calls the way networks do.
 
@@ -236,8 +259,14 @@ class Misbehave:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        operation = next((op for op in ("CreateCashReceipt", "FindCashReceipt", "ListOpenInvoices", "Ping",
-                                        "GetOpenInvoices") if f":{op}>".encode() in body or f"<{op}>".encode() in body), "?")
+        operation = next(
+            (
+                op
+                for op in ("CreateCashReceipt", "FindCashReceipt", "ListOpenInvoices", "Ping", "GetOpenInvoices")
+                if f":{op}>".encode() in body or f"<{op}>".encode() in body
+            ),
+            "?",
+        )
         self.seen.append(operation)
         action = (self.plan.get(operation) or [None]).pop(0) if self.plan.get(operation) else None
 
@@ -247,8 +276,10 @@ class Misbehave:
         if action == "fail_before":
             return await _unavailable(send)
         if action == "fail_after":
+
             async def discard(message: dict) -> None:
                 pass
+
             await self.app(scope, replay, discard)
             return await _unavailable(send)
         if action == "slow":
@@ -271,8 +302,14 @@ def flaky(stand_ins: SageStandIns) -> Iterator[tuple[Misbehave, ServerHandle]]:
 
 
 def flaky_client(server: ServerHandle, retry: RetryPolicy, timeout: float = 30) -> AgentClient:
-    return AgentClient(f"{server.url}/agent?wsdl", username="demo", password="demo-password", company_code="ABC",
-                       retry=retry, timeout=timeout)
+    return AgentClient(
+        f"{server.url}/agent?wsdl",
+        username="demo",
+        password="demo-password",
+        company_code="ABC",
+        retry=retry,
+        timeout=timeout,
+    )
 
 
 def test_reads_are_retried_with_growing_jittered_waits(flaky, retry: RetryPolicy, sleeps: list[float]) -> None:
@@ -282,7 +319,7 @@ def test_reads_are_retried_with_growing_jittered_waits(flaky, retry: RetryPolicy
     invoices = flaky_client(server, retry).get_open_invoices("01", "ABF")
 
     assert len(invoices) == 3 and proxy.seen.count("GetOpenInvoices") == 4
-    assert len(sleeps) == 3 and all(0 <= s <= 0.5 * 2 ** n for n, s in enumerate(sleeps))
+    assert len(sleeps) == 3 and all(0 <= s <= 0.5 * 2**n for n, s in enumerate(sleeps))
 
 
 def test_reads_give_up_as_unavailable_after_the_last_attempt(flaky, retry: RetryPolicy) -> None:
@@ -295,7 +332,8 @@ def test_reads_give_up_as_unavailable_after_the_last_attempt(flaky, retry: Retry
 
 
 def test_a_lost_answer_to_create_is_checked_with_find_and_not_written_again(
-        flaky, retry: RetryPolicy, stand_ins: SageStandIns) -> None:
+    flaky, retry: RetryPolicy, stand_ins: SageStandIns
+) -> None:
     proxy, server = flaky
     proxy.plan["CreateCashReceipt"] = ["fail_after"]
 
@@ -306,7 +344,8 @@ def test_a_lost_answer_to_create_is_checked_with_find_and_not_written_again(
 
 
 def test_a_create_that_never_arrived_is_sent_again_once_find_says_it_did_not_happen(
-        flaky, retry: RetryPolicy, stand_ins: SageStandIns) -> None:
+    flaky, retry: RetryPolicy, stand_ins: SageStandIns
+) -> None:
     proxy, server = flaky
     proxy.plan["CreateCashReceipt"] = ["fail_before"]
 
@@ -317,7 +356,8 @@ def test_a_create_that_never_arrived_is_sent_again_once_find_says_it_did_not_hap
 
 
 def test_after_a_lost_answer_a_receipt_found_for_another_request_is_a_conflict_not_a_success(
-        flaky, retry: RetryPolicy, stand_ins: SageStandIns) -> None:
+    flaky, retry: RetryPolicy, stand_ins: SageStandIns
+) -> None:
     proxy, server = flaky
     client = flaky_client(server, retry)
     client.create_cash_receipt(cash_receipt_request("PM1"))
@@ -363,7 +403,8 @@ def test_the_wsdl_is_fetched_once_for_many_clients_and_calls(flaky, retry: Retry
 
 
 def test_the_password_never_appears_in_logs_even_at_debug(
-        agent: AgentClient, caplog: pytest.LogCaptureFixture, stand_ins: SageStandIns) -> None:
+    agent: AgentClient, caplog: pytest.LogCaptureFixture, stand_ins: SageStandIns
+) -> None:
     caplog.set_level(logging.DEBUG)
 
     agent.ping()
@@ -378,6 +419,7 @@ def test_the_password_never_appears_in_logs_even_at_debug(
 
 # --- a gateway in front of the agent ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def gateway_page() -> Iterator[ServerHandle]:
     """A reverse proxy's own error page (well-formed markup, no SOAP fault in it) for every POST."""
@@ -386,8 +428,7 @@ def gateway_page() -> Iterator[ServerHandle]:
     from starlette.routing import Route
 
     async def bad_gateway(_request: Any) -> Response:
-        return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
-                        media_type="text/html")
+        return Response("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502, media_type="text/html")
 
     handle = serve_in_thread(Starlette(routes=[Route("/agent", bad_gateway, methods=["POST"])]))
     yield handle
@@ -395,9 +436,16 @@ def gateway_page() -> Iterator[ServerHandle]:
 
 
 def test_a_gateway_error_page_on_a_read_is_sage_unavailable_and_retried(
-        stand_ins: SageStandIns, gateway_page: ServerHandle, retry: RetryPolicy, sleeps: list[float]) -> None:
-    agent = AgentClient(stand_ins.agent_wsdl, username=stand_ins.username, password=stand_ins.password,
-                        company_code=stand_ins.company_code, retry=retry, address=f"{gateway_page.url}/agent")
+    stand_ins: SageStandIns, gateway_page: ServerHandle, retry: RetryPolicy, sleeps: list[float]
+) -> None:
+    agent = AgentClient(
+        stand_ins.agent_wsdl,
+        username=stand_ins.username,
+        password=stand_ins.password,
+        company_code=stand_ins.company_code,
+        retry=retry,
+        address=f"{gateway_page.url}/agent",
+    )
 
     with pytest.raises(SageUnavailable, match="not a SOAP fault"):
         agent.get_open_invoices("01", "ABF")
@@ -405,9 +453,16 @@ def test_a_gateway_error_page_on_a_read_is_sage_unavailable_and_retried(
 
 
 def test_a_gateway_error_page_on_a_write_asks_sage_before_writing_again(
-        stand_ins: SageStandIns, gateway_page: ServerHandle, retry: RetryPolicy) -> None:
-    agent = AgentClient(stand_ins.agent_wsdl, username=stand_ins.username, password=stand_ins.password,
-                        company_code=stand_ins.company_code, retry=retry, address=f"{gateway_page.url}/agent")
+    stand_ins: SageStandIns, gateway_page: ServerHandle, retry: RetryPolicy
+) -> None:
+    agent = AgentClient(
+        stand_ins.agent_wsdl,
+        username=stand_ins.username,
+        password=stand_ins.password,
+        company_code=stand_ins.company_code,
+        retry=retry,
+        address=f"{gateway_page.url}/agent",
+    )
 
     with pytest.raises(SageOutcomeUnknown, match="FindCashReceipt"):
         agent.create_cash_receipt(cash_receipt_request("PM0GATEWAY"))

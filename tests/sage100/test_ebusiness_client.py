@@ -19,8 +19,12 @@ from ml_connector_dagster.sandbox.sage_services import SageStandIns
 
 
 def client_with(stand_ins: SageStandIns, **change: str) -> EBusinessClient:
-    values = {"username": stand_ins.username, "password": stand_ins.password,
-              "company_code": stand_ins.company_code, **change}
+    values = {
+        "username": stand_ins.username,
+        "password": stand_ins.password,
+        "company_code": stand_ins.company_code,
+        **change,
+    }
     return EBusinessClient(stand_ins.ebusiness_wsdl, **values)
 
 
@@ -61,8 +65,15 @@ def test_an_unknown_customer_is_not_found(ebusiness: EBusinessClient) -> None:
 def test_a_new_customer_takes_the_next_number_and_the_number_moves_on(ebusiness: EBusinessClient) -> None:
     number = ebusiness.get_next_customer_no("01")
 
-    ebusiness.create_customer({"ARDivisionNo": "01", "CustomerNo": number, "CustomerName": "Echo Plumbing",
-                               "EmailAddress": "ap@echo.example", "CreditLimit": Decimal("500.00")})
+    ebusiness.create_customer(
+        {
+            "ARDivisionNo": "01",
+            "CustomerNo": number,
+            "CustomerName": "Echo Plumbing",
+            "EmailAddress": "ap@echo.example",
+            "CreditLimit": Decimal("500.00"),
+        }
+    )
 
     assert ebusiness.get_customer("01", number)["CreditLimit"] == Decimal("500.00")
     assert ebusiness.get_next_customer_no("01") > number
@@ -76,7 +87,8 @@ def test_creating_an_existing_customer_is_rejected_with_sages_code(ebusiness: EB
 
 
 def test_updating_a_customer_is_seen_by_the_agents_next_customer_poll(
-        ebusiness: EBusinessClient, agent: AgentClient) -> None:
+    ebusiness: EBusinessClient, agent: AgentClient
+) -> None:
     newest = max(c.stamp for c in agent.iter_customers())
 
     ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "BRESLIN", "EmailAddress": "new@breslin.example"})
@@ -97,17 +109,27 @@ def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient) ->
 
 @pytest.mark.parametrize("where", ["typed", "OtherFields"])
 def test_a_credit_limit_not_written_with_ascii_digits_is_a_client_fault_naming_it(
-        stand_ins: SageStandIns, where: str) -> None:
+    stand_ins: SageStandIns, where: str
+) -> None:
     ns = "http://sage.com/Sage100/eBusinessWebServices"
-    limit = ("<CreditLimit>١٠</CreditLimit>" if where == "typed" else
-             "<OtherFields><Field><MasFieldName>CreditLimit</MasFieldName><Value>١٠</Value></Field></OtherFields>")
-    body = (f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><UpdateCustomer xmlns="{ns}">'
-            f"<logon><Username>{stand_ins.username}</Username><Password>{stand_ins.password}</Password></logon>"
-            f"<companyCode>{stand_ins.company_code}</companyCode><customer><ARDivisionNo>01</ARDivisionNo>"
-            f"<CustomerNo>ABF</CustomerNo>{limit}</customer></UpdateCustomer></s:Body></s:Envelope>")
+    limit = (
+        "<CreditLimit>١٠</CreditLimit>"
+        if where == "typed"
+        else "<OtherFields><Field><MasFieldName>CreditLimit</MasFieldName><Value>١٠</Value></Field></OtherFields>"
+    )
+    body = (
+        f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><UpdateCustomer xmlns="{ns}">'
+        f"<logon><Username>{stand_ins.username}</Username><Password>{stand_ins.password}</Password></logon>"
+        f"<companyCode>{stand_ins.company_code}</companyCode><customer><ARDivisionNo>01</ARDivisionNo>"
+        f"<CustomerNo>ABF</CustomerNo>{limit}</customer></UpdateCustomer></s:Body></s:Envelope>"
+    )
 
-    response = requests.post(stand_ins.ebusiness.url + "/ebusiness", data=body.encode(), timeout=10,
-                             headers={"Content-Type": "text/xml; charset=utf-8"})
+    response = requests.post(
+        stand_ins.ebusiness.url + "/ebusiness",
+        data=body.encode(),
+        timeout=10,
+        headers={"Content-Type": "text/xml; charset=utf-8"},
+    )
 
     assert response.status_code == 400 and "CreditLimit" in response.text and "١٠" in response.text
     assert stand_ins.company.get_customer("01", "ABF")["CreditLimit"] == "0.00"

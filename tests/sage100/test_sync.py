@@ -84,19 +84,27 @@ def test_a_record_seen_twice_in_one_fetch_keeps_its_newest_version(connect) -> N
 
 
 def test_a_backfill_stops_reading_past_its_last_day(connect) -> None:
-    agent = ScriptedAgent([inv("1", "1.00", datetime(2026, 11, 1, 8)), inv("2", "2.00", datetime(2026, 11, 2, 8)),
-                           inv("3", "3.00", datetime(2026, 11, 3, 8))])
+    agent = ScriptedAgent(
+        [
+            inv("1", "1.00", datetime(2026, 11, 1, 8)),
+            inv("2", "2.00", datetime(2026, 11, 2, 8)),
+            inv("3", "3.00", datetime(2026, 11, 3, 8)),
+        ]
+    )
 
     result = sync_table(agent, connect, INVOICES, SyncWindow(date(2026, 11, 2), date(2026, 11, 2)))
 
     assert result.mode == "backfill" and balances(connect) == {"2": Decimal("2.00")}
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"updated_to": date(2026, 11, 2)}, "updated_to needs updated_from"),
-    ({"updated_from": date(2026, 11, 3), "updated_to": date(2026, 11, 2)}, "is before updated_from"),
-    ({"updated_from": date(2026, 11, 3), "full_refresh": True}, "full_refresh reads everything"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"updated_to": date(2026, 11, 2)}, "updated_to needs updated_from"),
+        ({"updated_from": date(2026, 11, 3), "updated_to": date(2026, 11, 2)}, "is before updated_from"),
+        ({"updated_from": date(2026, 11, 3), "full_refresh": True}, "full_refresh reads everything"),
+    ],
+)
 def test_inconsistent_windows_are_refused_with_the_reason(kwargs: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         SyncWindow(**kwargs)

@@ -26,8 +26,15 @@ from ml_connector_dagster.store import Store
 from support.gocardless import FAST_RETRIES, NEW_SECRET, TOKEN
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "GoCardless-Version": "2015-07-06"}
-WHITELISTED_IN_SAMPLE = {"payments.confirmed", "payments.paid_out", "payments.failed", "payments.charged_back",
-                         "payouts.paid", "refunds.created", "refunds.paid"}
+WHITELISTED_IN_SAMPLE = {
+    "payments.confirmed",
+    "payments.paid_out",
+    "payments.failed",
+    "payments.charged_back",
+    "payouts.paid",
+    "refunds.created",
+    "refunds.paid",
+}
 
 
 def api(stand_in: GoCardlessStandIn, path: str, **params: Any) -> httpx.Response:
@@ -42,6 +49,7 @@ def play_all(stand_in: GoCardlessStandIn) -> list[dict]:
 
 
 # -- play -------------------------------------------------------------------------------------------------
+
 
 def test_payments_appear_when_created_and_end_in_their_last_lifecycle_status(stand_in: GoCardlessStandIn) -> None:
     assert api(stand_in, "/payments").json()["payments"] == []
@@ -66,8 +74,13 @@ def test_each_action_creates_the_event_gocardless_would(stand_in: GoCardlessStan
     assert [e["created_at"] for e in events] == sorted({e["created_at"] for e in events})  # strictly increasing
     failed = next(e for e in events if e["action"] == "failed" and e["links"]["payment"] == "PM0013")
     assert failed["details"] | {"description": None} == {
-        "origin": "bank", "cause": "insufficient_funds", "scheme": "bacs", "reason_code": "ARUDD-0",
-        "will_attempt_retry": False, "description": None}
+        "origin": "bank",
+        "cause": "insufficient_funds",
+        "scheme": "bacs",
+        "reason_code": "ARUDD-0",
+        "will_attempt_retry": False,
+        "description": None,
+    }
     paid_out = next(e for e in events if e["action"] == "paid_out" and e["links"]["payment"] == "PM0002")
     assert paid_out["links"]["payout"].startswith("PO")
     assert paid_out["resource_metadata"] == {"sage_invoice": "100031"}
@@ -90,10 +103,13 @@ def test_payouts_group_paid_out_payments_per_currency_with_fee_items(stand_in: G
     assert {"amount": "-220.0", "type": "gocardless_fee", "links": {"payment": "PM0002"}, "taxes": []} in gbp
     fx = by_currency[("EUR", "GBP")]
     assert (fx["fx"]["exchange_rate"], api(stand_in, "/payments/PM0006").json()["payments"]["fx"]["fx_amount"]) == (
-        "0.860000", 86000)
+        "0.860000",
+        86000,
+    )
 
 
 # -- API shapes -------------------------------------------------------------------------------------------
+
 
 def test_events_filter_by_type_action_resource_and_time(stand_in: GoCardlessStandIn) -> None:
     events = play_all(stand_in)
@@ -104,7 +120,8 @@ def test_events_filter_by_type_action_resource_and_time(stand_in: GoCardlessStan
 
     assert ids(resource_type="payouts") == {e["id"] for e in events if e["resource_type"] == "payouts"}
     assert ids(resource_type="payments", action="confirmed") == {
-        e["id"] for e in events if (e["resource_type"], e["action"]) == ("payments", "confirmed")}
+        e["id"] for e in events if (e["resource_type"], e["action"]) == ("payments", "confirmed")
+    }
     assert ids(payment="PM0015") == {e["id"] for e in events if e["links"].get("payment") == "PM0015"}
     assert ids(**{"created_at[gt]": middle}) == {e["id"] for e in events if e["created_at"] > middle}
     assert ids(**{"created_at[lte]": middle}) == {e["id"] for e in events if e["created_at"] <= middle}
@@ -122,19 +139,23 @@ def test_cursors_page_forwards_and_backwards(stand_in: GoCardlessStandIn) -> Non
     assert back["customers"] == first["customers"]
 
 
-@pytest.mark.parametrize("path, params, headers, status, what", [
-    ("/payments", {"limit": "501"}, HEADERS, 400, "invalid_limit"),
-    ("/payments", {"created_at": "gte"}, HEADERS, 400, "invalid_filters"),
-    ("/payments", {"created_at[gte]": "yesterday"}, HEADERS, 422, "created_at[gte]"),
-    ("/payments", {"after": "PM_NOPE"}, HEADERS, 400, "cursor_invalid"),
-    ("/payments", {}, {"Authorization": f"Bearer {TOKEN}"}, 400, "missing_version_header"),
-    ("/payments", {}, {"GoCardless-Version": "2015-07-06"}, 401, "missing_authorization_header"),
-    ("/payments/PM0001", {}, HEADERS, 404, "resource_not_found"),
-    ("/payout_items", {}, HEADERS, 422, "payout"),
-    ("/subscriptions", {}, HEADERS, 404, "path_not_found"),
-])
-def test_bad_requests_get_gocardless_error_bodies(stand_in: GoCardlessStandIn, path: str, params: dict,
-                                                  headers: dict, status: int, what: str) -> None:
+@pytest.mark.parametrize(
+    "path, params, headers, status, what",
+    [
+        ("/payments", {"limit": "501"}, HEADERS, 400, "invalid_limit"),
+        ("/payments", {"created_at": "gte"}, HEADERS, 400, "invalid_filters"),
+        ("/payments", {"created_at[gte]": "yesterday"}, HEADERS, 422, "created_at[gte]"),
+        ("/payments", {"after": "PM_NOPE"}, HEADERS, 400, "cursor_invalid"),
+        ("/payments", {}, {"Authorization": f"Bearer {TOKEN}"}, 400, "missing_version_header"),
+        ("/payments", {}, {"GoCardless-Version": "2015-07-06"}, 401, "missing_authorization_header"),
+        ("/payments/PM0001", {}, HEADERS, 404, "resource_not_found"),
+        ("/payout_items", {}, HEADERS, 422, "payout"),
+        ("/subscriptions", {}, HEADERS, 404, "path_not_found"),
+    ],
+)
+def test_bad_requests_get_gocardless_error_bodies(
+    stand_in: GoCardlessStandIn, path: str, params: dict, headers: dict, status: int, what: str
+) -> None:
     response = httpx.get(stand_in.url + path, params=params, headers=headers)
 
     assert response.status_code == status
@@ -150,6 +171,7 @@ def test_bad_requests_get_gocardless_error_bodies(stand_in: GoCardlessStandIn, p
 
 # -- webhooks ---------------------------------------------------------------------------------------------
 
+
 class Capture:
     """A webhook endpoint for tests that records what arrives and answers 204."""
 
@@ -164,8 +186,9 @@ class Capture:
 def test_webhooks_are_signed_batches_with_a_webhook_id() -> None:
     capture = Capture()
     server = serve_in_thread(Starlette(routes=[Route("/hook", capture.handle, methods=["POST"])]))
-    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=server.url + "/hook", webhook_secret=NEW_SECRET,
-                                         retry_intervals=FAST_RETRIES)
+    stand_in = start_gocardless_stand_in(
+        bundled("small"), webhook_url=server.url + "/hook", webhook_secret=NEW_SECRET, retry_intervals=FAST_RETRIES
+    )
     try:
         events = stand_in.play_step()
         assert stand_in.wait_deliveries(10)
@@ -183,9 +206,11 @@ def test_webhooks_are_signed_batches_with_a_webhook_id() -> None:
 
 
 def test_played_events_reach_the_receiver_and_only_whitelisted_ones_are_stored(
-        webhook_url: str, receiver_store: Store) -> None:
-    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
-                                         retry_intervals=FAST_RETRIES)
+    webhook_url: str, receiver_store: Store
+) -> None:
+    stand_in = start_gocardless_stand_in(
+        bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET, retry_intervals=FAST_RETRIES
+    )
     try:
         events = play_all(stand_in)
         assert stand_in.wait_deliveries(20)
@@ -198,11 +223,16 @@ def test_played_events_reach_the_receiver_and_only_whitelisted_ones_are_stored(
     assert (status["webhooks_delivered"], status["webhooks_failed"]) == (7, 0)
 
 
-def test_a_failed_delivery_is_retried_until_the_receiver_is_back(receiver_settings: Settings,
-                                                                  receiver_store: Store) -> None:
+def test_a_failed_delivery_is_retried_until_the_receiver_is_back(
+    receiver_settings: Settings, receiver_store: Store
+) -> None:
     port = free_port()
-    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=f"http://127.0.0.1:{port}/webhooks/gocardless",
-                                         webhook_secret=NEW_SECRET, retry_intervals=(0.05,) * 100)
+    stand_in = start_gocardless_stand_in(
+        bundled("small"),
+        webhook_url=f"http://127.0.0.1:{port}/webhooks/gocardless",
+        webhook_secret=NEW_SECRET,
+        retry_intervals=(0.05,) * 100,
+    )
     receiver = None
     try:
         for _ in range(3):
@@ -221,8 +251,9 @@ def test_a_failed_delivery_is_retried_until_the_receiver_is_back(receiver_settin
 
 
 def test_a_delivery_refused_every_time_is_given_up_after_the_last_retry(webhook_url: str) -> None:
-    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret="not-the-secret",
-                                         retry_intervals=(0.01, 0.01, 0.01))
+    stand_in = start_gocardless_stand_in(
+        bundled("small"), webhook_url=webhook_url, webhook_secret="not-the-secret", retry_intervals=(0.01, 0.01, 0.01)
+    )
     try:
         stand_in.play_step()
         assert stand_in.wait_deliveries(10)
@@ -235,9 +266,11 @@ def test_a_delivery_refused_every_time_is_given_up_after_the_last_retry(webhook_
 
 # -- control API ------------------------------------------------------------------------------
 
+
 def test_the_control_api_plays_steps_and_reports_status(webhook_url: str) -> None:
-    stand_in = start_gocardless_stand_in(bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET,
-                                         retry_intervals=FAST_RETRIES)
+    stand_in = start_gocardless_stand_in(
+        bundled("small"), webhook_url=webhook_url, webhook_secret=NEW_SECRET, retry_intervals=FAST_RETRIES
+    )
     try:
         step = httpx.post(stand_in.url + "/_sandbox/step", params={"wait": 10}).json()
         status = httpx.get(stand_in.url + "/_sandbox/status").json()

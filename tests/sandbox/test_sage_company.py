@@ -27,11 +27,13 @@ def invoice(company: SageCompany, invoice_no: str, customer: str = "ABF"):
 
 
 def entry_counts(company: SageCompany) -> tuple[int, int, int]:
-    return tuple(len(company.rows(t)) for t in ("AR_CashReceiptsDeposit", "AR_CashReceiptsHeader",
-                                                 "AR_CashReceiptsDetail"))
+    return tuple(
+        len(company.rows(t)) for t in ("AR_CashReceiptsDeposit", "AR_CashReceiptsHeader", "AR_CashReceiptsDetail")
+    )
 
 
 # --- loading and stamps ----------------------------------------------------------------------------------------
+
 
 def test_loading_a_scenario_keeps_zero_balance_invoices(company: SageCompany, scenario) -> None:
     invoices = company.list_open_invoices(None, None, 1000)
@@ -44,10 +46,26 @@ def test_tables_carry_sage_column_names_and_audit_stamps(company: SageCompany) -
     customer = company.rows("AR_Customer")[0]
     open_invoice = company.rows("AR_OpenInvoice")[0]
 
-    assert {"ARDivisionNo", "CustomerNo", "CurrentBalance", "DateCreated", "TimeCreated", "DateUpdated",
-            "TimeUpdated", "UserUpdatedKey"} <= customer.keys()
-    assert {"InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate", "Balance", "PaymentsToday",
-            "DateUpdated", "TimeUpdated"} <= open_invoice.keys()
+    assert {
+        "ARDivisionNo",
+        "CustomerNo",
+        "CurrentBalance",
+        "DateCreated",
+        "TimeCreated",
+        "DateUpdated",
+        "TimeUpdated",
+        "UserUpdatedKey",
+    } <= customer.keys()
+    assert {
+        "InvoiceNo",
+        "InvoiceType",
+        "InvoiceDate",
+        "InvoiceDueDate",
+        "Balance",
+        "PaymentsToday",
+        "DateUpdated",
+        "TimeUpdated",
+    } <= open_invoice.keys()
     assert len(open_invoice["DateUpdated"]) == 8 and len(open_invoice["TimeUpdated"]) == 10
 
 
@@ -95,6 +113,7 @@ def test_lists_page_by_position_in_stamp_order(company: SageCompany) -> None:
 
 # --- logon -------------------------------------------------------------------------------------------------------
 
+
 def test_a_wrong_password_is_refused_with_sages_logon_failure_text(company: SageCompany, credentials) -> None:
     with pytest.raises(SageRuleError) as caught:
         company.authorise(Credentials(credentials.username, "wrong", credentials.company_code))
@@ -115,8 +134,10 @@ def test_the_password_is_not_stored_in_plaintext(company: SageCompany, credentia
 
 # --- cash receipts -------------------------------------------------------------------------------------------------
 
+
 def test_a_receipt_is_a_deposit_a_header_and_lines_adding_up_to_posting_amt(
-        company: SageCompany, make_request: MakeRequest) -> None:
+    company: SageCompany, make_request: MakeRequest
+) -> None:
     request = make_request(lines=(("0100030", "200.00"), ("0100031", "450.00")))
 
     receipt = company.create_cash_receipt(request)
@@ -125,14 +146,19 @@ def test_a_receipt_is_a_deposit_a_header_and_lines_adding_up_to_posting_amt(
     [header] = company.rows("AR_CashReceiptsHeader")
     details = company.rows("AR_CashReceiptsDetail")
     assert (deposit["BankCode"], deposit["DepositDate"], deposit["CashDepositAmt"]) == ("A", "20261125", "650.00")
-    assert (header["DepositNo"], header["CheckNo"], header["PostingAmt"]) == (receipt.deposit_no, receipt.check_no, "650.00")
+    assert (header["DepositNo"], header["CheckNo"], header["PostingAmt"]) == (
+        receipt.deposit_no,
+        receipt.check_no,
+        "650.00",
+    )
     assert header["UDF_GC_PAYMENT_ID"] == "PM0001"
     assert sum(Decimal(d["AmountPosted"]) for d in details) == Decimal(header["PostingAmt"])
     assert receipt.created and receipt.status == "entered"
 
 
 def test_a_receipt_lowers_invoice_and_customer_balances_and_restamps_them(
-        company: SageCompany, make_request: MakeRequest) -> None:
+    company: SageCompany, make_request: MakeRequest
+) -> None:
     before = invoice(company, "0100030")
 
     company.create_cash_receipt(make_request(lines=(("0100030", "200.00"),)))
@@ -154,7 +180,8 @@ def test_receipts_for_one_date_and_bank_share_one_deposit(company: SageCompany, 
 
 
 def test_the_same_idempotency_key_returns_the_first_receipt_and_writes_nothing(
-        company: SageCompany, make_request: MakeRequest) -> None:
+    company: SageCompany, make_request: MakeRequest
+) -> None:
     first = company.create_cash_receipt(make_request("PM1"))
     tables_before = {t: company.rows(t) for t in ("AR_OpenInvoice", "AR_Customer", "AR_CashReceiptsHeader")}
 
@@ -205,13 +232,17 @@ def test_a_collected_invoice_cannot_be_paid_again(company: SageCompany, make_req
         company.create_cash_receipt(make_request(lines=(("0100020", "10.00"),)))
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"customer": "NOPE"}, "Customer 01-NOPE is not on file."),
-    ({"lines": (("0999999", "10.00"),)}, "Invoice 0999999 (IN) is not on file for customer 01-ABF."),
-    ({"bank": "Z"}, "Bank code Z is not on file."),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"customer": "NOPE"}, "Customer 01-NOPE is not on file."),
+        ({"lines": (("0999999", "10.00"),)}, "Invoice 0999999 (IN) is not on file for customer 01-ABF."),
+        ({"bank": "Z"}, "Bank code Z is not on file."),
+    ],
+)
 def test_unknown_customer_invoice_or_bank_is_refused_as_not_on_file(
-        company: SageCompany, make_request: MakeRequest, change: dict, words: str) -> None:
+    company: SageCompany, make_request: MakeRequest, change: dict, words: str
+) -> None:
     with pytest.raises(SageRuleError) as caught:
         company.create_cash_receipt(make_request(**change))
 
@@ -221,8 +252,10 @@ def test_unknown_customer_invoice_or_bank_is_refused_as_not_on_file(
 
 # --- reversal and posting ----------------------------------------------------------------------------------------
 
+
 def test_reversing_an_unposted_receipt_removes_the_entry_and_restores_balances(
-        company: SageCompany, make_request: MakeRequest) -> None:
+    company: SageCompany, make_request: MakeRequest
+) -> None:
     company.create_cash_receipt(make_request("PM1"))
 
     reversed_ = company.reverse_cash_receipt("PM1", "charged back")
@@ -244,7 +277,8 @@ def test_reversing_twice_changes_nothing_the_second_time(company: SageCompany, m
 
 
 def test_posting_the_journal_moves_entries_to_history_and_a_reversal_offsets_them(
-        company: SageCompany, make_request: MakeRequest) -> None:
+    company: SageCompany, make_request: MakeRequest
+) -> None:
     company.create_cash_receipt(make_request("PM1", lines=(("0100030", "200.00"), ("0100031", "450.00"))))
 
     posted_lines = company.post_cash_receipts_journal()
@@ -252,8 +286,9 @@ def test_posting_the_journal_moves_entries_to_history_and_a_reversal_offsets_the
 
     history = company.rows("AR_CashReceiptsHistory")
     assert posted_lines == 2 and entry_counts(company) == (0, 0, 0)
-    assert sorted(Decimal(h["CashAmountApplied"]) for h in history) == [Decimal(v) for v in
-                                                                         ("-450.00", "-200.00", "200.00", "450.00")]
+    assert sorted(Decimal(h["CashAmountApplied"]) for h in history) == [
+        Decimal(v) for v in ("-450.00", "-200.00", "200.00", "450.00")
+    ]
     assert invoice(company, "0100030").Balance == Decimal("1200.00")
     assert company.find_cash_receipt("PM1").status == "reversed"
 

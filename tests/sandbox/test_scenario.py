@@ -30,7 +30,11 @@ def problems_of(folder: Path) -> list[str]:
 def test_the_bundled_sample_loads_with_the_size_the_readme_promises() -> None:
     scenario = load_scenario(bundled())
 
-    assert (len(scenario.sage_customers), len(scenario.sage_invoices), len(scenario.gocardless_payments)) == (20, 60, 40)
+    assert (len(scenario.sage_customers), len(scenario.sage_invoices), len(scenario.gocardless_payments)) == (
+        20,
+        60,
+        40,
+    )
     assert scenario.company.fx_rates == {"EUR": Decimal("0.8600")}
 
 
@@ -47,7 +51,8 @@ def test_a_bad_amount_names_file_line_and_column(tmp_path: Path) -> None:
     edit(folder / "sage_invoices.csv", "1200.00", "1200.005")
 
     assert problems_of(folder) == [
-        "sage_invoices.csv:3: Balance: '1200.005' is not a non-negative amount with at most 2 decimals, e.g. 1200.00"]
+        "sage_invoices.csv:3: Balance: '1200.005' is not a non-negative amount with at most 2 decimals, e.g. 1200.00"
+    ]
 
 
 def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
@@ -67,12 +72,14 @@ def test_a_reference_to_a_missing_row_is_reported(tmp_path: Path) -> None:
     folder = copy_of(tmp_path)
     edit(folder / "gocardless_payments.csv", "PM0001,MD0001", "PM0001,MD9999")
 
-    assert "gocardless_payments.csv:2: mandate: 'MD9999': no such mandate in gocardless_mandates.csv" in problems_of(folder)
+    assert "gocardless_payments.csv:2: mandate: 'MD9999': no such mandate in gocardless_mandates.csv" in problems_of(
+        folder
+    )
 
 
 def test_invalid_json_metadata_is_reported_with_an_example(tmp_path: Path) -> None:
     folder = copy_of(tmp_path)
-    edit(folder / "gocardless_customers.csv", '{}', '{not json}')
+    edit(folder / "gocardless_customers.csv", "{}", "{not json}")
 
     assert any("metadata: not valid JSON" in p and "sage_customer" in p for p in problems_of(folder))
 

@@ -18,8 +18,13 @@ LATER = timedelta(minutes=5)
 
 
 def event(n: int, action: str = "confirmed") -> dict:
-    return {"id": f"EV{n:06d}", "resource_type": "payments", "action": action, "links": {"payment": f"PM{n:06d}"},
-            "created_at": f"2026-11-01T00:00:{n % 60:02d}.000Z"}
+    return {
+        "id": f"EV{n:06d}",
+        "resource_type": "payments",
+        "action": action,
+        "links": {"payment": f"PM{n:06d}"},
+        "created_at": f"2026-11-01T00:00:{n % 60:02d}.000Z",
+    }
 
 
 def _write_events(url: str, start: int, count: int, batch: int, barrier) -> None:
@@ -61,15 +66,19 @@ def test_the_inbox_records_the_resource_the_event_is_about(any_store: Store) -> 
 
     row = any_store.inbox.list()[0]
 
-    assert (row.resource_type, row.action, row.resource_id, row.status) == ("payments", "confirmed", "PM000007", "received")
+    assert (row.resource_type, row.action, row.resource_id, row.status) == (
+        "payments",
+        "confirmed",
+        "PM000007",
+        "received",
+    )
 
 
 def test_two_processes_writing_at_once_lose_nothing(store_url: str) -> None:
     Store(store_url)  # schema first, so both writers start on it
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
-    writers = [ctx.Process(target=_write_events, args=(store_url, start, 400, 20, barrier))
-               for start in (0, 400)]
+    writers = [ctx.Process(target=_write_events, args=(store_url, start, 400, 20, barrier)) for start in (0, 400)]
 
     for w in writers:
         w.start()
@@ -140,7 +149,9 @@ def test_the_ledger_keeps_one_row_per_payment(any_store: Store) -> None:
 
     entries = any_store.ledger.list()
 
-    assert [(e.payment_id, e.status, e.reason, e.amount_minor) for e in entries] == [("PM1", "held", "amount_mismatch", 12000)]
+    assert [(e.payment_id, e.status, e.reason, e.amount_minor) for e in entries] == [
+        ("PM1", "held", "amount_mismatch", 12000)
+    ]
 
 
 def test_a_ledger_transition_happens_only_from_the_allowed_states(any_store: Store) -> None:
@@ -191,7 +202,7 @@ def _tamper(settings, sql: str) -> None:
 def test_verify_detects_an_edited_record(settings, store: Store) -> None:
     for n in range(3):
         store.audit.append("cash_receipt.created", "PM1", {"amount": "100.00"})
-    _tamper(settings, "UPDATE audit_log SET details = '{\"amount\":\"1.00\"}' WHERE seq = 2;")
+    _tamper(settings, 'UPDATE audit_log SET details = \'{"amount":"1.00"}\' WHERE seq = 2;')
 
     result = store.audit.verify()
 
@@ -213,11 +224,13 @@ def test_many_ledger_rows_are_written_in_one_go_if_their_status_is_as_expected(a
     any_store.ledger.upsert("PM1", status="pending", amount_minor=100)
     any_store.ledger.upsert("PM3", status="posted", amount_minor=300)
 
-    written = any_store.ledger.apply_many([
-        {"payment_id": "PM1", "expected_status": "pending", "status": "held", "reason": "amount_mismatch"},
-        {"payment_id": "PM2", "expected_status": None, "status": "pending"},
-        {"payment_id": "PM3", "expected_status": "matched", "status": "not_collected"},
-    ])
+    written = any_store.ledger.apply_many(
+        [
+            {"payment_id": "PM1", "expected_status": "pending", "status": "held", "reason": "amount_mismatch"},
+            {"payment_id": "PM2", "expected_status": None, "status": "pending"},
+            {"payment_id": "PM3", "expected_status": "matched", "status": "not_collected"},
+        ]
+    )
 
     assert written == {"PM1", "PM2"}
     assert any_store.ledger.statuses(["PM1", "PM2", "PM3", "PM4"]) == {"PM1": "held", "PM2": "pending", "PM3": "posted"}

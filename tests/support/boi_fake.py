@@ -15,12 +15,28 @@ from typing import Any
 HOME = r"C:\Sage\Sage 100\MAS90\Home"
 TODAY = date(2026, 11, 25)
 INVOICES = [
-    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100030", "InvoiceType$": "IN",
-     "InvoiceDate$": "20261001", "InvoiceDueDate$": "20261031", "Balance": 1200.0, "DateUpdated$": "20261120",
-     "TimeUpdated$": "9.5"},
-    {"ARDivisionNo$": "01", "CustomerNo$": "ABF", "InvoiceNo$": "0100031", "InvoiceType$": "IN",
-     "InvoiceDate$": "20261015", "InvoiceDueDate$": "20261114", "Balance": 450.1 - 0.1, "DateUpdated$": "20261121",
-     "TimeUpdated$": "13:45:00"},
+    {
+        "ARDivisionNo$": "01",
+        "CustomerNo$": "ABF",
+        "InvoiceNo$": "0100030",
+        "InvoiceType$": "IN",
+        "InvoiceDate$": "20261001",
+        "InvoiceDueDate$": "20261031",
+        "Balance": 1200.0,
+        "DateUpdated$": "20261120",
+        "TimeUpdated$": "9.5",
+    },
+    {
+        "ARDivisionNo$": "01",
+        "CustomerNo$": "ABF",
+        "InvoiceNo$": "0100031",
+        "InvoiceType$": "IN",
+        "InvoiceDate$": "20261015",
+        "InvoiceDueDate$": "20261114",
+        "Balance": 450.1 - 0.1,
+        "DateUpdated$": "20261121",
+        "TimeUpdated$": "13:45:00",
+    },
 ]
 RECEIPTS = "AR_CashReceipts_bus"
 DEPOSITS = "AR_CashReceiptsDeposit_bus"
@@ -131,8 +147,9 @@ class FakeSage:
     def __init__(self, invoices: list[dict[str, Any]] = INVOICES) -> None:
         self.calls: list[tuple[str, str, tuple]] = []
         self.answers: dict[tuple[str, str], Any] = {
-            ("SY_Session", "nSetUser"): lambda obj, user, pw: 1 if (user, pw) == ("demo", "demo-password") else
-            fail(obj, "Invalid user logon or password."),
+            ("SY_Session", "nSetUser"): lambda obj, user, pw: (
+                1 if (user, pw) == ("demo", "demo-password") else fail(obj, "Invalid user logon or password.")
+            ),
             ("SY_Session", "nSetCompany"): lambda obj, code: 1 if code == "ABC" else fail(obj, "Company not found."),
         }
         self.tables: dict[str, list[dict[str, Any]]] = {"AR_OpenInvoice_svc": list(invoices)}
@@ -156,16 +173,31 @@ class FakeSage:
         for header in self.tables.get(RECEIPTS, []):
             deposit = deposits[header["DepositNo$"]]
             for sequence, line in enumerate(header.get("lines", []), start=1):
-                self.tables.setdefault(HISTORY, []).append({
-                    "BankCode$": deposit["BankCode$"], "DepositDate$": deposit["DepositDate$"],
-                    "DepositNo$": header["DepositNo$"], "DepositType$": "C", "ARDivisionNo$": header["ARDivisionNo$"],
-                    "CustomerNo$": header["CustomerNo$"], "CreditCardEntryNo$": "000000", "CheckNo$": header["CheckNo$"],
-                    "SequenceNo$": f"{sequence:06d}", "InvoiceNo$": line["InvoiceNo$"],
-                    "CashAmountApplied": float(line["AmountPosted"])})
-                self.tables.setdefault(PAYMENT_HISTORY, []).append({
-                    "ARDivisionNo$": header["ARDivisionNo$"], "CustomerNo$": header["CustomerNo$"],
-                    "InvoiceNo$": line["InvoiceNo$"], "CheckNo$": header["CheckNo$"], "PaymentReference$": "",
-                    "TransactionAmt": float(line["AmountPosted"])})
+                self.tables.setdefault(HISTORY, []).append(
+                    {
+                        "BankCode$": deposit["BankCode$"],
+                        "DepositDate$": deposit["DepositDate$"],
+                        "DepositNo$": header["DepositNo$"],
+                        "DepositType$": "C",
+                        "ARDivisionNo$": header["ARDivisionNo$"],
+                        "CustomerNo$": header["CustomerNo$"],
+                        "CreditCardEntryNo$": "000000",
+                        "CheckNo$": header["CheckNo$"],
+                        "SequenceNo$": f"{sequence:06d}",
+                        "InvoiceNo$": line["InvoiceNo$"],
+                        "CashAmountApplied": float(line["AmountPosted"]),
+                    }
+                )
+                self.tables.setdefault(PAYMENT_HISTORY, []).append(
+                    {
+                        "ARDivisionNo$": header["ARDivisionNo$"],
+                        "CustomerNo$": header["CustomerNo$"],
+                        "InvoiceNo$": line["InvoiceNo$"],
+                        "CheckNo$": header["CheckNo$"],
+                        "PaymentReference$": "",
+                        "TransactionAmt": float(line["AmountPosted"]),
+                    }
+                )
         self.tables[RECEIPTS], self.tables[DEPOSITS] = [], []
 
 

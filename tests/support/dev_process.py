@@ -85,8 +85,9 @@ class DevProcess:
             command += ["--scenario", str(scenario)]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_CONNECTOR_", "DAGSTER_"))}
         with dev.log.open("wb") as out:
-            dev.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp,
-                                           start_new_session=True)
+            dev.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp, start_new_session=True
+            )
         wait_for(dev.ready, STARTUP_TIMEOUT, f"the Dagster UI at {dev.url}", on_timeout=dev.tail)
         wait_for(lambda: "Ctrl-C stops everything" in dev.output(), 30, "the banner", on_timeout=dev.tail)
         dev.remember_processes()
@@ -117,8 +118,7 @@ class DevProcess:
         return self.seen_pids
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = requests.post(self.url + "/graphql", json={"query": query, "variables": variables or {}},
-                                 timeout=10)
+        response = requests.post(self.url + "/graphql", json={"query": query, "variables": variables or {}}, timeout=10)
         response.raise_for_status()
         return response.json()["data"]
 

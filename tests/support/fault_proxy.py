@@ -106,8 +106,11 @@ class FaultProxy:
                     self.seen.append((operation, what))
                 if what == "status":
                     page = f"<html><body><h1>{rule.status} Service Unavailable</h1></body></html>".encode()
-                    writer.write(f"HTTP/1.1 {rule.status} Error\r\nContent-Type: text/html\r\n"
-                                 f"Content-Length: {len(page)}\r\n\r\n".encode() + page)
+                    writer.write(
+                        f"HTTP/1.1 {rule.status} Error\r\nContent-Type: text/html\r\n"
+                        f"Content-Length: {len(page)}\r\n\r\n".encode()
+                        + page
+                    )
                     await writer.drain()
                     continue
                 if what == "drop_before":

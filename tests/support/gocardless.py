@@ -21,20 +21,31 @@ TOKEN = "sandbox_token"
 FAST_RETRIES = (0.01, 0.02, 0.05, 0.1)
 
 
-def event(event_id: str, kind: str = "payments.confirmed", resource_id: str = "PM0001",
-          created_at: str = "2026-11-05T10:00:00.000Z") -> dict[str, Any]:
+def event(
+    event_id: str,
+    kind: str = "payments.confirmed",
+    resource_id: str = "PM0001",
+    created_at: str = "2026-11-05T10:00:00.000Z",
+) -> dict[str, Any]:
     resource_type, action = kind.split(".")
-    return {"id": event_id, "created_at": created_at, "resource_type": resource_type, "action": action,
-            "links": {resource_type[:-1]: resource_id}, "details": {"origin": "gocardless", "cause": action},
-            "metadata": {}}
+    return {
+        "id": event_id,
+        "created_at": created_at,
+        "resource_type": resource_type,
+        "action": action,
+        "links": {resource_type[:-1]: resource_id},
+        "details": {"origin": "gocardless", "cause": action},
+        "metadata": {},
+    }
 
 
 def body_of(events: list[dict[str, Any]], webhook_id: str = "WB0000TEST") -> bytes:
     return json.dumps({"events": events, "meta": {"webhook_id": webhook_id}}, separators=(",", ":")).encode()
 
 
-def deliver(client: httpx.Client, url: str, body: bytes, secret: str | None = NEW_SECRET,
-            signature: str | None = None) -> httpx.Response:
+def deliver(
+    client: httpx.Client, url: str, body: bytes, secret: str | None = NEW_SECRET, signature: str | None = None
+) -> httpx.Response:
     """POST a body as GoCardless does, signed with `secret` unless an explicit signature is given."""
     headers = {"Content-Type": "application/json", "User-Agent": "gocardless-webhook-service/1.1"}
     if signature is None and secret is not None:

@@ -21,8 +21,15 @@ from ml_connector_dagster.settings import Settings
 from ml_connector_dagster.store import Store
 from ml_connector_dagster.store.utc import utcnow
 
-INITIAL_LOAD = [dg.AssetKey(k) for k in (["sage100", "customers"], ["sage100", "ar_invoices"],
-                                          ["gocardless", "customers"], ["reconciliation", "customer_map"])]
+INITIAL_LOAD = [
+    dg.AssetKey(k)
+    for k in (
+        ["sage100", "customers"],
+        ["sage100", "ar_invoices"],
+        ["gocardless", "customers"],
+        ["reconciliation", "customer_map"],
+    )
+]
 
 
 @dataclass
@@ -44,7 +51,9 @@ class World:
 
     def receipts(self, payment_id: str) -> list[dict]:
         """Cash receipt headers Sage holds for a payment (the agent keys them by the payment id)."""
-        return [r for r in self.stack.sage.company.rows("AR_CashReceiptsHeader") if r["UDF_GC_PAYMENT_ID"] == payment_id]
+        return [
+            r for r in self.stack.sage.company.rows("AR_CashReceiptsHeader") if r["UDF_GC_PAYMENT_ID"] == payment_id
+        ]
 
     def invoice(self, invoice_no: str) -> dict:
         return next(r for r in self.stack.sage.company.rows("AR_OpenInvoice") if r["InvoiceNo"] == invoice_no)
@@ -52,9 +61,18 @@ class World:
 
 # --- a company waiting for the write-back ------------------------------------------------------------------------
 
-DECIDE = [dg.AssetKey(k.split("/")) for k in (
-    "gocardless/customers", "gocardless/payments", "gocardless/refunds", "sage100/customers", "sage100/ar_invoices",
-    "reconciliation/customer_map", "reconciliation/payment_matches")]
+DECIDE = [
+    dg.AssetKey(k.split("/"))
+    for k in (
+        "gocardless/customers",
+        "gocardless/payments",
+        "gocardless/refunds",
+        "sage100/customers",
+        "sage100/ar_invoices",
+        "reconciliation/customer_map",
+        "reconciliation/payment_matches",
+    )
+]
 
 
 @dataclass
@@ -87,8 +105,9 @@ class WriteBack:
         self.driver.settle(idle=lambda: not self.store.inbox.due())
 
     def agent(self) -> AgentClient:
-        return AgentClient.from_settings(self.settings.sage_agent(), retry=RetryPolicy(attempts=4, base_delay=0.5,
-                                                                          sleep=self.sleeps.append))
+        return AgentClient.from_settings(
+            self.settings.sage_agent(), retry=RetryPolicy(attempts=4, base_delay=0.5, sleep=self.sleeps.append)
+        )
 
     def payments(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         with warehouse.connect(self.settings.warehouse_path, read_only=True) as conn:
@@ -96,17 +115,25 @@ class WriteBack:
 
     def post(self, payments: Callable[[Sequence[str]], dict] | None = None, **kwargs: Any):
         """One write-back pass, as the cash_receipts asset runs it."""
-        return post_matched(self.store, self.agent(), self.settings.reconciliation(), payments or self.payments,
-                            **kwargs)
+        return post_matched(
+            self.store, self.agent(), self.settings.reconciliation(), payments or self.payments, **kwargs
+        )
 
     def request(self, pid: str, **changes: Any) -> CashReceiptRequest:
         """The cash receipt the write-back would ask for (the ledger's decision), with `changes`."""
         entry = self.store.ledger.get(pid)
         division, customer = entry.sage_customer.split("-", 1)
         lines = tuple(ReceiptLine(a["invoice_no"], a["invoice_type"], Decimal(a["amount"])) for a in entry.allocations)
-        fields = {"idempotency_key": pid, "deposit_date": date.today(), "bank_code": self.settings.reconciliation().bank_code,
-                  "ar_division_no": division, "customer_no": customer, "amount": Decimal(entry.home_amount),
-                  "reference": pid, "lines": lines}
+        fields = {
+            "idempotency_key": pid,
+            "deposit_date": date.today(),
+            "bank_code": self.settings.reconciliation().bank_code,
+            "ar_division_no": division,
+            "customer_no": customer,
+            "amount": Decimal(entry.home_amount),
+            "reference": pid,
+            "lines": lines,
+        }
         return CashReceiptRequest(**{**fields, **changes})
 
     def died_while_posting(self, pid: str, wrote: bool) -> None:

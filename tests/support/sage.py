@@ -16,9 +16,14 @@ PAGE_SIZE = 3  # rows per page the Sage stand-ins serve in tests, so every listi
 MakeRequest = Callable[..., CashReceiptRequest]
 
 
-def cash_receipt_request(key: str = "PM0001", lines: tuple[tuple[str, str], ...] = (("0100031", "450.00"),),
-                         amount: str | None = None, customer: str = "ABF", bank: str = "A",
-                         deposit_date: date = date(2026, 11, 25)) -> CashReceiptRequest:
+def cash_receipt_request(
+    key: str = "PM0001",
+    lines: tuple[tuple[str, str], ...] = (("0100031", "450.00"),),
+    amount: str | None = None,
+    customer: str = "ABF",
+    bank: str = "A",
+    deposit_date: date = date(2026, 11, 25),
+) -> CashReceiptRequest:
     """A cash receipt for 01-`customer`; by default 450.00 paying invoice 0100031 of 01-ABF in full."""
     receipt_lines = tuple(ReceiptLine(no, "IN", Decimal(value)) for no, value in lines)
     total = Decimal(amount) if amount else sum((line.amount for line in receipt_lines), Decimal(0))
@@ -28,5 +33,10 @@ def cash_receipt_request(key: str = "PM0001", lines: tuple[tuple[str, str], ...]
 def agent_client(stand_ins: SageStandIns, retry: RetryPolicy | None = None) -> AgentClient:
     """An agent client logged on to the stand-ins' company (the client's own retry policy unless `retry`)."""
     options = {"retry": retry} if retry is not None else {}
-    return AgentClient(stand_ins.agent_wsdl, username=stand_ins.username, password=stand_ins.password,
-                       company_code=stand_ins.company_code, **options)
+    return AgentClient(
+        stand_ins.agent_wsdl,
+        username=stand_ins.username,
+        password=stand_ins.password,
+        company_code=stand_ins.company_code,
+        **options,
+    )

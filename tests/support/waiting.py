@@ -12,8 +12,13 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.5,
-             on_timeout: Callable[[], str] = lambda: "") -> T:
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.5,
+    on_timeout: Callable[[], str] = lambda: "",
+) -> T:
     """Poll `condition` until it returns something truthy; fail naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

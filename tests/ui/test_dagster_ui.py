@@ -26,8 +26,10 @@ from support.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip("Debian's chromium is not installed (/usr/bin/chromium); `bash .ci/ui-deps.sh` installs it",
-                allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (/usr/bin/chromium); `bash .ci/ui-deps.sh` installs it",
+        allow_module_level=True,
+    )
 if not os.environ.get("CI"):
     pytest.importorskip("playwright", reason="the playwright package (Python) is not installed")
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
@@ -35,8 +37,16 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 pytestmark = pytest.mark.slow
 
 # The flags this machine needs: no sandbox as root, no GPU, and no calls home (a closed network refuses them).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 STEPS_TO_CONFIRMED = 3  # the bundled sample: created, submitted, then confirmed (collectable) payments
 RUN_TIMEOUT = 240.0
 UI_TIMEOUT_MS = 30_000
@@ -62,10 +72,15 @@ def successful_run(dev: DevProcess) -> dict[str, Any]:
     for _ in range(STEPS_TO_CONFIRMED - status["step"]):
         result = CliRunner().invoke(main, ["dev", "step", "--home", str(dev.home)])
         assert result.exit_code == 0, result.output
-    return wait_for(lambda: next((r for r in dev.runs() if r["status"] == "SUCCESS"
-                                  and r["jobName"] == "gocardless_inbox_job"), None), RUN_TIMEOUT,
-                    "a successful gocardless_inbox_job run", interval=2,
-                    on_timeout=lambda: f"runs: {dev.runs()}\n{dev.tail()}")
+    return wait_for(
+        lambda: next(
+            (r for r in dev.runs() if r["status"] == "SUCCESS" and r["jobName"] == "gocardless_inbox_job"), None
+        ),
+        RUN_TIMEOUT,
+        "a successful gocardless_inbox_job run",
+        interval=2,
+        on_timeout=lambda: f"runs: {dev.runs()}\n{dev.tail()}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +118,9 @@ def test_the_catalog_lists_the_connectors_assets(dev: DevProcess, page: Page, tm
     screenshot(page, tmp_path / "catalog.png")
 
 
-def test_the_lineage_shows_gocardless_and_sage_feeding_reconciliation(dev: DevProcess, page: Page,
-                                                                      tmp_path: Path) -> None:
+def test_the_lineage_shows_gocardless_and_sage_feeding_reconciliation(
+    dev: DevProcess, page: Page, tmp_path: Path
+) -> None:
     page.goto(dev.url + "/asset-groups")
 
     for group in ("gocardless", "sage100", "reconciliation"):
@@ -112,16 +128,18 @@ def test_the_lineage_shows_gocardless_and_sage_feeding_reconciliation(dev: DevPr
     screenshot(page, tmp_path / "lineage.png")
 
 
-def test_a_step_of_the_scenario_makes_the_inbox_sensor_launch_a_run(dev: DevProcess,
-                                                                     successful_run: dict[str, Any]) -> None:
+def test_a_step_of_the_scenario_makes_the_inbox_sensor_launch_a_run(
+    dev: DevProcess, successful_run: dict[str, Any]
+) -> None:
     launched = [r for r in dev.runs() if r["jobName"] == "gocardless_inbox_job"]
 
     assert launched, f"no gocardless_inbox_job run; runs: {dev.runs()}"
     assert successful_run["status"] == "SUCCESS"
 
 
-def test_the_runs_page_shows_the_successful_run(dev: DevProcess, successful_run: dict[str, Any], page: Page,
-                                                tmp_path: Path) -> None:
+def test_the_runs_page_shows_the_successful_run(
+    dev: DevProcess, successful_run: dict[str, Any], page: Page, tmp_path: Path
+) -> None:
     short_id = successful_run["runId"][:8]
 
     page.goto(dev.url + "/runs?" + urlencode({"q[]": "status:SUCCESS"}))

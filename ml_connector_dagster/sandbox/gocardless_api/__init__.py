@@ -31,5 +31,14 @@ from .gate import API_VERSION, CONTROL_PREFIX
 from .routes import create_app
 from .stand_in import DEFAULT_TOKEN, DEFAULT_WEBHOOK_SECRET, GoCardlessStandIn, start_gocardless_stand_in
 
-__all__ = ["API_VERSION", "CONTROL_PREFIX", "DEFAULT_TOKEN", "DEFAULT_WEBHOOK_SECRET", "Fault", "Faults",
-           "GoCardlessStandIn", "create_app", "start_gocardless_stand_in"]
+__all__ = [
+    "API_VERSION",
+    "CONTROL_PREFIX",
+    "DEFAULT_TOKEN",
+    "DEFAULT_WEBHOOK_SECRET",
+    "Fault",
+    "Faults",
+    "GoCardlessStandIn",
+    "create_app",
+    "start_gocardless_stand_in",
+]

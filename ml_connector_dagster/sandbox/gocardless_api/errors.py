@@ -23,8 +23,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 class ApiError(Exception):
     """An error answered in GoCardless's shape: {"error": {type, code, message, errors, ...}}."""
 
-    def __init__(self, status: int, error_type: str, reason: str, message: str,
-                 errors: list[ErrorDetail] | None = None) -> None:
+    def __init__(
+        self, status: int, error_type: str, reason: str, message: str, errors: list[ErrorDetail] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.error_type, self.reason, self.message = status, error_type, reason, message
         self.errors = errors or [{"reason": reason, "message": message}]
@@ -39,25 +40,38 @@ def validation_failed(errors: list[ErrorDetail]) -> ApiError:
     return ApiError(422, "validation_failed", "validation_failed", "Validation failed", errors)
 
 
-def error_body(status: int, error_type: str, reason: str, message: str,
-               errors: list[ErrorDetail] | None = None) -> ErrorBody:
-    return {"error": {"message": message, "documentation_url": f"{DOCS}#{reason}", "type": error_type,
-                      "request_id": new_id("RQ"), "code": status,
-                      "errors": errors or [{"reason": reason, "message": message}]}}
+def error_body(
+    status: int, error_type: str, reason: str, message: str, errors: list[ErrorDetail] | None = None
+) -> ErrorBody:
+    return {
+        "error": {
+            "message": message,
+            "documentation_url": f"{DOCS}#{reason}",
+            "type": error_type,
+            "request_id": new_id("RQ"),
+            "code": status,
+            "errors": errors or [{"reason": reason, "message": message}],
+        }
+    }
 
 
 def error_response(exc: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(exc.status, exc.error_type, exc.reason, exc.message, exc.errors),
-                        status_code=exc.status, headers=headers)
+    return JSONResponse(
+        error_body(exc.status, exc.error_type, exc.reason, exc.message, exc.errors),
+        status_code=exc.status,
+        headers=headers,
+    )
 
 
 def guard(handler: Handler) -> Handler:
     """Turn ApiError into GoCardless's error JSON."""
+
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
         except ApiError as exc:
             return error_response(exc)
+
     return wrapped
 
 

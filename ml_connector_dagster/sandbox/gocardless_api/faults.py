@@ -53,13 +53,18 @@ class Fault:
     @classmethod
     def parse(cls, data: Any) -> Fault:
         if not isinstance(data, dict) or data.get("kind") not in FAULT_KINDS:
-            raise ValueError(f"each fault needs \"kind\" one of {', '.join(FAULT_KINDS)}; got {data!r}")
+            raise ValueError(f'each fault needs "kind" one of {", ".join(FAULT_KINDS)}; got {data!r}')
         unknown = set(data) - FAULT_FIELDS
         if unknown:
             raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
-        return cls(kind=data["kind"], count=int(data.get("count", 1)), status=data.get("status"),
-                   seconds=float(data.get("seconds", 0.0)), path=str(data.get("path", "/")),
-                   reset_seconds=float(data.get("reset_seconds", 1.0)))
+        return cls(
+            kind=data["kind"],
+            count=int(data.get("count", 1)),
+            status=data.get("status"),
+            seconds=float(data.get("seconds", 0.0)),
+            path=str(data.get("path", "/")),
+            reset_seconds=float(data.get("reset_seconds", 1.0)),
+        )
 
 
 @dataclass
@@ -79,7 +84,7 @@ class Faults:
         if rate_limit is not None:
             limit, window = int(rate_limit.get("limit", 0)), int(rate_limit.get("window_seconds", 60))
             if limit <= 0 or window <= 0:
-                raise ValueError("rate_limit needs a positive \"limit\" and whole \"window_seconds\"")
+                raise ValueError('rate_limit needs a positive "limit" and whole "window_seconds"')
             limits = {"limit": limit, "window_seconds": window}
         with self._lock:
             self.queue = list(faults)
@@ -109,12 +114,27 @@ class Faults:
             self._window_count += 1
             limit = self.rate_limit["limit"]
             reset = datetime.fromtimestamp(self._window_start + window, tz=UTC)
-            headers = {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(0, limit - self._window_count)),
-                       "RateLimit-Reset": format_datetime(reset, usegmt=True)}
+            headers = {
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Remaining": str(max(0, limit - self._window_count)),
+                "RateLimit-Reset": format_datetime(reset, usegmt=True),
+            }
             return self._window_count <= limit, headers
 
     def describe(self) -> FaultsDescription:
         with self._lock:
-            return {"faults": [{"kind": f.kind, "count": f.count, "status": f.status, "seconds": f.seconds,
-                                "path": f.path, "reset_seconds": f.reset_seconds} for f in self.queue],
-                    "rate_limit": self.rate_limit, "injected": self.injected}
+            return {
+                "faults": [
+                    {
+                        "kind": f.kind,
+                        "count": f.count,
+                        "status": f.status,
+                        "seconds": f.seconds,
+                        "path": f.path,
+                        "reset_seconds": f.reset_seconds,
+                    }
+                    for f in self.queue
+                ],
+                "rate_limit": self.rate_limit,
+                "injected": self.injected,
+            }

@@ -20,13 +20,19 @@ from .faults import Fault, Faults
 
 API_VERSION = "2015-07-06"
 CONTROL_PREFIX = "/_sandbox"
-HTML_PAGE = ("<html><head><title>{status} Error</title></head><body><h1>{status} {text}</h1>"
-             "<p>The server could not complete your request.</p></body></html>")
+HTML_PAGE = (
+    "<html><head><title>{status} Error</title></head><body><h1>{status} {text}</h1>"
+    "<p>The server could not complete your request.</p></body></html>"
+)
+
 
 def _rate_limited_headers(reset_seconds: float) -> dict[str, str]:
     reset = datetime.now(UTC) + timedelta(seconds=reset_seconds)
-    return {"RateLimit-Limit": "1000", "RateLimit-Remaining": "0",
-            "RateLimit-Reset": format_datetime(reset, usegmt=True)}
+    return {
+        "RateLimit-Limit": "1000",
+        "RateLimit-Remaining": "0",
+        "RateLimit-Reset": format_datetime(reset, usegmt=True),
+    }
 
 
 class ApiGate:
@@ -41,8 +47,12 @@ class ApiGate:
             return
         allowed, limit_headers = self.faults.check_rate()
         if not allowed:
-            exc = ApiError(429, "invalid_api_usage", "rate_limit_exceeded",
-                           "You have exceeded the rate limit. See the RateLimit-Reset header for when to retry.")
+            exc = ApiError(
+                429,
+                "invalid_api_usage",
+                "rate_limit_exceeded",
+                "You have exceeded the rate limit. See the RateLimit-Reset header for when to retry.",
+            )
             await error_response(exc, limit_headers)(scope, receive, send)
             return
         fault = self.faults.take(scope["path"])
@@ -59,8 +69,11 @@ class ApiGate:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start" and limit_headers:
-                message = {**message, "headers": list(message.get("headers", [])) +
-                           [(k.lower().encode(), v.encode()) for k, v in limit_headers.items()]}
+                message = {
+                    **message,
+                    "headers": list(message.get("headers", []))
+                    + [(k.lower().encode(), v.encode()) for k, v in limit_headers.items()],
+                }
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -69,18 +82,29 @@ class ApiGate:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         auth = headers.get("authorization")
         if not auth:
-            return ApiError(401, "invalid_api_usage", "missing_authorization_header",
-                            "Authorization header must be present and of the form 'Bearer <access token>'")
+            return ApiError(
+                401,
+                "invalid_api_usage",
+                "missing_authorization_header",
+                "Authorization header must be present and of the form 'Bearer <access token>'",
+            )
         if auth != f"Bearer {self.token}":
-            return ApiError(401, "invalid_api_usage", "access_token_not_found",
-                            "Access token not found")
+            return ApiError(401, "invalid_api_usage", "access_token_not_found", "Access token not found")
         version = headers.get("gocardless-version")
         if not version:
-            return ApiError(400, "invalid_api_usage", "missing_version_header",
-                            "GoCardless-Version header must be provided, e.g. 2015-07-06")
+            return ApiError(
+                400,
+                "invalid_api_usage",
+                "missing_version_header",
+                "GoCardless-Version header must be provided, e.g. 2015-07-06",
+            )
         if version != API_VERSION:
-            return ApiError(400, "invalid_api_usage", "version_not_found",
-                            f"GoCardless-Version {version} is not supported by this stand-in ({API_VERSION})")
+            return ApiError(
+                400,
+                "invalid_api_usage",
+                "version_not_found",
+                f"GoCardless-Version {version} is not supported by this stand-in ({API_VERSION})",
+            )
         return None
 
     async def _inject(self, fault: Fault, send: Send, limit_headers: dict[str, str]) -> None:
@@ -90,17 +114,24 @@ class ApiGate:
             return
         if fault.kind == "html":
             status = fault.status or 502
-            await _send_raw(send, status, HTML_PAGE.format(status=status, text="Bad Gateway").encode(),
-                            "text/html; charset=utf-8", {})
+            await _send_raw(
+                send,
+                status,
+                HTML_PAGE.format(status=status, text="Bad Gateway").encode(),
+                "text/html; charset=utf-8",
+                {},
+            )
             return
         if fault.kind == "rate_limit":
-            body = json.dumps(error_body(429, "invalid_api_usage", "rate_limit_exceeded",
-                                         "You have exceeded the rate limit.")).encode()
+            body = json.dumps(
+                error_body(429, "invalid_api_usage", "rate_limit_exceeded", "You have exceeded the rate limit.")
+            ).encode()
             await _send_raw(send, 429, body, "application/json", _rate_limited_headers(fault.reset_seconds))
             return
         status = fault.status or 500
-        body = json.dumps(error_body(status, "gocardless", "internal_server_error",
-                                     "Uh-oh! Something went wrong. Please try again.")).encode()
+        body = json.dumps(
+            error_body(status, "gocardless", "internal_server_error", "Uh-oh! Something went wrong. Please try again.")
+        ).encode()
         await _send_raw(send, status, body, "application/json", limit_headers)
 
 

@@ -33,14 +33,23 @@ def links(item: Item, name: str) -> object:
 
 
 def _invalid(name: str, hint: str) -> ApiError:
-    return ApiError(422, "validation_failed", "invalid_filter", f"{name} {hint}",
-                    [{"field": name, "message": hint, "request_pointer": f"/{name}"}])
+    return ApiError(
+        422,
+        "validation_failed",
+        "invalid_filter",
+        f"{name} {hint}",
+        [{"field": name, "message": hint, "request_pointer": f"/{name}"}],
+    )
 
 
 def _ordered(prefix: str, parse: Callable[[str], Bound], hint: str) -> dict[str, Filter]:
     """`prefix[gt|gte|lt|lte]` filters over a value parsed the same way on both sides."""
     tests: dict[str, Callable[[Bound, Bound], bool]] = {
-        "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b}
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
 
     def make(op: str) -> Filter:
         def build(value: str) -> Callable[[Item], bool]:
@@ -52,8 +61,11 @@ def _ordered(prefix: str, parse: Callable[[str], Bound], hint: str) -> dict[str,
             def test(item: Item) -> bool:
                 field = item.get(prefix)  # a timestamp or a date (a string), or null
                 return isinstance(field, str) and bool(field) and tests[op](parse(field), bound)
+
             return test
+
         return build
+
     return {f"{prefix}[{op}]": make(op) for op in tests}
 
 
@@ -69,13 +81,13 @@ def equals(getter: Callable[[Item], object]) -> Filter:
     return lambda value: lambda item: str(getter(item)) == value
 
 
-def page(items: Sequence[Listed], params: Mapping[str, str], filters: Mapping[str, Filter],
-         ignored: Sequence[str] = ()) -> tuple[list[Listed], ListMeta]:
+def page(
+    items: Sequence[Listed], params: Mapping[str, str], filters: Mapping[str, Filter], ignored: Sequence[str] = ()
+) -> tuple[list[Listed], ListMeta]:
     """Filter, sort newest first and cut one page (deep copies); `meta.cursors.after` is null on the last page."""
     unknown = sorted(set(params) - set(filters) - {"after", "before", "limit", *ignored})
     if unknown:
-        raise ApiError(400, "invalid_api_usage", "invalid_filters",
-                       f"unknown query parameter(s): {', '.join(unknown)}")
+        raise ApiError(400, "invalid_api_usage", "invalid_filters", f"unknown query parameter(s): {', '.join(unknown)}")
     limit = _limit(params.get("limit"))
     tests = [filters[k](v) for k, v in params.items() if k in filters]
     selected = [i for i in items if all(test(i) for test in tests)]
@@ -89,9 +101,13 @@ def page(items: Sequence[Listed], params: Mapping[str, str], filters: Mapping[st
         end = _cursor_index(ids, params["before"])
         start = max(0, end - limit)
     chunk = selected[start:end]
-    meta: ListMeta = {"cursors": {"before": chunk[0]["id"] if chunk and start > 0 else None,
-                                  "after": chunk[-1]["id"] if chunk and end < len(selected) else None},
-                      "limit": limit}
+    meta: ListMeta = {
+        "cursors": {
+            "before": chunk[0]["id"] if chunk and start > 0 else None,
+            "after": chunk[-1]["id"] if chunk and end < len(selected) else None,
+        },
+        "limit": limit,
+    }
     return copy.deepcopy(chunk), meta
 
 
@@ -107,5 +123,6 @@ def _cursor_index(ids: list[str], cursor: str) -> int:
     try:
         return ids.index(cursor)
     except ValueError:
-        raise ApiError(400, "invalid_api_usage", "cursor_invalid",
-                       f"cursor {cursor!r} is not valid for this list") from None
+        raise ApiError(
+            400, "invalid_api_usage", "cursor_invalid", f"cursor {cursor!r} is not valid for this list"
+        ) from None

@@ -84,20 +84,39 @@ class GoCardlessApi:
             return mandate["links"]["customer"] if mandate is not None else None
 
         return {
-            "payments": (lambda: w.payments, {
-                **created, **date_filters("charge_date"), "status": _field("status"), "currency": _field("currency"),
-                "mandate": _linked("mandate"), "creditor": _linked("creditor"),
-                "customer": equals(customer_of_payment),
-            }),
+            "payments": (
+                lambda: w.payments,
+                {
+                    **created,
+                    **date_filters("charge_date"),
+                    "status": _field("status"),
+                    "currency": _field("currency"),
+                    "mandate": _linked("mandate"),
+                    "creditor": _linked("creditor"),
+                    "customer": equals(customer_of_payment),
+                },
+            ),
             "customers": (lambda: w.customers, {**created}),
             "mandates": (lambda: w.mandates, {**created, "status": _field("status"), "customer": _linked("customer")}),
             "refunds": (lambda: w.refunds, {**created, "payment": _linked("payment"), "mandate": _linked("mandate")}),
-            "payouts": (lambda: w.payouts, {**created, "status": _field("status"), "currency": _field("currency"),
-                                            "creditor": _linked("creditor")}),
-            "events": (lambda: w.events, {
-                **created, "resource_type": _field("resource_type"), "action": _field("action"),
-                **{name: _linked(name) for name in LINKS_OF_EVENTS},
-            }),
+            "payouts": (
+                lambda: w.payouts,
+                {
+                    **created,
+                    "status": _field("status"),
+                    "currency": _field("currency"),
+                    "creditor": _linked("creditor"),
+                },
+            ),
+            "events": (
+                lambda: w.events,
+                {
+                    **created,
+                    "resource_type": _field("resource_type"),
+                    "action": _field("action"),
+                    **{name: _linked(name) for name in LINKS_OF_EVENTS},
+                },
+            ),
             "creditors": (lambda: {w.creditor["id"]: w.creditor}, {**created}),
         }
 
@@ -108,6 +127,7 @@ class GoCardlessApi:
             with self.world.lock:
                 items, meta = page(list(source().values()), dict(request.query_params), filters, ignored)
             return JSONResponse({name: items, "meta": meta})
+
         return guard(handler)
 
     def _getter(self, name: str, source: Source) -> Handler:
@@ -118,6 +138,7 @@ class GoCardlessApi:
             if body is None:
                 raise not_found()
             return JSONResponse(body)
+
         return guard(handler)
 
     async def update_customer(self, request: Request) -> Response:
@@ -140,7 +161,8 @@ class GoCardlessApi:
             count = len(self.world.payout_items[payout_id])
             numbered: list[_NumberedItem] = [
                 {"id": f"{payout_id}-{count - n:05d}", "created_at": payout["created_at"], "item": item}
-                for n, item in enumerate(self.world.payout_items[payout_id])]
+                for n, item in enumerate(self.world.payout_items[payout_id])
+            ]
             chunk, meta = page(numbered, params, {}, ("include_2020_tax_cutover",))
         return JSONResponse({"payout_items": [n["item"] for n in chunk], "meta": meta})
 
@@ -154,9 +176,16 @@ class GoCardlessApi:
         if wait:
             settled = await asyncio.get_running_loop().run_in_executor(None, self.sender.wait_idle, float(wait))
         status = self.world.status()
-        return JSONResponse({"step": status["step"], "total_steps": status["total_steps"],
-                             "finished": status["finished"], "events": events, "webhook_ids": webhook_ids,
-                             "deliveries_settled": settled})
+        return JSONResponse(
+            {
+                "step": status["step"],
+                "total_steps": status["total_steps"],
+                "finished": status["finished"],
+                "events": events,
+                "webhook_ids": webhook_ids,
+                "deliveries_settled": settled,
+            }
+        )
 
     async def control_status(self, _request: Request) -> Response:
         return JSONResponse(sandbox_status(self.world, self.sender, self.faults))
@@ -195,13 +224,18 @@ def _customer_changes(raw: bytes) -> dict[CustomerAttribute, Any]:
         raise ApiError(400, "invalid_api_usage", "invalid_document_structure", "Invalid document structure") from None
     changes = body.get("customers") if isinstance(body, dict) else None
     if not isinstance(changes, dict):
-        raise ApiError(400, "invalid_api_usage", "invalid_document_structure",
-                       'The request body must be {"customers": {...}}')
+        raise ApiError(
+            400, "invalid_api_usage", "invalid_document_structure", 'The request body must be {"customers": {...}}'
+        )
     attributes = {key: value for key, value in changes.items() if _is_attribute(key)}
     unknown = sorted(set(changes) - set(attributes))
     if unknown:
-        raise validation_failed([{"field": k, "message": "is not a customer attribute",
-                                  "request_pointer": f"/customers/{k}"} for k in unknown])
+        raise validation_failed(
+            [
+                {"field": k, "message": "is not a customer attribute", "request_pointer": f"/customers/{k}"}
+                for k in unknown
+            ]
+        )
     if "metadata" in attributes:
         _check_metadata(attributes["metadata"])
     return attributes
@@ -224,5 +258,6 @@ def _check_metadata(metadata: object) -> None:
             if not isinstance(value, str) or len(value) > 500:
                 problems.append(f"value of {key!r} must be a string of at most 500 characters")
     if problems:
-        raise validation_failed([{"field": "metadata", "message": p, "request_pointer": "/customers/metadata"}
-                                 for p in problems])
+        raise validation_failed(
+            [{"field": "metadata", "message": p, "request_pointer": "/customers/metadata"} for p in problems]
+        )

@@ -46,8 +46,11 @@ class GoCardlessStandIn:
 
     def credentials(self) -> dict[str, str]:
         """What to configure the connector with (these are sandbox values, shown on purpose)."""
-        return {"ML_CONNECTOR_GOCARDLESS_API_URL": self.url, "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN": self.token,
-                "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": self.webhook_secret}
+        return {
+            "ML_CONNECTOR_GOCARDLESS_API_URL": self.url,
+            "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN": self.token,
+            "ML_CONNECTOR_GOCARDLESS_WEBHOOK_SECRETS": self.webhook_secret,
+        }
 
     def play_step(self) -> list[Event]:
         """Play the next step and queue its webhooks (same as POST /_sandbox/step)."""
@@ -69,12 +72,18 @@ class GoCardlessStandIn:
         self.sender.close()
 
 
-def start_gocardless_stand_in(scenario: Scenario | str | Path, host: str = "127.0.0.1", port: int = 0,
-                              token: str = DEFAULT_TOKEN, webhook_url: str | None = None,
-                              webhook_secret: str = DEFAULT_WEBHOOK_SECRET, *,
-                              retry_intervals: Sequence[float] = GOCARDLESS_RETRY_INTERVALS,
-                              seed: int | None = None,
-                              clock: Callable[[], datetime] | None = None) -> GoCardlessStandIn:
+def start_gocardless_stand_in(
+    scenario: Scenario | str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str = DEFAULT_TOKEN,
+    webhook_url: str | None = None,
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+    *,
+    retry_intervals: Sequence[float] = GOCARDLESS_RETRY_INTERVALS,
+    seed: int | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> GoCardlessStandIn:
     """Load the scenario and serve the stand-in; webhooks go to `webhook_url` when one is given."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)

@@ -128,8 +128,11 @@ class SageCompany:
         if not self.check_logon(credentials.username, credentials.password):
             raise SageRuleError(FAULT_LOGON, LOGON_FAILURE_TEXT)
         if (credentials.company_code or "").upper() != self.info.code:
-            raise SageRuleError(FAULT_COMPANY, f"Invalid company code {credentials.company_code}: the company does "
-                                               "not exist or is not enabled for web services.")
+            raise SageRuleError(
+                FAULT_COMPANY,
+                f"Invalid company code {credentials.company_code}: the company does "
+                "not exist or is not enabled for web services.",
+            )
 
     def check_logon(self, username: str, password: str) -> bool:
         with self._read() as conn:
@@ -158,8 +161,15 @@ class SageCompany:
         rows = self._page("AR_OpenInvoice", INVOICE_COLUMNS, key, since, after, limit)
         return [invoice_record(r) for r in rows]
 
-    def _page(self, table: str, columns: tuple[str, ...], key: tuple[str, ...], since: Stamp | None,
-              after: tuple[str, ...] | None, limit: int) -> list[sqlite3.Row]:
+    def _page(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        key: tuple[str, ...],
+        since: Stamp | None,
+        after: tuple[str, ...] | None,
+        limit: int,
+    ) -> list[sqlite3.Row]:
         order = ("DateUpdated", "TimeUpdated", *key)
         where, params = ["1=1"], []
         if since is not None:
@@ -170,8 +180,9 @@ class SageCompany:
                 raise SageRuleError(FAULT_INVALID, "The page token does not belong to this list.")
             where.append(f"({', '.join(order)}) > ({', '.join('?' * len(order))})")
             params += list(after)
-        sql = (f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
-               f"ORDER BY {', '.join(order)} LIMIT ?")
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} ORDER BY {', '.join(order)} LIMIT ?"
+        )
         with self._read() as conn:
             return conn.execute(sql, [*params, limit]).fetchall()
 
@@ -183,7 +194,8 @@ class SageCompany:
             rows = conn.execute(
                 f"SELECT {', '.join(INVOICE_COLUMNS)} FROM AR_OpenInvoice WHERE ARDivisionNo = ? AND CustomerNo = ? "
                 "ORDER BY InvoiceDueDate, InvoiceDate, InvoiceNo, InvoiceType",
-                (ar_division_no, customer_no)).fetchall()
+                (ar_division_no, customer_no),
+            ).fetchall()
         return [invoice_record(r) for r in rows]
 
     def rows(self, table: str) -> list[dict[str, object]]:
@@ -210,10 +222,20 @@ class SageCompany:
                 raise SageRuleError(FAULT_EXISTS, f"Customer {ar_division_no}-{customer_no} already exists.")
             stamp = next_stamp(conn)
             values = {"CustomerName": "", "EmailAddress": "", **{k: str(v) for k, v in fields.items()}}
-            columns = ["ARDivisionNo", "CustomerNo", *values, "DateCreated", "TimeCreated", "DateUpdated",
-                       "TimeUpdated", "UserUpdatedKey"]
-            conn.execute(f"INSERT INTO AR_Customer ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                         [ar_division_no, customer_no, *values.values(), *stamp, *stamp, USER_KEY])
+            columns = [
+                "ARDivisionNo",
+                "CustomerNo",
+                *values,
+                "DateCreated",
+                "TimeCreated",
+                "DateUpdated",
+                "TimeUpdated",
+                "UserUpdatedKey",
+            ]
+            conn.execute(
+                f"INSERT INTO AR_Customer ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [ar_division_no, customer_no, *values.values(), *stamp, *stamp, USER_KEY],
+            )
             if customer_no.isdigit():
                 current = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
                 set_meta(conn, f"next_customer_no_{ar_division_no}", str(max(current, int(customer_no) + 1)))
@@ -224,30 +246,55 @@ class SageCompany:
             if customer_row(conn, ar_division_no, customer_no) is None:
                 raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
             if fields:
-                update(conn, "AR_Customer", {k: str(v) for k, v in fields.items()}, next_stamp(conn),
-                       ARDivisionNo=ar_division_no, CustomerNo=customer_no)
+                update(
+                    conn,
+                    "AR_Customer",
+                    {k: str(v) for k, v in fields.items()},
+                    next_stamp(conn),
+                    ARDivisionNo=ar_division_no,
+                    CustomerNo=customer_no,
+                )
 
     # --- invoices (scenario and test helpers) ----------------------------------------------------------------
 
-    def adjust_invoice_balance(self, ar_division_no: str, customer_no: str, invoice_no: str, invoice_type: str,
-                               balance: Decimal) -> InvoiceRecord:
+    def adjust_invoice_balance(
+        self, ar_division_no: str, customer_no: str, invoice_no: str, invoice_type: str, balance: Decimal
+    ) -> InvoiceRecord:
         """Set an invoice's Balance (e.g. a payment keyed in Sage by hand), restamping it like Sage would."""
         if isinstance(balance, float):
             raise TypeError("balance must be a Decimal, not a float")
         with self._write() as conn:
             row = invoice_row(conn, ar_division_no, customer_no, invoice_no, invoice_type)
             if row is None:
-                raise SageRuleError(FAULT_NO_KEY, f"Invoice {invoice_no} ({invoice_type}) of customer "
-                                                  f"{ar_division_no}-{customer_no} does not exist.")
+                raise SageRuleError(
+                    FAULT_NO_KEY,
+                    f"Invoice {invoice_no} ({invoice_type}) of customer {ar_division_no}-{customer_no} does not exist.",
+                )
             delta = Decimal(balance).quantize(CENT) - Decimal(row["Balance"])
             stamp = next_stamp(conn)
-            update(conn, "AR_OpenInvoice", {"Balance": str(Decimal(balance).quantize(CENT))}, stamp,
-                   ARDivisionNo=ar_division_no, CustomerNo=customer_no, InvoiceNo=invoice_no, InvoiceType=invoice_type)
+            update(
+                conn,
+                "AR_OpenInvoice",
+                {"Balance": str(Decimal(balance).quantize(CENT))},
+                stamp,
+                ARDivisionNo=ar_division_no,
+                CustomerNo=customer_no,
+                InvoiceNo=invoice_no,
+                InvoiceType=invoice_type,
+            )
             add_to_customer_balance(conn, ar_division_no, customer_no, delta, stamp)
             return _written_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type)
 
-    def add_invoice(self, ar_division_no: str, customer_no: str, invoice_no: str, invoice_type: str,
-                    invoice_date: date, due_date: date | None, balance: Decimal) -> InvoiceRecord:
+    def add_invoice(
+        self,
+        ar_division_no: str,
+        customer_no: str,
+        invoice_no: str,
+        invoice_type: str,
+        invoice_date: date,
+        due_date: date | None,
+        balance: Decimal,
+    ) -> InvoiceRecord:
         """A new open invoice (as if Sage's sales journal had been updated)."""
         with self._write() as conn:
             if customer_row(conn, ar_division_no, customer_no) is None:
@@ -255,8 +302,17 @@ class SageCompany:
             if invoice_row(conn, ar_division_no, customer_no, invoice_no, invoice_type) is not None:
                 raise SageRuleError(FAULT_EXISTS, f"Invoice {invoice_no} ({invoice_type}) already exists.")
             stamp = next_stamp(conn)
-            insert_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type, invoice_date, due_date,
-                           Decimal(balance).quantize(CENT), stamp)
+            insert_invoice(
+                conn,
+                ar_division_no,
+                customer_no,
+                invoice_no,
+                invoice_type,
+                invoice_date,
+                due_date,
+                Decimal(balance).quantize(CENT),
+                stamp,
+            )
             add_to_customer_balance(conn, ar_division_no, customer_no, Decimal(balance).quantize(CENT), stamp)
             return _written_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type)
 
@@ -293,12 +349,15 @@ class SageCompany:
 def _check_customer_fields(fields: Mapping[str, object]) -> None:
     unknown = sorted(set(fields) - set(CUSTOMER_FIELDS))
     if unknown:
-        raise SageRuleError(FAULT_INVALID, f"Column {unknown[0]} cannot be set through web services; settable: "
-                                           f"{', '.join(CUSTOMER_FIELDS)}.")
+        raise SageRuleError(
+            FAULT_INVALID,
+            f"Column {unknown[0]} cannot be set through web services; settable: {', '.join(CUSTOMER_FIELDS)}.",
+        )
 
 
-def _written_invoice(conn: sqlite3.Connection, div: str, cust: str, invoice_no: str,
-                     invoice_type: str) -> InvoiceRecord:
+def _written_invoice(
+    conn: sqlite3.Connection, div: str, cust: str, invoice_no: str, invoice_type: str
+) -> InvoiceRecord:
     """An invoice this transaction has just written, as a record."""
     row = invoice_row(conn, div, cust, invoice_no, invoice_type)
     assert row is not None, f"invoice {invoice_no} written in this transaction is missing"

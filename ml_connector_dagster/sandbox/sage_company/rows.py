@@ -15,10 +15,27 @@ from typing import TypedDict
 
 from ...sage100.model import CENT, CustomerRecord, InvoiceRecord, Stamp
 
-CUSTOMER_COLUMNS = ("ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress", "CurrentBalance", "CustomerStatus",
-                    "DateUpdated", "TimeUpdated")
-INVOICE_COLUMNS = ("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate",
-                   "Balance", "DateUpdated", "TimeUpdated")
+CUSTOMER_COLUMNS = (
+    "ARDivisionNo",
+    "CustomerNo",
+    "CustomerName",
+    "EmailAddress",
+    "CurrentBalance",
+    "CustomerStatus",
+    "DateUpdated",
+    "TimeUpdated",
+)
+INVOICE_COLUMNS = (
+    "ARDivisionNo",
+    "CustomerNo",
+    "InvoiceNo",
+    "InvoiceType",
+    "InvoiceDate",
+    "InvoiceDueDate",
+    "Balance",
+    "DateUpdated",
+    "TimeUpdated",
+)
 
 
 class CustomerRow(TypedDict):
@@ -52,14 +69,16 @@ def from_sage_date(value: str) -> date | None:
 
 # --- ML_Meta: counters and the last stamp -------------------------------------------------------------------
 
+
 def meta(conn: sqlite3.Connection, name: str, default: str) -> str:
     row = conn.execute("SELECT Value FROM ML_Meta WHERE Name = ?", (name,)).fetchone()
     return str(row[0]) if row else default
 
 
 def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
-    conn.execute("INSERT INTO ML_Meta VALUES (?, ?) ON CONFLICT (Name) DO UPDATE SET Value = excluded.Value",
-                 (name, value))
+    conn.execute(
+        "INSERT INTO ML_Meta VALUES (?, ?) ON CONFLICT (Name) DO UPDATE SET Value = excluded.Value", (name, value)
+    )
 
 
 def take_counter(conn: sqlite3.Connection, name: str) -> int:
@@ -82,51 +101,94 @@ def next_stamp(conn: sqlite3.Connection) -> Stamp:
 
 # --- AR_Customer and AR_OpenInvoice rows --------------------------------------------------------------------
 
+
 def update(conn: sqlite3.Connection, table: str, values: Mapping[str, str], stamp: Stamp, **key: str) -> None:
     """Set some columns of the row with this key, restamping DateUpdated/TimeUpdated."""
     assignments = {**values, "DateUpdated": stamp.DateUpdated, "TimeUpdated": stamp.TimeUpdated}
-    conn.execute(f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in assignments)} "
-                 f"WHERE {' AND '.join(f'{c} = ?' for c in key)}", [*assignments.values(), *key.values()])
+    conn.execute(
+        f"UPDATE {table} SET {', '.join(f'{c} = ?' for c in assignments)} "
+        f"WHERE {' AND '.join(f'{c} = ?' for c in key)}",
+        [*assignments.values(), *key.values()],
+    )
 
 
 def customer_row(conn: sqlite3.Connection, div: str, cust: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute("SELECT * FROM AR_Customer WHERE ARDivisionNo = ? AND CustomerNo = ?",
-                                           (div, cust)).fetchone()
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM AR_Customer WHERE ARDivisionNo = ? AND CustomerNo = ?", (div, cust)
+    ).fetchone()
     return row
 
 
 def customer_columns(row: sqlite3.Row) -> CustomerRow:
     """A whole AR_Customer row (`SELECT *`) by column name."""
     return {
-        "ARDivisionNo": row["ARDivisionNo"], "CustomerNo": row["CustomerNo"], "CustomerName": row["CustomerName"],
-        "EmailAddress": row["EmailAddress"], "CurrentBalance": row["CurrentBalance"],
-        "CreditLimit": row["CreditLimit"], "CreditHold": row["CreditHold"], "CustomerStatus": row["CustomerStatus"],
-        "TermsCode": row["TermsCode"], "DateLastPayment": row["DateLastPayment"],
-        "LastPaymentAmt": row["LastPaymentAmt"], "DateCreated": row["DateCreated"], "TimeCreated": row["TimeCreated"],
-        "DateUpdated": row["DateUpdated"], "TimeUpdated": row["TimeUpdated"], "UserUpdatedKey": row["UserUpdatedKey"],
+        "ARDivisionNo": row["ARDivisionNo"],
+        "CustomerNo": row["CustomerNo"],
+        "CustomerName": row["CustomerName"],
+        "EmailAddress": row["EmailAddress"],
+        "CurrentBalance": row["CurrentBalance"],
+        "CreditLimit": row["CreditLimit"],
+        "CreditHold": row["CreditHold"],
+        "CustomerStatus": row["CustomerStatus"],
+        "TermsCode": row["TermsCode"],
+        "DateLastPayment": row["DateLastPayment"],
+        "LastPaymentAmt": row["LastPaymentAmt"],
+        "DateCreated": row["DateCreated"],
+        "TimeCreated": row["TimeCreated"],
+        "DateUpdated": row["DateUpdated"],
+        "TimeUpdated": row["TimeUpdated"],
+        "UserUpdatedKey": row["UserUpdatedKey"],
     }
 
 
-def invoice_row(conn: sqlite3.Connection, div: str, cust: str, invoice_no: str,
-                invoice_type: str) -> sqlite3.Row | None:
+def invoice_row(
+    conn: sqlite3.Connection, div: str, cust: str, invoice_no: str, invoice_type: str
+) -> sqlite3.Row | None:
     row: sqlite3.Row | None = conn.execute(
         "SELECT * FROM AR_OpenInvoice WHERE ARDivisionNo = ? AND CustomerNo = ? AND InvoiceNo = ? AND InvoiceType = ?",
-        (div, cust, invoice_no, invoice_type)).fetchone()
+        (div, cust, invoice_no, invoice_type),
+    ).fetchone()
     return row
 
 
-def insert_invoice(conn: sqlite3.Connection, div: str, cust: str, invoice_no: str, invoice_type: str,
-                   invoice_date: date, due_date: date | None, balance: Decimal, stamp: Stamp) -> None:
+def insert_invoice(
+    conn: sqlite3.Connection,
+    div: str,
+    cust: str,
+    invoice_no: str,
+    invoice_type: str,
+    invoice_date: date,
+    due_date: date | None,
+    balance: Decimal,
+    stamp: Stamp,
+) -> None:
     # Sage keeps no original amount; NonTaxableAmt stands in for it so the row looks like a posted invoice.
     conn.execute(
         "INSERT INTO AR_OpenInvoice (ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType, InvoiceDate, InvoiceDueDate, "
         "NonTaxableAmt, Balance, DateUpdated, TimeUpdated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (div, cust, invoice_no, invoice_type, sage_date(invoice_date), sage_date(due_date), str(balance),
-         str(balance), *stamp))
+        (
+            div,
+            cust,
+            invoice_no,
+            invoice_type,
+            sage_date(invoice_date),
+            sage_date(due_date),
+            str(balance),
+            str(balance),
+            *stamp,
+        ),
+    )
 
 
-def add_to_customer_balance(conn: sqlite3.Connection, div: str, cust: str, delta: Decimal, stamp: Stamp,
-                            payment: Decimal | None = None, payment_date: date | None = None) -> None:
+def add_to_customer_balance(
+    conn: sqlite3.Connection,
+    div: str,
+    cust: str,
+    delta: Decimal,
+    stamp: Stamp,
+    payment: Decimal | None = None,
+    payment_date: date | None = None,
+) -> None:
     row = customer_row(conn, div, cust)
     assert row is not None, f"customer {div}-{cust} vanished inside a transaction"
     values = {"CurrentBalance": str((Decimal(row["CurrentBalance"]) + delta).quantize(CENT))}
@@ -136,11 +198,27 @@ def add_to_customer_balance(conn: sqlite3.Connection, div: str, cust: str, delta
 
 
 def customer_record(row: sqlite3.Row) -> CustomerRecord:
-    return CustomerRecord(row["ARDivisionNo"], row["CustomerNo"], row["CustomerName"], row["EmailAddress"],
-                          Decimal(row["CurrentBalance"]), row["CustomerStatus"], row["DateUpdated"], row["TimeUpdated"])
+    return CustomerRecord(
+        row["ARDivisionNo"],
+        row["CustomerNo"],
+        row["CustomerName"],
+        row["EmailAddress"],
+        Decimal(row["CurrentBalance"]),
+        row["CustomerStatus"],
+        row["DateUpdated"],
+        row["TimeUpdated"],
+    )
 
 
 def invoice_record(row: sqlite3.Row) -> InvoiceRecord:
-    return InvoiceRecord(row["ARDivisionNo"], row["CustomerNo"], row["InvoiceNo"], row["InvoiceType"],
-                         from_sage_date(row["InvoiceDate"]), from_sage_date(row["InvoiceDueDate"]),
-                         Decimal(row["Balance"]), row["DateUpdated"], row["TimeUpdated"])
+    return InvoiceRecord(
+        row["ARDivisionNo"],
+        row["CustomerNo"],
+        row["InvoiceNo"],
+        row["InvoiceType"],
+        from_sage_date(row["InvoiceDate"]),
+        from_sage_date(row["InvoiceDueDate"]),
+        Decimal(row["Balance"]),
+        row["DateUpdated"],
+        row["TimeUpdated"],
+    )

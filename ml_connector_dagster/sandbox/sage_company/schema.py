@@ -76,8 +76,17 @@ CREATE TABLE IF NOT EXISTS ML_Idempotency (
 """
 
 # The tables `SageCompany.rows` will show (tests and the sandbox's inspection).
-TABLES = frozenset({"AR_Customer", "AR_OpenInvoice", "AR_CashReceiptsDeposit", "AR_CashReceiptsHeader",
-                    "AR_CashReceiptsDetail", "AR_CashReceiptsHistory", "ML_Idempotency"})
+TABLES = frozenset(
+    {
+        "AR_Customer",
+        "AR_OpenInvoice",
+        "AR_CashReceiptsDeposit",
+        "AR_CashReceiptsHeader",
+        "AR_CashReceiptsDetail",
+        "AR_CashReceiptsHistory",
+        "ML_Idempotency",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -109,9 +118,18 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
     """The company and its logon, its customers (balances = their invoices'), then their open invoices."""
     c = scenario.company
     salt = os.urandom(16)
-    conn.execute("INSERT INTO ML_Company VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 (c.company_code, c.company_name, c.home_currency, c.bank_code, c.username, salt,
-                  hash_password(c.password, salt)))
+    conn.execute(
+        "INSERT INTO ML_Company VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            c.company_code,
+            c.company_name,
+            c.home_currency,
+            c.bank_code,
+            c.username,
+            salt,
+            hash_password(c.password, salt),
+        ),
+    )
     balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for inv in scenario.sage_invoices:
         balances[(inv.ARDivisionNo, inv.CustomerNo)] += inv.Balance
@@ -121,9 +139,27 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
             "INSERT INTO AR_Customer (ARDivisionNo, CustomerNo, CustomerName, EmailAddress, CurrentBalance, "
             "CustomerStatus, DateCreated, TimeCreated, DateUpdated, TimeUpdated, UserUpdatedKey) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (cust.ARDivisionNo, cust.CustomerNo, cust.CustomerName, cust.EmailAddress,
-             str(balances[(cust.ARDivisionNo, cust.CustomerNo)].quantize(CENT)), cust.CustomerStatus,
-             *stamp, *stamp, USER_KEY))
+            (
+                cust.ARDivisionNo,
+                cust.CustomerNo,
+                cust.CustomerName,
+                cust.EmailAddress,
+                str(balances[(cust.ARDivisionNo, cust.CustomerNo)].quantize(CENT)),
+                cust.CustomerStatus,
+                *stamp,
+                *stamp,
+                USER_KEY,
+            ),
+        )
     for inv in scenario.sage_invoices:
-        insert_invoice(conn, inv.ARDivisionNo, inv.CustomerNo, inv.InvoiceNo, inv.InvoiceType, inv.InvoiceDate,
-                       inv.InvoiceDueDate, inv.Balance, next_stamp(conn))
+        insert_invoice(
+            conn,
+            inv.ARDivisionNo,
+            inv.CustomerNo,
+            inv.InvoiceNo,
+            inv.InvoiceType,
+            inv.InvoiceDate,
+            inv.InvoiceDueDate,
+            inv.Balance,
+            next_stamp(conn),
+        )

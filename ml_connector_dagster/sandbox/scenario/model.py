@@ -13,8 +13,16 @@ from decimal import Decimal
 from pathlib import Path
 
 PAYMENT_ACTIONS = (
-    "created", "submitted", "confirmed", "paid_out", "failed", "cancelled", "charged_back",
-    "chargeback_cancelled", "chargeback_settled", "late_failure_settled",
+    "created",
+    "submitted",
+    "confirmed",
+    "paid_out",
+    "failed",
+    "cancelled",
+    "charged_back",
+    "chargeback_cancelled",
+    "chargeback_settled",
+    "late_failure_settled",
 )
 REFUND_ACTIONS = ("created", "paid", "failed", "refund_settled", "funds_returned")
 

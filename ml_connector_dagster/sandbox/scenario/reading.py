@@ -20,12 +20,30 @@ from .rows import Table, Validator, gc_customer, gc_mandate, gc_payment, gc_refu
 
 FILES = {
     "sage_customers.csv": ("ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"),
-    "sage_invoices.csv": ("ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate",
-                          "Balance"),
+    "sage_invoices.csv": (
+        "ARDivisionNo",
+        "CustomerNo",
+        "InvoiceNo",
+        "InvoiceType",
+        "InvoiceDate",
+        "InvoiceDueDate",
+        "Balance",
+    ),
     "gocardless_customers.csv": ("id", "email", "given_name", "family_name", "company_name", "metadata"),
     "gocardless_mandates.csv": ("id", "customer"),
-    "gocardless_payments.csv": ("id", "mandate", "amount", "currency", "charge_date", "reference", "description",
-                                "metadata", "fx_currency", "fx_amount", "lifecycle"),
+    "gocardless_payments.csv": (
+        "id",
+        "mandate",
+        "amount",
+        "currency",
+        "charge_date",
+        "reference",
+        "description",
+        "metadata",
+        "fx_currency",
+        "fx_amount",
+        "lifecycle",
+    ),
     "gocardless_refunds.csv": ("id", "payment", "amount", "lifecycle"),
 }
 OPTIONAL_FILES = ("gocardless_refunds.csv",)
@@ -60,6 +78,7 @@ def load_scenario(root: str | Path) -> Scenario:
 
 # --- company.json -----------------------------------------------------------------------------------
 
+
 def _company(path: Path, problems: list[str]) -> Company | None:
     if not path.exists():
         problems.append(f"{path.name}:1: file: missing; every scenario needs a company.json")
@@ -74,10 +93,10 @@ def _company(path: Path, problems: list[str]) -> Company | None:
         problems.append(f"{path.name}:1: column 1: must be a JSON object")
         return None
     fields = _CompanyFields(path.name, text, data, problems)
-    code = fields.text("company_code", r"[A-Za-z0-9]{3}", "is not exactly 3 letters or digits, e.g. \"ABC\"")
+    code = fields.text("company_code", r"[A-Za-z0-9]{3}", 'is not exactly 3 letters or digits, e.g. "ABC"')
     name = fields.text("company_name", r".+", "must be a non-empty string", default="")
-    currency = fields.text("home_currency", r"[A-Z]{3}", "is not a 3-letter ISO 4217 code, e.g. \"GBP\"")
-    bank = fields.text("bank_code", r"[A-Za-z0-9]", "must be 1 letter or digit, e.g. \"A\"", default="A")
+    currency = fields.text("home_currency", r"[A-Z]{3}", 'is not a 3-letter ISO 4217 code, e.g. "GBP"')
+    bank = fields.text("bank_code", r"[A-Za-z0-9]", 'must be 1 letter or digit, e.g. "A"', default="A")
     username, password = fields.logon()
     rates = fields.fx_rates()
     settings = fields.settings()
@@ -103,9 +122,12 @@ class _CompanyFields:
 
     def logon(self) -> tuple[str, str]:
         logon = self.data.get("logon")
-        if not (isinstance(logon, dict) and isinstance(logon.get("Username"), str)
-                and isinstance(logon.get("Password"), str)):
-            self.bad("logon", "must be {\"Username\": \"...\", \"Password\": \"...\"}")
+        if not (
+            isinstance(logon, dict)
+            and isinstance(logon.get("Username"), str)
+            and isinstance(logon.get("Password"), str)
+        ):
+            self.bad("logon", 'must be {"Username": "...", "Password": "..."}')
             return "", ""
         return logon["Username"], logon["Password"]
 
@@ -117,7 +139,7 @@ class _CompanyFields:
                     raise InvalidOperation
                 rates[cur] = Decimal(rate)
             except InvalidOperation:
-                self.bad("fx_rates", f"{cur}: {rate!r} must be a positive decimal string, e.g. \"0.8600\"")
+                self.bad("fx_rates", f'{cur}: {rate!r} must be a positive decimal string, e.g. "0.8600"')
         return rates
 
     def settings(self) -> dict[str, object]:
@@ -144,6 +166,7 @@ def _line_of(text: str, key: str) -> int:
 
 # --- CSV files --------------------------------------------------------------------------------------
 
+
 def _csv(path: Path, columns: tuple[str, ...], problems: list[str]) -> Table:
     if not path.exists():
         if path.name not in OPTIONAL_FILES:
@@ -162,8 +185,9 @@ def _csv(path: Path, columns: tuple[str, ...], problems: list[str]) -> Table:
                 if not any(cell.strip() for cell in record):
                     continue
                 if len(record) != len(header):
-                    problems.append(f"{path.name}:{reader.line_num}: row: has {len(record)} cells, the header has "
-                                    f"{len(header)}")
+                    problems.append(
+                        f"{path.name}:{reader.line_num}: row: has {len(record)} cells, the header has {len(header)}"
+                    )
                     continue
                 rows.append((reader.line_num, dict(zip(header, (cell.strip() for cell in record), strict=True))))
         except csv.Error as exc:
@@ -172,21 +196,41 @@ def _csv(path: Path, columns: tuple[str, ...], problems: list[str]) -> Table:
     return Table(path.name, rows)
 
 
-
 def _check_references(tables: dict[str, Table], problems: list[str]) -> None:
     """Every link points at a row that exists (invoice -> customer, payment -> mandate -> customer...)."""
+
     def keys(name: str, *cols: str) -> set[str]:
         return {"-".join(row[c] for c in cols) for _, row in tables[name].rows}
 
     checks = [
-        ("sage_invoices.csv", ("ARDivisionNo", "CustomerNo"), keys("sage_customers.csv", "ARDivisionNo", "CustomerNo"),
-         "CustomerNo", "no such customer in sage_customers.csv"),
-        ("gocardless_mandates.csv", ("customer",), keys("gocardless_customers.csv", "id"),
-         "customer", "no such customer in gocardless_customers.csv"),
-        ("gocardless_payments.csv", ("mandate",), keys("gocardless_mandates.csv", "id"),
-         "mandate", "no such mandate in gocardless_mandates.csv"),
-        ("gocardless_refunds.csv", ("payment",), keys("gocardless_payments.csv", "id"),
-         "payment", "no such payment in gocardless_payments.csv"),
+        (
+            "sage_invoices.csv",
+            ("ARDivisionNo", "CustomerNo"),
+            keys("sage_customers.csv", "ARDivisionNo", "CustomerNo"),
+            "CustomerNo",
+            "no such customer in sage_customers.csv",
+        ),
+        (
+            "gocardless_mandates.csv",
+            ("customer",),
+            keys("gocardless_customers.csv", "id"),
+            "customer",
+            "no such customer in gocardless_customers.csv",
+        ),
+        (
+            "gocardless_payments.csv",
+            ("mandate",),
+            keys("gocardless_mandates.csv", "id"),
+            "mandate",
+            "no such mandate in gocardless_mandates.csv",
+        ),
+        (
+            "gocardless_refunds.csv",
+            ("payment",),
+            keys("gocardless_payments.csv", "id"),
+            "payment",
+            "no such payment in gocardless_payments.csv",
+        ),
     ]
     for name, cols, known, column, message in checks:
         for line, row in tables[name].rows:

@@ -26,8 +26,9 @@ from .model import (
 )
 
 INVOICE_TYPES = ("IN", "CM", "DM", "FC", "PP", "PY", "BF", "BC")
-Record = TypeVar("Record", SageCustomer, SageInvoice, GoCardlessCustomer, GoCardlessMandate, GoCardlessPayment,
-                 GoCardlessRefund)
+Record = TypeVar(
+    "Record", SageCustomer, SageInvoice, GoCardlessCustomer, GoCardlessMandate, GoCardlessPayment, GoCardlessRefund
+)
 
 
 @dataclass
@@ -123,7 +124,7 @@ class Cell:
         try:
             data = json.loads(value)
         except json.JSONDecodeError as exc:
-            self.bad(column, f"not valid JSON ({exc.msg}); write e.g. {{\"sage_customer\": \"01-ABF\"}}")
+            self.bad(column, f'not valid JSON ({exc.msg}); write e.g. {{"sage_customer": "01-ABF"}}')
             return {}
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             self.bad(column, "must be a JSON object of string values")
@@ -144,11 +145,13 @@ class Cell:
 # A date a row needs but lacks has been reported as a problem (so the record is dropped); `or date.min` only
 # keeps the record's type honest until then.
 
+
 def sage_customer(c: Cell) -> SageCustomer:
     return SageCustomer(
         c.text("ARDivisionNo", r"[0-9]{2}", "is not a 2-digit AR division, e.g. 01"),
         c.text("CustomerNo", r"[A-Za-z0-9]{1,20}", "is not a customer number of up to 20 letters or digits"),
-        c.text("CustomerName"), c.optional("EmailAddress"),
+        c.text("CustomerName"),
+        c.optional("EmailAddress"),
         c.text("CustomerStatus", "[AI]", "is not A (active) or I (inactive)") if c.row.get("CustomerStatus") else "A",
     )
 
@@ -159,20 +162,28 @@ def sage_invoice(c: Cell) -> SageInvoice:
         c.text("CustomerNo", r"[A-Za-z0-9]{1,20}", "is not a customer number"),
         c.text("InvoiceNo", r"[A-Za-z0-9]{1,7}", "is not an invoice number of up to 7 letters or digits"),
         c.text("InvoiceType", "|".join(INVOICE_TYPES), f"is not a Sage invoice type ({' '.join(INVOICE_TYPES)})"),
-        c.date("InvoiceDate") or date.min, c.date("InvoiceDueDate") or date.min, c.decimal("Balance"),
+        c.date("InvoiceDate") or date.min,
+        c.date("InvoiceDueDate") or date.min,
+        c.decimal("Balance"),
     )
 
 
 def gc_customer(c: Cell) -> GoCardlessCustomer:
     return GoCardlessCustomer(
-        c.text("id", r"CU[A-Z0-9]+", "is not a GoCardless customer id (CU...)"), c.optional("email"),
-        c.optional("given_name"), c.optional("family_name"), c.optional("company_name"), c.metadata(),
+        c.text("id", r"CU[A-Z0-9]+", "is not a GoCardless customer id (CU...)"),
+        c.optional("email"),
+        c.optional("given_name"),
+        c.optional("family_name"),
+        c.optional("company_name"),
+        c.metadata(),
     )
 
 
 def gc_mandate(c: Cell) -> GoCardlessMandate:
-    return GoCardlessMandate(c.text("id", r"MD[A-Z0-9]+", "is not a mandate id (MD...)"),
-                             c.text("customer", r"CU[A-Z0-9]+", "is not a customer id (CU...)"))
+    return GoCardlessMandate(
+        c.text("id", r"MD[A-Z0-9]+", "is not a mandate id (MD...)"),
+        c.text("customer", r"CU[A-Z0-9]+", "is not a customer id (CU...)"),
+    )
 
 
 def gc_payment(c: Cell) -> GoCardlessPayment:
@@ -182,9 +193,15 @@ def gc_payment(c: Cell) -> GoCardlessPayment:
     return GoCardlessPayment(
         c.text("id", r"PM[A-Z0-9]+", "is not a payment id (PM...)"),
         c.text("mandate", r"MD[A-Z0-9]+", "is not a mandate id (MD...)"),
-        c.minor("amount") or 0, c.text("currency", r"[A-Z]{3}", "is not a 3-letter currency code"),
-        c.date("charge_date", required=False), c.optional("reference"), c.optional("description"),
-        c.metadata(), fx_currency, c.minor("fx_amount", required=False), c.lifecycle(PAYMENT_ACTIONS),
+        c.minor("amount") or 0,
+        c.text("currency", r"[A-Z]{3}", "is not a 3-letter currency code"),
+        c.date("charge_date", required=False),
+        c.optional("reference"),
+        c.optional("description"),
+        c.metadata(),
+        fx_currency,
+        c.minor("fx_amount", required=False),
+        c.lifecycle(PAYMENT_ACTIONS),
     )
 
 
@@ -192,5 +209,6 @@ def gc_refund(c: Cell) -> GoCardlessRefund:
     return GoCardlessRefund(
         c.text("id", r"RF[A-Z0-9]+", "is not a refund id (RF...)"),
         c.text("payment", r"PM[A-Z0-9]+", "is not a payment id (PM...)"),
-        c.minor("amount") or 0, c.lifecycle(REFUND_ACTIONS),
+        c.minor("amount") or 0,
+        c.lifecycle(REFUND_ACTIONS),
     )
