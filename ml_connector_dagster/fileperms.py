@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
-from typing import Iterable
 
 PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600

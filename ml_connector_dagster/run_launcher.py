@@ -21,9 +21,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus  # no public name for a health check's answer

@@ -6,11 +6,12 @@ one folder only live in its conftest.py; helpers that are not fixtures live in t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from ml_connector_dagster.gocardless.receiver import WEBHOOK_PATH, create_app
 from ml_connector_dagster.httpserve import ServerHandle, serve_in_thread

@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import dagster as dg
 import pytest
@@ -117,7 +117,7 @@ def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_naming_the_v
     ]
 
 
-# --- a real instance ----------------------------------------------------------------------------------------------------
+# --- a real instance --------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture

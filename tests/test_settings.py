@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector_dagster.secrets import SecretStore, generate_key, Secret
+from ml_connector_dagster.secrets import Secret, SecretStore, generate_key
 from ml_connector_dagster.settings import (
     GoCardlessSettings,
     ReconciliationSettings,
@@ -105,7 +105,7 @@ def test_a_toml_file_supplies_settings_and_the_environment_overrides_it(tmp_path
 
 
 def test_a_missing_toml_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError, match="ML_CONNECTOR_CONFIG: file .* does not exist"):
+    with pytest.raises(SettingsError, match=r"ML_CONNECTOR_CONFIG: file .* does not exist"):
         load_settings(base_env(tmp_path, ML_CONNECTOR_CONFIG=str(tmp_path / "nope.toml")))
 
 
@@ -291,7 +291,7 @@ NUMBER_IDS = [
 ]
 
 
-@pytest.mark.parametrize("value", NOT_PLAIN_NUMBERS + ["3601"], ids=NUMBER_IDS + ["over-an-hour"])
+@pytest.mark.parametrize("value", [*NOT_PLAIN_NUMBERS, "3601"], ids=[*NUMBER_IDS, "over-an-hour"])
 def test_a_sage_timeout_that_is_not_a_plain_number_of_seconds_up_to_an_hour_is_refused(
     tmp_path: Path, value: str
 ) -> None:
@@ -309,8 +309,8 @@ def test_a_sage_timeout_up_to_an_hour_is_accepted(tmp_path: Path, value: str, se
 
 @pytest.mark.parametrize(
     "value",
-    NOT_PLAIN_NUMBERS + ["1.5", str(64 * 1024 * 1024 + 1), "9" * 5000],
-    ids=NUMBER_IDS + ["fraction", "over-64-MiB", "5000-digits"],
+    [*NOT_PLAIN_NUMBERS, "1.5", str(64 * 1024 * 1024 + 1), "9" * 5000],
+    ids=[*NUMBER_IDS, "fraction", "over-64-MiB", "5000-digits"],
 )
 def test_a_webhook_size_limit_that_is_not_a_whole_number_up_to_64_mib_is_refused(tmp_path: Path, value: str) -> None:
     with pytest.raises(SettingsError) as err:
@@ -320,7 +320,7 @@ def test_a_webhook_size_limit_that_is_not_a_whole_number_up_to_64_mib_is_refused
 
 
 @pytest.mark.parametrize(
-    "rate", NOT_PLAIN_NUMBERS + ["0.0000001", "1000001"], ids=NUMBER_IDS + ["below-the-range", "above-the-range"]
+    "rate", [*NOT_PLAIN_NUMBERS, "0.0000001", "1000001"], ids=[*NUMBER_IDS, "below-the-range", "above-the-range"]
 )
 def test_an_fx_rate_that_is_not_a_plain_number_in_a_plausible_range_is_refused(tmp_path: Path, rate: str) -> None:
     with pytest.raises(SettingsError) as err:
@@ -513,7 +513,7 @@ def test_a_config_file_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
     config = tmp_path / "connector.toml"
     config.write_bytes(b'sage_username = "\xff"\n')
 
-    with pytest.raises(SettingsError, match="ML_CONNECTOR_CONFIG: .* is not valid TOML"):
+    with pytest.raises(SettingsError, match=r"ML_CONNECTOR_CONFIG: .* is not valid TOML"):
         load_settings(base_env(tmp_path, ML_CONNECTOR_CONFIG=str(config)))
 
 

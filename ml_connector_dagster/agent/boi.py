@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from ..sage100.model import (
     FAULT_COMPANY,
@@ -272,7 +273,7 @@ class BOIBackend:
 
     def _check_request(self, s: com.Session, request: CashReceiptRequest) -> None:
         """The product's rules, checked before Sage is touched (Sage may only warn on an overpayment)."""
-        if sum((l.amount for l in request.lines), Decimal(0)) != request.amount:
+        if sum((line.amount for line in request.lines), Decimal(0)) != request.amount:
             raise SageRuleError(FAULT_OUT_OF_BALANCE, OUT_OF_BALANCE_TEXT)
         balances = {
             (r.InvoiceNo, r.InvoiceType): r.Balance

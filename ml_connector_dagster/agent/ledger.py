@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 from ..fileperms import private_file
 from ..sage100.model import CashReceipt, CashReceiptRequest, lines_from_json, lines_to_json

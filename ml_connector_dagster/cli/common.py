@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..secrets import mask_credentials
 from ..settings import Settings, SettingsError, load_settings
@@ -23,7 +24,8 @@ def store_or_exit(settings: Settings | None = None) -> Store:
     settings = settings or settings_or_exit()
     try:
         return Store(settings.database_url)
-    except Exception as exc:  # the database is unreachable or not ours: say which, without a traceback
+    # The database is unreachable, its driver missing, its URL malformed or the schema not ours: say which.
+    except (SQLAlchemyError, OSError, RuntimeError, ImportError, ValueError) as exc:
         raise click.ClickException(
             f"cannot open the operational store ({exc.__class__.__name__}: "
             f"{mask_credentials(str(exc).splitlines()[0][:200]) if str(exc) else ''}); "
@@ -51,6 +53,6 @@ def echo_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
         return
     cells = [[printable(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip())

@@ -36,7 +36,7 @@ def check() -> None:
         click.echo("Settings are invalid:", err=True)
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     for name, value in settings.masked().items():
         click.echo(f"{name} = {value}")
     _warn_about_open_data(settings.home)
@@ -46,7 +46,7 @@ def check() -> None:
         click.echo("\nMissing settings:", err=True)
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     click.echo("\nSettings are valid.")
 
 

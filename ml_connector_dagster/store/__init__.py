@@ -33,4 +33,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["Store", "Inbox", "Ledger", "ReviewQueue", "AuditLog"]
+__all__ = ["AuditLog", "Inbox", "Ledger", "ReviewQueue", "Store"]

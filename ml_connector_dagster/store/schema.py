@@ -6,7 +6,7 @@ versioned in `schema_version`; `MIGRATIONS[i]` brings version i to i+1 and runs 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 

@@ -3,8 +3,8 @@ BOI backend over a fake of Sage's COM objects."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

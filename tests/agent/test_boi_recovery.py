@@ -33,8 +33,8 @@ def interrupted_write(backend: BOIBackend, sage: FakeSage, request: CashReceiptR
             "PostingAmt": float(request.amount),
             "Comment$": request.idempotency_key,
             "lines": [
-                {"InvoiceNo$": l.invoice_no, "InvoiceType$": l.invoice_type, "AmountPosted": l.amount}
-                for l in request.lines
+                {"InvoiceNo$": line.invoice_no, "InvoiceType$": line.invoice_type, "AmountPosted": line.amount}
+                for line in request.lines
             ],
         }
     ]

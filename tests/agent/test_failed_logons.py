@@ -8,7 +8,7 @@ test sleeps.
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest

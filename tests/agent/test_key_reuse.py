@@ -8,9 +8,9 @@ bank, customer, amount and lines may not.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
-from typing import Callable, Iterator
 
 import pytest
 
@@ -99,7 +99,7 @@ def test_the_same_request_again_returns_the_first_receipt(
 def test_a_key_whose_receipt_was_reversed_is_refused_saying_so(
     served: tuple[AgentClient, Written], make_request: MakeRequest
 ) -> None:
-    client, written = served
+    client, _written = served
     first = client.create_cash_receipt(make_request("PM1"))
     client.reverse_cash_receipt("PM1", "chargeback")
 

@@ -23,7 +23,8 @@ def test_the_wsdl_is_served_with_the_address_it_was_fetched_from(agent_server: S
 
 
 def test_a_sage_error_is_a_soap_fault_with_masfault_detail(agent_server: ServerHandle) -> None:
-    body = f"<a:GetOpenInvoices>{logon()}<a:arDivisionNo>01</a:arDivisionNo><a:customerNo>NOPE</a:customerNo></a:GetOpenInvoices>"
+    customer = "<a:arDivisionNo>01</a:arDivisionNo><a:customerNo>NOPE</a:customerNo>"
+    body = f"<a:GetOpenInvoices>{logon()}{customer}</a:GetOpenInvoices>"
 
     response = post(agent_server, envelope(body))
 

@@ -11,9 +11,9 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -39,7 +39,7 @@ def osv_stand_in(vulnerable: dict[str, dict]) -> Iterator[str]:
     """OSV's POST /v1/query on loopback: `vulnerable` maps a package name to the advisory it has."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        def do_POST(self) -> None:
             query = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             advisory = vulnerable.get(query["package"]["name"])
             body = json.dumps({"vulns": [advisory]} if advisory else {}).encode()

@@ -21,12 +21,12 @@ def run(*args: str, input: str | None = None):
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
     for name, command in group.commands.items():
-        yield prefix + (name,)
+        yield (*prefix, name)
         if isinstance(command, click.Group):
-            yield from all_commands(command, prefix + (name,))
+            yield from all_commands(command, (*prefix, name))
 
 
-@pytest.mark.parametrize("path", [()] + sorted(all_commands(main)), ids=lambda p: " ".join(p) or "main")
+@pytest.mark.parametrize("path", [(), *sorted(all_commands(main))], ids=lambda p: " ".join(p) or "main")
 def test_every_subcommand_has_help(path: tuple[str, ...]) -> None:
     result = run(*path, "--help")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from click.testing import CliRunner, Result
@@ -12,9 +12,9 @@ from click.testing import CliRunner, Result
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.cli.ping_cmd import scrub
 from ml_connector_dagster.httpserve import free_port
-from ml_connector_dagster.sandbox.stack import Stack, start_stack
 from ml_connector_dagster.sandbox.scenario import bundled
-from ml_connector_dagster.secrets import SecretStore, Secret, generate_key
+from ml_connector_dagster.sandbox.stack import Stack, start_stack
+from ml_connector_dagster.secrets import Secret, SecretStore, generate_key
 
 
 @pytest.fixture(scope="module")

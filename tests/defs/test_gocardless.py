@@ -3,8 +3,9 @@ against the GoCardless stand-in over HTTP."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -301,7 +302,7 @@ def test_the_events_sweep_refuses_a_listed_event_the_inbox_cannot_hold_and_says_
 
 
 def test_the_sweep_schedule_requests_the_sweep_job(instance: dg.DagsterInstance) -> None:
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(timezone.utc))
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC))
 
     [request] = gc_defs.gocardless_events_sweep.evaluate_tick(context).run_requests
 
@@ -314,7 +315,7 @@ def test_a_backfill_day_re_reads_the_payments_created_that_day(
 ) -> None:
     for _ in range(3):
         api_env.play_step()  # the stand-in stamps creation with today's date
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     job = gc_defs.gocardless_payments_backfill
 
     result = job.execute_in_process(instance=instance, resources=resources, partition_key=today)

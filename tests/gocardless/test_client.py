@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import gocardless_pro
 import pytest
@@ -106,7 +106,7 @@ def test_official_client_raises_for_an_unknown_resource(official: gocardless_pro
 
 def test_official_client_sees_validation_errors_on_metadata(official: gocardless_pro.Client) -> None:
     with pytest.raises(gc_errors.ValidationFailedError, match="at most 3 keys"):
-        official.customers.update("CU0001", params={"metadata": {k: "v" for k in "abcd"}})
+        official.customers.update("CU0001", params={"metadata": dict.fromkeys("abcd", "v")})
 
 
 # -- our client -------------------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_update_customer_metadata_is_the_one_write(client: GoCardlessClient) -> 
 
 def test_metadata_over_gocardless_limits_is_refused_naming_the_key(client: GoCardlessClient) -> None:
     with pytest.raises(GoCardlessRequestError, match="at most 3"):
-        client.update_customer_metadata("CU0003", {k: "v" for k in "abcd"})
+        client.update_customer_metadata("CU0003", dict.fromkeys("abcd", "v"))
     with pytest.raises(GoCardlessRequestError, match="'note': value is longer than 500"):
         client.update_customer_metadata("CU0003", {"note": "x" * 501})
 
@@ -191,7 +191,7 @@ def test_the_creditor_and_refunds_and_payouts_are_readable(
     items = list(client.payout_items(payouts[0]["id"]))
 
     assert [c["name"] for c in creditors] == ["ABC Services Ltd"]
-    assert (refund["amount"], refund["status"], list(client.list_refunds())[0]["id"]) == (10000, "paid", "RF0001")
+    assert (refund["amount"], refund["status"], next(iter(client.list_refunds()))["id"]) == (10000, "paid", "RF0001")
     assert client.get_payout(payouts[0]["id"])["amount"] == payouts[0]["amount"]
     assert items and all(isinstance(i["amount"], str) for i in items)
 

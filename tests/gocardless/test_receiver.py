@@ -142,7 +142,7 @@ def test_whitelisted_events_are_stored_once_and_others_only_counted(
     assert sorted(rows) == ["EVA", "EVB"]
     assert (rows["EVA"].resource_id, rows["EVA"].status, rows["EVB"].resource_id) == ("PM0001", "received", "RF0001")
     logs = delivery_logs(caplog)
-    assert [(l["stored"], l["duplicates"], l["ignored"]) for l in logs] == [(2, 0, 1), (0, 2, 1)]
+    assert [(log["stored"], log["duplicates"], log["ignored"]) for log in logs] == [(2, 0, 1), (0, 2, 1)]
     assert logs[0]["webhook_id"] == "WBFIRST" and logs[0]["events"] == 3 and "latency_ms" in logs[0]
 
 
@@ -171,8 +171,8 @@ def test_a_thousand_events_delivered_with_duplicates_out_of_order_and_concurrent
     assert len(stored) == 1000
     assert sorted(r.event_id for r in stored) == sorted(e["id"] for e in events)
     logs = delivery_logs(caplog)
-    assert sum(l["stored"] for l in logs) == 1000
-    assert sum(l["duplicates"] for l in logs) == sum(len(b) for b in deliveries) - 1000
+    assert sum(log["stored"] for log in logs) == 1000
+    assert sum(log["duplicates"] for log in logs) == sum(len(b) for b in deliveries) - 1000
 
 
 def _batches(rng: random.Random, events: list[dict]) -> list[list[dict]]:
@@ -212,7 +212,7 @@ def test_log_lines_never_contain_a_secret_or_the_body(webhook_url: str, caplog: 
 
     assert VECTOR_SECRET not in caplog.text and NEW_SECRET not in caplog.text
     assert "PMSENSITIVE0001" not in caplog.text
-    assert [l["status"] for l in delivery_logs(caplog)] == [204, 401]
+    assert [log["status"] for log in delivery_logs(caplog)] == [204, 401]
 
 
 def test_the_health_check_answers(receiver: ServerHandle) -> None:

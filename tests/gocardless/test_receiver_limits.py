@@ -13,7 +13,7 @@ import logging
 import select
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -80,7 +80,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
         if not chunk:
             return received
         received += chunk
-    raise socket.timeout(f"the server kept the connection open for {BOUND} s")
+    raise TimeoutError(f"the server kept the connection open for {BOUND} s")
 
 
 def trickle_until_closed(sock: socket.socket, data: bytes, pause: float = 0.05) -> bytes:

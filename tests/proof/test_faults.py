@@ -20,9 +20,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import dagster as dg
 import httpx
@@ -88,7 +88,7 @@ class AgentProcess:
             self.proc.wait(10)
 
 
-# --- the world each test breaks ----------------------------------------------------------------------------------------
+# --- the world each test breaks ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -163,7 +163,7 @@ def event_ids(events: list[dict]) -> set[str]:
     return {e["id"] for e in events}
 
 
-# --- the agent misbehaves -------------------------------------------------------------------------------------------------
+# --- the agent misbehaves ---------------------------------------------------------------------------------------------
 
 
 def test_agent_5xx_and_soap_timeouts_during_write_back_still_post_each_payment_once(make_world) -> None:
@@ -222,7 +222,7 @@ def test_agent_killed_after_committing_a_receipt_before_answering_posts_it_once(
         agent.kill()
 
 
-# --- GoCardless misbehaves -------------------------------------------------------------------------------------------------
+# --- GoCardless misbehaves --------------------------------------------------------------------------------------------
 
 
 def test_gocardless_429_5xx_and_html_pages_while_processing_lose_nothing(make_world) -> None:
@@ -244,7 +244,7 @@ def test_gocardless_429_5xx_and_html_pages_while_processing_lose_nothing(make_wo
     assert_exactly_once(world, acknowledged, PAYMENTS, "GoCardless 429/5xx/HTML")
 
 
-# --- the receiver dies during a burst ------------------------------------------------------------------------------------------
+# --- the receiver dies during a burst ---------------------------------------------------------------------------------
 
 
 def test_receiver_killed_during_a_burst_keeps_every_acknowledged_event(make_world) -> None:
@@ -288,7 +288,7 @@ def test_receiver_killed_during_a_burst_keeps_every_acknowledged_event(make_worl
     assert_exactly_once(world, event_ids(events), payments, "receiver killed mid-burst")
 
 
-# --- a Dagster run dies during the write-back -----------------------------------------------------------------------------------
+# --- a Dagster run dies during the write-back -------------------------------------------------------------------------
 
 POST_JOB = (
     "import dagster as dg\nfrom ml_connector_dagster.definitions import defs\n"

@@ -20,10 +20,11 @@ import base64
 import json
 import re
 import sqlite3
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -419,7 +420,7 @@ def test_details_nested_about_as_deep_as_the_json_parser_allows_are_204_or_400_n
     )
 
 
-# --- the SOAP services ---------------------------------------------------------------------------------------------------
+# --- the SOAP services ------------------------------------------------------------------------------------------------
 
 
 class Snapshot(dict):
@@ -441,7 +442,7 @@ class Sage:
     def post(self, url: str, body: bytes) -> httpx.Response:
         return self.client.post(url, content=body, headers={"Content-Type": "text/xml; charset=utf-8"})
 
-    def snapshot(self) -> "Snapshot":
+    def snapshot(self) -> Snapshot:
         company = self.stand_ins.company
         return Snapshot(
             {
@@ -740,7 +741,7 @@ def test_xxe_and_entity_expansion_payloads_are_refused(
     assert sage.snapshot() == untouched
 
 
-# --- the agent's field checks (issue 16): whole values, ASCII digits, held keys ----------------------------------------
+# --- the agent's field checks (issue 16): whole values, ASCII digits, held keys ---------------------------------------
 # Its own company and agent (not `sage` above, whose address other tests lock out with wrong passwords).
 # Every bad value is a client fault (400) naming its element; a key that holds a receipt answers that
 # receipt for the same request and a conflict fault naming both for any other; nothing is written.

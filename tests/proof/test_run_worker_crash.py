@@ -21,9 +21,10 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -75,7 +76,7 @@ class Crash:
     receipts: Counter  # receipts per payment in the simulated company
 
 
-# --- the daemon, the proxy and the kill ----------------------------------------------------------------------------------
+# --- the daemon, the proxy and the kill -------------------------------------------------------------------------------
 
 
 def fast_instance_yaml() -> str:
@@ -153,7 +154,7 @@ def aftermath(instance: dg.DagsterInstance, stack: Stack, at_kill: dict[str, Any
     )
 
 
-# --- the experiment ---------------------------------------------------------------------------------------------------------
+# --- the experiment ---------------------------------------------------------------------------------------------------
 
 
 def crash_the_write_back(tmp_path: Path, with_code_server: bool) -> Crash:

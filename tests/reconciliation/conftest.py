@@ -4,8 +4,8 @@ waiting for the write-back (`make_write_back`); the classes are in support/playe
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import dagster as dg
 import pytest

@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Callable
 
 import dagster as dg
 import pytest
@@ -54,9 +54,9 @@ def test_two_concurrent_passes_write_each_receipt_once_and_never_work_on_one_pay
 
     workers = {pid: {r.actor for r in wb.store.audit.list(subject=pid)} & {"pass-a", "pass-b"} for pid in ids}
     created = Counter(r.subject for r in wb.store.audit.list(action="cash_receipt.created"))
-    assert {pid: len(wb.receipts(pid)) for pid in ids} == {pid: 1 for pid in ids}
-    assert {pid: len(actors) for pid, actors in workers.items()} == {pid: 1 for pid in ids}
-    assert created == {pid: 1 for pid in ids}
+    assert {pid: len(wb.receipts(pid)) for pid in ids} == dict.fromkeys(ids, 1)
+    assert {pid: len(actors) for pid, actors in workers.items()} == dict.fromkeys(ids, 1)
+    assert created == dict.fromkeys(ids, 1)
     assert wb.store.ledger.counts() == {"posted": 6}
 
 
@@ -114,7 +114,7 @@ def test_with_the_agent_down_a_pass_stops_after_a_few_failures_and_leaves_the_re
 
     tried = [pid for pid in ids if wb.actions(pid, actor="this-pass")]
     assert tried == ids[:MAX_UNREACHABLE]
-    assert wb.store.ledger.statuses(ids) == {pid: "matched" for pid in ids}  # nothing was written: all still wait
+    assert wb.store.ledger.statuses(ids) == dict.fromkeys(ids, "matched")  # nothing was written: all still wait
     assert [wb.actions(pid, actor="this-pass") for pid in tried] == [["cash_receipt.deferred"]] * MAX_UNREACHABLE
     assert done.stopped and done.waiting == ids[MAX_UNREACHABLE:]
 
@@ -159,7 +159,7 @@ def test_with_a_wrong_sage_password_a_pass_holds_nothing_and_stops(make_write_ba
 
     done = post_matched(wb.store, agent, wb.settings.reconciliation(), wb.payments)
 
-    assert wb.store.ledger.statuses(ids) == {pid: "matched" for pid in ids}
+    assert wb.store.ledger.statuses(ids) == dict.fromkeys(ids, "matched")
     assert wb.store.review.list() == []
     assert done.stopped and "Logon failure" in done.stopped
 
@@ -226,7 +226,7 @@ def test_a_refund_that_arrives_before_the_receipt_is_written_needs_a_reversal_on
     assert (entry.status, entry.reason) == ("reversal_required", "refund") and len(wb.receipts(pid)) == 1
 
 
-# --- what Sage returns is compared with what was asked ------------------------------------------------------------------
+# --- what Sage returns is compared with what was asked ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("other", ["customer", "amount"])
@@ -274,7 +274,7 @@ class AgentWithRivalWriter(AgentClient):
 
     rival: Callable[[], object]
 
-    def get_open_invoices(self, ar_division_no: str, customer_no: str):  # noqa: ANN201 - as AgentClient's
+    def get_open_invoices(self, ar_division_no: str, customer_no: str):
         invoices = super().get_open_invoices(ar_division_no, customer_no)
         self.rival()
         return invoices
@@ -296,7 +296,7 @@ def test_a_receipt_sage_answers_the_write_with_that_differs_from_the_request_hol
     assert len(wb.receipts(pid)) == 1
 
 
-# --- a payment missing from the warehouse ---------------------------------------------------------------------------------
+# --- a payment missing from the warehouse -----------------------------------------------------------------------------
 
 
 def test_a_payment_missing_from_the_warehouse_waits_for_the_next_pass_and_the_audit_says_why(make_write_back) -> None:

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from ml_connector_dagster.store import Store
-from ml_connector_dagster.store.utc import utcnow
 from ml_connector_dagster.store.schema import SCHEMA_VERSION
+from ml_connector_dagster.store.utc import utcnow
 
 LATER = timedelta(minutes=5)
 
@@ -200,7 +200,7 @@ def _tamper(settings, sql: str) -> None:
 
 
 def test_verify_detects_an_edited_record(settings, store: Store) -> None:
-    for n in range(3):
+    for _n in range(3):
         store.audit.append("cash_receipt.created", "PM1", {"amount": "100.00"})
     _tamper(settings, 'UPDATE audit_log SET details = \'{"amount":"1.00"}\' WHERE seq = 2;')
 

@@ -47,7 +47,7 @@ PAYMENT_HISTORY = "AR_TransactionPaymentHistory_svc"
 class FakeObject:
     """One COM object: every method call is recorded; answers come from `answers`, the tables or the default 1."""
 
-    def __init__(self, sage: "FakeSage", name: str) -> None:
+    def __init__(self, sage: FakeSage, name: str) -> None:
         self._sage, self._name, self._cursor = sage, name, 0
         self._key: dict[str, Any] = {}
         self._values: dict[str, Any] = {}

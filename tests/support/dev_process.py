@@ -77,7 +77,7 @@ class DevProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @classmethod
-    def start(cls, tmp: Path, scenario: Path | None = None) -> "DevProcess":
+    def start(cls, tmp: Path, scenario: Path | None = None) -> DevProcess:
         """Start the command and wait (bounded) until the Dagster UI answers; the caller must `kill_everything`."""
         dev = cls(home=tmp / "dev-home", port=free_port(), log=tmp / "dev.log")
         command = [_ml_connector(), "dev", "--home", str(dev.home), "--port", str(dev.port)]

@@ -10,9 +10,9 @@ import asyncio
 import os
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from ml_connector_dagster.httpserve import free_port
 

@@ -3,9 +3,9 @@ size the stand-ins serve."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
-from typing import Callable
 
 from ml_connector_dagster.sage100 import AgentClient, RetryPolicy
 from ml_connector_dagster.sage100.model import CashReceiptRequest, ReceiptLine

@@ -7,7 +7,8 @@ fixed time in place of waiting for the event itself.
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
