@@ -2,7 +2,7 @@
 
 In a checkout the repository's dagster.yaml is used as is (it carries the comments explaining each
 value). An installed package has no repository, so it carries the same settings here;
-tests/proof/test_instance_config.py checks that both mean the same.
+tests/test_instance_config.py checks that both mean the same.
 """
 
 from __future__ import annotations
