@@ -81,6 +81,7 @@ INVOICE_FIELDS = (
     "InvoiceDate$",
     "InvoiceDueDate$",
     "Balance",
+    "PaymentsToday",
     "DateUpdated$",
     "TimeUpdated$",
 )

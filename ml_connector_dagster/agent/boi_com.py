@@ -125,6 +125,7 @@ def invoice_record(r: dict[str, Any]) -> InvoiceRecord:
         sage_date(r["InvoiceDate"]),
         sage_date(r["InvoiceDueDate"]),
         decimal(r["Balance"]),
+        decimal(r["PaymentsToday"]),
         r["DateUpdated"],
         normalise_time_updated(r["TimeUpdated"]),
     )

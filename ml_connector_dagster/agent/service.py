@@ -247,6 +247,7 @@ def _invoice(r: InvoiceRecord) -> dict[str, Any]:
         "InvoiceDate": r.InvoiceDate,
         "InvoiceDueDate": r.InvoiceDueDate,
         "Balance": r.Balance,
+        "PaymentsToday": r.PaymentsToday,
         "DateUpdated": r.DateUpdated,
         "TimeUpdated": r.TimeUpdated,
     }

@@ -157,6 +157,7 @@ def _invoice(i: Any) -> InvoiceRecord:
         i.InvoiceDate,
         i.InvoiceDueDate,
         _decimal(i.Balance),
+        _decimal(i.PaymentsToday),
         i.DateUpdated,
         i.TimeUpdated,
     )

@@ -182,7 +182,8 @@ class InvoiceRecord:
     InvoiceType: str
     InvoiceDate: date | None
     InvoiceDueDate: date | None
-    Balance: Decimal
+    Balance: Decimal  # lowered only by Sage's Cash Receipts Journal update
+    PaymentsToday: Decimal  # applied by receipts entered but not yet posted (people's and ours)
     DateUpdated: str
     TimeUpdated: str
 

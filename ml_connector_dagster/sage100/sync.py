@@ -92,6 +92,7 @@ INVOICES = TableSpec(
         "InvoiceDate": "DATE",
         "InvoiceDueDate": "DATE",
         "Balance": "DECIMAL(18,2)",
+        "PaymentsToday": "DECIMAL(18,2)",
         "DateUpdated": "VARCHAR",
         "TimeUpdated": "VARCHAR",
     },
@@ -105,6 +106,7 @@ INVOICES = TableSpec(
         _text(r.InvoiceDate),
         _text(r.InvoiceDueDate),
         _text(r.Balance),
+        _text(r.PaymentsToday),
         r.DateUpdated,
         r.TimeUpdated,
     ),
@@ -182,6 +184,16 @@ def sync_table(
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, spec: TableSpec) -> None:
+    """Create the table; one from an older layout (a column missing) is rebuilt, so the next poll, finding
+    no watermark, reloads it in full from Sage (it is a copy: nothing is lost)."""
+    columns = [
+        r[0]
+        for r in conn.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main'", [spec.name]
+        ).fetchall()
+    ]
+    if columns and columns != [*spec.columns, "synced_at"]:
+        conn.execute(f"DROP TABLE {spec.name}")
     conn.execute(spec.ddl())
 
 

@@ -17,7 +17,9 @@ from ml_connector_dagster.sage100.sync import INVOICES, SyncWindow, sync_table
 
 def inv(no: str, balance: str, stamp: datetime) -> InvoiceRecord:
     s = Stamp.of(stamp)
-    return InvoiceRecord("01", "ABF", no, "IN", date(2026, 10, 1), None, Decimal(balance), s.DateUpdated, s.TimeUpdated)
+    return InvoiceRecord(
+        "01", "ABF", no, "IN", date(2026, 10, 1), None, Decimal(balance), Decimal(0), s.DateUpdated, s.TimeUpdated
+    )
 
 
 class ScriptedAgent:
@@ -108,3 +110,20 @@ def test_a_backfill_stops_reading_past_its_last_day(connect) -> None:
 def test_inconsistent_windows_are_refused_with_the_reason(kwargs: dict, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         SyncWindow(**kwargs)
+
+
+def test_a_table_from_an_older_layout_is_rebuilt_and_reloaded_in_full(connect) -> None:
+    with connect() as conn:  # the layout before PaymentsToday was copied
+        conn.execute(
+            "CREATE TABLE sage_ar_invoices (ARDivisionNo VARCHAR, CustomerNo VARCHAR, InvoiceNo VARCHAR, "
+            "InvoiceType VARCHAR, InvoiceDate DATE, InvoiceDueDate DATE, Balance DECIMAL(18,2), "
+            "DateUpdated VARCHAR, TimeUpdated VARCHAR, synced_at TIMESTAMP)"
+        )
+        conn.execute("INSERT INTO sage_ar_invoices VALUES ('01','ABF','OLD','IN',NULL,NULL,5,'20261125','10.0',now())")
+    agent = ScriptedAgent([inv("A", "100.00", T0)])
+
+    result = sync_table(agent, connect, INVOICES)
+
+    assert agent.asked == [None] and result.rows_transferred == 1
+    with connect() as conn:
+        assert conn.execute("SELECT InvoiceNo, PaymentsToday FROM sage_ar_invoices").fetchall() == [("A", Decimal(0))]

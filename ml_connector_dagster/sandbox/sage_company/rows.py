@@ -33,6 +33,7 @@ INVOICE_COLUMNS = (
     "InvoiceDate",
     "InvoiceDueDate",
     "Balance",
+    "PaymentsToday",
     "DateUpdated",
     "TimeUpdated",
 )
@@ -219,6 +220,7 @@ def invoice_record(row: sqlite3.Row) -> InvoiceRecord:
         from_sage_date(row["InvoiceDate"]),
         from_sage_date(row["InvoiceDueDate"]),
         Decimal(row["Balance"]),
+        Decimal(row["PaymentsToday"]),
         row["DateUpdated"],
         row["TimeUpdated"],
     )
