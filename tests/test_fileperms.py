@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ml_connector_dagster import warehouse
 from ml_connector_dagster.agent.ledger import AgentLedger
 from ml_connector_dagster.cli import main
-from ml_connector_dagster.cli.dev_cmd import prepare_dagster_home
+from ml_connector_dagster.cli.dev_dagster import prepare_dagster_home
 from ml_connector_dagster.secrets import Secret, SecretStore
 from ml_connector_dagster.settings import load_settings
 

@@ -15,7 +15,8 @@ import requests
 from click.testing import CliRunner, Result
 
 from ml_connector_dagster.cli import main
-from ml_connector_dagster.cli.dev_cmd import ENV_FILE, child_environment, read_env_file, write_env_file
+from ml_connector_dagster.cli.dev_cmd import ENV_FILE, read_env_file, write_env_file
+from ml_connector_dagster.cli.dev_dagster import child_environment
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.sandbox.scenario import bundled
