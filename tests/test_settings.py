@@ -127,6 +127,17 @@ def test_an_environment_variable_overrides_the_stored_secret(tmp_path: Path) -> 
     assert settings.sage_password.reveal() == "from-env"
 
 
+def test_a_stored_secret_overrides_the_toml_file(tmp_path: Path) -> None:
+    key = generate_key()
+    SecretStore(tmp_path, Secret(key)).set("gocardless_access_token", "stored-token")
+    config = tmp_path / "connector.toml"
+    config.write_text('gocardless_access_token = "toml-token"\n')
+
+    settings = load_settings(base_env(tmp_path, ML_CONNECTOR_SECRET_KEY=key, ML_CONNECTOR_CONFIG=str(config)))
+
+    assert settings.gocardless_access_token.reveal() == "stored-token"
+
+
 def test_stored_secrets_without_the_key_give_a_clear_error(tmp_path: Path) -> None:
     SecretStore(tmp_path, Secret(generate_key())).set("sage_password", "stored-password")
 

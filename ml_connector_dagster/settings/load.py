@@ -1,7 +1,7 @@
 """Reading the settings from the environment, the TOML file and the stored secrets, every value checked.
 
-`load_settings` gathers the raw values (the TOML file first, then every non-empty ML_CONNECTOR_* variable
-over it, then stored secrets where neither gave one), checks each with `parse.py`, and raises one
+`load_settings` gathers the raw values (the TOML file first, stored secrets over it, then every non-empty
+ML_CONNECTOR_* variable over both), checks each with `parse.py`, and raises one
 SettingsError listing every problem, or returns `Settings`.
 """
 
@@ -32,7 +32,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
     raw = toml_file.read(env, problems)
-    raw.update({k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX) and v != ""})
+    from_env = {k[len(PREFIX) :].lower(): v for k, v in env.items() if k.startswith(PREFIX) and v != ""}
+    raw.update(from_env)
     raw.pop("config", None)
 
     home = Path(str(raw.pop("home", DEFAULT_HOME))).expanduser()
@@ -40,7 +41,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     values["database_url"] = parse.database_url(raw.pop("database_url", None), home, problems)
     key = Secret(str(raw["secret_key"])) if raw.get("secret_key") else None
     values["secret_key"] = key
-    _merge_stored_secrets(raw, home, key, problems)
+    _merge_stored_secrets(raw, set(from_env), home, key, problems)
 
     for name in ("sage_ebusiness_wsdl", "sage_agent_wsdl"):
         if raw.get(name):
@@ -98,13 +99,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def _merge_stored_secrets(raw: dict[str, object], home: Path, key: Secret | None, problems: list[str]) -> None:
+def _merge_stored_secrets(
+    raw: dict[str, object], from_env: set[str], home: Path, key: Secret | None, problems: list[str]
+) -> None:
+    """A stored secret wins over the TOML file (it was set on purpose with `secrets set`); the environment
+    wins over both (container secrets)."""
     store = SecretStore(home, key)
     if not store.path.exists():
         return
     for name in ("gocardless_access_token", "sage_password", "gocardless_webhook_secrets"):
-        if raw.get(name):
-            continue  # the environment overrides the stored value (container secrets)
+        if name in from_env:
+            continue
         try:
             secret = store.get(name)
         except DamagedSecret as exc:

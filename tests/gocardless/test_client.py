@@ -240,7 +240,7 @@ def test_the_stand_ins_rate_limit_is_honoured_across_a_listing(big_stand_in: GoC
     payments = list(client.list_payments())
 
     assert len(payments) == 1100  # 3 pages, 2 per second: one wait for the window to reset
-    assert len(sleep.waits) == 1 and sleep.waits[0] > 0.05
+    assert len(sleep.waits) == 1 and sleep.waits[0] > 0  # what was left of the window
 
 
 def test_a_slow_answer_times_out_and_is_retried(stand_in: GoCardlessStandIn) -> None:
