@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from ..sage100.model import CashReceipt, CashReceiptRequest, Credentials, CustomerRecord, InvoiceRecord, Stamp
-from .boi import BOIBackend, BOINames
+from .boi import BOIBackend
+from .boi_names import BOINames
 
 __all__ = ["BOIBackend", "BOINames", "Backend"]
 

@@ -2,22 +2,29 @@
 
 It follows the call sequence of Sage's public BOI examples. Several names in it (the cash receipt objects
 and task, `InvoiceType$` on lines, the deposit key, the history objects) are unconfirmed: they all live in
-`BOINames`, and this backend must be validated on a real Sage 100 installation before production use.
+`BOINames` (boi_names.py), and this backend must be validated on a real Sage 100 installation before
+production use.
+
+  boi.py          BOIBackend: the session, reads, and the cash receipt operations (one call per key at a
+                  time, the ledger, the product's checks)
+  boi_entry.py    writing the entry: deposit, receipt header and lines; deleting an unposted receipt
+  boi_recovery.py finding an interrupted write in Sage: in entry, or in history once posted
+  boi_names.py    BOINames and the fields read
+  boi_com.py      COM: session objects, return codes, reading records, Sage's field formats
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from ..sage100.model import (
     FAULT_COMPANY,
-    FAULT_EXISTS,
     FAULT_IN_PROGRESS,
     FAULT_LOGON,
     FAULT_NO_KEY,
@@ -36,58 +43,14 @@ from ..sage100.model import (
     repeat_of,
 )
 from . import boi_com as com
+from . import boi_entry as entry
+from . import boi_recovery as recovery
+from .boi_names import CUSTOMER_FIELDS, INVOICE_FIELDS, BOINames
 from .ledger import AgentLedger, KeyLocks
 
 log = logging.getLogger(__name__)
 DEFAULT_CLAIM_WAIT = 20.0  # seconds a call waits for another call's write of the same key (under zeep's 30 s)
-
-
-@dataclass(frozen=True)
-class BOINames:
-    """Every ProvideX name the BOI backend uses. Those marked (unconfirmed) follow Sage's naming convention
-    but were not checked against Sage's documentation: validate them on a real installation."""
-
-    script_progid: str = "ProvideX.Script"
-    session: str = "SY_Session"
-    module: str = "A/R"
-    customer_svc: str = "AR_Customer_svc"
-    open_invoice_svc: str = "AR_OpenInvoice_svc"
-    read_task: str = "AR_Customer_ui"
-    deposit_bus: str = "AR_CashReceiptsDeposit_bus"  # (unconfirmed)
-    receipts_bus: str = "AR_CashReceipts_bus"  # (unconfirmed)
-    receipts_task: str = "AR_CashReceipts_ui"  # (unconfirmed)
-    line_invoice_type: str = "InvoiceType$"  # (unconfirmed) field of AR_CashReceiptsDetail
-    comment_field: str = "Comment$"  # where the idempotency key (GoCardless payment id) is kept
-    history_svc: str = "AR_CashReceiptsHistory_svc"  # (unconfirmed) posted receipt lines
-    payment_history_svc: str = "AR_TransactionPaymentHistory_svc"  # (unconfirmed) posted payments per invoice
-    payment_reference_field: str = "PaymentReference$"  # of AR_TransactionPaymentHistory
-
-
-CUSTOMER_FIELDS = (
-    "ARDivisionNo$",
-    "CustomerNo$",
-    "CustomerName$",
-    "EmailAddress$",
-    "CurrentBalance",
-    "CustomerStatus$",
-    "DateUpdated$",
-    "TimeUpdated$",
-)
-INVOICE_FIELDS = (
-    "ARDivisionNo$",
-    "CustomerNo$",
-    "InvoiceNo$",
-    "InvoiceType$",
-    "InvoiceDate$",
-    "InvoiceDueDate$",
-    "Balance",
-    "PaymentsToday",
-    "DateUpdated$",
-    "TimeUpdated$",
-)
-HEADER_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$", "PostingAmt")
-HISTORY_FIELDS = ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$")
-PAYMENT_HISTORY_FIELDS = ("ARDivisionNo$", "CustomerNo$", "CheckNo$")
+DEFAULT_NAMES = BOINames()  # Sage's names as the public examples have them; see boi_names.py
 
 
 class BOIBackend:
@@ -99,7 +62,7 @@ class BOIBackend:
         self,
         mas90_home: str,
         ledger: AgentLedger,
-        names: BOINames = BOINames(),
+        names: BOINames = DEFAULT_NAMES,
         dispatch: Callable[[str], Any] = com.win32_dispatch,
         today: Callable[[], date] = date.today,
         claim_wait: float = DEFAULT_CLAIM_WAIT,
@@ -128,26 +91,15 @@ class BOIBackend:
                     FAULT_COMPANY,
                     f"Invalid company code {credentials.company_code}: {com.message(ss, 'nSetCompany failed')}",
                 )
-            self.check(ss, ss.nSetDate(self.names.module, self._today().strftime("%Y%m%d")), "nSetDate")
-            self.check(ss, ss.nSetModule(self.names.module), "nSetModule")
-            self.check(ss, ss.nSetProgram(ss.nLookupTask(task)), f"nSetProgram({task})")
+            com.check(ss, ss.nSetDate(self.names.module, self._today().strftime("%Y%m%d")), "nSetDate")
+            com.check(ss, ss.nSetModule(self.names.module), "nSetModule")
+            com.check(ss, ss.nSetProgram(ss.nLookupTask(task)), f"nSetProgram({task})")
             yield session
         finally:
             for obj in reversed(session.objects):
                 com.quietly(obj.DropObject)
             com.quietly(ss.nCleanup)
             com.quietly(ss.DropObject)
-
-    @staticmethod
-    def check(obj: Any, rc: Any, what: str) -> int:
-        """BOI return codes: 1 success, -1 success with a warning (logged), 0 failure (sLastErrorMsg raised)."""
-        code = com.rc(rc)
-        if code == 0:
-            error = str(getattr(obj, "sLastErrorNum", "") or "BOI_Error")
-            raise SageRuleError(error, com.message(obj, f"{what} failed"))
-        if code == -1:
-            log.warning("Sage warned on %s: %s", what, com.message(obj, "(no message)"))
-        return code
 
     # --- reads ------------------------------------------------------------------------------------------------
 
@@ -159,7 +111,7 @@ class BOIBackend:
         self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None, limit: int
     ) -> list[CustomerRecord]:
         with self.session(credentials, self.names.read_task) as s:
-            rows = [com.customer_record(r) for r in self._rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
+            rows = [com.customer_record(r) for r in com.rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
         return com.page(rows, since, after, limit)
 
     def list_open_invoices(
@@ -173,22 +125,15 @@ class BOIBackend:
     def get_open_invoices(self, credentials: Credentials, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         with self.session(credentials, self.names.read_task) as s:
             customer = s.new(self.names.customer_svc)
-            self.check(customer, customer.nSetKeyValue("ARDivisionNo$", ar_division_no), "nSetKeyValue")
-            self.check(customer, customer.nSetKeyValue("CustomerNo$", customer_no), "nSetKeyValue")
+            com.check(customer, customer.nSetKeyValue("ARDivisionNo$", ar_division_no), "nSetKeyValue")
+            com.check(customer, customer.nSetKeyValue("CustomerNo$", customer_no), "nSetKeyValue")
             if com.rc(customer.nFind()) != 1:
                 raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
             rows = [r for r in self._invoices(s) if (r.ARDivisionNo, r.CustomerNo) == (ar_division_no, customer_no)]
         return sorted(rows, key=lambda r: (r.InvoiceDueDate or date.min, r.InvoiceDate or date.min, r.InvoiceNo))
 
     def _invoices(self, s: com.Session) -> list[InvoiceRecord]:
-        return [com.invoice_record(r) for r in self._rows(s.new(self.names.open_invoice_svc), INVOICE_FIELDS)]
-
-    def _rows(self, obj: Any, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
-        """Every record of a service object: nMoveFirst, then nGetValue per field until nEOF."""
-        obj.nMoveFirst()
-        while not com.eof(obj):
-            yield {name.rstrip("$"): com.get(obj, name) for name in fields}
-            obj.nMoveNext()
+        return [com.invoice_record(r) for r in com.rows(s.new(self.names.open_invoice_svc), INVOICE_FIELDS)]
 
     # --- cash receipts -------------------------------------------------------------------------------------------
 
@@ -241,16 +186,24 @@ class BOIBackend:
         found = self.ledger.get(key)
         if found is None or found[0] != "pending":
             return found
-        recovered = self._recover(s, found[1])
-        return None if recovered is None else (recovered.status, recovered)
+        recovered = recovery.recovered(s, self.names, found[1])
+        if recovered is None:
+            return None
+        self.ledger.complete(recovered)
+        log.info(
+            "Recovered the interrupted cash receipt for key %r from Sage (%s)",
+            recovered.idempotency_key,
+            recovered.status,
+        )
+        return recovered.status, recovered
 
     def _enter(self, s: com.Session, request: CashReceiptRequest, check_no: str) -> CashReceipt:
         """Write the receipt and record it. Sage's refusal frees the key; any other failure leaves it pending,
         because the write may have reached Sage (the next call for the key looks for it there)."""
         try:
             self._check_request(s, request)
-            deposit_no = self._deposit(s, request)
-            self._write_receipt(s, request, deposit_no, check_no)
+            deposit_no = entry.deposit(s, self.names, request)
+            entry.write_receipt(s, self.names, request, deposit_no, check_no)
         except SageRuleError:
             self.ledger.abandon(request.idempotency_key)
             raise
@@ -292,96 +245,6 @@ class BOIBackend:
                     f"({applied[key]}) exceeds its balance of {balances[key]}.",
                 )
 
-    def _deposit(self, s: com.Session, request: CashReceiptRequest, sign: Decimal = Decimal(1)) -> str:
-        """The unposted deposit for this bank code and date, or a new one; its amount grows by the receipt's."""
-        dep = s.new(self.names.deposit_bus)
-        wanted = (request.bank_code, request.deposit_date.strftime("%Y%m%d"))
-        rows = list(self._rows(dep, ("DepositNo$", "BankCode$", "DepositDate$")))
-        match = next((r["DepositNo"] for r in rows if (r["BankCode"], r["DepositDate"]) == wanted), None)
-        deposit_no = (
-            match or f"{max((int(r['DepositNo']) for r in rows if str(r['DepositNo']).isdigit()), default=0) + 1:05d}"
-        )
-        self.check(dep, dep.nSetKeyValue("DepositNo$", deposit_no), "deposit nSetKeyValue")
-        is_new = self.check(dep, dep.nSetKey(), "deposit nSetKey") == 2
-        current = Decimal(0) if is_new else com.decimal(com.get(dep, "CashDepositAmt"))
-        if is_new:
-            self.check(dep, dep.nSetValue("BankCode$", request.bank_code), "deposit BankCode$")
-            self.check(dep, dep.nSetValue("DepositDate$", wanted[1]), "deposit DepositDate$")
-            self.check(dep, dep.nSetValue("DepositDesc$", "GoCardless"), "deposit DepositDesc$")
-        self.check(dep, dep.nSetValue("CashDepositAmt", current + sign * request.amount), "deposit CashDepositAmt")
-        self.check(dep, dep.nWrite(), "deposit nWrite")
-        return deposit_no
-
-    def _write_receipt(
-        self, s: com.Session, request: CashReceiptRequest, deposit_no: str, check_no: str, sign: Decimal = Decimal(1)
-    ) -> None:
-        """Header keys, PostingAmt and the key in Comment$, then each line, then the header's nWrite."""
-        cr = s.new(self.names.receipts_bus)
-        for field, value in (
-            ("DepositNo$", deposit_no),
-            ("ARDivisionNo$", request.ar_division_no),
-            ("CustomerNo$", request.customer_no),
-            ("CheckNo$", check_no),
-        ):
-            self.check(cr, cr.nSetKeyValue(field, value), f"receipt {field}")
-        if self.check(cr, cr.nSetKey(), "receipt nSetKey") != 2:
-            raise SageRuleError(FAULT_EXISTS, f"Cash receipt {check_no} already exists in deposit {deposit_no}.")
-        self.check(cr, cr.nSetValue("PostingAmt", sign * request.amount), "receipt PostingAmt")
-        self.check(cr, cr.nSetValue(self.names.comment_field, request.idempotency_key), "receipt comment")
-        lines = cr.oLines
-        try:
-            for line in request.lines:
-                self.check(lines, lines.nAddLine(), "line nAddLine")
-                self.check(lines, lines.nSetValue("InvoiceNo$", line.invoice_no), "line InvoiceNo$")
-                self.check(lines, lines.nSetValue(self.names.line_invoice_type, line.invoice_type), "line InvoiceType")
-                self.check(lines, lines.nSetValue("AmountPosted", sign * line.amount), "line AmountPosted")
-                self.check(lines, lines.nWrite(), "line nWrite")
-            self.check(cr, cr.nWrite(), "receipt nWrite")
-        except SageRuleError:
-            com.quietly(cr.nClear)  # nothing reaches Sage's files until the header's nWrite succeeds
-            raise
-
-    def _recover(self, s: com.Session, pending: CashReceipt) -> CashReceipt | None:
-        """Where an interrupted write may be: still in entry (the key in the header's comment) or, once the
-        Cash Receipts Journal has been updated, in history (the check number reserved for it, or the key)."""
-        found = self._in_entry(s, pending) or self._in_history(s, pending)
-        if found is None:
-            return None
-        deposit_no, check_no, status = found
-        receipt = replace(
-            pending,
-            deposit_no=deposit_no,
-            check_no=check_no,
-            status=status,
-            created=False,
-            receipt_id=receipt_id(pending.bank_code, deposit_no, pending.ar_division_no, pending.customer_no, check_no),
-        )
-        self.ledger.complete(receipt)
-        log.info("Recovered the interrupted cash receipt for key %r from Sage (%s)", pending.idempotency_key, status)
-        return receipt
-
-    def _in_entry(self, s: com.Session, pending: CashReceipt) -> tuple[str, str, str] | None:
-        row = self._header_with_comment(s, pending.idempotency_key)
-        return None if row is None else (com.text(row["DepositNo"]), com.text(row["CheckNo"]), "entered")
-
-    def _in_history(self, s: com.Session, pending: CashReceipt) -> tuple[str, str, str] | None:
-        """Posted lines carry the receipt's check number (unique: the ledger reserves each once); payment
-        history may also carry the key as its PaymentReference. Both are read whole: history has no index here."""
-        ours = (pending.ar_division_no, pending.customer_no, pending.check_no)
-        for row in self._rows(s.new(self.names.history_svc), HISTORY_FIELDS):
-            if com.key_of(row) == ours:
-                return com.text(row["DepositNo"]), com.text(row["CheckNo"]), "posted"
-        reference = self.names.payment_reference_field
-        for row in self._rows(s.new(self.names.payment_history_svc), (*PAYMENT_HISTORY_FIELDS, reference)):
-            if com.key_of(row) == ours or com.text(row[reference.rstrip("$")]) == pending.idempotency_key:
-                return pending.deposit_no, com.text(row["CheckNo"]), "posted"
-        return None
-
-    def _header_with_comment(self, s: com.Session, comment: str) -> dict[str, Any] | None:
-        cr = s.new(self.names.receipts_bus)
-        rows = self._rows(cr, (*HEADER_FIELDS, self.names.comment_field))
-        return next((r for r in rows if r[self.names.comment_field.rstrip("$")] == comment), None)
-
     def reverse_cash_receipt(self, credentials: Credentials, idempotency_key: str, reason: str) -> CashReceipt:
         """Unposted: delete the entry. Posted: enter an offsetting negative receipt (unconfirmed practice)."""
         with self.session(credentials, self.names.receipts_task) as s, self._claimed(idempotency_key):
@@ -391,9 +254,12 @@ class BOIBackend:
             status, receipt = found
             if status == "reversed":
                 return receipt
-            if not self._delete_entry(s, receipt) and self._header_with_comment(s, f"{idempotency_key}-R") is None:
+            reversal_key = f"{idempotency_key}-R"
+            if not entry.delete_entry(s, self.names, receipt) and (
+                recovery.header_with_comment(s, self.names, reversal_key) is None
+            ):
                 request = CashReceiptRequest(
-                    f"{idempotency_key}-R",
+                    reversal_key,
                     self._today(),
                     receipt.bank_code,
                     receipt.ar_division_no,
@@ -402,22 +268,7 @@ class BOIBackend:
                     reason,
                     receipt.lines,
                 )
-                deposit_no = self._deposit(s, request, Decimal(-1))
-                self._write_receipt(s, request, deposit_no, f"{receipt.check_no[:9]}R", Decimal(-1))
+                deposit_no = entry.deposit(s, self.names, request, Decimal(-1))
+                entry.write_receipt(s, self.names, request, deposit_no, f"{receipt.check_no[:9]}R", Decimal(-1))
         self.ledger.reversed(idempotency_key, reason)
         return replace(receipt, status="reversed", reversal_reason=reason)
-
-    def _delete_entry(self, s: com.Session, receipt: CashReceipt) -> bool:
-        cr = s.new(self.names.receipts_bus)
-        for field, value in (
-            ("DepositNo$", receipt.deposit_no),
-            ("ARDivisionNo$", receipt.ar_division_no),
-            ("CustomerNo$", receipt.customer_no),
-            ("CheckNo$", receipt.check_no),
-        ):
-            self.check(cr, cr.nSetKeyValue(field, value), f"receipt {field}")
-        if self.check(cr, cr.nSetKey(), "receipt nSetKey") != 1:
-            com.quietly(cr.nClear)
-            return False  # no longer in entry: the journal has posted it
-        self.check(cr, cr.nDelete(), "receipt nDelete")
-        return True

@@ -1,11 +1,12 @@
-"""Talking to Sage's BOI over COM: the session's objects, return codes, by-reference values and Sage's
-field formats, for agent/boi.py. Nothing here knows about cash receipts or the ledger.
+"""Talking to Sage's BOI over COM: the session's objects, return codes, reading every record, by-reference
+values and Sage's field formats, for the BOI backend (agent/boi.py, boi_entry.py, boi_recovery.py). Nothing
+here knows about cash receipts or the ledger.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from ..sage100.model import CENT, CustomerRecord, InvoiceRecord, Listed, SageRul
 L = TypeVar("L", bound=Listed)
 
 log = logging.getLogger(__name__)
+sage_warnings = logging.getLogger("ml_connector_dagster.agent.boi")  # the BOI backend's name, as operators know it
 
 
 def win32_dispatch(progid: str) -> Any:
@@ -49,6 +51,25 @@ def rc(value: Any) -> int:
     if isinstance(value, tuple):
         value = value[0]
     return int(value)
+
+
+def check(obj: Any, rc_value: Any, what: str) -> int:
+    """BOI return codes: 1 success, -1 success with a warning (logged), 0 failure (sLastErrorMsg raised)."""
+    code = rc(rc_value)
+    if code == 0:
+        error = str(getattr(obj, "sLastErrorNum", "") or "BOI_Error")
+        raise SageRuleError(error, message(obj, f"{what} failed"))
+    if code == -1:
+        sage_warnings.warning("Sage warned on %s: %s", what, message(obj, "(no message)"))
+    return code
+
+
+def rows(obj: Any, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Every record of a service object: nMoveFirst, then nGetValue per field until nEOF."""
+    obj.nMoveFirst()
+    while not eof(obj):
+        yield {name.rstrip("$"): get(obj, name) for name in fields}
+        obj.nMoveNext()
 
 
 def eof(obj: Any) -> bool:

@@ -1,7 +1,7 @@
 """The JSON the GoCardless stand-in serves, as TypedDicts: resources, their links, events, pages and errors.
 
 Only the fields the stand-in fills, named and nested as GoCardless's API reference has them; the world
-(gocardless_state.py) builds them, the API (gocardless_api/) serves them and the webhook sender sends the
+(gocardless_state/) builds them, the API (gocardless_api/) serves them and the webhook sender sends the
 events. Amounts are integers of minor units, except a payout item's (a string of minor units to one
 decimal, "45.0"); timestamps and dates are ISO 8601 strings. The key order of a served object is the
 order of the literal that builds it, not of these declarations.

@@ -9,7 +9,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_connector_dagster.bench.matching import baseline_match, generate_company, grouped_baseline_match
+from ml_connector_dagster.bench.matching import baseline_match, grouped_baseline_match
+from ml_connector_dagster.bench.matching_company import generate_company
 from ml_connector_dagster.matching import (
     HELD,
     INVOICE_TYPES,

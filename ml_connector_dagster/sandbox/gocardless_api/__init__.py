@@ -19,7 +19,7 @@ The control API lives under `/_sandbox/` (no auth; a local tool):
      "rate_limit": {"limit": 100, "window_seconds": 60} | null}
 
   stand_in.py  start_gocardless_stand_in, GoCardlessStandIn: a running stand-in and its shortcuts
-  routes.py    the resources' and the control API's routes over the world (gocardless_state.py)
+  routes.py    the resources' and the control API's routes over the world (gocardless_state/)
   listing.py   filters, newest-first order and cursor pages
   gate.py      the outermost layer: rate limit, faults acted out, bearer token and version
   faults.py    the queued faults and the rate limit window
