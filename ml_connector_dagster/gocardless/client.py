@@ -336,6 +336,9 @@ def _status(exc: Exception) -> int | None:
     return int(status) if status else None
 
 
+HTTP_DATE_GRANULARITY = 1.0
+
+
 def _rate_limit_wait(exc: Exception, status: int | None) -> float | None:
     """For a 429: seconds until `RateLimit-Reset` (an HTTP date) or `Retry-After`, when given.
 
@@ -351,7 +354,9 @@ def _rate_limit_wait(exc: Exception, status: int | None) -> float | None:
             when = parsedate_to_datetime(reset)
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds()) + random.uniform(0.0, 0.25)
+            # An HTTP date has whole seconds: the window may end up to a second after the one named.
+            until = (when - datetime.now(UTC)).total_seconds() + HTTP_DATE_GRANULARITY
+            return max(0.0, until) + random.uniform(0.0, 0.25)
         except (TypeError, ValueError):
             pass
     retry_after = headers.get("retry-after")
