@@ -44,6 +44,7 @@ from ..store.ledger import Ledger, LedgerEntry
 from ..store.utc import utcnow
 from ..warehouse import table_exists
 from .evaluate import PAYMENT_COLUMNS, match_settings, reversal_details
+from .receipt_check import invoice_key, lines_of, receipt_differences, receipt_view, request_record
 
 log = logging.getLogger(__name__)
 
@@ -349,10 +350,10 @@ class _Attempt:
 
     def _found(self, payment: PaymentRow, receipt: CashReceipt) -> PostingOutcome:
         asked = self.entry.request or {"customer": self.customer, "amount": self.entry.home_amount}
-        differences = _differences(asked, receipt)
+        differences = receipt_differences(asked, receipt)
         if differences:
             return self._mismatch(asked, receipt, differences)
-        return self._record(payment, receipt, _lines_of(receipt), self.entry.rule, note="found existing receipt")
+        return self._record(payment, receipt, lines_of(receipt), self.entry.rule, note="found existing receipt")
 
     # --- writing it -----------------------------------------------------------------------------------------
 
@@ -417,7 +418,7 @@ class _Attempt:
         return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
 
     def _send(self, payment: PaymentRow, request: CashReceiptRequest, rule: str | None, why: str) -> PostingOutcome:
-        asked = _request_record(request)
+        asked = request_record(request)
         if not self.store.ledger.transition(self.pid, ["posting"], owner=self.owner, request=asked):
             return self._lost()
         self.store.audit.append(
@@ -444,7 +445,7 @@ class _Attempt:
             return self._hold(
                 "sage_rejected", f"Sage refused the request: {exc}", {"sage_message": str(exc), "asked": asked}
             )
-        differences = _differences(asked, receipt)
+        differences = receipt_differences(asked, receipt)
         if differences:
             return self._mismatch(asked, receipt, differences)
         return self._record(
@@ -538,7 +539,7 @@ class _Attempt:
             "sage_rejected",
             "Sage holds a cash receipt under this payment's key that differs from "
             f"what was asked: {'; '.join(differences)}; check it in Sage before anything else",
-            {"asked": asked, "sage_has": _receipt_view(receipt), "differences": differences},
+            {"asked": asked, "sage_has": receipt_view(receipt), "differences": differences},
         )
 
     def _rejected(self, asked: dict[str, Any], exc: SageWriteRejected) -> PostingOutcome:
@@ -548,7 +549,7 @@ class _Attempt:
         except SageError:
             has = None
         if has is not None:
-            details["sage_has"] = _receipt_view(has)
+            details["sage_has"] = receipt_view(has)
         return self._hold("sage_rejected", f"Sage refused the cash receipt: {exc}", details)
 
     def _hold(self, reason: str | None, why: str, details: dict[str, Any]) -> PostingOutcome:
@@ -621,69 +622,6 @@ class _Attempt:
         )
 
 
-# --- comparing what was asked with what Sage has ------------------------------------------------------------------
-
-
-def _request_record(request: CashReceiptRequest) -> dict[str, Any]:
-    """The request as kept in the ledger before it is sent (amounts as exact text)."""
-    return {
-        "customer": f"{request.ar_division_no}-{request.customer_no}",
-        "amount": str(request.amount),
-        "lines": [
-            {"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
-            for line in request.lines
-        ],
-        "deposit_date": request.deposit_date.isoformat(),
-        "reference": request.reference,
-    }
-
-
-def _receipt_view(receipt: CashReceipt) -> dict[str, Any]:
-    return {
-        "receipt_id": receipt.receipt_id,
-        "customer": f"{receipt.ar_division_no}-{receipt.customer_no}",
-        "amount": str(receipt.amount),
-        "lines": _lines_of(receipt),
-        "deposit_date": str(receipt.deposit_date),
-        "status": receipt.status,
-    }
-
-
-def _lines_of(receipt: CashReceipt) -> list[dict[str, str]]:
-    return [
-        {"invoice_no": line.invoice_no, "invoice_type": line.invoice_type, "amount": str(line.amount)}
-        for line in receipt.lines
-    ]
-
-
-def _differences(asked: dict[str, Any], receipt: CashReceipt) -> list[str]:
-    """How Sage's receipt differs from what was asked: customer, amount and (when known) lines; and a
-    receipt reversed in Sage is not this payment's receipt any more."""
-    out = []
-    if receipt.status == "reversed":
-        out.append(f"it is reversed in Sage ({receipt.reversal_reason or 'no reason given'})")
-    has_customer = f"{receipt.ar_division_no}-{receipt.customer_no}"
-    if asked.get("customer") and _key(asked["customer"]) != _key(has_customer):
-        out.append(f"customer {has_customer}, asked {asked['customer']}")
-    if asked.get("amount") is not None and Decimal(asked["amount"]) != receipt.amount:
-        out.append(f"amount {receipt.amount}, asked {asked['amount']}")
-    if asked.get("lines") is not None and _line_set(asked["lines"]) != _line_set(_lines_of(receipt)):
-        out.append(f"lines {_line_text(_lines_of(receipt))}, asked {_line_text(asked['lines'])}")
-    return out
-
-
-def _key(customer: str) -> str:
-    return customer.strip().upper()
-
-
-def _line_set(lines: Iterable[dict[str, Any]]) -> Counter[tuple[str, str, Decimal]]:
-    return Counter((_norm(line["invoice_no"]), line["invoice_type"], Decimal(str(line["amount"]))) for line in lines)
-
-
-def _line_text(lines: Iterable[dict[str, Any]]) -> str:
-    return ", ".join(f"{line['invoice_no']} {line['amount']}" for line in lines) or "none"
-
-
 # --- an operator's allocation ---------------------------------------------------------------------------------------
 
 
@@ -691,10 +629,10 @@ def _operator_lines(
     chosen: Sequence[Allocation], invoices: Iterable[InvoiceRecord], home_amount: Decimal
 ) -> list[ReceiptLine]:
     """An operator's allocation checked against Sage's current invoices; unstated amounts fill oldest first."""
-    by_no = {_norm(i.InvoiceNo): i for i in invoices if i.InvoiceType in ("IN", "DM", "FC")}
+    by_no = {invoice_key(i.InvoiceNo): i for i in invoices if i.InvoiceType in ("IN", "DM", "FC")}
     picked = []
     for choice in chosen:
-        invoice = by_no.get(_norm(choice.invoice_no))
+        invoice = by_no.get(invoice_key(choice.invoice_no))
         if invoice is None:
             raise AllocationError(f"invoice {choice.invoice_no} is not an open invoice of this customer in Sage")
         if invoice.Balance <= 0:
@@ -722,7 +660,3 @@ def _operator_lines(
             "name more invoices or give amounts that add up to the payment"
         )
     return lines
-
-
-def _norm(invoice_no: str) -> str:
-    return invoice_no.strip().upper().lstrip("0")
