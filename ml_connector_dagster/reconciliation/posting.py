@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,9 +38,9 @@ from ..sage100 import (
 )
 from ..settings import ReconciliationSettings
 from ..store import Store
-from ..store.ledger import Ledger, LedgerEntry
-from ..store.utc import utcnow
+from ..store.ledger import LedgerEntry
 from ..warehouse import table_exists
+from .claims import POSTING_LEASE, Claims, new_owner
 from .evaluate import PAYMENT_COLUMNS, match_settings, reversal_details
 from .receipt_check import invoice_key, lines_of, receipt_differences, receipt_view, request_record
 
@@ -54,9 +52,6 @@ SAGE_DOWN = (SageUnavailable, SageLogonError, SageCompanyError)
 
 POSTABLE = ("posting", "matched")  # unknown outcomes first: they have waited longest
 APPLICABLE = ("matched", "posting", "held")
-# A claim's lease, renewed every quarter of it while the pass works on the payment: short, so a dead run's
-# payments are taken over soon, yet long enough to ride out a slow store write.
-POSTING_LEASE = timedelta(seconds=20)
 MAX_UNREACHABLE = 3  # consecutive payments Sage could not be reached for before a pass stops
 # A payment as the write-back reads it: its gocardless_payments row (PAYMENT_COLUMNS, missing values None) and
 # `refunds`, each {id, amount, currency, status}; or the same built from the API (review actions).
@@ -123,61 +118,6 @@ class Allocation:
 
 class AllocationError(ValueError):
     """An operator's allocation does not fit the payment or Sage's invoices; the message says how."""
-
-
-def new_owner(actor: str) -> str:
-    """A claim owner unique to one pass, readable in the ledger: who, plus a random tag."""
-    return f"{actor[:100]}#{uuid.uuid4().hex[:12]}"
-
-
-class Claims:
-    """One pass's claims on payments, kept alive by a heartbeat thread while the pass works on them.
-
-    Why a heartbeat: one write may take minutes (timeouts, retries, a FindCashReceipt before each retry),
-    so a fixed lease covering the worst case would leave a dead run's payments stuck that long. Renewed
-    every quarter of `lease`, a short lease shows the owner is alive and expires soon after it dies.
-    """
-
-    def __init__(self, ledger: Ledger, owner: str, lease: timedelta = POSTING_LEASE) -> None:
-        self.ledger, self.owner, self.lease = ledger, owner, lease
-        self._held: set[str] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"lease {owner}")
-
-    def __enter__(self) -> Claims:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def take(self, payment_id: str, status: str) -> bool:
-        """Claim a payment seen in `status` (see Ledger.claim); held until `drop`."""
-        with self._lock:
-            taken = self.ledger.claim(payment_id, status, self.owner, utcnow() + self.lease)
-            if taken:
-                self._held.add(payment_id)
-            return taken
-
-    def drop(self, payment_id: str) -> None:
-        with self._lock:
-            self._held.discard(payment_id)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(max(self.lease.total_seconds() / 4, 0.05)):
-            with self._lock:
-                held = sorted(self._held)
-                if not held:
-                    continue
-                try:
-                    kept = self.ledger.renew(held, self.owner, utcnow() + self.lease)
-                except Exception:
-                    log.warning("could not renew the posting lease of %s", self.owner, exc_info=True)
-                    continue
-            for lost in set(held) - kept:
-                log.warning("%s lost its claim on %s; the pass that took it over finishes it", self.owner, lost)
 
 
 def payment_rows(conn: duckdb.DuckDBPyConnection, payment_ids: Sequence[str]) -> dict[str, PaymentRow]:
