@@ -13,15 +13,9 @@ from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
 from ..reconciliation import review_actions
 from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
-from ..reconciliation.posting import (
-    Allocation,
-    AllocationError,
-    PaymentRow,
-    PostingPass,
-    payment_rows,
-    post_matched,
-)
+from ..reconciliation.posting import Allocation, AllocationError, PaymentRow, PostingPass
 from ..reconciliation.tables import ensure_tables
+from ..reconciliation.write_back import payment_rows, post_matched
 from ..store.review import ReviewItem
 from ..warehouse import count as count_rows
 from .gocardless import GoCardlessResource

@@ -25,7 +25,8 @@ from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.review import ReviewItem
 from ..store.utc import utcnow
-from .posting import Allocation, PostingOutcome, post_payment
+from .posting import Allocation, PostingOutcome
+from .write_back import post_payment
 
 
 class ReviewActionError(ValueError):
