@@ -8,9 +8,9 @@ answers a repeated key with the first receipt. A receipt Sage returns is compare
 before the payment is marked posted, and what GoCardless says now (a chargeback, a refund) is applied
 after the receipt is recorded, never instead of recording it.
 
-This module is the pass and its entry points (post_matched, post_payment). The claims are in claims.py,
-the comparison of a receipt with what was asked in receipt_check.py, and what a posting reports and an
-operator's allocation in posting.py.
+This module is the pass and its entry points (post_matched, post_payment). One payment's exchange with Sage
+is in cash_receipt.py, the claims and every way one ends in claims.py, the comparison of a receipt with
+what was asked in receipt_check.py, and what a posting reports and an operator's allocation in posting.py.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.ledger import LedgerEntry
 from ..warehouse import table_exists
+from .cash_receipt import CashReceiptAttempt
 from .claims import POSTING_LEASE, Claims, new_owner
 from .evaluate import PAYMENT_COLUMNS
-from .posting import Allocation, PaymentRow, PostingOutcome, PostingPass, _Attempt
+from .posting import Allocation, PaymentRow, PostingOutcome, PostingPass
 
 POSTABLE = ("posting", "matched")  # unknown outcomes first: they have waited longest
 APPLICABLE = ("matched", "posting", "held")
@@ -112,14 +113,14 @@ def post_payment(
         return PostingOutcome(pid, "skipped", message=f"status is {entry.status}, not one of {', '.join(allowed)}")
     if not claims.take(pid, entry.status):
         return _not_taken(store.ledger.entry(pid))
-    attempt = _Attempt(
-        store,
-        agent,
-        settings,
-        store.ledger.entry(pid),
-        payment,
-        actor,
-        claims.owner,
+    attempt = CashReceiptAttempt(
+        store=store,
+        agent=agent,
+        settings=settings,
+        entry=store.ledger.entry(pid),
+        payment=payment,
+        actor=actor,
+        owner=claims.owner,
         from_status=entry.status,
         allocations=allocations,
         sage_customer=sage_customer,
