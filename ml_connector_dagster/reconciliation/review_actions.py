@@ -1,7 +1,7 @@
 """Operator actions on the review queue: apply, retry, dismiss, reverse.
 
 The CLI (`ml-connector review ...`) and the Dagster review jobs call these same functions. Each action is
-audited with who and when, and posts through the same idempotent path as automation (`posting.py`).
+audited with who and when, and posts through the same idempotent path as automation (`write_back.py`).
 Payments are re-read from GoCardless here (fresh, and no DuckDB lock is needed from outside Dagster).
 """
 
