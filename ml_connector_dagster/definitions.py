@@ -2,12 +2,14 @@
 
 import dagster as dg
 
-from .defs import gocardless, operations, reconciliation, resources, sage100
+from .defs import gocardless, operations, reconciliation, resources, review, sage100, write_back
 
 defs = dg.Definitions.merge(
     resources.defs,
     gocardless.defs,
     sage100.defs,
     reconciliation.defs,
+    write_back.defs,
+    review.defs,
     operations.defs,
 )

@@ -1,32 +1,23 @@
-"""Dagster wiring for reconciliation: customer map, payment matches, payouts, write-back and review jobs.
+"""Dagster wiring for reconciliation: the customer map, payment matches and payouts assets and their checks.
 
-Thin: the work is in `ml_connector_dagster.reconciliation`; this module turns it into assets, checks,
-jobs and sensors the finance team and the engineer see in the Dagster UI.
+Thin: the work is in `ml_connector_dagster.reconciliation`; this module turns it into assets and checks the
+finance team and the engineer see in the Dagster UI. The write-back (cash_receipts, its job, sensor and
+schedule) is wired in `defs/write_back.py`, the review jobs in `defs/review.py`.
 """
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 
 import dagster as dg
 
 from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
-from ..reconciliation import review_actions
 from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
-from ..reconciliation.posting import (
-    Allocation,
-    AllocationError,
-    PaymentRow,
-    PostingPass,
-    payment_rows,
-    post_matched,
-)
 from ..reconciliation.tables import ensure_tables
 from ..store.review import ReviewItem
 from ..warehouse import count as count_rows
 from .gocardless import GoCardlessResource
 from .resources import ConnectorSettings, OperationalStore, Warehouse
-from .sage100 import SageAgentResource
 
 RECONCILIATION = ["reconciliation"]
 ACTOR = "dagster"
@@ -187,227 +178,6 @@ def payout_items_add_up(warehouse: Warehouse, store: OperationalStore) -> dg.Ass
     return dg.AssetCheckResult(passed=not bad, metadata={"payouts": bad[:50], "checked": len(frame)})
 
 
-# --- write-back -------------------------------------------------------------------------------------------
-
-
-@dg.asset(
-    key_prefix=RECONCILIATION,
-    name="cash_receipts",
-    group_name="reconciliation",
-    pool="warehouse",
-    kinds={"sage100"},
-    deps=[payment_matches],
-    retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
-    description="Write-back: every matched payment posted to Sage as one cash receipt through the agent, "
-    "exactly once (open invoices re-checked first); with auto_reversal on, receipts whose money "
-    "went back in full are reversed. Runs in the same run as the matches, so a webhook becomes "
-    "a receipt in one run.",
-)
-def cash_receipts(
-    context: dg.AssetExecutionContext,
-    connector_settings: ConnectorSettings,
-    store: OperationalStore,
-    warehouse: Warehouse,
-    sage_agent: SageAgentResource,
-) -> dg.MaterializeResult[None]:
-    settings, ops, agent = connector_settings.get().reconciliation(), store.get(), sage_agent.get_client()
-
-    def rows(ids: Sequence[str]) -> dict[str, PaymentRow]:
-        with warehouse.connect(read_only=True) as conn:
-            return payment_rows(conn, ids)
-
-    # The op context's run_id: context.run (what AssetExecutionContext.run_id's deprecation points to) is not
-    # set when the asset is invoked directly, as a unit test does; this one is ("EPHEMERAL" then).
-    run_id = context.op_execution_context.run_id
-    done = post_matched(ops, agent, settings, rows, actor=ACTOR, owner=f"{ACTOR} run {run_id}")
-    _fail_to_retry(done)
-    reversed_ = review_actions.auto_reverse(ops, agent, settings, actor=ACTOR)
-    counts, deferred = done.counts(), done.ids("deferred")
-    if deferred:
-        context.log.warning(
-            f"{len(deferred)} payment(s) wait for the next write-back: {', '.join(deferred[:10])} "
-            "(see their cash_receipt.deferred audit records)"
-        )
-    ledger = ops.ledger.counts()
-    return dg.MaterializeResult(
-        metadata={
-            "posted": counts.get("posted", 0),
-            "held": counts.get("held", 0),
-            "reversed": len(reversed_),
-            "not_collected": counts.get("not_collected", 0),
-            "reversal_required": counts.get("reversal_required", 0),
-            "deferred": len(deferred),
-            "receipts_in_sage": ledger.get("posted", 0),
-            "ledger": dg.MetadataValue.json(ledger),
-        }
-    )
-
-
-def _fail_to_retry(done: PostingPass) -> None:
-    """Fail the step (Dagster's RetryPolicy runs it again with backoff) while work is left that a later try can do.
-
-    - the pass stopped because Sage is unreachable: the payments it did not try still wait, untouched;
-    - a write's outcome is unknown: the retry asks FindCashReceipt first;
-    - another run holds a claim: it finishes the payment, or it died and its lease expires before the retry.
-    """
-    unknown, busy = done.ids("unknown"), done.ids("busy")
-    if done.stopped:
-        raise dg.Failure(
-            f"write-back stopped: {done.stopped}. {len(done.waiting)} payment(s) wait untouched for the "
-            "next try; check that the Sage agent is running",
-            allow_retries=True,
-        )
-    if unknown:
-        raise dg.Failure(
-            f"Sage did not confirm {len(unknown)} cash receipt(s): {', '.join(unknown[:10])}", allow_retries=True
-        )
-    if busy:
-        raise dg.Failure(
-            f"{len(busy)} payment(s) are claimed by another run: {', '.join(busy[:10])}; retrying "
-            "after it finishes, or after its lease expires if it died",
-            allow_retries=True,
-        )
-
-
-post_cash_receipts_job = dg.define_asset_job(
-    "post_cash_receipts_job",
-    selection=[cash_receipts],
-    tags={"dagster/max_retries": 2},
-    description="Write-back on its own: posts matched payments (and those left mid-write) to Sage, exactly once.",
-)
-
-
-@dg.asset_sensor(
-    asset_key=dg.AssetKey(["reconciliation", "payment_matches"]),
-    job=post_cash_receipts_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When matches materialise without the write-back (e.g. from the UI), posts what waits.",
-)
-def post_when_matched(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, store: OperationalStore
-) -> Iterator[dg.RunRequest]:
-    counts = store.get().ledger.counts()
-    if counts.get("matched", 0) + counts.get("posting", 0):  # nothing waits when the same run posted already
-        yield dg.RunRequest(run_key=f"post-after-{asset_event.run_id}")
-
-
-post_cash_receipts_schedule = dg.ScheduleDefinition(
-    name="post_cash_receipts_retry",
-    cron_schedule="*/15 * * * *",
-    job=post_cash_receipts_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Safety net: posts anything left matched or interrupted mid-write.",
-)
-
-
-# --- review actions (the CLI's `ml-connector review ...` as jobs launchable from the UI) -------------------
-
-
-class ReviewApplyConfig(dg.Config):
-    item_id: int
-    invoices: list[str]  # "NO" or "NO:AMOUNT"
-    customer: str | None = None
-    by: str = "dagster-ui"
-
-
-class ReviewRetryConfig(dg.Config):
-    item_id: int
-    by: str = "dagster-ui"
-
-
-class ReviewDismissConfig(dg.Config):
-    item_id: int
-    note: str
-    by: str = "dagster-ui"
-
-
-def _finish(context: dg.OpExecutionContext, act: Callable[[], review_actions.ActionResult]) -> dict[str, object]:
-    """Run an operator's action; a refusal (bad input, wrong item) fails the run with its message, not retried."""
-    try:
-        result = act()
-    except (review_actions.ReviewActionError, AllocationError) as exc:
-        raise dg.Failure(description=str(exc), allow_retries=False) from None
-    context.add_output_metadata(result.as_dict())
-    return result.as_dict()
-
-
-def _parsed(invoices: list[str]) -> list[Allocation]:
-    try:
-        return [review_actions.parse_allocation(text) for text in invoices]
-    except review_actions.ReviewActionError as exc:
-        raise dg.Failure(description=f"invoices: {exc}", allow_retries=False) from None
-
-
-@dg.op
-def review_apply_op(
-    context: dg.OpExecutionContext,
-    config: ReviewApplyConfig,
-    connector_settings: ConnectorSettings,
-    store: OperationalStore,
-    sage_agent: SageAgentResource,
-    gocardless: GoCardlessResource,
-) -> dict[str, object]:
-    allocations = _parsed(config.invoices)
-    return _finish(
-        context,
-        lambda: review_actions.apply(
-            store.get(),
-            sage_agent.get_client(),
-            gocardless.get_client(),
-            connector_settings.get().reconciliation(),
-            config.item_id,
-            allocations,
-            config.by,
-            config.customer,
-        ),
-    )
-
-
-@dg.op
-def review_retry_op(
-    context: dg.OpExecutionContext,
-    config: ReviewRetryConfig,
-    connector_settings: ConnectorSettings,
-    store: OperationalStore,
-    sage_agent: SageAgentResource,
-    gocardless: GoCardlessResource,
-) -> dict[str, object]:
-    return _finish(
-        context,
-        lambda: review_actions.retry(
-            store.get(),
-            sage_agent.get_client(),
-            gocardless.get_client(),
-            connector_settings.get().reconciliation(),
-            config.item_id,
-            config.by,
-        ),
-    )
-
-
-@dg.op
-def review_dismiss_op(
-    context: dg.OpExecutionContext, config: ReviewDismissConfig, store: OperationalStore
-) -> dict[str, object]:
-    return _finish(context, lambda: review_actions.dismiss(store.get(), config.item_id, config.note, config.by))
-
-
-@dg.job(description="Review queue: apply a held payment to invoices an operator chooses.")
-def review_apply() -> None:
-    review_apply_op()
-
-
-@dg.job(description="Review queue: decide a held payment again after fixing data in Sage or GoCardless.")
-def review_retry() -> None:
-    review_retry_op()
-
-
-@dg.job(description="Review queue: dismiss an item with a note.")
-def review_dismiss() -> None:
-    review_dismiss_op()
-
-
 def _queue_markdown(items: Sequence[ReviewItem]) -> str:
     if not items:
         return "The review queue is empty."
@@ -421,9 +191,6 @@ def _queue_markdown(items: Sequence[ReviewItem]) -> str:
 
 
 defs = dg.Definitions(
-    assets=[customer_map, payment_matches, payouts, cash_receipts],
+    assets=[customer_map, payment_matches, payouts],
     asset_checks=[allocations_add_up, no_invoice_over_applied, no_payment_posted_twice, payout_items_add_up],
-    jobs=[post_cash_receipts_job, review_apply, review_retry, review_dismiss],
-    sensors=[post_when_matched],
-    schedules=[post_cash_receipts_schedule],
 )

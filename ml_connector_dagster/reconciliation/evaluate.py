@@ -2,7 +2,7 @@
 
 Reads the warehouse (payments, customers, invoices as last polled), writes the ledger, the review queue
 and the audit trail (operational store) and the `payment_matches` table (warehouse). Posting to Sage is
-separate (`posting.py`): it re-checks the invoices through the agent right before writing.
+separate (`write_back.py`): it re-checks the invoices through the agent right before writing.
 """
 
 from __future__ import annotations
@@ -297,7 +297,8 @@ def evaluate_refunds(
     """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
 
     A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
-    here: the write-back applies it right after it records the payment's receipt (posting.py, _money_back).
+    here: the write-back applies it right after it records the payment's receipt (claims.py,
+    ClaimedPayment._money_back).
     """
     ensure_tables(conn)
     refunds = conn.execute("""

@@ -1,7 +1,7 @@
 """Operator actions on the review queue: apply, retry, dismiss, reverse.
 
 The CLI (`ml-connector review ...`) and the Dagster review jobs call these same functions. Each action is
-audited with who and when, and posts through the same idempotent path as automation (`posting.py`).
+audited with who and when, and posts through the same idempotent path as automation (`write_back.py`).
 Payments are re-read from GoCardless here (fresh, and no DuckDB lock is needed from outside Dagster).
 """
 
@@ -25,7 +25,8 @@ from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.review import ReviewItem
 from ..store.utc import utcnow
-from .posting import Allocation, PostingOutcome, post_payment
+from .posting import Allocation, PostingOutcome
+from .write_back import post_payment
 
 
 class ReviewActionError(ValueError):

@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 from ml_connector_dagster import warehouse
 from ml_connector_dagster.cli import main
-from ml_connector_dagster.defs.reconciliation import cash_receipts
 from ml_connector_dagster.defs.resources import settings_resource, store_resource, warehouse_resource
 from ml_connector_dagster.defs.sage100 import SageAgentResource
-from ml_connector_dagster.reconciliation.posting import MAX_UNREACHABLE, post_matched
+from ml_connector_dagster.defs.write_back import cash_receipts
+from ml_connector_dagster.reconciliation.write_back import MAX_UNREACHABLE, post_matched
 from ml_connector_dagster.sage100 import AgentClient, ReceiptLine
 from ml_connector_dagster.secrets import Secret
 from ml_connector_dagster.store.utc import utcnow

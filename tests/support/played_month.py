@@ -14,7 +14,7 @@ import dagster as dg
 
 from ml_connector_dagster import warehouse
 from ml_connector_dagster.bench.e2e import payment_id
-from ml_connector_dagster.reconciliation.posting import payment_rows, post_matched
+from ml_connector_dagster.reconciliation.write_back import payment_rows, post_matched
 from ml_connector_dagster.sage100 import AgentClient, CashReceiptRequest, ReceiptLine, RetryPolicy
 from ml_connector_dagster.sandbox.dagster_driver import Driver
 from ml_connector_dagster.sandbox.stack import Stack
