@@ -36,8 +36,10 @@ class EBusinessClient(SoapClient):
         other = (r.pop("OtherFields", None) or {}).get("Field") or []
         return {**r, "OtherFields": {f["MasFieldName"]: f["Value"] for f in other}}
 
-    def get_next_customer_no(self, ar_division_no: str = "01") -> str:
-        number = self._read("GetNextCustomerNo", arDivisionNo=ar_division_no)
+    def get_next_customer_no(self) -> str:
+        """Sage's next customer number, for any division. Sage reserves it: every call moves its counter on,
+        so ask only when about to create a customer (a retry after a lost answer skips a number)."""
+        number = self._read("GetNextCustomerNo")
         if not isinstance(number, str):
             raise SageFault(f"GetNextCustomerNo answered {type(number).__name__}, not a customer number")
         return number

@@ -87,8 +87,9 @@ class EBusinessStandIn:
         return _customer_contract(row)
 
     def get_next_customer_no(self, args: Args) -> str:
+        """Like Sage's: logon and company only (no division), and each call moves the counter on."""
         self.company.authorise(credentials_of(args))
-        return self.company.next_customer_no(args.text("arDivisionNo", required=False) or "01")
+        return self.company.reserve_customer_no()
 
     def create_customer(self, args: Args) -> object:
         self.company.authorise(credentials_of(args))

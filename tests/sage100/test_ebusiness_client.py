@@ -62,8 +62,8 @@ def test_an_unknown_customer_is_not_found(ebusiness: EBusinessClient) -> None:
     assert caught.value.code == "CI_NoKey"
 
 
-def test_a_new_customer_takes_the_next_number_and_the_number_moves_on(ebusiness: EBusinessClient) -> None:
-    number = ebusiness.get_next_customer_no("01")
+def test_a_new_customer_takes_the_next_number(ebusiness: EBusinessClient) -> None:
+    number = ebusiness.get_next_customer_no()
 
     ebusiness.create_customer(
         {
@@ -76,7 +76,14 @@ def test_a_new_customer_takes_the_next_number_and_the_number_moves_on(ebusiness:
     )
 
     assert ebusiness.get_customer("01", number)["CreditLimit"] == Decimal("500.00")
-    assert ebusiness.get_next_customer_no("01") > number
+
+
+def test_each_next_customer_number_is_reserved_so_asking_twice_answers_two_numbers(ebusiness: EBusinessClient) -> None:
+    first = ebusiness.get_next_customer_no()
+
+    second = ebusiness.get_next_customer_no()
+
+    assert second > first
 
 
 def test_creating_an_existing_customer_is_rejected_with_sages_code(ebusiness: EBusinessClient) -> None:

@@ -53,6 +53,7 @@ from .rows import (
 )
 from .schema import TABLES, USER_KEY, CompanyInfo, create_database, hash_password
 
+NEXT_CUSTOMER_NO = "next_customer_no"  # ML_Meta: the company's "Next Customer Number" counter
 CUSTOMER_FIELDS = ("CustomerName", "EmailAddress", "CreditLimit", "CreditHold", "CustomerStatus", "TermsCode")
 
 
@@ -207,12 +208,14 @@ class SageCompany:
 
     # --- customers (eBusiness Web Services) -------------------------------------------------------------------
 
-    def next_customer_no(self, ar_division_no: str) -> str:
-        """The next free 7-digit customer number of a division (not reserved, as in Sage)."""
-        with self._read() as conn:
-            number = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
-            while customer_row(conn, ar_division_no, f"{number:07d}") is not None:
+    def reserve_customer_no(self) -> str:
+        """Sage's next customer number, reserved: the company's one counter moves past it (and past numbers
+        already used in any division), so the next call answers another number even if this one is never used."""
+        with self._write() as conn:
+            number = int(meta(conn, NEXT_CUSTOMER_NO, "1"))
+            while conn.execute("SELECT 1 FROM AR_Customer WHERE CustomerNo = ?", (f"{number:07d}",)).fetchone():
                 number += 1
+            set_meta(conn, NEXT_CUSTOMER_NO, str(number + 1))
         return f"{number:07d}"
 
     def create_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
@@ -236,9 +239,6 @@ class SageCompany:
                 f"INSERT INTO AR_Customer ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [ar_division_no, customer_no, *values.values(), *stamp, *stamp, USER_KEY],
             )
-            if customer_no.isdigit():
-                current = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
-                set_meta(conn, f"next_customer_no_{ar_division_no}", str(max(current, int(customer_no) + 1)))
 
     def update_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
         _check_customer_fields(fields)

@@ -1,0 +1,54 @@
+"""The eBusiness Web Services stand-in behaves as Sage's service does, spoken to with plain zeep on loopback.
+
+These tests send exactly what a caller puts on the wire (no product client in between), so they pin the
+stand-in's behaviour that the product's client must cope with (tests/sage100/test_ebusiness_client.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import zeep
+import zeep.exceptions
+
+from ml_connector_dagster.sandbox.sage_services import SageStandIns
+
+
+class Sage:
+    """zeep over the stand-in's WSDL, with the stand-in's logon and company on every business call."""
+
+    def __init__(self, stand_ins: SageStandIns) -> None:
+        self.service = zeep.Client(stand_ins.ebusiness_wsdl).service
+        self.logon = {"Username": stand_ins.username, "Password": stand_ins.password}
+        self.company_code = stand_ins.company_code
+
+    def __call__(self, operation: str, **params: Any) -> Any:
+        return getattr(self.service, operation)(logon=self.logon, companyCode=self.company_code, **params)
+
+    def fault(self, operation: str, **params: Any) -> zeep.exceptions.Fault:
+        with pytest.raises(zeep.exceptions.Fault) as caught:
+            self(operation, **params)
+        return caught.value
+
+
+@pytest.fixture
+def sage(stand_ins: SageStandIns) -> Sage:
+    return Sage(stand_ins)
+
+
+# --- GetNextCustomerNo -------------------------------------------------------------------------------------------
+
+
+def test_the_next_customer_number_skips_numbers_in_use_in_any_division(sage: Sage, stand_ins: SageStandIns) -> None:
+    stand_ins.company.create_customer("02", "0000001", {"CustomerName": "Keyed in Sage"})
+
+    number = sage("GetNextCustomerNo")
+
+    assert number == "0000002"
+
+
+def test_a_next_customer_number_never_used_is_not_answered_again(sage: Sage) -> None:
+    reserved = [sage("GetNextCustomerNo") for _ in range(3)]
+
+    assert reserved == ["0000001", "0000002", "0000003"]
