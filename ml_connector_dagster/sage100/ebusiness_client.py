@@ -45,6 +45,8 @@ class EBusinessClient(SoapClient):
         return number
 
     def create_customer(self, customer: Mapping[str, Any]) -> None:
+        """A new customer: `ARDivisionNo`, `CustomerNo` (e.g. from `get_next_customer_no`), `CustomerName` and
+        `SalespersonNo` at least; Sage refuses one without a salesperson (SageWriteRejected). Not retried."""
         self._ready()
         self._call("CreateCustomer", write=True, customer=_customer_contract(customer))
 

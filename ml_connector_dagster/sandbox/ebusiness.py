@@ -13,7 +13,7 @@ from typing import TypedDict
 from starlette.applications import Starlette
 
 from ..agent.soap import NO_RESULT, Args, SoapFault, SoapService, credentials_of, soap_app
-from ..sage100.model import FAULT_INVALID, SageRuleError, Stamp, money
+from ..sage100.model import Stamp, money
 from .sage_company import CUSTOMER_FIELDS, CustomerRow, SageCompany
 
 NAMESPACE = "http://sage.com/Sage100/eBusinessWebServices"
@@ -21,6 +21,7 @@ WSDL = Path(__file__).resolve().parents[1] / "sage100" / "wsdl" / "ebusiness.wsd
 PATH = "/ebusiness"
 CONTRACT_VERSION = 1
 ASSEMBLY_VERSION = "ml-connector eBusiness stand-in 1.0"
+CREATE_REQUIRES = ("CustomerName", "SalespersonNo")  # SalespersonNo: as a public integration found
 NULL_DATETIME = "1753-01-01T00:00:00"  # .NET's SqlDateTime.MinValue, which WCF services use as "blank"
 
 
@@ -53,6 +54,7 @@ class CustomerContract(TypedDict):
     CreditHold: bool
     CustomerStatus: str
     TermsCode: str
+    SalespersonNo: str
     DateTimeCreated: datetime
     DateTimeUpdated: datetime
     OtherFields: OtherFields
@@ -95,9 +97,8 @@ class EBusinessStandIn:
         self.company.authorise(credentials_of(args))
         customer = _nested(args, "customer")
         fields = _fields(customer)
-        if not fields.get("CustomerName"):
-            raise SageRuleError(FAULT_INVALID, "CustomerName is required.")
-        self.company.create_customer(_text(customer, "ARDivisionNo"), _text(customer, "CustomerNo"), fields)
+        division, number = _text(customer, "ARDivisionNo"), _text(customer, "CustomerNo")
+        self.company.create_customer(division, number, fields, required=CREATE_REQUIRES)
         return NO_RESULT
 
     def update_customer(self, args: Args) -> object:
@@ -140,6 +141,7 @@ def _customer_contract(row: CustomerRow) -> CustomerContract:
         "CreditHold": row["CreditHold"] == "Y",
         "CustomerStatus": row["CustomerStatus"],
         "TermsCode": row["TermsCode"],
+        "SalespersonNo": row["SalespersonNo"],
         "DateTimeCreated": Stamp(row["DateCreated"], row["TimeCreated"]).to_datetime().replace(microsecond=0),
         "DateTimeUpdated": Stamp(row["DateUpdated"], row["TimeUpdated"]).to_datetime().replace(microsecond=0),
         "OtherFields": {

@@ -72,10 +72,25 @@ def test_a_new_customer_takes_the_next_number(ebusiness: EBusinessClient) -> Non
             "CustomerName": "Echo Plumbing",
             "EmailAddress": "ap@echo.example",
             "CreditLimit": Decimal("500.00"),
+            "SalespersonNo": "0100",
         }
     )
 
-    assert ebusiness.get_customer("01", number)["CreditLimit"] == Decimal("500.00")
+    created = ebusiness.get_customer("01", number)
+    assert (created["CreditLimit"], created["SalespersonNo"]) == (Decimal("500.00"), "0100")
+
+
+def test_a_customer_without_a_salesperson_is_rejected_in_sages_words_and_not_created(
+    ebusiness: EBusinessClient,
+) -> None:
+    number = ebusiness.get_next_customer_no()
+
+    with pytest.raises(SageWriteRejected) as caught:
+        ebusiness.create_customer({"ARDivisionNo": "01", "CustomerNo": number, "CustomerName": "Echo Plumbing"})
+
+    assert (caught.value.code, caught.value.message) == ("CI_Invalid", "SalespersonNo is required.")
+    with pytest.raises(SageNotFound):
+        ebusiness.get_customer("01", number)
 
 
 def test_each_next_customer_number_is_reserved_so_asking_twice_answers_two_numbers(ebusiness: EBusinessClient) -> None:

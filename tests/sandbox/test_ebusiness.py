@@ -6,12 +6,14 @@ stand-in's behaviour that the product's client must cope with (tests/sage100/tes
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
 import zeep
 import zeep.exceptions
 
+from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
 
 
@@ -41,7 +43,7 @@ def sage(stand_ins: SageStandIns) -> Sage:
 
 
 def test_the_next_customer_number_skips_numbers_in_use_in_any_division(sage: Sage, stand_ins: SageStandIns) -> None:
-    stand_ins.company.create_customer("02", "0000001", {"CustomerName": "Keyed in Sage"})
+    stand_ins.company.create_customer("02", "0000001", {"CustomerName": "Keyed in Sage", "SalespersonNo": "0100"})
 
     number = sage("GetNextCustomerNo")
 
@@ -52,3 +54,34 @@ def test_a_next_customer_number_never_used_is_not_answered_again(sage: Sage) -> 
     reserved = [sage("GetNextCustomerNo") for _ in range(3)]
 
     assert reserved == ["0000001", "0000002", "0000003"]
+
+
+# --- CreateCustomer ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("customer", [{"CustomerName": "Echo Plumbing"}, {"CustomerName": "Echo", "SalespersonNo": ""}])
+def test_create_customer_without_a_salesperson_is_a_fault_naming_it(sage: Sage, customer: dict[str, str]) -> None:
+    fault = sage.fault("CreateCustomer", customer={"ARDivisionNo": "01", "CustomerNo": "0000099", **customer})
+
+    assert (fault.code, fault.message) == ("a:CI_Invalid", "SalespersonNo is required.")
+
+
+def test_create_customer_on_a_key_in_use_says_it_exists_before_anything_else(sage: Sage) -> None:
+    fault = sage.fault("CreateCustomer", customer={"ARDivisionNo": "01", "CustomerNo": "ABF"})
+
+    assert fault.code == "a:WS_AlreadyExists"
+
+
+# --- a company database from an older release -------------------------------------------------------------------
+
+
+def test_a_company_database_made_before_salespersons_gains_the_column_and_serves_customers(
+    stand_ins: SageStandIns,
+) -> None:
+    conn = sqlite3.connect(stand_ins.company.path)
+    conn.execute("ALTER TABLE AR_Customer DROP COLUMN SalespersonNo")
+    conn.close()
+
+    reopened = SageCompany(stand_ins.company.path)
+
+    assert reopened.get_customer("01", "ABF")["SalespersonNo"] == ""
