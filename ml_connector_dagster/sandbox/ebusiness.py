@@ -2,6 +2,9 @@
 
 Only the customer operations the product uses, with Sage's names and fault shapes: a wrong logon answers
 with Sage's own logon-failure text, an unknown customer with CI_NoKey, a duplicate with WS_AlreadyExists.
+As in Sage, `GetNextCustomerNo` reserves the number it answers, `CreateCustomer` needs a `SalespersonNo`,
+and `UpdateCustomer` writes the whole record it is sent, so a field left out is blanked: callers read the
+customer, change it and send all of it back.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import TypedDict
 
 from starlette.applications import Starlette
 
-from ..agent.soap import NO_RESULT, Args, SoapFault, SoapService, credentials_of, soap_app
+from ..agent.soap import NO_RESULT, Args, SoapService, credentials_of, soap_app
 from ..sage100.model import Stamp, money
 from .sage_company import CUSTOMER_FIELDS, CustomerRow, SageCompany
 
@@ -22,6 +25,11 @@ PATH = "/ebusiness"
 CONTRACT_VERSION = 1
 ASSEMBLY_VERSION = "ml-connector eBusiness stand-in 1.0"
 CREATE_REQUIRES = ("CustomerName", "SalespersonNo")  # SalespersonNo: as a public integration found
+BLANK = {"CreditLimit": "0.00", "CreditHold": "N"}  # what a left-out field becomes; any other is ""
+# AR_Customer columns Sage keeps itself: GetCustomer answers them in OtherFields, and a caller sending the record
+# back (as UpdateCustomer wants it) sends them too; they are not written. CurrentBalance and the DateTime*
+# elements are not settable either, and are not read from a request at all.
+KEPT_BY_SAGE = frozenset({"DateLastPayment", "LastPaymentAmt", "UserUpdatedKey"})
 NULL_DATETIME = "1753-01-01T00:00:00"  # .NET's SqlDateTime.MinValue, which WCF services use as "blank"
 
 
@@ -102,12 +110,11 @@ class EBusinessStandIn:
         return NO_RESULT
 
     def update_customer(self, args: Args) -> object:
+        """The whole record, as Sage writes it: a settable field the customer sent leaves out is blanked."""
         self.company.authorise(credentials_of(args))
         customer = _nested(args, "customer")
-        fields = _fields(customer)
-        if not fields:
-            raise SoapFault.bad_request("The customer carries no field to change.")
-        self.company.update_customer(_text(customer, "ARDivisionNo"), _text(customer, "CustomerNo"), fields)
+        record = {name: BLANK.get(name, "") for name in CUSTOMER_FIELDS} | _fields(customer)
+        self.company.update_customer(_text(customer, "ARDivisionNo"), _text(customer, "CustomerNo"), record)
         return NO_RESULT
 
 
@@ -166,7 +173,8 @@ def _fields(customer: Args) -> dict[str, str]:
     other = customer.nested("OtherFields", required=False)
     for field in other.children("Field") if other else []:
         name = _text(field, "MasFieldName")
-        fields[name] = field.text("Value", required=False) or ""
+        if name not in KEPT_BY_SAGE:
+            fields[name] = field.text("Value", required=False) or ""
     if "CreditLimit" in fields:  # an amount, by the same rule as every other (ASCII digits, 2 decimals)
         fields["CreditLimit"] = str(money(fields["CreditLimit"], "The element 'CreditLimit'"))
     return fields

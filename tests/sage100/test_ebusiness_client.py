@@ -108,25 +108,58 @@ def test_creating_an_existing_customer_is_rejected_with_sages_code(ebusiness: EB
     assert caught.value.code == "WS_AlreadyExists"
 
 
+def test_changing_one_field_of_a_customer_keeps_all_the_others(ebusiness: EBusinessClient) -> None:
+    number = ebusiness.get_next_customer_no()
+    ebusiness.create_customer(
+        {
+            "ARDivisionNo": "01",
+            "CustomerNo": number,
+            "CustomerName": "Echo Plumbing",
+            "EmailAddress": "ap@echo.example",
+            "CreditLimit": Decimal("500.00"),
+            "CreditHold": True,
+            "TermsCode": "30",
+            "SalespersonNo": "0100",
+        }
+    )
+    before = ebusiness.get_customer("01", number)
+
+    ebusiness.update_customer("01", number, {"EmailAddress": "accounts@echo.example"})
+
+    after = ebusiness.get_customer("01", number)
+    assert after["EmailAddress"] == "accounts@echo.example"
+    unchanged = ("CustomerName", "CreditLimit", "CreditHold", "CustomerStatus", "TermsCode", "SalespersonNo")
+    assert {f: after[f] for f in unchanged} == {f: before[f] for f in unchanged}
+
+
 def test_updating_a_customer_is_seen_by_the_agents_next_customer_poll(
     ebusiness: EBusinessClient, agent: AgentClient
 ) -> None:
     newest = max(c.stamp for c in agent.iter_customers())
 
-    ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "BRESLIN", "EmailAddress": "new@breslin.example"})
+    ebusiness.update_customer("01", "BRESLIN", {"EmailAddress": "new@breslin.example"})
 
     changed = list(agent.iter_customers(updated_since=newest.to_datetime()))
-    assert [(c.CustomerNo, c.EmailAddress) for c in changed] == [("BRESLIN", "new@breslin.example")]
+    assert [(c.CustomerNo, c.CustomerName, c.EmailAddress) for c in changed] == [
+        ("BRESLIN", "Breslin Parts Supply", "new@breslin.example")
+    ]
 
 
 def test_updating_an_unknown_customer_is_not_found(ebusiness: EBusinessClient) -> None:
     with pytest.raises(SageNotFound):
-        ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "NOPE", "CustomerName": "x"})
+        ebusiness.update_customer("01", "NOPE", {"CustomerName": "x"})
 
 
-def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient) -> None:
+@pytest.mark.parametrize("changes", [{"CustomerNo": "ABF2"}, {"ARDivisionNo": "02"}])
+def test_an_update_cannot_change_the_customers_key(ebusiness: EBusinessClient, changes: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="key"):
+        ebusiness.update_customer("01", "ABF", changes)
+
+
+@pytest.mark.parametrize("changes", [{"CreditLimit": 100.5}, {"OtherFields": {"CreditLimit": 100.5}}])
+def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient, changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="float"):
-        ebusiness.update_customer({"ARDivisionNo": "01", "CustomerNo": "ABF", "CreditLimit": 100.5})
+        ebusiness.update_customer("01", "ABF", changes)
 
 
 @pytest.mark.parametrize("where", ["typed", "OtherFields"])

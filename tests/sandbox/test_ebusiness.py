@@ -7,11 +7,13 @@ stand-in's behaviour that the product's client must cope with (tests/sage100/tes
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import zeep
 import zeep.exceptions
+from zeep.helpers import serialize_object
 
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
@@ -70,6 +72,47 @@ def test_create_customer_on_a_key_in_use_says_it_exists_before_anything_else(sag
     fault = sage.fault("CreateCustomer", customer={"ARDivisionNo": "01", "CustomerNo": "ABF"})
 
     assert fault.code == "a:WS_AlreadyExists"
+
+
+# --- UpdateCustomer ------------------------------------------------------------------------------------------------
+
+
+def test_update_customer_writes_the_whole_record_so_a_field_left_out_is_blanked(sage: Sage) -> None:
+    sage(
+        "UpdateCustomer",
+        customer={
+            "ARDivisionNo": "01",
+            "CustomerNo": "BRESLIN",
+            "CustomerName": "Breslin Parts Supply",
+            "EmailAddress": "accounts@breslin.example",
+            "CreditLimit": Decimal("900.00"),
+            "CreditHold": True,
+            "TermsCode": "30",
+            "SalespersonNo": "0100",
+        },
+    )
+
+    sage(
+        "UpdateCustomer",
+        customer={"ARDivisionNo": "01", "CustomerNo": "BRESLIN", "EmailAddress": "new@breslin.example"},
+    )
+
+    after = sage("GetCustomer", arDivisionNo="01", customerNo="BRESLIN")
+    assert after.EmailAddress == "new@breslin.example"
+    assert (after.CustomerName or "", after.TermsCode or "", after.SalespersonNo or "") == ("", "", "")
+    assert (after.CreditLimit, after.CreditHold) == (Decimal("0.00"), False)
+
+
+def test_a_customer_sent_back_as_read_changes_nothing_sage_keeps_itself(sage: Sage, stand_ins: SageStandIns) -> None:
+    before = stand_ins.company.get_customer("01", "ABF")
+    record = serialize_object(sage("GetCustomer", arDivisionNo="01", customerNo="ABF"), dict)
+
+    sage("UpdateCustomer", customer={**record, "CurrentBalance": Decimal("1.00")})
+
+    after = stand_ins.company.get_customer("01", "ABF")
+    kept = ("CurrentBalance", "DateLastPayment", "LastPaymentAmt", "UserUpdatedKey", "CustomerName", "EmailAddress")
+    assert {c: after[c] for c in kept} == {c: before[c] for c in kept}
+    assert (after["DateUpdated"], after["TimeUpdated"]) > (before["DateUpdated"], before["TimeUpdated"])
 
 
 # --- a company database from an older release -------------------------------------------------------------------
