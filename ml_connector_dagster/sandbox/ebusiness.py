@@ -9,19 +9,22 @@ customer, change it and send all of it back.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from starlette.applications import Starlette
 
-from ..agent.soap import NO_RESULT, Args, SoapService, credentials_of, soap_app
-from ..sage100.model import Stamp, money
+from ..agent.soap import NO_RESULT, Args, Handler, SoapFault, SoapService, credentials_of, soap_app
+from ..sage100.model import EXCEPTION_TEXT, SageRuleError, Stamp, money
+from .ebusiness_controls import EBusinessControls, InjectedFailure
 from .sage_company import CUSTOMER_FIELDS, CustomerRow, SageCompany
 
 NAMESPACE = "http://sage.com/Sage100/eBusinessWebServices"
 WSDL = Path(__file__).resolve().parents[1] / "sage100" / "wsdl" / "ebusiness.wsdl"
 PATH = "/ebusiness"
+OPERATIONS = ("GetContractInformation", "GetCustomer", "GetNextCustomerNo", "CreateCustomer", "UpdateCustomer")
 CONTRACT_VERSION = 1
 ASSEMBLY_VERSION = "ml-connector eBusiness stand-in 1.0"
 CREATE_REQUIRES = ("CustomerName", "SalespersonNo")  # SalespersonNo: as a public integration found
@@ -31,6 +34,8 @@ BLANK = {"CreditLimit": "0.00", "CreditHold": "N"}  # what a left-out field beco
 # elements are not settable either, and are not read from a request at all.
 KEPT_BY_SAGE = frozenset({"DateLastPayment", "LastPaymentAmt", "UserUpdatedKey"})
 NULL_DATETIME = "1753-01-01T00:00:00"  # .NET's SqlDateTime.MinValue, which WCF services use as "blank"
+
+log = logging.getLogger(__name__)
 
 
 class ContractInformation(TypedDict):
@@ -69,40 +74,48 @@ class CustomerContract(TypedDict):
 
 
 class EBusinessStandIn:
-    """Handlers of the stand-in; each checks logon and company first, like Sage's service does."""
+    """Handlers of the stand-in; each checks logon and company first, like Sage's service does.
 
-    def __init__(self, company: SageCompany) -> None:
+    Any error inside a handler that is not one of Sage's answers becomes Sage's generic fault "An exception
+    occurred." (logged here with its traceback, as Sage logs it on its server); `controls` can queue such
+    failures (ebusiness_controls.py).
+    """
+
+    def __init__(self, company: SageCompany, controls: EBusinessControls | None = None) -> None:
         self.company = company
+        self.controls = controls or EBusinessControls(OPERATIONS)
 
     def service(self, path: str = PATH) -> SoapService:
-        return SoapService(
-            path,
-            WSDL,
-            NAMESPACE,
-            {
-                "GetContractInformation": self.get_contract_information,
-                "GetCustomer": self.get_customer,
-                "GetNextCustomerNo": self.get_next_customer_no,
-                "CreateCustomer": self.create_customer,
-                "UpdateCustomer": self.update_customer,
-            },
-        )
+        handlers: dict[str, Handler] = {
+            "GetContractInformation": self.get_contract_information,
+            "GetCustomer": self.get_customer,
+            "GetNextCustomerNo": self.get_next_customer_no,
+            "CreateCustomer": self.create_customer,
+            "UpdateCustomer": self.update_customer,
+        }
+        return SoapService(path, WSDL, NAMESPACE, {name: _guarded(name, h) for name, h in handlers.items()})
+
+    def _logon(self, operation: str, args: Args) -> None:
+        """What Sage checks before it runs an operation; then a failure queued for it happens."""
+        self.company.authorise(credentials_of(args))
+        self.controls.take_failure(operation)
 
     def get_contract_information(self, args: Args) -> ContractInformation:
+        self.controls.take_failure("GetContractInformation")
         return {"ContractVersion": CONTRACT_VERSION, "AssemblyVersion": ASSEMBLY_VERSION, "NullDateTime": NULL_DATETIME}
 
     def get_customer(self, args: Args) -> CustomerContract:
-        self.company.authorise(credentials_of(args))
+        self._logon("GetCustomer", args)
         row = self.company.get_customer(_text(args, "arDivisionNo"), _text(args, "customerNo"))
         return _customer_contract(row)
 
     def get_next_customer_no(self, args: Args) -> str:
         """Like Sage's: logon and company only (no division), and each call moves the counter on."""
-        self.company.authorise(credentials_of(args))
+        self._logon("GetNextCustomerNo", args)
         return self.company.reserve_customer_no()
 
     def create_customer(self, args: Args) -> object:
-        self.company.authorise(credentials_of(args))
+        self._logon("CreateCustomer", args)
         customer = _nested(args, "customer")
         fields = _fields(customer)
         division, number = _text(customer, "ARDivisionNo"), _text(customer, "CustomerNo")
@@ -111,15 +124,35 @@ class EBusinessStandIn:
 
     def update_customer(self, args: Args) -> object:
         """The whole record, as Sage writes it: a settable field the customer sent leaves out is blanked."""
-        self.company.authorise(credentials_of(args))
+        self._logon("UpdateCustomer", args)
         customer = _nested(args, "customer")
         record = {name: BLANK.get(name, "") for name in CUSTOMER_FIELDS} | _fields(customer)
         self.company.update_customer(_text(customer, "ARDivisionNo"), _text(customer, "CustomerNo"), record)
         return NO_RESULT
 
 
-def ebusiness_app(company: SageCompany) -> Starlette:
-    return soap_app(EBusinessStandIn(company).service())
+def ebusiness_app(company: SageCompany, controls: EBusinessControls | None = None) -> Starlette:
+    """The SOAP service at PATH and the stand-in's controls under /_sandbox (ebusiness_controls.py)."""
+    stand_in = EBusinessStandIn(company, controls)
+    return Starlette(routes=[*soap_app(stand_in.service()).routes, *stand_in.controls.routes()])
+
+
+def _guarded(operation: str, handler: Handler) -> Handler:
+    """Sage's answers (faults, refused values) go out as they are; any other error as Sage's generic fault."""
+
+    def guarded(args: Args) -> Any:
+        try:
+            return handler(args)
+        except (SoapFault, SageRuleError, ValueError):
+            raise
+        except InjectedFailure as exc:
+            log.warning("eBusiness %s: %s", operation, exc)
+        except Exception:
+            log.exception("eBusiness %s failed", operation)
+        # s:Server without MasFault detail: Sage's code for it is not known, its words are
+        raise SoapFault("Server", EXCEPTION_TEXT, status=500, client=True)
+
+    return guarded
 
 
 def _text(args: Args, name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -13,9 +14,13 @@ from ml_connector_dagster.sage100 import (
     SageCompanyError,
     SageLogonError,
     SageNotFound,
+    SageServerError,
+    SageUnavailable,
     SageWriteRejected,
 )
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
+
+NEW_CUSTOMER = {"ARDivisionNo": "01", "CustomerNo": "0000777", "CustomerName": "Echo", "SalespersonNo": "0100"}
 
 
 def client_with(stand_ins: SageStandIns, **change: str) -> EBusinessClient:
@@ -160,6 +165,36 @@ def test_an_update_cannot_change_the_customers_key(ebusiness: EBusinessClient, c
 def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient, changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="float"):
         ebusiness.update_customer("01", "ABF", changes)
+
+
+# --- Sage's generic fault -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operation", "call"),
+    [
+        ("GetCustomer", lambda c: c.get_customer("01", "ABF")),
+        ("UpdateCustomer", lambda c: c.update_customer("01", "ABF", {"EmailAddress": "ap2@abf.example"})),
+        ("CreateCustomer", lambda c: c.create_customer(NEW_CUSTOMER)),
+    ],
+)
+def test_sages_generic_fault_is_a_server_error_named_by_operation_and_not_retried(
+    stand_ins: SageStandIns,
+    ebusiness: EBusinessClient,
+    sleeps: list[float],
+    operation: str,
+    call: Callable[[EBusinessClient], object],
+) -> None:
+    stand_ins.ebusiness_controls.fail_next(operation)
+
+    with pytest.raises(SageServerError) as caught:
+        call(ebusiness)
+
+    error = caught.value
+    assert isinstance(error, SageUnavailable) and not error.transient
+    assert operation in error.message and '"An exception occurred."' in error.message
+    assert "logs on the Sage server" in error.message
+    assert sleeps == [] and stand_ins.ebusiness_controls.faults() == {"faults": [], "injected": 1}
 
 
 @pytest.mark.parametrize("where", ["typed", "OtherFields"])

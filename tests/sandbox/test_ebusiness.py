@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import requests
 import zeep
 import zeep.exceptions
 from zeep.helpers import serialize_object
@@ -113,6 +114,59 @@ def test_a_customer_sent_back_as_read_changes_nothing_sage_keeps_itself(sage: Sa
     kept = ("CurrentBalance", "DateLastPayment", "LastPaymentAmt", "UserUpdatedKey", "CustomerName", "EmailAddress")
     assert {c: after[c] for c in kept} == {c: before[c] for c in kept}
     assert (after["DateUpdated"], after["TimeUpdated"]) > (before["DateUpdated"], before["TimeUpdated"])
+
+
+# --- failures inside Sage ------------------------------------------------------------------------------------------
+
+
+def test_a_failure_inside_sage_is_answered_only_with_the_generic_fault(sage: Sage, stand_ins: SageStandIns) -> None:
+    stand_ins.ebusiness_controls.fail_next("GetCustomer")
+
+    fault = sage.fault("GetCustomer", arDivisionNo="01", customerNo="ABF")
+
+    assert (fault.code, fault.message, fault.detail) == ("s:Server", "An exception occurred.", None)
+    assert sage("GetCustomer", arDivisionNo="01", customerNo="ABF").CustomerName == "American Business Futures"
+
+
+def test_an_unexpected_error_in_the_company_is_the_generic_fault_too(sage: Sage, stand_ins: SageStandIns) -> None:
+    conn = sqlite3.connect(stand_ins.company.path)
+    conn.execute("ALTER TABLE AR_Customer RENAME TO AR_Customer_Gone")
+    conn.close()
+
+    fault = sage.fault("GetCustomer", arDivisionNo="01", customerNo="ABF")
+
+    assert fault.message == "An exception occurred."
+
+
+def test_failures_queued_over_http_fail_that_many_calls(sage: Sage, stand_ins: SageStandIns) -> None:
+    url = stand_ins.ebusiness.url + "/_sandbox/faults"
+
+    queued = requests.post(url, json={"faults": [{"operation": "GetNextCustomerNo", "count": 2}]}, timeout=10)
+
+    assert queued.json() == {"faults": [{"operation": "GetNextCustomerNo", "count": 2}], "injected": 0}
+    answers = [sage.fault("GetNextCustomerNo").message, sage.fault("GetNextCustomerNo").message]
+    assert answers == ["An exception occurred."] * 2 and sage("GetNextCustomerNo")
+    assert requests.get(url, timeout=10).json() == {"faults": [], "injected": 2}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"faults": [{"operation": "DeleteEverything"}]}, "unknown operation 'DeleteEverything'"),
+        ({"faults": [{"operation": "GetCustomer", "count": 0}]}, '"count" must be a whole number'),
+        ({"faults": [{"operation": "GetCustomer", "after": 3}]}, "unknown key(s) after"),
+        ({"fault": []}, "unknown key(s) fault"),
+    ],
+)
+def test_a_fault_queue_the_stand_in_cannot_act_out_is_refused_naming_why(
+    stand_ins: SageStandIns, body: dict[str, object], says: str
+) -> None:
+    url = stand_ins.ebusiness.url + "/_sandbox/faults"
+
+    refused = requests.post(url, json=body, timeout=10)
+
+    assert refused.status_code == 400 and says in refused.json()["error"]
+    assert stand_ins.ebusiness_controls.faults() == {"faults": [], "injected": 0}
 
 
 # --- a company database from an older release -------------------------------------------------------------------
