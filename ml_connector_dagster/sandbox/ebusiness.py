@@ -4,7 +4,9 @@ Only the customer operations the product uses, with Sage's names and fault shape
 with Sage's own logon-failure text, an unknown customer with CI_NoKey, a duplicate with WS_AlreadyExists.
 As in Sage, `GetNextCustomerNo` reserves the number it answers, `CreateCustomer` needs a `SalespersonNo`,
 and `UpdateCustomer` writes the whole record it is sent, so a field left out is blanked: callers read the
-customer, change it and send all of it back.
+customer, change it and send all of it back. Its controls (ebusiness_controls.py) turn web services off for
+the system, company or user, deny operations through role security ("No Access"), and make calls fail
+inside Sage ("An exception occurred.").
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ from typing import Any, TypedDict
 from starlette.applications import Starlette
 
 from ..agent.soap import NO_RESULT, Args, Handler, SoapFault, SoapService, credentials_of, soap_app
-from ..sage100.model import EXCEPTION_TEXT, SageRuleError, Stamp, money
+from ..sage100.model import (
+    EXCEPTION_TEXT,
+    FAULT_LOGON,
+    FAULT_NO_ACCESS,
+    LOGON_FAILURE_TEXT,
+    NO_ACCESS_TEXT,
+    SageRuleError,
+    Stamp,
+    money,
+)
 from .ebusiness_controls import EBusinessControls, InjectedFailure
 from .sage_company import CUSTOMER_FIELDS, CustomerRow, SageCompany
 
@@ -96,8 +107,17 @@ class EBusinessStandIn:
         return SoapService(path, WSDL, NAMESPACE, {name: _guarded(name, h) for name, h in handlers.items()})
 
     def _logon(self, operation: str, args: Args) -> None:
-        """What Sage checks before it runs an operation; then a failure queued for it happens."""
-        self.company.authorise(credentials_of(args))
+        """What Sage checks before it runs an operation, in its order; then a failure queued for it happens.
+
+        Web services off for the system, the company or the user, or a wrong logon: Sage's logon-failure text;
+        another company's code: the company fault; the user's role without access to the operation: No Access.
+        """
+        credentials = credentials_of(args)
+        if not self.controls.web_services_enabled():
+            raise SageRuleError(FAULT_LOGON, LOGON_FAILURE_TEXT)
+        self.company.authorise(credentials)
+        if not self.controls.may_run(operation):
+            raise SageRuleError(FAULT_NO_ACCESS, NO_ACCESS_TEXT)
         self.controls.take_failure(operation)
 
     def get_contract_information(self, args: Args) -> ContractInformation:

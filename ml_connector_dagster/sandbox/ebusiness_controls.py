@@ -1,10 +1,18 @@
 """What can be changed on the eBusiness stand-in while it runs, so that it fails the ways Sage's service fails.
 
+- **Web services enabled.** Sage lets a user call web services only when they are enabled for the system, for
+  the company and for the user. With any of the three off, every call with a logon is refused with Sage's
+  logon-failure text, whatever the password (GetContractInformation, which takes no logon, still answers).
+- **Role security.** Operations the user's role has no access to are refused with "No Access" (after the
+  logon and company are accepted).
 - **Failures inside Sage.** The next `count` calls of an operation fail inside Sage, which answers only its
   generic fault "An exception occurred." (as it does for any unexpected error).
 
 Set from Python (`SageStandIns.ebusiness_controls`, as tests do) or over HTTP at the stand-in's own address:
 
+    GET    /_sandbox/security {"web_services": {"system": true, "company": true, "user": true}, "no_access": []}
+    POST   /_sandbox/security the same shape, replacing it (a level left out is on, no_access left out is [])
+    DELETE /_sandbox/security everything enabled, every operation allowed
     GET    /_sandbox/faults   {"faults": [{"operation": "GetCustomer", "count": 1}], "injected": 0}
     POST   /_sandbox/faults   {"faults": [{"operation": "GetCustomer", "count": 1}]}  replaces the queue
     DELETE /_sandbox/faults   clears it
@@ -24,6 +32,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 CONTROL_PREFIX = "/_sandbox"
+LEVELS = ("system", "company", "user")  # where Sage enables web services
+NO_LOGON = frozenset({"GetContractInformation"})  # takes no logon, so role security does not reach it
+
+
+class SecurityDescription(TypedDict):
+    web_services: dict[str, bool]  # each of LEVELS: enabled?
+    no_access: list[str]  # operations the user's role may not run
 
 
 class FailureDescription(TypedDict):
@@ -41,13 +56,69 @@ class InjectedFailure(RuntimeError):
 
 
 class EBusinessControls:
-    """Queued failures of the stand-in's operations (`operations`: the names it serves)."""
+    """Sage's web-services security and queued failures, over the stand-in's operations (the names it serves)."""
 
     def __init__(self, operations: Iterable[str]) -> None:
         self.operations = tuple(operations)
         self._lock = threading.Lock()
+        self._web_services = dict.fromkeys(LEVELS, True)
+        self._no_access: frozenset[str] = frozenset()
         self._failures: dict[str, int] = {}
         self._injected = 0
+
+    # --- Sage's security ------------------------------------------------------------------------------------------
+
+    def set_web_services(
+        self, *, system: bool | None = None, company: bool | None = None, user: bool | None = None
+    ) -> None:
+        """Turn web services on or off for the system, the company or the user (None leaves a level as it is)."""
+        with self._lock:
+            for level, enabled in (("system", system), ("company", company), ("user", user)):
+                if enabled is not None:
+                    self._web_services[level] = enabled
+
+    def set_no_access(self, operations: Iterable[str]) -> None:
+        """The operations the user's role may not run (replacing the previous set)."""
+        denied = frozenset(self._operation(op) for op in operations)
+        if denied & NO_LOGON:
+            raise ValueError(f"{', '.join(sorted(denied & NO_LOGON))} takes no logon, so role security cannot deny it")
+        with self._lock:
+            self._no_access = denied
+
+    def reset_security(self) -> None:
+        with self._lock:
+            self._web_services = dict.fromkeys(LEVELS, True)
+            self._no_access = frozenset()
+
+    def web_services_enabled(self) -> bool:
+        """True when web services are enabled for the system, the company and the user alike."""
+        with self._lock:
+            return all(self._web_services.values())
+
+    def may_run(self, operation: str) -> bool:
+        with self._lock:
+            return operation not in self._no_access
+
+    def security(self) -> SecurityDescription:
+        with self._lock:
+            return {"web_services": dict(self._web_services), "no_access": sorted(self._no_access)}
+
+    def configure_security(self, body: Mapping[str, Any]) -> None:
+        """POST /_sandbox/security: the whole configuration, replacing it; checked before anything changes."""
+        _only_keys(body, {"web_services", "no_access"}, "the body")
+        levels = body.get("web_services", {})
+        if not isinstance(levels, dict):
+            raise ValueError(f'"web_services" must be an object with true/false for {", ".join(LEVELS)}')
+        _only_keys(levels, set(LEVELS), '"web_services"')
+        for level, enabled in levels.items():
+            if not isinstance(enabled, bool):
+                raise ValueError(f'"web_services" "{level}" must be true or false, not {enabled!r}')
+        denied = body.get("no_access", [])
+        if not isinstance(denied, list):
+            raise ValueError('"no_access" must be a list of operation names')
+        self.set_no_access(denied)  # checks the names; nothing else can fail after it
+        with self._lock:
+            self._web_services = {level: levels.get(level, True) for level in LEVELS}
 
     # --- failures inside Sage ------------------------------------------------------------------------------------
 
@@ -102,7 +173,20 @@ class EBusinessControls:
     # --- over HTTP ------------------------------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        return [Route(f"{CONTROL_PREFIX}/faults", self._faults_endpoint, methods=["GET", "POST", "DELETE"])]
+        return [
+            Route(f"{CONTROL_PREFIX}/security", self._security_endpoint, methods=["GET", "POST", "DELETE"]),
+            Route(f"{CONTROL_PREFIX}/faults", self._faults_endpoint, methods=["GET", "POST", "DELETE"]),
+        ]
+
+    async def _security_endpoint(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.reset_security()
+        elif request.method == "POST":
+            try:
+                self.configure_security(_json_object(await request.body()))
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.security())
 
     async def _faults_endpoint(self, request: Request) -> Response:
         if request.method == "DELETE":

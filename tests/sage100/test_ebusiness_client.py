@@ -13,6 +13,7 @@ from ml_connector_dagster.sage100 import (
     EBusinessClient,
     SageCompanyError,
     SageLogonError,
+    SageNoAccess,
     SageNotFound,
     SageServerError,
     SageUnavailable,
@@ -165,6 +166,34 @@ def test_an_update_cannot_change_the_customers_key(ebusiness: EBusinessClient, c
 def test_money_as_float_is_refused_before_sending(ebusiness: EBusinessClient, changes: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="float"):
         ebusiness.update_customer("01", "ABF", changes)
+
+
+# --- Sage's security -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["system", "company", "user"])
+def test_web_services_off_at_any_level_is_a_logon_error(
+    stand_ins: SageStandIns, ebusiness: EBusinessClient, level: str
+) -> None:
+    stand_ins.ebusiness_controls.set_web_services(**{level: False})
+
+    with pytest.raises(SageLogonError, match="not enabled for web services"):
+        ebusiness.get_customer("01", "ABF")
+
+
+def test_no_access_is_an_error_naming_the_operation_and_the_role_and_is_not_retried(
+    stand_ins: SageStandIns, ebusiness: EBusinessClient, sleeps: list[float]
+) -> None:
+    stand_ins.ebusiness_controls.set_no_access(["UpdateCustomer"])
+
+    with pytest.raises(SageNoAccess) as caught:
+        ebusiness.update_customer("01", "ABF", {"EmailAddress": "ap2@abf.example"})
+
+    error = caught.value
+    assert (error.operation, error.code) == ("UpdateCustomer", "CI_NoAccess")
+    assert error.message.startswith('Sage refused UpdateCustomer with "No Access"')
+    assert "give the user's role access to UpdateCustomer" in error.message
+    assert not isinstance(error, SageUnavailable) and sleeps == []
 
 
 # --- Sage's generic fault -------------------------------------------------------------------------------------------

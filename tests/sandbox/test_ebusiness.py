@@ -16,6 +16,7 @@ import zeep
 import zeep.exceptions
 from zeep.helpers import serialize_object
 
+from ml_connector_dagster.sage100.model import LOGON_FAILURE_TEXT
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.sage_services import SageStandIns
 
@@ -114,6 +115,81 @@ def test_a_customer_sent_back_as_read_changes_nothing_sage_keeps_itself(sage: Sa
     kept = ("CurrentBalance", "DateLastPayment", "LastPaymentAmt", "UserUpdatedKey", "CustomerName", "EmailAddress")
     assert {c: after[c] for c in kept} == {c: before[c] for c in kept}
     assert (after["DateUpdated"], after["TimeUpdated"]) > (before["DateUpdated"], before["TimeUpdated"])
+
+
+# --- Sage's security -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", ["system", "company", "user"])
+def test_web_services_off_at_any_level_refuse_every_logon_with_sages_logon_failure_text(
+    sage: Sage, stand_ins: SageStandIns, level: str
+) -> None:
+    stand_ins.ebusiness_controls.set_web_services(**{level: False})
+
+    fault = sage.fault("GetCustomer", arDivisionNo="01", customerNo="ABF")
+
+    assert fault.message == LOGON_FAILURE_TEXT
+    assert sage.service.GetContractInformation().ContractVersion >= 1  # takes no logon, so it still answers
+
+
+def test_an_operation_the_users_role_may_not_run_is_refused_with_no_access(sage: Sage, stand_ins: SageStandIns) -> None:
+    stand_ins.ebusiness_controls.set_no_access(["UpdateCustomer"])
+
+    fault = sage.fault("UpdateCustomer", customer={"ARDivisionNo": "01", "CustomerNo": "ABF", "CustomerName": "x"})
+
+    assert (fault.code, fault.message) == ("a:CI_NoAccess", "No Access")
+    assert stand_ins.company.get_customer("01", "ABF")["CustomerName"] == "American Business Futures"
+    assert sage("GetCustomer", arDivisionNo="01", customerNo="ABF").CustomerName == "American Business Futures"
+
+
+def test_role_security_is_checked_only_after_the_logon_is_accepted(sage: Sage, stand_ins: SageStandIns) -> None:
+    stand_ins.ebusiness_controls.set_no_access(["GetCustomer"])
+    sage.logon["Password"] = "Wr0ng-Pa55"
+
+    fault = sage.fault("GetCustomer", arDivisionNo="01", customerNo="ABF")
+
+    assert fault.message == LOGON_FAILURE_TEXT
+
+
+def test_security_set_over_http_is_what_the_service_then_does(sage: Sage, stand_ins: SageStandIns) -> None:
+    url = stand_ins.ebusiness.url + "/_sandbox/security"
+
+    answer = requests.post(url, json={"no_access": ["GetNextCustomerNo"]}, timeout=10).json()
+
+    assert answer == {
+        "web_services": {"system": True, "company": True, "user": True},
+        "no_access": ["GetNextCustomerNo"],
+    }
+    assert sage.fault("GetNextCustomerNo").message == "No Access"
+    requests.post(url, json={"web_services": {"company": False}}, timeout=10)
+    assert sage.fault("GetNextCustomerNo").message == LOGON_FAILURE_TEXT
+    assert requests.delete(url, timeout=10).json()["web_services"] == {"system": True, "company": True, "user": True}
+    assert sage("GetNextCustomerNo")
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"web_services": {"user": "false"}}, '"user" must be true or false'),
+        ({"web_services": {"site": False}}, "unknown key(s) site"),
+        ({"no_access": ["DropCompany"]}, "unknown operation 'DropCompany'"),
+        ({"no_access": ["GetContractInformation"]}, "takes no logon"),
+        ({"no_access": "GetCustomer"}, '"no_access" must be a list'),
+        ({"roles": []}, "unknown key(s) roles"),
+    ],
+)
+def test_security_the_stand_in_cannot_act_out_is_refused_naming_why_and_nothing_changes(
+    stand_ins: SageStandIns, body: dict[str, object], says: str
+) -> None:
+    url = stand_ins.ebusiness.url + "/_sandbox/security"
+
+    refused = requests.post(url, json=body, timeout=10)
+
+    assert refused.status_code == 400 and says in refused.json()["error"]
+    assert stand_ins.ebusiness_controls.security() == {
+        "web_services": {"system": True, "company": True, "user": True},
+        "no_access": [],
+    }
 
 
 # --- failures inside Sage ------------------------------------------------------------------------------------------
