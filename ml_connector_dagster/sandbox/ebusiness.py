@@ -107,7 +107,7 @@ class EBusinessStandIn:
         return SoapService(path, WSDL, NAMESPACE, {name: _guarded(name, h) for name, h in handlers.items()})
 
     def _logon(self, operation: str, args: Args) -> None:
-        """What Sage checks before it runs an operation, in its order; then a failure queued for it happens.
+        """What Sage checks before it runs an operation, in this order; then a failure queued for it happens.
 
         Web services off for the system, the company or the user, or a wrong logon: Sage's logon-failure text;
         another company's code: the company fault; the user's role without access to the operation: No Access.
