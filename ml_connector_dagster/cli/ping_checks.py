@@ -29,7 +29,9 @@ from ..sage100 import (
     SageCompanyError,
     SageError,
     SageLogonError,
+    SageNoAccess,
     SageNotFound,
+    SageServerError,
     SageUnavailable,
 )
 from ..sage100.clients import SoapClient
@@ -120,6 +122,15 @@ def check_sage_logon(settings: Settings, ebusiness: Check) -> Check:
         _sage_client(EBusinessClient, sage).get_customer(PROBE_DIVISION, PROBE_CUSTOMER)
     except SageNotFound:
         return Check("sage_logon", title, OK, f"logon accepted ({who})")
+    except SageLogonError as exc:  # Sage answers the same for a wrong password and for web services turned off
+        return Check(
+            "sage_logon",
+            title,
+            FAIL,
+            f"Sage refused the logon ({who}): {exc.message}; check {env_name('sage_username')} and "
+            f"{env_name('sage_password')}, and that web services are enabled in Sage 100 for the system, for "
+            f"company {sage.company_code} and for user {sage.username!r} (any of the three off gives this answer)",
+        )
     except SageError as exc:
         return _sage_failure("sage_logon", title, exc, who)
     return Check("sage_logon", title, OK, f"logon accepted ({who})")
@@ -172,6 +183,10 @@ def _sage_failure(name: str, title: str, exc: SageError, who: str) -> Check:
             f"{env_name('sage_company_code')} to the 3-character code from Company "
             "Maintenance, and enable that company for web services",
         )
+    if isinstance(exc, SageNoAccess):
+        return Check(name, title, FAIL, f"logon accepted ({who}), but {exc.message}")
+    if isinstance(exc, SageServerError):
+        return Check(name, title, FAIL, exc.message)
     if isinstance(exc, SageUnavailable):
         return Check(name, title, FAIL, f"{exc.message}; check that the Sage service is running")
     return Check(name, title, WARN, f"logon not refused, but Sage answered a fault: {exc.code} {exc.message}".strip())

@@ -85,7 +85,10 @@ def _start_sage(scenario: Scenario, options: SandboxOptions) -> list[StandInHand
         "Sage 100 eBusiness Web Services",
         sage.ebusiness_wsdl,
         {"ML_CONNECTOR_SAGE_EBUSINESS_WSDL": sage.ebusiness_wsdl},
-        [f"company {sage.company_code}: simulated in {options.data_dir}"],
+        [
+            f"company {sage.company_code}: simulated in {options.data_dir}",
+            f"Sage's security and failures: curl {sage.ebusiness.url}/_sandbox/security (and /_sandbox/faults)",
+        ],
         lambda: None,
         sage,
     )

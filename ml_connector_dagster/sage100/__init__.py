@@ -13,9 +13,11 @@ from .errors import (
     SageKeyConflict,
     SageLogonError,
     SageLogonLockedOut,
+    SageNoAccess,
     SageNotFound,
     SageOutcomeUnknown,
     SageReceiptReversed,
+    SageServerError,
     SageUnavailable,
     SageWriteRejected,
 )
@@ -39,9 +41,11 @@ __all__ = [
     "SageKeyConflict",
     "SageLogonError",
     "SageLogonLockedOut",
+    "SageNoAccess",
     "SageNotFound",
     "SageOutcomeUnknown",
     "SageReceiptReversed",
+    "SageServerError",
     "SageUnavailable",
     "SageWriteRejected",
 ]

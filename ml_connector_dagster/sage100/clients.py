@@ -184,7 +184,7 @@ class SoapClient:
                 }
             return getattr(service, operation)(**params)
         except zeep.exceptions.Fault as fault:
-            raise from_fault(fault, write) from None
+            raise from_fault(fault, write, operation) from None
         except SageError:
             raise
         except Exception as exc:  # noqa: BLE001 - translated; unknown errors are not transient

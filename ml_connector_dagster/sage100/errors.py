@@ -45,6 +45,15 @@ class SageReceiptReversed(SageKeyConflict):
     """The key's receipt was reversed: a reversed payment is never entered again under the same key."""
 
 
+class SageNoAccess(SageError):
+    """Sage's role security does not let the user run `operation` ("No Access"). Not retried: nothing changes
+    until someone gives the Sage user's role access to it. The message names the operation and says so."""
+
+    def __init__(self, message: str, code: str = "", operation: str = "") -> None:
+        super().__init__(message, code)
+        self.operation = operation
+
+
 class SageFault(SageError):
     """Any other fault Sage answered with (e.g. a request it could not understand)."""
 
@@ -55,6 +64,18 @@ class SageUnavailable(SageError):
     def __init__(self, message: str, code: str = "", transient: bool = True) -> None:
         super().__init__(message, code)
         self.transient = transient
+
+
+class SageServerError(SageUnavailable):
+    """Sage failed inside and answered only its generic fault ("An exception occurred."), without a reason.
+
+    Not transient: like an HTTP 500 from the server, nothing says that trying again helps, so it is not retried
+    (a read would fail the same way; a write may even have happened before the failure, so its outcome is
+    unknown, as for any unavailable Sage). The cause is only on the Sage server, in its logs.
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message, code, transient=False)
 
 
 class SageLogonLockedOut(SageUnavailable):

@@ -1,7 +1,8 @@
 """Sage's answers as typed errors (errors.py): SOAP faults by code, network failures by whether to retry.
 
 A fault's code comes from detail/MasFault (Sage's own ErrorCode, whatever its namespace) or else the
-faultcode without its prefix; the agent's own codes map first, then Sage's, then the message's words.
+faultcode without its prefix; the agent's own codes map first, then Sage's, then the message's words
+(Sage's generic "An exception occurred." and role security's "No Access" are known by their words).
 A failed read is `SageNotFound` where a write of the same code is `SageWriteRejected`. Network-level
 failures become `SageUnavailable`, transient (worth retrying) or not, in words an operator can act on.
 """
@@ -22,20 +23,25 @@ from .errors import (
     SageKeyConflict,
     SageLogonError,
     SageLogonLockedOut,
+    SageNoAccess,
     SageNotFound,
     SageReceiptReversed,
+    SageServerError,
     SageUnavailable,
     SageWriteRejected,
 )
 from .model import (
+    EXCEPTION_TEXT,
     FAULT_COMPANY,
     FAULT_IN_PROGRESS,
     FAULT_KEY_CONFLICT,
     FAULT_KEY_REVERSED,
     FAULT_LOGON,
     FAULT_LOGON_LOCKED,
+    FAULT_NO_ACCESS,
     FAULT_NO_KEY,
     FAULT_NOT_ON_FILE,
+    NO_ACCESS_TEXT,
 )
 
 TRANSIENT_STATUS = frozenset({502, 503, 504})
@@ -56,7 +62,7 @@ def _mas_fault(detail: Any) -> tuple[str, str]:
     return values.get("ErrorCode", ""), values.get("ErrorMessage", "")
 
 
-def from_fault(fault: zeep.exceptions.Fault, write: bool) -> SageError:
+def from_fault(fault: zeep.exceptions.Fault, write: bool, operation: str = "") -> SageError:
     """A SOAP fault as a typed error: detail/MasFault's ErrorCode first, else the faultcode (prefix stripped).
 
     zeep also raises Fault for an error answer that is markup but holds no SOAP fault (a gateway's or proxy's
@@ -68,13 +74,28 @@ def from_fault(fault: zeep.exceptions.Fault, write: bool) -> SageError:
     error_code, error_message = _mas_fault(fault.detail)
     code = error_code or _strip_prefix(fault.code)
     message = error_message or fault.message or "Sage answered with a fault and no message"
-    return typed(code, message, write)
+    return typed(code, message, write, operation)
 
 
-def typed(code: str, message: str, write: bool) -> SageError:
-    """The typed error for a fault code and message (the agent's own codes first, then Sage's)."""
+def typed(code: str, message: str, write: bool, operation: str = "") -> SageError:
+    """The typed error for a fault code and message (the agent's own codes first, then Sage's); `operation`
+    is the call that was answered, for the errors that name it."""
     if code in _AGENT_FAULTS:
         return _AGENT_FAULTS[code](message, code)
+    if message.strip().casefold() == EXCEPTION_TEXT.casefold():
+        return SageServerError(
+            f'Sage answered {operation or "the call"} with only its generic fault "{message.strip()}", which gives '
+            "no reason; the cause is in the logs on the Sage server (not retried)",
+            code,
+        )
+    if code == FAULT_NO_ACCESS or message.strip().casefold().startswith(NO_ACCESS_TEXT.casefold()):
+        what = operation or "this operation"
+        return SageNoAccess(
+            f'Sage refused {what} with "{message.strip()}": its role security does not let the Sage user run '
+            f"{what}; give the user's role access to {what} in Sage 100 (not retried)",
+            code,
+            operation,
+        )
     if code == FAULT_LOGON or message.lower().startswith("logon failure"):
         return SageLogonError(message, code)
     if code == FAULT_COMPANY or re.search(r"\bcompany code\b", message, re.IGNORECASE):

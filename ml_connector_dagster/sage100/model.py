@@ -28,6 +28,10 @@ LOGON_FAILURE_TEXT = (
     "Logon failure: The user logon or password does not match or the user logon is not enabled for web services."
 )
 FAULT_LOGON = "CI_LogonFailure"  # ours
+FAULT_NO_ACCESS = "CI_NoAccess"  # ours: Sage's role security refuses the user this operation
+NO_ACCESS_TEXT = "No Access"  # how Sage's role security answers; matched at the start of a message
+# eBusiness Web Services' only answer to an unexpected error inside Sage (its fault code is not known).
+EXCEPTION_TEXT = "An exception occurred."
 FAULT_COMPANY = "CI_InvalidCompany"  # ours
 FAULT_LOGON_LOCKED = "CI_LogonLockedOut"  # ours: the agent refuses an address after repeated failed logons
 FAULT_NO_KEY = "CI_NoKey"  # record does not exist

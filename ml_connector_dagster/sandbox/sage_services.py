@@ -12,8 +12,9 @@ from pathlib import Path
 from ..agent.service import DEFAULT_PAGE_SIZE, agent_app
 from ..agent.service import PATH as AGENT_PATH
 from ..httpserve import ServerHandle, serve_in_thread
+from .ebusiness import OPERATIONS, ebusiness_app
 from .ebusiness import PATH as EBUSINESS_PATH
-from .ebusiness import ebusiness_app
+from .ebusiness_controls import EBusinessControls
 from .sage_company import DB_FILE, SageCompany
 from .scenario import Scenario, load_scenario
 from .simulated_backend import SimulatedBackend
@@ -21,7 +22,8 @@ from .simulated_backend import SimulatedBackend
 
 @dataclass
 class SageStandIns:
-    """Running stand-ins: their WSDL URLs, the logon and company code they accept, and the company itself."""
+    """Running stand-ins: their WSDL URLs, the logon and company code they accept, the company itself, and
+    what can be changed on the eBusiness stand-in while it runs (`ebusiness_controls`)."""
 
     company: SageCompany
     ebusiness: ServerHandle
@@ -29,6 +31,7 @@ class SageStandIns:
     username: str
     password: str = field(repr=False)
     company_code: str = ""
+    ebusiness_controls: EBusinessControls = field(default_factory=lambda: EBusinessControls(OPERATIONS))
 
     @property
     def ebusiness_wsdl(self) -> str:
@@ -76,8 +79,9 @@ def start_sage_stand_ins(
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     company = SageCompany.open_or_create(Path(data_dir) / DB_FILE, scenario)
+    controls = EBusinessControls(OPERATIONS)
     ebusiness = serve_in_thread(
-        ebusiness_app(company), host, ebusiness_port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
+        ebusiness_app(company, controls), host, ebusiness_port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile
     )
     try:
         agent = serve_in_thread(
@@ -91,4 +95,4 @@ def start_sage_stand_ins(
         ebusiness.stop()
         raise
     c = scenario.company
-    return SageStandIns(company, ebusiness, agent, c.username, c.password, c.company_code)
+    return SageStandIns(company, ebusiness, agent, c.username, c.password, c.company_code, controls)

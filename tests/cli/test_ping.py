@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from ml_connector_dagster.cli import main
 from ml_connector_dagster.cli.ping_cmd import scrub
 from ml_connector_dagster.httpserve import free_port
+from ml_connector_dagster.sandbox.ebusiness_controls import EBusinessControls
 from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
 from ml_connector_dagster.secrets import Secret, SecretStore, generate_key
@@ -31,6 +32,15 @@ def configured(stack: Stack, home: Path, monkeypatch: pytest.MonkeyPatch) -> dic
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def ebusiness_controls(stack: Stack) -> Iterator[EBusinessControls]:
+    """The shared eBusiness stand-in's security and failures, as the test leaves them, put back afterwards."""
+    controls = stack.sage.ebusiness_controls
+    yield controls
+    controls.reset_security()
+    controls.clear_failures()
 
 
 def ping(*args: str) -> Result:
@@ -108,6 +118,47 @@ def test_a_wrong_company_code_fails_naming_the_company_setting(
     assert line(result, "Sage logon").startswith("FAIL")
     assert "ML_CONNECTOR_SAGE_COMPANY_CODE" in line(result, "Sage logon")
     assert "ZZZ" in line(result, "Sage agent")
+
+
+@pytest.mark.parametrize("level", ["system", "company", "user"])
+def test_web_services_off_in_sage_fails_the_logon_saying_to_check_all_three_places(
+    configured: dict[str, str], ebusiness_controls: EBusinessControls, level: str
+) -> None:
+    ebusiness_controls.set_web_services(**{level: False})
+
+    result = ping()
+
+    assert result.exit_code == 1
+    logon = line(result, "Sage logon")
+    assert logon.startswith("FAIL") and "ML_CONNECTOR_SAGE_PASSWORD" in logon
+    assert "web services are enabled in Sage 100 for the system, for company ABC and for user 'demo'" in logon
+    assert line(result, "Sage agent").startswith("ok")  # the agent does not go through web services
+
+
+def test_a_role_without_access_fails_the_logon_check_naming_the_operation_and_the_role(
+    configured: dict[str, str], ebusiness_controls: EBusinessControls
+) -> None:
+    ebusiness_controls.set_no_access(["GetCustomer"])
+
+    result = ping()
+
+    assert result.exit_code == 1
+    logon = line(result, "Sage logon")
+    assert logon.startswith("FAIL") and "logon accepted" in logon
+    assert "give the user's role access to GetCustomer" in logon
+
+
+def test_sages_generic_fault_fails_the_logon_check_saying_the_cause_is_on_the_sage_server(
+    configured: dict[str, str], ebusiness_controls: EBusinessControls
+) -> None:
+    ebusiness_controls.fail_next("GetCustomer")
+
+    result = ping()
+
+    assert result.exit_code == 1
+    logon = line(result, "Sage logon")
+    assert logon.startswith("FAIL") and '"An exception occurred."' in logon and "logs on the Sage server" in logon
+    assert "running" not in logon
 
 
 def test_a_wrong_gocardless_token_fails_saying_how_to_get_a_new_one(

@@ -45,11 +45,14 @@ def test_the_sandbox_command_prints_urls_and_credentials_and_stops_on_ctrl_c(hom
     answer = httpx.get(
         url + "/customers", headers={"Authorization": "Bearer tok_123", "GoCardless-Version": "2015-07-06"}
     )
+    security_url = re.search(r"curl (http://\S+/_sandbox/security)", "".join(lines)).group(1)  # type: ignore[union-attr]
+    security = httpx.get(security_url)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=20)
 
     assert answer.status_code == 200
     assert len(answer.json()["customers"]) == len(load_scenario(bundled()).gocardless_customers)
     assert "ML_CONNECTOR_SAGE_AGENT_WSDL=http://" in "".join(lines)
+    assert security.json()["web_services"] == {"system": True, "company": True, "user": True}
     assert "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN=tok_123" in "".join(lines)
     assert proc.returncode == 0 and "Sandbox stopped" in rest

@@ -635,7 +635,7 @@ def test_agent_reads_and_reversals_with_malformed_fields_never_crash_or_write(
 ebusiness_calls = st.sampled_from(
     [
         ("GetCustomer", {"arDivisionNo": "01", "customerNo": "B000000"}, True),
-        ("GetNextCustomerNo", {"arDivisionNo": "01"}, True),
+        ("GetNextCustomerNo", {}, True),
         ("CreateCustomer", {"customer": {"ARDivisionNo": "01", "CustomerNo": "FUZZ1", "CustomerName": "Fuzz"}}, False),
         (
             "UpdateCustomer",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -51,9 +51,26 @@ from .rows import (
     set_meta,
     update,
 )
-from .schema import TABLES, USER_KEY, CompanyInfo, create_database, hash_password
+from .schema import (
+    TABLES,
+    USER_KEY,
+    CompanyInfo,
+    add_missing_columns,
+    create_database,
+    hash_password,
+    missing_columns,
+)
 
-CUSTOMER_FIELDS = ("CustomerName", "EmailAddress", "CreditLimit", "CreditHold", "CustomerStatus", "TermsCode")
+NEXT_CUSTOMER_NO = "next_customer_no"  # ML_Meta: the company's "Next Customer Number" counter
+CUSTOMER_FIELDS = (
+    "CustomerName",
+    "EmailAddress",
+    "CreditLimit",
+    "CreditHold",
+    "CustomerStatus",
+    "TermsCode",
+    "SalespersonNo",
+)
 
 
 class SageCompany:
@@ -64,6 +81,7 @@ class SageCompany:
         if not self.path.exists():
             raise FileNotFoundError(f"no Sage company database at {self.path}; create one from a scenario first")
         self.info = self._load_info()
+        self._add_missing_columns()
 
     def __repr__(self) -> str:
         return f"SageCompany({str(self.path)!r}, company={self.info.code!r})"
@@ -90,6 +108,14 @@ class SageCompany:
         if row is None:
             raise ValueError(f"{self.path} is not a Sage company database (no ML_Company row)")
         return CompanyInfo(*row)
+
+    def _add_missing_columns(self) -> None:
+        """A database made by an older release gets the columns added since (looked at first, written rarely)."""
+        with self._read() as conn:
+            if not missing_columns(conn):
+                return
+        with self._write() as conn:
+            add_missing_columns(conn)
 
     # --- connections --------------------------------------------------------------------------------------
 
@@ -207,19 +233,28 @@ class SageCompany:
 
     # --- customers (eBusiness Web Services) -------------------------------------------------------------------
 
-    def next_customer_no(self, ar_division_no: str) -> str:
-        """The next free 7-digit customer number of a division (not reserved, as in Sage)."""
-        with self._read() as conn:
-            number = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
-            while customer_row(conn, ar_division_no, f"{number:07d}") is not None:
+    def reserve_customer_no(self) -> str:
+        """Sage's next customer number, reserved: the company's one counter moves past it (and past numbers
+        already used in any division), so the next call answers another number even if this one is never used."""
+        with self._write() as conn:
+            number = int(meta(conn, NEXT_CUSTOMER_NO, "1"))
+            while conn.execute("SELECT 1 FROM AR_Customer WHERE CustomerNo = ?", (f"{number:07d}",)).fetchone():
                 number += 1
+            set_meta(conn, NEXT_CUSTOMER_NO, str(number + 1))
         return f"{number:07d}"
 
-    def create_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
+    def create_customer(
+        self, ar_division_no: str, customer_no: str, fields: Mapping[str, object], required: Sequence[str] = ()
+    ) -> None:
+        """A new customer; WS_AlreadyExists for a key in use, then CI_Invalid for the first `required` field
+        left empty (eBusiness Web Services requires some that a person keying in Sage may leave for later)."""
         _check_customer_fields(fields)
         with self._write() as conn:
             if customer_row(conn, ar_division_no, customer_no) is not None:
                 raise SageRuleError(FAULT_EXISTS, f"Customer {ar_division_no}-{customer_no} already exists.")
+            for name in required:
+                if not fields.get(name):
+                    raise SageRuleError(FAULT_INVALID, f"{name} is required.")
             stamp = next_stamp(conn)
             values = {"CustomerName": "", "EmailAddress": "", **{k: str(v) for k, v in fields.items()}}
             columns = [
@@ -236,9 +271,6 @@ class SageCompany:
                 f"INSERT INTO AR_Customer ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [ar_division_no, customer_no, *values.values(), *stamp, *stamp, USER_KEY],
             )
-            if customer_no.isdigit():
-                current = int(meta(conn, f"next_customer_no_{ar_division_no}", "1"))
-                set_meta(conn, f"next_customer_no_{ar_division_no}", str(max(current, int(customer_no) + 1)))
 
     def update_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
         _check_customer_fields(fields)

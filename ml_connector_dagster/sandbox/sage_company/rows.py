@@ -58,6 +58,7 @@ class CustomerRow(TypedDict):
     DateUpdated: str
     TimeUpdated: str
     UserUpdatedKey: str
+    SalespersonNo: str  # "" when none was given (customers loaded from a scenario)
 
 
 def sage_date(value: date | None) -> str:
@@ -139,6 +140,7 @@ def customer_columns(row: sqlite3.Row) -> CustomerRow:
         "DateUpdated": row["DateUpdated"],
         "TimeUpdated": row["TimeUpdated"],
         "UserUpdatedKey": row["UserUpdatedKey"],
+        "SalespersonNo": row["SalespersonNo"],
     }
 
 

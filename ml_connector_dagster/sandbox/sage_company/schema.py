@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS AR_Customer (
   CustomerStatus TEXT NOT NULL DEFAULT 'A', TermsCode TEXT NOT NULL DEFAULT '00',
   DateLastPayment TEXT NOT NULL DEFAULT '', LastPaymentAmt TEXT NOT NULL DEFAULT '0.00',
   DateCreated TEXT NOT NULL, TimeCreated TEXT NOT NULL, DateUpdated TEXT NOT NULL, TimeUpdated TEXT NOT NULL,
-  UserUpdatedKey TEXT NOT NULL DEFAULT '',
+  UserUpdatedKey TEXT NOT NULL DEFAULT '', SalespersonNo TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (ARDivisionNo, CustomerNo));
 CREATE INDEX IF NOT EXISTS AR_Customer_Updated ON AR_Customer (DateUpdated, TimeUpdated, ARDivisionNo, CustomerNo);
 CREATE TABLE IF NOT EXISTS AR_OpenInvoice (
@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS ML_Idempotency (
   ReversalReason TEXT NOT NULL DEFAULT '', CreatedAt TEXT NOT NULL);
 """
 
+# Columns added since the first release, appended to a company database made before them (a sandbox's
+# data folder outlives upgrades): table, column, declaration. SCHEMA has them too, in the same place.
+ADDED_COLUMNS = (("AR_Customer", "SalespersonNo", "TEXT NOT NULL DEFAULT ''"),)
+
 # The tables `SageCompany.rows` will show (tests and the sandbox's inspection).
 TABLES = frozenset(
     {
@@ -112,6 +116,21 @@ def create_database(path: Path, scenario: Scenario) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The ADDED_COLUMNS a database made by an older release lacks."""
+    return [(table, column, kind) for table, column, kind in ADDED_COLUMNS if column not in _columns(conn, table)]
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring an older database up to SCHEMA (call inside a write transaction)."""
+    for table, column, declaration in missing_columns(conn):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
 
 
 def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
