@@ -62,8 +62,8 @@ def product_env(scenario: Scenario, home: Path) -> dict[str, str]:
         "ML_CONNECTOR_SECRET_KEY": generate_key(),
         "ML_CONNECTOR_COLLECT_ON": str(policy.get("collect_on", "confirmed")),
         "ML_CONNECTOR_ON_TIE": str(policy.get("on_tie", "oldest")),
-        "ML_CONNECTOR_SYNC_CUSTOMER_METADATA": str(bool(policy.get("sync_customer_metadata", False))).lower(),
-        "ML_CONNECTOR_AUTO_REVERSAL": str(bool(policy.get("auto_reversal", False))).lower(),
+        "ML_CONNECTOR_SYNC_CUSTOMER_METADATA": str(company.option("sync_customer_metadata")).lower(),
+        "ML_CONNECTOR_AUTO_REVERSAL": str(company.option("auto_reversal")).lower(),
     }
     if company.fx_rates:
         env["ML_CONNECTOR_FX_RATES"] = ",".join(f"{c}={r}" for c, r in company.fx_rates.items())
