@@ -6,7 +6,7 @@ one folder only live in its conftest.py; helpers that are not fixtures live in t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start
 from ml_connector_dagster.sandbox.sage_company import DB_FILE, SageCompany
 from ml_connector_dagster.sandbox.sage_services import SageStandIns, start_sage_stand_ins
 from ml_connector_dagster.sandbox.scenario import Scenario, bundled, load_scenario
+from ml_connector_dagster.sandbox.stack import Stack, start_stack
 from ml_connector_dagster.secrets import generate_key
 from ml_connector_dagster.settings import Settings, load_settings
 from ml_connector_dagster.store import Store
@@ -174,6 +175,23 @@ def stand_ins(tmp_path: Path) -> Iterator[SageStandIns]:
     yield handle
     clear_wsdl_cache()
     handle.stop()
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """`make_stack(scenario)`: the whole local world on loopback (Sage and GoCardless stand-ins wired together,
+    the receiver), without Dagster; default scenario: the bundled busy_month, where people work in Sage too."""
+    stacks: list[Stack] = []
+
+    def make(scenario: Scenario | Path | None = None) -> Stack:
+        home = tmp_path / f"stack{len(stacks)}"
+        stacks.append(start_stack(scenario or bundled("busy_month"), home, webhook_retry_intervals=FAST_RETRIES))
+        return stacks[-1]
+
+    yield make
+    clear_wsdl_cache()
+    for stack in stacks:
+        stack.stop()
 
 
 @pytest.fixture

@@ -274,6 +274,7 @@ def receipt_contract(r: CashReceipt) -> dict[str, Any]:
                 for line in r.lines
             ]
         },
+        "warnings": {"warning": list(r.warnings)} if r.warnings else None,
     }
 
 

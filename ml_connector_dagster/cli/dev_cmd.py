@@ -269,14 +269,15 @@ def _home_of(ctx: click.Context, step_home: Path | None) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="Print the stand-in's answer as JSON.")
 @click.pass_context
 def step(ctx: click.Context, url: str | None, step_home: Path | None, as_json: bool) -> None:
-    """Advance the running scenario one step: play its events and deliver their webhooks."""
+    """Advance the running scenario one step: its changes in Sage, then its events and their webhooks."""
     base = control_url(url, _home_of(ctx, step_home))
     answer = _control("POST", base, "/step", params={"wait": STEP_WAIT_SECONDS})
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
     events = answer.get("events") or []
-    if not events and answer.get("finished"):
+    changes = answer.get("sage_changes") or []
+    if not events and not changes and answer.get("finished"):
         click.echo(f"The scenario is finished ({answer.get('total_steps')} steps played); nothing to do.")
         return
     settled = "delivered" if answer.get("deliveries_settled") else "still being delivered (the receiver may be slow)"
@@ -284,6 +285,8 @@ def step(ctx: click.Context, url: str | None, step_home: Path | None, as_json: b
         f"Step {answer.get('step')}/{answer.get('total_steps')}: {len(events)} events "
         f"({', '.join(_event_counts(events)) or 'none'}); webhooks {settled}."
     )
+    for change in changes:
+        click.echo(f"  Sage: {change.get('change')}: {change.get('outcome')} ({change.get('message')})")
 
 
 @dev.command()

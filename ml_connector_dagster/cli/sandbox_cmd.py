@@ -1,7 +1,9 @@
 """`ml-connector sandbox`: run the local stand-ins for the outside systems until stopped.
 
 `start_stand_ins()` starts every stand-in and returns their handles; each stand-in adds itself there
-(GoCardless today; the Sage stand-ins join in the Sage issue) and the command prints what each returns.
+and the command prints what each returns. The Sage stand-ins start first: each step of the GoCardless
+stand-in begins with that step's changes in the simulated Sage company (sandbox/sage_changes.py), and its
+control API takes changes on demand too (`POST /_sandbox/sage/changes`).
 """
 
 from __future__ import annotations
@@ -10,11 +12,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..sandbox.scenario import Scenario, ScenarioError, bundled, load_scenario
 from ..settings import home_folder
+
+if TYPE_CHECKING:
+    from ..sandbox.sage_services import SageStandIns
 
 
 @dataclass
@@ -45,8 +51,9 @@ def start_stand_ins(scenario: Scenario, options: SandboxOptions) -> list[StandIn
     """Start every stand-in on the scenario; on a failure, stop those already started and re-raise."""
     started: list[StandInHandle] = []
     try:
-        started.append(_start_gocardless(scenario, options))
-        started.extend(_start_sage(scenario, options))
+        sage, handles = _start_sage(scenario, options)
+        started.extend(handles)
+        started.insert(0, _start_gocardless(scenario, options, sage))
     except Exception:
         for handle in started:
             handle.stop()
@@ -54,9 +61,11 @@ def start_stand_ins(scenario: Scenario, options: SandboxOptions) -> list[StandIn
     return started
 
 
-def _start_gocardless(scenario: Scenario, options: SandboxOptions) -> StandInHandle:
+def _start_gocardless(scenario: Scenario, options: SandboxOptions, sage: SageStandIns) -> StandInHandle:
     from ..sandbox.gocardless_api import CONTROL_PREFIX, start_gocardless_stand_in
+    from ..sandbox.sage_changes import CHANGES_PATH, SageChanges
 
+    people = SageChanges(sage.company, scenario)
     gc = start_gocardless_stand_in(
         scenario,
         options.host,
@@ -64,18 +73,23 @@ def _start_gocardless(scenario: Scenario, options: SandboxOptions) -> StandInHan
         options.gocardless_token,
         options.webhook_url,
         options.webhook_secret,
+        before_step=people.play_step,
+        control_routes=people.routes(),
     )
     notes = [
         f"webhooks: signed and sent to {options.webhook_url}"
         if options.webhook_url
         else "webhooks: not sent (pass --webhook-url http://127.0.0.1:8000/webhooks/gocardless)",
-        f"{gc.world.total_steps} steps to play: curl -X POST {gc.url}{CONTROL_PREFIX}/step",
+        f"{gc.world.total_steps} steps to play (each one's Sage changes, then its GoCardless actions): "
+        f"curl -X POST {gc.url}{CONTROL_PREFIX}/step",
         f"status: curl {gc.url}{CONTROL_PREFIX}/status",
+        f"people's work in Sage now: curl -X POST {gc.url}{CHANGES_PATH} "
+        """-d '{"changes": [{"action": "post_journal"}]}'""",
     ]
     return StandInHandle("GoCardless API", gc.url, gc.credentials(), notes, gc.stop, gc)
 
 
-def _start_sage(scenario: Scenario, options: SandboxOptions) -> list[StandInHandle]:
+def _start_sage(scenario: Scenario, options: SandboxOptions) -> tuple[SageStandIns, list[StandInHandle]]:
     from ..sandbox.sage_services import start_sage_stand_ins
 
     sage = start_sage_stand_ins(scenario, options.host, options.ebusiness_port, options.agent_port, options.data_dir)
@@ -100,7 +114,7 @@ def _start_sage(scenario: Scenario, options: SandboxOptions) -> list[StandInHand
         sage.stop,
         sage,
     )
-    return [ebusiness, agent]
+    return sage, [ebusiness, agent]
 
 
 @click.command()

@@ -137,7 +137,10 @@ class ClaimedPayment:
         ):
             return self._lost()
         self.store.audit.append(
-            "cash_receipt.created", self.pid, {**record, "allocations": allocations, "note": note}, actor=self.actor
+            "cash_receipt.created",
+            self.pid,
+            {**record, "allocations": allocations, "note": note, "warnings": list(receipt.warnings)},
+            actor=self.actor,
         )
         operator = self.allocations is not None
         for item in self.store.review.open_for(self.pid):

@@ -180,6 +180,7 @@ def _receipt(r: Any) -> CashReceipt:
         lines,
         created=bool(r.created),
         reversal_reason=r.reversalReason or "",
+        warnings=tuple(r.warnings.warning) if r.warnings is not None else (),
     )
 
 

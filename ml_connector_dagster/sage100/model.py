@@ -39,7 +39,8 @@ FAULT_NOT_ON_FILE = "CI_NOF"  # a value refers to something not on file
 FAULT_EXISTS = "WS_AlreadyExists"
 FAULT_INVALID = "CI_Invalid"  # a value is not acceptable
 FAULT_OUT_OF_BALANCE = "AR_OutOfBalance"  # ours; the text is Sage's
-FAULT_OVER_APPLIED = "AR_OverApplied"  # ours
+FAULT_OVER_APPLIED = "AR_OverApplied"  # ours; the text is Sage's, followed by the invoice and its amounts
+OVER_APPLIED_TEXT = "The invoice balance was exceeded."
 OUT_OF_BALANCE_TEXT = "The distribution is out of balance."
 FAULT_IN_PROGRESS = "AR_WriteInProgress"  # ours: another call is writing the receipt for this key; ask again
 FAULT_KEY_CONFLICT = "AR_IdempotencyConflict"  # ours: the key already holds a different receipt
@@ -278,6 +279,7 @@ class CashReceipt:
     """A receipt as written: `status` is entered (unposted), posted (journal updated) or reversed.
 
     `created` is False when the request was a repeat and this is the receipt written the first time.
+    `warnings` are what Sage warned about while entering it and wrote it anyway (e.g. an inactive customer).
     """
 
     idempotency_key: str
@@ -294,6 +296,7 @@ class CashReceipt:
     lines: tuple[ReceiptLine, ...]
     created: bool = False
     reversal_reason: str = field(default="")
+    warnings: tuple[str, ...] = ()
 
 
 def repeat_of(existing: CashReceipt, request: CashReceiptRequest) -> CashReceipt:

@@ -2,7 +2,9 @@
 
 What the Dagster daemon does, made deterministic for the demo and the end-to-end tests: evaluate each
 sensor against a real instance with its saved cursor, launch its run requests (deduped by run key) and
-repeat until no sensor asks for anything. The definitions are the same objects `dagster dev` loads.
+repeat until no sensor asks for anything. Between two steps of a scenario it also polls Sage, as the
+`sage100_poll` schedule would, so that what people changed in Sage is read even in a step without
+webhooks. The definitions are the same objects `dagster dev` loads.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 SENSORS = ("gocardless_inbox_sensor", "post_when_matched")
+SAGE_POLL = (("sage100", "customers"), ("sage100", "ar_invoices"))  # what the sage100_poll schedule runs
 QUIET: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -91,6 +94,11 @@ class Driver:
             if launched == 0 and idle():
                 return total
         raise RuntimeError(f"Dagster did not settle after {max_rounds} rounds of sensor ticks")
+
+    def settle_step(self, idle: Callable[[], bool] = lambda: True) -> int:
+        """After a scenario step: poll Sage (the sage100_poll schedule's run), then `settle`; returns runs."""
+        self.materialize([dg.AssetKey(list(key)) for key in SAGE_POLL])
+        return 1 + self.settle(idle=idle)
 
     def run_job(self, name: str, partition_key: str | None = None) -> RunRecord:
         """Launch a job by name (e.g. a partitioned backfill job) and wait for it."""

@@ -1,10 +1,11 @@
 """`ml-connector demo`: play a scenario through the real product on loopback and summarise the outcome.
 
 The stand-ins (Sage company, eBusiness Web Services, agent, GoCardless API and webhook sender) and our
-receiver run on free ports in a temporary ML_CONNECTOR_HOME. Each scenario step is played, its webhooks
-delivered and acknowledged, then the Dagster definitions are driven (sensor ticks, runs, write-back)
-until the step settles. At the end a month-end backfill re-reads the month's payments from the API, so
-payments whose events the product does not subscribe to are known too (as pending).
+receiver run on free ports in a temporary ML_CONNECTOR_HOME. Each scenario step is played (what people
+do in Sage first, then the GoCardless actions), its webhooks delivered and acknowledged, then Sage is
+polled and the Dagster definitions are driven (sensor ticks, runs, write-back) until the step settles.
+At the end a month-end backfill re-reads the month's payments from the API, so payments whose events
+the product does not subscribe to are known too (as pending).
 """
 
 from __future__ import annotations
@@ -146,13 +147,17 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
     progress("initial load: Sage customers and open invoices, GoCardless customers, customer map")
     steps = scenario.steps()
     for number, actions in enumerate(steps, start=1):
-        events = stack.gocardless.play_step()
+        played = stack.gocardless.play()
         if not stack.gocardless.wait_deliveries(60):
             raise RuntimeError(f"step {number}: webhooks were not all delivered within 60 s")
-        runs = driver.settle(idle=lambda: not stack.store.inbox.due())
+        runs = driver.settle_step(idle=lambda: not stack.store.inbox.due())
         counts = stack.store.ledger.counts()
         known = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no payment collected or failed yet"
-        progress(f"step {number}/{len(steps)}: {len(actions)} actions, {len(events)} events, {runs} runs; {known}")
+        sage = f"{len(played.sage_changes)} Sage changes, " if played.sage_changes else ""
+        progress(
+            f"step {number}/{len(steps)}: {sage}{len(actions)} actions, {len(played.events)} events, "
+            f"{runs} runs; {known}"
+        )
     _month_end(driver)
     progress("month-end: payments re-read from the API (backfill), matches and payouts refreshed")
 

@@ -2,7 +2,9 @@
 
 Used by `ml-connector demo`, `ml-connector dev` and the end-to-end tests. Everything talks over real
 HTTP/SOAP; `env` holds the ML_CONNECTOR_* settings that point the product at these services, exactly
-as an operator would configure it for the real Sage 100 and GoCardless.
+as an operator would configure it for the real Sage 100 and GoCardless. Each step of the scenario starts
+with what people do in Sage (sage_changes.py, wired into the GoCardless stand-in's step), then plays its
+GoCardless actions.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ..secrets import generate_key
 from ..settings import load_settings
 from ..store import Store
 from .gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
+from .sage_changes import SageChanges
 from .sage_services import SageStandIns, start_sage_stand_ins
 from .scenario import Scenario, load_scenario
 
@@ -62,8 +65,8 @@ def product_env(scenario: Scenario, home: Path) -> dict[str, str]:
         "ML_CONNECTOR_SECRET_KEY": generate_key(),
         "ML_CONNECTOR_COLLECT_ON": str(policy.get("collect_on", "confirmed")),
         "ML_CONNECTOR_ON_TIE": str(policy.get("on_tie", "oldest")),
-        "ML_CONNECTOR_SYNC_CUSTOMER_METADATA": str(bool(policy.get("sync_customer_metadata", False))).lower(),
-        "ML_CONNECTOR_AUTO_REVERSAL": str(bool(policy.get("auto_reversal", False))).lower(),
+        "ML_CONNECTOR_SYNC_CUSTOMER_METADATA": str(company.option("sync_customer_metadata")).lower(),
+        "ML_CONNECTOR_AUTO_REVERSAL": str(company.option("auto_reversal")).lower(),
     }
     if company.fx_rates:
         env["ML_CONNECTOR_FX_RATES"] = ",".join(f"{c}={r}" for c, r in company.fx_rates.items())
@@ -100,6 +103,7 @@ def start_stack(
         started.append(store.dispose)
         receiver = serve_in_thread(create_app(settings.webhooks(), store), host, receiver_port)
         started.append(receiver.stop)
+        people = SageChanges(sage.company, scenario)
         gocardless = start_gocardless_stand_in(
             scenario,
             host,
@@ -108,6 +112,8 @@ def start_stack(
             receiver.url + WEBHOOK_PATH,
             SANDBOX_WEBHOOK_SECRET,
             retry_intervals=webhook_retry_intervals,
+            before_step=people.play_step,
+            control_routes=people.routes(),
         )
     except BaseException:
         for stop in reversed(started):

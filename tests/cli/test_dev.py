@@ -6,7 +6,7 @@ import re
 import socket
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +20,7 @@ from ml_connector_dagster.cli.dev_dagster import child_environment
 from ml_connector_dagster.httpserve import free_port
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.sandbox.scenario import bundled
+from ml_connector_dagster.sandbox.stack import Stack
 
 from support.dev_process import DevProcess, alive, port_in_use
 
@@ -86,6 +87,19 @@ def test_step_plays_the_next_step_and_says_what_happened(stand_in: GoCardlessSta
     assert result.output.startswith(f"Step 1/{stand_in.world.total_steps}: ")
     assert "payments.created" in result.output
     assert stand_in.world.step_index == 1
+
+
+def test_step_says_what_the_steps_changes_in_sage_did(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack()  # the bundled busy_month: people key a receipt and add a customer at step 2
+    stack.gocardless.play_step()
+
+    result = run("dev", "step", "--url", stack.gocardless.url)
+
+    assert result.exit_code == 0, result.output
+    assert "  Sage: key_receipt 01-BRESLIN 0100041 IN 300.00 check 5521: applied (entered unposted in deposit" in (
+        result.output
+    )
+    assert "  Sage: add_customer 01-NEWCO: applied (customer 01-NEWCO added)" in result.output
 
 
 def test_step_finds_the_stand_in_through_dev_env(stand_in: GoCardlessStandIn, tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def test_after_one_invoice_changes_the_next_poll_transfers_only_that_invoice(
     ]
 
 
-def test_a_cash_receipt_written_through_the_agent_shows_in_the_next_poll(
+def test_a_cash_receipt_written_through_the_agent_shows_in_the_next_poll_as_payments_today(
     configured: Path, instance, stand_ins: SageStandIns
 ) -> None:
     poll(instance)
@@ -112,7 +112,26 @@ def test_a_cash_receipt_written_through_the_agent_shows_in_the_next_poll(
     result = poll(instance)
 
     assert metadata(result, "ar_invoices")["changed_keys"] == ["01/ABF/0100030/IN"]
+    assert metadata(result, "customers")["changed_keys"] == []
+    assert warehouse_rows(
+        configured, "SELECT Balance, PaymentsToday FROM sage_ar_invoices WHERE InvoiceNo = '0100030'"
+    ) == [(Decimal("1200.00"), Decimal("200.00"))]
+
+
+def test_the_journal_update_shows_in_the_next_poll_as_lower_balances(
+    configured: Path, instance, stand_ins: SageStandIns
+) -> None:
+    agent_client(stand_ins).create_cash_receipt(cash_receipt_request("PM1", lines=(("0100030", "200.00"),)))
+    poll(instance)
+
+    stand_ins.company.post_cash_receipts_journal()
+    result = poll(instance)
+
+    assert metadata(result, "ar_invoices")["changed_keys"] == ["01/ABF/0100030/IN"]
     assert metadata(result, "customers")["changed_keys"] == ["01/ABF"]
+    assert warehouse_rows(
+        configured, "SELECT Balance, PaymentsToday FROM sage_ar_invoices WHERE InvoiceNo = '0100030'"
+    ) == [(Decimal("1000.00"), Decimal("0.00"))]
     assert warehouse_rows(configured, "SELECT CurrentBalance FROM sage_customers WHERE CustomerNo = 'ABF'") == [
         (Decimal("1450.00"),)
     ]

@@ -55,6 +55,15 @@ def test_the_summary_shows_counts_and_amounts_by_status_and_reason(home: Path) -
     assert "step 7/7" in result.stderr
 
 
+@pytest.mark.slow
+def test_the_demo_plays_what_people_do_in_sage_at_the_start_of_each_step(home: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--scenario", str(bundled("busy_month"))])
+
+    assert result.exit_code == 0, result.output
+    assert "step 2/9: 3 Sage changes, 5 actions, 5 events" in result.stderr
+    assert "step 9/9: 1 actions" in result.stderr
+
+
 def test_a_bad_scenario_fails_with_the_file_line_and_column(home: Path, tmp_path: Path) -> None:
     scenario = tmp_path / "bad"
     shutil.copytree(bundled("small"), scenario)

@@ -23,9 +23,19 @@ from support.played_month import INITIAL_LOAD, World, WriteBack
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Module-scoped: playing a month takes seconds; tests act on different payments of it."""
-    root = tmp_path_factory.mktemp("world")
+    yield from _played(tmp_path_factory.mktemp("world"), "small")
+
+
+@pytest.fixture(scope="module")
+def busy_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The bundled busy_month, where people key receipts and run the journal update (module-scoped, not played:
+    each test plays up to the step it needs; the steps played stay played for the module's next tests)."""
+    yield from _played(tmp_path_factory.mktemp("busy"), "busy_month")
+
+
+def _played(root: Path, scenario: str) -> Iterator[World]:
     saved = dict(os.environ)
-    stack = start_stack(bundled("small"), root / "home")
+    stack = start_stack(bundled(scenario), root / "home")
     try:
         os.environ.update({**stack.env, "DAGSTER_HOME": str(root / "dagster")})
         (root / "dagster").mkdir()

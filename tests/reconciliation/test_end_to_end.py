@@ -28,17 +28,18 @@ def cli(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_a_confirmed_payment_becomes_a_cash_receipt_and_lowers_the_invoice_balance(world: World) -> None:
-    before = Decimal(world.invoice("0100030")["Balance"])
+def test_a_confirmed_payment_becomes_an_unposted_cash_receipt_applied_to_the_invoice(world: World) -> None:
+    before = world.invoice("0100030")
 
     world.play(until=3)  # created, submitted, confirmed
 
     entry = world.store.ledger.get("PM0001")
     receipts = world.receipts("PM0001")
-    assert before == Decimal("1200.00")
+    after = world.invoice("0100030")
+    assert (before["Balance"], before["PaymentsToday"]) == ("1200.00", "0.00")
     assert entry.status == "posted" and entry.receipt["receipt_id"]
     assert [Decimal(r["PostingAmt"]) for r in receipts] == [Decimal("1200.00")]
-    assert Decimal(world.invoice("0100030")["Balance"]) == Decimal("0.00")
+    assert (after["Balance"], after["PaymentsToday"]) == ("1200.00", "1200.00")  # until the journal update
 
 
 def test_replaying_every_webhook_three_times_creates_no_second_receipt(world: World) -> None:

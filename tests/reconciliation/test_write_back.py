@@ -312,3 +312,15 @@ def test_a_payment_missing_from_the_warehouse_waits_for_the_next_pass_and_the_au
     assert deferred.details["reason"] == "payment_not_in_warehouse" and "tries again" in deferred.details["message"]
     assert wb.store.review.open_for(missing) == [] and wb.receipts(missing) == []
     assert done.ids("posted") == [present]
+
+
+def test_a_receipt_sage_warned_about_is_posted_and_the_warning_is_in_the_audit_trail(make_write_back) -> None:
+    wb: WriteBack = make_write_back(payments=1)
+    [pid] = wb.ids(1)
+    wb.stack.sage.company.update_customer("01", "B000000", {"CustomerStatus": "I"})
+
+    wb.post()
+
+    [created] = wb.store.audit.list(subject=pid, action="cash_receipt.created")
+    assert wb.store.ledger.get(pid).status == "posted"
+    assert created.details["warnings"] == ["Customer 01-B000000 is inactive."]

@@ -157,7 +157,8 @@ def test_create_cash_receipt_twice_with_one_key_gives_one_receipt(agent: AgentCl
         first.check_no,
     )
     assert len(headers(stand_ins.company)) == 1
-    assert agent.get_open_invoices("01", "ABF")[2].Balance == Decimal("0.00")
+    paid = agent.get_open_invoices("01", "ABF")[2]
+    assert (paid.Balance, paid.PaymentsToday) == (Decimal("450.00"), Decimal("450.00"))
 
 
 def test_the_key_still_holds_after_the_agent_restarts(stand_ins: SageStandIns, retry: RetryPolicy) -> None:
@@ -191,7 +192,7 @@ def test_lines_not_adding_up_are_rejected_with_sages_message(agent: AgentClient,
 
 
 def test_paying_more_than_an_invoices_balance_is_rejected(agent: AgentClient, stand_ins: SageStandIns) -> None:
-    with pytest.raises(SageWriteRejected, match=re.escape("exceeds its balance of 450.00")):
+    with pytest.raises(SageWriteRejected, match=re.escape("The invoice balance was exceeded. Invoice 0100031 (IN)")):
         agent.create_cash_receipt(cash_receipt_request(lines=(("0100031", "450.01"),)))
 
     assert headers(stand_ins.company) == []
@@ -223,7 +224,8 @@ def test_reversing_restores_the_invoice_and_reversing_an_unknown_key_is_not_foun
     reversed_ = agent.reverse_cash_receipt("PM1", "charged back")
 
     assert reversed_.status == "reversed" and reversed_.reversal_reason == "charged back"
-    assert agent.get_open_invoices("01", "ABF")[2].Balance == Decimal("450.00")
+    restored = agent.get_open_invoices("01", "ABF")[2]
+    assert (restored.Balance, restored.PaymentsToday) == (Decimal("450.00"), Decimal("0.00"))
     with pytest.raises(SageNotFound):
         agent.reverse_cash_receipt("PM-never", "x")
 

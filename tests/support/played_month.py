@@ -40,12 +40,12 @@ class World:
     store: Store
 
     def play(self, until: int | None = None) -> None:
-        """Play steps up to step `until` (all by default), letting Dagster settle after each."""
+        """Play steps up to step `until` (all by default), letting Dagster settle after each (Sage polled)."""
         status = self.stack.gocardless.world.status()
         for _ in range(status["step"], status["total_steps"] if until is None else until):
             self.stack.gocardless.play_step()
             assert self.stack.gocardless.wait_deliveries(60), "webhooks were not all delivered"
-            self.settle()
+            self.driver.settle_step(idle=lambda: not self.store.inbox.due())
 
     def settle(self) -> None:
         self.driver.settle(idle=lambda: not self.store.inbox.due())
@@ -144,10 +144,11 @@ class WriteBack:
             self.agent().create_cash_receipt(self.request(pid))
 
     def play_and_settle(self) -> None:
-        """Play the next step through webhooks and let Dagster's sensors run everything, write-back included."""
+        """Play the next step through webhooks, poll Sage and let Dagster's sensors run everything, write-back
+        included."""
         self.stack.gocardless.play_step()
         assert self.stack.gocardless.wait_deliveries(60), "webhooks were not all delivered"
-        self.settle()
+        self.driver.settle_step(idle=lambda: not self.store.inbox.due())
 
     def receipts(self, pid: str) -> list[dict]:
         return [r for r in self.stack.sage.company.rows("AR_CashReceiptsHeader") if r["UDF_GC_PAYMENT_ID"] == pid]

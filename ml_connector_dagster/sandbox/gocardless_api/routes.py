@@ -2,7 +2,9 @@
 
 Reads are GET /{resource} (a page, listing.py) and GET /{resource}/{id}, copied under the world's lock;
 the writes the product makes are PUT /customers/{id} (metadata) and nothing else. The control API plays
-the scenario's next step and sets faults. `create_app` wraps the routes in the gate (gate.py).
+the scenario's next step (play.py: the step's Sage changes, then its GoCardless actions) and sets faults;
+other stand-ins may add control routes of their own (the Sage changes'). `create_app` wraps the routes in
+the gate (gate.py).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeGuard
 
 from starlette.applications import Starlette
@@ -25,6 +27,7 @@ from .errors import ApiError, Handler, guard, not_found, unknown_path, validatio
 from .faults import Fault, Faults, FaultsDescription
 from .gate import CONTROL_PREFIX, ApiGate
 from .listing import Filter, Item, date_filters, equals, links, page, time_filters
+from .play import StepPlayer
 
 LINKS_OF_EVENTS = ("payment", "mandate", "refund", "payout", "customer", "subscription", "parent_event")
 
@@ -47,17 +50,27 @@ def sandbox_status(world: GoCardlessWorld, sender: WebhookSender, faults: Faults
     return {**world.status(), "webhooks": sender.status(), **faults.describe()}
 
 
-def create_app(world: GoCardlessWorld, sender: WebhookSender, faults: Faults, token: str) -> ApiGate:
-    api = GoCardlessApi(world, sender, faults)
-    app = Starlette(routes=api.routes(), exception_handlers={404: unknown_path, 405: unknown_path})
+def create_app(
+    world: GoCardlessWorld,
+    sender: WebhookSender,
+    faults: Faults,
+    token: str,
+    player: StepPlayer | None = None,
+    control_routes: Sequence[Route] = (),
+) -> ApiGate:
+    """The stand-in's app; `player` plays a step (default: GoCardless actions only), `control_routes` are
+    more control routes (under CONTROL_PREFIX, outside the gate's checks)."""
+    api = GoCardlessApi(world, sender, faults, player or StepPlayer(world, sender))
+    routes = [*api.routes(), *control_routes]
+    app = Starlette(routes=routes, exception_handlers={404: unknown_path, 405: unknown_path})
     return ApiGate(app, faults, token)
 
 
 class GoCardlessApi:
     """Routes over one GoCardlessWorld; every read copies under the world's lock."""
 
-    def __init__(self, world: GoCardlessWorld, sender: WebhookSender, faults: Faults) -> None:
-        self.world, self.sender, self.faults = world, sender, faults
+    def __init__(self, world: GoCardlessWorld, sender: WebhookSender, faults: Faults, player: StepPlayer) -> None:
+        self.world, self.sender, self.faults, self.player = world, sender, faults, player
 
     def routes(self) -> list[Route]:
         routes = []
@@ -170,19 +183,18 @@ class GoCardlessApi:
 
     async def control_step(self, request: Request) -> Response:
         wait = request.query_params.get("wait")
-        events = self.world.play_next_step()
-        webhook_ids = self.sender.send(events)
+        played = await asyncio.get_running_loop().run_in_executor(None, self.player.play)
         settled = None
         if wait:
             settled = await asyncio.get_running_loop().run_in_executor(None, self.sender.wait_idle, float(wait))
-        status = self.world.status()
         return JSONResponse(
             {
-                "step": status["step"],
-                "total_steps": status["total_steps"],
-                "finished": status["finished"],
-                "events": events,
-                "webhook_ids": webhook_ids,
+                "step": played.step,
+                "total_steps": played.total_steps,
+                "finished": played.finished,
+                "sage_changes": played.sage_changes,
+                "events": played.events,
+                "webhook_ids": played.webhook_ids,
                 "deliveries_settled": settled,
             }
         )

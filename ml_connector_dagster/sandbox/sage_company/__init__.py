@@ -1,23 +1,38 @@
 """A simulated Sage 100 company in SQLite: AR customers, open invoices and cash receipt entry, with Sage's rules.
 
 Tables and columns carry Sage's names and keys (see docs/sage100.md), so what the agent reads and writes
-here looks like what it reads and writes through BOI on a real server. It enforces the rules the product
-depends on - lines add up to PostingAmt, no invoice paid beyond its balance, unknown customers and
-invoices refused - and answers with Sage-style fault codes and messages.
+here looks like what it reads and writes through BOI on a real server. It behaves as Sage does where money
+is at stake: entering a receipt raises the invoice's PaymentsToday and leaves Balance (and the customer's
+CurrentBalance) to the Cash Receipts Journal update, which a person runs; a line beyond what is still open
+- Balance less every unposted receipt, people's and the product's - is refused with Sage's "The invoice
+balance was exceeded"; deposits are numbered from Sage's Next Deposit Number and the product adds only to
+its own; a posted receipt is reversed by a negative receipt with the same check number; an inactive
+customer is a warning. Lines add up to PostingAmt, unknown customers and invoices are refused, with
+Sage-style fault codes and messages. What people do in Sage (key a receipt, run the journal update, add an
+invoice or a customer) is a method of the company too.
 
 Every change stamps DateUpdated/TimeUpdated from a clock that never goes backwards and never repeats
 (the last stamp is kept in the database, inside the write transaction, so two processes sharing the file
 still get strictly increasing stamps). An idempotency table keyed by the GoCardless payment id makes a
 repeated cash receipt return the first one and write nothing, across restarts.
 
-  company.py   SageCompany: opening, logon, reads, customers, invoices; the entry point
-  receipts.py  cash receipts: Sage's checks, entry, reversal, the journal update
-  schema.py    the tables, and a new company loaded from a scenario
-  rows.py      single rows: Sage dates, change stamps, counters, records
+  company.py   SageCompany: opening, logon, reads, customers, invoices, people's work; the entry point
+  receipts.py  cash receipts: Sage's checks, deposits and their owners, entry, reversal, the journal update
+  schema.py    the tables, a new company loaded from a scenario, an older file brought up to date
+  rows.py      single rows: Sage dates, change stamps, counters, company options, records
 """
 
 from .company import CUSTOMER_FIELDS, SageCompany
-from .rows import CustomerRow
+from .receipts import EnteredReceipt
+from .rows import CompanyOptions, CustomerRow
 from .schema import DB_FILE, CompanyInfo
 
-__all__ = ["CUSTOMER_FIELDS", "DB_FILE", "CompanyInfo", "CustomerRow", "SageCompany"]
+__all__ = [
+    "CUSTOMER_FIELDS",
+    "DB_FILE",
+    "CompanyInfo",
+    "CompanyOptions",
+    "CustomerRow",
+    "EnteredReceipt",
+    "SageCompany",
+]

@@ -2,8 +2,10 @@
 
 What the agent reads and writes here looks like what it reads and writes through BOI on a real server:
 customers and open invoices listed in change-stamp order, customers kept through eBusiness Web Services,
-invoices changed as Sage's own screens would. Cash receipts are delegated to receipts.py, the tables and
-a new company's loading to schema.py; every write is one `BEGIN IMMEDIATE` transaction.
+invoices changed as Sage's own screens would. What people do in Sage meanwhile - key a receipt, run the
+Cash Receipts Journal update, add an invoice or a customer - has a method here too. Cash receipts are
+delegated to receipts.py, the tables and a new company's loading to schema.py; every write is one
+`BEGIN IMMEDIATE` transaction.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ from ...sage100.model import (
 )
 from ..scenario import Scenario
 from . import receipts
+from .receipts import PERSON, EnteredReceipt, KeyedReceipt
 from .rows import (
     CUSTOMER_COLUMNS,
     INVOICE_COLUMNS,
+    CompanyOptions,
     CustomerRow,
     add_to_customer_balance,
     customer_columns,
@@ -48,18 +52,11 @@ from .rows import (
     invoice_row,
     meta,
     next_stamp,
+    read_options,
     set_meta,
     update,
 )
-from .schema import (
-    TABLES,
-    USER_KEY,
-    CompanyInfo,
-    add_missing_columns,
-    create_database,
-    hash_password,
-    missing_columns,
-)
+from .schema import TABLES, USER_KEY, CompanyInfo, create_database, hash_password, is_current, upgrade
 
 NEXT_CUSTOMER_NO = "next_customer_no"  # ML_Meta: the company's "Next Customer Number" counter
 CUSTOMER_FIELDS = (
@@ -81,7 +78,13 @@ class SageCompany:
         if not self.path.exists():
             raise FileNotFoundError(f"no Sage company database at {self.path}; create one from a scenario first")
         self.info = self._load_info()
-        self._add_missing_columns()
+        with self._read() as conn:
+            current = is_current(conn)
+        if not current:
+            with self._write() as conn:
+                upgrade(conn)
+        with self._read() as conn:
+            self.options: CompanyOptions = read_options(conn)
 
     def __repr__(self) -> str:
         return f"SageCompany({str(self.path)!r}, company={self.info.code!r})"
@@ -108,14 +111,6 @@ class SageCompany:
         if row is None:
             raise ValueError(f"{self.path} is not a Sage company database (no ML_Company row)")
         return CompanyInfo(*row)
-
-    def _add_missing_columns(self) -> None:
-        """A database made by an older release gets the columns added since (looked at first, written rarely)."""
-        with self._read() as conn:
-            if not missing_columns(conn):
-                return
-        with self._write() as conn:
-            add_missing_columns(conn)
 
     # --- connections --------------------------------------------------------------------------------------
 
@@ -355,25 +350,51 @@ class SageCompany:
             return receipts.find(conn, idempotency_key)
 
     def create_cash_receipt(self, request: CashReceiptRequest) -> CashReceipt:
-        """Write a cash receipt entry, or return the one already written for this idempotency key (if the
-        request asks for that receipt: see `repeat_of`).
+        """Enter a cash receipt in a deposit of the product's own, or return the one already written for this
+        idempotency key (if the request asks for that receipt: see `repeat_of`).
 
         All checks run before anything is written, in one transaction: either the whole receipt (deposit,
-        header, lines, invoice and customer balances, idempotency row) is written, or nothing is.
+        header, lines, the invoices' PaymentsToday, idempotency row) is written, or nothing is. What Sage
+        warned about (an inactive customer) comes back in the receipt's `warnings`.
         """
         with self._write() as conn:
-            return receipts.create(conn, request, self.info.bank_code)
+            return receipts.create(conn, request, self.info.bank_code, self.options)
 
     def reverse_cash_receipt(self, idempotency_key: str, reason: str) -> CashReceipt:
-        """Undo a receipt: invoices get their balance back; unposted entry rows go, posted history is offset.
+        """Undo a receipt: deleted while unposted; once posted, a negative receipt with the same check number.
 
         Reversing twice returns the reversed receipt and changes nothing the second time.
         """
         with self._write() as conn:
-            return receipts.reverse(conn, idempotency_key, reason)
+            return receipts.reverse(conn, idempotency_key, reason, self.options)
+
+    # --- what people do in Sage ------------------------------------------------------------------------------
+
+    def key_receipt(
+        self,
+        ar_division_no: str,
+        customer_no: str,
+        invoice_no: str,
+        invoice_type: str,
+        amount: Decimal,
+        check_no: str,
+        deposit_date: date,
+        keyed_by: str = PERSON,
+    ) -> EnteredReceipt:
+        """A person keys a cash receipt for one invoice in their own deposit: unposted, so the invoice's
+        PaymentsToday rises and its Balance does not. Refused as Sage refuses the product's receipts."""
+        if isinstance(amount, float):
+            raise TypeError("amount must be a Decimal, not a float")
+        keyed = KeyedReceipt(
+            ar_division_no, customer_no, invoice_no, invoice_type, Decimal(amount), check_no, deposit_date, keyed_by
+        )
+        with self._write() as conn:
+            return receipts.key(conn, keyed, self.info.bank_code, self.options)
 
     def post_cash_receipts_journal(self) -> int:
-        """Sage's Cash Receipts Journal update: entries move to AR_CashReceiptsHistory; returns lines posted."""
+        """Sage's Cash Receipts Journal update, as a person runs it: every unposted receipt (people's and the
+        product's) is posted - Balance falls, PaymentsToday returns to 0, the deposits close, the lines go
+        to AR_CashReceiptsHistory. Returns the lines posted."""
         with self._write() as conn:
             return receipts.post_journal(conn)
 

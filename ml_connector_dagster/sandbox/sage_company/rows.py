@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TypedDict
@@ -69,7 +70,17 @@ def from_sage_date(value: str) -> date | None:
     return datetime.strptime(value, "%Y%m%d").date() if value else None
 
 
-# --- ML_Meta: counters and the last stamp -------------------------------------------------------------------
+# --- ML_Meta: counters, options and the last stamp ----------------------------------------------------------
+
+OPTIONS = ("require_deposit_amount", "batch_entry")  # company options, kept in ML_Meta as Y or N
+
+
+@dataclass(frozen=True)
+class CompanyOptions:
+    """The company options that change cash receipt entry (company.json `settings`)."""
+
+    require_deposit_amount: bool = False  # Sage's "Require Deposit Amount": CashDepositAmt is entered
+    batch_entry: bool = False  # batch entry: deposits and receipt headers carry a BatchNo
 
 
 def meta(conn: sqlite3.Connection, name: str, default: str) -> str:
@@ -81,6 +92,10 @@ def set_meta(conn: sqlite3.Connection, name: str, value: str) -> None:
     conn.execute(
         "INSERT INTO ML_Meta VALUES (?, ?) ON CONFLICT (Name) DO UPDATE SET Value = excluded.Value", (name, value)
     )
+
+
+def read_options(conn: sqlite3.Connection) -> CompanyOptions:
+    return CompanyOptions(*(meta(conn, name, "N") == "Y" for name in OPTIONS))
 
 
 def take_counter(conn: sqlite3.Connection, name: str) -> int:

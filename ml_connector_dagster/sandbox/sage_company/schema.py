@@ -1,8 +1,10 @@
 """The simulated company's database: Sage's tables and columns, and a new company loaded from a scenario.
 
 Tables and columns carry Sage's names and keys (see docs/sage100.md). `ML_*` tables are the stand-in's
-own: the company and its logon (the password salted and hashed), counters and the last change stamp,
-and the cash receipts by idempotency key.
+own: the company and its logon (the password salted and hashed), its options, counters (Sage's "Next
+Deposit Number" among them) and the last change stamp, who opened each unposted deposit, and the cash
+receipts by idempotency key. A company file written by an earlier version is brought up to date when it
+is opened (`upgrade`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from pathlib import Path
 
 from ...sage100.model import CENT
 from ..scenario import Scenario
-from .rows import insert_invoice, next_stamp
+from . import receipts
+from .rows import (
+    OPTIONS,
+    add_to_customer_balance,
+    insert_invoice,
+    invoice_row,
+    meta,
+    next_stamp,
+    read_options,
+    set_meta,
+    update,
+)
 
 DB_FILE = "sage_company.sqlite"
+SCHEMA_VERSION = "2"  # 2: balances move at the journal update; deposit owners, options, warnings
 USER_KEY = "0000000001"  # UserUpdatedKey of the web-services user
 
 SCHEMA = """
@@ -50,11 +64,13 @@ CREATE INDEX IF NOT EXISTS AR_OpenInvoice_Updated
   ON AR_OpenInvoice (DateUpdated, TimeUpdated, ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType);
 CREATE TABLE IF NOT EXISTS AR_CashReceiptsDeposit (
   DepositNo TEXT PRIMARY KEY, BankCode TEXT NOT NULL, DepositDate TEXT NOT NULL, DepositDesc TEXT NOT NULL,
-  CashDepositAmt TEXT NOT NULL, DateUpdated TEXT NOT NULL, TimeUpdated TEXT NOT NULL);
+  CashDepositAmt TEXT NOT NULL, DateUpdated TEXT NOT NULL, TimeUpdated TEXT NOT NULL,
+  BatchNo TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS AR_CashReceiptsHeader (
   DepositNo TEXT NOT NULL, ARDivisionNo TEXT NOT NULL, CustomerNo TEXT NOT NULL, CheckNo TEXT NOT NULL,
   DepositType TEXT NOT NULL, PostingAmt TEXT NOT NULL, Comment TEXT NOT NULL DEFAULT '',
   UDF_GC_PAYMENT_ID TEXT NOT NULL DEFAULT '', DateUpdated TEXT NOT NULL, TimeUpdated TEXT NOT NULL,
+  BatchNo TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (DepositNo, ARDivisionNo, CustomerNo, CheckNo));
 CREATE TABLE IF NOT EXISTS AR_CashReceiptsDetail (
   DepositNo TEXT NOT NULL, ARDivisionNo TEXT NOT NULL, CustomerNo TEXT NOT NULL, CheckNo TEXT NOT NULL,
@@ -72,12 +88,20 @@ CREATE TABLE IF NOT EXISTS ML_Idempotency (
   IdempotencyKey TEXT PRIMARY KEY, ReceiptId TEXT NOT NULL, BankCode TEXT NOT NULL, DepositNo TEXT NOT NULL,
   CheckNo TEXT NOT NULL, DepositDate TEXT NOT NULL, ARDivisionNo TEXT NOT NULL, CustomerNo TEXT NOT NULL,
   Amount TEXT NOT NULL, Reference TEXT NOT NULL, Lines TEXT NOT NULL, Status TEXT NOT NULL,
-  ReversalReason TEXT NOT NULL DEFAULT '', CreatedAt TEXT NOT NULL);
+  ReversalReason TEXT NOT NULL DEFAULT '', CreatedAt TEXT NOT NULL,
+  Warnings TEXT NOT NULL DEFAULT '[]', ReversalDepositNo TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS ML_DepositOwner (
+  DepositNo TEXT PRIMARY KEY, Owner TEXT NOT NULL, AmountEntered TEXT NOT NULL DEFAULT 'N');
 """
+# Columns added since the first version: (table, column, declaration), added to an older file when it is opened.
+ADDED_COLUMNS = (
+    ("AR_Customer", "SalespersonNo", "TEXT NOT NULL DEFAULT ''"),
+    ("AR_CashReceiptsDeposit", "BatchNo", "TEXT NOT NULL DEFAULT ''"),
+    ("AR_CashReceiptsHeader", "BatchNo", "TEXT NOT NULL DEFAULT ''"),
+    ("ML_Idempotency", "Warnings", "TEXT NOT NULL DEFAULT '[]'"),
+    ("ML_Idempotency", "ReversalDepositNo", "TEXT NOT NULL DEFAULT ''"),
+)
 
-# Columns added since the first release, appended to a company database made before them (a sandbox's
-# data folder outlives upgrades): table, column, declaration. SCHEMA has them too, in the same place.
-ADDED_COLUMNS = (("AR_Customer", "SalespersonNo", "TEXT NOT NULL DEFAULT ''"),)
 
 # The tables `SageCompany.rows` will show (tests and the sandbox's inspection).
 TABLES = frozenset(
@@ -89,6 +113,7 @@ TABLES = frozenset(
         "AR_CashReceiptsDetail",
         "AR_CashReceiptsHistory",
         "ML_Idempotency",
+        "ML_DepositOwner",
     }
 )
 
@@ -109,6 +134,7 @@ def create_database(path: Path, scenario: Scenario) -> None:
     """A new company database at `path` (which must not exist yet), loaded from a scenario in one commit."""
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
@@ -118,19 +144,55 @@ def create_database(path: Path, scenario: Scenario) -> None:
         conn.close()
 
 
-def missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """The ADDED_COLUMNS a database made by an older release lacks."""
-    return [(table, column, kind) for table, column, kind in ADDED_COLUMNS if column not in _columns(conn, table)]
+def is_current(conn: sqlite3.Connection) -> bool:
+    """Whether the file has this version's tables and columns (a column can be missing from a file of this
+    version made before the column was added)."""
+    if meta(conn, "schema_version", "1") != SCHEMA_VERSION:
+        return False
+    return all(column in _columns(conn, table) for table, column, _ in ADDED_COLUMNS)
 
 
-def add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring an older database up to SCHEMA (call inside a write transaction)."""
-    for table, column, declaration in missing_columns(conn):
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a company file of an earlier version up to date, inside the caller's write transaction.
+
+    Version 1 lowered Balance (and the customer's CurrentBalance) when a receipt was entered: receipts
+    still unposted get it back, so that the journal update lowers it once, as Sage does.
+    """
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    for table, column, declaration in ADDED_COLUMNS:
+        if column not in _columns(conn, table):
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    if meta(conn, "schema_version", "1") == SCHEMA_VERSION:
+        return  # only columns were missing
+    # Before deposits had owners, every deposit was the product's.
+    conn.execute(
+        "INSERT INTO ML_DepositOwner (DepositNo, Owner) SELECT DepositNo, ? FROM AR_CashReceiptsDeposit "
+        "WHERE DepositNo NOT IN (SELECT DepositNo FROM ML_DepositOwner)",
+        (receipts.PRODUCT,),
+    )
+    for d in conn.execute("SELECT * FROM AR_CashReceiptsDetail").fetchall():
+        row = invoice_row(conn, d["ARDivisionNo"], d["CustomerNo"], d["InvoiceNo"], d["InvoiceType"])
+        if row is None:
+            continue
+        stamp = next_stamp(conn)
+        update(
+            conn,
+            "AR_OpenInvoice",
+            {"Balance": str(Decimal(row["Balance"]) + Decimal(d["AmountPosted"]))},
+            stamp,
+            ARDivisionNo=d["ARDivisionNo"],
+            CustomerNo=d["CustomerNo"],
+            InvoiceNo=d["InvoiceNo"],
+            InvoiceType=d["InvoiceType"],
+        )
+        add_to_customer_balance(conn, d["ARDivisionNo"], d["CustomerNo"], Decimal(d["AmountPosted"]), stamp)
+    set_meta(conn, "schema_version", SCHEMA_VERSION)
 
 
 def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
@@ -149,6 +211,9 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
             hash_password(c.password, salt),
         ),
     )
+    set_meta(conn, "schema_version", SCHEMA_VERSION)
+    for name in OPTIONS:
+        set_meta(conn, name, "Y" if c.option(name) else "N")
     balances: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for inv in scenario.sage_invoices:
         balances[(inv.ARDivisionNo, inv.CustomerNo)] += inv.Balance
@@ -182,3 +247,15 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
             inv.Balance,
             next_stamp(conn),
         )
+    # Receipts people keyed before the play starts: real unposted entries, so that the journal update posts them.
+    for number, inv in enumerate((i for i in scenario.sage_invoices if i.PaymentsToday > 0), start=1):
+        keyed = receipts.KeyedReceipt(
+            inv.ARDivisionNo,
+            inv.CustomerNo,
+            inv.InvoiceNo,
+            inv.InvoiceType,
+            inv.PaymentsToday,
+            f"OPEN{number:06d}",
+            c.today,
+        )
+        receipts.key(conn, keyed, c.bank_code, read_options(conn))

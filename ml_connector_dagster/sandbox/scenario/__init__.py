@@ -1,4 +1,5 @@
-"""Scenario folders: a Sage 100 company and a month of GoCardless activity (see docs/scenario-format.md).
+"""Scenario folders: a Sage 100 company, a month of GoCardless activity and what people do in Sage meanwhile
+(see docs/scenario-format.md).
 
 reading.py  load_scenario: the folder's files read and checked whole, every problem reported
 rows.py     each CSV row's cells checked and turned into a record
@@ -8,12 +9,14 @@ model.py    the records, the Scenario, and the steps its lifecycles make
 from .model import (
     PAYMENT_ACTIONS,
     REFUND_ACTIONS,
+    SAGE_CHANGE_ACTIONS,
     Action,
     Company,
     GoCardlessCustomer,
     GoCardlessMandate,
     GoCardlessPayment,
     GoCardlessRefund,
+    SageChange,
     SageCustomer,
     SageInvoice,
     Scenario,
@@ -24,12 +27,14 @@ from .reading import bundled, load_scenario
 __all__ = [
     "PAYMENT_ACTIONS",
     "REFUND_ACTIONS",
+    "SAGE_CHANGE_ACTIONS",
     "Action",
     "Company",
     "GoCardlessCustomer",
     "GoCardlessMandate",
     "GoCardlessPayment",
     "GoCardlessRefund",
+    "SageChange",
     "SageCustomer",
     "SageInvoice",
     "Scenario",

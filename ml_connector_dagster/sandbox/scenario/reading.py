@@ -1,8 +1,10 @@
-"""Scenario folders read and checked whole: company.json and the CSV files, then the links between rows.
+"""Scenario folders read and checked whole: company.json and the CSV files, then what lies between rows.
 
 Every problem is reported as `file:line: column: what is wrong`, so a user can fix a scenario without
-reading code; nothing is started from a scenario with a problem. The records are in model.py, the
-checks of each row's cells in rows.py. Used by the stand-ins, the demo, tests and benchmarks.
+reading code; nothing is started from a scenario with a problem, and nothing in it is ignored: a file,
+column or company.json key the format does not know is a problem too (a misspelt name would otherwise
+silently change the play). The records are in model.py, the checks of each row's cells in rows.py.
+Used by the stand-ins, the demo, tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -11,13 +13,33 @@ import csv
 import json
 import re
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .model import Company, Scenario, ScenarioError
-from .rows import Table, Validator, gc_customer, gc_mandate, gc_payment, gc_refund, sage_customer, sage_invoice
+from .model import (
+    COLLECTED_BY,
+    Company,
+    GoCardlessPayment,
+    GoCardlessRefund,
+    SageChange,
+    SageInvoice,
+    Scenario,
+    ScenarioError,
+)
+from .rows import (
+    Table,
+    Validator,
+    gc_customer,
+    gc_mandate,
+    gc_payment,
+    gc_refund,
+    sage_change,
+    sage_customer,
+    sage_invoice,
+)
 
+# Each CSV file's required columns, then the columns it may have.
 FILES = {
     "sage_customers.csv": ("ARDivisionNo", "CustomerNo", "CustomerName", "EmailAddress"),
     "sage_invoices.csv": (
@@ -45,9 +67,37 @@ FILES = {
         "lifecycle",
     ),
     "gocardless_refunds.csv": ("id", "payment", "amount", "lifecycle"),
+    "sage_changes.csv": ("step", "action"),
 }
-OPTIONAL_FILES = ("gocardless_refunds.csv",)
+OPTIONAL_COLUMNS = {
+    "sage_customers.csv": ("CustomerStatus",),
+    "sage_invoices.csv": ("PaymentsToday",),
+    "gocardless_payments.csv": ("start_step",),
+    "gocardless_refunds.csv": ("start_step",),
+    "sage_changes.csv": (
+        "ARDivisionNo",
+        "CustomerNo",
+        "InvoiceNo",
+        "InvoiceType",
+        "InvoiceDate",
+        "InvoiceDueDate",
+        "Amount",
+        "CustomerName",
+        "EmailAddress",
+        "CheckNo",
+    ),
+}
+OPTIONAL_FILES = ("gocardless_refunds.csv", "sage_changes.csv")
+COMPANY_FILE = "company.json"
+COMPANY_KEYS = ("company_code", "company_name", "home_currency", "bank_code", "logon", "fx_rates", "settings", "today")
+# company.json "settings": the product's policy (used when the demo or `dev` starts it) and the simulated
+# company's options; each with the values it may take.
+CHOICE_SETTINGS = {"collect_on": ("confirmed", "paid_out"), "on_tie": ("oldest", "hold")}
+BOOLEAN_SETTINGS = ("sync_customer_metadata", "auto_reversal", "require_deposit_amount", "batch_entry")
+RATE = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)  # an FX rate: ASCII digits, no sign or exponent
 BUNDLED = Path(__file__).parent.parent / "scenarios"
+# Stands in for a company.json with problems, so that the checks between rows still run and report theirs.
+_NO_COMPANY = Company("", "", "", "", "", "", {}, {}, date.min)
 
 
 def bundled(name: str = "sample") -> Path:
@@ -60,7 +110,8 @@ def load_scenario(root: str | Path) -> Scenario:
     if not root.is_dir():
         raise ScenarioError([f"{root}: not a folder; give the path of a scenario folder (see the README)"])
     problems: list[str] = []
-    company = _company(root / "company.json", problems)
+    _unknown_files(root, problems)
+    company = _company(root / COMPANY_FILE, problems)
     tables = {name: _csv(root / name, columns, problems) for name, columns in FILES.items()}
     v = Validator(problems)
     sage_customers = tuple(v.rows(tables["sage_customers.csv"], sage_customer))
@@ -68,12 +119,36 @@ def load_scenario(root: str | Path) -> Scenario:
     gc_customers = tuple(v.rows(tables["gocardless_customers.csv"], gc_customer))
     mandates = tuple(v.rows(tables["gocardless_mandates.csv"], gc_mandate))
     payments = tuple(v.rows(tables["gocardless_payments.csv"], gc_payment))
-    refunds = tuple(v.rows(tables["gocardless_refunds.csv"], gc_refund))
+    refunds = v.numbered(tables["gocardless_refunds.csv"], gc_refund)
+    changes = tuple(v.rows(tables["sage_changes.csv"], sage_change))
     _check_references(tables, problems)
+    scenario = Scenario(
+        root,
+        company or _NO_COMPANY,
+        sage_customers,
+        invoices,
+        gc_customers,
+        mandates,
+        payments,
+        tuple(r for _, r in refunds),
+        changes,
+    )
+    _check_refund_starts(scenario, refunds, problems)
+    _check_changes(scenario, problems)
     if problems:
         raise ScenarioError(problems)
-    assert company is not None
-    return Scenario(root, company, sage_customers, invoices, gc_customers, mandates, payments, refunds)
+    return scenario
+
+
+def _unknown_files(root: Path, problems: list[str]) -> None:
+    """Every entry of the folder is a scenario file; hidden files and a README are left alone."""
+    known = {COMPANY_FILE, *FILES}
+    for entry in sorted(root.iterdir()):
+        if entry.name in known or entry.name.startswith(".") or entry.name.upper().startswith("README"):
+            continue
+        problems.append(
+            f"{entry.name}:1: file: not a scenario file; a scenario folder holds {', '.join([COMPANY_FILE, *FILES])}"
+        )
 
 
 # --- company.json -----------------------------------------------------------------------------------
@@ -93,6 +168,9 @@ def _company(path: Path, problems: list[str]) -> Company | None:
         problems.append(f"{path.name}:1: column 1: must be a JSON object")
         return None
     fields = _CompanyFields(path.name, text, data, problems)
+    for key in data:
+        if key not in COMPANY_KEYS:
+            fields.bad(key, f"not a company.json key; the keys are {', '.join(COMPANY_KEYS)}")
     code = fields.text("company_code", r"[A-Za-z0-9]{3}", 'is not exactly 3 letters or digits, e.g. "ABC"')
     name = fields.text("company_name", r".+", "must be a non-empty string", default="")
     currency = fields.text("home_currency", r"[A-Z]{3}", 'is not a 3-letter ISO 4217 code, e.g. "GBP"')
@@ -133,20 +211,30 @@ class _CompanyFields:
 
     def fx_rates(self) -> dict[str, Decimal]:
         rates: dict[str, Decimal] = {}
-        for cur, rate in (self.data.get("fx_rates") or {}).items():
-            try:
-                if not re.fullmatch(r"[A-Z]{3}", cur) or not isinstance(rate, str) or Decimal(rate) <= 0:
-                    raise InvalidOperation
+        given = self.data.get("fx_rates") or {}
+        if not isinstance(given, dict):
+            self.bad("fx_rates", 'must be an object of currency codes and decimal strings, e.g. {"EUR": "0.8600"}')
+            return rates
+        for cur, rate in given.items():
+            if re.fullmatch(r"[A-Z]{3}", cur) and isinstance(rate, str) and RATE.fullmatch(rate) and Decimal(rate) > 0:
                 rates[cur] = Decimal(rate)
-            except InvalidOperation:
+            else:
                 self.bad("fx_rates", f'{cur}: {rate!r} must be a positive decimal string, e.g. "0.8600"')
         return rates
 
     def settings(self) -> dict[str, object]:
         settings = self.data.get("settings") or {}
-        for key, allowed in (("collect_on", ("confirmed", "paid_out")), ("on_tie", ("oldest", "hold"))):
-            if key in settings and settings[key] not in allowed:
-                self.bad("settings", f"{key} {settings[key]!r} is not one of {', '.join(allowed)}")
+        if not isinstance(settings, dict):
+            self.bad("settings", 'must be an object, e.g. {"collect_on": "confirmed"}')
+            return {}
+        known = (*CHOICE_SETTINGS, *BOOLEAN_SETTINGS)
+        for key, value in settings.items():
+            if key in CHOICE_SETTINGS and value not in CHOICE_SETTINGS[key]:
+                self.bad("settings", f"{key} {value!r} is not one of {', '.join(CHOICE_SETTINGS[key])}")
+            elif key in BOOLEAN_SETTINGS and not isinstance(value, bool):
+                self.bad("settings", f"{key} {json.dumps(value)} is not true or false (JSON booleans, unquoted)")
+            elif key not in known:
+                self.bad("settings", f"{key} is not a setting; the settings are {', '.join(known)}")
         return dict(settings)
 
     def today(self) -> date:
@@ -175,10 +263,22 @@ def _csv(path: Path, columns: tuple[str, ...], problems: list[str]) -> Table:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh, strict=True)
         try:
-            header = next(reader, [])
+            header = [name.strip() for name in next(reader, [])]
             missing = [c for c in columns if c not in header]
             if missing:
                 problems.append(f"{path.name}:1: header: missing column(s) {', '.join(missing)}")
+                return Table(path.name, [])
+            known = (*columns, *OPTIONAL_COLUMNS.get(path.name, ()))
+            unknown = [c for c in header if c not in known]
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if unknown or repeated:
+                if unknown:
+                    problems.append(
+                        f"{path.name}:1: header: unknown column(s) {', '.join(unknown)}; "
+                        f"the columns are {', '.join(known)}"
+                    )
+                if repeated:
+                    problems.append(f"{path.name}:1: header: column(s) {', '.join(repeated)} more than once")
                 return Table(path.name, [])
             rows: list[tuple[int, dict[str, str]]] = []
             for record in reader:
@@ -237,3 +337,87 @@ def _check_references(tables: dict[str, Table], problems: list[str]) -> None:
             value = "-".join(row[c] for c in cols)
             if value not in known:
                 problems.append(f"{name}:{line}: {column}: {value!r}: {message}")
+
+
+# --- between rows: start steps and Sage changes ----------------------------------------------------------------
+
+
+def _check_refund_starts(scenario: Scenario, refunds: list[tuple[int, GoCardlessRefund]], problems: list[str]) -> None:
+    """A refund never starts before its payment has been collected (its `confirmed` or `paid_out` step)."""
+    payments = {p.id: p for p in scenario.gocardless_payments}
+    for line, refund in refunds:
+        payment = payments.get(refund.payment)
+        if payment is None or not refund.lifecycle:
+            continue  # a missing payment is reported by the links check; an empty lifecycle never starts
+        collected = _collected_step(scenario, payment)
+        start = scenario.refund_start(refund)
+        where = f"gocardless_refunds.csv:{line}"
+        if collected is None:
+            problems.append(
+                f"{where}: payment: {payment.id} is never collected (its lifecycle has no "
+                f"{' or '.join(COLLECTED_BY)}), so it cannot be refunded"
+            )
+        elif start < collected:
+            problems.append(
+                f"{where}: start_step: the refund starts at step {start}, before its payment {payment.id} "
+                f"is collected at step {collected}"
+            )
+
+
+def _collected_step(scenario: Scenario, payment: GoCardlessPayment) -> int | None:
+    for offset, action in enumerate(payment.lifecycle):
+        if action in COLLECTED_BY:
+            return scenario.payment_start(payment) + offset
+    return None
+
+
+def _check_changes(scenario: Scenario, problems: list[str]) -> None:
+    """Sage changes in the order they are played: each one's customer or invoice exists by then (in the Sage
+    files or added by an earlier change) or, when added, does not; receipts keyed by people never take an
+    invoice beyond its open amount (Balance - PaymentsToday), which Sage would refuse."""
+    customers: dict[tuple[str, str], str] = {
+        (c.ARDivisionNo, c.CustomerNo): "sage_customers.csv" for c in scenario.sage_customers
+    }
+    open_amounts: dict[tuple[str, str, str, str], Decimal] = {
+        _invoice_key(i): i.Balance - i.PaymentsToday for i in scenario.sage_invoices
+    }
+    for change in sorted(scenario.sage_changes, key=lambda c: (c.step, c.line)):
+        where = f"sage_changes.csv:{change.line}"
+        customer = (change.ARDivisionNo, change.CustomerNo)
+        invoice = _invoice_key(change)
+        if change.action == "add_customer":
+            if customer in customers:
+                problems.append(f"{where}: CustomerNo: {'-'.join(customer)} already exists ({customers[customer]})")
+            customers.setdefault(customer, f"added by sage_changes.csv:{change.line}")
+            continue
+        if change.action == "post_journal":
+            continue  # Balance and PaymentsToday fall together: the open amounts do not change
+        if customer not in customers:
+            problems.append(
+                f"{where}: CustomerNo: {'-'.join(customer)}: no such customer in sage_customers.csv "
+                "or added by an earlier change"
+            )
+            continue
+        if change.action == "add_invoice":
+            if invoice in open_amounts:
+                problems.append(f"{where}: InvoiceNo: {'/'.join(invoice)} already exists")
+            else:
+                open_amounts[invoice] = change.Amount or Decimal(0)
+        elif change.action == "key_receipt":
+            if invoice not in open_amounts:
+                problems.append(
+                    f"{where}: InvoiceNo: {'/'.join(invoice)}: no such invoice in sage_invoices.csv "
+                    "or added by an earlier change"
+                )
+                continue
+            amount = change.Amount or Decimal(0)
+            if amount > open_amounts[invoice]:
+                problems.append(
+                    f"{where}: Amount: {amount} is more than the {open_amounts[invoice]} still open on invoice "
+                    f"{change.InvoiceNo} by then (Balance less receipts keyed before); Sage would refuse it"
+                )
+            open_amounts[invoice] -= amount
+
+
+def _invoice_key(row: SageInvoice | SageChange) -> tuple[str, str, str, str]:
+    return (row.ARDivisionNo, row.CustomerNo, row.InvoiceNo, row.InvoiceType)
