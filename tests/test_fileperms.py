@@ -72,7 +72,7 @@ def test_the_warehouse_is_private_once_written(new_home: Path) -> None:
 
 
 def test_the_agent_ledger_is_private(new_home: Path) -> None:
-    AgentLedger(new_home / "agent" / "agent_ledger.sqlite")
+    AgentLedger(new_home / "agent" / "agent_ledger.sqlite").close()  # closed: no lock journal comes or goes
 
     modes = modes_under(new_home)
 
