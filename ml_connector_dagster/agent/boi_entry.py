@@ -236,8 +236,9 @@ def write_receipt(
 def delete_entry(s: com.Session, names: BOINames, receipt: CashReceipt, deposit: OwnDeposit | None) -> bool:
     """Delete the receipt if it is still in entry; False once the journal has posted it."""
     cr = s.new(names.receipts_bus)
-    if deposit is not None:
-        _select_batch(s, names, cr, deposit)
+    batch_no = deposit.batch_no if deposit is not None else ""
+    if batch_no and com.rc(getattr(cr, names.select_batch_method)(batch_no)) == 0:
+        return False  # its batch is gone: the journal update posted it
     for key, value in (
         (names.deposit_no, receipt.deposit_no),
         (names.ar_division_no, receipt.ar_division_no),

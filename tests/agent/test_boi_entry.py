@@ -55,6 +55,21 @@ def test_receipts_not_yet_posted_count_against_the_invoice(
     assert accepted.created and len(sage.tables[RECEIPTS]) == 1
 
 
+def test_a_second_payment_for_an_invoice_before_the_journal_update_is_refused_and_after_it_is_not(
+    sage: FakeSage, backend: BOIBackend, creds: Credentials, make_request: MakeRequest
+) -> None:
+    backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "400.00"),)))
+
+    with pytest.raises(SageRuleError, match=re.escape("60.00 applied, 50.00 open")):
+        backend.create_cash_receipt(creds, make_request("PM2", lines=(("0100031", "60.00"),)))
+    sage.update_journal()
+    with pytest.raises(SageRuleError, match=re.escape("60.00 applied, 50.00 open (balance 50.00 less 0.00")):
+        backend.create_cash_receipt(creds, make_request("PM3", lines=(("0100031", "60.00"),)))
+    last = backend.create_cash_receipt(creds, make_request("PM4", lines=(("0100031", "50.00"),)))
+
+    assert last.created and backend.ledger.get("PM2") is None and backend.ledger.get("PM3") is None
+
+
 def test_an_invoice_the_customer_does_not_have_is_refused_rather_than_made_a_prepayment(
     sage: FakeSage, backend: BOIBackend, creds: Credentials, make_request: MakeRequest
 ) -> None:
@@ -166,6 +181,19 @@ def test_with_batch_entry_the_deposit_and_its_receipts_are_entered_in_a_batch_of
     assert sage.args(RECEIPTS, "nSelectBatch") == [("00001",), ("00001",)]
     assert {r["BatchNo$"] for r in sage.tables[RECEIPTS]} == {"00001"}
     assert backend.ledger.deposit("00001").batch_no == "00001"
+
+
+def test_with_batch_entry_a_posted_receipt_is_reversed_in_a_new_deposit_and_batch_of_ours(
+    sage: FakeSage, backend: BOIBackend, creds: Credentials, make_request: MakeRequest
+) -> None:
+    sage.set_options(batch_entry=True)
+    receipt = backend.create_cash_receipt(creds, make_request("PM1"))
+    sage.update_journal()  # the deposit and its batch are posted
+
+    backend.reverse_cash_receipt(creds, "PM1", "chargeback")
+
+    [negative] = sage.tables[RECEIPTS]
+    assert (negative["CheckNo$"], negative["DepositNo$"], negative["BatchNo$"]) == (receipt.check_no, "00002", "00002")
 
 
 def test_options_given_to_the_agent_are_used_instead_of_reading_sages(

@@ -2,8 +2,10 @@
 
 It answers like ProvideX does (1 success, 0 failure with sLastErrorMsg, -1 warning), records every call,
 and keeps what is written: `nSetKeyValue`/`nSetKey` find a record (1) or start a new one (2), `nWrite`
-stores the record in `tables[<object name>]`, `nDelete` removes it. `update_journal()` does what Sage's
-Cash Receipts Journal update does: unposted entries move into the history tables. Answers for chosen calls
+stores the record in `tables[<object name>]`, `nDelete` removes it. As in Sage, a receipt written raises the
+`PaymentsToday` of the invoices it applies to (deleting it lowers it again), and `update_journal()` does what
+Sage's Cash Receipts Journal update does: `Balance` falls, `PaymentsToday` returns to 0, and unposted entries
+move into the history tables. Answers for chosen calls
 can be scripted through `answers`.
 
 It knows Sage's names the way a real installation would: the objects (`objects`), tasks (`tasks`) and
@@ -116,6 +118,7 @@ class FakeOle:
         self._obj = obj
 
     def GetIDsOfNames(self, name: str) -> int:
+        self._obj._sage.calls.append((self._obj._name, "GetIDsOfNames", (name,)))
         if name in self._obj._sage.missing_methods:
             raise FakeComError(f"Unknown name: {name}")
         return abs(hash(name)) % 10_000 + 1
@@ -223,7 +226,10 @@ class FakeObject:
         elif method == "nWrite":
             self._write()
         elif method == "nDelete":
-            self._rows.remove(self._find_row())
+            row = self._find_row()
+            self._rows.remove(row)
+            if self._name == RECEIPTS:
+                self._sage.apply(row, -1)
             self._clear()
         elif method == "nClear":
             self._clear()
@@ -276,7 +282,10 @@ class FakeObject:
             self._rows.remove(row)
         if self._name in (DEPOSITS, RECEIPTS) and self._sage.selected_batch:
             self._values.setdefault("BatchNo$", self._sage.selected_batch)
-        self._rows.append({**self._values, "lines": list(self._lines)} if self._lines else dict(self._values))
+        written = {**self._values, "lines": list(self._lines)} if self._lines else dict(self._values)
+        self._rows.append(written)
+        if self._name == RECEIPTS:
+            self._sage.apply(written, 1)
         self._clear()
 
     def _clear(self) -> None:
@@ -302,7 +311,7 @@ class FakeSage:
         }
         self.tables: dict[str, list[dict[str, Any]]] = {
             CUSTOMERS_SVC: [dict(c) for c in CUSTOMERS],
-            INVOICES_SVC: list(invoices),
+            INVOICES_SVC: [dict(i) for i in invoices],
             OPTIONS: [{"RequireDepositAmt$": "N", "CashReceiptsBatchEntry$": "N"}],
         }
         self.objects = {"ProvideX.Script", "SY_Session", *COLUMNS} - {LINES}
@@ -327,6 +336,24 @@ class FakeSage:
                 "CashReceiptsBatchEntry$": "Y" if batch_entry else "N",
             }
         ]
+
+    def apply(self, receipt: dict[str, Any], sign: int) -> None:
+        """A receipt entered (1) or deleted (-1): the PaymentsToday of each invoice it applies to moves."""
+        for line in receipt.get("lines", []):
+            invoice = self.invoice(receipt, line)
+            if invoice is not None:
+                invoice["PaymentsToday"] = invoice["PaymentsToday"] + sign * float(line["AmountPosted"])
+
+    def invoice(self, receipt: dict[str, Any], line: dict[str, Any]) -> dict[str, Any] | None:
+        key = (receipt["ARDivisionNo$"], receipt["CustomerNo$"], line["InvoiceNo$"], line.get("InvoiceType$", "IN"))
+        return next(
+            (
+                i
+                for i in self.tables[INVOICES_SVC]
+                if (i["ARDivisionNo$"], i["CustomerNo$"], i["InvoiceNo$"], i["InvoiceType$"]) == key
+            ),
+            None,
+        )
 
     def methods(self, obj: str | None = None) -> list[str]:
         return [m for o, m, _ in self.calls if obj is None or o == obj]
@@ -355,6 +382,10 @@ class FakeSage:
         for header in self.tables.get(RECEIPTS, []):
             deposit = deposits[header["DepositNo$"]]
             for sequence, line in enumerate(header.get("lines", []), start=1):
+                invoice = self.invoice(header, line)
+                if invoice is not None:
+                    invoice["Balance"] -= float(line["AmountPosted"])
+                    invoice["PaymentsToday"] -= float(line["AmountPosted"])
                 self.tables.setdefault(HISTORY, []).append(
                     {
                         "BankCode$": deposit["BankCode$"],
