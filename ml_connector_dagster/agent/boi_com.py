@@ -76,7 +76,13 @@ class ByRef:
                 raise RuntimeError(NO_PYWIN32) from None
             self.form = "tuple"
             return self.call(obj, method, *args, out=out)
-        result = fn(*args[:out], holder, *args[out + 1 :])
+        try:
+            result = fn(*args[:out], holder, *args[out + 1 :])
+        except TypeError:  # a typed (makepy) wrapper that takes no VARIANT: then it answers with the tuple
+            if self.form != "auto":
+                raise
+            self.form = "tuple"
+            return self.call(obj, method, *args, out=out)
         if isinstance(result, tuple):  # a type-library dispatch: the value comes back in the answer
             if self.form == "auto":
                 self.form = "tuple"

@@ -98,3 +98,21 @@ def test_sages_next_deposit_number_comes_back_by_reference_in_either_form(
     receipt = backend_for(sage, tmp_path).create_cash_receipt(creds, make_request("PM1"))
 
     assert receipt.deposit_no == "00042" and sage.tables[DEPOSITS][0]["DepositNo$"] == "00042"
+
+
+def test_auto_falls_back_to_the_tuple_form_when_a_typed_wrapper_refuses_a_variant(
+    tmp_path: Path, creds: Credentials
+) -> None:
+    sage = FakeSage(get_value_form="tuple")
+
+    def typed(obj, field, value):  # a makepy wrapper whose by-reference parameter takes no VARIANT
+        if isinstance(value, FakeVariant):
+            raise TypeError("The VARIANT type is not supported here")
+        return obj._answer("nGetValue", (field, value))
+
+    sage.answers[(INVOICES_SVC, "nGetValue")] = typed
+    backend = backend_for(sage, tmp_path, "auto")
+
+    invoices = backend.get_open_invoices(creds, "01", "ABF")
+
+    assert [i.InvoiceNo for i in invoices] == ["0100030", "0100031"] and backend.byref.form == "tuple"
