@@ -1,22 +1,23 @@
 """Sage 100 through the Business Object Interface (`ProvideX.Script` over COM, via pywin32): Windows only.
 
 It follows the call sequence of Sage's public BOI examples. Several names in it (the cash receipt objects
-and task, `InvoiceType$` on lines, the deposit key, the history objects) are unconfirmed: they all live in
-`BOINames` (boi_names.py), and this backend must be validated on a real Sage 100 installation before
-production use.
+and task, `InvoiceType$` on lines, the AR options, the next-deposit-number and batch methods, the history
+objects) are unconfirmed: they all live in `BOINames` (boi_names.py), overridable from a file, and
+`ml-connector agent doctor` tries each of them on the Sage server before it goes live.
 
   boi.py          BOIBackend: the session, reads, and the cash receipt operations (one call per key at a
-                  time, the ledger, the product's checks)
-  boi_entry.py    writing the entry: deposit, receipt header and lines; deleting an unposted receipt
+                  time, one write at a time, the ledger, the product's checks)
+  boi_entry.py    writing the entry: options, our own deposits, receipt header and lines; deleting
   boi_recovery.py finding an interrupted write in Sage: in entry, or in history once posted
-  boi_names.py    BOINames and the fields read
-  boi_com.py      COM: session objects, return codes, reading records, Sage's field formats
+  boi_names.py    BOINames, the fields each object is used for, the overrides file
+  boi_com.py      COM: session objects, return codes, by-reference values, reading records, Sage's formats
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date
@@ -28,10 +29,12 @@ from ..sage100.model import (
     FAULT_IN_PROGRESS,
     FAULT_LOGON,
     FAULT_NO_KEY,
+    FAULT_NOT_ON_FILE,
     FAULT_OUT_OF_BALANCE,
     FAULT_OVER_APPLIED,
     LOGON_FAILURE_TEXT,
     OUT_OF_BALANCE_TEXT,
+    OVER_APPLIED_TEXT,
     CashReceipt,
     CashReceiptRequest,
     Credentials,
@@ -45,12 +48,14 @@ from ..sage100.model import (
 from . import boi_com as com
 from . import boi_entry as entry
 from . import boi_recovery as recovery
-from .boi_names import CUSTOMER_FIELDS, INVOICE_FIELDS, BOINames
-from .ledger import AgentLedger, KeyLocks
+from .boi_entry import EntryOptions, OptionSettings
+from .boi_names import CUSTOMERS, INVOICES, BOINames, columns
+from .ledger import AgentLedger, KeyLocks, OwnDeposit
 
 log = logging.getLogger(__name__)
 DEFAULT_CLAIM_WAIT = 20.0  # seconds a call waits for another call's write of the same key (under zeep's 30 s)
 DEFAULT_NAMES = BOINames()  # Sage's names as the public examples have them; see boi_names.py
+READ_FROM_SAGE = OptionSettings()  # the company options read from Sage's AR options record
 
 
 class BOIBackend:
@@ -66,14 +71,22 @@ class BOIBackend:
         dispatch: Callable[[str], Any] = com.win32_dispatch,
         today: Callable[[], date] = date.today,
         claim_wait: float = DEFAULT_CLAIM_WAIT,
+        variant: Callable[[Any], Any] = com.win32_variant,
+        options: OptionSettings = READ_FROM_SAGE,
     ) -> None:
         self.home = mas90_home
         self.ledger = ledger
         self.names = names
         self.claim_wait = claim_wait
+        self.option_settings = options
+        self.byref = com.ByRef(names.get_value_form, variant)  # shared: the form is detected once per process
         self._dispatch = dispatch
         self._today = today
         self._keys = KeyLocks()
+        # One write at a time per invoice: the open-amount check and the write it allows must not interleave
+        # with another receipt's for the same invoice. Receipts for other invoices do not wait.
+        self._invoices_held = KeyLocks()
+        self._deposit_amounts = threading.Lock()  # one session at a time changes a deposit's total
 
     # --- the session: Init, SY_Session, SetUser, SetCompany, SetDate, SetModule, SetProgram --------------------
 
@@ -82,7 +95,7 @@ class BOIBackend:
         script = self._dispatch(self.names.script_progid)
         script.Init(self.home)
         ss = script.NewObject(self.names.session)
-        session = com.Session(script, ss)
+        session = com.Session(script, ss, self.byref)
         try:
             if com.rc(ss.nSetUser(credentials.username, credentials.password)) == 0:
                 raise SageRuleError(FAULT_LOGON, LOGON_FAILURE_TEXT)
@@ -111,7 +124,8 @@ class BOIBackend:
         self, credentials: Credentials, since: Stamp | None, after: tuple[str, ...] | None, limit: int
     ) -> list[CustomerRecord]:
         with self.session(credentials, self.names.read_task) as s:
-            rows = [com.customer_record(r) for r in com.rows(s.new(self.names.customer_svc), CUSTOMER_FIELDS)]
+            customers = s.rows(s.new(self.names.customer_svc), columns(self.names, CUSTOMERS))
+            rows = [com.customer_record(r) for r in customers]
         return com.page(rows, since, after, limit)
 
     def list_open_invoices(
@@ -125,15 +139,20 @@ class BOIBackend:
     def get_open_invoices(self, credentials: Credentials, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         with self.session(credentials, self.names.read_task) as s:
             customer = s.new(self.names.customer_svc)
-            com.check(customer, customer.nSetKeyValue("ARDivisionNo$", ar_division_no), "nSetKeyValue")
-            com.check(customer, customer.nSetKeyValue("CustomerNo$", customer_no), "nSetKeyValue")
+            s.check(customer, customer.nSetKeyValue(self.names.ar_division_no, ar_division_no), "nSetKeyValue")
+            s.check(customer, customer.nSetKeyValue(self.names.customer_no, customer_no), "nSetKeyValue")
             if com.rc(customer.nFind()) != 1:
                 raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
             rows = [r for r in self._invoices(s) if (r.ARDivisionNo, r.CustomerNo) == (ar_division_no, customer_no)]
         return sorted(rows, key=lambda r: (r.InvoiceDueDate or date.min, r.InvoiceDate or date.min, r.InvoiceNo))
 
     def _invoices(self, s: com.Session) -> list[InvoiceRecord]:
-        return [com.invoice_record(r) for r in com.rows(s.new(self.names.open_invoice_svc), INVOICE_FIELDS)]
+        rows = s.rows(s.new(self.names.open_invoice_svc), columns(self.names, INVOICES))
+        return [com.invoice_record(r) for r in rows]
+
+    def options(self, s: com.Session) -> EntryOptions:
+        """The company options that change entry: from the agent's settings, else Sage's AR options."""
+        return entry.read_options(s, self.names, self.option_settings)
 
     # --- cash receipts -------------------------------------------------------------------------------------------
 
@@ -178,6 +197,20 @@ class BOIBackend:
                 )
             yield
 
+    @contextlib.contextmanager
+    def _holding(self, request: CashReceiptRequest) -> Iterator[None]:
+        """The invoices a receipt applies to, held by this call (in one order, so two calls never deadlock)."""
+        invoices = sorted({(line.invoice_no, line.invoice_type) for line in request.lines})
+        with contextlib.ExitStack() as stack:
+            for invoice_no, invoice_type in invoices:
+                name = f"{request.ar_division_no}-{request.customer_no}-{invoice_no}-{invoice_type}"
+                if not stack.enter_context(self._invoices_held.hold(name, self.claim_wait)):
+                    raise SageRuleError(
+                        FAULT_IN_PROGRESS,
+                        f"Another cash receipt for invoice {invoice_no} is being written; try again in a few seconds.",
+                    )
+            yield
+
     def _settled(self, s: com.Session, key: str) -> tuple[str, CashReceipt] | None:
         """The ledger's (status, receipt) for a key, with an interrupted write resolved by looking in Sage.
 
@@ -201,16 +234,20 @@ class BOIBackend:
         """Write the receipt and record it. Sage's refusal frees the key; any other failure leaves it pending,
         because the write may have reached Sage (the next call for the key looks for it there)."""
         try:
-            self._check_request(s, request)
-            deposit_no = entry.deposit(s, self.names, request)
-            entry.write_receipt(s, self.names, request, deposit_no, check_no)
+            with self._holding(request):
+                self._check_request(s, request)
+                options = self.options(s)
+                deposit = entry.own_deposit(
+                    s, self.names, self.ledger, options, request.bank_code, request.deposit_date
+                )
+                entry.write_receipt(s, self.names, request, deposit, check_no)
         except SageRuleError:
             self.ledger.abandon(request.idempotency_key)
             raise
         receipt = CashReceipt(
             request.idempotency_key,
-            receipt_id(request.bank_code, deposit_no, request.ar_division_no, request.customer_no, check_no),
-            deposit_no,
+            receipt_id(request.bank_code, deposit.deposit_no, request.ar_division_no, request.customer_no, check_no),
+            deposit.deposit_no,
             check_no,
             request.bank_code,
             request.deposit_date,
@@ -223,30 +260,60 @@ class BOIBackend:
             created=True,
         )
         self.ledger.complete(receipt)
-        return receipt
+        if options.require_deposit_amount:
+            self._add_to_deposit_amount(s, deposit, request.amount)
+        return replace(receipt, warnings=tuple(s.warnings))  # what Sage warned about and wrote anyway
+
+    def _add_to_deposit_amount(self, s: com.Session, deposit: OwnDeposit, delta: Decimal) -> None:
+        """The deposit total Sage requires, raised once the receipt is written. Failing here leaves the receipt
+        as written: the deposit's total is then short, which Sage points out before the journal update."""
+        try:
+            with self._deposit_amounts:
+                entry.add_to_deposit_amount(s, self.names, deposit, delta)
+        except SageRuleError as exc:
+            log.warning(
+                "The receipt is written but deposit %s's CashDepositAmt could not be changed by %s: %s",
+                deposit.deposit_no,
+                delta,
+                exc.message,
+            )
+            s.warnings.append(f"Deposit {deposit.deposit_no}: CashDepositAmt not changed by {delta}: {exc.message}")
 
     def _check_request(self, s: com.Session, request: CashReceiptRequest) -> None:
-        """The product's rules, checked before Sage is touched (Sage may only warn on an overpayment)."""
+        """The product's rules, checked before Sage is touched (Sage's screen only warns on an overpayment).
+
+        What is still open on an invoice is its Balance less PaymentsToday: Balance moves only at the Cash
+        Receipts Journal update, and every unposted receipt (people's and ours) is in PaymentsToday.
+        """
         if sum((line.amount for line in request.lines), Decimal(0)) != request.amount:
             raise SageRuleError(FAULT_OUT_OF_BALANCE, OUT_OF_BALANCE_TEXT)
-        balances = {
-            (r.InvoiceNo, r.InvoiceType): r.Balance
+        invoices = {
+            (r.InvoiceNo, r.InvoiceType): r
             for r in self._invoices(s)
             if (r.ARDivisionNo, r.CustomerNo) == (request.ar_division_no, request.customer_no)
         }
         applied: dict[tuple[str, str], Decimal] = {}
         for line in request.lines:
             key = (line.invoice_no, line.invoice_type)
+            invoice = invoices.get(key)
+            if invoice is None:  # Sage would offer a prepayment: never made silently
+                raise SageRuleError(
+                    FAULT_NOT_ON_FILE,
+                    f"Invoice {line.invoice_no} ({line.invoice_type}) of customer "
+                    f"{request.ar_division_no}-{request.customer_no} is not on file.",
+                )
             applied[key] = applied.get(key, Decimal(0)) + line.amount
-            if key in balances and applied[key] > balances[key]:
+            still_open = invoice.Balance - invoice.PaymentsToday
+            if applied[key] > still_open:
                 raise SageRuleError(
                     FAULT_OVER_APPLIED,
-                    f"The amount posted to invoice {line.invoice_no} "
-                    f"({applied[key]}) exceeds its balance of {balances[key]}.",
+                    f"{OVER_APPLIED_TEXT} Invoice {line.invoice_no}: {applied[key]} applied, {still_open} open "
+                    f"(balance {invoice.Balance} less {invoice.PaymentsToday} in unposted receipts).",
                 )
 
     def reverse_cash_receipt(self, credentials: Credentials, idempotency_key: str, reason: str) -> CashReceipt:
-        """Unposted: delete the entry. Posted: enter an offsetting negative receipt (unconfirmed practice)."""
+        """Unposted: delete the entry. Posted: enter a negative receipt with the same check number on the same
+        invoices, in a deposit of the agent's own dated today, for the journal update to post."""
         with self.session(credentials, self.names.receipts_task) as s, self._claimed(idempotency_key):
             found = self._settled(s, idempotency_key)
             if found is None:
@@ -254,12 +321,14 @@ class BOIBackend:
             status, receipt = found
             if status == "reversed":
                 return receipt
-            reversal_key = f"{idempotency_key}-R"
-            if not entry.delete_entry(s, self.names, receipt) and (
-                recovery.header_with_comment(s, self.names, reversal_key) is None
-            ):
+            options = self.options(s)
+            deposit = self.ledger.deposit(receipt.deposit_no)
+            if entry.delete_entry(s, self.names, receipt, deposit):
+                if options.require_deposit_amount and deposit is not None:
+                    self._add_to_deposit_amount(s, deposit, -receipt.amount)
+            elif recovery.header_with_comment(s, self.names, f"{idempotency_key}-R") is None:
                 request = CashReceiptRequest(
-                    reversal_key,
+                    f"{idempotency_key}-R",
                     self._today(),
                     receipt.bank_code,
                     receipt.ar_division_no,
@@ -268,7 +337,17 @@ class BOIBackend:
                     reason,
                     receipt.lines,
                 )
-                deposit_no = entry.deposit(s, self.names, request, Decimal(-1))
-                entry.write_receipt(s, self.names, request, deposit_no, f"{receipt.check_no[:9]}R", Decimal(-1))
+                today = entry.own_deposit(s, self.names, self.ledger, options, receipt.bank_code, self._today())
+                entry.write_receipt(s, self.names, request, today, receipt.check_no, Decimal(-1))
+                if options.require_deposit_amount:
+                    self._add_to_deposit_amount(s, today, -receipt.amount)
         self.ledger.reversed(idempotency_key, reason)
         return replace(receipt, status="reversed", reversal_reason=reason)
+
+    def discard_deposit(self, credentials: Credentials, deposit_no: str) -> bool:
+        """Delete one of the agent's own deposits from entry (the doctor's rehearsal cleans up with it)."""
+        deposit = self.ledger.deposit(deposit_no)
+        if deposit is None:
+            raise SageRuleError(FAULT_NO_KEY, f"Deposit {deposit_no} was not opened by this agent.")
+        with self.session(credentials, self.names.receipts_task) as s, self._deposit_amounts:
+            return entry.delete_deposit(s, self.names, self.ledger, deposit)

@@ -1,12 +1,13 @@
-"""Talking to Sage's BOI over COM: the session's objects, return codes, reading every record, by-reference
-values and Sage's field formats, for the BOI backend (agent/boi.py, boi_entry.py, boi_recovery.py). Nothing
-here knows about cash receipts or the ledger.
+"""Talking to Sage's BOI over COM: the session's objects, return codes and warnings, reading every record,
+by-reference arguments in both forms pywin32 presents them, nEOF as a property, and Sage's field formats, for
+the BOI backend (agent/boi.py, boi_entry.py, boi_recovery.py) and the doctor (agent/doctor.py). Nothing here
+knows about cash receipts or the ledger.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -17,6 +18,10 @@ L = TypeVar("L", bound=Listed)
 
 log = logging.getLogger(__name__)
 sage_warnings = logging.getLogger("ml_connector_dagster.agent.boi")  # the BOI backend's name, as operators know it
+NO_PYWIN32 = (
+    "the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
+    "installed on this machine; use --backend simulated elsewhere"
+)
 
 
 def win32_dispatch(progid: str) -> Any:
@@ -25,25 +30,111 @@ def win32_dispatch(progid: str) -> Any:
         import pythoncom
         import win32com.client
     except ImportError:
-        raise RuntimeError(
-            "the boi backend needs Windows with pywin32 (pip install pywin32) and Sage 100 "
-            "installed on this machine; use --backend simulated elsewhere"
-        ) from None
+        raise RuntimeError(NO_PYWIN32) from None
     pythoncom.CoInitialize()  # each request runs on a worker thread; COM needs initialising per thread
     return win32com.client.Dispatch(progid)
 
 
-class Session:
-    """One logged-on ProvideX session; every object made through it is dropped when it ends."""
+def win32_variant(initial: Any) -> Any:
+    """A by-reference VARIANT holding `initial` (pywin32), for a late-bound call to hand a value back through."""
+    import pythoncom
+    import win32com.client
 
-    def __init__(self, script: Any, ss: Any) -> None:
+    return win32com.client.VARIANT(pythoncom.VT_BYREF | pythoncom.VT_VARIANT, initial)
+
+
+class ByRef:
+    """Calls with one by-reference argument (`nGetValue(name, value)`, `nGetNextDepositNo(number)`), in the
+    form this machine's pywin32 presents them:
+
+    - tuple: under a type-library (makepy) dispatch pywin32 returns `(ret, value)`;
+    - variant: a late-bound dispatch returns only `ret`, so the argument is passed as a by-reference VARIANT
+      and read back from it;
+    - auto: the first call passes a VARIANT and takes whichever form comes back; later calls use that form.
+    """
+
+    def __init__(self, form: str = "auto", variant: Callable[[Any], Any] = win32_variant) -> None:
+        self.form = form
+        self._variant = variant
+
+    def call(self, obj: Any, method: str, *args: Any, out: int) -> tuple[Any, Any]:
+        """(return value, the by-reference argument `args[out]` as the call left it)."""
+        fn = getattr(obj, method)
+        if self.form == "tuple":
+            result = fn(*args)
+            if not isinstance(result, tuple):
+                raise SageRuleError(
+                    "BOI_ByRef",
+                    f"{method} handed no value back by reference: this pywin32 dispatch is late-bound; "
+                    'set get_value_form = "variant" (or "auto") in the BOI names file',
+                )
+            return result[0], result[1]
+        try:
+            holder = self._variant(args[out])
+        except ImportError:  # no pywin32 (only a stand-in COM can be here): its answer must be the tuple
+            if self.form == "variant":
+                raise RuntimeError(NO_PYWIN32) from None
+            self.form = "tuple"
+            return self.call(obj, method, *args, out=out)
+        try:
+            result = fn(*args[:out], holder, *args[out + 1 :])
+        except TypeError:  # a typed (makepy) wrapper that takes no VARIANT: then it answers with the tuple
+            if self.form != "auto":
+                raise
+            self.form = "tuple"
+            return self.call(obj, method, *args, out=out)
+        if isinstance(result, tuple):  # a type-library dispatch: the value comes back in the answer
+            if self.form == "auto":
+                self.form = "tuple"
+            return result[0], result[1]
+        if self.form == "auto":
+            self.form = "variant"
+        return result, holder.value
+
+
+class Session:
+    """One logged-on ProvideX session; every object made through it is dropped when it ends. What Sage warned
+    about (return code -1) during the session is kept in `warnings`."""
+
+    def __init__(self, script: Any, ss: Any, byref: ByRef | None = None) -> None:
         self.script, self.ss = script, ss
+        self.byref = byref or ByRef()
         self.objects: list[Any] = []
+        self.warnings: list[str] = []
 
     def new(self, name: str) -> Any:
         obj = self.script.NewObject(name, self.ss)
         self.objects.append(obj)
         return obj
+
+    def check(self, obj: Any, rc_value: Any, what: str) -> int:
+        """BOI return codes: 1 success, -1 success with a warning (logged and kept), 0 failure (raised)."""
+        code = check(obj, rc_value, what)
+        if code == -1:
+            self.warnings.append(message(obj, f"{what}: (no message)"))
+        return code
+
+    def get(self, obj: Any, field: str) -> Any:
+        """nGetValue(field, byref value): the value, in whichever form pywin32 hands it back."""
+        code, value = self.byref.call(obj, "nGetValue", field, "" if field.endswith("$") else 0, out=1)
+        if rc(code) == 0:
+            raise SageRuleError(
+                str(getattr(obj, "sLastErrorNum", "") or "BOI_Error"), message(obj, f"nGetValue({field}) failed")
+            )
+        return value
+
+    def rows(self, obj: Any, columns: Mapping[str, str]) -> Iterator[dict[str, Any]]:
+        """Every record of a service object: nMoveFirst, then nGetValue per column until nEOF; rows keyed by
+        the names in `columns` ({row name: Sage's field name})."""
+        obj.nMoveFirst()
+        while not eof(obj):
+            yield {row: self.get(obj, field) for row, field in columns.items()}
+            obj.nMoveNext()
+
+    def call(self, obj: Any, method: str, *args: Any, out: int) -> tuple[int, Any]:
+        """A method with a by-reference argument, its return code checked: (code, the argument's value)."""
+        code, value = self.byref.call(obj, method, *args, out=out)
+        return self.check(obj, code, method), value
 
 
 def rc(value: Any) -> int:
@@ -64,31 +155,31 @@ def check(obj: Any, rc_value: Any, what: str) -> int:
     return code
 
 
-def rows(obj: Any, fields: Sequence[str]) -> Iterator[dict[str, Any]]:
-    """Every record of a service object: nMoveFirst, then nGetValue per field until nEOF."""
-    obj.nMoveFirst()
-    while not eof(obj):
-        yield {name.rstrip("$"): get(obj, name) for name in fields}
-        obj.nMoveNext()
+DISPATCH_PROPERTYGET = 2  # pythoncom.DISPATCH_PROPERTYGET
 
 
 def eof(obj: Any) -> bool:
-    """nEOF is a property in every public example; read it as one, and call it if COM hands back a method."""
+    """nEOF is a property in every public example: read, never called. If a type library made it a method,
+    pywin32 hands back the method; then the property is asked for through IDispatch (GetProperty)."""
     value = obj.nEOF
-    return bool(rc(value() if callable(value) else value))
+    if callable(value):
+        value = property_get(obj, "nEOF")
+    return bool(rc(value))
 
 
-def get(obj: Any, field: str) -> Any:
-    """nGetValue(field, byref value): pywin32 returns (rc, value) for the by-reference argument."""
-    result = obj.nGetValue(field, "" if field.endswith("$") else 0)
-    if isinstance(result, tuple):
-        code, value = result[0], result[1]
-        if rc(code) == 0:
-            raise SageRuleError(
-                str(getattr(obj, "sLastErrorNum", "") or "BOI_Error"), message(obj, f"nGetValue({field}) failed")
-            )
-        return value
-    return result
+def property_get(obj: Any, name: str) -> Any:
+    """A COM property read as such (IDispatch::Invoke with DISPATCH_PROPERTYGET)."""
+    ole = obj._oleobj_
+    return ole.Invoke(ole.GetIDsOfNames(name), 0, DISPATCH_PROPERTYGET, True)
+
+
+def has_method(obj: Any, name: str) -> bool:
+    """Whether a COM object knows a name (IDispatch::GetIDsOfNames), without calling it."""
+    try:
+        obj._oleobj_.GetIDsOfNames(name)
+    except Exception:  # noqa: BLE001 - pywintypes.com_error (DISP_E_UNKNOWNNAME), whatever COM raised
+        return False
+    return True
 
 
 def message(obj: Any, default: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..sage100.model import CashReceipt, receipt_id
 from . import boi_com as com
-from .boi_names import HEADER_FIELDS, HISTORY_FIELDS, PAYMENT_HISTORY_FIELDS, BOINames
+from .boi_names import HISTORY, PAYMENT_HISTORY, RECEIPTS, BOINames, columns
 
 
 def recovered(s: com.Session, names: BOINames, pending: CashReceipt) -> CashReceipt | None:
@@ -35,8 +35,8 @@ def recovered(s: com.Session, names: BOINames, pending: CashReceipt) -> CashRece
 def header_with_comment(s: com.Session, names: BOINames, comment: str) -> dict[str, Any] | None:
     """The receipt header in entry whose comment is `comment` (where the backend keeps the key)."""
     cr = s.new(names.receipts_bus)
-    rows = com.rows(cr, (*HEADER_FIELDS, names.comment_field))
-    return next((r for r in rows if r[names.comment_field.rstrip("$")] == comment), None)
+    rows = s.rows(cr, columns(names, RECEIPTS))
+    return next((r for r in rows if com.text(r["Comment"]) == comment), None)
 
 
 def _in_entry(s: com.Session, names: BOINames, pending: CashReceipt) -> tuple[str, str, str] | None:
@@ -48,11 +48,10 @@ def _in_history(s: com.Session, names: BOINames, pending: CashReceipt) -> tuple[
     """Posted lines carry the receipt's check number (unique: the ledger reserves each once); payment
     history may also carry the key as its PaymentReference. Both are read whole: history has no index here."""
     ours = (pending.ar_division_no, pending.customer_no, pending.check_no)
-    for row in com.rows(s.new(names.history_svc), HISTORY_FIELDS):
+    for row in s.rows(s.new(names.history_svc), columns(names, HISTORY)):
         if com.key_of(row) == ours:
             return com.text(row["DepositNo"]), com.text(row["CheckNo"]), "posted"
-    reference = names.payment_reference_field
-    for row in com.rows(s.new(names.payment_history_svc), (*PAYMENT_HISTORY_FIELDS, reference)):
-        if com.key_of(row) == ours or com.text(row[reference.rstrip("$")]) == pending.idempotency_key:
+    for row in s.rows(s.new(names.payment_history_svc), columns(names, PAYMENT_HISTORY)):
+        if com.key_of(row) == ours or com.text(row["PaymentReference"]) == pending.idempotency_key:
             return pending.deposit_no, com.text(row["CheckNo"]), "posted"
     return None

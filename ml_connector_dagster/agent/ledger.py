@@ -7,6 +7,10 @@ receipt in Sage before writing again: among unposted entries (the key is in the 
 because the Cash Receipts Journal may have been updated since, in posted history (by the check number
 reserved here, or the key). Check numbers come from here, so they never repeat.
 
+It also remembers the deposits the agent opened in Sage (numbered by Sage), because people key their own
+deposits in Sage and the agent adds receipts only to its own: a deposit is `open` here until Sage no longer
+has it in entry (the Cash Receipts Journal update posted it), then `closed`.
+
 One agent process owns a ledger at a time (an exclusive lock on `<ledger>.lock`, released when the process
 ends, however it ends): so a `pending` row that no call of this process is writing is a stopped write,
 never another process's write in progress. Within the process, `KeyLocks` lets one call at a time work
@@ -19,7 +23,7 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +38,20 @@ CREATE TABLE IF NOT EXISTS receipts (
   ar_division_no TEXT NOT NULL, customer_no TEXT NOT NULL, amount TEXT NOT NULL, reference TEXT NOT NULL,
   lines TEXT NOT NULL, reversal_reason TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS deposits (
+  deposit_no TEXT PRIMARY KEY, bank_code TEXT NOT NULL, deposit_date TEXT NOT NULL, batch_no TEXT NOT NULL,
+  status TEXT NOT NULL, opened_at TEXT NOT NULL);
 """
+
+
+@dataclass(frozen=True)
+class OwnDeposit:
+    """A deposit the agent opened in Sage: its number (Sage's), bank code, date and batch ("" without batch entry)."""
+
+    deposit_no: str
+    bank_code: str
+    deposit_date: date
+    batch_no: str = ""
 
 
 class AgentLedger:
@@ -117,6 +134,41 @@ class AgentLedger:
 
     def reversed(self, key: str, reason: str) -> None:
         self._set(key, status="reversed", reversal_reason=reason)
+
+    # --- the agent's own deposits ---------------------------------------------------------------------------
+
+    def open_deposits(self, bank_code: str, deposit_date: date) -> list[OwnDeposit]:
+        """The agent's deposits for a bank code and date not yet known to be posted, newest first."""
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            rows = conn.execute(
+                "SELECT deposit_no, bank_code, deposit_date, batch_no FROM deposits WHERE status = 'open' "
+                "AND bank_code = ? AND deposit_date = ? ORDER BY opened_at DESC, deposit_no DESC",
+                (bank_code, deposit_date.isoformat()),
+            ).fetchall()
+        return [OwnDeposit(no, bank, date.fromisoformat(day), batch) for no, bank, day, batch in rows]
+
+    def deposit(self, deposit_no: str) -> OwnDeposit | None:
+        """One of the agent's deposits, open or closed; None for a deposit it did not open."""
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            row = conn.execute(
+                "SELECT deposit_no, bank_code, deposit_date, batch_no FROM deposits WHERE deposit_no = ?", (deposit_no,)
+            ).fetchone()
+        return None if row is None else OwnDeposit(row[0], row[1], date.fromisoformat(row[2]), row[3])
+
+    def opened_deposit(self, deposit: OwnDeposit) -> None:
+        """Sage wrote a new deposit for the agent (a number Sage may hand out again after posting is reused)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO deposits VALUES (?, ?, ?, ?, 'open', ?) ON CONFLICT (deposit_no) DO UPDATE SET "
+                "bank_code = excluded.bank_code, deposit_date = excluded.deposit_date, batch_no = excluded.batch_no, "
+                "status = 'open', opened_at = excluded.opened_at",
+                (deposit.deposit_no, deposit.bank_code, deposit.deposit_date.isoformat(), deposit.batch_no, _now()),
+            )
+
+    def closed_deposit(self, deposit_no: str) -> None:
+        """Sage no longer has the deposit in entry (posted, or deleted): nothing is added to it again."""
+        with self._tx() as conn:
+            conn.execute("UPDATE deposits SET status = 'closed' WHERE deposit_no = ?", (deposit_no,))
 
     def _set(self, key: str, **values: str) -> None:
         assignments = ", ".join(f"{name} = ?" for name in values)

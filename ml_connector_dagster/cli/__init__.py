@@ -6,6 +6,7 @@ import click
 
 from . import (
     agent_cmd,
+    agent_doctor_cmd,
     audit_cmd,
     bench_cmd,
     config_cmd,
@@ -35,6 +36,7 @@ main.add_command(payments_cmd.payments)
 main.add_command(receiver_cmd.receiver)
 main.add_command(sandbox_cmd.sandbox)
 main.add_command(agent_cmd.agent)
+agent_cmd.agent.add_command(agent_doctor_cmd.doctor)
 main.add_command(review_cmd.review)
 main.add_command(demo_cmd.demo)
 main.add_command(dev_cmd.dev)

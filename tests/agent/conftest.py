@@ -15,7 +15,7 @@ from ml_connector_dagster.sage100.model import Credentials
 from ml_connector_dagster.sandbox.sage_company import SageCompany
 from ml_connector_dagster.sandbox.simulated_backend import SimulatedBackend
 
-from support.boi_fake import HOME, TODAY, FakeSage
+from support.boi_fake import HOME, TODAY, FakeSage, FakeVariant
 
 
 @pytest.fixture
@@ -26,7 +26,13 @@ def sage() -> FakeSage:
 
 @pytest.fixture
 def backend(sage: FakeSage, tmp_path: Path) -> Iterator[BOIBackend]:
-    backend = BOIBackend(HOME, AgentLedger(tmp_path / "ledger.sqlite"), dispatch=sage.dispatch, today=lambda: TODAY)
+    backend = BOIBackend(
+        HOME,
+        AgentLedger(tmp_path / "ledger.sqlite"),
+        dispatch=sage.dispatch,
+        today=lambda: TODAY,
+        variant=FakeVariant,
+    )
     yield backend
     backend.ledger.close()
 

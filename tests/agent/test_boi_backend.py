@@ -25,7 +25,7 @@ from ml_connector_dagster.sage100.model import (
     SageRuleError,
 )
 
-from support.boi_fake import HOME, TODAY, FakeSage
+from support.boi_fake import HOME, RECEIPTS, TODAY, FakeSage
 from support.sage import MakeRequest
 
 
@@ -107,6 +107,16 @@ def test_a_warning_return_code_is_success_and_its_message_is_logged(
     assert receipt.created and "Deposit total changed." in caplog.text
 
 
+def test_what_sage_warned_about_comes_back_with_the_receipt(
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
+    sage.answers[("AR_CashReceipts_bus", "nWrite")] = (-1, "Customer is inactive.")
+
+    receipt = backend.create_cash_receipt(creds, make_request("PM1"))
+
+    assert receipt.created and any("Customer is inactive." in w for w in receipt.warnings)
+
+
 def test_lines_not_adding_up_are_refused_before_sage_is_written(
     backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
 ) -> None:
@@ -116,10 +126,10 @@ def test_lines_not_adding_up_are_refused_before_sage_is_written(
     assert "nWrite" not in sage.methods()
 
 
-def test_paying_beyond_a_balance_is_refused_before_sage_is_written(
+def test_paying_beyond_a_balance_is_refused_with_sages_message_before_sage_is_written(
     backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
 ) -> None:
-    with pytest.raises(SageRuleError, match=re.escape("exceeds its balance of 450.00")):
+    with pytest.raises(SageRuleError, match=re.escape("The invoice balance was exceeded. Invoice 0100031: 450.01")):
         backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "450.01"),)))
 
     assert "nWrite" not in sage.methods()
@@ -191,6 +201,9 @@ def test_object_names_come_from_one_configurable_place(
     sage: FakeSage, tmp_path: Path, creds: Credentials, make_request: MakeRequest
 ) -> None:
     names = BOINames(receipts_bus="AR_CashReceiptsEntry_bus", receipts_task="AR_CashReceiptsEntry_ui")
+    sage.objects.add("AR_CashReceiptsEntry_bus")  # an installation that names them so
+    sage.tasks.add("AR_CashReceiptsEntry_ui")
+    sage.columns["AR_CashReceiptsEntry_bus"] = sage.columns[RECEIPTS]
     backend = BOIBackend(HOME, AgentLedger(tmp_path / "l.sqlite"), names, dispatch=sage.dispatch, today=lambda: TODAY)
 
     backend.create_cash_receipt(creds, make_request("PM1"))

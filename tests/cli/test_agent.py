@@ -134,6 +134,10 @@ def test_the_failed_logon_thresholds_are_options(home: Path, stop_afterwards: li
             ["--backend", "boi", "--mas90-home", "C:/Sage", "--scenario", str(bundled("small"))],
             "are for --backend simulated",
         ),
+        (["--backend", "simulated", "--boi-names", __file__], "are for --backend boi"),
+        (["--backend", "simulated", "--batch-entry"], "are for --backend boi"),
+        (["--backend", "simulated", "doctor"], "give the options after 'doctor'"),
+        ([], "Missing option '--backend'"),
     ],
 )
 def test_unsafe_or_incomplete_options_are_refused_with_the_reason(home: Path, args: list[str], words: str) -> None:
@@ -153,3 +157,13 @@ def test_the_boi_backend_explains_that_it_needs_windows_and_pywin32(home: Path) 
     result = CliRunner().invoke(main, ["agent", "--backend", "boi", "--mas90-home", "C:/Sage/MAS90/Home"])
 
     assert result.exit_code != 0 and "needs Windows with pywin32" in result.output
+
+
+def test_a_boi_names_file_with_an_unknown_name_is_refused_naming_it(home: Path, tmp_path: Path) -> None:
+    names = tmp_path / "names.toml"
+    names.write_text('receipts_bus = "AR_CashReceipts_bus"\nline_invoice_typ = "InvoiceType$"\n')
+
+    result = CliRunner().invoke(main, ["agent", "--backend", "boi", "--mas90-home", "C:/S", "--boi-names", str(names)])
+
+    assert result.exit_code != 0
+    assert "unknown name 'line_invoice_typ' (did you mean 'line_invoice_type'?)" in result.output
