@@ -17,13 +17,17 @@ still get strictly increasing stamps). An idempotency table keyed by the GoCardl
 repeated cash receipt return the first one and write nothing, across restarts.
 
   company.py   SageCompany: opening, logon, reads, customers, invoices, people's work; the entry point
-  receipts.py  cash receipts: Sage's checks, deposits and their owners, entry, reversal, the journal update
+  receipts.py  the product's cash receipts: entry, reversal, the idempotency row
+  people.py    a person's cash receipt, keyed into a deposit of their own
+  checks.py    Sage's checks of a receipt, in Sage's order; an inactive customer is a warning
+  deposits.py  deposits and their owners; an unposted receipt entered or deleted (PaymentsToday)
+  journal.py   the Cash Receipts Journal update: Balance, customers, history, deposits closed
   schema.py    the tables, a new company loaded from a scenario, an older file brought up to date
   rows.py      single rows: Sage dates, change stamps, counters, company options, records
 """
 
 from .company import CUSTOMER_FIELDS, SageCompany
-from .receipts import EnteredReceipt
+from .people import EnteredReceipt
 from .rows import CompanyOptions, CustomerRow
 from .schema import DB_FILE, CompanyInfo
 

@@ -3,9 +3,9 @@
 What the agent reads and writes here looks like what it reads and writes through BOI on a real server:
 customers and open invoices listed in change-stamp order, customers kept through eBusiness Web Services,
 invoices changed as Sage's own screens would. What people do in Sage meanwhile - key a receipt, run the
-Cash Receipts Journal update, add an invoice or a customer - has a method here too. Cash receipts are
-delegated to receipts.py, the tables and a new company's loading to schema.py; every write is one
-`BEGIN IMMEDIATE` transaction.
+Cash Receipts Journal update, add an invoice or a customer - has a method here too. The product's cash
+receipts are delegated to receipts.py, a person's to people.py, the journal update to journal.py, the
+tables and a new company's loading to schema.py; every write is one `BEGIN IMMEDIATE` transaction.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from ...sage100.model import (
 )
 from ..scenario import Scenario
 from . import receipts
-from .receipts import PERSON, EnteredReceipt, KeyedReceipt
+from .deposits import PERSON
+from .journal import post_journal
+from .people import EnteredReceipt, KeyedReceipt, key_receipt
 from .rows import (
     CUSTOMER_COLUMNS,
     INVOICE_COLUMNS,
@@ -389,14 +391,14 @@ class SageCompany:
             ar_division_no, customer_no, invoice_no, invoice_type, Decimal(amount), check_no, deposit_date, keyed_by
         )
         with self._write() as conn:
-            return receipts.key(conn, keyed, self.info.bank_code, self.options)
+            return key_receipt(conn, keyed, self.info.bank_code, self.options)
 
     def post_cash_receipts_journal(self) -> int:
         """Sage's Cash Receipts Journal update, as a person runs it: every unposted receipt (people's and the
         product's) is posted - Balance falls, PaymentsToday returns to 0, the deposits close, the lines go
         to AR_CashReceiptsHistory. Returns the lines posted."""
         with self._write() as conn:
-            return receipts.post_journal(conn)
+            return post_journal(conn)
 
 
 def _check_customer_fields(fields: Mapping[str, object]) -> None:
