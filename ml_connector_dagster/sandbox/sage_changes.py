@@ -30,7 +30,7 @@ from ..sage100.model import SageRuleError
 from .gocardless_api.gate import CONTROL_PREFIX
 from .sage_company import SageCompany
 from .scenario import SageChange, Scenario
-from .scenario.reading import OPTIONAL_COLUMNS
+from .scenario.csv_files import OPTIONAL_COLUMNS
 from .scenario.rows import Table, Validator, sage_change
 
 CHANGES_PATH = f"{CONTROL_PREFIX}/sage/changes"

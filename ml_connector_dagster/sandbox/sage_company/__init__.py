@@ -16,14 +16,20 @@ Every change stamps DateUpdated/TimeUpdated from a clock that never goes backwar
 still get strictly increasing stamps). An idempotency table keyed by the GoCardless payment id makes a
 repeated cash receipt return the first one and write nothing, across restarts.
 
-  company.py   SageCompany: opening, logon, reads, customers, invoices, people's work; the entry point
-  receipts.py  cash receipts: Sage's checks, deposits and their owners, entry, reversal, the journal update
+  company.py   SageCompany: opening, logon, reads, and a method for every write; the entry point
+  customers.py customers as eBusiness Web Services keeps them: next number, new customer, change
+  people.py    people's work: a cash receipt keyed into their own deposit, an invoice added or adjusted
+  receipts.py  the product's cash receipts: entry, reversal, the idempotency row
+  checks.py    Sage's checks of a receipt, in Sage's order; an inactive customer is a warning
+  deposits.py  deposits and their owners; an unposted receipt entered or deleted (PaymentsToday)
+  journal.py   the Cash Receipts Journal update: Balance, customers, history, deposits closed
   schema.py    the tables, a new company loaded from a scenario, an older file brought up to date
   rows.py      single rows: Sage dates, change stamps, counters, company options, records
 """
 
-from .company import CUSTOMER_FIELDS, SageCompany
-from .receipts import EnteredReceipt
+from .company import SageCompany
+from .customers import CUSTOMER_FIELDS
+from .people import EnteredReceipt
 from .rows import CompanyOptions, CustomerRow
 from .schema import DB_FILE, CompanyInfo
 

@@ -3,9 +3,10 @@
 What the agent reads and writes here looks like what it reads and writes through BOI on a real server:
 customers and open invoices listed in change-stamp order, customers kept through eBusiness Web Services,
 invoices changed as Sage's own screens would. What people do in Sage meanwhile - key a receipt, run the
-Cash Receipts Journal update, add an invoice or a customer - has a method here too. Cash receipts are
-delegated to receipts.py, the tables and a new company's loading to schema.py; every write is one
-`BEGIN IMMEDIATE` transaction.
+Cash Receipts Journal update, add an invoice or a customer - has a method here too. This class opens the
+file, logs on and reads; each write is one `BEGIN IMMEDIATE` transaction handed to the module that does it:
+customers.py (customers), people.py (a person's receipt, invoices), receipts.py (the product's cash
+receipts), journal.py (the journal update); the tables and a new company's loading are schema.py's.
 """
 
 from __future__ import annotations
@@ -19,13 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from ...sage100.model import (
-    CENT,
     FAULT_COMPANY,
-    FAULT_EXISTS,
     FAULT_INVALID,
     FAULT_LOGON,
     FAULT_NO_KEY,
-    FAULT_NOT_ON_FILE,
     LOGON_FAILURE_TEXT,
     CashReceipt,
     CashReceiptRequest,
@@ -36,38 +34,22 @@ from ...sage100.model import (
     Stamp,
 )
 from ..scenario import Scenario
-from . import receipts
-from .receipts import PERSON, EnteredReceipt, KeyedReceipt
+from . import customers, people, receipts
+from .deposits import PERSON
+from .journal import post_journal
+from .people import EnteredReceipt, KeyedReceipt
 from .rows import (
     CUSTOMER_COLUMNS,
     INVOICE_COLUMNS,
     CompanyOptions,
     CustomerRow,
-    add_to_customer_balance,
     customer_columns,
     customer_record,
     customer_row,
-    insert_invoice,
     invoice_record,
-    invoice_row,
-    meta,
-    next_stamp,
     read_options,
-    set_meta,
-    update,
 )
-from .schema import TABLES, USER_KEY, CompanyInfo, create_database, hash_password, is_current, upgrade
-
-NEXT_CUSTOMER_NO = "next_customer_no"  # ML_Meta: the company's "Next Customer Number" counter
-CUSTOMER_FIELDS = (
-    "CustomerName",
-    "EmailAddress",
-    "CreditLimit",
-    "CreditHold",
-    "CustomerStatus",
-    "TermsCode",
-    "SalespersonNo",
-)
+from .schema import TABLES, CompanyInfo, create_database, hash_password, is_current, upgrade
 
 
 class SageCompany:
@@ -89,7 +71,7 @@ class SageCompany:
     def __repr__(self) -> str:
         return f"SageCompany({str(self.path)!r}, company={self.info.code!r})"
 
-    # --- creation ---------------------------------------------------------------------------------------
+    # --- creation -----------------------------------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: str | Path, scenario: Scenario) -> SageCompany:
@@ -112,7 +94,7 @@ class SageCompany:
             raise ValueError(f"{self.path} is not a Sage company database (no ML_Company row)")
         return CompanyInfo(*row)
 
-    # --- connections --------------------------------------------------------------------------------------
+    # --- connections --------------------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -142,7 +124,7 @@ class SageCompany:
         finally:
             conn.close()
 
-    # --- logon ----------------------------------------------------------------------------------------------
+    # --- logon --------------------------------------------------------------------------------------------------
 
     def authorise(self, credentials: Credentials) -> None:
         """Refuse a bad logon (Sage's own words) or another company's code, as Sage's services do."""
@@ -162,7 +144,7 @@ class SageCompany:
         same_password = hmac.compare_digest(digest, hash_password(password or "", salt))
         return same_user and same_password
 
-    # --- reads ------------------------------------------------------------------------------------------------
+    # --- reads --------------------------------------------------------------------------------------------------
 
     def get_customer(self, ar_division_no: str, customer_no: str) -> CustomerRow:
         """Every AR_Customer column of one customer; CI_NoKey if there is none."""
@@ -226,63 +208,27 @@ class SageCompany:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY rowid")]
 
-    # --- customers (eBusiness Web Services) -------------------------------------------------------------------
+    # --- customers (eBusiness Web Services; customers.py) -------------------------------------------------------
 
     def reserve_customer_no(self) -> str:
         """Sage's next customer number, reserved: the company's one counter moves past it (and past numbers
         already used in any division), so the next call answers another number even if this one is never used."""
         with self._write() as conn:
-            number = int(meta(conn, NEXT_CUSTOMER_NO, "1"))
-            while conn.execute("SELECT 1 FROM AR_Customer WHERE CustomerNo = ?", (f"{number:07d}",)).fetchone():
-                number += 1
-            set_meta(conn, NEXT_CUSTOMER_NO, str(number + 1))
-        return f"{number:07d}"
+            return customers.reserve_customer_no(conn)
 
     def create_customer(
         self, ar_division_no: str, customer_no: str, fields: Mapping[str, object], required: Sequence[str] = ()
     ) -> None:
         """A new customer; WS_AlreadyExists for a key in use, then CI_Invalid for the first `required` field
         left empty (eBusiness Web Services requires some that a person keying in Sage may leave for later)."""
-        _check_customer_fields(fields)
         with self._write() as conn:
-            if customer_row(conn, ar_division_no, customer_no) is not None:
-                raise SageRuleError(FAULT_EXISTS, f"Customer {ar_division_no}-{customer_no} already exists.")
-            for name in required:
-                if not fields.get(name):
-                    raise SageRuleError(FAULT_INVALID, f"{name} is required.")
-            stamp = next_stamp(conn)
-            values = {"CustomerName": "", "EmailAddress": "", **{k: str(v) for k, v in fields.items()}}
-            columns = [
-                "ARDivisionNo",
-                "CustomerNo",
-                *values,
-                "DateCreated",
-                "TimeCreated",
-                "DateUpdated",
-                "TimeUpdated",
-                "UserUpdatedKey",
-            ]
-            conn.execute(
-                f"INSERT INTO AR_Customer ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                [ar_division_no, customer_no, *values.values(), *stamp, *stamp, USER_KEY],
-            )
+            customers.create_customer(conn, ar_division_no, customer_no, fields, required)
 
     def update_customer(self, ar_division_no: str, customer_no: str, fields: Mapping[str, object]) -> None:
-        _check_customer_fields(fields)
         with self._write() as conn:
-            if customer_row(conn, ar_division_no, customer_no) is None:
-                raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
-            if fields:
-                update(
-                    conn,
-                    "AR_Customer",
-                    {k: str(v) for k, v in fields.items()},
-                    next_stamp(conn),
-                    ARDivisionNo=ar_division_no,
-                    CustomerNo=customer_no,
-                )
+            customers.update_customer(conn, ar_division_no, customer_no, fields)
 
-    # --- invoices (scenario and test helpers) ----------------------------------------------------------------
+    # --- invoices (people.py; scenario and test helpers) --------------------------------------------------------
 
     def adjust_invoice_balance(
         self, ar_division_no: str, customer_no: str, invoice_no: str, invoice_type: str, balance: Decimal
@@ -291,26 +237,7 @@ class SageCompany:
         if isinstance(balance, float):
             raise TypeError("balance must be a Decimal, not a float")
         with self._write() as conn:
-            row = invoice_row(conn, ar_division_no, customer_no, invoice_no, invoice_type)
-            if row is None:
-                raise SageRuleError(
-                    FAULT_NO_KEY,
-                    f"Invoice {invoice_no} ({invoice_type}) of customer {ar_division_no}-{customer_no} does not exist.",
-                )
-            delta = Decimal(balance).quantize(CENT) - Decimal(row["Balance"])
-            stamp = next_stamp(conn)
-            update(
-                conn,
-                "AR_OpenInvoice",
-                {"Balance": str(Decimal(balance).quantize(CENT))},
-                stamp,
-                ARDivisionNo=ar_division_no,
-                CustomerNo=customer_no,
-                InvoiceNo=invoice_no,
-                InvoiceType=invoice_type,
-            )
-            add_to_customer_balance(conn, ar_division_no, customer_no, delta, stamp)
-            return _written_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type)
+            return people.adjust_invoice_balance(conn, ar_division_no, customer_no, invoice_no, invoice_type, balance)
 
     def add_invoice(
         self,
@@ -324,26 +251,11 @@ class SageCompany:
     ) -> InvoiceRecord:
         """A new open invoice (as if Sage's sales journal had been updated)."""
         with self._write() as conn:
-            if customer_row(conn, ar_division_no, customer_no) is None:
-                raise SageRuleError(FAULT_NOT_ON_FILE, f"Customer {ar_division_no}-{customer_no} is not on file.")
-            if invoice_row(conn, ar_division_no, customer_no, invoice_no, invoice_type) is not None:
-                raise SageRuleError(FAULT_EXISTS, f"Invoice {invoice_no} ({invoice_type}) already exists.")
-            stamp = next_stamp(conn)
-            insert_invoice(
-                conn,
-                ar_division_no,
-                customer_no,
-                invoice_no,
-                invoice_type,
-                invoice_date,
-                due_date,
-                Decimal(balance).quantize(CENT),
-                stamp,
+            return people.add_invoice(
+                conn, ar_division_no, customer_no, invoice_no, invoice_type, invoice_date, due_date, balance
             )
-            add_to_customer_balance(conn, ar_division_no, customer_no, Decimal(balance).quantize(CENT), stamp)
-            return _written_invoice(conn, ar_division_no, customer_no, invoice_no, invoice_type)
 
-    # --- cash receipts (receipts.py) --------------------------------------------------------------------------
+    # --- cash receipts (receipts.py) ----------------------------------------------------------------------------
 
     def find_cash_receipt(self, idempotency_key: str) -> CashReceipt | None:
         with self._read() as conn:
@@ -368,7 +280,7 @@ class SageCompany:
         with self._write() as conn:
             return receipts.reverse(conn, idempotency_key, reason, self.options)
 
-    # --- what people do in Sage ------------------------------------------------------------------------------
+    # --- what people do in Sage (people.py, journal.py) ---------------------------------------------------------
 
     def key_receipt(
         self,
@@ -389,29 +301,11 @@ class SageCompany:
             ar_division_no, customer_no, invoice_no, invoice_type, Decimal(amount), check_no, deposit_date, keyed_by
         )
         with self._write() as conn:
-            return receipts.key(conn, keyed, self.info.bank_code, self.options)
+            return people.key_receipt(conn, keyed, self.info.bank_code, self.options)
 
     def post_cash_receipts_journal(self) -> int:
         """Sage's Cash Receipts Journal update, as a person runs it: every unposted receipt (people's and the
         product's) is posted - Balance falls, PaymentsToday returns to 0, the deposits close, the lines go
         to AR_CashReceiptsHistory. Returns the lines posted."""
         with self._write() as conn:
-            return receipts.post_journal(conn)
-
-
-def _check_customer_fields(fields: Mapping[str, object]) -> None:
-    unknown = sorted(set(fields) - set(CUSTOMER_FIELDS))
-    if unknown:
-        raise SageRuleError(
-            FAULT_INVALID,
-            f"Column {unknown[0]} cannot be set through web services; settable: {', '.join(CUSTOMER_FIELDS)}.",
-        )
-
-
-def _written_invoice(
-    conn: sqlite3.Connection, div: str, cust: str, invoice_no: str, invoice_type: str
-) -> InvoiceRecord:
-    """An invoice this transaction has just written, as a record."""
-    row = invoice_row(conn, div, cust, invoice_no, invoice_type)
-    assert row is not None, f"invoice {invoice_no} written in this transaction is missing"
-    return invoice_record(row)
+            return post_journal(conn)

@@ -1,8 +1,9 @@
 """Single rows of the simulated company: Sage dates, change stamps, counters, updates and records.
 
-Shared by the company (company.py), its cash receipts (receipts.py) and its creation (schema.py). Every
-helper works on a connection the caller holds, inside the caller's transaction, so a stamp or a counter
-taken here is taken once even when two processes share the file.
+Shared by the company (company.py), its writes (customers.py, people.py, receipts.py, checks.py,
+deposits.py, journal.py) and its creation (schema.py). Every helper works on a connection the caller
+holds, inside the caller's transaction, so a stamp or a counter taken here is taken once even when two
+processes share the file.
 """
 
 from __future__ import annotations

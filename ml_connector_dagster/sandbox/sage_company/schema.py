@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ...sage100.model import CENT
 from ..scenario import Scenario
-from . import receipts
+from .deposits import PRODUCT
+from .people import KeyedReceipt, key_receipt
 from .rows import (
     OPTIONS,
     add_to_customer_balance,
@@ -174,7 +175,7 @@ def upgrade(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT INTO ML_DepositOwner (DepositNo, Owner) SELECT DepositNo, ? FROM AR_CashReceiptsDeposit "
         "WHERE DepositNo NOT IN (SELECT DepositNo FROM ML_DepositOwner)",
-        (receipts.PRODUCT,),
+        (PRODUCT,),
     )
     for d in conn.execute("SELECT * FROM AR_CashReceiptsDetail").fetchall():
         row = invoice_row(conn, d["ARDivisionNo"], d["CustomerNo"], d["InvoiceNo"], d["InvoiceType"])
@@ -249,7 +250,7 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
         )
     # Receipts people keyed before the play starts: real unposted entries, so that the journal update posts them.
     for number, inv in enumerate((i for i in scenario.sage_invoices if i.PaymentsToday > 0), start=1):
-        keyed = receipts.KeyedReceipt(
+        keyed = KeyedReceipt(
             inv.ARDivisionNo,
             inv.CustomerNo,
             inv.InvoiceNo,
@@ -258,4 +259,4 @@ def _load_scenario(conn: sqlite3.Connection, scenario: Scenario) -> None:
             f"OPEN{number:06d}",
             c.today,
         )
-        receipts.key(conn, keyed, c.bank_code, read_options(conn))
+        key_receipt(conn, keyed, c.bank_code, read_options(conn))

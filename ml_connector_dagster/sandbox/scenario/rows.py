@@ -1,8 +1,8 @@
 """Scenario rows into records: each cell checked, each problem kept as `file:line: column: message`.
 
 A row with any problem yields no record (so one bad cell is reported once, not again through whatever
-refers to the row); a key seen twice is reported at its second line. `reading.py` reads the files and
-checks what lies between rows (links, start steps, the order of Sage changes).
+refers to the row); a key seen twice is reported at its second line. `csv_files.py` reads the files,
+`between_rows.py` checks what lies between rows (links, start steps, the order of Sage changes).
 """
 
 from __future__ import annotations
