@@ -32,7 +32,9 @@ def test_the_bundled_sample_ends_with_every_status_and_every_reason(sample_json:
     statuses = {p["status"] for p in data["payments"]}
     reasons = {p["reason"] for p in data["payments"] if p["status"] == "held"}
     assert statuses == STATUSES
-    assert reasons == set(REASON_CODES)
+    # sage_rejected needs Sage to refuse what the product's own checks let through (inactive customers are only
+    # a warning in Sage): the write-back tests make Sage refuse on purpose.
+    assert reasons == set(REASON_CODES) - {"sage_rejected"}
     assert data["totals"]["failed_runs"] == 0
     assert len(data["payments"]) == 40
 

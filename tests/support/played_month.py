@@ -59,6 +59,11 @@ class World:
     def invoice(self, invoice_no: str) -> dict:
         return next(r for r in self.stack.sage.company.rows("AR_OpenInvoice") if r["InvoiceNo"] == invoice_no)
 
+    def open_amount(self, invoice_no: str) -> Decimal:
+        """What is still open on the invoice in Sage: Balance less what unposted receipts apply to it."""
+        row = self.invoice(invoice_no)
+        return Decimal(str(row["Balance"])) - Decimal(str(row["PaymentsToday"]))
+
 
 # --- a company waiting for the write-back ------------------------------------------------------------------------
 
