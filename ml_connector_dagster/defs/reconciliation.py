@@ -12,7 +12,8 @@ import dagster as dg
 
 from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
-from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
+from ..reconciliation.evaluate import evaluate_payments
+from ..reconciliation.refunds import evaluate_refunds
 from ..reconciliation.tables import ensure_tables
 from ..store.review import ReviewItem
 from ..warehouse import count as count_rows

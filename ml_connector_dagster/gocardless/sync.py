@@ -19,8 +19,8 @@ import duckdb
 from ..store import Store
 from ..store.inbox import InboxRow
 from .client import GoCardlessClient
-from .consumer import DEFAULT_RETRY, InboxOutcome, RetryRule, process_inbox
-from .rows import customer_row, now_utc, payment_row, payout_item_rows, payout_row, refund_row
+from .consumer import DEFAULT_RETRY, InboxOutcome, RetryRule, latest, process_inbox
+from .rows import customer_row, now_utc, payment_row, payout_item_rows, payout_row, refund_row, retry_expected
 from .tables import ensure_tables, replace_payout_items, upsert
 from .webhooks import PayloadError, check_kept_event, event_kind
 
@@ -55,9 +55,12 @@ def process_payment_events(
         payment = client.get_payment(payment_id)
         return payment, mandates.customer_of((payment.get("links") or {}).get("mandate"))
 
-    def write(fetched: dict[str, Any], events: dict[str, InboxRow]) -> int:
+    def write(fetched: dict[str, Any], events: dict[str, list[InboxRow]]) -> int:
         at = now_utc()
-        rows = [payment_row(p, customer, at, events.get(pid)) for pid, (p, customer) in fetched.items()]
+        rows = [
+            payment_row(p, customer, at, latest(events.get(pid)), retry_expected(events.get(pid) or []))
+            for pid, (p, customer) in fetched.items()
+        ]
         with connect() as conn:
             ensure_tables(conn)
             return upsert(conn, "gocardless_payments", rows)
@@ -70,11 +73,11 @@ def process_refund_events(
 ) -> InboxOutcome:
     """gocardless/refunds: the refunds named by due `refunds.*` events, re-read."""
 
-    def write(fetched: dict[str, Any], events: dict[str, InboxRow]) -> int:
+    def write(fetched: dict[str, Any], events: dict[str, list[InboxRow]]) -> int:
         at = now_utc()
         with connect() as conn:
             ensure_tables(conn)
-            rows = [refund_row(r, at, events.get(rid)) for rid, r in fetched.items()]
+            rows = [refund_row(r, at, latest(events.get(rid))) for rid, r in fetched.items()]
             return upsert(conn, "gocardless_refunds", rows)
 
     return process_inbox(store, "refunds", claimed_by, client.get_refund, write, rule)
@@ -88,7 +91,7 @@ def process_payout_events(
     def fetch(payout_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return client.get_payout(payout_id), list(client.payout_items(payout_id))
 
-    def write(fetched: dict[str, Any], _events: dict[str, InboxRow]) -> int:
+    def write(fetched: dict[str, Any], _events: dict[str, list[InboxRow]]) -> int:
         return write_payouts(connect, fetched)
 
     return process_inbox(store, "payouts", claimed_by, fetch, write, rule)
