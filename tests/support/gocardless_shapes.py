@@ -90,11 +90,13 @@ def payout_item(
 
 
 def vat(amount: str, currency: str = "GBP", destination_amount: str | None = None) -> dict[str, Any]:
-    """One tax line of a fee item, as GoCardless's fixture has it (`GB_VAT_1`)."""
+    """One tax line of a fee item, as GoCardless's fixture has it (`GB_VAT_1`). `destination_amount` is the
+    amount in GBP: the same as `amount` for GBP; for another currency None until GoCardless confirms the
+    rate (`payouts.tax_exchange_rates_confirmed`)."""
     return {
         "amount": amount,
         "currency": currency,
-        "destination_amount": amount if destination_amount is None else destination_amount,
+        "destination_amount": amount if currency == "GBP" and destination_amount is None else destination_amount,
         "destination_currency": "GBP",
         "exchange_rate": None if currency == "GBP" else "1.11205",
         "tax_rate_id": "GB_VAT_1",
