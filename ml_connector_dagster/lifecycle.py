@@ -11,14 +11,27 @@ from dataclasses import dataclass
 
 NOT_COLLECTED_STATUSES = frozenset({"failed", "cancelled", "customer_approval_denied", "charged_back"})
 REVERSING_STATUSES = {"failed": "late_failure", "charged_back": "chargeback"}
-REFUND_TAKES_MONEY_BACK = frozenset(
-    {"created", "pending_submission", "submitted", "paid", "refund_settled", "funds_returned"}
-)
+
+# A refund's statuses (GoCardless's own list; `refund_settled` and `failed` are events, not statuses) by
+# where its money is. Only a refund that reached the customer took money back from them.
+REFUND_NOT_SENT_YET = frozenset({"created", "pending_submission", "submitted"})
+REFUND_TAKES_MONEY_BACK = frozenset({"paid"})
+REFUND_NEVER_REACHED_CUSTOMER = frozenset({"cancelled", "bounced", "funds_returned"})
+REFUND_STATUSES = REFUND_NOT_SENT_YET | REFUND_TAKES_MONEY_BACK | REFUND_NEVER_REACHED_CUSTOMER
+REFUND_MEANINGS = {
+    "created": "refund created, not sent yet: no money has left",
+    "pending_submission": "refund waiting to be submitted: no money has left",
+    "submitted": "refund submitted to the bank: no money has reached the customer yet",
+    "paid": "refund paid to the customer: money went back",
+    "cancelled": "refund cancelled before it was sent: no money left",
+    "bounced": "refund did not reach the customer: the money comes back to the merchant",
+    "funds_returned": "refund failed and its money came back to the merchant: the customer kept none of it",
+}
 
 
 @dataclass(frozen=True)
 class Step:
-    """What to do next: `match`, `pending`, `not_collected`, `reversal_required` or `none`."""
+    """What to do next: `match`, `pending`, `not_collected`, `reversal_required`, `restore` (refunds) or `none`."""
 
     action: str
     cause: str | None = None
@@ -28,10 +41,15 @@ def collected_statuses(collect_on: str) -> frozenset[str]:
     return frozenset({"paid_out"}) if collect_on == "paid_out" else frozenset({"confirmed", "paid_out"})
 
 
-def next_step(ledger_status: str | None, gocardless_status: str, collect_on: str = "confirmed") -> Step:
+def next_step(
+    ledger_status: str | None, gocardless_status: str, collect_on: str = "confirmed", retry_expected: bool = False
+) -> Step:
     """Decide from the ledger status and the payment's current GoCardless status.
 
     - never posted: collected -> match; failed/cancelled/denied/charged back -> not_collected; else pending;
+    - failed with a retry coming (`retry_expected`: the failed event said `will_attempt_retry`, or GoCardless
+      requested a resubmission): still pending, not closed as not_collected: GoCardless may yet collect it;
+    - not_collected is not final: a payment GoCardless collects later (after a retry) is matched like any other;
     - posted: a late failure or chargeback -> reversal_required (the money went back);
     - posting (a write in flight, or its outcome unknown): nothing here. Only the write-back can tell,
       by asking Sage, whether the receipt exists; it records it first, then applies this table;
@@ -45,6 +63,10 @@ def next_step(ledger_status: str | None, gocardless_status: str, collect_on: str
         return Step("reversal_required", cause) if cause else Step("none")
     if ledger_status in ("reversal_required", "reversed"):
         return Step("none")
+    if gocardless_status == "failed" and retry_expected:
+        if ledger_status == "held":
+            return Step("none")
+        return Step("none") if ledger_status == "pending" else Step("pending", "retry_expected")
     if gocardless_status in NOT_COLLECTED_STATUSES:
         return Step("none") if ledger_status == "not_collected" else Step("not_collected", gocardless_status)
     if ledger_status == "held":
@@ -54,11 +76,25 @@ def next_step(ledger_status: str | None, gocardless_status: str, collect_on: str
     return Step("none") if ledger_status == "pending" else Step("pending")
 
 
-def refund_step(ledger_status: str | None, refund_status: str) -> Step:
-    """A refund of a posted payment means money went back: reversal_required for the refund amount.
+def refund_step(ledger_status: str | None, refund_status: str, opened_reversal: bool = False) -> Step:
+    """What a refund's current status means for its payment.
 
-    A payment still `posting` is left to the write-back, which applies its refunds once the receipt is recorded.
+    - `paid` (the money reached the customer) of a posted payment: reversal_required for the refund amount;
+    - not sent yet (`created`, `pending_submission`, `submitted`): nothing yet; the refund is read again
+      when it is paid;
+    - never reached the customer (`cancelled`, `bounced`, `funds_returned`: the money came back to the
+      merchant): the payment stays as it was; if this refund had put it in `reversal_required`
+      (`opened_reversal`), it is `restore`d to `posted` and its reversal item closes;
+    - a payment still `posting` is left to the write-back, which applies its refunds once the receipt is
+      recorded; `reversed` is final for automation (the receipt is undone in Sage: people decide).
     """
     if ledger_status == "posted" and refund_status in REFUND_TAKES_MONEY_BACK:
         return Step("reversal_required", "refund")
+    if ledger_status == "reversal_required" and opened_reversal and refund_status in REFUND_NEVER_REACHED_CUSTOMER:
+        return Step("restore", refund_status)
     return Step("none")
+
+
+def refund_meaning(refund_status: str) -> str:
+    """What a refund status means for the money, in words for the audit trail."""
+    return REFUND_MEANINGS.get(refund_status, f"refund status {refund_status!r} is not one GoCardless documents")

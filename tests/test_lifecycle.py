@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_connector_dagster.lifecycle import next_step, refund_step
+from ml_connector_dagster.lifecycle import REFUND_STATUSES, next_step, refund_meaning, refund_step
 
 
 @pytest.mark.parametrize("status", ["confirmed", "paid_out"])
@@ -59,3 +59,75 @@ def test_a_refund_of_a_posted_payment_requires_a_reversal() -> None:
     assert refund_step("posted", "paid").action == "reversal_required"
     assert refund_step("held", "paid").action == "none"
     assert refund_step("posted", "failed").action == "none"
+
+
+@pytest.mark.parametrize("ledger_status", [None, "matched", "not_collected"])
+def test_a_payment_that_failed_with_a_retry_coming_is_pending(ledger_status: str | None) -> None:
+    step = next_step(ledger_status, "failed", retry_expected=True)
+
+    assert (step.action, step.cause) == ("pending", "retry_expected")
+
+
+def test_a_pending_payment_that_failed_with_a_retry_coming_stays_pending() -> None:
+    assert next_step("pending", "failed", retry_expected=True).action == "none"
+
+
+def test_a_held_payment_that_failed_with_a_retry_coming_stays_held() -> None:
+    assert next_step("held", "failed", retry_expected=True).action == "none"
+
+
+def test_a_posted_payment_that_failed_with_a_retry_coming_still_requires_a_reversal() -> None:
+    step = next_step("posted", "failed", retry_expected=True)
+
+    assert (step.action, step.cause) == ("reversal_required", "late_failure")
+
+
+@pytest.mark.parametrize("status", ["confirmed", "paid_out"])
+def test_a_not_collected_payment_that_is_collected_later_is_matched(status: str) -> None:
+    assert next_step("not_collected", status).action == "match"
+
+
+def test_a_not_collected_payment_resubmitted_by_gocardless_is_pending_again() -> None:
+    assert next_step("not_collected", "pending_submission").action == "pending"
+
+
+def test_the_refund_statuses_are_gocardless_s_own_list() -> None:
+    assert {
+        "created",
+        "pending_submission",
+        "submitted",
+        "paid",
+        "cancelled",
+        "bounced",
+        "funds_returned",
+    } == REFUND_STATUSES
+
+
+@pytest.mark.parametrize("status", ["created", "pending_submission", "submitted"])
+def test_a_refund_not_sent_yet_changes_nothing(status: str) -> None:
+    assert refund_step("posted", status).action == "none"
+
+
+@pytest.mark.parametrize("status", ["cancelled", "bounced", "funds_returned", "refund_settled"])
+def test_a_refund_whose_money_never_reached_the_customer_leaves_a_posted_payment_posted(status: str) -> None:
+    assert refund_step("posted", status).action == "none"
+
+
+@pytest.mark.parametrize("status", ["cancelled", "bounced", "funds_returned"])
+def test_a_refund_that_came_back_restores_the_payment_whose_reversal_it_opened(status: str) -> None:
+    step = refund_step("reversal_required", status, opened_reversal=True)
+
+    assert (step.action, step.cause) == ("restore", status)
+
+
+def test_a_refund_that_came_back_does_not_restore_a_reversal_another_cause_opened() -> None:
+    assert refund_step("reversal_required", "funds_returned", opened_reversal=False).action == "none"
+
+
+def test_a_refund_that_came_back_after_the_receipt_was_reversed_is_left_to_people() -> None:
+    assert refund_step("reversed", "funds_returned", opened_reversal=True).action == "none"
+
+
+@pytest.mark.parametrize("status", sorted(REFUND_STATUSES))
+def test_every_refund_status_has_a_meaning_for_the_audit_trail(status: str) -> None:
+    assert "not one GoCardless documents" not in refund_meaning(status)

@@ -14,6 +14,7 @@ from . import (
     dev_cmd,
     inbox_cmd,
     payments_cmd,
+    payouts_cmd,
     ping_cmd,
     receiver_cmd,
     review_cmd,
@@ -33,6 +34,7 @@ main.add_command(secrets_cmd.secrets)
 main.add_command(inbox_cmd.inbox)
 main.add_command(audit_cmd.audit)
 main.add_command(payments_cmd.payments)
+main.add_command(payouts_cmd.payouts)
 main.add_command(receiver_cmd.receiver)
 main.add_command(sandbox_cmd.sandbox)
 main.add_command(agent_cmd.agent)

@@ -154,8 +154,8 @@ def gocardless_refunds(
     pool="warehouse",
     kinds={"duckdb"},
     deps=[gocardless_payments],
-    description="Payouts (named by events or linked from payments) with their items "
-    "(tables gocardless_payouts, gocardless_payout_items).",
+    description="Payouts (named by events or linked from payments) with their items, read again until final "
+    "(paid, FX rate and tax amounts confirmed) (tables gocardless_payouts, gocardless_payout_items).",
 )
 def gocardless_payouts(
     context: dg.AssetExecutionContext,
@@ -166,7 +166,18 @@ def gocardless_payouts(
 ) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
     linked = sync.fetch_unknown_payouts(gocardless.get_client(), warehouse.connect)
-    return dg.MaterializeResult(metadata={**outcome.metadata(), "payouts_fetched_from_payment_links": linked})
+    refresh = sync.refresh_unsettled_payouts(gocardless.get_client(), warehouse.connect)
+    for failure in refresh.failed:
+        context.log.warning(f"payout not read again (next pass tries again): {failure}")
+    return dg.MaterializeResult(
+        metadata={
+            **outcome.metadata(),
+            "payouts_fetched_from_payment_links": linked,
+            "unsettled_payouts": refresh.unsettled,
+            "unsettled_payouts_read_again": refresh.refreshed,
+            "unsettled_payouts_failed": len(refresh.failed),
+        }
+    )
 
 
 @dg.asset(

@@ -12,7 +12,8 @@ import dagster as dg
 
 from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
-from ..reconciliation.evaluate import evaluate_payments, evaluate_refunds
+from ..reconciliation.evaluate import evaluate_payments
+from ..reconciliation.refunds import evaluate_refunds
 from ..reconciliation.tables import ensure_tables
 from ..store.review import ReviewItem
 from ..warehouse import count as count_rows
@@ -104,8 +105,10 @@ def payment_matches(
     pool="warehouse",
     kinds={"duckdb"},
     deps=[dg.AssetKey(["gocardless", "payouts"]), dg.AssetKey(["reconciliation", "cash_receipts"])],
-    description="Each payout with its payments, fees and refunds, whether its items add up to the amount, "
-    "and which of its payments are posted or held: month-end bank reconciliation as a lookup.",
+    description="Month end, one row per payout in currency units: the bank line (amount, currency, arrival "
+    "date, reference), collections, refunds, failures, chargebacks, fees net of fee refunds, VAT on fees, FX rate "
+    "and converted amount, whether the items add up, and which payments are posted in Sage (receipt, deposit) "
+    "or held (reason) (table payout_reconciliation; `ml-connector payouts` prints the same).",
 )
 def payouts(
     context: dg.AssetExecutionContext, store: OperationalStore, warehouse: Warehouse
@@ -116,7 +119,8 @@ def payouts(
         metadata={
             "payouts": len(frame),
             "dagster/row_count": len(frame),
-            "unbalanced": int((~frame["items_add_up"]).sum()) if len(frame) else 0,
+            "unbalanced": int((~frame["items_add_up"].astype(bool)).sum()) if len(frame) else 0,
+            "not_final": int((~frame["final"].astype(bool)).sum()) if len(frame) else 0,
             "preview": dg.MetadataValue.md(payout_report.markdown(frame)),
         }
     )
@@ -170,12 +174,23 @@ def no_payment_posted_twice(store: OperationalStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=not twice, metadata={"payments": twice[:50], "posted": len(receipts)})
 
 
-@dg.asset_check(asset=payouts, description="Each payout's items add up to the payout amount.")
+@dg.asset_check(
+    asset=payouts,
+    description="Each payout's items (collections, refunds, failures, chargebacks, fees with their VAT) add up "
+    "to the payout amount, rounded once as GoCardless does.",
+)
 def payout_items_add_up(warehouse: Warehouse, store: OperationalStore) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
         frame = payout_report.build(conn, store.get(), write=False)
-    bad = frame.loc[~frame["items_add_up"], "payout_id"].tolist() if len(frame) else []
-    return dg.AssetCheckResult(passed=not bad, metadata={"payouts": bad[:50], "checked": len(frame)})
+    bad = frame.loc[~frame["items_add_up"].astype(bool)] if len(frame) else frame
+    return dg.AssetCheckResult(
+        passed=bad.empty,
+        metadata={
+            "payouts": bad["payout_id"].tolist()[:50] if len(bad) else [],
+            "differences": [f"{r.payout_id}: {r.currency} {r.difference}" for r in bad.head(50).itertuples()],
+            "checked": len(frame),
+        },
+    )
 
 
 def _queue_markdown(items: Sequence[ReviewItem]) -> str:

@@ -59,15 +59,16 @@ def process_inbox(
     resource_type: str,
     claimed_by: str,
     fetch: Callable[[str], Any],
-    write: Callable[[dict[str, Any], dict[str, InboxRow]], int],
+    write: Callable[[dict[str, Any], dict[str, list[InboxRow]]], int],
     rule: RetryRule = DEFAULT_RETRY,
     limit: int = INBOX_BATCH,
 ) -> InboxOutcome:
     """Claim due events of one resource type, fetch each named resource once, write, mark processed.
 
-    `fetch(resource_id)` re-reads one resource from the API; `write(fetched, latest_event_by_id)` upserts
-    them and returns rows written. A fetch failure affects only that resource's events; a write failure
-    puts every claimed event back for retry and is re-raised so the run shows it.
+    `fetch(resource_id)` re-reads one resource from the API; `write(fetched, events_by_id)` upserts them
+    and returns rows written (each resource's claimed events come oldest first: `latest` picks the last).
+    A fetch failure affects only that resource's events; a write failure puts every claimed event back for
+    retry and is re-raised so the run shows it.
     """
     outcome = InboxOutcome()
     due = store.inbox.due(limit=limit, resource_types=[resource_type])
@@ -91,7 +92,7 @@ def process_inbox(
     outcome.resources_fetched = len(fetched)
     done = [row for rid in fetched for row in by_resource[rid]]
     try:
-        outcome.rows_written = write(fetched, {rid: _latest(by_resource[rid]) for rid in fetched})
+        outcome.rows_written = write(fetched, {rid: in_event_order(by_resource[rid]) for rid in fetched})
     except Exception as exc:
         for row in done:
             _fail(store, row, f"warehouse write failed: {exc.__class__.__name__}: {exc}", rule, outcome)
@@ -102,8 +103,13 @@ def process_inbox(
     return outcome
 
 
-def _latest(events: list[InboxRow]) -> InboxRow:
-    return max(events, key=lambda r: (r.event_created_at or "", r.seq))
+def in_event_order(events: list[InboxRow]) -> list[InboxRow]:
+    return sorted(events, key=lambda r: (r.event_created_at or "", r.seq))
+
+
+def latest(events: list[InboxRow] | None) -> InboxRow | None:
+    """The newest of a resource's claimed events (None for a resource read without one)."""
+    return events[-1] if events else None
 
 
 def _fail(store: Store, row: InboxRow, error: str, rule: RetryRule, outcome: InboxOutcome, final: bool = False) -> None:

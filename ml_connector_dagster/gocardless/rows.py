@@ -43,8 +43,14 @@ def _minor(value: Any) -> int | None:
 
 
 def payment_row(
-    payment: dict[str, Any], customer_id: str | None, fetched_at: datetime, event: InboxRow | None = None
+    payment: dict[str, Any],
+    customer_id: str | None,
+    fetched_at: datetime,
+    event: InboxRow | None = None,
+    retry: bool | None = None,
 ) -> dict[str, Any]:
+    """`event`: the newest event that caused the re-read; `retry`: what the events said of a retry
+    (`retry_expected`), None when they said nothing."""
     fx = payment.get("fx") or {}
     links = payment.get("links") or {}
     return {
@@ -66,7 +72,21 @@ def payment_row(
         "created_at": utc(payment.get("created_at")),
         "fetched_at": fetched_at,
         **_event_columns(event),
+        "retry_expected": retry,
     }
+
+
+def retry_expected(events: Iterable[InboxRow]) -> bool | None:
+    """Whether GoCardless said it will try to collect a payment again, from the newest of `events` (oldest
+    first) that speaks of a retry: a `failed` event's `details.will_attempt_retry`, or
+    `resubmission_requested` (the retry is on its way). None when none does (the stored value is kept)."""
+    said = None
+    for event in events:
+        if event.action == "resubmission_requested":
+            said = True
+        elif event.action == "failed":
+            said = (event.event.get("details") or {}).get("will_attempt_retry") is True
+    return said
 
 
 def customer_row(customer: dict[str, Any], fetched_at: datetime) -> dict[str, Any]:
@@ -114,6 +134,7 @@ def payout_row(payout: dict[str, Any], fetched_at: datetime) -> dict[str, Any]:
         "exchange_rate": fx.get("exchange_rate"),
         "created_at": utc(payout.get("created_at")),
         "fetched_at": fetched_at,
+        "tax_currency": payout.get("tax_currency"),
     }
 
 

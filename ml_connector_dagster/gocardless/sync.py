@@ -8,7 +8,7 @@ lists events the webhooks may have missed. Rows are built by rows.py and written
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,9 +18,9 @@ import duckdb
 
 from ..store import Store
 from ..store.inbox import InboxRow
-from .client import GoCardlessClient
-from .consumer import DEFAULT_RETRY, InboxOutcome, RetryRule, process_inbox
-from .rows import customer_row, now_utc, payment_row, payout_item_rows, payout_row, refund_row
+from .client import GoCardlessClient, GoCardlessError, GoCardlessRequestError
+from .consumer import DEFAULT_RETRY, InboxOutcome, RetryRule, latest, process_inbox
+from .rows import customer_row, now_utc, payment_row, payout_item_rows, payout_row, refund_row, retry_expected
 from .tables import ensure_tables, replace_payout_items, upsert
 from .webhooks import PayloadError, check_kept_event, event_kind
 
@@ -55,9 +55,12 @@ def process_payment_events(
         payment = client.get_payment(payment_id)
         return payment, mandates.customer_of((payment.get("links") or {}).get("mandate"))
 
-    def write(fetched: dict[str, Any], events: dict[str, InboxRow]) -> int:
+    def write(fetched: dict[str, Any], events: dict[str, list[InboxRow]]) -> int:
         at = now_utc()
-        rows = [payment_row(p, customer, at, events.get(pid)) for pid, (p, customer) in fetched.items()]
+        rows = [
+            payment_row(p, customer, at, latest(events.get(pid)), retry_expected(events.get(pid) or []))
+            for pid, (p, customer) in fetched.items()
+        ]
         with connect() as conn:
             ensure_tables(conn)
             return upsert(conn, "gocardless_payments", rows)
@@ -70,11 +73,11 @@ def process_refund_events(
 ) -> InboxOutcome:
     """gocardless/refunds: the refunds named by due `refunds.*` events, re-read."""
 
-    def write(fetched: dict[str, Any], events: dict[str, InboxRow]) -> int:
+    def write(fetched: dict[str, Any], events: dict[str, list[InboxRow]]) -> int:
         at = now_utc()
         with connect() as conn:
             ensure_tables(conn)
-            rows = [refund_row(r, at, events.get(rid)) for rid, r in fetched.items()]
+            rows = [refund_row(r, at, latest(events.get(rid))) for rid, r in fetched.items()]
             return upsert(conn, "gocardless_refunds", rows)
 
     return process_inbox(store, "refunds", claimed_by, client.get_refund, write, rule)
@@ -88,19 +91,73 @@ def process_payout_events(
     def fetch(payout_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return client.get_payout(payout_id), list(client.payout_items(payout_id))
 
-    def write(fetched: dict[str, Any], _events: dict[str, InboxRow]) -> int:
+    def write(fetched: dict[str, Any], _events: dict[str, list[InboxRow]]) -> int:
         return write_payouts(connect, fetched)
 
     return process_inbox(store, "payouts", claimed_by, fetch, write, rule)
 
 
-def write_payouts(connect: Connect, fetched: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]) -> int:
+def write_payouts(connect: Connect, fetched: Mapping[str, tuple[dict[str, Any], list[dict[str, Any]] | None]]) -> int:
+    """Upsert payouts and replace their items; a payout read without its items (None) keeps the stored ones."""
     at = now_utc()
     with connect() as conn:
         ensure_tables(conn)
         written = upsert(conn, "gocardless_payouts", [payout_row(p, at) for p, _ in fetched.values()])
-        replace_payout_items(conn, {pid: payout_item_rows(pid, items, at) for pid, (_, items) in fetched.items()})
+        replace_payout_items(
+            conn,
+            {pid: payout_item_rows(pid, items, at) for pid, (_, items) in fetched.items() if items is not None},
+        )
     return written
+
+
+# A payout is final once paid, with its FX rate confirmed if it was converted, and the tax amounts of its
+# items in the payout's tax currency (`tax_exchange_rates_confirmed`). Until then it is read again on every
+# pass, within this window (GoCardless answers 410 Gone for the items of payouts older than 6 months).
+UNSETTLED_WINDOW = timedelta(days=60)
+UNSETTLED_PAYOUTS = """
+    SELECT o.id FROM gocardless_payouts o
+    WHERE (o.created_at IS NULL OR o.created_at >= ?) AND (
+        o.status = 'pending'
+        OR (o.status = 'paid' AND o.fx_currency IS NOT NULL AND o.fx_currency <> o.currency
+            AND o.exchange_rate IS NULL)
+        OR (o.status = 'paid' AND EXISTS (
+            SELECT 1 FROM gocardless_payout_items i, unnest(CAST(coalesce(i.taxes, '[]') AS JSON[])) AS t(tax)
+            WHERE i.payout = o.id AND tax->>'destination_amount' IS NULL)))
+    ORDER BY o.id"""
+
+
+@dataclass(frozen=True)
+class PayoutRefresh:
+    """What a pass over the unsettled payouts did."""
+
+    unsettled: int
+    refreshed: int
+    failed: tuple[str, ...] = ()  # payout id: error, each left for the next pass
+
+
+def refresh_unsettled_payouts(client: GoCardlessClient, connect: Connect, now: datetime | None = None) -> PayoutRefresh:
+    """Read again every payout that is not final yet (pending; paid but its FX rate or tax amounts not
+    confirmed): its amount, rate and items may still change, whether or not the event that says so came."""
+    since = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) - UNSETTLED_WINDOW
+    with connect() as conn:
+        ensure_tables(conn)
+        ids = [r[0] for r in conn.execute(UNSETTLED_PAYOUTS, [since]).fetchall()]
+    fetched: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] = {}
+    failed = []
+    for payout_id in ids:
+        try:
+            payout = client.get_payout(payout_id)
+            try:
+                items: list[dict[str, Any]] | None = list(client.payout_items(payout_id))
+            except GoCardlessRequestError as exc:
+                if exc.status != 410:  # 410 Gone: items too old to list; the stored ones stay
+                    raise
+                items = None
+            fetched[payout_id] = (payout, items)
+        except GoCardlessError as exc:  # one payout's failure must not hold up the others: next pass
+            failed.append(f"{payout_id}: {exc.__class__.__name__}: {exc}"[:300])
+    refreshed = write_payouts(connect, fetched) if fetched else 0
+    return PayoutRefresh(len(ids), refreshed, tuple(failed))
 
 
 def fetch_unknown_payouts(client: GoCardlessClient, connect: Connect) -> int:

@@ -26,7 +26,7 @@ DDL = {
             status VARCHAR NOT NULL, charge_date DATE, reference VARCHAR, description VARCHAR, metadata JSON,
             fx_currency VARCHAR, fx_amount BIGINT, exchange_rate VARCHAR, mandate VARCHAR, customer VARCHAR,
             payout VARCHAR, created_at TIMESTAMP, fetched_at TIMESTAMP NOT NULL, last_event_id VARCHAR,
-            last_event_action VARCHAR, last_event_created_at TIMESTAMP)""",
+            last_event_action VARCHAR, last_event_created_at TIMESTAMP, retry_expected BOOLEAN)""",
     "gocardless_customers": """
         CREATE TABLE IF NOT EXISTS gocardless_customers (
             id VARCHAR PRIMARY KEY, email VARCHAR, given_name VARCHAR, family_name VARCHAR, company_name VARCHAR,
@@ -41,7 +41,7 @@ DDL = {
         CREATE TABLE IF NOT EXISTS gocardless_payouts (
             id VARCHAR PRIMARY KEY, amount BIGINT NOT NULL, currency VARCHAR NOT NULL, deducted_fees BIGINT,
             arrival_date DATE, reference VARCHAR, status VARCHAR NOT NULL, fx_currency VARCHAR, fx_amount BIGINT,
-            exchange_rate VARCHAR, created_at TIMESTAMP, fetched_at TIMESTAMP NOT NULL)""",
+            exchange_rate VARCHAR, created_at TIMESTAMP, fetched_at TIMESTAMP NOT NULL, tax_currency VARCHAR)""",
     "gocardless_payout_items": """
         CREATE TABLE IF NOT EXISTS gocardless_payout_items (
             payout VARCHAR NOT NULL, item_index INTEGER NOT NULL, type VARCHAR NOT NULL,
@@ -70,6 +70,7 @@ COLUMNS = {
         "last_event_id",
         "last_event_action",
         "last_event_created_at",
+        "retry_expected",
     ),
     "gocardless_customers": (
         "id",
@@ -109,9 +110,15 @@ COLUMNS = {
         "exchange_rate",
         "created_at",
         "fetched_at",
+        "tax_currency",
     ),
 }
 EVENT_COLUMNS = ("last_event_id", "last_event_action", "last_event_created_at")
+# Columns added after the first release: a warehouse made before them gets them on first use (NULL).
+ADDED_COLUMNS = (
+    ("gocardless_payments", "retry_expected", "BOOLEAN"),
+    ("gocardless_payouts", "tax_currency", "VARCHAR"),
+)
 # (payout, item_index, type, amount, payment, refund, mandate, taxes, fetched_at), as gocardless_payout_items
 PayoutItemRow = tuple[str, int, str, Decimal, str | None, str | None, str | None, str, datetime]
 
@@ -119,13 +126,16 @@ PayoutItemRow = tuple[str, int, str, Decimal, str | None, str | None, str | None
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL.values():
         conn.execute(statement)
+    for table, column, kind in ADDED_COLUMNS:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
 
 def upsert(conn: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]]) -> int:
     """Insert or update rows on `id` in one transaction.
 
     The last_event_* columns only move forward in event time: events arrive out of order, and a backfill
-    (no event) keeps what the events said.
+    (no event) keeps what the events said. `retry_expected` moves with them, but only an event that speaks
+    of a retry sets it (a `failed` event's `will_attempt_retry`, `resubmission_requested`); others keep it.
     """
     if not rows:
         return 0
@@ -136,6 +146,12 @@ def upsert(conn: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str,
         if column in EVENT_COLUMNS:
             newer = (
                 f"excluded.last_event_created_at IS NOT NULL AND ({table}.last_event_created_at IS NULL "
+                f"OR excluded.last_event_created_at >= {table}.last_event_created_at)"
+            )
+            assignments.append(f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE {table}.{column} END")
+        elif column == "retry_expected":
+            newer = (
+                f"excluded.retry_expected IS NOT NULL AND ({table}.last_event_created_at IS NULL "
                 f"OR excluded.last_event_created_at >= {table}.last_event_created_at)"
             )
             assignments.append(f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE {table}.{column} END")

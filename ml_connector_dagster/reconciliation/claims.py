@@ -170,6 +170,8 @@ class ClaimedPayment:
 
     def _not_collected(self, payment: PaymentRow) -> PostingOutcome:
         status = payment["status"]
+        if status == "failed" and payment.get("retry_expected"):  # GoCardless will try again: it waits
+            return self._pending_retry(status)
         if not self.store.ledger.finish(
             self.pid, self.owner, status="not_collected", reason=status, gocardless_status=status
         ):
@@ -184,6 +186,17 @@ class ClaimedPayment:
             actor=self.actor,
         )
         return PostingOutcome(self.pid, "not_collected", reason=status)
+
+    def _pending_retry(self, status: str) -> PostingOutcome:
+        if not self.store.ledger.finish(self.pid, self.owner, status="pending", reason=None, gocardless_status=status):
+            return self._lost()
+        self.store.audit.append(
+            "payment.pending",
+            self.pid,
+            {"gocardless_status": status, "cause": "retry_expected", "note": "failed, and GoCardless will retry it"},
+            actor=self.actor,
+        )
+        return PostingOutcome(self.pid, "pending", reason="retry_expected")
 
     def _hold(self, reason: str | None, why: str, details: dict[str, Any]) -> PostingOutcome:
         if not self.store.ledger.finish(self.pid, self.owner, status="held", reason=reason, explanation=why):

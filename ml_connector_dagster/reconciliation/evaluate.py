@@ -12,7 +12,6 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -20,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from .. import money
-from ..lifecycle import next_step, refund_step
+from ..lifecycle import next_step
 from ..matching import Decision, MatchSettings, match_payments, resolve_customers
 from ..matching.model import Allocation as DecidedAllocation
 from ..settings import ReconciliationSettings
@@ -30,7 +29,7 @@ from .tables import ensure_tables, typed_rows
 
 PAYMENT_COLUMNS = """p.id, p.amount, p.currency, p.status, p.reference, p.description,
     CAST(p.metadata AS VARCHAR) AS metadata, p.fx_currency, p.fx_amount, p.customer AS gocardless_customer,
-    p.fetched_at, p.amount_refunded"""
+    p.fetched_at, p.amount_refunded, coalesce(p.retry_expected, false) AS retry_expected"""
 
 
 class _Payment(NamedTuple):
@@ -49,15 +48,6 @@ class _Payment(NamedTuple):
     ledger_status: str | None
     action: str
     cause: str | None
-
-
-class _Refund(NamedTuple):
-    id: str
-    payment: str | None
-    amount: int
-    currency: str
-    status: str
-    fetched_at: datetime
 
 
 @dataclass
@@ -163,12 +153,15 @@ def evaluate_payments(
 
 
 def _steps(payments: pd.DataFrame, collect_on: str) -> pd.DataFrame:
-    """The lifecycle table applied per distinct (ledger status, GoCardless status) pair, not per row."""
-    pairs = payments[["ledger_status", "status"]].astype(object)
+    """The lifecycle table applied per distinct (ledger status, GoCardless status, retry) triple, not per row."""
+    pairs = payments[["ledger_status", "status", "retry_expected"]].astype(object)
     pairs = pairs.where(pairs.notna(), None)
     distinct = pairs.drop_duplicates()
-    table = {(ls, gs): next_step(ls, gs, collect_on) for ls, gs in distinct.itertuples(index=False)}
-    keys = list(zip(pairs["ledger_status"], pairs["status"], strict=True))
+    table = {
+        (ls, gs, retry): next_step(ls, gs, collect_on, retry_expected=bool(retry))
+        for ls, gs, retry in distinct.itertuples(index=False)
+    }
+    keys = list(zip(pairs["ledger_status"], pairs["status"], pairs["retry_expected"], strict=True))
     return pd.DataFrame(
         {"action": [table[k].action for k in keys], "cause": [table[k].cause for k in keys]}, index=payments.index
     )
@@ -236,7 +229,7 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Reconci
                     "home_amount": _text(_home_amount(p, settings)),
                 }
             )
-            audit.append((f"payment.{p.action}", p.id, {"gocardless_status": p.status}))
+            audit.append((f"payment.{p.action}", p.id, {"gocardless_status": p.status, "cause": p.cause}))
             if p.action == "not_collected":
                 closing.append(p.id)
         elif p.action == "reversal_required":
@@ -289,43 +282,6 @@ def _write_matches(
                CAST(home_amount AS DECIMAL(18, 2)), CAST(allocations AS JSON), rule, explanation,
                CAST(candidates AS JSON), gocardless_status, source_fetched_at, evaluated_at FROM new_matches""")
     conn.unregister("new_matches")
-
-
-def evaluate_refunds(
-    conn: duckdb.DuckDBPyConnection, store: Store, settings: ReconciliationSettings, actor: str = "system"
-) -> int:
-    """Refunds of posted payments put the payment in `reversal_required` with the refunded amount.
-
-    A refund of a payment not posted yet (matched, or `posting` with its outcome unknown) is only recorded
-    here: the write-back applies it right after it records the payment's receipt (claims.py,
-    ClaimedPayment._money_back).
-    """
-    ensure_tables(conn)
-    refunds = conn.execute("""
-        SELECT r.id, r.payment, r.amount, r.currency, r.status, r.fetched_at FROM gocardless_refunds r
-        LEFT JOIN refund_evaluations e ON e.refund_id = r.id
-        WHERE e.refund_id IS NULL OR r.fetched_at > e.source_fetched_at""").df()
-    if refunds.empty:
-        return 0
-    statuses = store.ledger.statuses(refunds["payment"].dropna().unique().tolist())
-    outcomes = []
-    for r in typed_rows(refunds, _Refund, _Refund._fields):
-        step = refund_step(statuses.get(r.payment) if r.payment else None, r.status)
-        outcome = "reversal_required" if step.action == "reversal_required" else "recorded"
-        if step.action == "reversal_required" and r.payment:  # only a posted payment's refund needs a reversal
-            item = {**reversal_details(r.payment, "refund", r.amount, r.currency, settings), "refund_id": r.id}
-            store.ledger.transition(r.payment, ["posted"], status="reversal_required", reason="refund")
-            store.review.open_item(r.payment, "reversal_required", "refund", item)
-            store.audit.append("payment.reversal_required", r.payment, item, actor=actor)
-        else:
-            store.audit.append("refund.recorded", r.payment, {"refund_id": r.id, "status": r.status}, actor=actor)
-        outcomes.append((r.id, r.payment, r.status, outcome, r.fetched_at))
-    frame = pd.DataFrame(outcomes, columns=["refund_id", "payment_id", "status", "outcome", "source_fetched_at"])
-    frame["evaluated_at"] = utcnow().replace(tzinfo=None)
-    conn.register("new_refunds", frame)
-    conn.execute("INSERT OR REPLACE INTO refund_evaluations SELECT * FROM new_refunds")
-    conn.unregister("new_refunds")
-    return len(refunds)
 
 
 def _review_details(p: _Payment, d: Decision) -> dict[str, Any]:

@@ -22,7 +22,8 @@ PaymentRow = dict[str, Any]
 class PostingOutcome:
     """What one payment's write-back did.
 
-    `status`: posted | held | not_collected | reversal_required (posted, then the money went back) |
+    `status`: posted | held | not_collected | pending (failed, with a retry coming) |
+    reversal_required (posted, then the money went back) |
     unknown (the write's outcome is unknown; it stays `posting`) | deferred (nothing written, it waits
     for the next pass) | busy (another pass holds its claim) | skipped (it moved on meanwhile) | lost (its
     claim was taken over while this pass worked; the taker finishes it). `unreachable` is True when Sage

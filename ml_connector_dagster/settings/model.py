@@ -31,12 +31,16 @@ DEFAULT_EVENT_WHITELIST = (
     "payments.chargeback_cancelled",
     "payments.chargeback_settled",
     "payments.late_failure_settled",
+    "payments.resubmission_requested",
+    "payments.surcharge_fee_debited",
     "refunds.created",
     "refunds.paid",
     "refunds.failed",
     "refunds.refund_settled",
     "refunds.funds_returned",
     "payouts.paid",
+    "payouts.fx_rate_confirmed",
+    "payouts.tax_exchange_rates_confirmed",
 )
 SECRET_SETTINGS = ("sage_password", "gocardless_access_token", "gocardless_webhook_secrets", "secret_key")
 

@@ -119,6 +119,16 @@ class Ledger:
                     out[payment_id] = status
         return out
 
+    def many(self, payment_ids: Sequence[str]) -> list[LedgerEntry]:
+        """The rows of the known payments among `payment_ids` (read in chunks)."""
+        out: list[LedgerEntry] = []
+        ids = list(dict.fromkeys(payment_ids))
+        with read(self.engine) as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                out += [_entry(r) for r in conn.execute(sa.select(ledger).where(ledger.c.payment_id.in_(chunk)))]
+        return out
+
     def transition(self, payment_id: str, allowed_from: Sequence[str], owner: str | None = None, **values: Any) -> bool:
         """Compare-and-set: update only if the current status is one of `allowed_from` (and, given an
         `owner`, only while that owner holds the claim)."""

@@ -112,6 +112,21 @@ def test_payouts_show_their_payments_and_add_up(world: World) -> None:
     assert "PM0001" in [p for _, _, payments, _ in rows for p in payments]
 
 
+def test_payouts_command_names_each_posted_payment_s_receipt_and_deposit(world: World) -> None:
+    world.play()
+
+    data = json.loads(cli("payouts", "--json").output)
+
+    posted = {p["payment"]: p for payout in data for p in payout["posted"]}
+    receipt = json.loads(cli("payments", "--json").output)
+    pm0001 = next(p for p in receipt if p["id"] == "PM0001")["receipt"]
+    assert (posted["PM0001"]["receipt_id"], posted["PM0001"]["deposit_no"]) == (
+        pm0001["receipt_id"],
+        pm0001["deposit_no"],
+    )
+    assert all(payout["items_add_up"] for payout in data)
+
+
 def test_the_audit_trail_records_the_flow_and_verifies(world: World) -> None:
     world.play()
 

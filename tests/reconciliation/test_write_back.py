@@ -199,14 +199,14 @@ def test_a_charged_back_payment_whose_receipt_sage_does_not_have_is_not_collecte
     assert [i.kind for i in wb.store.review.list() if i.subject == pid] == []
 
 
-def test_a_refund_of_a_payment_whose_write_was_unknown_needs_a_reversal_once_its_receipt_is_recorded(
+def test_a_paid_refund_of_a_payment_whose_write_was_unknown_needs_a_reversal_once_its_receipt_is_recorded(
     make_write_back,
 ) -> None:
-    wb: WriteBack = make_write_back(payments=1, refunds=["RF1,PMB000000,4000,created"])
+    wb: WriteBack = make_write_back(payments=1, refunds=["RF1,PMB000000,4000,paid"])
     [pid] = wb.ids(1)
     wb.died_while_posting(pid, wrote=True)
 
-    wb.play_and_settle()  # the refund is created
+    wb.play_and_settle()  # the refund is paid to the customer
 
     entry = wb.store.ledger.get(pid)
     [item] = [i for i in wb.store.review.list() if i.subject == pid]
@@ -215,10 +215,10 @@ def test_a_refund_of_a_payment_whose_write_was_unknown_needs_a_reversal_once_its
     assert (item.details["amount_minor"], item.details["refund_ids"]) == (4000, ["RF1"])
 
 
-def test_a_refund_that_arrives_before_the_receipt_is_written_needs_a_reversal_once_it_is(make_write_back) -> None:
-    wb: WriteBack = make_write_back(payments=1, refunds=["RF1,PMB000000,4000,created"])
+def test_a_refund_paid_before_the_receipt_is_written_needs_a_reversal_once_it_is(make_write_back) -> None:
+    wb: WriteBack = make_write_back(payments=1, refunds=["RF1,PMB000000,4000,paid"])
     [pid] = wb.ids(1)
-    wb.step()  # the refund is created and evaluated while the payment still waits for the write-back
+    wb.step()  # the refund is paid and evaluated while the payment still waits for the write-back
 
     wb.post()
 
