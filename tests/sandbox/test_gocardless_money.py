@@ -183,7 +183,9 @@ def test_each_payouts_items_add_up_to_its_amount_and_deducted_fees_are_its_fees_
         fees = [i for i in items if i["type"] in ("gocardless_fee", "surcharge_fee")]
         assert payout["amount"] > 0
         assert payout["amount"] == int(total.to_integral_value())
-        assert payout["deducted_fees"] == -int(sum(Decimal(i["amount"]) for i in fees).to_integral_value())
+        assert payout["deducted_fees"] == -int(
+            sum((Decimal(i["amount"]) for i in fees), Decimal(0)).to_integral_value()
+        )
         for fee in fees:
             [tax] = fee["taxes"]
             vat, before_vat = Decimal(tax["amount"]), -Decimal(fee["amount"]) - Decimal(tax["amount"])
@@ -383,3 +385,20 @@ def test_the_items_of_a_payout_older_than_six_months_are_gone(tmp_path: Path) ->
 
     assert recent.status_code == 200 and len(recent.json()["payout_items"]) == 2
     assert old.status_code == 410 and old.json()["error"]["errors"][0]["reason"] == "gone"
+
+
+def test_the_bundled_sample_shows_each_money_flow() -> None:
+    world = GoCardlessWorld(load_scenario(bundled("sample")), seed=5)
+    events = []
+    while world.step_index < world.total_steps:
+        events += world.play_next_step()
+
+    types = {(i["type"], i["links"].get("payment")) for items in world.payout_items.values() for i in items}
+    fx = [p for p in world.payouts.values() if p["fx"]["fx_currency"]]
+    retried = [e for e in events if e["action"] == "failed" and e["details"].get("will_attempt_retry")]
+    assert fx and all(p["status"] == "paid" and p["fx"]["exchange_rate"] for p in fx)
+    assert "payouts.fx_rate_confirmed" in kinds([dict(e) for e in events])
+    assert {("payment_charged_back", "PM0015"), ("surcharge_fee", "PM0015")} <= types
+    assert any(i["type"] == "gocardless_fee" and i["amount"][0] != "-" for v in world.payout_items.values() for i in v)
+    assert [e["links"]["payment"] for e in retried] == ["PM0032"] and world.payments["PM0032"]["status"] == "paid_out"
+    assert ("refund_funds_returned", "PM0017") in types and world.refunds["RF0002"]["status"] == "funds_returned"
