@@ -79,12 +79,30 @@ class MandateLinks(TypedDict):
     customer: str
 
 
+class ConsentParameters(TypedDict):
+    """Limits a payer agreed to (VRP, ACH/PAD consent); all null for a plain Direct Debit mandate."""
+
+    end_date: str | None
+    max_amount_per_payment: int | None
+    max_amount_per_period: int | None
+    max_payments_per_period: int | None
+    period: str | None
+    start_date: str | None
+
+
 class Mandate(Resource):
     reference: str
     status: str
     scheme: str
     next_possible_charge_date: str | None
+    next_possible_standard_ach_charge_date: str | None
     payments_require_approval: bool
+    authorisation_source: str | None
+    consent_parameters: ConsentParameters  # always an object: the official client reads its fields
+    consent_type: str | None
+    funds_settlement: str
+    mandate_type: str
+    verified_at: str | None
     metadata: Metadata
     links: MandateLinks
 
@@ -99,6 +117,8 @@ class Payment(Resource):
     charge_date: str | None
     amount: int
     amount_refunded: int
+    app_fee: int | None
+    faster_ach: bool
     description: str | None
     currency: str
     status: str
@@ -136,8 +156,8 @@ class PayoutLinks(TypedDict):
 class Payout(Resource):
     amount: int
     currency: str
-    deducted_fees: int
-    arrival_date: str
+    deducted_fees: int  # fees net of fee refunds, VAT included: negative when more was refunded than charged
+    arrival_date: str | None  # null until the payout is paid
     payout_type: str
     reference: str
     status: str
@@ -150,6 +170,19 @@ class Payout(Resource):
 class PayoutItemLinks(TypedDict, total=False):
     payment: str
     refund: str
+    mandate: str
+
+
+class Tax(TypedDict):
+    """VAT on a fee item, in minor units to one decimal like the item; converted into the payout's
+    `tax_currency` (`destination_*`) at once when the fee is in it, else at `tax_exchange_rates_confirmed`."""
+
+    amount: str
+    currency: str
+    destination_amount: str | None
+    destination_currency: str
+    exchange_rate: str | None
+    tax_rate_id: str
 
 
 class PayoutItem(TypedDict):
@@ -158,7 +191,7 @@ class PayoutItem(TypedDict):
     amount: str
     type: str
     links: PayoutItemLinks
-    taxes: list[dict[str, str | None]]  # VAT on fees; always empty, the stand-in charges none
+    taxes: list[Tax]  # fee items only (gocardless_fee, surcharge_fee)
 
 
 # --- events and webhooks --------------------------------------------------------------------------------------
@@ -168,6 +201,14 @@ class EventLinks(TypedDict, total=False):
     payment: str
     refund: str
     payout: str
+    mandate: str
+
+
+class EventSource(TypedDict):
+    """Who made the event happen: `access_token` for API calls, `gc_team` for GoCardless and the banks."""
+
+    type: str
+    name: str
 
 
 class EventDetails(TypedDict):
@@ -186,6 +227,8 @@ class Event(Resource):
     details: EventDetails
     metadata: Metadata
     resource_metadata: Metadata
+    source: EventSource  # the official client reads its fields: never absent
+    customer_notifications: list[dict[str, str | bool]]  # none: the merchant sends its own notifications
 
 
 class WebhookMeta(TypedDict):
@@ -209,13 +252,22 @@ class CreditorLinks(TypedDict):
 class Creditor(Resource):
     name: str
     address_line1: str | None
+    address_line2: str | None
+    address_line3: str | None
     city: str | None
+    region: str | None
     postal_code: str | None
     country_code: str
+    creditor_type: str
+    bank_reference_prefix: str
+    logo_url: str | None
     verification_status: str
     fx_payout_currency: str
     can_create_refunds: bool
+    custom_payment_pages_enabled: bool
+    mandate_imports_enabled: bool
     merchant_responsible_for_notifications: bool
+    scheme_identifiers: list[dict[str, str | int | bool | None]]  # none listed by the stand-in
     links: CreditorLinks
 
 

@@ -75,7 +75,7 @@ def test_each_action_creates_the_event_gocardless_would(stand_in: GoCardlessStan
     failed = next(e for e in events if e["action"] == "failed" and e["links"]["payment"] == "PM0013")
     assert failed["details"] | {"description": None} == {
         "origin": "bank",
-        "cause": "insufficient_funds",
+        "cause": "refer_to_payer",
         "scheme": "bacs",
         "reason_code": "ARUDD-0",
         "will_attempt_retry": False,
@@ -86,7 +86,9 @@ def test_each_action_creates_the_event_gocardless_would(stand_in: GoCardlessStan
     assert paid_out["resource_metadata"] == {"sage_invoice": "100031"}
 
 
-def test_payouts_group_paid_out_payments_per_currency_with_fee_items(stand_in: GoCardlessStandIn) -> None:
+def test_payouts_group_paid_out_payments_per_currency_with_fee_items_vat_included(
+    stand_in: GoCardlessStandIn,
+) -> None:
     play_all(stand_in)
     payouts = api(stand_in, "/payouts").json()["payouts"]
 
@@ -100,10 +102,18 @@ def test_payouts_group_paid_out_payments_per_currency_with_fee_items(stand_in: G
         assert payout["amount"] == int(total.to_integral_value()) and payout["deducted_fees"] == int(fees)
     gbp = api(stand_in, "/payout_items", payout=by_currency[("GBP", "")]["id"]).json()["payout_items"]
     assert {i["links"]["payment"] for i in gbp} == {"PM0001", "PM0002", "PM0004", "PM0005", "PM0010", "PM0015"}
-    assert {"amount": "-220.0", "type": "gocardless_fee", "links": {"payment": "PM0002"}, "taxes": []} in gbp
+    vat = {
+        "amount": "44.0",
+        "currency": "GBP",
+        "destination_amount": "44.0",
+        "destination_currency": "GBP",
+        "exchange_rate": None,
+        "tax_rate_id": "GB_VAT_1",
+    }
+    assert {"amount": "-264.0", "type": "gocardless_fee", "links": {"payment": "PM0002"}, "taxes": [vat]} in gbp
     fx = by_currency[("EUR", "GBP")]
     assert (fx["fx"]["exchange_rate"], api(stand_in, "/payments/PM0006").json()["payments"]["fx"]["fx_amount"]) == (
-        "0.860000",
+        "0.8600000000",
         86000,
     )
 

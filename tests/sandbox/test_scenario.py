@@ -147,6 +147,50 @@ def test_every_problem_is_reported_not_just_the_first(tmp_path: Path) -> None:
     assert any(p.startswith("company.json:2: company_code:") for p in problems)
 
 
+@pytest.mark.parametrize(
+    "file, old, new, problem",
+    [
+        (
+            "gocardless_payments.csv",
+            "created submitted failed\n",
+            "created submitted resubmission_requested\n",
+            "gocardless_payments.csv:14: lifecycle: resubmission_requested must come right after failed",
+        ),
+        (
+            "gocardless_refunds.csv",
+            "created paid",
+            "created paid funds_returned",
+            "gocardless_refunds.csv:2: lifecycle: funds_returned must come after failed",
+        ),
+    ],
+)
+def test_a_retry_follows_a_failure_and_funds_return_only_after_the_refund_failed(
+    tmp_path: Path, file: str, old: str, new: str, problem: str
+) -> None:
+    folder = copy_of(tmp_path)
+    edit(folder / file, old, new)
+
+    assert problems_of(folder) == [problem]
+
+
+def test_a_retried_payment_and_every_refund_status_are_scenario_actions(tmp_path: Path) -> None:
+    folder = copy_of(tmp_path)
+    edit(
+        folder / "gocardless_payments.csv",
+        "created submitted failed\n",
+        "created submitted failed resubmission_requested submitted confirmed\n",
+    )
+    edit(
+        folder / "gocardless_refunds.csv", "created paid", "created submitted paid refund_settled failed funds_returned"
+    )
+
+    scenario = load_scenario(folder)
+
+    payment = next(p for p in scenario.gocardless_payments if p.id == "PM0013")
+    assert payment.lifecycle[3:] == ("resubmission_requested", "submitted", "confirmed")
+    assert scenario.gocardless_refunds[0].lifecycle[-1] == "funds_returned"
+
+
 def test_a_reference_to_a_missing_row_is_reported(tmp_path: Path) -> None:
     folder = copy_of(tmp_path)
     edit(folder / "gocardless_payments.csv", "PM0001,MD0001", "PM0001,MD9999")

@@ -33,6 +33,9 @@ class RateLimit(TypedDict):
     window_seconds: int
 
 
+NOMINAL_RATE_LIMIT: RateLimit = {"limit": 1000, "window_seconds": 60}  # reported when no limit is set
+
+
 class FaultsDescription(TypedDict):
     """The faults part of GET /_sandbox/status, and the answer of /_sandbox/faults."""
 
@@ -103,23 +106,25 @@ class Faults:
         return None
 
     def check_rate(self) -> tuple[bool, dict[str, str]]:
-        """(allowed, RateLimit-* headers) for one more request in the current window."""
+        """(allowed, RateLimit-* headers) for one more request in the current window.
+
+        GoCardless sends the headers on every response: without a limit set, the stand-in counts against
+        GoCardless's nominal 1000 requests a minute and reports it, but refuses nothing."""
         with self._lock:
-            if self.rate_limit is None:
-                return True, {}
+            limits = self.rate_limit or NOMINAL_RATE_LIMIT
             now = time.time()
-            window = self.rate_limit["window_seconds"]
+            window = limits["window_seconds"]
             if now - self._window_start >= window:  # windows start on whole seconds, as HTTP dates do
                 self._window_start, self._window_count = float(int(now)), 0
             self._window_count += 1
-            limit = self.rate_limit["limit"]
+            limit = limits["limit"]
             reset = datetime.fromtimestamp(self._window_start + window, tz=UTC)
             headers = {
                 "RateLimit-Limit": str(limit),
                 "RateLimit-Remaining": str(max(0, limit - self._window_count)),
                 "RateLimit-Reset": format_datetime(reset, usegmt=True),
             }
-            return self._window_count <= limit, headers
+            return self.rate_limit is None or self._window_count <= limit, headers
 
     def describe(self) -> FaultsDescription:
         with self._lock:

@@ -1,9 +1,10 @@
 """The stand-in's outermost ASGI layer for API paths: the rate limit, then queued faults, then auth.
 
-Every API request passes here before routing, as it would pass GoCardless's edge: over the rate limit it
-is answered 429 with RateLimit-* headers; a queued fault (faults.py) is acted out as broken infrastructure
-would (a JSON 5xx, an HTML page, a dropped connection, a delay); then the bearer token and the
-`GoCardless-Version` header are checked. The control API (under CONTROL_PREFIX) skips all of it.
+Every API request passes here before routing, as it would pass GoCardless's edge: every answer from
+GoCardless carries RateLimit-* headers, and over the rate limit it is answered 429; a queued fault
+(faults.py) is acted out as broken infrastructure would (a JSON 5xx, an HTML page, a dropped connection, a
+delay); then the bearer token and the `GoCardless-Version` header are checked. The control API (under
+CONTROL_PREFIX) skips all of it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The stand-in's HTTP routes: GoCardless's resources over one GoCardlessWorld, and the control API.
 
 Reads are GET /{resource} (a page, listing.py) and GET /{resource}/{id}, copied under the world's lock;
-the writes the product makes are PUT /customers/{id} (metadata) and nothing else. The control API plays
+the writes the product makes are PUT /customers/{id} (metadata) and nothing else. The items of a payout
+created more than 6 months ago answer 410 Gone, as GoCardless's do. The control API plays
 the scenario's next step (play.py: the step's Sage changes, then its GoCardless actions) and sets faults;
 other stand-ins may add control routes of their own (the Sage changes'). `create_app` wraps the routes in
 the gate (gate.py).
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from calendar import monthrange
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeGuard
 
 from starlette.applications import Starlette
@@ -21,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..gocardless_shapes import CUSTOMER_ATTRIBUTES, CustomerAttribute, PayoutItem, Resource
-from ..gocardless_state import GoCardlessWorld, WorldStatus
+from ..gocardless_state import GoCardlessWorld, WorldStatus, parse_iso
 from ..webhook_sender import SenderStatus, WebhookSender
 from .errors import ApiError, Handler, guard, not_found, unknown_path, validation_failed
 from .faults import Fault, Faults, FaultsDescription
@@ -29,6 +32,7 @@ from .gate import CONTROL_PREFIX, ApiGate
 from .listing import Filter, Item, date_filters, equals, links, page, time_filters
 from .play import StepPlayer
 
+ITEMS_KEPT_MONTHS = 6  # GoCardless answers 410 Gone for the items of older payouts
 LINKS_OF_EVENTS = ("payment", "mandate", "refund", "payout", "customer", "subscription", "parent_event")
 
 Source = Callable[[], Mapping[str, Resource]]  # the world's items of one resource, by id
@@ -171,6 +175,13 @@ class GoCardlessApi:
             payout = self.world.payouts.get(payout_id)
             if payout is None:
                 raise not_found()
+            if _months_later(parse_iso(payout["created_at"]), ITEMS_KEPT_MONTHS) < self.world.now():
+                raise ApiError(
+                    410,
+                    "invalid_api_usage",
+                    "gone",
+                    f"Payout items are only available for payouts created in the last {ITEMS_KEPT_MONTHS} months",
+                )
             count = len(self.world.payout_items[payout_id])
             numbered: list[_NumberedItem] = [
                 {"id": f"{payout_id}-{count - n:05d}", "created_at": payout["created_at"], "item": item}
@@ -213,6 +224,13 @@ class GoCardlessApi:
             except (ValueError, AttributeError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.faults.describe())
+
+
+def _months_later(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later (the month's last day when it is shorter)."""
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
 
 
 def _field(name: str) -> Filter:

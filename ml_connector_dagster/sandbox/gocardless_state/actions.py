@@ -1,14 +1,15 @@
 """What each scenario action does: the status it gives a payment or refund, and the event GoCardless creates.
 
 The tables carry GoCardless's words: statuses, and each event's details (origin, cause, description; a bank
-failure adds the mandate's scheme and a reason code). The world (world.py) applies them step by step.
+failure or chargeback adds the mandate's scheme and the bank's reason code, whose cause depends on the
+scheme). The world (world.py) applies them step by step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..gocardless_shapes import Event, EventDetails, EventLinks, Mandate, Metadata, Payment
+from ..gocardless_shapes import Event, EventDetails, EventLinks, EventSource, Mandate, Metadata, Payment
 
 PAYMENT_STATUS = {
     "created": "pending_submission",
@@ -21,15 +22,19 @@ PAYMENT_STATUS = {
     "chargeback_cancelled": "paid_out",
     "chargeback_settled": "charged_back",
     "late_failure_settled": "failed",
+    "resubmission_requested": "pending_submission",  # GoCardless retries it: submitted, confirmed... follow
 }
-REFUND_STATUS = {
-    "created": "created",
+# None: the action is an event only (a refund's money deducted from a payout), the status stays.
+REFUND_STATUS: dict[str, str | None] = {
+    "created": "pending_submission",
+    "submitted": "submitted",
     "paid": "paid",
     "failed": "bounced",
-    "refund_settled": "paid",
+    "refund_settled": None,
     "funds_returned": "funds_returned",
+    "cancelled": "cancelled",
 }
-# (origin, cause, description) as GoCardless writes them; bank failures add scheme and reason_code.
+# (origin, cause, description) as GoCardless writes them; a bank's come from BANK_REASONS by scheme.
 PAYMENT_DETAILS = {
     "created": ("api", "payment_created", "Payment created via the API."),
     "submitted": (
@@ -51,20 +56,44 @@ PAYMENT_DETAILS = {
         "authorisation_disputed",
         "The customer has disputed having authorised you to set up a Direct Debit with them.",
     ),
-    "chargeback_cancelled": ("bank", "chargeback_cancelled", "The customer's bank has cancelled the chargeback."),
+    "chargeback_cancelled": ("bank", "payment_confirmed", "The customer's bank has cancelled the chargeback."),
     "chargeback_settled": ("gocardless", "chargeback_settled", "This chargeback has been deducted from a payout."),
     "late_failure_settled": (
         "gocardless",
         "late_failure_settled",
         "This late failure has been deducted from a payout.",
     ),
+    "resubmission_requested": (
+        "gocardless",
+        "payment_retried",
+        "The payment will be resubmitted to the banks: GoCardless is retrying it.",
+    ),
+    "surcharge_fee_debited": (
+        "gocardless",
+        "surcharge_fee_debited",
+        "A surcharge fee for this chargeback has been deducted from a payout.",
+    ),
 }
-BANK_REASON_CODES = {
-    "bacs": {"failed": "ARUDD-0", "charged_back": "DDICA-1"},
-    "sepa_core": {"failed": "AM04", "charged_back": "MD01"},
+# The bank's reason code of a failure or chargeback, per scheme, and the cause GoCardless gives it: Bacs
+# ARUDD-0 is "refer to payer"; SEPA AM04 is insufficient funds, MD06 a refund the payer asked their bank for
+# (MD01, no valid mandate, would be mandate_cancelled). Other schemes: the generic causes, reason code "0".
+BANK_REASONS: dict[str, dict[str, tuple[str, str | None, str | None]]] = {
+    "bacs": {
+        "failed": ("ARUDD-0", "refer_to_payer", "The customer's bank asked them to contact it (refer to payer)."),
+        "charged_back": ("DDICA-1", None, None),
+    },
+    "sepa_core": {
+        "failed": ("AM04", "insufficient_funds", None),
+        "charged_back": (
+            "MD06",
+            "refund_requested",
+            "The customer asked their bank to refund this payment.",
+        ),
+    },
 }
 REFUND_DETAILS = {
     "created": ("api", "refund_created", "The refund has been created, and will be submitted in the next batch."),
+    "submitted": ("gocardless", "refund_submitted", "The refund has been submitted to the banks."),
     "paid": ("gocardless", "refund_paid", "The refund has been paid to your customer."),
     "refund_settled": ("gocardless", "refund_settled", "The refund has been deducted from a payout."),
     "failed": (
@@ -77,19 +106,45 @@ REFUND_DETAILS = {
         "refund_funds_returned",
         "The refund did not reach your customer. The funds have been returned to you.",
     ),
+    "cancelled": ("api", "refund_cancelled", "The refund was cancelled before it was submitted to the banks."),
+}
+PAYOUT_DETAILS = {
+    "paid": ("gocardless", "payout_paid", "GoCardless has transferred the payout to the creditor's bank account."),
+    "fx_rate_confirmed": (
+        "gocardless",
+        "payout_fx_rate_confirmed",
+        "The exchange rate for the payout has been confirmed and will not change.",
+    ),
+    "tax_exchange_rates_confirmed": (
+        "gocardless",
+        "payout_tax_exchange_rates_confirmed",
+        "The exchange rates for the taxes (such as VAT) on this payout have been confirmed and will not change.",
+    ),
+}
+# Who an event's origin says acted: the merchant's access token for API calls, GoCardless for the rest.
+SOURCES: dict[str, EventSource] = {
+    "api": {"type": "access_token", "name": "Sandbox access token"},
+    "gocardless": {"type": "gc_team", "name": "GoCardless"},
+    "bank": {"type": "gc_team", "name": "GoCardless"},
 }
 
 
-def payment_details(action: str, payment: Payment, mandates: Mapping[str, Mandate]) -> EventDetails:
-    """The details of a payment event; a bank's (failure, chargeback) names the payment's mandate's scheme."""
+def payment_details(
+    action: str, payment: Payment, mandates: Mapping[str, Mandate], will_attempt_retry: bool = False
+) -> EventDetails:
+    """The details of a payment event; a bank's (failure, chargeback) names the payment's mandate's scheme, its
+    reason code and the cause that code means; a failure says whether GoCardless will retry the payment."""
     origin, cause, description = PAYMENT_DETAILS[action]
     details: EventDetails = {"origin": origin, "cause": cause, "description": description}
-    if origin == "bank":
+    if origin == "bank" and action in ("failed", "charged_back"):
         scheme = mandates[payment["links"]["mandate"]]["scheme"]
+        code, bank_cause, bank_description = BANK_REASONS.get(scheme, {}).get(action, ("0", None, None))
+        details["cause"] = bank_cause or cause
+        details["description"] = bank_description or description
         details["scheme"] = scheme
-        details["reason_code"] = BANK_REASON_CODES.get(scheme, {}).get(action, "0")
+        details["reason_code"] = code
         if action == "failed":
-            details["will_attempt_retry"] = False
+            details["will_attempt_retry"] = will_attempt_retry
     return details
 
 
@@ -98,12 +153,9 @@ def refund_details(action: str) -> EventDetails:
     return {"origin": origin, "cause": cause, "description": description}
 
 
-def payout_paid_details() -> EventDetails:
-    return {
-        "origin": "gocardless",
-        "cause": "payout_paid",
-        "description": "GoCardless has transferred the payout to the creditor's bank account.",
-    }
+def payout_details(action: str) -> EventDetails:
+    origin, cause, description = PAYOUT_DETAILS[action]
+    return {"origin": origin, "cause": cause, "description": description}
 
 
 def new_event(
@@ -124,4 +176,6 @@ def new_event(
         "details": details,
         "metadata": {},
         "resource_metadata": dict(resource_metadata),
+        "source": SOURCES[details["origin"]].copy(),
+        "customer_notifications": [],
     }

@@ -40,13 +40,22 @@ def new_creditor(company: Company, creditor_id: str, created_at: str, payout_acc
         "created_at": created_at,
         "name": company.company_name,
         "address_line1": None,
+        "address_line2": None,
+        "address_line3": None,
         "city": None,
+        "region": None,
         "postal_code": None,
         "country_code": "GB",
+        "creditor_type": "company",
+        "bank_reference_prefix": "GC",
+        "logo_url": None,
         "verification_status": "successful",
         "fx_payout_currency": company.home_currency,
         "can_create_refunds": True,
+        "custom_payment_pages_enabled": False,
+        "mandate_imports_enabled": False,
         "merchant_responsible_for_notifications": True,
+        "scheme_identifiers": [],
         "links": {"default_gbp_payout_account": payout_account},
     }
 
@@ -83,7 +92,21 @@ def new_mandate(m: GoCardlessMandate, currency: str, created_at: str, bank_accou
         "status": "active",
         "scheme": SCHEMES.get(currency, "bacs"),
         "next_possible_charge_date": None,
+        "next_possible_standard_ach_charge_date": None,
         "payments_require_approval": False,
+        "authorisation_source": None,
+        "consent_parameters": {
+            "end_date": None,
+            "max_amount_per_payment": None,
+            "max_amount_per_period": None,
+            "max_payments_per_period": None,
+            "period": None,
+            "start_date": None,
+        },
+        "consent_type": None,
+        "funds_settlement": "managed",
+        "mandate_type": "bank_debit",
+        "verified_at": None,
         "metadata": {},
         "links": {
             "customer_bank_account": bank_account,
@@ -94,16 +117,17 @@ def new_mandate(m: GoCardlessMandate, currency: str, created_at: str, bank_accou
 
 
 def new_payment(p: GoCardlessPayment, created_at: str, creditor_id: str) -> Payment:
-    """A payment pending submission; an FX payment shows only its estimated rate until it is paid out."""
-    estimated = None
-    if p.fx_currency and p.fx_amount:
-        estimated = str((Decimal(p.fx_amount) / Decimal(p.amount)).quantize(Decimal("0.000001")))
+    """A payment pending submission; an FX payment shows only its estimated rate until its payout's rate is
+    confirmed."""
+    estimated = rate_text(fx_rate(p)) if p.fx_currency and p.fx_amount else None
     return {
         "id": p.id,
         "created_at": created_at,
         "charge_date": p.charge_date.isoformat() if p.charge_date else None,
         "amount": p.amount,
         "amount_refunded": 0,
+        "app_fee": None,
+        "faster_ach": False,
         "description": p.description or None,
         "currency": p.currency,
         "status": "pending_submission",
@@ -121,15 +145,25 @@ def new_payment(p: GoCardlessPayment, created_at: str, creditor_id: str) -> Paym
     }
 
 
+def fx_rate(p: GoCardlessPayment) -> Decimal:
+    """The rate the scenario gives an FX payment: its `fx_amount` over its `amount` (both minor units)."""
+    return Decimal(p.fx_amount or 0) / Decimal(p.amount)
+
+
+def rate_text(rate: Decimal) -> str:
+    """Exchange rates as GoCardless writes them: a decimal string with 10 places ("0.8600000000")."""
+    return str(rate.quantize(Decimal("0.0000000001")))
+
+
 def new_refund(r: GoCardlessRefund, payment: Payment, created_at: str) -> Refund:
-    """A created refund of `payment`, in its currency and on its mandate."""
+    """A refund of `payment`, in its currency and on its mandate, waiting for the next submission batch."""
     return {
         "id": r.id,
         "created_at": created_at,
         "amount": r.amount,
         "currency": payment["currency"],
         "reference": f"REFUND-{r.payment}",
-        "status": "created",
+        "status": "pending_submission",
         "metadata": {},
         "fx": {"fx_currency": None, "fx_amount": None, "exchange_rate": None, "estimated_exchange_rate": None},
         "links": {"payment": r.payment, "mandate": payment["links"]["mandate"]},

@@ -26,8 +26,13 @@ PAYMENT_ACTIONS = (
     "chargeback_cancelled",
     "chargeback_settled",
     "late_failure_settled",
+    "resubmission_requested",
 )
-REFUND_ACTIONS = ("created", "paid", "failed", "refund_settled", "funds_returned")
+REFUND_ACTIONS = ("created", "submitted", "paid", "failed", "refund_settled", "funds_returned", "cancelled")
+# Actions that only make sense after another in the same lifecycle: (the earlier action, right before it?).
+# GoCardless retries a failed payment (resubmission_requested right after failed); a refund's funds come back
+# only once it has failed.
+FOLLOWS = {"resubmission_requested": ("failed", True), "funds_returned": ("failed", False)}
 COLLECTED_BY = ("confirmed", "paid_out")  # the payment actions after which its money has been collected
 SAGE_CHANGE_ACTIONS = ("add_customer", "update_customer_email", "add_invoice", "key_receipt", "post_journal")
 

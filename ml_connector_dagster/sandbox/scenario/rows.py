@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from .model import (
+    FOLLOWS,
     PAYMENT_ACTIONS,
     REFUND_ACTIONS,
     SAGE_CHANGE_ACTIONS,
@@ -195,6 +196,14 @@ class Cell:
         unknown = [a for a in actions if a not in allowed]
         if unknown:
             self.bad("lifecycle", f"unknown action(s) {', '.join(unknown)}; allowed: {' '.join(allowed)}")
+        for n, action in enumerate(actions):
+            if action not in FOLLOWS or action not in allowed:
+                continue
+            earlier, directly = FOLLOWS[action]
+            if directly and (n == 0 or actions[n - 1] != earlier):
+                self.bad("lifecycle", f"{action} must come right after {earlier}")
+            elif not directly and earlier not in actions[:n]:
+                self.bad("lifecycle", f"{action} must come after {earlier}")
         return actions
 
 
