@@ -167,6 +167,7 @@ def gocardless_payouts(
     outcome = _consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
     linked = sync.fetch_unknown_payouts(gocardless.get_client(), warehouse.connect)
     refresh = sync.refresh_unsettled_payouts(gocardless.get_client(), warehouse.connect)
+    converted = sync.refresh_converted_payments(gocardless.get_client(), warehouse.connect)
     for failure in refresh.failed:
         context.log.warning(f"payout not read again (next pass tries again): {failure}")
     return dg.MaterializeResult(
@@ -176,6 +177,7 @@ def gocardless_payouts(
             "unsettled_payouts": refresh.unsettled,
             "unsettled_payouts_read_again": refresh.refreshed,
             "unsettled_payouts_failed": len(refresh.failed),
+            "payments_read_again_for_confirmed_fx": converted,
         }
     )
 

@@ -68,6 +68,7 @@ def customer_map(
     deps=[
         dg.AssetKey(["gocardless", "payments"]),
         dg.AssetKey(["gocardless", "refunds"]),
+        dg.AssetKey(["gocardless", "payouts"]),  # a confirmed FX rate re-reads its payments' converted amounts
         dg.AssetKey(["sage100", "ar_invoices"]),
         dg.AssetKey(["reconciliation", "customer_map"]),
     ],

@@ -160,6 +160,28 @@ def refresh_unsettled_payouts(client: GoCardlessClient, connect: Connect, now: d
     return PayoutRefresh(len(ids), refreshed, tuple(failed))
 
 
+# Payments converted in a payout whose rate GoCardless has confirmed, but read before it did: their
+# fx.fx_amount and fx.exchange_rate appear only then, and no payment event says so.
+UNCONVERTED_PAYMENTS = """
+    SELECT p.id, p.customer FROM gocardless_payments p JOIN gocardless_payouts o ON o.id = p.payout
+    WHERE p.fx_currency IS NOT NULL AND p.fx_currency <> p.currency AND p.fx_amount IS NULL
+      AND o.exchange_rate IS NOT NULL ORDER BY p.id"""
+
+
+def refresh_converted_payments(client: GoCardlessClient, connect: Connect) -> int:
+    """Read again the payments of FX payouts whose rate is now confirmed, so their converted amount reaches
+    matching (a payment with no company rate waits `pending` for it). Returns how many were re-read."""
+    with connect() as conn:
+        ensure_tables(conn)
+        waiting = conn.execute(UNCONVERTED_PAYMENTS).fetchall()
+    if not waiting:
+        return 0
+    at = now_utc()
+    rows = [payment_row(client.get_payment(pid), customer, at) for pid, customer in waiting]
+    with connect() as conn:
+        return upsert(conn, "gocardless_payments", rows)
+
+
 def fetch_unknown_payouts(client: GoCardlessClient, connect: Connect) -> int:
     """Payouts that payments link to but the payouts table lacks (e.g. a payouts.paid event never came)."""
     with connect() as conn:

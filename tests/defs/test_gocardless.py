@@ -153,7 +153,7 @@ def test_a_sensor_requested_run_processes_the_played_month(
 def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
     instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
 ) -> None:
-    play_into_inbox(api_env, ops_store, steps=4)  # up to paid_out
+    play_into_inbox(api_env, ops_store, steps=5)  # up to fx_rate_confirmed of its payout
 
     first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
     ops_store.inbox.add([event("EVAGAIN", "payments.paid_out", "PM0006", "2030-01-01T00:00:00.000Z")])
@@ -177,6 +177,24 @@ def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
         and audit.count("event.processed") == metadata["events_processed"].value + 1
     )
     assert ops_store.audit.verify().ok
+
+
+def test_a_confirmed_fx_rate_reads_its_payments_converted_amount_again(
+    instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
+) -> None:
+    play_into_inbox(api_env, ops_store, steps=4)  # PM0006 paid out in an FX payout, its rate not confirmed
+    assets = [gc_defs.gocardless_payments, gc_defs.gocardless_payouts]
+    dg.materialize(assets, resources=resources, instance=instance)
+    before = table("SELECT fx_amount, exchange_rate FROM gocardless_payments WHERE id = 'PM0006'")
+
+    play_into_inbox(api_env, ops_store, steps=1)  # payouts.fx_rate_confirmed: no payment event comes
+    result = dg.materialize(assets, resources=resources, instance=instance)
+
+    assert before == [(None, None)]
+    [(fx_amount, rate)] = table("SELECT fx_amount, exchange_rate FROM gocardless_payments WHERE id = 'PM0006'")
+    assert fx_amount == 86000 and rate is not None
+    metadata = result.asset_materializations_for_node("gocardless__payouts")[0].metadata
+    assert metadata["payments_read_again_for_confirmed_fx"].value == 1
 
 
 def test_an_older_event_processed_late_does_not_move_last_event_back(
@@ -245,13 +263,14 @@ def test_customers_refunds_and_payouts_with_items_are_loaded(
     payouts = table("SELECT id, amount, currency, deducted_fees FROM gocardless_payouts")
     for payout_id, amount, _currency, fees in payouts:
         [(total, fee_total)] = table(
-            f"SELECT sum(amount), sum(CASE WHEN type = 'gocardless_fee' THEN amount ELSE 0 END) "
+            "SELECT sum(amount), sum(CASE WHEN type IN ('gocardless_fee', 'app_fee', 'surcharge_fee') "
+            f"THEN amount ELSE 0 END) "
             f"FROM gocardless_payout_items WHERE payout = '{payout_id}'"
         )
         assert (round(total), -fee_total) == (amount, fees)
     assert table(
         "SELECT amount::VARCHAR FROM gocardless_payout_items WHERE type = 'gocardless_fee' AND payment = 'PM0002'"
-    ) == [("-220.0",)]
+    ) == [("-264.0",)]  # 2.20 fee + 20 % VAT
 
 
 # -- events sweep and backfill -----------------------------------------------------------------------------
