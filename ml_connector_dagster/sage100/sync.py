@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
@@ -165,14 +165,23 @@ class SyncResult:
         )
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def sync_table(
     client: AgentClient,
     connect: Connect,
     spec: TableSpec,
     window: SyncWindow = SyncWindow(),
-    now: Callable[[], datetime] = datetime.now,
+    now: Callable[[], datetime] = _utcnow,
 ) -> SyncResult:
-    """Fetch what changed and upsert it; the DuckDB file is held only for the short reads and the write."""
+    """Fetch what changed and upsert it; the DuckDB file is held only for the short reads and the write.
+
+    Each row written is stamped `synced_at`: our clock (UTC, naive as the warehouse keeps times) once the
+    records were fetched. A cash receipt the product recorded posted after that is not in the copy yet
+    (reconciliation/open_amounts.py counts it against the invoice until the next poll rewrites the row).
+    """
     with connect() as conn:
         ensure_table(conn, spec)
         since = _since(conn, spec, window)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -127,3 +127,14 @@ def test_a_table_from_an_older_layout_is_rebuilt_and_reloaded_in_full(connect) -
     assert agent.asked == [None] and result.rows_transferred == 1
     with connect() as conn:
         assert conn.execute("SELECT InvoiceNo, PaymentsToday FROM sage_ar_invoices").fetchall() == [("A", Decimal(0))]
+
+
+def test_rows_are_stamped_with_the_time_they_were_copied_in_utc(connect) -> None:
+    before = datetime.now(UTC).replace(tzinfo=None)
+
+    sync_table(ScriptedAgent([inv("1", "5.00", T0)]), connect, INVOICES)
+
+    after = datetime.now(UTC).replace(tzinfo=None)
+    with connect() as conn:
+        [(synced_at,)] = conn.execute("SELECT synced_at FROM sage_ar_invoices").fetchall()
+    assert before <= synced_at <= after
