@@ -32,7 +32,7 @@ from ..sage100 import sync as sage_sync
 from ..store import Store
 from ..store.ledger import UNWRITTEN, AppliedRow
 
-__all__ = ["UnpostedAmounts", "open_invoices", "over_applied"]
+__all__ = ["OverApplied", "UnpostedAmounts", "open_invoices", "over_applied"]
 
 _KEY = "i.ARDivisionNo || '-' || i.CustomerNo"
 
@@ -96,10 +96,24 @@ def open_invoices(
         conn.unregister("ours_df")
 
 
-def over_applied(conn: duckdb.DuckDBPyConnection, store: Store) -> list[tuple[str, Decimal, Decimal, str]]:
-    """Invoices our lines not in Sage's copy yet take more from than the copy has open: `(invoice key, our
-    amount, open amount, ours as JSON)`. Sage's copy is Balance less PaymentsToday; ours are what the
-    evaluation counts against it (matched, posting, and written since the row was copied)."""
+class OverApplied(NamedTuple):
+    """An invoice our payments take more from than Sage's copy has open."""
+
+    invoice: str  # DD/CUSTNO/InvoiceNo/InvoiceType
+    ours: Decimal  # what our payments the copy does not show yet take from it
+    open_amount: Decimal  # Balance less PaymentsToday in the copy
+    payments: list[dict[str, str]]  # payment_id, amount, status
+
+    def describe(self) -> str:
+        who = ", ".join(f"{p['payment_id']} {p['amount']} ({p['status']})" for p in self.payments)
+        return f"{self.invoice}: ours {self.ours} > open {self.open_amount}: {who}"
+
+
+def over_applied(conn: duckdb.DuckDBPyConnection, store: Store) -> list[OverApplied]:
+    """Invoices our lines not in Sage's copy yet take more from than the copy has open (Balance less
+    PaymentsToday); ours are what the evaluation counts against it (matched, posting, and written since the
+    row was copied). The evaluation never decides so: one found means the copy changed since (a person
+    keyed a receipt), or a bug."""
     sage_sync.ensure_table(conn, sage_sync.INVOICES)
     customers = [
         r[0]
@@ -108,9 +122,10 @@ def over_applied(conn: duckdb.DuckDBPyConnection, store: Store) -> list[tuple[st
     ]
     conn.register("ours_df", _ours_frame(store, conn, customers))
     try:
-        return [(str(k), Decimal(a), Decimal(o), str(w)) for k, a, o, w in conn.execute(_OVER_SQL, [[]]).fetchall()]
+        rows = conn.execute(_OVER_SQL, [[]]).fetchall()
     finally:
         conn.unregister("ours_df")
+    return [OverApplied(str(k), Decimal(a), Decimal(o), json.loads(w)) for k, a, o, w in rows]
 
 
 def _ours_frame(store: Store, conn: duckdb.DuckDBPyConnection, customers: list[str]) -> pd.DataFrame:

@@ -236,6 +236,6 @@ def test_over_applied_names_invoices_our_unwritten_lines_take_more_from_than_is_
 
     found = over_applied(company.conn, company.store)
 
-    assert [(key, amount, open_amount) for key, amount, open_amount, _ in found] == [
-        ("01/ABF/0100030/IN", Decimal("80.00"), Decimal("50.00"))
+    assert [(o.invoice, o.ours, o.open_amount, [p["payment_id"] for p in o.payments]) for o in found] == [
+        ("01/ABF/0100030/IN", Decimal("80.00"), Decimal("50.00"), ["PMA"])
     ]
