@@ -19,7 +19,7 @@ invoices that mattered to it, including what earlier payments of the same evalua
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -177,10 +177,12 @@ class UnpostedAmounts:
     """
 
     def __init__(self, invoices: pd.DataFrame, decisions: Iterable[Decision]) -> None:
-        allocated = {
+        decided = [d for d in decisions if d.sage_customer is not None]
+        several = {c for c, n in Counter(d.sage_customer for d in decided).items() if n > 1}
+        allocated = {  # what an earlier payment of this evaluation may take from a later one's invoices
             (d.sage_customer, a["invoice_no"], a["invoice_type"])
-            for d in decisions
-            if d.matched and d.sage_customer is not None
+            for d in decided
+            if d.matched and d.sage_customer in several
             for a in d.allocations
         }
         self._invoices: dict[InvoiceKey, _Invoice] = {}
