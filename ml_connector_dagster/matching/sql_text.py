@@ -89,9 +89,15 @@ AMOUNTS_SQL: Final = f"""
     coalesce(f.bal, {fast_cents_sql("i.bal")}) AS bal,
     coalesce(f.pt, CASE WHEN i.pt IS NULL THEN 0 ELSE {fast_cents_sql("i.pt")} END) AS pt
 """
-_OPEN_SO_FAR = """
-       CAST(sum(CASE WHEN cents > 0 THEN cents ELSE 0 END) OVER w AS BIGINT) AS cum,
-       count(CASE WHEN cents > 0 THEN 1 END) OVER w AS rank"""
+
+
+def _open_so_far(open_amount: str) -> str:
+    """Columns ``cum`` and ``rank``: the open amounts (``open_amount`` > 0) added up and counted so far (window w)."""
+    return f"""
+       CAST(sum(CASE WHEN {open_amount} > 0 THEN {open_amount} ELSE 0 END) OVER w AS BIGINT) AS cum,
+       count(CASE WHEN {open_amount} > 0 THEN 1 END) OVER w AS rank"""
+
+
 #: Table ``ranked``: oldest first per customer; ``bal`` is Balance, ``cents`` the open amount (Balance less
 #: PaymentsToday); ``ord`` ranks all rows, ``rank`` and ``cum`` count and add up the open ones (open amount
 #: above 0) so far.
@@ -102,7 +108,7 @@ WITH src AS (
     {INVOICE_ROWS_SQL.replace("WHERE", "LEFT JOIN fixed_df f ON f.rid = i.rid WHERE")}
 )
 SELECT cid, no, typ, norm, bal, bal - pt AS cents,
-       row_number() OVER w AS ord, {_OPEN_SO_FAR.replace("cents", "(bal - pt)")}
+       row_number() OVER w AS ord, {_open_so_far("(bal - pt)")}
 FROM src
 WINDOW w AS (PARTITION BY cid ORDER BY due NULLS LAST, dt NULLS LAST, no, typ
              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
@@ -122,7 +128,7 @@ WITH src AS (
          USING (cid, ord)
     WHERE r.cid IN (SELECT DISTINCT cid FROM pay_df)
 )
-SELECT cid, no, typ, norm, bal, cents, ord, {_OPEN_SO_FAR}
+SELECT cid, no, typ, norm, bal, cents, ord, {_open_so_far("cents")}
 FROM src
 WINDOW w AS (PARTITION BY cid ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 """
