@@ -144,14 +144,16 @@ WITH tok AS (  -- tokens longer than every invoice number cannot name one: dropp
     SELECT x.pidx, p.cid, x.norm, NULL::VARCHAR AS raw, NULL::BIGINT AS pos
     FROM (
         SELECT pidx, unzeroed(t) AS norm
-        FROM (SELECT pidx, unnest(regexp_extract_all(ascii_upper(txt), '[\\pL\\pN]+')) AS t FROM txt_df)
+        FROM (SELECT pidx, unnest(regexp_extract_all(ascii_upper(txt), '[\\pL\\pN]+')) AS t FROM txt_df
+              WHERE pidx IN (SELECT pidx FROM pay_df))  -- this round's payments
     ) x
     JOIN pay_df p USING (pidx)
     WHERE length(x.norm) <= (SELECT max(length(norm)) FROM ranked)
 ),
 meta AS (  -- the first spelling of each normalised name
     SELECT pidx, norm, arg_min(raw, pos) AS raw, min(pos) AS pos
-    FROM (SELECT pidx, invoice_norm(raw) AS norm, raw, pos FROM raw_names_df) GROUP BY pidx, norm
+    FROM (SELECT pidx, invoice_norm(raw) AS norm, raw, pos FROM raw_names_df WHERE pidx IN (SELECT pidx FROM pay_df))
+    GROUP BY pidx, norm
 ),
 names AS (
     SELECT m.pidx, p.cid, m.norm, m.raw, m.pos FROM meta m JOIN pay_df p USING (pidx)
