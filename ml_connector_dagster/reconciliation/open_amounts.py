@@ -139,20 +139,10 @@ def _ours_frame(store: Store, conn: duckdb.DuckDBPyConnection, customers: list[s
         since = None if oldest is None else pd.Timestamp(oldest).tz_localize("UTC")
         if since is not None:  # no row copied: nothing to count against
             rows = store.ledger.applied(customers, written_since=since.to_pydatetime())
-    text = "string"
-    return pd.DataFrame(
-        {
-            "payment_id": pd.Series([r.payment_id for r in rows], dtype=text),
-            "status": pd.Series([r.status for r in rows], dtype=text),
-            "sage_customer": pd.Series([r.sage_customer for r in rows], dtype=text),
-            "allocations": pd.Series([r.allocations for r in rows], dtype=text),
-            "request": pd.Series([r.request for r in rows], dtype=text),
-            "posted_at": pd.Series(
-                [None if r.posted_at is None else r.posted_at.replace(tzinfo=None) for r in rows],
-                dtype="datetime64[us]",
-            ),
-        }
-    )
+    frame = pd.DataFrame.from_records(rows, columns=list(AppliedRow._fields))
+    typed = frame.drop(columns="posted_at").astype("string")  # typed even when empty, for DuckDB
+    typed["posted_at"] = pd.to_datetime(frame["posted_at"], utc=True).dt.tz_convert(None).astype("datetime64[us]")
+    return typed
 
 
 # --- the audit: what reduced the invoices that mattered to a decision -------------------------------------------
