@@ -3,8 +3,9 @@
 ``generate_company(invoices, payments, seed)`` builds N open-invoice rows over N/10 Sage customers
 (one GoCardless customer each) and M payments that exercise every rule and reason code: each payment
 kind (``_SCENARIOS``, by weight) targets one rule or reason, and others arise from the data's accidents
-(shared emails, shared balances, collected rows, non-invoice types). The same arguments build the same
-company. matching.py times the matcher and the per-payment loops on it.
+(shared emails, shared balances, collected rows, non-invoice types, receipts entered but not posted, and
+payments of one customer competing for the same invoice). The same arguments build the same company.
+matching.py times the matcher and the per-payment loops on it.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ class _Invoices(NamedTuple):
 
     frame: pd.DataFrame
     cust: np.ndarray  # customer index
-    cents: np.ndarray  # balance in cents
-    is_open: np.ndarray  # an IN/DM/FC row with a balance above zero
+    cents: np.ndarray  # open amount in cents: Balance less PaymentsToday
+    is_open: np.ndarray  # an IN/DM/FC row with an open amount above zero
     numbers: np.ndarray  # InvoiceNo
     types: np.ndarray  # InvoiceType
 
@@ -129,6 +130,11 @@ def _invoices(rng: np.random.Generator, n: int, n_cust: int) -> tuple[_Invoices,
     cents[popular] = rng.choice(_POPULAR_CENTS, size=popular.sum())
     cents[rng.random(n) < 0.08] = 0
     cents[np.isin(cust, np.flatnonzero(np.arange(n_cust) % 100 == 3))] = 0  # customers with nothing open
+    unposted = np.zeros(n, dtype=np.int64)  # PaymentsToday: receipts entered in Sage, not posted yet
+    part = rng.random(n) < 0.04
+    unposted[part] = rng.integers(0, cents[part] + 1)
+    whole = rng.random(n) < 0.02
+    unposted[whole] = cents[whole]
     dates = pd.date_range("2025-01-01", periods=400, freq="D").strftime("%Y-%m-%d").to_numpy(dtype=object)
     div = np.where(cust % 10 == 9, "02", "01").astype(object)
     custnos = np.array([f"C{i:06d}" for i in range(n_cust)], dtype=object)
@@ -142,10 +148,12 @@ def _invoices(rng: np.random.Generator, n: int, n_cust: int) -> tuple[_Invoices,
             "InvoiceDate": dates[day],
             "InvoiceDueDate": dates[day + 30],
             "Balance": [f"{c // 100}.{c % 100:02d}" for c in cents.tolist()],
+            "PaymentsToday": [f"{c // 100}.{c % 100:02d}" for c in unposted.tolist()],
         }
     )
-    is_open = np.isin(types, ["IN", "DM", "FC"]) & (cents > 0)
-    inv = _Invoices(frame, cust, cents, is_open, np.asarray(numbers, dtype=object), types)
+    left = cents - unposted
+    is_open = np.isin(types, ["IN", "DM", "FC"]) & (left > 0)
+    inv = _Invoices(frame, cust, left, is_open, np.asarray(numbers, dtype=object), types)
     return inv, np.where(np.arange(n_cust) % 10 == 9, "02", "01").astype(object) + "-" + custnos
 
 

@@ -13,6 +13,7 @@ import dagster as dg
 from ..reconciliation import customers as customer_sync
 from ..reconciliation import payouts as payout_report
 from ..reconciliation.evaluate import evaluate_payments
+from ..reconciliation.open_amounts import over_applied
 from ..reconciliation.refunds import evaluate_refunds
 from ..reconciliation.tables import ensure_tables
 from ..store.review import ReviewItem
@@ -143,25 +144,16 @@ def allocations_add_up(warehouse: Warehouse) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=payment_matches,
-    description="No invoice has more allocated by matched, unposted payments "
-    "than its balance (the posting re-check would hold the later one).",
+    description="No invoice has more taken by our payments that Sage's copy does not show yet (matched, being "
+    "written, or written since the invoice was copied) than its open amount there (Balance less PaymentsToday).",
 )
-def no_invoice_over_applied(warehouse: Warehouse) -> dg.AssetCheckResult:
+def no_invoice_over_applied(warehouse: Warehouse, store: OperationalStore) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
         ensure_tables(conn)
-        rows = conn.execute("""
-            WITH lines AS (
-                SELECT m.sage_customer, a->>'invoice_no' AS invoice_no, a->>'invoice_type' AS invoice_type,
-                       CAST(a->>'amount' AS DECIMAL(18, 2)) AS amount
-                FROM payment_matches m, unnest(CAST(m.allocations AS JSON[])) AS t(a) WHERE m.status = 'matched')
-            SELECT l.sage_customer, l.invoice_no, sum(l.amount) AS applied, any_value(i.Balance) AS balance
-            FROM lines l LEFT JOIN sage_ar_invoices i ON i.ARDivisionNo || '-' || i.CustomerNo = l.sage_customer
-                 AND i.InvoiceNo = l.invoice_no AND i.InvoiceType = l.invoice_type
-            GROUP BY 1, 2 HAVING sum(l.amount) > coalesce(any_value(i.Balance), 0)""").fetchall()
+        found = over_applied(conn, store.get())
     return dg.AssetCheckResult(
-        passed=not rows,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"invoices": [f"{r[0]}/{r[1]}: {r[2]} > {r[3]}" for r in rows][:50]},
+        passed=not found,
+        metadata={"count": len(found), "invoices": dg.MetadataValue.json([o.describe() for o in found[:50]])},
     )
 
 

@@ -169,6 +169,22 @@ def sage100_ar_invoices_non_negative_balances(warehouse: Warehouse) -> dg.AssetC
     return dg.AssetCheckResult(passed=not negative, metadata={"negative": dg.MetadataValue.json(negative)})
 
 
+@dg.asset_check(
+    asset=sage100_ar_invoices,
+    name="payments_today_within_balance",
+    description="No invoice, debit memo or finance charge has more receipts entered but not posted "
+    "(PaymentsToday) than its Balance (a warning, naming them: someone applied too much in Sage).",
+)
+def sage100_ar_invoices_payments_today_within_balance(warehouse: Warehouse) -> dg.AssetCheckResult:
+    with warehouse.connect() as conn:
+        found = sync.payments_today_above_balance(conn)
+    return dg.AssetCheckResult(
+        passed=not found.total,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"count": found.total, "invoices": dg.MetadataValue.json(found.sample)},
+    )
+
+
 @dg.schedule(
     name="sage100_poll",
     cron_schedule="*/5 * * * *",
@@ -190,6 +206,7 @@ defs = dg.Definitions(
         sage100_customers_unique_keys,
         sage100_ar_invoices_unique_keys,
         sage100_ar_invoices_non_negative_balances,
+        sage100_ar_invoices_payments_today_within_balance,
     ],
     schedules=[sage100_poll],
     resources={

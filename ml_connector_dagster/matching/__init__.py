@@ -21,11 +21,19 @@ Public API
 ``match_payments(payments, customer_map, invoices, settings) -> DataFrame``
     The vectorised path.  ``payments``: ``id``, ``amount`` (integer minor units), ``currency``,
     ``reference``, ``description``, ``metadata`` (dict or JSON string; key ``sage_invoice``),
-    ``fx_currency``, ``fx_amount`` (integer minor units or missing), ``gocardless_customer``.
+    ``fx_currency``, ``fx_amount`` (integer minor units or missing), ``gocardless_customer``, in
+    payment order (the evaluation gives them oldest first: ``created_at``, ``id``).
     ``customer_map``: the output of :func:`resolve_customers`.  ``invoices``: ``AR_OpenInvoice`` rows
     (``ARDivisionNo``, ``CustomerNo``, ``InvoiceNo``, ``InvoiceType``, ``InvoiceDate``,
-    ``InvoiceDueDate``, ``Balance`` as Decimal, decimal string or integer).  Out: one row per payment,
-    in input order, with the columns of :data:`DECISION_COLUMNS` (see :class:`Decision`).
+    ``InvoiceDueDate``, ``Balance`` and optionally ``PaymentsToday``, each a Decimal, decimal string or
+    integer; a missing PaymentsToday is 0).  Out: one row per payment, in input order, with the columns
+    of :data:`DECISION_COLUMNS` (see :class:`Decision`).
+
+    Payments of one customer compete for its invoices: the result is what deciding them one at a time
+    in payment order gives, each seeing what the earlier ones took (:func:`decide_in_order`).  Set-wise
+    in rounds: all are decided, those no earlier payment of the round can have changed are settled
+    (per customer, every payment before the first one an earlier payment took from), and the rest are
+    decided again against what the settled ones left (:data:`.sql_text.SETTLED_SQL`).
 
 ``decide_for_customer(payment, open_invoices, settings) -> Decision``
     The same rules for one payment against the customer's current invoices (the write-back
@@ -34,6 +42,19 @@ Public API
     :func:`match_payments` field for field: both gather the same *facts* (named, exact-amount,
     oldest-first and open invoices); the one-payment path concludes in Python (:func:`.rules.conclude`),
     the set-wise path in SQL (:mod:`.sql_text`), and property tests hold the two to the same decisions.
+
+``decide_in_order(payments, invoices_of, settings) -> list[Decision]``
+    :func:`decide_for_customer` payment after payment, each against ``invoices_of(sage_customer)`` with
+    ``PaymentsToday`` raised by what the earlier matched payments allocated: the one-at-a-time twin of
+    :func:`match_payments` over several payments (the property tests and the benchmark's loops).
+
+The open amount
+    Every rule reads an invoice's **open amount**, ``Balance - PaymentsToday``: Sage lowers ``Balance``
+    only at the Cash Receipts Journal update, and ``PaymentsToday`` holds the receipts entered before it
+    (people's and ours).  An invoice is open when its open amount is above zero.  Callers add to
+    ``PaymentsToday`` what they know Sage's copy does not show yet (the evaluation: this product's own
+    matched or newly written allocations).  A named invoice with ``Balance`` above zero and no open
+    amount is held ``invoice_already_collected``, explained as consumed by unposted receipts.
 
 ``Decision`` (a NamedTuple; ``.matched``, ``.as_row()``)
     ``payment_id``, ``status`` (:data:`MATCHED` or :data:`HELD`), ``reason`` (None or one of
@@ -63,6 +84,7 @@ How the vectorised path stays fast (1,000,000 invoices, 200,000 payments): the p
 invoices go into one in-memory DuckDB table, ranked oldest first with window functions (row number,
 running open total, open rank); SQL then joins names, tokens and amounts against that table - rule 3
 is a join on the running total - and writes each payment's verdict, explanation and allocations too.
+Later rounds (payments competing for one invoice) rank only their customers' invoices again.
 Python reads the payments' metadata, converts amounts per currency with numpy, and turns the result
 columns into Decimals, dicts and lists in bulk; the cyclic GC is paused meanwhile.
 
@@ -71,7 +93,8 @@ Choices the spec leaves open, made here and applied by both paths:
   (the order of the spec's sections);
 - invoice names compare case-insensitively in ASCII, after trimming spaces and leading zeros;
   only IN/DM/FC rows are the customer's invoices (a name of a CM or PP is not found);
-- a ``Balance`` <= 0 counts as collected; a non-positive payment amount is ``amount_mismatch``;
+- a ``Balance`` <= 0 counts as collected, an open amount <= 0 as not open (consumed when the Balance is
+  above 0); a non-positive payment amount is ``amount_mismatch``;
 - held payments list candidates: customer keys for ``customer_not_found``, the tied invoices for
   ``ambiguous_match``, the named ones for named holds, else the 10 oldest open invoices.
 - tokens are runs of Unicode letters and digits; characters assigned after Unicode 14 (Python
@@ -102,7 +125,7 @@ from ml_connector_dagster.matching.model import (
     Decision,
     MatchSettings,
 )
-from ml_connector_dagster.matching.rules import decide_for_customer
+from ml_connector_dagster.matching.rules import decide_for_customer, decide_in_order
 from ml_connector_dagster.matching.vectorised import match_payments
 
 __all__ = [
@@ -125,6 +148,7 @@ __all__ = [
     "Decision",
     "MatchSettings",
     "decide_for_customer",
+    "decide_in_order",
     "match_payments",
     "normalize_invoice_no",
     "reference_tokens",

@@ -21,6 +21,7 @@ from ml_connector_dagster.matching.inputs import (
     minor_units,
     normalize_invoice_no,
     opt_str,
+    payments_today_cents,
     reference_tokens,
 )
 from ml_connector_dagster.matching.model import CANDIDATE_LIMIT, INVOICE_TYPES, MatchSettings
@@ -39,12 +40,17 @@ __all__ = [
 
 
 class Invoice(NamedTuple):
-    """An invoice as the rules see it: number, type, balance in cents and as a Sage amount."""
+    """An invoice as the rules see it: number, type, open amount in cents and as a Sage amount, Balance in cents.
+
+    The open amount is what is still available: ``Balance`` less ``PaymentsToday`` (receipts entered but not
+    posted by Sage's journal update, and, when the caller adds them, this product's own not in Sage yet).
+    """
 
     no: str
     typ: str
-    cents: int
+    cents: int  # the open amount
     amount: Decimal  # money.from_cents(cents), made once: the allocations and explanations show it
+    balance: int  # Sage's Balance: above 0 with no open amount means unposted receipts consumed it
 
 
 class Facts(NamedTuple):
@@ -52,7 +58,7 @@ class Facts(NamedTuple):
 
     missing: tuple[str, ...] = ()  # metadata names the customer does not have, as given
     named: Sequence[Invoice] = ()  # invoices named (metadata or tokens)
-    exact: Sequence[Invoice] = ()  # open invoices whose balance is the amount
+    exact: Sequence[Invoice] = ()  # open invoices whose open amount is the amount
     run: Sequence[Invoice] = ()  # shortest oldest-first run adding up to it
     open_top: Sequence[str] = ()  # numbers of the first CANDIDATE_LIMIT open invoices
     n_open: int = 0
@@ -130,7 +136,7 @@ def invoice_facts(payment: Mapping[str, object], cents: int, rows: Sequence[Cust
 
 
 def oldest_run(open_: Sequence[Invoice], cents: int) -> Sequence[Invoice]:
-    """Shortest prefix of the oldest-first open invoices whose balances add up to ``cents``."""
+    """Shortest prefix of the oldest-first open invoices whose open amounts add up to ``cents``."""
     total = 0
     for k, inv in enumerate(open_, start=1):
         total += inv.cents
@@ -152,7 +158,8 @@ def customer_rows(invoices: Sequence[Mapping[str, object]], sage_customer: str) 
             continue
         no, typ = str(inv["InvoiceNo"]), str(inv["InvoiceType"])
         key = (date_key(inv.get("InvoiceDueDate")), date_key(inv.get("InvoiceDate")), no, typ)
-        cents = balance_cents(inv.get("Balance"))
-        rows.append((normalize_invoice_no(no), Invoice(no, typ, cents, money.from_cents(cents)), key))
+        balance = balance_cents(inv.get("Balance"))
+        cents = balance - payments_today_cents(inv.get("PaymentsToday"))
+        rows.append((normalize_invoice_no(no), Invoice(no, typ, cents, money.from_cents(cents), balance), key))
     rows.sort(key=lambda row: row[2])
     return rows

@@ -104,22 +104,27 @@ _INVOICE_COLUMNS = {
     "InvoiceDueDate": "due",
     "InvoiceDate": "dt",
     "Balance": "bal",
+    "PaymentsToday": "pt",  # optional: missing means 0
 }
 
 
 def invoice_source(invoices: pd.DataFrame) -> pd.DataFrame:
     """The invoice columns under short names, plus ``rid`` (row number); text passes through untouched.
 
-    Text columns become VARCHAR, dates sort like :func:`.inputs.date_key`, balances are text for SQL to
-    parse (the few it cannot go through :func:`.inputs.balance_cents`).
+    Text columns become VARCHAR, dates sort like :func:`.inputs.date_key`, Balance and PaymentsToday are
+    text for SQL to parse (the few it cannot go through :func:`.inputs.balance_cents` and
+    :func:`.inputs.payments_today_cents`); without a PaymentsToday column every row's is missing (0).
     """
     frame: dict[str, pd.Series | np.ndarray] = {"rid": np.arange(len(invoices), dtype=np.int64)}
     for name, short in _INVOICE_COLUMNS.items():
+        if short == "pt" and name not in invoices:
+            frame[short] = pd.Series(pd.array([None] * len(invoices), dtype="string"))
+            continue
         column = invoices[name]
         if short in ("due", "dt"):
             frame[short] = _date_column(column)
-        elif short == "bal":
-            frame[short] = _balance_column(column)
+        elif short in ("bal", "pt"):
+            frame[short] = _balance_column(column, name)
         else:
             frame[short] = _text_column(column)
     return pd.DataFrame(frame, copy=False)
@@ -149,23 +154,26 @@ def _date_column(column: pd.Series) -> pd.Series:
     return pd.Series(values, dtype=object, index=column.index)
 
 
-def _balance_column(column: pd.Series) -> pd.Series:
-    """Balance as text for DuckDB to parse; Decimals are written out exactly, floats refused."""
+def _balance_column(column: pd.Series, name: str) -> pd.Series:
+    """A Sage amount column (Balance, PaymentsToday) as text for DuckDB to parse; Decimals are written out
+    exactly, floats refused, missing values kept missing."""
     if pd.api.types.is_float_dtype(column.dtype):
-        raise TypeError(f"Balance column is {column.dtype}: pass Decimals or decimal strings")
+        raise TypeError(f"{name} column is {column.dtype}: pass Decimals or decimal strings")
     if pd.api.types.is_integer_dtype(column.dtype):
-        return column.astype("Int64").astype(str)
+        return column.astype("Int64").astype("string")
     if _is_text(column):
         return column
-    values = [v if isinstance(v, str) else _balance_text(v) for v in column.tolist()]
+    values = [v if isinstance(v, str) else _balance_text(v, name) for v in column.tolist()]
     return pd.Series(values, dtype=object, index=column.index)
 
 
-def _balance_text(value: object) -> str | None:
+def _balance_text(value: object, name: str) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
+    if is_missing(value):  # None, NA or NaN: missing, as on the one-payment path
+        return None
     if isinstance(value, (float, np.floating)):
-        raise TypeError("Balance is a float; pass a Decimal or a decimal string")
+        raise TypeError(f"{name} is a float; pass a Decimal or a decimal string")
     return opt_str(value)
 
 

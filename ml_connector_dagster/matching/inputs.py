@@ -30,6 +30,7 @@ __all__ = [
     "minor_units",
     "normalize_invoice_no",
     "opt_str",
+    "payments_today_cents",
     "reference_tokens",
     "text_or_empty",
 ]
@@ -117,20 +118,32 @@ def date_key(value: object) -> tuple[int, str]:
 
 def balance_cents(value: object) -> int:
     """Integer cents of a Sage Balance given as Decimal, decimal string or integer (never float)."""
+    return _sage_cents(value, "Balance")
+
+
+def payments_today_cents(value: object) -> int:
+    """Integer cents of a Sage PaymentsToday, read like :func:`balance_cents`; a missing one is 0."""
+    if not isinstance(value, Decimal) and is_missing(value):
+        return 0
+    return _sage_cents(value, "PaymentsToday")
+
+
+def _sage_cents(value: object, name: str) -> int:
+    """Integer cents of a Sage amount column given as Decimal, decimal string or integer (never float)."""
     if isinstance(value, str):
         try:
             value = Decimal(value)
         except InvalidOperation:
-            raise ValueError(f"Balance is not a decimal number: {value!r}") from None
+            raise ValueError(f"{name} is not a decimal number: {value!r}") from None
     if isinstance(value, Decimal):  # the common case first: a Decimal is never "missing"
         return money.to_cents(value)
     if is_missing(value):
-        raise ValueError("Balance is missing")
+        raise ValueError(f"{name} is missing")
     if isinstance(value, float):
-        raise TypeError("Balance is a float; pass a Decimal or a decimal string")
+        raise TypeError(f"{name} is a float; pass a Decimal or a decimal string")
     if isinstance(value, Integral) and not isinstance(value, bool):
         return money.to_cents(Decimal(int(value)))
-    raise TypeError(f"Balance must be a Decimal, a decimal string or an integer, not {type(value).__name__}")
+    raise TypeError(f"{name} must be a Decimal, a decimal string or an integer, not {type(value).__name__}")
 
 
 def minor_units(value: object, name: str) -> int:

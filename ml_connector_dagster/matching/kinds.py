@@ -1,7 +1,7 @@
 """What a matching decision can be: the one table both paths read.
 
 Every payment ends in exactly one :class:`Kind`, one line of the decision table of docs/reconciliation.md
-section 5 (lines 10 and 12 have two kinds each).  :data:`KIND_TABLE` gives, for each kind, the decision's
+section 5 (lines 5, 10 and 12 have two kinds each).  :data:`KIND_TABLE` gives, for each kind, the decision's
 ``status``, ``reason`` and ``rule``, its explanation sentence (a :meth:`str.format` template) and what a
 held decision lists as candidates.  The one-payment path (:mod:`.rules`) fills the template in Python;
 the set-wise path (:mod:`.sql_text`) turns the same template into SQL and reads status, reason and rule
@@ -16,11 +16,12 @@ Words a template may use (``{amount}`` and so on), with what the paths put in th
 - ``gocardless_customer``: the payment's GoCardless customer id (no Sage customer);
 - ``sage_customer``: the Sage customer key, ``DD-CUSTNO``;
 - ``missing``: the metadata names the customer does not have, as given, ``", "``-joined;
-- ``named``, ``named_total``: the named invoices' numbers (oldest first, ``", "``-joined), their balances' sum;
-- ``collected``: the named invoices whose balance is 0;
+- ``named``, ``named_total``: the named invoices' numbers (oldest first, ``", "``-joined), their open amounts' sum;
+- ``collected``: the named invoices whose Balance is 0;
+- ``consumed``: the named invoices with no open amount left (Balance less unposted receipts is 0);
 - ``paid``: the named invoices that get money, the last one partly;
-- ``last_no``, ``last_part``, ``last_balance``: the invoice paid partly, what it gets, its balance;
-- ``first_no``, ``n_exact``: the oldest open invoice of exactly the amount, and how many there are;
+- ``last_no``, ``last_part``, ``last_balance``: the invoice paid partly, what it gets, its open amount;
+- ``first_no``, ``n_exact``: the oldest invoice whose open amount is exactly the amount, and how many there are;
 - ``run``, ``n_run``: the oldest-first run of open invoices adding up to the amount, and its length;
 - ``n_open``: how many open invoices the customer has.
 
@@ -91,15 +92,16 @@ class Kind(IntEnum):
     AMOUNT_NOT_POSITIVE = 2
     NAME_NOT_FOUND = 3
     NAMED_COLLECTED = 4
-    NAMED_IN_FULL = 5
-    NAMED_PARTLY = 6
-    NAMED_EXCEEDED = 7
-    EXACT_ONE = 8
-    EXACT_OLDEST = 9
-    EXACT_TIE_HELD = 10
-    OLDEST_RUN = 11
-    NOTHING_OPEN = 12
-    NOTHING_ADDS_UP = 13
+    NAMED_CONSUMED = 5
+    NAMED_IN_FULL = 6
+    NAMED_PARTLY = 7
+    NAMED_EXCEEDED = 8
+    EXACT_ONE = 9
+    EXACT_OLDEST = 10
+    EXACT_TIE_HELD = 11
+    OLDEST_RUN = 12
+    NOTHING_OPEN = 13
+    NOTHING_ADDS_UP = 14
 
 
 class Listing(Enum):
@@ -108,7 +110,8 @@ class Listing(Enum):
     CUSTOMER_KEYS = "customer_keys"  # likely Sage customers of the GoCardless customer (resolve_customers)
     OPEN_TOP = "open_top"  # the numbers of the CANDIDATE_LIMIT oldest open invoices
     NAMED = "named"  # the named invoices
-    NAMED_COLLECTED = "named_collected"  # the named invoices whose balance is 0
+    NAMED_COLLECTED = "named_collected"  # the named invoices whose Balance is 0
+    NAMED_CONSUMED = "named_consumed"  # the named invoices with no open amount left
     TIED = "tied"  # the open invoices of exactly the amount
 
 
@@ -169,6 +172,12 @@ KIND_TABLE: Final[dict[Kind, KindSpec]] = {
         INVOICE_ALREADY_COLLECTED,
         "named invoice {collected} already collected (balance 0)",
         Listing.NAMED_COLLECTED,
+    ),
+    Kind.NAMED_CONSUMED: _held(
+        5,
+        INVOICE_ALREADY_COLLECTED,
+        "named invoice {consumed} already collected: its balance is consumed by unposted receipts (open amount 0)",
+        Listing.NAMED_CONSUMED,
     ),
     Kind.NAMED_IN_FULL: _matched(6, RULE_NAMED_INVOICES, "named invoices: {named} paid in full"),
     Kind.NAMED_PARTLY: _matched(

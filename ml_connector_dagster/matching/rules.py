@@ -8,9 +8,10 @@ candidates from :data:`.kinds.KIND_TABLE`.  See the package docstring for the pu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import assert_never
+from typing import TypeAlias, assert_never
 
 from ml_connector_dagster import money
 from ml_connector_dagster.matching.facts import (
@@ -22,10 +23,14 @@ from ml_connector_dagster.matching.facts import (
     invoice_facts,
     payment_facts,
 )
+from ml_connector_dagster.matching.inputs import opt_str, payments_today_cents
 from ml_connector_dagster.matching.kinds import KIND_TABLE, Kind, Listing, explain
 from ml_connector_dagster.matching.model import Allocation, Decision, MatchSettings
 
-__all__ = ["conclude", "decide_for_customer"]
+__all__ = ["conclude", "decide_for_customer", "decide_in_order"]
+
+#: A customer's ``AR_OpenInvoice`` rows, by ``DD-CUSTNO`` (None: no customer, no rows).
+InvoicesOf: TypeAlias = Callable[[str | None], Sequence[Mapping[str, object]]]
 
 
 def decide_for_customer(
@@ -41,6 +46,48 @@ def decide_for_customer(
     if p.sage_customer is None or p.home_cents is None:
         return conclude(p, NO_FACTS, settings)
     return conclude(p, invoice_facts(payment, p.home_cents, customer_rows(open_invoices, p.sage_customer)), settings)
+
+
+def decide_in_order(
+    payments: Iterable[Mapping[str, object]], invoices_of: InvoicesOf, settings: MatchSettings
+) -> list[Decision]:
+    """Decide several payments one at a time, in the order given, each seeing what the earlier ones took.
+
+    Each payment (as :func:`decide_for_customer` takes it) is decided against ``invoices_of(its customer)``
+    with every invoice's ``PaymentsToday`` raised by what the earlier matched payments allocated to it: the
+    one-payment twin of :func:`match_payments` over several payments (given in payment order).
+    """
+    taken: defaultdict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    decisions = []
+    for payment in payments:
+        customer = opt_str(payment.get("sage_customer"))
+        rows = invoices_of(customer) if customer is not None else []
+        if customer is not None and customer in taken:
+            rows = _less_taken(rows, customer, taken[customer])
+        decision = decide_for_customer(payment, rows, settings)
+        if decision.matched and customer is not None:
+            mine = taken[customer]
+            for a in decision.allocations:
+                key = (a["invoice_no"], a["invoice_type"])
+                mine[key] = mine.get(key, 0) + money.to_cents(a["amount"])
+        decisions.append(decision)
+    return decisions
+
+
+def _less_taken(
+    rows: Sequence[Mapping[str, object]], customer: str, taken: Mapping[tuple[str, str], int]
+) -> list[Mapping[str, object]]:
+    """The customer's rows with ``PaymentsToday`` raised by what earlier payments took from each."""
+    out: list[Mapping[str, object]] = []
+    for row in rows:
+        cents = taken.get((str(row.get("InvoiceNo")), str(row.get("InvoiceType"))))
+        div, cust = row.get("ARDivisionNo"), row.get("CustomerNo")
+        if cents is None or (div is not None and cust is not None and f"{div}-{cust}" != customer):
+            out.append(row)
+        else:
+            unposted = payments_today_cents(row.get("PaymentsToday")) + cents
+            out.append({**row, "PaymentsToday": money.from_cents(unposted)})
+    return out
 
 
 def conclude(p: Payment, facts: Facts, settings: MatchSettings) -> Decision:
@@ -71,9 +118,12 @@ def conclude(p: Payment, facts: Facts, settings: MatchSettings) -> Decision:
 def _conclude_named(p: Payment, facts: Facts, cents: int, amount: Decimal) -> Decision:
     """The payment names invoices of its customer (lines 5-8)."""
     named = facts.named
-    collected = [inv for inv in named if inv.cents <= 0]
+    collected = [inv for inv in named if inv.balance <= 0]
     if collected:
         return _held(p, facts, Kind.NAMED_COLLECTED, {"collected": _nos(collected)})
+    consumed = [inv for inv in named if inv.cents <= 0]  # Balance left, all of it taken by unposted receipts
+    if consumed:
+        return _held(p, facts, Kind.NAMED_CONSUMED, {"consumed": _nos(consumed)})
     total = sum(inv.cents for inv in named)
     if cents > total:
         words = {"amount": amount, "named_total": money.from_cents(total), "named": _nos(named)}
@@ -99,7 +149,7 @@ def _conclude_named(p: Payment, facts: Facts, cents: int, amount: Decimal) -> De
 
 
 def _conclude_exact(p: Payment, facts: Facts, amount: Decimal, settings: MatchSettings) -> Decision:
-    """Open invoices whose balance is the amount (lines 9-10)."""
+    """Open invoices whose open amount is the amount (lines 9-10)."""
     exact = facts.exact
     first = exact[0]
     if len(exact) == 1:
@@ -153,6 +203,8 @@ def _listed(listing: Listing | None, p: Payment, facts: Facts) -> list[str]:
         case Listing.NAMED:
             return [inv.no for inv in facts.named]
         case Listing.NAMED_COLLECTED:
+            return [inv.no for inv in facts.named if inv.balance <= 0]
+        case Listing.NAMED_CONSUMED:
             return [inv.no for inv in facts.named if inv.cents <= 0]
         case Listing.TIED:
             return [inv.no for inv in facts.exact]

@@ -6,6 +6,11 @@ invoices are re-read through the agent and decided again on Sage's state *now* (
 allocation is checked against them), the request is recorded, then CreateCashReceipt is called with the
 payment id as idempotency key. The receipt Sage returns is compared with what was asked before the payment
 is marked posted.
+
+Both read each invoice's live open amount, `Balance - PaymentsToday`: Sage lowers `Balance` only at the
+journal update, and `PaymentsToday` holds every receipt entered before it (people's and ours). Should Sage
+still refuse the write ("The invoice balance was exceeded"), the payment is held `sage_rejected` with Sage's
+message.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from ..lifecycle import NOT_COLLECTED_STATUSES
-from ..matching import decide_for_customer
+from ..matching import INVOICE_TYPES, decide_for_customer
 from ..sage100 import (
     AgentClient,
     CashReceipt,
@@ -120,7 +125,13 @@ class CashReceiptAttempt(ClaimedPayment):
             {
                 "customer": customer,
                 "invoices": [
-                    {"invoice_no": i.InvoiceNo, "invoice_type": i.InvoiceType, "balance": str(i.Balance)}
+                    {
+                        "invoice_no": i.InvoiceNo,
+                        "invoice_type": i.InvoiceType,
+                        "balance": str(i.Balance),
+                        "payments_today": str(i.PaymentsToday),
+                        "open_amount": str(open_amount(i)),
+                    }
                     for i in invoices
                 ],
             },
@@ -157,9 +168,11 @@ class CashReceiptAttempt(ClaimedPayment):
             match_settings(self.settings),
         )
         if not decision.matched or decision.home_amount is None:  # a matched decision has its amount
-            return self._hold(
-                decision.reason, decision.explanation, {"candidates": decision.candidates, "sage_customer": customer}
-            )
+            details: dict[str, Any] = {"candidates": decision.candidates, "sage_customer": customer}
+            unposted = _unposted(invoices)
+            if unposted:
+                details["unposted"] = unposted
+            return self._hold(decision.reason, decision.explanation, details)
         lines = [ReceiptLine(a["invoice_no"], a["invoice_type"], a["amount"]) for a in decision.allocations]
         return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
 
@@ -225,24 +238,47 @@ class CashReceiptAttempt(ClaimedPayment):
         return self._hold("sage_rejected", f"Sage refused the cash receipt: {exc}", details)
 
 
+def open_amount(invoice: InvoiceRecord) -> Decimal:
+    """What is still available on an invoice in Sage now: Balance less the receipts entered but not posted."""
+    return invoice.Balance - invoice.PaymentsToday
+
+
+def _unposted(invoices: Iterable[InvoiceRecord]) -> list[dict[str, str]]:
+    """The customer's invoices with a Balance that receipts entered but not posted reduce, as a hold shows them."""
+    return [
+        {
+            "invoice_no": i.InvoiceNo,
+            "invoice_type": i.InvoiceType,
+            "balance": str(i.Balance),
+            "payments_today": str(i.PaymentsToday),
+            "open_amount": str(open_amount(i)),
+        }
+        for i in invoices
+        if i.InvoiceType in INVOICE_TYPES and i.Balance > 0 and i.PaymentsToday != 0
+    ]
+
+
 # --- an operator's allocation ---------------------------------------------------------------------------------------
 
 
 def _operator_lines(
     chosen: Sequence[Allocation], invoices: Iterable[InvoiceRecord], home_amount: Decimal
 ) -> list[ReceiptLine]:
-    """An operator's allocation checked against Sage's current invoices; unstated amounts fill oldest first."""
-    by_no = {invoice_key(i.InvoiceNo): i for i in invoices if i.InvoiceType in ("IN", "DM", "FC")}
+    """An operator's allocation checked against Sage's current invoices' open amounts (Balance less
+    PaymentsToday); unstated amounts fill oldest first."""
+    by_no = {invoice_key(i.InvoiceNo): i for i in invoices if i.InvoiceType in INVOICE_TYPES}
     picked = []
     for choice in chosen:
         invoice = by_no.get(invoice_key(choice.invoice_no))
         if invoice is None:
             raise AllocationError(f"invoice {choice.invoice_no} is not an open invoice of this customer in Sage")
-        if invoice.Balance <= 0:
-            raise AllocationError(f"invoice {invoice.InvoiceNo} has no balance left (already collected)")
-        if choice.amount is not None and choice.amount > invoice.Balance:
+        available = open_amount(invoice)
+        if available <= 0:
+            raise AllocationError(_nothing_open(invoice))
+        if choice.amount is not None and choice.amount > available:
             raise AllocationError(
-                f"{choice.amount} is more than invoice {invoice.InvoiceNo}'s balance {invoice.Balance}"
+                f"{choice.amount} is more than invoice {invoice.InvoiceNo}'s open amount {available}"
+                + _less_unposted(invoice)
             )
         picked.append((invoice, choice.amount))
     remaining = home_amount - sum((a for _, a in picked if a is not None), Decimal("0"))
@@ -252,7 +288,7 @@ def _operator_lines(
     )
     for invoice, amount in oldest_first:
         if amount is None:
-            amount = min(invoice.Balance, remaining)
+            amount = min(open_amount(invoice), remaining)
             remaining -= amount
         if amount > 0:
             lines.append(ReceiptLine(invoice.InvoiceNo, invoice.InvoiceType, amount))
@@ -263,3 +299,18 @@ def _operator_lines(
             "name more invoices or give amounts that add up to the payment"
         )
     return lines
+
+
+def _nothing_open(invoice: InvoiceRecord) -> str:
+    if invoice.Balance <= 0:
+        return f"invoice {invoice.InvoiceNo} has no balance left (already collected)"
+    return (
+        f"invoice {invoice.InvoiceNo} has nothing open: its balance {invoice.Balance} is consumed by unposted "
+        f"receipts ({invoice.PaymentsToday} entered in Sage, not posted by the journal update yet)"
+    )
+
+
+def _less_unposted(invoice: InvoiceRecord) -> str:
+    if invoice.PaymentsToday == 0:
+        return ""
+    return f" (balance {invoice.Balance} less {invoice.PaymentsToday} of unposted receipts)"

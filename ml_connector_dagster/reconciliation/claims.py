@@ -133,6 +133,7 @@ class ClaimedPayment:
             receipt=record,
             allocations=allocations,
             rule=rule,
+            posted_at=utcnow(),
             **values,
         ):
             return self._lost()

@@ -1,8 +1,10 @@
 """Evaluate new or changed payments set-wise: lifecycle step, customer, invoice rules, ledger, review, audit.
 
-Reads the warehouse (payments, customers, invoices as last polled), writes the ledger, the review queue
-and the audit trail (operational store) and the `payment_matches` table (warehouse). Posting to Sage is
-separate (`write_back.py`): it re-checks the invoices through the agent right before writing.
+Reads the warehouse (payments, customers, invoices as last polled) and the ledger (what this product has
+applied that the copy of Sage does not show yet: open_amounts.py), writes the ledger, the review queue and
+the audit trail (operational store) and the `payment_matches` table (warehouse). Payments are decided in
+payment order (`created_at`, `id`), each seeing what the earlier ones took. Posting to Sage is separate
+(`write_back.py`): it re-checks the invoices through the agent right before writing.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..matching.model import Allocation as DecidedAllocation
 from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.utc import utcnow
+from .open_amounts import UnpostedAmounts, open_invoices
 from .tables import ensure_tables, typed_rows
 
 PAYMENT_COLUMNS = """p.id, p.amount, p.currency, p.status, p.reference, p.description,
@@ -73,10 +76,13 @@ def match_settings(settings: ReconciliationSettings) -> MatchSettings:
 
 
 def changed_payments(conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | None = None) -> pd.DataFrame:
-    """Payments fetched since they were last evaluated (or the named ones, whatever their state)."""
+    """Payments fetched since they were last evaluated (or the named ones, whatever their state), in payment
+    order: oldest first (`created_at`, then `id`)."""
     if payment_ids is not None:
         return conn.execute(
-            f"SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))", [payment_ids]
+            f"""SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))
+            ORDER BY p.created_at, p.id""",
+            [payment_ids],
         ).df()
     return conn.execute(f"""
         SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p LEFT JOIN payment_matches m ON m.payment_id = p.id
@@ -92,17 +98,6 @@ def customer_map_for(conn: duckdb.DuckDBPyConnection, gocardless_customers: list
     ).df()
     sage = conn.execute("SELECT ARDivisionNo, CustomerNo, CustomerName, EmailAddress FROM sage_customers").df()
     return resolve_customers(gc, sage)
-
-
-def invoices_of(conn: duckdb.DuckDBPyConnection, sage_customers: list[str]) -> pd.DataFrame:
-    """Open-invoice rows (as last polled) of the given `DD-CUSTNO` customers; Balance as decimal text."""
-    return conn.execute(
-        """
-        SELECT ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType, InvoiceDate, InvoiceDueDate,
-               CAST(Balance AS VARCHAR) AS Balance
-        FROM sage_ar_invoices WHERE ARDivisionNo || '-' || CustomerNo IN (SELECT unnest(?))""",
-        [sage_customers],
-    ).df()
 
 
 def evaluate_payments(
@@ -124,8 +119,8 @@ def evaluate_payments(
     payments["action"], payments["cause"] = steps["action"], steps["cause"]
 
     to_match = payments[payments["action"] == "match"]
-    decisions = _decide(conn, to_match, settings) if not to_match.empty else pd.DataFrame()
-    ledger_rows, audit, held, reversals, closing = _outcomes(payments, decisions, settings)
+    decisions, unposted = _decide(conn, store, to_match, settings) if not to_match.empty else (pd.DataFrame(), None)
+    ledger_rows, audit, held, reversals, closing = _outcomes(payments, decisions, unposted, settings)
 
     written = store.ledger.apply_many(ledger_rows)
     skipped = {r["payment_id"] for r in ledger_rows} - written  # moved on meanwhile: look again next time
@@ -167,12 +162,16 @@ def _steps(payments: pd.DataFrame, collect_on: str) -> pd.DataFrame:
     )
 
 
-def _decide(conn: duckdb.DuckDBPyConnection, to_match: pd.DataFrame, settings: ReconciliationSettings) -> pd.DataFrame:
+def _decide(
+    conn: duckdb.DuckDBPyConnection, store: Store, to_match: pd.DataFrame, settings: ReconciliationSettings
+) -> tuple[pd.DataFrame, UnpostedAmounts]:
+    """The decisions (in payment order, against the open amounts) and what unposted reduced for their audit."""
     customer_map = customer_map_for(conn, to_match["gocardless_customer"].dropna().unique().tolist())
     known = customer_map["sage_customer"].dropna().unique().tolist()
-    invoices = invoices_of(conn, known)
+    invoices = open_invoices(conn, store, known, exclude=to_match["id"].tolist())
     decisions = match_payments(to_match, customer_map, invoices, match_settings(settings))
-    return decisions.set_index("payment_id", drop=False)
+    unposted = UnpostedAmounts(invoices, typed_rows(decisions, Decision, Decision._fields))
+    return decisions.set_index("payment_id", drop=False), unposted
 
 
 class _Outcomes(NamedTuple):
@@ -183,8 +182,13 @@ class _Outcomes(NamedTuple):
     closing: list[str]
 
 
-def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: ReconciliationSettings) -> _Outcomes:
-    """Ledger rows, audit records, review items and payments whose held item closes (one pass)."""
+def _outcomes(
+    payments: pd.DataFrame,
+    decisions: pd.DataFrame,
+    unposted: UnpostedAmounts | None,
+    settings: ReconciliationSettings,
+) -> _Outcomes:
+    """Ledger rows, audit records, review items and payments whose held item closes (one pass, in payment order)."""
     out = _Outcomes([], [], [], [], [])
     ledger_rows, audit, held, reversals, closing = out
     by_id = {} if decisions.empty else {d.payment_id: d for d in typed_rows(decisions, Decision, Decision._fields)}
@@ -211,15 +215,16 @@ def _outcomes(payments: pd.DataFrame, decisions: pd.DataFrame, settings: Reconci
                 "explanation": d.explanation,
             }
             ledger_rows.append(row)
+            reduced = {"unposted": named} if unposted is not None and (named := unposted.of(d)) else {}
             audit.append(
                 (
                     "payment.matched" if status == "matched" else "payment.held",
                     p.id,
-                    {**row, "inputs": _inputs(p), "candidates": list(d.candidates)},
+                    {**row, "inputs": _inputs(p), "candidates": list(d.candidates), **reduced},
                 )
             )
             if status == "held":
-                held.append(_review_details(p, d))
+                held.append({**_review_details(p, d), **reduced})
         elif p.action in ("pending", "not_collected"):
             ledger_rows.append(
                 {

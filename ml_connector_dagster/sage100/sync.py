@@ -18,8 +18,8 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
@@ -165,14 +165,23 @@ class SyncResult:
         )
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def sync_table(
     client: AgentClient,
     connect: Connect,
     spec: TableSpec,
     window: SyncWindow = SyncWindow(),
-    now: Callable[[], datetime] = datetime.now,
+    now: Callable[[], datetime] = _utcnow,
 ) -> SyncResult:
-    """Fetch what changed and upsert it; the DuckDB file is held only for the short reads and the write."""
+    """Fetch what changed and upsert it; the DuckDB file is held only for the short reads and the write.
+
+    Each row written is stamped `synced_at`: our clock (UTC, naive as the warehouse keeps times) once the
+    records were fetched. A cash receipt the product recorded posted after that is not in the copy yet
+    (reconciliation/open_amounts.py counts it against the invoice until the next poll rewrites the row).
+    """
     with connect() as conn:
         ensure_table(conn, spec)
         since = _since(conn, spec, window)
@@ -293,14 +302,37 @@ def negative_balances(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+class Findings(NamedTuple):
+    """What a check found: how many, and the first few (named for a person to look up)."""
+
+    total: int
+    sample: list[str]
+
+
+def payments_today_above_balance(conn: duckdb.DuckDBPyConnection, limit: int = 50) -> Findings:
+    """Debit items (invoices, debit memos, finance charges...) whose PaymentsToday - receipts entered, not
+    posted by the journal update - is above their Balance: more applied than is owed, which Sage's own
+    entry screen warns about. Someone should look before the journal update posts it."""
+    ensure_table(conn, INVOICES)
+    rows = conn.execute(
+        f"SELECT concat_ws('/', ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType) || ': PaymentsToday ' "
+        f"|| PaymentsToday || ' > Balance ' || Balance, count(*) OVER () FROM {INVOICES.name} "
+        f"WHERE PaymentsToday > Balance AND InvoiceType NOT IN {CREDIT_TYPES} ORDER BY 1 LIMIT ?",
+        [limit],
+    ).fetchall()
+    return Findings(int(rows[0][1]) if rows else 0, [r[0] for r in rows])
+
+
 __all__ = [
     "CUSTOMERS",
     "INVOICES",
+    "Findings",
     "SyncResult",
     "SyncWindow",
     "TableSpec",
     "duplicate_keys",
     "negative_balances",
+    "payments_today_above_balance",
     "sync_table",
     "watermark",
 ]

@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +25,10 @@ from .schema import ledger
 from .utc import as_utc, utcnow
 
 STATUSES = ("pending", "matched", "posting", "posted", "held", "not_collected", "reversal_required", "reversed")
+#: Decided, not written to Sage yet (or its write's outcome is unknown): its allocations count everywhere.
+UNWRITTEN = ("matched", "posting")
+#: A receipt for it is in Sage: its allocations count where Sage's copy is older than its posting.
+WRITTEN = ("posted", "reversal_required")
 _JSON_FIELDS = ("allocations", "receipt", "request")
 RELEASED = {"claimed_by": None, "lease_until": None}
 
@@ -49,6 +53,18 @@ class LedgerEntry:
     claimed_by: str | None = None
     lease_until: datetime | None = None
     request: dict[str, Any] | None = None
+    posted_at: datetime | None = None
+
+
+class AppliedRow(NamedTuple):
+    """A payment whose money is on Sage invoices, or is about to be: JSON kept as stored (for SQL to read)."""
+
+    payment_id: str
+    status: str
+    sage_customer: str
+    allocations: str | None  # JSON list of {invoice_no, invoice_type, amount}
+    request: str | None  # JSON object; its `lines` are what a `posting` payment asked Sage for
+    posted_at: datetime | None  # UTC
 
 
 class Ledger:
@@ -188,6 +204,23 @@ class Ledger:
         """Leave `posting` (or stay, with `status="posting"`, unclaimed) if `owner` still holds the claim."""
         return self.transition(payment_id, ["posting"], owner=owner, **{**RELEASED, **values})
 
+    def applied(self, sage_customers: Sequence[str], written_since: datetime | None) -> list[AppliedRow]:
+        """The customers' payments whose allocations Sage's copy may not show: every one not written yet
+        (UNWRITTEN), and those written (WRITTEN) since `written_since` (None: none of those)."""
+        customers = list(dict.fromkeys(sage_customers))
+        recent: sa.ColumnElement[bool] = ledger.c.status.in_(UNWRITTEN)
+        if written_since is not None:
+            recent = sa.or_(recent, sa.and_(ledger.c.status.in_(WRITTEN), ledger.c.posted_at > written_since))
+        columns = (ledger.c.payment_id, ledger.c.status, ledger.c.sage_customer, ledger.c.allocations)
+        query = sa.select(*columns, ledger.c.request, ledger.c.posted_at).where(recent)
+        out: list[AppliedRow] = []
+        with read(self.engine) as conn:
+            for start in range(0, len(customers), 5000):
+                chunk = customers[start : start + 5000]
+                for row in conn.execute(query.where(ledger.c.sage_customer.in_(chunk))):
+                    out.append(AppliedRow(*row[:5], as_utc(row.posted_at)))
+        return out
+
     def list(self, status: str | None = None) -> list[LedgerEntry]:
         query = sa.select(ledger).order_by(ledger.c.first_seen, ledger.c.payment_id)
         if status:
@@ -233,4 +266,5 @@ def _entry(r: sa.Row[Any]) -> LedgerEntry:
         claimed_by=r.claimed_by,
         lease_until=as_utc(r.lease_until),
         request=json.loads(r.request) if r.request else None,
+        posted_at=as_utc(r.posted_at),
     )

@@ -68,8 +68,11 @@ ledger = sa.Table(
     sa.Column("claimed_by", sa.String(128)),
     sa.Column("lease_until", sa.DateTime(timezone=True)),
     sa.Column("request", sa.Text),
+    # Since version 3: when the payment was recorded posted (our clock), to compare with the warehouse's copy.
+    sa.Column("posted_at", sa.DateTime(timezone=True)),
 )
 sa.Index("ix_ledger_status", ledger.c.status)
+sa.Index("ix_ledger_sage_customer", ledger.c.sage_customer)
 
 review = sa.Table(
     "review",
@@ -150,7 +153,29 @@ def _v2(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE ledger ADD COLUMN {column.name} {kind}")
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2]
+def _v3(conn: sa.Connection) -> None:
+    """The ledger records when a payment was posted, and is indexed by Sage customer.
+
+    Why: a receipt written after the warehouse last copied an invoice counts against the invoice's open
+    amount until the next poll shows it (reconciliation/open_amounts.py), so the evaluation reads the
+    customers' posted payments with their posting time. A store written by an older release gets each
+    written payment's last update as its posting time (it was set when it was recorded posted).
+    """
+    present = {column["name"] for column in sa.inspect(conn).get_columns("ledger")}
+    if "posted_at" not in present:
+        kind = ledger.c.posted_at.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE ledger ADD COLUMN posted_at {kind}")
+        conn.execute(
+            ledger.update()
+            .where(ledger.c.status.in_(["posted", "reversal_required", "reversed"]))
+            .values(posted_at=ledger.c.updated_at)
+        )
+    indexes = {index["name"] for index in sa.inspect(conn).get_indexes("ledger")}
+    if "ix_ledger_sage_customer" not in indexes:
+        conn.exec_driver_sql("CREATE INDEX ix_ledger_sage_customer ON ledger (sage_customer)")
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

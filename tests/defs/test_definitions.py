@@ -83,6 +83,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "no_invoice_over_applied",
             "no_payment_posted_twice",
             "non_negative_balances",
+            "payments_today_within_balance",
             "payout_items_add_up",
         ],
         "jobs": [

@@ -25,6 +25,7 @@ ASSETS = [
     sage_defs.sage100_customers_unique_keys,
     sage_defs.sage100_ar_invoices_unique_keys,
     sage_defs.sage100_ar_invoices_non_negative_balances,
+    sage_defs.sage100_ar_invoices_payments_today_within_balance,
 ]
 INVOICES_OP = "sage100__ar_invoices"
 
@@ -73,7 +74,7 @@ def test_the_first_poll_copies_customers_and_invoices_and_the_checks_pass(config
     assert metadata(result, "customers")["rows_transferred"] == 8
     assert metadata(result, "ar_invoices")["rows_transferred"] == 14
     assert all(check.passed for check in result.get_asset_check_evaluations())
-    assert len(result.get_asset_check_evaluations()) == 3
+    assert len(result.get_asset_check_evaluations()) == 4
     assert warehouse_rows(configured, "SELECT Balance FROM sage_ar_invoices WHERE InvoiceNo = '0100030'") == [
         (Decimal("1200.00"),)
     ]
@@ -135,6 +136,20 @@ def test_the_journal_update_shows_in_the_next_poll_as_lower_balances(
     assert warehouse_rows(configured, "SELECT CurrentBalance FROM sage_customers WHERE CustomerNo = 'ABF'") == [
         (Decimal("1450.00"),)
     ]
+
+
+def test_an_invoice_with_more_unposted_receipts_than_balance_is_a_warning_naming_it(
+    configured: Path, instance, stand_ins: SageStandIns
+) -> None:
+    with sqlite3.connect(stand_ins.company.path) as conn:  # receipts keyed in Sage beyond what is owed
+        conn.execute("UPDATE AR_OpenInvoice SET PaymentsToday = '500.00' WHERE InvoiceNo = '0100031'")
+
+    result = poll(instance)
+
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "payments_today_within_balance"]
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert check.metadata["count"].value == 1
+    assert check.metadata["invoices"].value == ["01/ABF/0100031/IN: PaymentsToday 500.00 > Balance 450.00"]
 
 
 def test_a_backfill_reads_only_the_records_stamped_in_its_date_range(configured: Path, instance) -> None:

@@ -39,7 +39,7 @@ CUSTOMER_MAP = pd.DataFrame(
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "reconciliation.md"
 
 
-def invoice(no: str, balance: str, due: str = "2026-01-31") -> dict[str, Any]:
+def invoice(no: str, balance: str, due: str = "2026-01-31", payments_today: str = "0.00") -> dict[str, Any]:
     return {
         "ARDivisionNo": "01",
         "CustomerNo": "ABF",
@@ -48,6 +48,7 @@ def invoice(no: str, balance: str, due: str = "2026-01-31") -> dict[str, Any]:
         "InvoiceDate": "2026-01-01",
         "InvoiceDueDate": due,
         "Balance": balance,
+        "PaymentsToday": payments_today,
     }
 
 
@@ -75,6 +76,7 @@ INVOICES = [
     invoice("0100015", "120.00", due="2026-01-15"),
 ]
 ONLY_COLLECTED = [invoice("0100013", "0.00")]
+WITH_UNPOSTED = [*INVOICES, invoice("0100016", "200.00", due="2026-01-16", payments_today="200.00")]
 
 # One payment (with its invoices and settings) for every kind of decision.
 CASES: dict[Kind, tuple[dict[str, Any], list[dict[str, Any]], MatchSettings]] = {
@@ -83,6 +85,7 @@ CASES: dict[Kind, tuple[dict[str, Any], list[dict[str, Any]], MatchSettings]] = 
     Kind.AMOUNT_NOT_POSITIVE: (payment("PM03", 0), INVOICES, GBP),
     Kind.NAME_NOT_FOUND: (payment("PM04", 50000, metadata={"sage_invoice": "999, 100010"}), INVOICES, GBP),
     Kind.NAMED_COLLECTED: (payment("PM05", 50000, reference="INV 100013 and 100010"), INVOICES, GBP),
+    Kind.NAMED_CONSUMED: (payment("PM15", 20000, reference="INV 100016"), WITH_UNPOSTED, GBP),
     Kind.NAMED_IN_FULL: (payment("PM06", 75000, metadata={"sage_invoice": "100011,100010"}), INVOICES, GBP),
     Kind.NAMED_PARTLY: (payment("PM07", 60000, metadata={"sage_invoice": "100010, 100011"}), INVOICES, GBP),
     Kind.NAMED_EXCEEDED: (payment("PM08", 90000, description="for 0100010 and 0100011"), INVOICES, GBP),
@@ -144,6 +147,7 @@ def test_candidates_are_what_the_table_lists() -> None:
         Kind.CUSTOMER_NOT_FOUND: ["01-ABF", "02-ABF"],  # Listing.CUSTOMER_KEYS
         Kind.NAME_NOT_FOUND: ["0100010", "0100011", "0100012", "0100014", "0100015"],  # OPEN_TOP
         Kind.NAMED_COLLECTED: ["0100013"],  # NAMED_COLLECTED
+        Kind.NAMED_CONSUMED: ["0100016"],  # NAMED_CONSUMED
         Kind.NAMED_EXCEEDED: ["0100010", "0100011"],  # NAMED
         Kind.EXACT_TIE_HELD: ["0100012", "0100014"],  # TIED
         Kind.NOTHING_ADDS_UP: ["0100010", "0100011", "0100012", "0100014", "0100015"],  # OPEN_TOP

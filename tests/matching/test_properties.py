@@ -1,4 +1,9 @@
-"""Properties of matching over generated companies: money adds up, and both paths decide alike."""
+"""Properties of matching over generated companies: money adds up, and both paths decide alike.
+
+A company has invoices with unposted receipts (PaymentsToday) and several payments per customer, so that
+payments compete for the same invoices: the set-wise path must decide them as the one-at-a-time path does,
+payment after payment, each seeing what the earlier ones took.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from ml_connector_dagster.matching import (
     REASON_CODES,
     SAGE_REJECTED,
     MatchSettings,
-    decide_for_customer,
+    decide_in_order,
     match_payments,
     resolve_customers,
 )
@@ -40,6 +45,17 @@ DATES = ("2026-01-01", "2026-01-15", "2026-02-01")
 BALANCES = st.one_of(st.sampled_from([0, 500, 1000, 1500, 2500]), st.integers(min_value=-100, max_value=5000))
 
 
+def payments_today(balance: int) -> st.SearchStrategy[int]:
+    """Receipts entered in Sage but not posted: mostly none, some part of the balance, all of it, or more."""
+    return st.one_of(
+        st.just(0),
+        st.just(0),
+        st.just(max(balance, 0)),
+        st.integers(min_value=0, max_value=max(balance, 0)),
+        st.integers(min_value=0, max_value=6000),
+    )
+
+
 @st.composite
 def invoices(draw: st.DrawFn) -> list[dict[str, Any]]:
     rows, keys = [], set()
@@ -50,6 +66,7 @@ def invoices(draw: st.DrawFn) -> list[dict[str, Any]]:
             continue
         keys.add((customer, no, typ))
         cents = draw(BALANCES)
+        unposted = draw(payments_today(cents))
         div, custno = customer.split("-")
         rows.append(
             {
@@ -60,6 +77,7 @@ def invoices(draw: st.DrawFn) -> list[dict[str, Any]]:
                 "InvoiceDate": draw(st.sampled_from(DATES)),
                 "InvoiceDueDate": draw(st.sampled_from(DATES)),
                 "Balance": str(Decimal(cents).scaleb(-2)),
+                "PaymentsToday": str(Decimal(unposted).scaleb(-2)),
             }
         )
     return rows
@@ -76,8 +94,12 @@ def variants(number: str) -> st.SearchStrategy[str]:
     return st.sampled_from((number.strip(), bare, bare.lower(), "00" + bare))
 
 
+def open_cents(row: dict[str, Any]) -> int:
+    return int((Decimal(row["Balance"]) - Decimal(row["PaymentsToday"])) * 100)
+
+
 def oldest_first(row: dict[str, Any]) -> tuple:
-    collected = Decimal(row["Balance"]) <= 0
+    collected = open_cents(row) <= 0
     return (collected, row["InvoiceDueDate"], row["InvoiceDate"], row["InvoiceNo"], row["InvoiceType"])
 
 
@@ -97,11 +119,11 @@ def amounts(balances: list[int]) -> st.SearchStrategy[int]:
 @st.composite
 def payments(draw: st.DrawFn, invoice_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
-    for i in range(draw(st.integers(min_value=1, max_value=5))):
+    for i in range(draw(st.integers(min_value=1, max_value=8))):
         gc_customer = draw(st.sampled_from(("CU1", "CU1", "CU1", "CU2", "CU3")))
         customer = "01-B" if gc_customer == "CU2" else "01-A"
         own = [r for r in invoice_rows if f"{r['ARDivisionNo']}-{r['CustomerNo']}" == customer]
-        amount = amounts([int(Decimal(r["Balance"]) * 100) for r in sorted(own, key=oldest_first)])
+        amount = amounts([open_cents(r) for r in sorted(own, key=oldest_first)])
         numbers = [r["InvoiceNo"] for r in invoice_rows]
         names = st.sampled_from(NAMES)
         if numbers:
@@ -139,19 +161,28 @@ def vectorised(invoice_rows: list[dict], payment_rows: list[dict], match: MatchS
     frame = pd.DataFrame(payment_rows)
     frame["amount"] = frame["amount"].astype("int64")
     frame["fx_amount"] = pd.array([p["fx_amount"] for p in payment_rows], dtype="Int64")
-    columns = ["ARDivisionNo", "CustomerNo", "InvoiceNo", "InvoiceType", "InvoiceDate", "InvoiceDueDate", "Balance"]
+    columns = [
+        "ARDivisionNo",
+        "CustomerNo",
+        "InvoiceNo",
+        "InvoiceType",
+        "InvoiceDate",
+        "InvoiceDueDate",
+        "Balance",
+        "PaymentsToday",
+    ]
     return match_payments(frame, CUSTOMER_MAP, pd.DataFrame(invoice_rows, columns=columns), match).to_dict("records")
 
 
 def one_by_one(invoice_rows: list[dict], payment_rows: list[dict], match: MatchSettings) -> list[dict[str, Any]]:
+    """Payment after payment, in order, each seeing what the earlier ones took."""
     sage = dict(zip(CUSTOMER_MAP["gocardless_customer"], CUSTOMER_MAP["sage_customer"], strict=True))
     cands = dict(zip(CUSTOMER_MAP["gocardless_customer"], CUSTOMER_MAP["candidates"], strict=True))
-    decisions = []
-    for p in payment_rows:
-        gc_customer = p["gocardless_customer"]
-        customer = {"sage_customer": sage[gc_customer], "customer_candidates": cands[gc_customer]}
-        decisions.append(decide_for_customer(p | customer, invoice_rows, match).as_row())
-    return decisions
+    with_customers = [
+        p | {"sage_customer": sage[p["gocardless_customer"]], "customer_candidates": cands[p["gocardless_customer"]]}
+        for p in payment_rows
+    ]
+    return [d.as_row() for d in decide_in_order(with_customers, lambda _customer: invoice_rows, match)]
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -165,10 +196,10 @@ def test_vectorised_and_one_payment_decisions_are_identical(company: tuple) -> N
 
 @SETTINGS
 @given(companies())
-def test_allocations_never_exceed_balances_and_add_up_to_the_home_amount(company: tuple) -> None:
+def test_allocations_never_exceed_open_amounts_together_and_add_up_to_the_home_amount(company: tuple) -> None:
     invoice_rows, payment_rows, match = company
-    balance = {
-        (f"{r['ARDivisionNo']}-{r['CustomerNo']}", r["InvoiceNo"], r["InvoiceType"]): Decimal(r["Balance"])
+    left = {
+        (f"{r['ARDivisionNo']}-{r['CustomerNo']}", r["InvoiceNo"], r["InvoiceType"]): Decimal(open_cents(r)).scaleb(-2)
         for r in invoice_rows
     }
 
@@ -180,7 +211,8 @@ def test_allocations_never_exceed_balances_and_add_up_to_the_home_amount(company
             assert sum(a["amount"] for a in row["allocations"]) == row["home_amount"]
             for key, a in zip(keys, row["allocations"], strict=True):
                 assert key[2] in INVOICE_TYPES
-                assert Decimal(0) < a["amount"] <= balance[key]
+                assert Decimal(0) < a["amount"] <= left[key]
+                left[key] -= a["amount"]  # what the later payments may still take
         else:
             assert row["status"] == HELD
             assert row["reason"] in REASON_CODES and row["reason"] != SAGE_REJECTED

@@ -1,7 +1,8 @@
 """Matching rules of docs/reconciliation.md, one behaviour per test.
 
 Every payment decision is checked on both paths: the vectorised ``match_payments`` and the
-one-payment ``decide_for_customer`` used by the write-back re-check must agree field for field.
+one-payment ``decide_for_customer`` used by the write-back re-check (payment after payment, each seeing
+what the earlier ones took: ``decide_in_order``) must agree field for field.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ml_connector_dagster.matching import (
     SAGE_REJECTED,
     MatchSettings,
     decide_for_customer,
+    decide_in_order,
     match_payments,
     normalize_invoice_no,
     reference_tokens,
@@ -57,6 +59,7 @@ def invoice(
     typ: str = "IN",
     due: object = "2026-01-31",
     issued: object = "2026-01-01",
+    payments_today: object = "0.00",
 ) -> dict[str, Any]:
     div, custno = customer.split("-", 1)
     return {
@@ -67,6 +70,7 @@ def invoice(
         "InvoiceDate": issued,
         "InvoiceDueDate": due,
         "Balance": balance,
+        "PaymentsToday": payments_today,
     }
 
 
@@ -101,14 +105,16 @@ def decide_all(
     rows = match_payments(payments_frame(payments), customer_map, pd.DataFrame(invoices, dtype=object), settings)
     sage = dict(zip(customer_map["gocardless_customer"], customer_map["sage_customer"], strict=True))
     cands = dict(zip(customer_map["gocardless_customer"], customer_map["candidates"], strict=True))
-    single = []
-    for p in payments:
-        gc_customer = p["gocardless_customer"]
-        customer = {"sage_customer": sage.get(gc_customer), "customer_candidates": cands.get(gc_customer)}
-        single.append(decide_for_customer(p | customer, invoices, settings).as_row())
+    customers = [{"sage_customer": sage.get(gc), "customer_candidates": cands.get(gc)} for gc in gc_customers(payments)]
+    with_customers = [p | customer for p, customer in zip(payments, customers, strict=True)]
+    single = [d.as_row() for d in decide_in_order(with_customers, lambda _customer: invoices, settings)]
     vectorised = rows.to_dict("records")
     assert vectorised == single
     return vectorised
+
+
+def gc_customers(payments: list[dict[str, Any]]) -> list[str]:
+    return [p["gocardless_customer"] for p in payments]
 
 
 def decide(p: dict[str, Any], invoices: list[dict[str, Any]], settings: MatchSettings = GBP) -> dict[str, Any]:
@@ -420,6 +426,88 @@ def test_every_named_invoice_collected_is_already_collected_not_mismatch() -> No
     row = decide(payment(12000, metadata={"sage_invoice": "100030,100031"}), invoices)
 
     assert row["reason"] == INVOICE_ALREADY_COLLECTED
+
+
+# -- open amounts: unposted receipts and earlier payments -------------------------------------------
+
+
+def test_receipts_entered_but_not_posted_lower_the_open_amount_the_rules_use() -> None:
+    invoices = [invoice("0100030", "500.00", payments_today="200.00"), invoice("0100031", "500.00", due="2026-02-28")]
+
+    row = decide(payment(30000), invoices)
+
+    assert (row["rule"], allocated(row)) == (RULE_EXACT_AMOUNT, [("0100030", "300.00")])
+
+
+def test_a_named_invoice_whose_balance_unposted_receipts_consumed_is_already_collected_saying_so() -> None:
+    invoices = [invoice("0100030", "120.00", payments_today="120.00"), invoice("0100031", "120.00")]
+
+    row = decide(payment(12000, reference="INV-0100030"), invoices)
+
+    assert (row["status"], row["reason"], row["candidates"]) == (HELD, INVOICE_ALREADY_COLLECTED, ["0100030"])
+    assert "consumed by unposted receipts" in row["explanation"]
+
+
+def test_a_named_invoice_with_part_left_open_takes_only_that_part() -> None:
+    invoices = [invoice("0100030", "120.00", payments_today="100.00")]
+
+    row = decide(payment(12000, reference="INV-0100030"), invoices)
+
+    assert (row["status"], row["reason"]) == (HELD, AMOUNT_MISMATCH)
+    assert row["explanation"] == "amount 120.00 exceeds the 20.00 open on named invoice 0100030"
+
+
+@pytest.mark.parametrize("missing", [None, float("nan")])
+def test_a_missing_payments_today_counts_as_nothing_unposted(missing: object) -> None:
+    row = decide(payment(12000), [invoice("0100030", "120.00", payments_today=missing)])
+
+    assert allocated(row) == [("0100030", "120.00")]
+
+
+def test_a_second_payment_naming_the_invoice_the_first_took_is_held_already_collected() -> None:
+    first, second = payment(12000, id="PM1", reference="INV-0100030"), payment(12000, id="PM2", reference="INV-0100030")
+
+    rows = decide_all([first, second], [invoice("0100030", "120.00")])
+
+    assert allocated(rows[0]) == [("0100030", "120.00")]
+    assert (rows[1]["status"], rows[1]["reason"]) == (HELD, INVOICE_ALREADY_COLLECTED)
+    assert "consumed by unposted receipts" in rows[1]["explanation"]
+
+
+def test_payments_competing_for_one_invoice_are_decided_in_the_order_given() -> None:
+    early, late = payment(12000, id="PM1"), payment(12000, id="PM2")
+    invoices = [invoice("0100030", "120.00")]
+
+    forward, backward = decide_all([early, late], invoices), decide_all([late, early], invoices)
+
+    assert [(r["payment_id"], r["status"]) for r in forward] == [("PM1", MATCHED), ("PM2", HELD)]
+    assert [(r["payment_id"], r["status"]) for r in backward] == [("PM2", MATCHED), ("PM1", HELD)]
+
+
+def test_a_later_payment_matches_what_an_earlier_one_left_open() -> None:
+    invoices = [invoice("0100030", "100.00"), invoice("0100031", "50.00", due="2026-02-28")]
+    partly = payment(7000, id="PM1", metadata={"sage_invoice": "0100030"})
+
+    rows = decide_all([partly, payment(8000, id="PM2")], invoices)
+
+    assert allocated(rows[0]) == [("0100030", "70.00")]
+    assert (rows[1]["rule"], allocated(rows[1])) == (RULE_OLDEST_FIRST, [("0100030", "30.00"), ("0100031", "50.00")])
+
+
+def test_payments_of_other_customers_do_not_take_from_each_other() -> None:
+    invoices = [invoice("0100030", "120.00"), invoice("0100030", "120.00", customer="01-XYZ")]
+
+    rows = decide_all([payment(12000, id="PM1"), payment(12000, id="PM2", gocardless_customer="CU2")], invoices)
+
+    assert [r["status"] for r in rows] == [MATCHED, MATCHED]
+
+
+def test_float_payments_today_is_refused_on_both_paths() -> None:
+    invoices = [invoice("0100030", "120.00", payments_today=1.5)]
+    with pytest.raises(TypeError):
+        match_payments(payments_frame([payment(100)]), CUSTOMER_MAP, pd.DataFrame(invoices), GBP)
+    with pytest.raises(TypeError):
+        decide_for_customer(payment(100) | {"sage_customer": "01-ABF"}, invoices, GBP)
 
 
 # -- currencies ------------------------------------------------------------------------------------

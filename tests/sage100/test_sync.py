@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,13 +12,22 @@ import duckdb
 import pytest
 
 from ml_connector_dagster.sage100.model import InvoiceRecord, Stamp
-from ml_connector_dagster.sage100.sync import INVOICES, SyncWindow, sync_table
+from ml_connector_dagster.sage100.sync import INVOICES, SyncWindow, payments_today_above_balance, sync_table
 
 
-def inv(no: str, balance: str, stamp: datetime) -> InvoiceRecord:
+def inv(no: str, balance: str, stamp: datetime, payments_today: str = "0.00", typ: str = "IN") -> InvoiceRecord:
     s = Stamp.of(stamp)
     return InvoiceRecord(
-        "01", "ABF", no, "IN", date(2026, 10, 1), None, Decimal(balance), Decimal(0), s.DateUpdated, s.TimeUpdated
+        "01",
+        "ABF",
+        no,
+        typ,
+        date(2026, 10, 1),
+        None,
+        Decimal(balance),
+        Decimal(payments_today),
+        s.DateUpdated,
+        s.TimeUpdated,
     )
 
 
@@ -127,3 +136,33 @@ def test_a_table_from_an_older_layout_is_rebuilt_and_reloaded_in_full(connect) -
     assert agent.asked == [None] and result.rows_transferred == 1
     with connect() as conn:
         assert conn.execute("SELECT InvoiceNo, PaymentsToday FROM sage_ar_invoices").fetchall() == [("A", Decimal(0))]
+
+
+def test_rows_are_stamped_with_the_time_they_were_copied_in_utc(connect) -> None:
+    before = datetime.now(UTC).replace(tzinfo=None)
+
+    sync_table(ScriptedAgent([inv("1", "5.00", T0)]), connect, INVOICES)
+
+    after = datetime.now(UTC).replace(tzinfo=None)
+    with connect() as conn:
+        [(synced_at,)] = conn.execute("SELECT synced_at FROM sage_ar_invoices").fetchall()
+    assert before <= synced_at <= after
+
+
+def test_debit_items_with_more_unposted_receipts_than_balance_are_found_credits_are_not(connect) -> None:
+    records = [
+        inv("1", "100.00", T0, payments_today="150.00"),
+        inv("2", "100.00", T0, payments_today="100.00"),
+        inv("3", "-50.00", T0, payments_today="0.00", typ="CM"),
+        inv("4", "10.00", T0, payments_today="10.01", typ="FC"),
+    ]
+    sync_table(ScriptedAgent(records), connect, INVOICES)
+
+    with connect() as conn:
+        found = payments_today_above_balance(conn)
+
+    assert found.total == 2
+    assert found.sample == [
+        "01/ABF/1/IN: PaymentsToday 150.00 > Balance 100.00",
+        "01/ABF/4/FC: PaymentsToday 10.01 > Balance 10.00",
+    ]

@@ -20,21 +20,13 @@ from ml_connector_dagster.gocardless.webhooks import sign
 from ml_connector_dagster.httpserve import free_port, serve_in_thread
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start_gocardless_stand_in
 from ml_connector_dagster.sandbox.scenario import bundled
-from ml_connector_dagster.settings import Settings
+from ml_connector_dagster.settings import DEFAULT_EVENT_WHITELIST, Settings
 from ml_connector_dagster.store import Store
 
 from support.gocardless import FAST_RETRIES, NEW_SECRET, TOKEN
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "GoCardless-Version": "2015-07-06"}
-WHITELISTED_IN_SAMPLE = {
-    "payments.confirmed",
-    "payments.paid_out",
-    "payments.failed",
-    "payments.charged_back",
-    "payouts.paid",
-    "refunds.created",
-    "refunds.paid",
-}
+WHITELISTED_IN_SAMPLE = set(DEFAULT_EVENT_WHITELIST)  # what the receiver keeps by default
 
 
 def api(stand_in: GoCardlessStandIn, path: str, **params: Any) -> httpx.Response:

@@ -324,6 +324,49 @@ def test_a_store_at_version_1_gains_the_claim_columns_and_keeps_its_rows(store_u
 
     with store.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version FROM schema_version")).scalar_one()
-    assert version == SCHEMA_VERSION == 2
+    assert version == SCHEMA_VERSION == 3
     assert (store.ledger.get("PM1").status, store.ledger.get("PM1").amount_minor) == ("posting", 100)
     assert store.ledger.claim("PM1", "posting", "run-b", utcnow() + LATER)  # no lease: nobody is working on it
+
+
+def test_a_store_at_version_2_gains_posted_at_from_the_last_update_of_its_written_payments(store_url: str) -> None:
+    old = Store(store_url)
+    old.ledger.upsert("PM1", status="posted", sage_customer="01-ABF")
+    old.ledger.upsert("PM2", status="matched", sage_customer="01-ABF")
+    old.dispose()
+    engine = sa.create_engine(store_url)
+    with engine.begin() as conn:  # back to the version-2 ledger, as a store written by an older release
+        conn.exec_driver_sql("DROP INDEX ix_ledger_sage_customer")
+        conn.exec_driver_sql("ALTER TABLE ledger DROP COLUMN posted_at")
+        conn.exec_driver_sql("UPDATE schema_version SET version = 2")
+    engine.dispose()
+
+    store = Store(store_url)
+
+    posted, matched = store.ledger.entry("PM1"), store.ledger.entry("PM2")
+    assert (posted.posted_at, matched.posted_at) == (posted.updated_at, None)
+    with store.engine.connect() as conn:
+        indexes = {index["name"] for index in sa.inspect(conn).get_indexes("ledger")}
+    assert "ix_ledger_sage_customer" in indexes
+    store.dispose()
+
+
+def test_applied_lists_a_customers_unwritten_payments_and_those_written_since_a_time(any_store: Store) -> None:
+    now = utcnow()
+    rows = {
+        "PMMATCHED": {"status": "matched"},
+        "PMPOSTING": {"status": "posting", "request": {"lines": []}},
+        "PMNEW": {"status": "posted", "posted_at": now},
+        "PMOLD": {"status": "posted", "posted_at": now - LATER},
+        "PMBACK": {"status": "reversal_required", "posted_at": now},
+        "PMHELD": {"status": "held"},
+        "PMOTHER": {"status": "matched", "sage_customer": "01-XYZ"},
+    }
+    for pid, values in rows.items():
+        any_store.ledger.upsert(pid, **{"sage_customer": "01-ABF", "allocations": [], **values})
+
+    applied = any_store.ledger.applied(["01-ABF"], written_since=now - timedelta(minutes=1))
+
+    assert sorted(r.payment_id for r in applied) == ["PMBACK", "PMMATCHED", "PMNEW", "PMPOSTING"]
+    assert {r.payment_id: r.posted_at for r in applied}["PMNEW"] == now
+    assert sorted(r.payment_id for r in any_store.ledger.applied(["01-ABF"], None)) == ["PMMATCHED", "PMPOSTING"]
