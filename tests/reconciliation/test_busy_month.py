@@ -6,7 +6,8 @@ People key receipts in their own deposits (BRESLIN's 0100041 at step 2, CAPITAL'
 0100090), and run the Cash Receipts Journal update at steps 5 and 8. PM0002 and PM0003 both pay ABF's
 0100031 (450.00) and are confirmed at step 3, before any journal update. IVORY is inactive.
 
-What Sage does is asserted here; which reason a hold gets is the product's matching's business.
+What Sage does is asserted here, and what a person would predict the product to decide from the rules, counting
+what unposted receipts already took.
 """
 
 from __future__ import annotations
@@ -82,3 +83,23 @@ def test_an_inactive_customers_payment_is_posted_and_sages_warning_is_audited(bu
     [created] = busy_world.store.audit.list(subject="PM0007", action="cash_receipt.created")
     assert busy_world.store.ledger.get("PM0007").status == "posted"
     assert created.details["warnings"] == ["Customer 01-IVORY is inactive."]
+
+
+def test_each_hold_has_the_reason_a_person_would_predict_from_the_open_amounts(busy_world: World) -> None:
+    busy_world.play()
+
+    outcome = {p: (e.status, e.reason) for p in ("PM0003", "PM0004", "PM0005") if (e := busy_world.store.ledger.get(p))}
+    assert outcome == {
+        "PM0003": ("held", "invoice_already_collected"),  # 0100031 taken by PM0002, not yet posted
+        "PM0004": ("held", "amount_mismatch"),  # 300.00; 0100040 has 200.00 open (100.00 keyed before the month)
+        "PM0005": ("held", "amount_mismatch"),  # 250.00; CAPITAL's 0100051 paid by a person earlier that step
+    }
+
+
+def test_a_hold_audit_record_names_the_unposted_amounts_that_took_the_invoice(busy_world: World) -> None:
+    busy_world.play()
+
+    held = [r for r in busy_world.store.audit.list(subject="PM0003") if r.action == "payment.held"]
+    unposted = {u["invoice_no"]: u for u in held[0].details["unposted"]}
+    assert unposted["0100031"]["open_amount"] == "0.00"
+    assert [o["payment_id"] for o in unposted["0100031"]["ours"]] == ["PM0002"]
