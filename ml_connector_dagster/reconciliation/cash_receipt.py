@@ -172,9 +172,34 @@ class CashReceiptAttempt(ClaimedPayment):
             unposted = _unposted(invoices)
             if unposted:
                 details["unposted"] = unposted
+                details.update(self._entries(customer, unposted))
             return self._hold(decision.reason, decision.explanation, details)
         lines = [ReceiptLine(a["invoice_no"], a["invoice_type"], a["amount"]) for a in decision.allocations]
         return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
+
+    def _entries(self, customer: str, unposted: list[dict[str, Any]]) -> dict[str, Any]:
+        """Name the receipts in entry behind each invoice's PaymentsToday (GetUnpostedReceipts), in place in
+        `unposted`: `entries` per invoice. Only for the audit: if the agent cannot say (an agent older than the
+        operation, Sage unavailable), the decision stands and `entries_unavailable` says why."""
+        division, customer_no = customer.split("-", 1)
+        try:
+            lines = self.agent.get_unposted_receipts(division, customer_no)
+        except Exception as exc:  # noqa: BLE001 - naming the receipts is for the audit; never fails the posting
+            return {"entries_unavailable": _unavailable(exc)}
+        by_invoice: dict[tuple[str, str], list[dict[str, str]]] = {}
+        for line in lines:
+            by_invoice.setdefault((invoice_key(line.invoice_no), line.invoice_type), []).append(
+                {
+                    "deposit": line.deposit_no,
+                    "check_no": line.check_no,
+                    "date": line.deposit_date.isoformat() if line.deposit_date else "",
+                    "amount": str(line.amount_posted),
+                    "by": line.idempotency_key or "person",
+                }
+            )
+        for invoice in unposted:
+            invoice["entries"] = by_invoice.get((invoice_key(invoice["invoice_no"]), invoice["invoice_type"]), [])
+        return {}
 
     def _send(self, payment: PaymentRow, request: CashReceiptRequest, rule: str | None, why: str) -> PostingOutcome:
         asked = request_record(request)
@@ -243,7 +268,17 @@ def open_amount(invoice: InvoiceRecord) -> Decimal:
     return invoice.Balance - invoice.PaymentsToday
 
 
-def _unposted(invoices: Iterable[InvoiceRecord]) -> list[dict[str, str]]:
+def _unavailable(exc: Exception) -> str:
+    """Why the receipts in entry could not be named, in words an operator can act on."""
+    text = str(exc)
+    if "GetUnpostedReceipts" in text or "Unknown operation" in text:
+        return f"the agent does not offer GetUnpostedReceipts (an older agent; upgrade it): {text}"
+    if isinstance(exc, SageError):
+        return f"the agent could not list the unposted receipts: {text}"
+    return f"listing the unposted receipts failed: {type(exc).__name__}: {text}"
+
+
+def _unposted(invoices: Iterable[InvoiceRecord]) -> list[dict[str, Any]]:
     """The customer's invoices with a Balance that receipts entered but not posted reduce, as a hold shows them."""
     return [
         {
