@@ -111,6 +111,12 @@ COLUMNS: dict[str, set[str]] = {
         "AmountPosted",
     },
 }
+# Each read-only view of entry: the object whose columns it shares, and the key columns it adds.
+VIEWS: dict[str, tuple[str, set[str]]] = {
+    UNPOSTED_DEPOSITS: (DEPOSITS, set()),
+    UNPOSTED_HEADERS: (RECEIPTS, set()),
+    UNPOSTED_LINES: (LINES, {"DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$", "SequenceNo$"}),
+}
 TASKS = {"AR_Customer_ui", "AR_CashReceipts_ui"}
 BYREF = {"nGetValue": 1, "nGetNextDepositNo": 0, "nSelectNewBatch": 0}  # the by-reference argument's position
 DISPATCH_PROPERTYGET = 2
@@ -287,6 +293,10 @@ class FakeObject:
         return 1
 
     def _knows(self, field: str) -> bool:
+        """A read-only view knows the columns of what it shows (one table in Sage: renaming one renames both)."""
+        if self._name in VIEWS:
+            underlying, extra = VIEWS[self._name]
+            return field in self._sage.columns.get(underlying, set()) | extra
         known = self._sage.columns.get(self._name)
         return known is None or field in known
 
