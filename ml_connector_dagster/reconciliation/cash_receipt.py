@@ -58,6 +58,7 @@ class _Plan(NamedTuple):
     rule: str | None
     why: str
     home_amount: Decimal
+    changed: dict[str, Any] | None = None  # the evaluation's allocations and what reduced them, if they changed
 
 
 @dataclass(kw_only=True)
@@ -150,7 +151,7 @@ class CashReceiptAttempt(ClaimedPayment):
             reference=(payment.get("reference") or self.pid)[:30],
             lines=tuple(plan.lines),
         )
-        return self._send(payment, request, plan.rule, plan.why)
+        return self._send(payment, request, plan.rule, plan.why, plan.changed)
 
     def _plan(self, payment: PaymentRow, customer: str, invoices: list[InvoiceRecord]) -> _Plan | PostingOutcome:
         """The lines to write: the operator's, or the rules' decision on Sage's invoices as they are now."""
@@ -175,7 +176,22 @@ class CashReceiptAttempt(ClaimedPayment):
                 details.update(self._entries(customer, unposted))
             return self._hold(decision.reason, decision.explanation, details)
         lines = [ReceiptLine(a["invoice_no"], a["invoice_type"], a["amount"]) for a in decision.allocations]
-        return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
+        return _Plan(
+            lines, decision.rule, decision.explanation, decision.home_amount, self._changed(customer, invoices, lines)
+        )
+
+    def _changed(self, customer: str, invoices: list[InvoiceRecord], lines: list[ReceiptLine]) -> dict[str, Any] | None:
+        """When the re-check applies the payment otherwise than the evaluation did and unposted receipts reduce
+        one of the invoices either touches: the evaluation's allocations and those invoices, their receipts in
+        entry named (`entries`) as for a hold."""
+        decided = self.entry.allocations or []
+        if not decided or _applied(decided) == _applied(dataclasses.asdict(line) for line in lines):
+            return None
+        touched = {invoice_key(a["invoice_no"]) for a in decided} | {invoice_key(line.invoice_no) for line in lines}
+        unposted = [u for u in _unposted(invoices) if invoice_key(u["invoice_no"]) in touched]
+        if not unposted:
+            return None
+        return {"decided": decided, "unposted": unposted, **self._entries(customer, unposted)}
 
     def _entries(self, customer: str, unposted: list[dict[str, Any]]) -> dict[str, Any]:
         """Name the receipts in entry behind each invoice's PaymentsToday (GetUnpostedReceipts), in place in
@@ -201,7 +217,14 @@ class CashReceiptAttempt(ClaimedPayment):
             invoice["entries"] = by_invoice.get((invoice_key(invoice["invoice_no"]), invoice["invoice_type"]), [])
         return {}
 
-    def _send(self, payment: PaymentRow, request: CashReceiptRequest, rule: str | None, why: str) -> PostingOutcome:
+    def _send(
+        self,
+        payment: PaymentRow,
+        request: CashReceiptRequest,
+        rule: str | None,
+        why: str,
+        changed: dict[str, Any] | None = None,
+    ) -> PostingOutcome:
         asked = request_record(request)
         if not self.store.ledger.transition(self.pid, ["posting"], owner=self.owner, request=asked):
             return self._lost()
@@ -213,6 +236,7 @@ class CashReceiptAttempt(ClaimedPayment):
                 "operator_allocations": [dataclasses.asdict(a) for a in self.allocations]
                 if self.allocations is not None
                 else None,
+                **({"decision_changed": changed} if changed else {}),
             },
             actor=self.actor,
         )
@@ -266,6 +290,10 @@ class CashReceiptAttempt(ClaimedPayment):
 def open_amount(invoice: InvoiceRecord) -> Decimal:
     """What is still available on an invoice in Sage now: Balance less the receipts entered but not posted."""
     return invoice.Balance - invoice.PaymentsToday
+
+
+def _applied(allocations: Iterable[dict[str, Any]]) -> set[tuple[str, str, Decimal]]:
+    return {(invoice_key(a["invoice_no"]), a["invoice_type"], Decimal(str(a["amount"]))) for a in allocations}
 
 
 def _unavailable(exc: Exception) -> str:

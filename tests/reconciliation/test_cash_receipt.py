@@ -204,6 +204,38 @@ def test_an_older_agent_without_the_operation_leaves_the_hold_as_it_was(
     assert "GetUnpostedReceipts" in held.details["entries_unavailable"]
 
 
+def test_a_recheck_that_applies_the_payment_otherwise_names_the_receipts_in_entry_on_its_invoices(
+    stand_ins: SageStandIns, store: Store
+) -> None:
+    # what the evaluation decided on the warehouse copy (here simply another invoice than the re-check's)
+    decided = [{"invoice_no": "0100030", "invoice_type": "IN", "amount": "200.00"}]
+    store.ledger.upsert("PM1", status="matched", allocations=decided)
+    keyed = stand_ins.company.key_receipt("01", "ABF", "0100031", "IN", Decimal("100.00"), "4417", date(2026, 11, 24))
+
+    outcome = post(store, agent_client(stand_ins), payment("PM1", 20000, reference="INV-0100031"))
+
+    assert outcome.status == "posted" and lines(stand_ins, "PM1") == [("0100031", "200.00")]
+    [requested] = store.audit.list(subject="PM1", action="cash_receipt.requested")
+    changed = requested.details["decision_changed"]
+    assert changed["decided"] == decided
+    [invoice] = changed["unposted"]
+    assert (invoice["invoice_no"], invoice["open_amount"]) == ("0100031", "350.00")
+    assert invoice["entries"] == [
+        {"deposit": keyed.deposit_no, "check_no": "4417", "date": "2026-11-24", "amount": "100.00", "by": "person"}
+    ]
+
+
+def test_a_recheck_that_decides_as_the_evaluation_did_records_no_change(stand_ins: SageStandIns, store: Store) -> None:
+    decided = [{"invoice_no": "0100031", "invoice_type": "IN", "amount": "200.00"}]
+    store.ledger.upsert("PM1", status="matched", allocations=decided)
+    stand_ins.company.key_receipt("01", "ABF", "0100031", "IN", Decimal("100.00"), "4417", date(2026, 11, 24))
+
+    post(store, agent_client(stand_ins), payment("PM1", 20000, reference="INV-0100031"))
+
+    [requested] = store.audit.list(subject="PM1", action="cash_receipt.requested")
+    assert lines(stand_ins, "PM1") == [("0100031", "200.00")] and "decision_changed" not in requested.details
+
+
 def test_the_recheck_applies_a_payment_to_what_is_still_open(stand_ins: SageStandIns, store: Store) -> None:
     unposted(stand_ins, "0100031", "250.00")
 
