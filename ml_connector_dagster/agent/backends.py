@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..sage100.model import CashReceipt, CashReceiptRequest, Credentials, CustomerRecord, InvoiceRecord, Stamp
+from ..sage100.model import (
+    CashReceipt,
+    CashReceiptRequest,
+    Credentials,
+    CustomerRecord,
+    InvoiceRecord,
+    Stamp,
+    UnpostedReceiptLine,
+)
 from .boi import BOIBackend
 from .boi_names import BOINames
 
@@ -35,6 +43,10 @@ class Backend(Protocol):
     def get_open_invoices(
         self, credentials: Credentials, ar_division_no: str, customer_no: str
     ) -> list[InvoiceRecord]: ...
+
+    def get_unposted_receipts(
+        self, credentials: Credentials, ar_division_no: str, customer_no: str
+    ) -> list[UnpostedReceiptLine]: ...
 
     def create_cash_receipt(self, credentials: Credentials, request: CashReceiptRequest) -> CashReceipt: ...
 

@@ -42,6 +42,7 @@ from ..sage100.model import (
     InvoiceRecord,
     SageRuleError,
     Stamp,
+    UnpostedReceiptLine,
     receipt_id,
     repeat_of,
 )
@@ -49,7 +50,7 @@ from . import boi_com as com
 from . import boi_entry as entry
 from . import boi_recovery as recovery
 from .boi_entry import EntryOptions, OptionSettings
-from .boi_names import CUSTOMERS, INVOICES, BOINames, columns
+from .boi_names import CUSTOMERS, INVOICES, UNPOSTED_DEPOSITS, UNPOSTED_HEADERS, UNPOSTED_LINES, BOINames, columns
 from .ledger import AgentLedger, KeyLocks, OwnDeposit
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,66 @@ class BOIBackend:
                 raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
             rows = [r for r in self._invoices(s) if (r.ARDivisionNo, r.CustomerNo) == (ar_division_no, customer_no)]
         return sorted(rows, key=lambda r: (r.InvoiceDueDate or date.min, r.InvoiceDate or date.min, r.InvoiceNo))
+
+    def get_unposted_receipts(
+        self, credentials: Credentials, ar_division_no: str, customer_no: str
+    ) -> list[UnpostedReceiptLine]:
+        """The customer's receipt lines in entry (people's and ours), read from the header, detail and deposit
+        objects (whole: no index on the customer here). A receipt is ours when it sits in a deposit the agent
+        opened and its ledger holds it there (a reversal's negative receipt: its comment is `<key>-R`)."""
+        wanted = (ar_division_no, customer_no)
+        with self.session(credentials, self.names.receipts_task) as s:
+            customer = s.new(self.names.customer_svc)
+            s.check(customer, customer.nSetKeyValue(self.names.ar_division_no, ar_division_no), "nSetKeyValue")
+            s.check(customer, customer.nSetKeyValue(self.names.customer_no, customer_no), "nSetKeyValue")
+            if com.rc(customer.nFind()) != 1:
+                raise SageRuleError(FAULT_NO_KEY, f"Customer {ar_division_no}-{customer_no} does not exist.")
+            lines = [
+                r
+                for r in s.rows(s.new(self.names.unposted_detail_svc), columns(self.names, UNPOSTED_LINES))
+                if (com.text(r["ARDivisionNo"]), com.text(r["CustomerNo"])) == wanted
+            ]
+            if not lines:
+                return []
+            comments = {
+                (com.text(h["DepositNo"]), *com.key_of(h)): com.text(h["Comment"])
+                for h in s.rows(s.new(self.names.unposted_header_svc), columns(self.names, UNPOSTED_HEADERS))
+                if (com.text(h["ARDivisionNo"]), com.text(h["CustomerNo"])) == wanted
+            }
+            dates = {
+                com.text(d["DepositNo"]): com.sage_date(d["DepositDate"])
+                for d in s.rows(s.new(self.names.unposted_deposit_svc), columns(self.names, UNPOSTED_DEPOSITS))
+            }
+        found = [
+            UnpostedReceiptLine(
+                com.text(r["DepositNo"]),
+                com.text(r["CheckNo"]),
+                dates.get(com.text(r["DepositNo"])),
+                ar_division_no,
+                customer_no,
+                com.text(r["InvoiceNo"]),
+                com.text(r["InvoiceType"]) or "IN",
+                com.decimal(r["AmountPosted"]),
+                self._key_of_entry(com.text(r["DepositNo"]), com.key_of(r), comments),
+            )
+            for r in lines
+        ]
+        return sorted(found, key=lambda u: (u.deposit_date or date.min, u.deposit_no, u.check_no))
+
+    def _key_of_entry(
+        self, deposit_no: str, key: tuple[str, str, str], comments: dict[tuple[str, str, str, str], str]
+    ) -> str:
+        if self.ledger.deposit(deposit_no) is None:  # a person's deposit: never ours
+            return ""
+        ours = self.ledger.key_of_entry(deposit_no, *key)
+        if ours:
+            return ours
+        comment = comments.get((deposit_no, *key), "")
+        if comment.endswith("-R"):  # our reversal of a posted receipt, entered under the same check number
+            reversed_one = self.ledger.get(comment[:-2])
+            if reversed_one is not None and reversed_one[1].check_no == key[2]:
+                return comment[:-2]
+        return ""
 
     def _invoices(self, s: com.Session) -> list[InvoiceRecord]:
         rows = s.rows(s.new(self.names.open_invoice_svc), columns(self.names, INVOICES))

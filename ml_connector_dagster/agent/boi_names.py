@@ -42,6 +42,9 @@ class BOINames:
     receipts_bus: str = "AR_CashReceipts_bus"  # (unconfirmed) header; its lines are oLines
     history_svc: str = "AR_CashReceiptsHistory_svc"  # (unconfirmed) posted receipt lines
     payment_history_svc: str = "AR_TransactionPaymentHistory_svc"  # (unconfirmed) posted payments per invoice
+    unposted_deposit_svc: str = "AR_CashReceiptsDeposit_svc"  # (unconfirmed) deposits in entry, read only
+    unposted_header_svc: str = "AR_CashReceiptsHeader_svc"  # (unconfirmed) receipt headers in entry, read only
+    unposted_detail_svc: str = "AR_CashReceiptsDetail_svc"  # (unconfirmed) receipt lines in entry, read only
     # methods
     next_deposit_no_method: str = "nGetNextDepositNo"  # (unconfirmed) Sage's "Next Deposit Number", by reference
     select_batch_method: str = "nSelectBatch"  # (unconfirmed) with batch entry: an existing batch
@@ -263,7 +266,51 @@ PAYMENT_HISTORY = Use(
         Field("payment_reference_field", "PaymentReference"),
     ),
 )
-USES = (CUSTOMERS, INVOICES, OPTIONS, DEPOSITS, RECEIPTS, HISTORY, PAYMENT_HISTORY)
+# The receipts in entry, people's and ours, as GetUnpostedReceipts reads them (never written through these).
+UNPOSTED_DEPOSITS = Use(
+    "unposted_deposit_svc",
+    ("receipts_task",),
+    (
+        Field("deposit_no", "DepositNo"),
+        Field("deposit_date", "DepositDate"),
+    ),
+)
+UNPOSTED_HEADERS = Use(
+    "unposted_header_svc",
+    ("receipts_task",),
+    (
+        Field("deposit_no", "DepositNo"),
+        Field("ar_division_no", "ARDivisionNo"),
+        Field("customer_no", "CustomerNo"),
+        Field("check_no", "CheckNo"),
+        Field("comment_field", "Comment"),
+    ),
+)
+UNPOSTED_LINES = Use(
+    "unposted_detail_svc",
+    ("receipts_task",),
+    (
+        Field("deposit_no", "DepositNo"),
+        Field("ar_division_no", "ARDivisionNo"),
+        Field("customer_no", "CustomerNo"),
+        Field("check_no", "CheckNo"),
+        Field("line_invoice_no", "InvoiceNo"),
+        Field("line_invoice_type", "InvoiceType"),
+        Field("line_amount_posted", "AmountPosted"),
+    ),
+)
+USES = (
+    CUSTOMERS,
+    INVOICES,
+    OPTIONS,
+    DEPOSITS,
+    RECEIPTS,
+    HISTORY,
+    PAYMENT_HISTORY,
+    UNPOSTED_DEPOSITS,
+    UNPOSTED_HEADERS,
+    UNPOSTED_LINES,
+)
 
 
 def columns(names: BOINames, use: Use) -> dict[str, str]:

@@ -89,6 +89,16 @@ class AgentLedger:
             row = conn.execute("SELECT * FROM receipts WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else (row["status"], _receipt(row))
 
+    def key_of_entry(self, deposit_no: str, ar_division_no: str, customer_no: str, check_no: str) -> str:
+        """The idempotency key of the receipt the agent wrote at this place in entry; "" for one it did not."""
+        with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as conn:
+            row = conn.execute(
+                "SELECT idempotency_key FROM receipts WHERE deposit_no = ? AND ar_division_no = ? AND customer_no = ? "
+                "AND check_no = ? AND status != 'pending'",
+                (deposit_no, ar_division_no, customer_no, check_no),
+            ).fetchone()
+        return "" if row is None else str(row[0])
+
     def claim(self, request: CashReceiptRequest) -> str | None:
         """Record the intent before writing to Sage, atomically: the check number reserved for it, or None
         when the key already has a row (a receipt, or a claim of its own)."""

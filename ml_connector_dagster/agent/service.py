@@ -37,6 +37,7 @@ from ..sage100.model import (
     ReceiptLine,
     SageRuleError,
     Stamp,
+    UnpostedReceiptLine,
 )
 from .backends import Backend
 from .logons import LogonGuard, LogonPolicy
@@ -84,6 +85,7 @@ class AgentService:
                 "ListCustomers": self.list_customers,
                 "ListOpenInvoices": self.list_open_invoices,
                 "GetOpenInvoices": self.get_open_invoices,
+                "GetUnpostedReceipts": self.get_unposted_receipts,
                 "CreateCashReceipt": self.create_cash_receipt,
                 "FindCashReceipt": self.find_cash_receipt,
                 "ReverseCashReceipt": self.reverse_cash_receipt,
@@ -150,6 +152,16 @@ class AgentService:
             args.text("customerNo"),
         )
         return {"invoice": [_invoice(r) for r in rows]}
+
+    def get_unposted_receipts(self, args: Args) -> dict[str, Any]:
+        rows = self._as(
+            args,
+            credentials_of(args),
+            self.backend.get_unposted_receipts,
+            args.text("arDivisionNo"),
+            args.text("customerNo"),
+        )
+        return {"line": [_unposted(r) for r in rows]}
 
     def create_cash_receipt(self, args: Args) -> dict[str, Any]:
         credentials = credentials_of(args)
@@ -250,6 +262,20 @@ def _invoice(r: InvoiceRecord) -> dict[str, Any]:
         "PaymentsToday": r.PaymentsToday,
         "DateUpdated": r.DateUpdated,
         "TimeUpdated": r.TimeUpdated,
+    }
+
+
+def _unposted(r: UnpostedReceiptLine) -> dict[str, Any]:
+    return {
+        "depositNo": r.deposit_no,
+        "checkNo": r.check_no,
+        "depositDate": r.deposit_date,
+        "arDivisionNo": r.ar_division_no,
+        "customerNo": r.customer_no,
+        "invoiceNo": r.invoice_no,
+        "invoiceType": r.invoice_type,
+        "amountPosted": r.amount_posted,
+        "idempotencyKey": r.idempotency_key or None,
     }
 
 

@@ -58,6 +58,7 @@ class _Plan(NamedTuple):
     rule: str | None
     why: str
     home_amount: Decimal
+    changed: dict[str, Any] | None = None  # the evaluation's allocations and what reduced them, if they changed
 
 
 @dataclass(kw_only=True)
@@ -150,7 +151,7 @@ class CashReceiptAttempt(ClaimedPayment):
             reference=(payment.get("reference") or self.pid)[:30],
             lines=tuple(plan.lines),
         )
-        return self._send(payment, request, plan.rule, plan.why)
+        return self._send(payment, request, plan.rule, plan.why, plan.changed)
 
     def _plan(self, payment: PaymentRow, customer: str, invoices: list[InvoiceRecord]) -> _Plan | PostingOutcome:
         """The lines to write: the operator's, or the rules' decision on Sage's invoices as they are now."""
@@ -172,11 +173,58 @@ class CashReceiptAttempt(ClaimedPayment):
             unposted = _unposted(invoices)
             if unposted:
                 details["unposted"] = unposted
+                details.update(self._entries(customer, unposted))
             return self._hold(decision.reason, decision.explanation, details)
         lines = [ReceiptLine(a["invoice_no"], a["invoice_type"], a["amount"]) for a in decision.allocations]
-        return _Plan(lines, decision.rule, decision.explanation, decision.home_amount)
+        return _Plan(
+            lines, decision.rule, decision.explanation, decision.home_amount, self._changed(customer, invoices, lines)
+        )
 
-    def _send(self, payment: PaymentRow, request: CashReceiptRequest, rule: str | None, why: str) -> PostingOutcome:
+    def _changed(self, customer: str, invoices: list[InvoiceRecord], lines: list[ReceiptLine]) -> dict[str, Any] | None:
+        """When the re-check applies the payment otherwise than the evaluation did and unposted receipts reduce
+        one of the invoices either touches: the evaluation's allocations and those invoices, their receipts in
+        entry named (`entries`) as for a hold."""
+        decided = self.entry.allocations or []
+        if not decided or _applied(decided) == _applied(dataclasses.asdict(line) for line in lines):
+            return None
+        touched = {invoice_key(a["invoice_no"]) for a in decided} | {invoice_key(line.invoice_no) for line in lines}
+        unposted = [u for u in _unposted(invoices) if invoice_key(u["invoice_no"]) in touched]
+        if not unposted:
+            return None
+        return {"decided": decided, "unposted": unposted, **self._entries(customer, unposted)}
+
+    def _entries(self, customer: str, unposted: list[dict[str, Any]]) -> dict[str, Any]:
+        """Name the receipts in entry behind each invoice's PaymentsToday (GetUnpostedReceipts), in place in
+        `unposted`: `entries` per invoice. Only for the audit: if the agent cannot say (an agent older than the
+        operation, Sage unavailable), the decision stands and `entries_unavailable` says why."""
+        division, customer_no = customer.split("-", 1)
+        try:
+            lines = self.agent.get_unposted_receipts(division, customer_no)
+        except Exception as exc:  # noqa: BLE001 - naming the receipts is for the audit; never fails the posting
+            return {"entries_unavailable": _unavailable(exc)}
+        by_invoice: dict[tuple[str, str], list[dict[str, str]]] = {}
+        for line in lines:
+            by_invoice.setdefault((invoice_key(line.invoice_no), line.invoice_type), []).append(
+                {
+                    "deposit": line.deposit_no,
+                    "check_no": line.check_no,
+                    "date": line.deposit_date.isoformat() if line.deposit_date else "",
+                    "amount": str(line.amount_posted),
+                    "by": line.idempotency_key or "person",
+                }
+            )
+        for invoice in unposted:
+            invoice["entries"] = by_invoice.get((invoice_key(invoice["invoice_no"]), invoice["invoice_type"]), [])
+        return {}
+
+    def _send(
+        self,
+        payment: PaymentRow,
+        request: CashReceiptRequest,
+        rule: str | None,
+        why: str,
+        changed: dict[str, Any] | None = None,
+    ) -> PostingOutcome:
         asked = request_record(request)
         if not self.store.ledger.transition(self.pid, ["posting"], owner=self.owner, request=asked):
             return self._lost()
@@ -188,6 +236,7 @@ class CashReceiptAttempt(ClaimedPayment):
                 "operator_allocations": [dataclasses.asdict(a) for a in self.allocations]
                 if self.allocations is not None
                 else None,
+                **({"decision_changed": changed} if changed else {}),
             },
             actor=self.actor,
         )
@@ -243,7 +292,21 @@ def open_amount(invoice: InvoiceRecord) -> Decimal:
     return invoice.Balance - invoice.PaymentsToday
 
 
-def _unposted(invoices: Iterable[InvoiceRecord]) -> list[dict[str, str]]:
+def _applied(allocations: Iterable[dict[str, Any]]) -> set[tuple[str, str, Decimal]]:
+    return {(invoice_key(a["invoice_no"]), a["invoice_type"], Decimal(str(a["amount"]))) for a in allocations}
+
+
+def _unavailable(exc: Exception) -> str:
+    """Why the receipts in entry could not be named, in words an operator can act on."""
+    text = str(exc)
+    if "GetUnpostedReceipts" in text or "Unknown operation" in text:
+        return f"the agent does not offer GetUnpostedReceipts (an older agent; upgrade it): {text}"
+    if isinstance(exc, SageError):
+        return f"the agent could not list the unposted receipts: {text}"
+    return f"listing the unposted receipts failed: {type(exc).__name__}: {text}"
+
+
+def _unposted(invoices: Iterable[InvoiceRecord]) -> list[dict[str, Any]]:
     """The customer's invoices with a Balance that receipts entered but not posted reduce, as a hold shows them."""
     return [
         {

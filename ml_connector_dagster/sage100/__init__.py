@@ -21,7 +21,7 @@ from .errors import (
     SageUnavailable,
     SageWriteRejected,
 )
-from .model import CashReceipt, CashReceiptRequest, CustomerRecord, InvoiceRecord, ReceiptLine
+from .model import CashReceipt, CashReceiptRequest, CustomerRecord, InvoiceRecord, ReceiptLine, UnpostedReceiptLine
 
 __all__ = [
     "AgentClient",
@@ -48,4 +48,5 @@ __all__ = [
     "SageServerError",
     "SageUnavailable",
     "SageWriteRejected",
+    "UnpostedReceiptLine",
 ]

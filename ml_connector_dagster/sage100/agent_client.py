@@ -24,6 +24,7 @@ from .model import (
     InvoiceRecord,
     ReceiptLine,
     SageRuleError,
+    UnpostedReceiptLine,
     repeat_of,
 )
 
@@ -72,6 +73,13 @@ class AgentClient(SoapClient):
     def get_open_invoices(self, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         r = self._read("GetOpenInvoices", arDivisionNo=ar_division_no, customerNo=customer_no)
         return [_invoice(i) for i in _only_field(r, "invoice") or []]
+
+    def get_unposted_receipts(self, ar_division_no: str, customer_no: str) -> list[UnpostedReceiptLine]:
+        """The customer's receipt lines entered in Sage and not yet posted, people's and ours (ours carry their
+        idempotency key). An agent older than this operation answers with a fault, or its WSDL lacks it:
+        either comes out as a SageError."""
+        r = self._read("GetUnpostedReceipts", arDivisionNo=ar_division_no, customerNo=customer_no)
+        return [_unposted(line) for line in _only_field(r, "line") or []]
 
     def find_cash_receipt(self, idempotency_key: str) -> CashReceipt | None:
         receipt = _only_field(self._read("FindCashReceipt", idempotencyKey=idempotency_key), "receipt")
@@ -160,6 +168,20 @@ def _invoice(i: Any) -> InvoiceRecord:
         _decimal(i.PaymentsToday),
         i.DateUpdated,
         i.TimeUpdated,
+    )
+
+
+def _unposted(u: Any) -> UnpostedReceiptLine:
+    return UnpostedReceiptLine(
+        u.depositNo,
+        u.checkNo,
+        u.depositDate,
+        u.arDivisionNo,
+        u.customerNo,
+        u.invoiceNo,
+        u.invoiceType,
+        _decimal(u.amountPosted),
+        u.idempotencyKey or "",
     )
 
 

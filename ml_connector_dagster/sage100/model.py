@@ -299,6 +299,27 @@ class CashReceipt:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class UnpostedReceiptLine:
+    """One line of a cash receipt entered in Sage and not yet posted by the Cash Receipts Journal update: what
+    `PaymentsToday` of its invoice is made of. `idempotency_key` is the product's key (the GoCardless payment
+    id) when the receipt is the product's, empty for one a person keyed."""
+
+    deposit_no: str
+    check_no: str
+    deposit_date: date | None
+    ar_division_no: str
+    customer_no: str
+    invoice_no: str
+    invoice_type: str
+    amount_posted: Decimal
+    idempotency_key: str = ""
+
+    @property
+    def ours(self) -> bool:
+        return bool(self.idempotency_key)
+
+
 def repeat_of(existing: CashReceipt, request: CashReceiptRequest) -> CashReceipt:
     """What a create for a key that already holds `existing` answers: that receipt, if `request` asks for it.
 

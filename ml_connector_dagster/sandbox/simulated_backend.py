@@ -8,7 +8,15 @@ code on every call, and raises `SageRuleError` for whatever the company refuses.
 
 from __future__ import annotations
 
-from ..sage100.model import CashReceipt, CashReceiptRequest, Credentials, CustomerRecord, InvoiceRecord, Stamp
+from ..sage100.model import (
+    CashReceipt,
+    CashReceiptRequest,
+    Credentials,
+    CustomerRecord,
+    InvoiceRecord,
+    Stamp,
+    UnpostedReceiptLine,
+)
 from .sage_company import SageCompany
 
 __all__ = ["SimulatedBackend"]
@@ -41,6 +49,12 @@ class SimulatedBackend:
     def get_open_invoices(self, credentials: Credentials, ar_division_no: str, customer_no: str) -> list[InvoiceRecord]:
         self.company.authorise(credentials)
         return self.company.open_invoices_for(ar_division_no, customer_no)
+
+    def get_unposted_receipts(
+        self, credentials: Credentials, ar_division_no: str, customer_no: str
+    ) -> list[UnpostedReceiptLine]:
+        self.company.authorise(credentials)
+        return self.company.unposted_receipts_for(ar_division_no, customer_no)
 
     def create_cash_receipt(self, credentials: Credentials, request: CashReceiptRequest) -> CashReceipt:
         self.company.authorise(credentials)

@@ -185,6 +185,41 @@ def test_an_unknown_customer_is_not_found(backend: BOIBackend, sage: FakeSage, c
         backend.get_open_invoices(creds, "01", "NOPE")
 
 
+def test_unposted_receipts_are_read_from_entry_with_ours_known_by_the_ledger(
+    backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
+) -> None:
+    sage.key_deposit("00900", deposit_date="20261124")
+    sage.key_receipt("00900", "4417", "0100030", 200.0)
+    sage.key_receipt("00900", "PM1", "0100030", 1.0)  # a person's check number that looks like a key: still theirs
+    ours = backend.create_cash_receipt(creds, make_request("PM1", lines=(("0100031", "450.00"),)))
+
+    lines = backend.get_unposted_receipts(creds, "01", "ABF")
+
+    assert [
+        (u.deposit_no, u.check_no, u.deposit_date, u.invoice_no, u.invoice_type, u.amount_posted, u.idempotency_key)
+        for u in lines
+    ] == [
+        ("00900", "4417", date(2026, 11, 24), "0100030", "IN", Decimal("200.00"), ""),
+        ("00900", "PM1", date(2026, 11, 24), "0100030", "IN", Decimal("1.00"), ""),
+        (ours.deposit_no, ours.check_no, TODAY, "0100031", "IN", Decimal("450.00"), "PM1"),
+    ]
+    read = {o for o, m, _ in sage.calls if m == "nMoveFirst"}
+    assert {"AR_CashReceiptsHeader_svc", "AR_CashReceiptsDetail_svc", "AR_CashReceiptsDeposit_svc"} <= read
+
+    sage.update_journal()
+
+    assert backend.get_unposted_receipts(creds, "01", "ABF") == []
+
+
+def test_unposted_receipts_of_an_unknown_customer_are_not_found(
+    backend: BOIBackend, sage: FakeSage, creds: Credentials
+) -> None:
+    sage.answers[("AR_Customer_svc", "nFind")] = 0
+
+    with pytest.raises(SageRuleError, match=re.escape("Customer 01-NOPE does not exist.")):
+        backend.get_unposted_receipts(creds, "01", "NOPE")
+
+
 def test_reversing_an_unposted_receipt_deletes_the_entry(
     backend: BOIBackend, sage: FakeSage, creds: Credentials, make_request: MakeRequest
 ) -> None:

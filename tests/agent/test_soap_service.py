@@ -22,6 +22,14 @@ def test_the_wsdl_is_served_with_the_address_it_was_fetched_from(agent_server: S
     assert response.status_code == 200 and address == f"{agent_server.url}/agent"
 
 
+def test_unposted_receipts_without_a_customer_is_a_client_fault_naming_it(agent_server: ServerHandle) -> None:
+    body = f"<a:GetUnpostedReceipts>{logon()}<a:arDivisionNo>01</a:arDivisionNo></a:GetUnpostedReceipts>"
+
+    response = post(agent_server, envelope(body))
+
+    assert response.status_code == 400 and "customerNo" in response.text
+
+
 def test_a_sage_error_is_a_soap_fault_with_masfault_detail(agent_server: ServerHandle) -> None:
     customer = "<a:arDivisionNo>01</a:arDivisionNo><a:customerNo>NOPE</a:customerNo>"
     body = f"<a:GetOpenInvoices>{logon()}{customer}</a:GetOpenInvoices>"

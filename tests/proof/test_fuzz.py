@@ -602,6 +602,7 @@ agent_reads = st.sampled_from(
     [
         ("FindCashReceipt", {"idempotencyKey": "PMFUZZ"}),
         ("GetOpenInvoices", {"arDivisionNo": "01", "customerNo": "B000000"}),
+        ("GetUnpostedReceipts", {"arDivisionNo": "01", "customerNo": "B000000"}),
         ("ListOpenInvoices", {"updatedSince": "2026-11-01T00:00:00", "pageToken": "eyJ4Ijp9"}),
         ("ListCustomers", {"updatedSince": "2026-11-01T00:00:00"}),
         ("ReverseCashReceipt", {"idempotencyKey": "PMFUZZ", "reason": "fuzz"}),

@@ -324,3 +324,34 @@ def test_a_receipt_sage_warned_about_is_posted_and_the_warning_is_in_the_audit_t
     [created] = wb.store.audit.list(subject=pid, action="cash_receipt.created")
     assert wb.store.ledger.get(pid).status == "posted"
     assert created.details["warnings"] == ["Customer 01-B000000 is inactive."]
+
+
+def test_a_receipt_a_person_keys_between_evaluation_and_posting_is_named_in_the_holds_audit_record(
+    make_write_back,
+) -> None:
+    wb: WriteBack = make_write_back(payments=1)
+    [pid] = wb.ids(1)
+    company = wb.stack.sage.company
+    [invoice] = [i for i in company.open_invoices_for("01", "B000000") if i.InvoiceNo.endswith("0000001")]
+    keyed = company.key_receipt(
+        "01", "B000000", invoice.InvoiceNo, invoice.InvoiceType, invoice.Balance, "CHK7781", utcnow().date()
+    )
+
+    wb.post()
+
+    entry = wb.store.ledger.get(pid)
+    assert entry.status == "held" and wb.receipts(pid) == []
+    [held] = wb.store.audit.list(subject=pid, action="payment.held")
+    [consumed] = [u for u in held.details["unposted"] if u["invoice_no"] == invoice.InvoiceNo]
+    assert consumed["open_amount"] == "0.00"
+    assert consumed["entries"] == [
+        {
+            "deposit": keyed.deposit_no,
+            "check_no": "CHK7781",
+            "date": utcnow().date().isoformat(),
+            "amount": str(invoice.Balance),
+            "by": "person",
+        }
+    ]
+    [item] = wb.store.review.open_for(pid)
+    assert item.details["unposted"] == held.details["unposted"]

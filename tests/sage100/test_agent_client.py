@@ -116,6 +116,33 @@ def test_get_open_invoices_gives_the_customers_current_rows_including_collected_
 def test_an_unknown_customer_is_not_found(agent: AgentClient) -> None:
     with pytest.raises(SageNotFound):
         agent.get_open_invoices("01", "NOPE")
+    with pytest.raises(SageNotFound):
+        agent.get_unposted_receipts("01", "NOPE")
+
+
+def test_unposted_receipts_name_a_persons_and_the_products_until_the_journal_update(
+    agent: AgentClient, stand_ins: SageStandIns
+) -> None:
+    assert agent.get_unposted_receipts("01", "ABF") == []
+    keyed = stand_ins.company.key_receipt("01", "ABF", "0100030", "IN", Decimal("200.00"), "4417", date(2026, 11, 24))
+    ours = agent.create_cash_receipt(cash_receipt_request("PM0001"))
+
+    lines = agent.get_unposted_receipts("01", "ABF")
+
+    assert [
+        (u.deposit_no, u.check_no, u.deposit_date, u.invoice_no, u.invoice_type, u.amount_posted, u.idempotency_key)
+        for u in lines
+    ] == [
+        (keyed.deposit_no, "4417", date(2026, 11, 24), "0100030", "IN", Decimal("200.00"), ""),
+        (ours.deposit_no, ours.check_no, date(2026, 11, 25), "0100031", "IN", Decimal("450.00"), "PM0001"),
+    ]
+    assert [u.ours for u in lines] == [False, True]
+    assert all(isinstance(u.amount_posted, Decimal) for u in lines)
+    assert agent.get_unposted_receipts("01", "CAPITAL") == []
+
+    stand_ins.company.post_cash_receipts_journal()
+
+    assert agent.get_unposted_receipts("01", "ABF") == []
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,10 @@ RECEIPTS = "AR_CashReceipts_bus"
 DEPOSITS = "AR_CashReceiptsDeposit_bus"
 HISTORY = "AR_CashReceiptsHistory_svc"
 PAYMENT_HISTORY = "AR_TransactionPaymentHistory_svc"
+# Read-only views of what is in entry (GetUnpostedReceipts): the deposits, headers and lines written above.
+UNPOSTED_DEPOSITS = "AR_CashReceiptsDeposit_svc"
+UNPOSTED_HEADERS = "AR_CashReceiptsHeader_svc"
+UNPOSTED_LINES = "AR_CashReceiptsDetail_svc"
 LINES = "lines"  # the receipt's oLines
 # Sage's names as this fake installation has them.
 COLUMNS: dict[str, set[str]] = {
@@ -94,6 +98,24 @@ COLUMNS: dict[str, set[str]] = {
         "CashAmountApplied",
     },
     PAYMENT_HISTORY: {"ARDivisionNo$", "CustomerNo$", "InvoiceNo$", "CheckNo$", "PaymentReference$", "TransactionAmt"},
+    UNPOSTED_DEPOSITS: {"DepositNo$", "BankCode$", "DepositDate$", "DepositDesc$", "CashDepositAmt", "BatchNo$"},
+    UNPOSTED_HEADERS: {"DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$", "PostingAmt", "Comment$", "BatchNo$"},
+    UNPOSTED_LINES: {
+        "DepositNo$",
+        "ARDivisionNo$",
+        "CustomerNo$",
+        "CheckNo$",
+        "SequenceNo$",
+        "InvoiceNo$",
+        "InvoiceType$",
+        "AmountPosted",
+    },
+}
+# Each read-only view of entry: the object whose columns it shares, and the key columns it adds.
+VIEWS: dict[str, tuple[str, set[str]]] = {
+    UNPOSTED_DEPOSITS: (DEPOSITS, set()),
+    UNPOSTED_HEADERS: (RECEIPTS, set()),
+    UNPOSTED_LINES: (LINES, {"DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$", "SequenceNo$"}),
 }
 TASKS = {"AR_Customer_ui", "AR_CashReceipts_ui"}
 BYREF = {"nGetValue": 1, "nGetNextDepositNo": 0, "nSelectNewBatch": 0}  # the by-reference argument's position
@@ -164,6 +186,20 @@ class FakeObject:
 
     @property
     def _rows(self) -> list[dict[str, Any]]:
+        if self._name == UNPOSTED_DEPOSITS:
+            return self._sage.tables.setdefault(DEPOSITS, [])
+        if self._name == UNPOSTED_HEADERS:
+            return self._sage.tables.setdefault(RECEIPTS, [])
+        if self._name == UNPOSTED_LINES:
+            return [
+                {
+                    **{k: header[k] for k in ("DepositNo$", "ARDivisionNo$", "CustomerNo$", "CheckNo$")},
+                    "SequenceNo$": f"{sequence:06d}",
+                    **line,
+                }
+                for header in self._sage.tables.get(RECEIPTS, [])
+                for sequence, line in enumerate(header.get("lines", []), start=1)
+            ]
         return self._sage.tables.setdefault(self._name, [])
 
     def __getattr__(self, method: str) -> Any:
@@ -257,6 +293,10 @@ class FakeObject:
         return 1
 
     def _knows(self, field: str) -> bool:
+        """A read-only view knows the columns of what it shows (one table in Sage: renaming one renames both)."""
+        if self._name in VIEWS:
+            underlying, extra = VIEWS[self._name]
+            return field in self._sage.columns.get(underlying, set()) | extra
         known = self._sage.columns.get(self._name)
         return known is None or field in known
 
@@ -372,6 +412,22 @@ class FakeSage:
                 "CashDepositAmt": 0.0,
             }
         )
+
+    def key_receipt(
+        self, deposit_no: str, check_no: str, invoice_no: str, amount: float, customer: tuple[str, str] = ("01", "ABF")
+    ) -> None:
+        """A person keys a receipt for one invoice into their deposit (opened first with `key_deposit`)."""
+        receipt = {
+            "DepositNo$": deposit_no,
+            "ARDivisionNo$": customer[0],
+            "CustomerNo$": customer[1],
+            "CheckNo$": check_no,
+            "PostingAmt": amount,
+            "Comment$": "",
+            "lines": [{"InvoiceNo$": invoice_no, "InvoiceType$": "IN", "AmountPosted": amount}],
+        }
+        self.tables.setdefault(RECEIPTS, []).append(receipt)
+        self.apply(receipt, 1)
 
     def update_journal(self) -> None:
         """Sage's Cash Receipts Journal update: every unposted receipt line moves into both history tables.

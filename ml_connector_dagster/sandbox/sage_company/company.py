@@ -32,6 +32,7 @@ from ...sage100.model import (
     InvoiceRecord,
     SageRuleError,
     Stamp,
+    UnpostedReceiptLine,
 )
 from ..scenario import Scenario
 from . import customers, people, receipts
@@ -260,6 +261,12 @@ class SageCompany:
     def find_cash_receipt(self, idempotency_key: str) -> CashReceipt | None:
         with self._read() as conn:
             return receipts.find(conn, idempotency_key)
+
+    def unposted_receipts_for(self, ar_division_no: str, customer_no: str) -> list[UnpostedReceiptLine]:
+        """The customer's receipt lines entered and not yet posted (people's and the product's, the latter with
+        their idempotency key): what the invoices' PaymentsToday is made of."""
+        with self._read() as conn:
+            return receipts.unposted_for(conn, ar_division_no, customer_no)
 
     def create_cash_receipt(self, request: CashReceiptRequest) -> CashReceipt:
         """Enter a cash receipt in a deposit of the product's own, or return the one already written for this

@@ -23,6 +23,7 @@ from ...sage100.model import (
     CashReceiptRequest,
     ReceiptLine,
     SageRuleError,
+    UnpostedReceiptLine,
     lines_from_json,
     lines_to_json,
     receipt_id,
@@ -30,7 +31,7 @@ from ...sage100.model import (
 )
 from .checks import check_request
 from .deposits import PRODUCT, delete_entry, deposit_of, enter
-from .rows import CompanyOptions, take_counter
+from .rows import CompanyOptions, customer_row, from_sage_date, take_counter
 
 NEXT_CHECK_NO = "next_check_no"  # the product's check numbers, GC + 8 digits
 
@@ -156,3 +157,36 @@ def _remember(conn: sqlite3.Connection, receipt: CashReceipt) -> None:
             json.dumps(list(receipt.warnings)),
         ),
     )
+
+
+def unposted_for(conn: sqlite3.Connection, div: str, cust: str) -> list[UnpostedReceiptLine]:
+    """The customer's receipt lines in entry (not posted yet), oldest deposit first. A receipt is the product's
+    when it sits in a deposit the product opened and ML_Idempotency holds it (its key is then given)."""
+    if customer_row(conn, div, cust) is None:
+        raise SageRuleError(FAULT_NO_KEY, f"Customer {div}-{cust} does not exist.")
+    rows = conn.execute(
+        "SELECT d.DepositNo, d.CheckNo, p.DepositDate, d.InvoiceNo, d.InvoiceType, d.AmountPosted, "
+        "  CASE WHEN o.Owner = ? THEN COALESCE(("
+        "    SELECT i.IdempotencyKey FROM ML_Idempotency i WHERE i.ARDivisionNo = d.ARDivisionNo "
+        "    AND i.CustomerNo = d.CustomerNo AND i.CheckNo = d.CheckNo "
+        "    AND (i.DepositNo = d.DepositNo OR i.ReversalDepositNo = d.DepositNo)), '') ELSE '' END AS IdempotencyKey "
+        "FROM AR_CashReceiptsDetail d JOIN AR_CashReceiptsDeposit p USING (DepositNo) "
+        "LEFT JOIN ML_DepositOwner o USING (DepositNo) "
+        "WHERE d.ARDivisionNo = ? AND d.CustomerNo = ? "
+        "ORDER BY p.DepositDate, d.DepositNo, d.CheckNo, d.SequenceNo",
+        (PRODUCT, div, cust),
+    ).fetchall()
+    return [
+        UnpostedReceiptLine(
+            str(r["DepositNo"]),
+            str(r["CheckNo"]),
+            from_sage_date(str(r["DepositDate"])),
+            div,
+            cust,
+            str(r["InvoiceNo"]),
+            str(r["InvoiceType"]),
+            Decimal(str(r["AmountPosted"])),
+            str(r["IdempotencyKey"]),
+        )
+        for r in rows
+    ]
