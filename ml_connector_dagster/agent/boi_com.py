@@ -1,7 +1,7 @@
 """Talking to Sage's BOI over COM: the session's objects, return codes and warnings, reading every record,
 by-reference arguments in both forms pywin32 presents them, nEOF as a property, and Sage's field formats, for
-the BOI backend (agent/boi.py, boi_entry.py, boi_recovery.py) and the doctor (agent/doctor.py). Nothing here
-knows about cash receipts or the ledger.
+the BOI backend (agent/boi.py, boi_entry.py, boi_recovery.py) and the doctor (agent/doctor.py, doctor_entry.py,
+doctor_report.py). Nothing here knows about cash receipts or the ledger.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`ml-connector agent doctor`: the check a customer runs on the Sage server before going live (agent/doctor.py).
+"""`ml-connector agent doctor`: the check a customer runs on the Sage server before going live (agent/doctor.py;
+the rehearsal in agent/doctor_rehearsal.py).
 
 Read-only by default; `--rehearse` also writes a real deposit and receipt and removes them again, only on a
 company named in `--allow-company`. One line per check, PASS/FAIL/SKIP with what to change; exits 1 if any
@@ -25,7 +26,9 @@ import click
 from ..agent import boi_com
 from ..agent.backends import Backend, BOIBackend
 from ..agent.boi_entry import OptionSettings
-from ..agent.doctor import FAIL, SKIP, Check, Doctor, Probe, failed, rehearse
+from ..agent.doctor import Doctor
+from ..agent.doctor_rehearsal import rehearse
+from ..agent.doctor_report import FAIL, SKIP, Check, Probe, failed
 from ..agent.ledger import AgentLedger
 from ..sage100.model import Credentials, money
 from ..secrets import MASK

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date
 
 from ml_connector_dagster.agent import BOIBackend, BOINames
-from ml_connector_dagster.agent.doctor import Doctor, Probe
+from ml_connector_dagster.agent.doctor import Doctor
+from ml_connector_dagster.agent.doctor_report import Probe
 from ml_connector_dagster.sage100.model import Credentials
 
 from support.boi_fake import HOME, RECEIPTS, TODAY, FakeSage, FakeVariant
