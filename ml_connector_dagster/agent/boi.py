@@ -43,7 +43,7 @@ from ..sage100.model import (
     SageRuleError,
     Stamp,
     UnpostedReceiptLine,
-    receipt_id,
+    entered_receipt,
     repeat_of,
 )
 from . import boi_com as com
@@ -305,21 +305,7 @@ class BOIBackend:
         except SageRuleError:
             self.ledger.abandon(request.idempotency_key)
             raise
-        receipt = CashReceipt(
-            request.idempotency_key,
-            receipt_id(request.bank_code, deposit.deposit_no, request.ar_division_no, request.customer_no, check_no),
-            deposit.deposit_no,
-            check_no,
-            request.bank_code,
-            request.deposit_date,
-            request.ar_division_no,
-            request.customer_no,
-            request.amount,
-            request.reference,
-            "entered",
-            request.lines,
-            created=True,
-        )
+        receipt = entered_receipt(request, deposit.deposit_no, check_no)
         self.ledger.complete(receipt)
         if options.require_deposit_amount:
             self._add_to_deposit_amount(s, deposit, request.amount)

@@ -361,6 +361,28 @@ def receipt_id(bank_code: str, deposit_no: str, ar_division_no: str, customer_no
     return f"{bank_code}-{deposit_no}-{ar_division_no}-{customer_no}-{check_no}"
 
 
+def entered_receipt(
+    request: CashReceiptRequest, deposit_no: str, check_no: str, warnings: tuple[str, ...] = ()
+) -> CashReceipt:
+    """The receipt a backend has just entered for `request` in deposit `deposit_no` under `check_no`."""
+    return CashReceipt(
+        request.idempotency_key,
+        receipt_id(request.bank_code, deposit_no, request.ar_division_no, request.customer_no, check_no),
+        deposit_no,
+        check_no,
+        request.bank_code,
+        request.deposit_date,
+        request.ar_division_no,
+        request.customer_no,
+        request.amount,
+        request.reference,
+        "entered",
+        request.lines,
+        created=True,
+        warnings=warnings,
+    )
+
+
 def lines_to_json(lines: tuple[ReceiptLine, ...]) -> str:
     """Receipt lines as stored beside an idempotency key (amounts as strings: exact)."""
     return json.dumps(

@@ -24,9 +24,9 @@ from ...sage100.model import (
     ReceiptLine,
     SageRuleError,
     UnpostedReceiptLine,
+    entered_receipt,
     lines_from_json,
     lines_to_json,
-    receipt_id,
     repeat_of,
 )
 from .checks import check_request
@@ -71,22 +71,7 @@ def create(
     warnings = check_request(conn, request, bank_code)
     deposit_no, batch_no = deposit_of(conn, PRODUCT, request.bank_code, request.deposit_date, options)
     check_no = f"GC{take_counter(conn, NEXT_CHECK_NO):08d}"
-    receipt = CashReceipt(
-        request.idempotency_key,
-        receipt_id(request.bank_code, deposit_no, request.ar_division_no, request.customer_no, check_no),
-        deposit_no,
-        check_no,
-        request.bank_code,
-        request.deposit_date,
-        request.ar_division_no,
-        request.customer_no,
-        request.amount,
-        request.reference,
-        "entered",
-        request.lines,
-        created=True,
-        warnings=warnings,
-    )
+    receipt = entered_receipt(request, deposit_no, check_no, warnings)
     enter(
         conn,
         deposit_no,
