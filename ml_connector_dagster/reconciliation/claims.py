@@ -23,7 +23,7 @@ from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.ledger import Ledger, LedgerEntry
 from ..store.utc import utcnow
-from .evaluate import reversal_details
+from .outcomes import reversal_details
 from .posting import Allocation, AllocationError, PaymentRow, PostingOutcome
 
 log = logging.getLogger(__name__)
