@@ -249,18 +249,15 @@ def _steps(payments: pd.DataFrame, settings: ReconciliationSettings) -> pd.DataF
 
 
 def _awaiting_fx(payments: pd.DataFrame, settings: ReconciliationSettings) -> pd.Series:
-    """Payments in another currency, with no company rate, whose converted home amount GoCardless will still
-    give: it pays them out in the home currency (fx_currency) and has not said the amount yet, or has not
-    paid them out yet. One paid out in its own (or a third) currency never gets one: currency_unsupported."""
+    """Payments in another currency, with no company rate, whose home amount GoCardless will still give: it
+    pays them out in the home currency (`fx.fx_currency`, present from the start when a payment will be
+    converted) and has not said the converted amount yet. One paid out in its own (or a third) currency never
+    gets one: currency_unsupported."""
     home = settings.home_currency.upper()
     currency = payments["currency"].astype("string").str.upper()
     rated = {c for c in currency.dropna().unique() if money.fx_rate(settings.fx_rates, str(c)) is not None}
-    fx_currency = payments["fx_currency"].astype("string").str.upper()
-    into_home = (fx_currency == home).fillna(False)
-    not_paid_out = fx_currency.isna() & (payments["status"] != "paid_out")
-    return (
-        (currency != home) & ~currency.isin(rated) & payments["fx_amount"].isna() & (into_home | not_paid_out)
-    ).astype(bool)
+    into_home = (payments["fx_currency"].astype("string").str.upper() == home).fillna(False)
+    return ((currency != home) & ~currency.isin(rated) & payments["fx_amount"].isna() & into_home).astype(bool)
 
 
 def _decide(
