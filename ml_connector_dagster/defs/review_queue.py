@@ -23,6 +23,10 @@ FOLLOWS_DECISIONS = (
 )
 
 
+#: Most rows kept in one materialization's table (the oldest first; `ml-connector review list` shows all).
+TABLE_ROWS = 1000
+
+
 def queue_metadata(store: Store) -> dict[str, Any]:
     """The open items as a Dagster table (with its column schema and row count) and a Markdown preview."""
     rows = queue.open_items(store)
@@ -33,7 +37,7 @@ def queue_metadata(store: Store) -> dict[str, Any]:
     for r in rows:
         by_kind[r.kind] = by_kind.get(r.kind, 0) + 1
     return {
-        "open_items": dg.MetadataValue.table([dg.TableRecord(r.as_dict()) for r in rows], schema=schema),
+        "open_items": dg.MetadataValue.table([dg.TableRecord(r.as_dict()) for r in rows[:TABLE_ROWS]], schema=schema),
         "preview": dg.MetadataValue.md(queue.markdown(rows)),
         "by_kind": dg.MetadataValue.json(by_kind),
         "dagster/column_schema": schema,

@@ -183,7 +183,9 @@ def test_the_dismiss_job_does_the_same_from_the_dagster_ui(world: World) -> None
     result = job.execute_in_process(
         instance=world.driver.instance,
         run_config={
-            "ops": {"review_dismiss_op": {"config": {"item_id": item, "note": "USD mandate closed", "operator": "erin"}}}
+            "ops": {
+                "review_dismiss_op": {"config": {"item_id": item, "note": "USD mandate closed", "operator": "erin"}}
+            }
         },
     )
 
