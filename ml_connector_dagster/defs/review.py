@@ -77,7 +77,11 @@ def _finish(context: dg.OpExecutionContext, store: OperationalStore, given: str,
     except (review_actions.ReviewActionError, AllocationError) as exc:
         raise _mistake(str(exc)) from None
     except SettingsError as exc:
-        raise dg.Failure(description=f"The connector's settings: {exc}", allow_retries=False) from None
+        raise dg.Failure(
+            description=f"{exc}\nNothing was done: set them for the code location (`ml-connector config check` "
+            "checks them), then launch the job again.",
+            allow_retries=False,
+        ) from None
     except (SageError, GoCardlessError) as exc:
         raise dg.Failure(
             description=f"{exc.__class__.__name__}: {exc}. Nothing more was done; launch the job again once "

@@ -262,3 +262,19 @@ def test_every_review_job_declares_no_retries_and_describes_every_config_field()
         fields = node.definition.config_schema.as_field().config_type.fields
         assert "operator" in fields and fields["operator"].is_required, name
         assert all(field.description for field in fields.values()), name
+
+
+def test_a_job_without_the_settings_it_needs_fails_saying_which_to_set(
+    store: Store, retrying_instance: dg.DagsterInstance
+) -> None:
+    item = store.review.open_item("PM0002", "reversal_required", "refund", {"payment_id": "PM0002", "cause": "refund"})
+
+    result = defs.resolve_job_def("review_reverse").execute_in_process(
+        instance=retrying_instance,
+        raise_on_error=False,
+        run_config={"ops": {"review_reverse_op": {"config": {"item_id": item, "operator": "erin"}}}},
+    )
+
+    message = failure_of(result)
+    assert message.startswith("invalid settings:") and "ML_CONNECTOR_SAGE_AGENT_WSDL: not set" in message
+    assert store.review.get(item).status == "open"
