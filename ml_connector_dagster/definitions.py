@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .defs import gocardless, operations, reconciliation, resources, review, sage100, write_back
+from .defs import gocardless, operations, reconciliation, resources, review, review_queue, sage100, write_back
 
 defs = dg.Definitions.merge(
     resources.defs,
@@ -11,5 +11,6 @@ defs = dg.Definitions.merge(
     reconciliation.defs,
     write_back.defs,
     review.defs,
+    review_queue.defs,
     operations.defs,
 )

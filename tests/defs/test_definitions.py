@@ -73,6 +73,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "reconciliation/customer_map",
             "reconciliation/payment_matches",
             "reconciliation/payouts",
+            "reconciliation/review_queue",
             "sage100/ar_invoices",
             "sage100/customers",
         ],
@@ -94,8 +95,14 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "review_apply",
             "review_dismiss",
             "review_retry",
+            "review_reverse",
         ],
-        "sensors": ["gocardless_inbox_sensor", "post_when_matched", "run_queue_watchdog"],
+        "sensors": [
+            "default_automation_condition_sensor",  # reconciliation/review_queue follows decisions
+            "gocardless_inbox_sensor",
+            "post_when_matched",
+            "run_queue_watchdog",
+        ],
         "schedules": ["gocardless_events_sweep", "post_cash_receipts_retry", "sage100_poll"],
         "resources": ["connector_settings", "gocardless", "sage_agent", "sage_ebusiness", "store", "warehouse"],
     }
