@@ -117,7 +117,11 @@ def evaluate_payments(
     changes = _changes(conn, looked_at)
     payments = changed_payments(conn, payment_ids, also=list(changes))
     if not payments.empty:
-        _evaluate(conn, store, settings, actor, _with_state(store, payments, changes), summary)
+        done = _evaluate(conn, store, settings, actor, _with_state(store, payments, changes), summary)
+        freed = _freed(conn, store, done)
+        if freed:  # invoices our own payments had taken are open again: their customers' held payments
+            again = changed_payments(conn, list(freed))
+            _evaluate(conn, store, settings, actor, _with_state(store, again, freed), summary)
     if looked_at is not None:  # after the decisions are stored: a run that dies here looks again next time
         heal.remember(conn, looked_at)
     return summary
@@ -163,7 +167,8 @@ def _evaluate(
     actor: str,
     payments: pd.DataFrame,
     summary: EvaluationSummary,
-) -> None:
+) -> pd.DataFrame:
+    """Decide the payments, store the outcomes, add them to `summary`; return the payments evaluated."""
     steps = _steps(payments, settings)
     payments["action"], payments["cause"] = steps["action"], steps["cause"]
     held_before = payments.loc[payments["ledger_status"] == "held", "id"].tolist()
@@ -183,12 +188,32 @@ def _evaluate(
     store.audit.append_many(out.audit, actor=actor)
     _write_matches(conn, payments, decisions)
 
-    summary.evaluated = len(payments)
+    summary.evaluated += len(payments)
     summary.by_action.update(payments["action"].tolist())
     summary.held_by_reason.update(i["reason"] for i in out.held)
-    summary.reversals_required = len(out.reversals)
-    summary.decided_again = int(payments["ledger_status"].isin(["held"]).sum()) - len(closed)
-    summary.resolved_automatically = sum(1 for c in out.closing if c.note.startswith("resolved automatically"))
+    summary.reversals_required += len(out.reversals)
+    summary.decided_again += int(payments["ledger_status"].isin(["held"]).sum()) - len(closed)
+    summary.resolved_automatically += sum(1 for c in out.closing if c.note.startswith("resolved automatically"))
+    return payments
+
+
+def _freed(conn: duckdb.DuckDBPyConnection, store: Store, done: pd.DataFrame) -> dict[str, str]:
+    """Held payments of the Sage customers whose matched payment just left (not collected, or pending a
+    retry): the invoices it had taken are open again. Keyed by payment id, with the change in words."""
+    left = done.loc[(done["ledger_status"] == "matched") & done["action"].isin(["not_collected", "pending"]), "id"]
+    if left.empty:
+        return {}
+    by_customer = {e.sage_customer: e.payment_id for e in store.ledger.many(left.tolist()) if e.sage_customer}
+    held = conn.execute(
+        "SELECT payment_id, sage_customer FROM payment_matches WHERE status = 'held' AND sage_customer IN "
+        "(SELECT unnest(?)) ORDER BY payment_id",
+        [list(by_customer)],
+    ).fetchall()
+    return {
+        pid: f"our payment {by_customer[customer]} of {customer} was not collected: the invoices it had taken "
+        "are open again"
+        for pid, customer in held
+    }
 
 
 def _review(store: Store, out: Outcomes, actor: str) -> None:

@@ -61,9 +61,10 @@ class Month:
         row = {"status": "confirmed", "fx_currency": None, "fx_amount": None, "retry_expected": None, **values}
         self.conn.execute(
             "INSERT OR REPLACE INTO gocardless_payments (id, amount, currency, status, reference, metadata, customer, "
-            "created_at, fetched_at, fx_currency, fx_amount, retry_expected) VALUES (?, ?, ?, ?, '', '{}', ?, ?, ?, ?, "
+            "created_at, fetched_at, fx_currency, fx_amount, retry_expected) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, "
             "?, ?)",
-            [pid, amount, currency, row["status"], customer, CREATED, self.poll()]
+            [pid, amount, currency, row["status"], row.get("metadata", "{}"), customer]
+            + [CREATED + timedelta(minutes=int(pid[2:])), self.poll()]
             + [row["fx_currency"], row["fx_amount"], row["retry_expected"]],
         )
 
@@ -239,3 +240,18 @@ def test_a_reversal_not_written_yet_is_restored_when_a_chargeback_is_cancelled(m
     [item] = month.items("PM1")
     assert item.status == "resolved" and item.note is not None and "receipt stands" in item.note
     assert month.records("PM1", "payment.restored")
+
+
+def test_a_payment_held_behind_one_of_ours_is_decided_again_when_ours_is_not_collected(month: Month) -> None:
+    month.invoice("ABF", "0100050", "250.00")
+    month.payment("PM1", "CU1", 25000)
+    month.payment("PM2", "CU1", 25000, metadata='{"sage_invoice": "0100050"}')
+    month.evaluate()
+    assert (month.status("PM1"), month.status("PM2")) == (("matched", None), ("held", "invoice_already_collected"))
+
+    month.payment("PM1", "CU1", 25000, status="failed")
+    month.evaluate()
+
+    assert (month.status("PM1"), month.status("PM2")) == (("not_collected", "failed"), ("matched", None))
+    [item] = month.items("PM2")
+    assert item.status == "resolved" and item.note is not None and "our payment PM1 of 01-ABF" in item.note
