@@ -50,9 +50,12 @@ class ResourceNotOpen(RuntimeError):
     """A resource was used outside the run or tick that owns it: nothing would close what it opened."""
 
 
-def setting_field(description: str) -> Any:
-    """A resource field standing for one ML_CONNECTOR_* setting: None means 'not set on the resource'."""
-    return Field(default=None, description=description)
+def setting_field(description: str, secret: bool = False) -> Any:
+    """A resource field standing for one ML_CONNECTOR_* setting: None means 'not set on the resource'.
+
+    A secret one is marked so for Dagster too: a value given directly (not an EnvVar) shows masked.
+    """
+    return Field(default=None, description=description, json_schema_extra={"dagster__is_secret": secret})
 
 
 def setting_values(resource: dg.ConfigurableResource[Any]) -> dict[str, str]:
@@ -90,8 +93,10 @@ class ConnectorSettings(MaskedSecrets, dg.ConfigurableResource["ConnectorSetting
 
     home: str | None = setting_field("ML_CONNECTOR_HOME: the home folder (the warehouse is warehouse.duckdb in it)")
     config: str | None = setting_field("ML_CONNECTOR_CONFIG: the TOML settings file, if any")
-    database_url: str | None = setting_field("ML_CONNECTOR_DATABASE_URL: the operational store (SQLite default)")
-    secret_key: str | None = setting_field("ML_CONNECTOR_SECRET_KEY: decrypts the stored secrets")
+    database_url: str | None = setting_field(
+        "ML_CONNECTOR_DATABASE_URL: the operational store (SQLite default)", secret=True
+    )
+    secret_key: str | None = setting_field("ML_CONNECTOR_SECRET_KEY: decrypts the stored secrets", secret=True)
     sage_home_currency: str | None = setting_field("ML_CONNECTOR_SAGE_HOME_CURRENCY: Sage's home currency")
     sage_bank_code: str | None = setting_field("ML_CONNECTOR_SAGE_BANK_CODE: the bank code receipts go to")
     collect_on: str | None = setting_field("ML_CONNECTOR_COLLECT_ON: confirmed or paid_out")

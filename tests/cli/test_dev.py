@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import stat
@@ -224,6 +225,27 @@ def test_dev_step_advances_the_running_scenario(dev_stack: DevProcess) -> None:
     assert result.output.startswith(f"Step {before + 1}/")
     assert scenario_status(dev_stack)["step"] == before + 1
     assert "webhooks delivered" in result.output
+
+
+@pytest.mark.slow
+def test_the_resources_page_names_the_variables_that_configure_each_resource(dev_stack: DevProcess) -> None:
+    data = dev_stack.graphql(
+        '{ allTopLevelResourceDetailsOrError(repositorySelector: {repositoryName: "__repository__", '
+        'repositoryLocationName: "ml_connector_dagster"}) { ... on ResourceDetailsList { results '
+        "{ name configuredValues { key value type } } } } }"
+    )
+
+    shown = {
+        (r["name"], v["key"]): (v["type"], v["value"])
+        for r in data["allTopLevelResourceDetailsOrError"]["results"]
+        for v in r["configuredValues"]
+    }
+    assert shown[("sage_agent", "sage_agent_wsdl")] == ("ENV_VAR", "ML_CONNECTOR_SAGE_AGENT_WSDL")
+    assert shown[("sage_agent", "sage_password")] == ("ENV_VAR", "ML_CONNECTOR_SAGE_PASSWORD")
+    assert shown[("gocardless", "gocardless_access_token")] == ("ENV_VAR", "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN")
+    assert shown[("connector_settings", "home")] == ("ENV_VAR", "ML_CONNECTOR_HOME")
+    secrets = [v for k, v in dev_stack.env().items() if k.endswith(("PASSWORD", "TOKEN", "SECRETS", "SECRET_KEY"))]
+    assert secrets and [secret for secret in secrets if secret in json.dumps(data)] == []
 
 
 @pytest.mark.slow

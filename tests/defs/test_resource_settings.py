@@ -137,3 +137,16 @@ def test_invalid_settings_are_all_reported_when_the_resource_is_used(
         "ML_CONNECTOR_SAGE_AGENT_WSDL",
         "ML_CONNECTOR_COLLECT_ON",
     ]
+
+
+def test_secret_fields_are_marked_secret_so_a_value_given_directly_shows_masked() -> None:
+    snap = RepositorySnap.from_def(dg.Definitions(resources=product_resources()).get_repository_def())
+
+    secret = {(r.name, f.name) for r in snap.resources for f in r.config_field_snaps if f.is_secret}
+
+    assert secret == {
+        ("connector_settings", "database_url"),
+        ("connector_settings", "secret_key"),
+        ("gocardless", "gocardless_access_token"),
+        ("sage_agent", "sage_password"),
+    }
