@@ -26,7 +26,17 @@ from ..gocardless import sync
 from ..gocardless.client import GoCardlessClient, RetryPolicy
 from ..gocardless.consumer import InboxOutcome, RetryRule
 from ..store.inbox import InboxRow
-from .resources import ConnectorSettings, OperationalStore, ResourceNotOpen, Warehouse, settings_resource
+from .resources import (
+    ConnectorSettings,
+    MaskedSecrets,
+    OperationalStore,
+    ResourceNotOpen,
+    Warehouse,
+    environment_fields,
+    setting_field,
+    setting_values,
+    settings_resource,
+)
 
 INBOX_TYPES = ("payments", "refunds", "payouts")
 RUN_KEY_BUCKET_SECONDS = 600  # a pending set whose run died unclaimed is requested again after this
@@ -34,13 +44,20 @@ STALE_CLAIM = timedelta(hours=1)
 BACKFILL_START = "2024-01-01"
 
 
-class GoCardlessResource(dg.ConfigurableResource["GoCardlessResource"]):
+class GoCardlessResource(MaskedSecrets, dg.ConfigurableResource["GoCardlessResource"]):
     """The GoCardless API client, configured from the connector's settings; the retry budget is tunable.
 
-    One client (one pooled HTTP session) per run or tick, made on first use and closed when it ends.
+    Its API URL and access token are settings fields (see `defs/resources.py`: EnvVar when the variable is
+    set, else the stored secret or TOML file applies). One client (one pooled HTTP session) per run or tick,
+    made on first use and closed when it ends.
     """
 
     settings: ConnectorSettings
+    gocardless_api_url: str | None = setting_field("ML_CONNECTOR_GOCARDLESS_API_URL: live, sandbox or a URL")
+    gocardless_access_token: str | None = setting_field(
+        "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN (secret; or `ml-connector secrets set gocardless_access_token`)",
+        secret=True,
+    )
     max_attempts: int = 6
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 30.0
@@ -66,7 +83,8 @@ class GoCardlessResource(dg.ConfigurableResource["GoCardlessResource"]):
                 self.connect_timeout_seconds,
                 self.read_timeout_seconds,
             )
-            self._client = GoCardlessClient.from_settings(self.settings.get().gocardless(), policy)
+            settings = self.settings.load(setting_values(self)).gocardless()
+            self._client = GoCardlessClient.from_settings(settings, policy)
         return self._client
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -320,5 +338,5 @@ defs = dg.Definitions(
     jobs=[gocardless_inbox_job, gocardless_events_sweep_job, gocardless_payments_backfill],
     sensors=[gocardless_inbox_sensor],
     schedules=[gocardless_events_sweep],
-    resources={"gocardless": GoCardlessResource(settings=settings_resource)},
+    resources={"gocardless": GoCardlessResource(settings=settings_resource, **environment_fields(GoCardlessResource))},
 )

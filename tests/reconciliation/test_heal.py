@@ -63,9 +63,11 @@ class Month:
             "INSERT OR REPLACE INTO gocardless_payments (id, amount, currency, status, reference, metadata, customer, "
             "created_at, fetched_at, fx_currency, fx_amount, retry_expected) VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, "
             "?, ?)",
-            [pid, amount, currency, row["status"], row.get("metadata", "{}"), customer]
-            + [CREATED + timedelta(minutes=int(pid[2:])), self.poll()]
-            + [row["fx_currency"], row["fx_amount"], row["retry_expected"]],
+            [
+                *(pid, amount, currency, row["status"], row.get("metadata", "{}"), customer),
+                *(CREATED + timedelta(minutes=int(pid[2:])), self.poll()),
+                *(row["fx_currency"], row["fx_amount"], row["retry_expected"]),
+            ],
         )
 
     def evaluate(self) -> EvaluationSummary:
