@@ -55,6 +55,10 @@ def decisions(world: World, pid: str) -> list[AuditRecord]:
     return [r for r in world.store.audit.list(subject=pid) if r.action.startswith("payment.")]
 
 
+def notes_of(world: World, pid: str) -> str:
+    return " ".join(i.note or "" for i in world.store.review.list(status=None) if i.subject == pid)
+
+
 def test_each_step_heals_what_changed_in_it(steps: Snapshots) -> None:
     assert steps[3] == {
         "PM0002": ("held", "customer_not_found"),
@@ -91,7 +95,10 @@ def test_their_review_items_are_resolved_automatically_naming_the_change(
     notes = {pid: i.note or "" for pid, i in items.items()}
     assert all(note.startswith("resolved automatically: ") for note in notes.values()), notes
     assert "Sage invoices of 01-CAPITAL changed (0100051)" in notes["PM0003"]
-    assert "01-BRESLIN" in notes["PM0002"] and "accounts@breslin.example" in notes["PM0002"]
+    assert notes["PM0002"].startswith(
+        "resolved automatically: GoCardless customer CU0002 now resolves to Sage customer 01-BRESLIN (by email)"
+    )
+    assert "Sage customer 01-BRESLIN changed (email accounts@breslin.example)" in notes["PM0002"]
     assert [i for i in healing_world.store.review.list(status=None) if i.subject == "PM0004"] == []  # waited, unheld
 
 
@@ -101,6 +108,7 @@ def test_the_audit_trail_holds_both_decisions(healing_world: World, steps: Snaps
         assert trail[-2:] == [("payment.held", reason), ("payment.matched", None)], (pid, trail)
         again = decisions(healing_world, pid)[-1].details["decided_again"]
         assert (again["previous_status"], again["previous_reason"]) == ("held", reason)
+        assert again["change"] in notes_of(healing_world, pid)
     fx = decisions(healing_world, "PM0004")
     waited = [r for r in fx if r.action == "payment.pending" and r.details.get("cause") == "awaiting_fx_amount"]
     assert len(waited) == 1 and "converted amount in GBP" in waited[0].details["waits_for"][0]
