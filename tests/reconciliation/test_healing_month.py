@@ -1,7 +1,7 @@
 """A month in which held decisions heal (the bundled healing_month), played end to end through the stand-ins and
 the real Dagster definitions, with an operator dismissing one item between steps.
 
-Every payment is confirmed at step 3; what heals, and at which step (Sage's changes come at the start of a step,
+PM0001-PM0005 are confirmed at step 3; what heals, and at which step (Sage's changes come at the start of a step,
 and the driver polls Sage and runs the inbox sensor's runs, payment_matches included, after it):
 - PM0003 (CAPITAL, 250.00): no open invoice at step 3 (held amount_mismatch); the invoice 0100051 is entered in
   Sage at step 4, which matches and posts it.
