@@ -87,6 +87,9 @@ def show(item_id: int, as_json: bool, by: str) -> None:
         return
     for key in ("id", "payment", "kind", "reason", "status", "amount", "currency", "first_seen", "last_seen"):
         click.echo(f"{key:>12}: {printable(data[key])}")
+    if item.status != "open":
+        click.echo(f"{'closed by':>12}: {printable(item.resolved_by or '')}")
+        click.echo(f"{'note':>12}: {printable(item.note or '')}")
     click.echo(f"{'explanation':>12}: {printable(item.details.get('explanation', ''))}")
     for waiting in item.details.get("waits_for") or []:
         click.echo(f"{'waits for':>12}: {printable(str(waiting))}")

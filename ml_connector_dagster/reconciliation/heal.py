@@ -79,8 +79,7 @@ WITH invoice_changes AS (
 ),
 customer_changes AS (
     SELECT ARDivisionNo || '-' || CustomerNo AS sage_customer, lower(trim(EmailAddress)) AS email,
-           'Sage customer ' || ARDivisionNo || '-' || CustomerNo || ' changed (email '
-             || coalesce(trim(EmailAddress), 'none') || ')' AS change
+           'Sage customer ' || ARDivisionNo || '-' || CustomerNo || '''s record changed' AS change
     FROM sage_customers WHERE synced_at > ? AND synced_at <= ?
 ),
 map_changes AS (
