@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .defs import gocardless, operations, reconciliation, resources, review, sage100, write_back
+from .defs import checks, gocardless, operations, reconciliation, resources, review, sage100, sources, write_back
 
 defs = dg.Definitions.merge(
     resources.defs,
@@ -12,4 +12,6 @@ defs = dg.Definitions.merge(
     write_back.defs,
     review.defs,
     operations.defs,
+    sources.defs,
+    checks.defs,
 )

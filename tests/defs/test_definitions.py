@@ -65,6 +65,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
     found = json.loads(result.stdout.splitlines()[-1])
     assert found == {
         "assets": [
+            "gocardless/api",
             "gocardless/customers",
             "gocardless/payments",
             "gocardless/payouts",
@@ -73,18 +74,29 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "reconciliation/customer_map",
             "reconciliation/payment_matches",
             "reconciliation/payouts",
+            "sage100/ar",
             "sage100/ar_invoices",
             "sage100/customers",
         ],
         "checks": [
+            "agent_answers",
             "allocations_add_up",
             "ar_invoices_unique_keys",
+            "customer_ids_unique",
             "customers_unique_keys",
+            "no_customer_mapped_twice",
             "no_invoice_over_applied",
             "no_payment_posted_twice",
             "non_negative_balances",
+            "payment_amounts_positive",
+            "payment_ids_unique",
             "payments_today_within_balance",
             "payout_items_add_up",
+            "payout_items_present",
+            "receipts_match_ledger",
+            "refund_amounts_positive",
+            "refunds_link_known_payments",
+            "webhooks_arriving",
         ],
         "jobs": [
             "gocardless_events_sweep_job",
@@ -95,7 +107,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "review_dismiss",
             "review_retry",
         ],
-        "sensors": ["gocardless_inbox_sensor", "post_when_matched", "run_queue_watchdog"],
+        "sensors": ["gocardless_inbox_sensor", "post_when_matched", "run_queue_watchdog", "webhook_freshness_sensor"],
         "schedules": ["gocardless_events_sweep", "post_cash_receipts_retry", "sage100_poll"],
         "resources": ["connector_settings", "gocardless", "sage_agent", "sage_ebusiness", "store", "warehouse"],
     }
