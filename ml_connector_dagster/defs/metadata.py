@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ..store import Store
@@ -105,17 +106,20 @@ def dashboard_metadata(api_url: str, resource: str) -> dict[str, Any]:
     return {"gocardless_dashboard": dg.MetadataValue.url(url)} if url else {}
 
 
-def _text(value: object) -> str | None:
-    """A cell as text: Decimal amounts exactly as they are (currency units), None stays None."""
+def _text(value: object) -> str | bool | None:
+    """A cell as text (Decimal amounts exactly as they are, in currency units); a yes/no stays a bool."""
     if value is None or (not isinstance(value, (str, list, tuple)) and pd.isna(value)):  # type: ignore[call-overload]
         return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return str(value)
 
 
 def table_value(columns: Sequence[tuple[str, str, str]], rows: Sequence[Mapping[str, object]]) -> dg.TableMetadataValue:
-    """A preview table: `columns` are (name, type, description); cells become text, so no amount is a float."""
+    """A preview table: `columns` are (name, type, description); cells become text (bools stay), so no amount
+    is a float."""
     return dg.MetadataValue.table(
         records=[dg.TableRecord({name: _text(row.get(name)) for name, _, _ in columns}) for row in rows],
         schema=dg.TableSchema(

@@ -26,7 +26,7 @@ from .sage100 import SageAgentResource
 
 CASH_RECEIPTS = dg.AssetKey(["reconciliation", "cash_receipts"])
 RECORDED = (*WRITTEN, "reversed")  # ledger statuses with a receipt in Sage
-CHECKED = 500
+CHECKED = 100  # newest receipts compared per evaluation: a run adds its own; each is one SOAP call
 SHOWN = 50
 
 

@@ -120,6 +120,7 @@ def test_the_payouts_preview_shows_amounts_in_currency_units_as_decimal_text(pla
         assert isinstance(record.data["amount"], str)
         assert Decimal(record.data["amount"]) * 100 == minor[record.data["payout_id"]]
         assert Decimal(record.data["amount"]).as_tuple().exponent == -2
+        assert record.data["items_add_up"] is True
 
 
 def test_the_stand_in_gets_no_dashboard_link_and_gocardless_s_own_apis_do(played: World) -> None:
