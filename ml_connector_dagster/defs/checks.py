@@ -19,6 +19,7 @@ from ..sage100 import SageError
 from ..settings import SettingsError
 from ..store import Store
 from ..warehouse import table_exists
+from .metadata import dashboard_url
 from .receipt_checks import receipts_match_ledger
 from .resources import ConnectorSettings, OperationalStore, Warehouse
 from .sage100 import SageAgentResource
@@ -40,13 +41,23 @@ def _ids(conn: duckdb.DuckDBPyConnection, table: str, sql: str) -> list[str]:
     return [str(r[0]) for r in conn.execute(sql).fetchall()]
 
 
-def _found(ids: Sequence[str], what: str, **extra: Any) -> dg.AssetCheckResult:
-    """Passed when nothing was found; else the count and the first ids."""
+def _found(
+    ids: Sequence[str],
+    what: str,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+    dashboard: tuple[ConnectorSettings, str] | None = None,
+) -> dg.AssetCheckResult:
+    """Passed when nothing was found; else the count, the first ids and (`dashboard`: the settings and the
+    GoCardless resource) a link to the first one in the GoCardless dashboard, when there is a dashboard."""
+    metadata: dict[str, Any] = {"count": len(ids), "ids": list(ids[:SHOWN])}
+    url = dashboard_url(dashboard[0].get().gocardless_api_url, dashboard[1], ids[0]) if ids and dashboard else None
+    if url:
+        metadata["first_in_dashboard"] = dg.MetadataValue.url(url)
     return dg.AssetCheckResult(
         passed=not ids,
-        severity=extra.pop("severity", dg.AssetCheckSeverity.ERROR),
+        severity=severity,
         description=None if not ids else f"{len(ids)} {what}: {', '.join(ids[:10])}",
-        metadata={"count": len(ids), "ids": list(ids[:SHOWN]), **extra},
+        metadata=metadata,
     )
 
 
@@ -55,31 +66,35 @@ def _duplicates(table: str) -> str:
 
 
 @dg.asset_check(asset=PAYMENTS, description="One row per GoCardless payment id in gocardless_payments.")
-def payment_ids_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
+def payment_ids_unique(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
-        return _found(_ids(conn, "gocardless_payments", _duplicates("gocardless_payments")), "duplicated ids")
+        ids = _ids(conn, "gocardless_payments", _duplicates("gocardless_payments"))
+    return _found(ids, "duplicated ids", dashboard=(connector_settings, "payments"))
 
 
 @dg.asset_check(
     asset=PAYMENTS, description="Every payment's amount is more than 0 minor units (GoCardless never collects less)."
 )
-def payment_amounts_positive(warehouse: Warehouse) -> dg.AssetCheckResult:
+def payment_amounts_positive(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = "SELECT id FROM gocardless_payments WHERE amount IS NULL OR amount <= 0 ORDER BY id"
     with warehouse.connect() as conn:
-        return _found(_ids(conn, "gocardless_payments", sql), "payments without a positive amount")
+        ids = _ids(conn, "gocardless_payments", sql)
+    return _found(ids, "payments without a positive amount", dashboard=(connector_settings, "payments"))
 
 
 @dg.asset_check(asset=CUSTOMERS, description="One row per GoCardless customer id in gocardless_customers.")
-def customer_ids_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
+def customer_ids_unique(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
-        return _found(_ids(conn, "gocardless_customers", _duplicates("gocardless_customers")), "duplicated ids")
+        ids = _ids(conn, "gocardless_customers", _duplicates("gocardless_customers"))
+    return _found(ids, "duplicated ids", dashboard=(connector_settings, "customers"))
 
 
 @dg.asset_check(asset=REFUNDS, description="Every refund's amount is more than 0 minor units.")
-def refund_amounts_positive(warehouse: Warehouse) -> dg.AssetCheckResult:
+def refund_amounts_positive(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = "SELECT id FROM gocardless_refunds WHERE amount IS NULL OR amount <= 0 ORDER BY id"
     with warehouse.connect() as conn:
-        return _found(_ids(conn, "gocardless_refunds", sql), "refunds without a positive amount")
+        ids = _ids(conn, "gocardless_refunds", sql)
+    return _found(ids, "refunds without a positive amount", dashboard=(connector_settings, "refunds"))
 
 
 @dg.asset_check(
@@ -87,13 +102,14 @@ def refund_amounts_positive(warehouse: Warehouse) -> dg.AssetCheckResult:
     description="Every refund names a payment the warehouse holds (a warning: the payment may not be read yet; "
     "its refund is evaluated once it is).",
 )
-def refunds_link_known_payments(warehouse: Warehouse) -> dg.AssetCheckResult:
+def refunds_link_known_payments(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = """SELECT r.id FROM gocardless_refunds r LEFT JOIN gocardless_payments p ON p.id = r.payment
              WHERE p.id IS NULL ORDER BY r.id"""
     with warehouse.connect() as conn:
         known = table_exists(conn, "gocardless_payments")
         ids = _ids(conn, "gocardless_refunds", sql if known else "SELECT id FROM gocardless_refunds ORDER BY id")
-    return _found(ids, "refunds of payments not in the warehouse", severity=dg.AssetCheckSeverity.WARN)
+    warn = dg.AssetCheckSeverity.WARN
+    return _found(ids, "refunds of payments not in the warehouse", warn, (connector_settings, "refunds"))
 
 
 @dg.asset_check(
@@ -101,23 +117,25 @@ def refunds_link_known_payments(warehouse: Warehouse) -> dg.AssetCheckResult:
     description="Every payout has its items (what makes up the amount) in gocardless_payout_items; without them "
     "its month-end line cannot be reconciled.",
 )
-def payout_items_present(warehouse: Warehouse) -> dg.AssetCheckResult:
+def payout_items_present(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = """SELECT o.id FROM gocardless_payouts o
              WHERE NOT EXISTS (SELECT 1 FROM gocardless_payout_items i WHERE i.payout = o.id) ORDER BY o.id"""
     with warehouse.connect() as conn:
         if not table_exists(conn, "gocardless_payout_items"):
             sql = "SELECT id FROM gocardless_payouts ORDER BY id"
-        return _found(_ids(conn, "gocardless_payouts", sql), "payouts without items")
+        ids = _ids(conn, "gocardless_payouts", sql)
+    return _found(ids, "payouts without items", dashboard=(connector_settings, "payouts"))
 
 
 @dg.asset_check(
     asset=CUSTOMER_MAP, description="No GoCardless customer is mapped to two Sage customers in customer_map."
 )
-def no_customer_mapped_twice(warehouse: Warehouse) -> dg.AssetCheckResult:
+def no_customer_mapped_twice(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = """SELECT gocardless_customer FROM customer_map WHERE sage_customer IS NOT NULL
              GROUP BY gocardless_customer HAVING count(DISTINCT sage_customer) > 1 ORDER BY 1"""
     with warehouse.connect() as conn:
-        return _found(_ids(conn, "customer_map", sql), "GoCardless customers mapped to two Sage customers")
+        ids = _ids(conn, "customer_map", sql)
+    return _found(ids, "GoCardless customers mapped to two Sage customers", dashboard=(connector_settings, "customers"))
 
 
 @dg.asset_check(

@@ -84,6 +84,27 @@ def test_the_warehouse_checks_fail_on_a_crafted_bad_warehouse_naming_the_rows(
     }
 
 
+@pytest.mark.parametrize(
+    ("api_url", "link"),
+    [
+        ("sandbox", "https://manage-sandbox.gocardless.com/payments/PM2"),
+        ("live", "https://manage.gocardless.com/payments/PM2"),
+        ("http://127.0.0.1:8123", None),  # the stand-in has no dashboard
+    ],
+)
+def test_a_failing_gocardless_check_links_the_first_record_in_the_dashboard_of_the_configured_api(
+    home: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch, api_url: str, link: str | None
+) -> None:
+    monkeypatch.setenv("ML_CONNECTOR_GOCARDLESS_API_URL", api_url)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as conn:
+        conn.execute(BAD_WAREHOUSE)
+
+    check = run_checks(instance, ["payment_amounts_positive"])["payment_amounts_positive"]
+
+    shown = check.metadata.get("first_in_dashboard")
+    assert (shown.value if shown else None) == link
+
+
 def test_the_warehouse_checks_pass_on_a_warehouse_nothing_was_written_to(
     settings: Settings, instance: dg.DagsterInstance
 ) -> None:
