@@ -2,7 +2,18 @@
 
 import dagster as dg
 
-from .defs import checks, gocardless, operations, reconciliation, resources, review, sage100, sources, write_back
+from .defs import (
+    checks,
+    gocardless,
+    operations,
+    reconciliation,
+    resources,
+    review,
+    review_queue,
+    sage100,
+    sources,
+    write_back,
+)
 
 defs = dg.Definitions.merge(
     resources.defs,
@@ -11,6 +22,7 @@ defs = dg.Definitions.merge(
     reconciliation.defs,
     write_back.defs,
     review.defs,
+    review_queue.defs,
     operations.defs,
     sources.defs,
     checks.defs,

@@ -1,5 +1,6 @@
-"""Asset checks that do not live beside their asset: the GoCardless tables, the customer map, the cash receipts,
-the agent on the Sage server and the webhook freshness check (with the sensor that reports it without launching a run).
+"""Asset checks that do not live beside their asset: the GoCardless tables, the customer map, the cash
+receipts, the review queue, the agent on the Sage server and the webhook freshness check (with the sensor
+that reports it without launching a run).
 
 Every check says what it found in its metadata (ids, at most 50, and counts), so a failure names what to fix.
 Checks on the warehouse read it (a table not written yet has nothing wrong in it); the receipts check asks the
@@ -31,6 +32,8 @@ REFUNDS = dg.AssetKey(["gocardless", "refunds"])
 PAYOUTS = dg.AssetKey(["gocardless", "payouts"])
 CUSTOMER_MAP = dg.AssetKey(["reconciliation", "customer_map"])
 CASH_RECEIPTS = dg.AssetKey(["reconciliation", "cash_receipts"])
+REVIEW_QUEUE = dg.AssetKey(["reconciliation", "review_queue"])
+QUEUED_KINDS = ("held", "reversal_required")  # review item kinds that mirror a ledger status of the same name
 SHOWN = 50
 
 
@@ -173,6 +176,20 @@ def agent_answers(connector_settings: ConnectorSettings, sage_agent: SageAgentRe
     )
 
 
+@dg.asset_check(
+    asset=REVIEW_QUEUE,
+    description="The queue and the ledger agree (a warning): every open held or reversal_required item's payment "
+    "has that status in the ledger, and every payment with it has an open item.",
+)
+def review_queue_matches_ledger(store: OperationalStore) -> dg.AssetCheckResult:
+    ops = store.get()
+    items = {(i.subject, i.kind) for i in ops.review.list() if i.kind in QUEUED_KINDS}
+    ledger = {(e.payment_id, kind) for kind in QUEUED_KINDS for e in ops.ledger.list(status=kind)}
+    stale = sorted(f"{pid} ({kind} item, not {kind} in the ledger)" for pid, kind in items - ledger)
+    missing = sorted(f"{pid} ({kind} in the ledger, no open item)" for pid, kind in ledger - items)
+    return _found(stale + missing, "items where the queue and the ledger differ", dg.AssetCheckSeverity.WARN)
+
+
 # --- webhook freshness ------------------------------------------------------------------------------------------
 
 
@@ -236,6 +253,7 @@ defs = dg.Definitions(
         no_customer_mapped_twice,
         no_payment_posted_twice,
         receipts_match_ledger,
+        review_queue_matches_ledger,
         webhooks_arriving,
         agent_answers,
     ],

@@ -127,6 +127,24 @@ def test_a_payment_with_two_receipts_in_the_audit_trail_fails_no_payment_posted_
     assert (check.passed, check.metadata["payments"].value) == (False, ["PM1"])
 
 
+def test_review_queue_matches_ledger_warns_about_held_payments_without_an_item_and_items_of_payments_moved_on(
+    store: Store, instance: dg.DagsterInstance
+) -> None:
+    store.ledger.upsert("PM1", status="held", reason="amount_mismatch")  # held, no open item
+    store.ledger.upsert("PM2", status="posted")  # posted, its held item left open
+    store.review.open_item("PM2", "held", "amount_mismatch", {})
+    store.ledger.upsert("PM3", status="held", reason="customer_not_found")  # as it should be
+    store.review.open_item("PM3", "held", "customer_not_found", {})
+
+    check = run_checks(instance, ["review_queue_matches_ledger"])["review_queue_matches_ledger"]
+
+    assert (check.passed, check.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert check.metadata["ids"].value == [
+        "PM2 (held item, not held in the ledger)",
+        "PM1 (held in the ledger, no open item)",
+    ]
+
+
 def received(store: Store, event_id: str, source: str, hours_ago: float) -> None:
     """An inbox event as if stored `hours_ago` (the receiver stamps the time of the commit)."""
     store.inbox.add([{"id": event_id, "resource_type": "payments", "action": "confirmed"}], source=source)

@@ -74,6 +74,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "reconciliation/customer_map",
             "reconciliation/payment_matches",
             "reconciliation/payouts",
+            "reconciliation/review_queue",
             "sage100/ar",
             "sage100/ar_invoices",
             "sage100/customers",
@@ -96,6 +97,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "receipts_match_ledger",
             "refund_amounts_positive",
             "refunds_link_known_payments",
+            "review_queue_matches_ledger",
             "webhooks_arriving",
         ],
         "jobs": [
@@ -106,8 +108,15 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "review_apply",
             "review_dismiss",
             "review_retry",
+            "review_reverse",
         ],
-        "sensors": ["gocardless_inbox_sensor", "post_when_matched", "run_queue_watchdog", "webhook_freshness_sensor"],
+        "sensors": [
+            "default_automation_condition_sensor",  # reconciliation/review_queue follows decisions
+            "gocardless_inbox_sensor",
+            "post_when_matched",
+            "run_queue_watchdog",
+            "webhook_freshness_sensor",
+        ],
         "schedules": ["gocardless_events_sweep", "post_cash_receipts_retry", "sage100_poll"],
         "resources": ["connector_settings", "gocardless", "sage_agent", "sage_ebusiness", "store", "warehouse"],
     }

@@ -82,6 +82,8 @@ def test_every_warehouse_asset_reports_its_tables_row_count_name_and_column_sche
         schema = metadata["dagster/column_schema"].value
         assert isinstance(schema, dg.TableSchema)
         assert len(schema.columns) > 3, key
+    for key in defs.get_repository_def().asset_graph.materializable_asset_keys:
+        assert "dagster/row_count" in latest(played, key.to_user_string()), key
     payments = latest(played, "gocardless/payments")["dagster/column_schema"].value
     assert [(c.name, c.type, c.constraints.unique, c.constraints.nullable) for c in payments.columns[:2]] == [
         ("id", "VARCHAR", True, False),
