@@ -6,6 +6,7 @@ from .defs import (
     checks,
     gocardless,
     operations,
+    receipt_checks,
     reconciliation,
     resources,
     review,
@@ -26,4 +27,5 @@ defs = dg.Definitions.merge(
     operations.defs,
     sources.defs,
     checks.defs,
+    receipt_checks.defs,
 )

@@ -4,7 +4,7 @@ that reports it without launching a run).
 
 Every check says what it found in its metadata (ids, at most 50, and counts), so a failure names what to fix.
 Checks on the warehouse read it (a table not written yet has nothing wrong in it); the receipts check asks the
-agent (receipt_checks.py).
+agent (receipt_checks.py, its own module).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from ..settings import SettingsError
 from ..store import Store
 from ..warehouse import table_exists
 from .metadata import dashboard_url
-from .receipt_checks import receipts_match_ledger
 from .resources import ConnectorSettings, OperationalStore, Warehouse
 from .sage100 import SageAgentResource
 from .sources import GOCARDLESS_API, SAGE_AR
@@ -252,7 +251,6 @@ defs = dg.Definitions(
         payout_items_present,
         no_customer_mapped_twice,
         no_payment_posted_twice,
-        receipts_match_ledger,
         review_queue_matches_ledger,
         webhooks_arriving,
         agent_answers,

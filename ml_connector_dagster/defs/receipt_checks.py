@@ -102,3 +102,6 @@ def receipts_match_ledger(store: OperationalStore, sage_agent: SageAgentResource
             "problems": problems[:SHOWN],
         },
     )
+
+
+defs = dg.Definitions(asset_checks=[receipts_match_ledger])
