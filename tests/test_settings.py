@@ -531,3 +531,27 @@ def test_a_config_file_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
 def test_a_config_path_that_is_a_folder_is_reported(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="ML_CONNECTOR_CONFIG: cannot read"):
         load_settings(base_env(tmp_path, ML_CONNECTOR_CONFIG=str(tmp_path)))
+
+
+# --- the webhook freshness window -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "hours"), [(None, 24), (" 6 ", 6)])
+def test_the_webhook_freshness_window_defaults_to_a_day_and_is_read_from_its_variable(
+    tmp_path: Path, value: str | None, hours: int
+) -> None:
+    env = {"ML_CONNECTOR_HOME": str(tmp_path)} | ({"ML_CONNECTOR_WEBHOOK_FRESHNESS_HOURS": value} if value else {})
+
+    assert load_settings(env).webhook_freshness_hours == hours
+
+
+@pytest.mark.parametrize("value", ["day", "0", "1.5", "8785"])
+def test_a_webhook_freshness_window_that_is_not_a_whole_number_of_hours_is_refused_naming_the_variable(
+    tmp_path: Path, value: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"ML_CONNECTOR_HOME": str(tmp_path), "ML_CONNECTOR_WEBHOOK_FRESHNESS_HOURS": value})
+
+    assert refused.value.problems == [
+        f"ML_CONNECTOR_WEBHOOK_FRESHNESS_HOURS: {value!r} is not a whole number from 1 to 8784 (digits 0-9)"
+    ]

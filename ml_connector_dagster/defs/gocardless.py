@@ -26,6 +26,7 @@ from ..gocardless import sync
 from ..gocardless.client import GoCardlessClient, RetryPolicy
 from ..gocardless.consumer import InboxOutcome, RetryRule
 from ..store.inbox import InboxRow
+from .metadata import OWNERS, dashboard_metadata, tags, warehouse_table
 from .resources import (
     ConnectorSettings,
     MaskedSecrets,
@@ -37,6 +38,7 @@ from .resources import (
     setting_values,
     settings_resource,
 )
+from .sources import GOCARDLESS_API
 
 INBOX_TYPES = ("payments", "refunds", "payouts")
 RUN_KEY_BUCKET_SECONDS = 600  # a pending set whose run died unclaimed is requested again after this
@@ -132,7 +134,10 @@ def _consume(
     name="payments",
     group_name="gocardless",
     pool="warehouse",
-    kinds={"duckdb"},
+    kinds={"gocardless", "duckdb"},
+    owners=OWNERS,
+    tags=tags("gocardless", "payments"),
+    deps=[GOCARDLESS_API],
     description="Payments named by new inbox events, re-read from the API (table gocardless_payments).",
 )
 def gocardless_payments(
@@ -143,7 +148,13 @@ def gocardless_payments(
     warehouse: Warehouse,
 ) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_payment_events, config, gocardless, store, warehouse)
-    return dg.MaterializeResult(metadata=outcome.metadata())
+    return dg.MaterializeResult(
+        metadata={
+            **outcome.metadata(),
+            **warehouse_table(warehouse.connect, "gocardless_payments"),
+            **dashboard_metadata(gocardless.get_client().base_url, "payments"),
+        }
+    )
 
 
 @dg.asset(
@@ -151,7 +162,10 @@ def gocardless_payments(
     name="refunds",
     group_name="gocardless",
     pool="warehouse",
-    kinds={"duckdb"},
+    kinds={"gocardless", "duckdb"},
+    owners=OWNERS,
+    tags=tags("gocardless", "payments"),
+    deps=[GOCARDLESS_API],
     description="Refunds named by new inbox events, re-read from the API (table gocardless_refunds).",
 )
 def gocardless_refunds(
@@ -162,7 +176,13 @@ def gocardless_refunds(
     warehouse: Warehouse,
 ) -> dg.MaterializeResult[None]:
     outcome = _consume(context, sync.process_refund_events, config, gocardless, store, warehouse)
-    return dg.MaterializeResult(metadata=outcome.metadata())
+    return dg.MaterializeResult(
+        metadata={
+            **outcome.metadata(),
+            **warehouse_table(warehouse.connect, "gocardless_refunds"),
+            **dashboard_metadata(gocardless.get_client().base_url, "refunds"),
+        }
+    )
 
 
 @dg.asset(
@@ -170,8 +190,10 @@ def gocardless_refunds(
     name="payouts",
     group_name="gocardless",
     pool="warehouse",
-    kinds={"duckdb"},
-    deps=[gocardless_payments],
+    kinds={"gocardless", "duckdb"},
+    owners=OWNERS,
+    tags=tags("gocardless", "payouts"),
+    deps=[GOCARDLESS_API, gocardless_payments],
     description="Payouts (named by events or linked from payments) with their items, read again until final "
     "(paid, FX rate and tax amounts confirmed) (tables gocardless_payouts, gocardless_payout_items).",
 )
@@ -196,6 +218,9 @@ def gocardless_payouts(
             "unsettled_payouts_read_again": refresh.refreshed,
             "unsettled_payouts_failed": len(refresh.failed),
             "payments_read_again_for_confirmed_fx": converted,
+            "payout_items": warehouse_table(warehouse.connect, "gocardless_payout_items")["dagster/row_count"],
+            **warehouse_table(warehouse.connect, "gocardless_payouts"),
+            **dashboard_metadata(gocardless.get_client().base_url, "payouts"),
         }
     )
 
@@ -205,13 +230,22 @@ def gocardless_payouts(
     name="customers",
     group_name="gocardless",
     pool="warehouse",
-    kinds={"duckdb"},
+    kinds={"gocardless", "duckdb"},
+    owners=OWNERS,
+    tags=tags("gocardless", "customers"),
+    deps=[GOCARDLESS_API],
     description="Every GoCardless customer, upserted (no webhook announces customer changes) "
     "(table gocardless_customers).",
 )
 def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -> dg.MaterializeResult[None]:
     count = sync.sync_all_customers(gocardless.get_client(), warehouse.connect)
-    return dg.MaterializeResult(metadata={"customers": count, "dagster/row_count": count})
+    return dg.MaterializeResult(
+        metadata={
+            "customers": count,
+            **warehouse_table(warehouse.connect, "gocardless_customers"),
+            **dashboard_metadata(gocardless.get_client().base_url, "customers"),
+        }
+    )
 
 
 GOCARDLESS_ASSETS = [gocardless_customers, gocardless_payments, gocardless_refunds, gocardless_payouts]

@@ -11,6 +11,7 @@ import dagster as dg
 
 from ..reconciliation import review_queue as queue
 from ..store import Store
+from .metadata import OWNERS, tags
 from .resources import OperationalStore
 
 KEY = dg.AssetKey(["reconciliation", "review_queue"])
@@ -53,6 +54,8 @@ def queue_materialization(store: Store, description: str) -> dg.AssetMaterializa
 @dg.asset(
     key=KEY,
     group_name="reconciliation",
+    owners=OWNERS,
+    tags=tags("reconciliation", "review"),
     deps=[dg.AssetKey(["reconciliation", "payment_matches"]), dg.AssetKey(["reconciliation", "cash_receipts"])],
     automation_condition=FOLLOWS_DECISIONS,
     description="Open review items, one row each: payment, GoCardless and Sage customer, amounts in currency "

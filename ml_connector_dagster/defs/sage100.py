@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr
 
 from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError, sync
 from ..settings import SettingsError, load_settings
+from .metadata import OWNERS, tags, warehouse_table
 from .resources import (
     ConnectorSettings,
     MaskedSecrets,
@@ -26,6 +27,7 @@ from .resources import (
     setting_values,
     settings_resource,
 )
+from .sources import SAGE_AR
 
 SAGE_LOGON_HELP = {
     "sage_username": "ML_CONNECTOR_SAGE_USERNAME: the Sage 100 user enabled for web services",
@@ -135,6 +137,7 @@ def _sync(
             "watermark": " ".join(result.watermark) if result.watermark else "",
             "changed_keys": dg.MetadataValue.json(result.changed_keys),
             "table": result.table,
+            **warehouse_table(warehouse.connect, result.table),
         }
     )
 
@@ -143,7 +146,10 @@ def _sync(
     key=["sage100", "customers"],
     group_name="sage100",
     pool="warehouse",
-    kinds={"duckdb"},
+    kinds={"sage100", "duckdb"},
+    owners=OWNERS,
+    tags=tags("sage100", "customers"),
+    deps=[SAGE_AR],
     retry_policy=RETRY,
     description="AR_Customer rows from the agent, in DuckDB table sage_customers.",
 )
@@ -157,7 +163,10 @@ def sage100_customers(
     key=["sage100", "ar_invoices"],
     group_name="sage100",
     pool="warehouse",
-    kinds={"duckdb"},
+    kinds={"sage100", "duckdb"},
+    owners=OWNERS,
+    tags=tags("sage100", "invoices"),
+    deps=[SAGE_AR],
     retry_policy=RETRY,
     description="AR_OpenInvoice rows (zero balances included) in table sage_ar_invoices.",
 )

@@ -15,6 +15,7 @@ import dagster as dg
 from ..reconciliation import review_actions
 from ..reconciliation.posting import PaymentRow, PostingPass
 from ..reconciliation.write_back import payment_rows, post_matched
+from .metadata import OWNERS, receipts_metadata, tags
 from .reconciliation import ACTOR, RECONCILIATION, payment_matches
 from .resources import ConnectorSettings, OperationalStore, Warehouse
 from .sage100 import SageAgentResource
@@ -26,6 +27,8 @@ from .sage100 import SageAgentResource
     group_name="reconciliation",
     pool="warehouse",
     kinds={"sage100"},
+    owners=OWNERS,
+    tags=tags("sage100", "receipts"),
     deps=[payment_matches],
     retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
     description="Write-back: every matched payment posted to Sage as one cash receipt through the agent, "
@@ -69,6 +72,7 @@ def cash_receipts(
             "deferred": len(deferred),
             "receipts_in_sage": ledger.get("posted", 0),
             "ledger": dg.MetadataValue.json(ledger),
+            **receipts_metadata(ops, [o.payment_id for o in done.outcomes if o.receipt_id]),
         }
     )
 

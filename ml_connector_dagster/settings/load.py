@@ -86,6 +86,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["max_queued_seconds"] = parse.positive_int(
             "max_queued_seconds", raw["max_queued_seconds"], problems, maximum=parse.MAX_QUEUED_SECONDS
         )
+    if raw.get("webhook_freshness_hours") is not None:
+        values["webhook_freshness_hours"] = parse.positive_int(
+            "webhook_freshness_hours", raw["webhook_freshness_hours"], problems, maximum=24 * 366
+        )
     parse.choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     parse.choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):

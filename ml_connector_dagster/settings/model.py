@@ -136,6 +136,7 @@ class Settings(_MaskedRepr):
     fx_rates: Mapping[str, Decimal] = field(default_factory=dict)
     secret_key: Secret | None = None
     max_queued_seconds: int = 600  # run_queue_watchdog warns about runs queued longer than this
+    webhook_freshness_hours: int = 24  # the webhooks_arriving check warns when none arrived for longer than this
 
     @property
     def warehouse_path(self) -> Path:

@@ -234,6 +234,15 @@ class Inbox:
             rows = conn.execute(sa.select(inbox.c.status, sa.func.count()).group_by(inbox.c.status))
             return {status: int(count) for status, count in rows}
 
+    def latest_received_at(self, source: str | None = "webhook") -> datetime | None:
+        """When the newest event from `source` (webhook, sweep; None: any) was stored: the freshness check."""
+        query = sa.select(sa.func.max(inbox.c.received_at))
+        if source is not None:
+            query = query.where(inbox.c.source == source)
+        with read(self.engine) as conn:
+            latest: datetime | None = conn.execute(query).scalar_one()
+            return as_utc(latest)
+
     def latest_event_created_at(self) -> str | None:
         with read(self.engine) as conn:
             latest: str | None = conn.execute(sa.select(sa.func.max(inbox.c.event_created_at))).scalar_one()

@@ -79,7 +79,7 @@ def test_a_run_opens_one_store_engine_for_all_its_steps_and_disposes_it_when_it_
     # payment_matches, payouts and two checks read or write the store (the other checks use the warehouse only)
     assert {"reconciliation__payment_matches", "reconciliation__payouts"} <= steps
     assert {c.check_name for c in result.get_asset_check_evaluations()} >= {
-        "no_payment_posted_twice",
+        "no_invoice_over_applied",
         "payout_items_add_up",
     }
     [engine] = engines.connected
