@@ -48,24 +48,6 @@ def test_demo_json_uses_decimal_strings_and_sage_customer_keys(sample_json: dict
     assert payments["PM0001"]["receipt"]
 
 
-@pytest.mark.slow
-def test_the_summary_shows_counts_and_amounts_by_status_and_reason(home: Path) -> None:
-    result = CliRunner().invoke(main, ["demo", "--scenario", str(bundled("small"))])
-
-    assert result.exit_code == 0
-    assert "posted" in result.stdout and "held, by reason" in result.stdout
-    assert "step 7/7" in result.stderr
-
-
-@pytest.mark.slow
-def test_the_demo_plays_what_people_do_in_sage_at_the_start_of_each_step(home: Path) -> None:
-    result = CliRunner().invoke(main, ["demo", "--scenario", str(bundled("busy_month"))])
-
-    assert result.exit_code == 0, result.output
-    assert "step 2/9: 3 Sage changes, 5 actions, 5 events" in result.stderr
-    assert "step 9/9: 1 actions" in result.stderr
-
-
 def test_a_bad_scenario_fails_with_the_file_line_and_column(home: Path, tmp_path: Path) -> None:
     scenario = tmp_path / "bad"
     shutil.copytree(bundled("small"), scenario)
