@@ -36,6 +36,10 @@ class ReviewItem:
 
 
 class ReviewQueue:
+    """Lookups of one subject's items select by subject (and kind) only and keep the open ones in Python: given
+    `status = 'open'` too, SQLite's planner picks the status index and reads every open item of the queue
+    (a subject has a handful of items; a queue may have 100,000 open)."""
+
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
@@ -44,12 +48,10 @@ class ReviewQueue:
         now = utcnow()
         body = json.dumps(details, default=str, sort_keys=True)
         with write(self.engine) as conn:
-            existing = conn.execute(
-                sa.select(review.c.id)
-                .where(review.c.subject == subject)
-                .where(review.c.kind == kind)
-                .where(review.c.status == "open")
-            ).scalar()
+            items = conn.execute(
+                sa.select(review.c.id, review.c.status).where(review.c.subject == subject).where(review.c.kind == kind)
+            )
+            existing = next((item_id for item_id, status in items if status == "open"), None)
             if existing is not None:
                 conn.execute(
                     review.update().where(review.c.id == existing).values(reason=reason, details=body, last_seen=now)
@@ -92,8 +94,8 @@ class ReviewQueue:
 
     def open_for(self, subject: str) -> list[ReviewItem]:
         with read(self.engine) as conn:
-            rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.status == "open"))
-            return [_item(r) for r in rows]
+            rows = conn.execute(sa.select(review).where(review.c.subject == subject).order_by(review.c.id))
+            return [_item(r) for r in rows if r.status == "open"]
 
     def operator_closed(self, subjects: Sequence[str], kind: str = "held") -> dict[str, ReviewItem]:
         """The subjects among `subjects` whose latest `kind` item a person closed for good (OPERATOR_CLOSED)
