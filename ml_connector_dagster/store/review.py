@@ -18,6 +18,8 @@ KINDS = ("held", "reversal_required", "processing_failed")
 CLOSED = ("applied", "retried", "dismissed", "resolved")
 #: Closed by a person: automation never decides such an item's payment again.
 OPERATOR_CLOSED = ("applied", "dismissed")
+#: An item to open or refresh: (subject, kind, reason, details).
+ItemToOpen = tuple[str, str, str | None, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -45,33 +47,15 @@ class ReviewQueue:
 
     def open_item(self, subject: str, kind: str, reason: str | None, details: dict[str, Any]) -> int:
         """Queue an item, or refresh the open one for the same subject and kind; returns its id."""
+        [(item_id, _)] = self.open_items([(subject, kind, reason, details)])
+        return item_id
+
+    def open_items(self, items: Sequence[ItemToOpen]) -> list[tuple[int, ReviewItem | None]]:
+        """`open_item` for many (subject, kind, reason, details) in one transaction (one commit, not one per
+        item); returns each one's id and the open item it refreshed, as it was (None: a new item)."""
         now = utcnow()
-        body = json.dumps(details, default=str, sort_keys=True)
         with write(self.engine) as conn:
-            items = conn.execute(
-                sa.select(review.c.id, review.c.status).where(review.c.subject == subject).where(review.c.kind == kind)
-            )
-            existing = next((item_id for item_id, status in items if status == "open"), None)
-            if existing is not None:
-                conn.execute(
-                    review.update().where(review.c.id == existing).values(reason=reason, details=body, last_seen=now)
-                )
-                return int(existing)
-            return int(
-                conn.execute(
-                    review.insert()
-                    .values(
-                        subject=subject,
-                        kind=kind,
-                        reason=reason,
-                        details=body,
-                        status="open",
-                        first_seen=now,
-                        last_seen=now,
-                    )
-                    .returning(review.c.id)
-                ).scalar_one()
-            )
+            return [_open(conn, subject, kind, reason, details, now) for subject, kind, reason, details in items]
 
     def close(self, item_id: int, status: str, by: str, note: str | None = None) -> bool:
         """Close an open item (applied/retried/dismissed/resolved); False if it was not open."""
@@ -121,6 +105,22 @@ class ReviewQueue:
             query = query.where(review.c.status == status)
         with read(self.engine) as conn:
             return [_item(r) for r in conn.execute(query)]
+
+
+def _open(
+    conn: sa.Connection, subject: str, kind: str, reason: str | None, details: dict[str, Any], now: datetime
+) -> tuple[int, ReviewItem | None]:
+    body = json.dumps(details, default=str, sort_keys=True)
+    rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.kind == kind))
+    existing = next((_item(r) for r in rows if r.status == "open"), None)
+    if existing is not None:
+        conn.execute(
+            review.update().where(review.c.id == existing.id).values(reason=reason, details=body, last_seen=now)
+        )
+        return existing.id, existing
+    values = {"subject": subject, "kind": kind, "reason": reason, "details": body, "status": "open"}
+    inserted = review.insert().values(**values, first_seen=now, last_seen=now).returning(review.c.id)
+    return int(conn.execute(inserted).scalar_one()), None
 
 
 def _item(r: sa.Row[Any]) -> ReviewItem:
