@@ -111,7 +111,7 @@ def _open(
     conn: sa.Connection, subject: str, kind: str, reason: str | None, details: dict[str, Any], now: datetime
 ) -> tuple[int, ReviewItem | None]:
     body = json.dumps(details, default=str, sort_keys=True)
-    rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.kind == kind))
+    rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.kind == kind)).all()
     existing = next((_item(r) for r in rows if r.status == "open"), None)
     if existing is not None:
         conn.execute(
