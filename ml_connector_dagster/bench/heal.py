@@ -140,15 +140,16 @@ _WAREHOUSE = [
        SELECT id, amount, 'GBP', 'confirmed', 'INV ' || id, '{}', gc, created, $t FROM bench_payments""",
     """INSERT INTO payment_matches (payment_id, status, reason, sage_customer, gocardless_customer, amount, currency,
            home_amount, allocations, rule, explanation, candidates, gocardless_status, source_fetched_at, evaluated_at)
-       SELECT id, 'held', 'amount_mismatch', sage_customer, gc, amount, 'GBP', amount / 100, '[]', NULL,
+       SELECT id, 'held', 'amount_mismatch', sage_customer, gc, amount, 'GBP', amount * 0.01, '[]', NULL,
               explanation, '[]', 'confirmed', $t, $t
-       FROM (SELECT *, 'amount ' || CAST(amount / 100 AS DECIMAL(18, 2)) || ': no invoice named, none of that '
+       FROM (SELECT *, 'amount ' || CAST(amount * 0.01 AS DECIMAL(18, 2)) || ': no invoice named, none of that '
                         || 'balance, and no run of the oldest of 1 open invoices adds up to it' AS explanation
              FROM bench_payments)""",
 ]
 
 
 def _warehouse(conn: duckdb.DuckDBPyConnection, held: int) -> None:
+    """Amounts are integer cents; `cents * 0.01` is exact DECIMAL in DuckDB (`/ 100` would be DOUBLE)."""
     ensure_tables(conn)
     conn.execute(_KEYS, [-(-held // HELD_PER_CUSTOMER)])
     params = {"t": DECIDED, "first": _FIRST_CENTS, "step": _STEP_CENTS, "per": HELD_PER_CUSTOMER, "held": held}
@@ -163,7 +164,7 @@ def _warehouse(conn: duckdb.DuckDBPyConnection, held: int) -> None:
 def _store(store: Store, conn: duckdb.DuckDBPyConnection) -> None:
     held = conn.execute(
         """SELECT p.id AS payment_id, p.gc AS gocardless_customer, p.sage_customer, p.amount AS amount_minor,
-                  CAST(p.amount / 100 AS DECIMAL(18, 2))::VARCHAR AS home_amount, m.explanation
+                  CAST(p.amount * 0.01 AS DECIMAL(18, 2))::VARCHAR AS home_amount, m.explanation
            FROM bench_payments p JOIN payment_matches m ON m.payment_id = p.id ORDER BY p.created"""
     ).df()
     now = datetime.now(UTC)
@@ -234,7 +235,7 @@ def _change_invoices(conn: duckdb.DuckDBPyConnection, customers: int, changed: i
             """INSERT INTO sage_ar_invoices (ARDivisionNo, CustomerNo, InvoiceNo, InvoiceType, InvoiceDate,
                    InvoiceDueDate, Balance, PaymentsToday, DateUpdated, TimeUpdated, synced_at)
                SELECT '01', c.customer_no, 'N' || lpad(CAST(c.i AS VARCHAR), 7, '0'), 'IN', DATE '2026-11-26',
-                      DATE '2026-12-26', CAST($cents AS DECIMAL(18, 2)) / 100, 0.00, '20261126', '09.000000', $t
+                      DATE '2026-12-26', CAST($cents AS BIGINT) * 0.01, 0.00, '20261126', '09.000000', $t
                FROM bench_customers c JOIN bench_changed USING (i)""",
             {"cents": _FIRST_CENTS + _STEP_CENTS * (HELD_PER_CUSTOMER // 2), "t": CHANGED},
         )
