@@ -219,16 +219,15 @@ def _freed(conn: duckdb.DuckDBPyConnection, store: Store, done: pd.DataFrame) ->
 def _review(store: Store, out: Outcomes, actor: str) -> None:
     """Open or refresh held and reversal items (one per payment and kind: a new reason replaces the old), and
     close the items automation made moot; each change to an item someone has open is said in the audit."""
-    for item in out.held:
-        pid = item["payment_id"]
-        before = next((i for i in store.review.open_for(pid) if i.kind == "held"), None)
-        item_id = store.review.open_item(pid, "held", item["reason"], item)
+    opened = store.review.open_items(
+        [(i["payment_id"], "held", i["reason"], i) for i in out.held]
+        + [(i["payment_id"], "reversal_required", i["cause"], i) for i in out.reversals]
+    )  # one transaction for all: one commit, not one per item
+    for item, (item_id, before) in zip(out.held, opened, strict=False):
         if before is not None and before.reason != item["reason"]:
             change = (item.get("decided_again") or {}).get("change")
             record = {"item": item_id, "from": before.reason, "to": item["reason"], "change": change}
-            out.audit.append(("review.reason_changed", pid, {**record, **_viewer(store, before)}))
-    for item in out.reversals:
-        store.review.open_item(item["payment_id"], "reversal_required", item["cause"], item)
+            out.audit.append(("review.reason_changed", item["payment_id"], {**record, **_viewer(store, before)}))
     for closing in out.closing:
         _close(store, out, closing, actor)
 

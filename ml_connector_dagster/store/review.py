@@ -18,6 +18,8 @@ KINDS = ("held", "reversal_required", "processing_failed")
 CLOSED = ("applied", "retried", "dismissed", "resolved")
 #: Closed by a person: automation never decides such an item's payment again.
 OPERATOR_CLOSED = ("applied", "dismissed")
+#: An item to open or refresh: (subject, kind, reason, details).
+ItemToOpen = tuple[str, str, str | None, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -36,40 +38,24 @@ class ReviewItem:
 
 
 class ReviewQueue:
+    """Lookups of one subject's items select by subject (and kind) only and keep the open ones in Python: given
+    `status = 'open'` too, SQLite's planner picks the status index and reads every open item of the queue
+    (a subject has a handful of items; a queue may have 100,000 open)."""
+
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
     def open_item(self, subject: str, kind: str, reason: str | None, details: dict[str, Any]) -> int:
         """Queue an item, or refresh the open one for the same subject and kind; returns its id."""
+        [(item_id, _)] = self.open_items([(subject, kind, reason, details)])
+        return item_id
+
+    def open_items(self, items: Sequence[ItemToOpen]) -> list[tuple[int, ReviewItem | None]]:
+        """`open_item` for many (subject, kind, reason, details) in one transaction (one commit, not one per
+        item); returns each one's id and the open item it refreshed, as it was (None: a new item)."""
         now = utcnow()
-        body = json.dumps(details, default=str, sort_keys=True)
         with write(self.engine) as conn:
-            existing = conn.execute(
-                sa.select(review.c.id)
-                .where(review.c.subject == subject)
-                .where(review.c.kind == kind)
-                .where(review.c.status == "open")
-            ).scalar()
-            if existing is not None:
-                conn.execute(
-                    review.update().where(review.c.id == existing).values(reason=reason, details=body, last_seen=now)
-                )
-                return int(existing)
-            return int(
-                conn.execute(
-                    review.insert()
-                    .values(
-                        subject=subject,
-                        kind=kind,
-                        reason=reason,
-                        details=body,
-                        status="open",
-                        first_seen=now,
-                        last_seen=now,
-                    )
-                    .returning(review.c.id)
-                ).scalar_one()
-            )
+            return [_open(conn, subject, kind, reason, details, now) for subject, kind, reason, details in items]
 
     def close(self, item_id: int, status: str, by: str, note: str | None = None) -> bool:
         """Close an open item (applied/retried/dismissed/resolved); False if it was not open."""
@@ -92,8 +78,8 @@ class ReviewQueue:
 
     def open_for(self, subject: str) -> list[ReviewItem]:
         with read(self.engine) as conn:
-            rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.status == "open"))
-            return [_item(r) for r in rows]
+            rows = conn.execute(sa.select(review).where(review.c.subject == subject).order_by(review.c.id))
+            return [_item(r) for r in rows if r.status == "open"]
 
     def operator_closed(self, subjects: Sequence[str], kind: str = "held") -> dict[str, ReviewItem]:
         """The subjects among `subjects` whose latest `kind` item a person closed for good (OPERATOR_CLOSED)
@@ -119,6 +105,22 @@ class ReviewQueue:
             query = query.where(review.c.status == status)
         with read(self.engine) as conn:
             return [_item(r) for r in conn.execute(query)]
+
+
+def _open(
+    conn: sa.Connection, subject: str, kind: str, reason: str | None, details: dict[str, Any], now: datetime
+) -> tuple[int, ReviewItem | None]:
+    body = json.dumps(details, default=str, sort_keys=True)
+    rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.kind == kind)).all()
+    existing = next((_item(r) for r in rows if r.status == "open"), None)
+    if existing is not None:
+        conn.execute(
+            review.update().where(review.c.id == existing.id).values(reason=reason, details=body, last_seen=now)
+        )
+        return existing.id, existing
+    values = {"subject": subject, "kind": kind, "reason": reason, "details": body, "status": "open"}
+    inserted = review.insert().values(**values, first_seen=now, last_seen=now).returning(review.c.id)
+    return int(conn.execute(inserted).scalar_one()), None
 
 
 def _item(r: sa.Row[Any]) -> ReviewItem:
