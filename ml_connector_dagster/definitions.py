@@ -2,7 +2,17 @@
 
 import dagster as dg
 
-from .defs import gocardless, operations, reconciliation, resources, review, sage100, write_back
+from .defs import (
+    automation,
+    gocardless,
+    gocardless_inbox,
+    operations,
+    reconciliation,
+    resources,
+    review,
+    sage100,
+    write_back,
+)
 
 defs = dg.Definitions.merge(
     resources.defs,
@@ -12,4 +22,6 @@ defs = dg.Definitions.merge(
     write_back.defs,
     review.defs,
     operations.defs,
+    gocardless_inbox.defs,
+    automation.defs,
 )

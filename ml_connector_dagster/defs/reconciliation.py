@@ -18,6 +18,7 @@ from ..reconciliation.refunds import evaluate_refunds
 from ..reconciliation.tables import ensure_tables
 from ..store.review import ReviewItem
 from ..warehouse import count as count_rows
+from .automation import FOLLOWS_INPUTS
 from .gocardless import GoCardlessResource
 from .resources import ConnectorSettings, OperationalStore, Warehouse
 
@@ -29,6 +30,7 @@ ACTOR = "dagster"
     key_prefix=RECONCILIATION,
     name="customer_map",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"duckdb"},
     deps=[dg.AssetKey(["gocardless", "customers"]), dg.AssetKey(["sage100", "customers"])],
@@ -64,6 +66,7 @@ def customer_map(
     key_prefix=RECONCILIATION,
     name="payment_matches",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"duckdb"},
     deps=[
@@ -104,6 +107,7 @@ def payment_matches(
     key_prefix=RECONCILIATION,
     name="payouts",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"duckdb"},
     deps=[dg.AssetKey(["gocardless", "payouts"]), dg.AssetKey(["reconciliation", "cash_receipts"])],

@@ -164,7 +164,7 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
 
 def _month_end(driver: Driver) -> None:
     today = datetime.now(UTC).strftime("%Y-%m-%d")
-    driver.run_job("gocardless_payments_backfill", partition_key=today)
+    driver.backfill(dg.AssetKey(["gocardless", "payments"]), today, today)  # the month's payments: created today
     driver.materialize([dg.AssetKey(list(k)) for k in MONTH_END])
     driver.settle()
 

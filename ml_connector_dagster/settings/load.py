@@ -86,6 +86,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["max_queued_seconds"] = parse.positive_int(
             "max_queued_seconds", raw["max_queued_seconds"], problems, maximum=parse.MAX_QUEUED_SECONDS
         )
+    if raw.get("go_live_date"):
+        values["go_live_date"] = parse.iso_date("go_live_date", raw["go_live_date"], problems)
     parse.choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     parse.choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):

@@ -136,6 +136,7 @@ class Settings(_MaskedRepr):
     fx_rates: Mapping[str, Decimal] = field(default_factory=dict)
     secret_key: Secret | None = None
     max_queued_seconds: int = 600  # run_queue_watchdog warns about runs queued longer than this
+    go_live_date: str | None = None  # YYYY-MM-DD: gocardless/payments' first daily partition (settings/go_live.py)
 
     @property
     def warehouse_path(self) -> Path:
