@@ -139,6 +139,14 @@ class Driver:
         """After a scenario step: `settle` (the sage100_poll sensor reads what people changed in Sage)."""
         return self.settle(idle=idle)
 
+    def run_job(self, name: str, ops: Sequence[str] | None = None) -> RunRecord:
+        """Launch a job by name (e.g. `gocardless_inbox_job`, or only some of its ops) and wait for it."""
+        job = self.defs.resolve_job_def(name)
+        result = job.execute_in_process(
+            instance=self.instance, op_selection=ops, raise_on_error=False, run_config=self.run_config_defaults
+        )
+        return self._record(name, result, None)
+
     def _already_ran(self, run_key: str) -> bool:
         return bool(self.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
 

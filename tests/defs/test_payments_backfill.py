@@ -17,9 +17,9 @@ import dagster as dg
 import duckdb
 import pytest
 
+from ml_connector_dagster.definitions import defs
 from ml_connector_dagster.defs import gocardless as gc_defs
 from ml_connector_dagster.defs.resources import ConnectorSettings, Warehouse
-from ml_connector_dagster.definitions import defs
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn
 from ml_connector_dagster.settings import load_settings
 
