@@ -10,6 +10,7 @@ request as one run, and repeat until nothing asks for anything. The definitions 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -43,7 +44,7 @@ class Driver:
 
     def __post_init__(self) -> None:
         if self.automation_cursor is None:  # the sensor is on from the start: what is already there is the baseline
-            self.automation_cursor = dg.evaluate_automation_conditions(self.defs, self.instance).cursor
+            self.automation_cursor = _evaluate(self.defs, self.instance, None).cursor
 
     def materialize(self, keys: Sequence[dg.AssetKey], run_config: Mapping[str, object] | None = None) -> RunRecord:
         """Materialise some assets as one run of the implicit asset job (like 'Materialize' in the UI)."""
@@ -71,7 +72,7 @@ class Driver:
 
     def automate(self) -> int:
         """Evaluate the automation conditions once and launch what they request as one run; return 1 or 0."""
-        result = dg.evaluate_automation_conditions(self.defs, self.instance, cursor=self.automation_cursor)
+        result = _evaluate(self.defs, self.instance, self.automation_cursor)
         self.automation_cursor = result.cursor
         keys = sorted({r.key for r in result.results if isinstance(r.key, dg.AssetKey) and r.true_subset.size})
         if not keys:
@@ -156,3 +157,12 @@ class Driver:
         if self.on_run:
             self.on_run(record)
         return record
+
+
+def _evaluate(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: AssetDaemonCursor | None
+) -> dg.EvaluateAutomationConditionsResult:
+    """One evaluation of the automation conditions, without the beta warning Dagster's tester raises on each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.evaluate_automation_conditions(defs, instance, cursor=cursor)
