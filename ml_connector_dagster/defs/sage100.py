@@ -209,7 +209,7 @@ def sage100_poll(
     context: dg.SensorEvaluationContext, sage_agent: SageAgentResource, warehouse: Warehouse
 ) -> dg.SensorResult:
     try:
-        found = changes.changed_tables(sage_agent.get_client(), warehouse.connect)
+        found = changes.changed_tables(sage_agent.get_client(), lambda: warehouse.connect(read_only=True))
     except SettingsError as exc:
         return dg.SensorResult(skip_reason=f"Sage agent not configured: {'; '.join(exc.problems)}")
     except (SageLogonError, SageCompanyError) as exc:

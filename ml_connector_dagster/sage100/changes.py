@@ -9,11 +9,17 @@ No contract change was needed: the existing ListCustomers/ListOpenInvoices calls
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+
+import duckdb
 
 from .agent_client import AgentClient
 from .model import Stamp
-from .sync import CUSTOMERS, INVOICES, Connect, TableSpec, ensure_table, watermark
+from .sync import CUSTOMERS, INVOICES, TableSpec, watermark
+
+ReadOnly = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]  # a read-only warehouse connection
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,9 @@ class Change:
     first_newer: Stamp
 
 
-def changed_tables(client: AgentClient, connect: Connect) -> list[Change]:
-    """The copied tables Sage has newer records for; empty on a quiet system."""
+def changed_tables(client: AgentClient, connect: ReadOnly) -> list[Change]:
+    """The copied tables Sage has newer records for; empty on a quiet system. `connect` may be read-only:
+    a table not created yet has no watermark."""
     changes = []
     for spec in (CUSTOMERS, INVOICES):
         mark = _watermark(connect, spec)
@@ -38,7 +45,9 @@ def changed_tables(client: AgentClient, connect: Connect) -> list[Change]:
     return changes
 
 
-def _watermark(connect: Connect, spec: TableSpec) -> Stamp | None:
+def _watermark(connect: ReadOnly, spec: TableSpec) -> Stamp | None:
     with connect() as conn:
-        ensure_table(conn, spec)
-        return watermark(conn, spec)
+        exists = conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [spec.name]
+        ).fetchone()
+        return watermark(conn, spec) if exists and exists[0] else None
