@@ -42,35 +42,46 @@ def collected_statuses(collect_on: str) -> frozenset[str]:
 
 
 def next_step(
-    ledger_status: str | None, gocardless_status: str, collect_on: str = "confirmed", retry_expected: bool = False
+    ledger_status: str | None,
+    gocardless_status: str,
+    collect_on: str = "confirmed",
+    retry_expected: bool = False,
+    ledger_reason: str | None = None,
 ) -> Step:
-    """Decide from the ledger status and the payment's current GoCardless status.
+    """Decide from the ledger status (and its reason) and the payment's current GoCardless status.
 
     - never posted: collected -> match; failed/cancelled/denied/charged back -> not_collected; else pending;
     - failed with a retry coming (`retry_expected`: the failed event said `will_attempt_retry`, or GoCardless
-      requested a resubmission): still pending, not closed as not_collected: GoCardless may yet collect it;
+      requested a resubmission): pending, not closed as not_collected: GoCardless may yet collect it; a
+      posted payment keeps its receipt until the retry's outcome is known;
     - not_collected is not final: a payment GoCardless collects later (after a retry) is matched like any other;
-    - posted: a late failure or chargeback -> reversal_required (the money went back);
+    - posted: a late failure (no retry coming) or chargeback -> reversal_required (the money went back);
+    - reversal_required for a late failure or chargeback, not reversed yet, and collected again (a retry
+      succeeded, a chargeback was cancelled) -> restore: the receipt in Sage is right again;
     - posting (a write in flight, or its outcome unknown): nothing here. Only the write-back can tell,
       by asking Sage, whether the receipt exists; it records it first, then applies this table;
-    - held stays held until an operator acts, unless the payment was not collected after all;
-    - reversal_required and reversed are final for automation (operators decide).
+    - held is decided again whenever the payment changes (the decision heals when what held it changes;
+      evaluate.py also re-decides held payments whose Sage or customer data changed), and leaves the queue
+      if the payment is not collected after all;
+    - reversed is final for automation, and so is a reversal_required for a refund (operators decide).
     """
     if ledger_status == "posting":
         return Step("none")
     if ledger_status == "posted":
+        if gocardless_status == "failed" and retry_expected:
+            return Step("none", "retry_expected")
         cause = REVERSING_STATUSES.get(gocardless_status)
         return Step("reversal_required", cause) if cause else Step("none")
-    if ledger_status in ("reversal_required", "reversed"):
+    if ledger_status == "reversal_required":
+        collected_again = gocardless_status in collected_statuses(collect_on)
+        restorable = ledger_reason in REVERSING_STATUSES.values()
+        return Step("restore", gocardless_status) if collected_again and restorable else Step("none")
+    if ledger_status == "reversed":
         return Step("none")
     if gocardless_status == "failed" and retry_expected:
-        if ledger_status == "held":
-            return Step("none")
         return Step("none") if ledger_status == "pending" else Step("pending", "retry_expected")
     if gocardless_status in NOT_COLLECTED_STATUSES:
         return Step("none") if ledger_status == "not_collected" else Step("not_collected", gocardless_status)
-    if ledger_status == "held":
-        return Step("none")
     if gocardless_status in collected_statuses(collect_on):
         return Step("none") if ledger_status == "matched" else Step("match")
     return Step("none") if ledger_status == "pending" else Step("pending")

@@ -37,6 +37,20 @@ hypothesis_settings.register_profile("no-timing", deadline=None, suppress_health
 hypothesis_settings.load_profile("no-timing")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Import the Dagster definitions once, before any test sets a variable, as a code location whose
+    environment sets no ML_CONNECTOR_* setting: a resource field is an EnvVar only for a variable set when
+    the definitions load, and a later test without that variable would fail its runs on it. Their resources
+    then read whatever settings each test sets."""
+    callers = {k: v for k, v in os.environ.items() if k.startswith("ML_CONNECTOR_") and "_TEST_" not in k}
+    for name in callers:
+        del os.environ[name]
+    try:
+        import ml_connector_dagster.definitions  # noqa: F401
+    finally:
+        os.environ.update(callers)
+
+
 # --- a home and its settings -----------------------------------------------------------------------------------------
 
 

@@ -45,14 +45,14 @@ def test_a_posted_payment_paid_out_later_needs_nothing() -> None:
     assert next_step("posted", "paid_out").action == "none"
 
 
-def test_a_held_payment_waits_for_an_operator_unless_it_failed() -> None:
-    assert next_step("held", "paid_out").action == "none"
+def test_a_held_payment_is_decided_again_when_the_payment_changes() -> None:
+    assert next_step("held", "paid_out").action == "match"
     assert next_step("held", "failed").action == "not_collected"
 
 
 def test_a_replayed_event_changes_nothing() -> None:
     assert next_step("not_collected", "failed").action == "none"
-    assert next_step("reversal_required", "charged_back").action == "none"
+    assert next_step("reversal_required", "charged_back", ledger_reason="chargeback").action == "none"
 
 
 def test_a_refund_of_a_posted_payment_requires_a_reversal() -> None:
@@ -72,14 +72,36 @@ def test_a_pending_payment_that_failed_with_a_retry_coming_stays_pending() -> No
     assert next_step("pending", "failed", retry_expected=True).action == "none"
 
 
-def test_a_held_payment_that_failed_with_a_retry_coming_stays_held() -> None:
-    assert next_step("held", "failed", retry_expected=True).action == "none"
+def test_a_held_payment_that_failed_with_a_retry_coming_waits_for_the_retry() -> None:
+    step = next_step("held", "failed", retry_expected=True)
+
+    assert (step.action, step.cause) == ("pending", "retry_expected")
 
 
-def test_a_posted_payment_that_failed_with_a_retry_coming_still_requires_a_reversal() -> None:
+def test_a_posted_payment_that_failed_with_a_retry_coming_keeps_its_receipt_until_the_retry_ends() -> None:
     step = next_step("posted", "failed", retry_expected=True)
 
+    assert (step.action, step.cause) == ("none", "retry_expected")
+
+
+def test_a_posted_payment_whose_retries_ended_in_failure_requires_a_reversal() -> None:
+    step = next_step("posted", "failed", retry_expected=False)
+
     assert (step.action, step.cause) == ("reversal_required", "late_failure")
+
+
+@pytest.mark.parametrize(("cause", "status"), [("late_failure", "confirmed"), ("chargeback", "paid_out")])
+def test_a_reversal_not_written_yet_is_restored_when_gocardless_collects_the_payment_again(
+    cause: str, status: str
+) -> None:
+    step = next_step("reversal_required", status, ledger_reason=cause)
+
+    assert (step.action, step.cause) == ("restore", status)
+
+
+def test_a_reversal_for_a_refund_or_one_written_is_left_to_operators() -> None:
+    assert next_step("reversal_required", "paid_out", ledger_reason="refund").action == "none"
+    assert next_step("reversed", "paid_out", ledger_reason="late_failure").action == "none"
 
 
 @pytest.mark.parametrize("status", ["confirmed", "paid_out"])

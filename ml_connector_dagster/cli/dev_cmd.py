@@ -1,4 +1,4 @@
-"""`ml-connector dev`: the stand-ins, the webhook receiver and `dagster dev` together, for a newcomer.
+"""`ml-connector dev`: the stand-ins, the webhook receiver and `dg dev` together, for a newcomer.
 
 One command gives the whole product on one machine: the Dagster UI (asset graph, runs, sensors,
 schedules, checks, backfills) over live stand-ins for Sage 100 and GoCardless. The settings that point
@@ -6,7 +6,7 @@ the product at the stand-ins are written to `<home>/dev.env`, so another shell c
 the same world (`set -a; . <home>/dev.env`), and `ml-connector dev step` advances the scenario.
 
 Only loopback is used for the stand-ins (their control API has no auth); `--host` moves the Dagster UI.
-`dev_dagster.py` prepares, starts and stops the `dagster dev` process itself.
+`dev_dagster.py` prepares, starts and stops the `dg dev` process itself.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ class DevOptions:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the Dagster UI listens on.")
 @click.pass_context
 def dev(ctx: click.Context, scenario_dir: Path | None, home: Path, port: int, host: str) -> None:
-    """Run the stand-ins, the webhook receiver and the Dagster UI (`dagster dev`) together until Ctrl-C.
+    """Run the stand-ins, the webhook receiver and the Dagster UI (`dg dev`) together until Ctrl-C.
 
     Then open the UI, and advance the scenario from another shell with `ml-connector dev step`.
     """
@@ -116,12 +116,12 @@ def dev(ctx: click.Context, scenario_dir: Path | None, home: Path, port: int, ho
 
 
 def run_dev(options: DevOptions) -> None:
-    """Start everything, wait for Ctrl-C or SIGTERM (or dagster dev exiting), stop everything."""
+    """Start everything, wait for Ctrl-C or SIGTERM (or dg dev exiting), stop everything."""
     from ..sandbox.stack import start_stack
 
     if not port_is_free(options.host, options.port):
         raise click.ClickException(
-            f"port {options.port} on {options.host} is in use (another `dagster dev`?); stop it or pass --port"
+            f"port {options.port} on {options.host} is in use (another `dg dev`?); stop it or pass --port"
         )
     home = options.home.resolve()
     private_folder(home)
@@ -131,7 +131,7 @@ def run_dev(options: DevOptions) -> None:
     except ScenarioError as exc:
         raise click.ClickException(str(exc)) from None
     # Our own handlers, whatever was inherited (a shell's background job starts with SIGINT ignored, and
-    # dagster dev's processes would inherit that too): Ctrl-C and SIGTERM both stop everything.
+    # dg dev's processes would inherit that too): Ctrl-C and SIGTERM both stop everything.
     previous = {
         sig: signal.signal(sig, handler)
         for sig, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, _raise_terminated))
@@ -142,7 +142,7 @@ def run_dev(options: DevOptions) -> None:
         env = child_environment(stack.env, dagster_home)
         write_env_file(home / ENV_FILE, {**stack.env, "DAGSTER_HOME": str(dagster_home)})
         url = ui_url(options.host, options.port)
-        click.echo(f"Starting Dagster (dagster dev) at {url} ...", err=True)
+        click.echo(f"Starting Dagster (dg dev) at {url} ...", err=True)
         process = start_dagster(workspace, options.host, options.port, env, dagster_home)
         if not wait_until_ready(url, process):
             raise click.ClickException(_not_ready_message(process, url))
@@ -164,14 +164,14 @@ def run_dev(options: DevOptions) -> None:
 
 
 def _wait_for_exit(process: subprocess.Popen[bytes]) -> None:
-    """Block until Ctrl-C/SIGTERM (raised out of here) or until dagster dev exits on its own."""
+    """Block until Ctrl-C/SIGTERM (raised out of here) or until dg dev exits on its own."""
     code = process.wait()
-    raise click.ClickException(f"dagster dev exited on its own (exit code {code}); its output above says why")
+    raise click.ClickException(f"dg dev exited on its own (exit code {code}); its output above says why")
 
 
 def _not_ready_message(process: subprocess.Popen[bytes], url: str) -> str:
     if process.poll() is not None:
-        return f"dagster dev exited (code {process.returncode}) before its UI answered; its output above says why"
+        return f"dg dev exited (code {process.returncode}) before its UI answered; its output above says why"
     return f"the Dagster UI did not answer at {url}/server_info within {READY_TIMEOUT_SECONDS:.0f}s"
 
 

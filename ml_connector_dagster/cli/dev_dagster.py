@@ -1,4 +1,4 @@
-"""The `dagster dev` that `ml-connector dev` runs: its instance and workspace, its environment, and its
+"""The `dg dev` that `ml-connector dev` runs: its instance and workspace, its environment, and its
 processes - started in their own session, waited for until the UI answers, and stopped as a group so
 nothing outlives the command.
 """
@@ -58,7 +58,7 @@ def child_environment(stack_env: dict[str, str], dagster_home: Path) -> dict[str
     return env
 
 
-# --- the dagster dev process ------------------------------------------------------------------------------------
+# --- the dg dev process ------------------------------------------------------------------------------------
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -78,17 +78,20 @@ def ui_url(host: str, port: int) -> str:
 
 
 def start_dagster(workspace: Path, host: str, port: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    """`dagster dev` in its own session, so Ctrl-C reaches us first and we stop it (and all it started).
+    """`dg dev` in its own session, so Ctrl-C reaches us first and we stop it (and all it started).
 
-    Its umask keeps what it writes (run storage, event logs, compute logs, the warehouse) to this user.
+    `dg dev` supersedes `dagster dev` (which says so). Given the workspace file it loads exactly that (this
+    Python, the `ml_connector_dagster.definitions` location) with the same webserver, daemon and code
+    server as before, from a checkout or a wheel alike. Its umask keeps what it writes (run storage, event
+    logs, compute logs, the warehouse) to this user.
     """
-    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""))
-    command = [dagster or "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    dg = shutil.which("dg", path=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""))
+    command = [dg or "dg", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
     return subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True, umask=PRIVATE_UMASK)
 
 
 def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_SECONDS) -> bool:
-    """Poll the webserver's /server_info until it answers; False if `dagster dev` exits or time runs out."""
+    """Poll the webserver's /server_info until it answers; False if `dg dev` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -103,9 +106,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float 
 
 
 def stop_process_group(process: subprocess.Popen[bytes], grace: float = STOP_TIMEOUT_SECONDS) -> None:
-    """Stop `dagster dev` and everything it started (webserver, daemon, code server, run workers).
+    """Stop `dg dev` and everything it started (webserver, daemon, code server, run workers).
 
-    SIGINT first, which is what Ctrl-C sends and what dagster dev shuts down cleanly on; then SIGTERM;
+    SIGINT first, which is what Ctrl-C sends and what dg dev shuts down cleanly on; then SIGTERM;
     then SIGKILL for anything still in the group, so nothing outlives the command.
     """
     pgid = process.pid
@@ -118,7 +121,7 @@ def stop_process_group(process: subprocess.Popen[bytes], grace: float = STOP_TIM
 
 
 def _wait_group_gone(pgid: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Reap `dagster dev` and wait until no process of its group is left; False on timeout."""
+    """Reap `dg dev` and wait until no process of its group is left; False on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         process.poll()

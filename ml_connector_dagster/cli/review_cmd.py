@@ -61,12 +61,19 @@ def list_items(as_json: bool, show_all: bool, kind: str | None) -> None:
 @review.command("show")
 @click.argument("item_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def show(item_id: int, as_json: bool) -> None:
-    """Everything about one item: the payment, the reason, candidates and the audit trail."""
+@BY
+def show(item_id: int, as_json: bool, by: str) -> None:
+    """Everything about one item: the payment, the reason, what it waits for, candidates and the audit trail.
+
+    Opening an open item is recorded (`review.opened`): if automation then decides its payment again, the
+    audit trail and the item's note say it changed while you had it open.
+    """
     store = store_or_exit()
     item = store.review.get(item_id)
     if item is None:
         raise click.ClickException(f"there is no review item {item_id}; see `ml-connector review list`")
+    if item.status == "open":
+        store.audit.append("review.opened", item.subject, {"item": item.id}, actor=by)
     trail = [{"at": r.recorded_at, "by": r.actor, "action": r.action} for r in store.audit.list(subject=item.subject)]
     data = {
         **_item_view(item),
@@ -80,7 +87,12 @@ def show(item_id: int, as_json: bool) -> None:
         return
     for key in ("id", "payment", "kind", "reason", "status", "amount", "currency", "first_seen", "last_seen"):
         click.echo(f"{key:>12}: {printable(data[key])}")
+    if item.status != "open":
+        click.echo(f"{'closed by':>12}: {printable(item.resolved_by or '')}")
+        click.echo(f"{'note':>12}: {printable(item.note or '')}")
     click.echo(f"{'explanation':>12}: {printable(item.details.get('explanation', ''))}")
+    for waiting in item.details.get("waits_for") or []:
+        click.echo(f"{'waits for':>12}: {printable(str(waiting))}")
     if item.details.get("candidates"):
         click.echo(f"{'candidates':>12}: {printable(', '.join(map(str, item.details['candidates'])))}")
     click.echo("\naudit trail:")

@@ -24,20 +24,37 @@ from ..gocardless import sync
 from ..gocardless.client import GoCardlessClient, RetryPolicy
 from ..gocardless.consumer import InboxOutcome, RetryRule
 from ..settings.go_live import go_live_date
-from .resources import ConnectorSettings, OperationalStore, ResourceNotOpen, Warehouse, settings_resource
+from .resources import (
+    ConnectorSettings,
+    MaskedSecrets,
+    OperationalStore,
+    ResourceNotOpen,
+    Warehouse,
+    environment_fields,
+    setting_field,
+    setting_values,
+    settings_resource,
+)
 
 # The daily partitions of gocardless/payments: go-live (a setting) to today (a payment created today can
 # be backfilled and its webhook recorded at once).
 payment_days = dg.DailyPartitionsDefinition(start_date=go_live_date().isoformat(), end_offset=1, timezone="UTC")
 
 
-class GoCardlessResource(dg.ConfigurableResource["GoCardlessResource"]):
+class GoCardlessResource(MaskedSecrets, dg.ConfigurableResource["GoCardlessResource"]):
     """The GoCardless API client, configured from the connector's settings; the retry budget is tunable.
 
-    One client (one pooled HTTP session) per run or tick, made on first use and closed when it ends.
+    Its API URL and access token are settings fields (see `defs/resources.py`: EnvVar when the variable is
+    set, else the stored secret or TOML file applies). One client (one pooled HTTP session) per run or tick,
+    made on first use and closed when it ends.
     """
 
     settings: ConnectorSettings
+    gocardless_api_url: str | None = setting_field("ML_CONNECTOR_GOCARDLESS_API_URL: live, sandbox or a URL")
+    gocardless_access_token: str | None = setting_field(
+        "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN (secret; or `ml-connector secrets set gocardless_access_token`)",
+        secret=True,
+    )
     max_attempts: int = 6
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 30.0
@@ -63,7 +80,8 @@ class GoCardlessResource(dg.ConfigurableResource["GoCardlessResource"]):
                 self.connect_timeout_seconds,
                 self.read_timeout_seconds,
             )
-            self._client = GoCardlessClient.from_settings(self.settings.get().gocardless(), policy)
+            settings = self.settings.load(setting_values(self)).gocardless()
+            self._client = GoCardlessClient.from_settings(settings, policy)
         return self._client
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -249,5 +267,5 @@ GOCARDLESS_ASSETS = [gocardless_customers, gocardless_payments, gocardless_refun
 
 defs = dg.Definitions(
     assets=GOCARDLESS_ASSETS,
-    resources={"gocardless": GoCardlessResource(settings=settings_resource)},
+    resources={"gocardless": GoCardlessResource(settings=settings_resource, **environment_fields(GoCardlessResource))},
 )

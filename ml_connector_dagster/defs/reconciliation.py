@@ -6,7 +6,6 @@ schedule) is wired in `defs/write_back.py`, the review jobs in `defs/review.py`.
 """
 
 from collections import Counter
-from collections.abc import Sequence
 
 import dagster as dg
 
@@ -16,7 +15,6 @@ from ..reconciliation.evaluate import evaluate_payments
 from ..reconciliation.open_amounts import over_applied
 from ..reconciliation.refunds import evaluate_refunds
 from ..reconciliation.tables import ensure_tables
-from ..store.review import ReviewItem
 from ..warehouse import count as count_rows
 from .automation import FOLLOWS_INPUTS
 from .gocardless import GoCardlessResource
@@ -90,15 +88,13 @@ def payment_matches(
         summary = evaluate_payments(conn, ops, settings, actor=ACTOR)
         refunds = evaluate_refunds(conn, ops, settings, actor=ACTOR)
         total = count_rows(conn, "SELECT count(*) FROM payment_matches")
-    queue = ops.review.list()
     return dg.MaterializeResult(
         metadata={
             **summary.as_metadata(),
             "refunds_evaluated": refunds,
             "dagster/row_count": total,
             "ledger": dg.MetadataValue.json(ops.ledger.counts()),
-            "review_queue": dg.MetadataValue.md(_queue_markdown(queue)),
-            "review_open": len(queue),
+            "review_open": len(ops.review.list()),
         }
     )
 
@@ -188,18 +184,6 @@ def payout_items_add_up(warehouse: Warehouse, store: OperationalStore) -> dg.Ass
             "checked": len(frame),
         },
     )
-
-
-def _queue_markdown(items: Sequence[ReviewItem]) -> str:
-    if not items:
-        return "The review queue is empty."
-    lines = ["| id | payment | kind | reason | amount | since |", "|---|---|---|---|---|---|"]
-    for i in items[:200]:
-        amount = i.details.get("home_amount") or i.details.get("amount") or ""
-        lines.append(
-            f"| {i.id} | {i.subject} | {i.kind} | {i.reason or ''} | {amount} | {i.first_seen:%Y-%m-%d %H:%M} |"
-        )
-    return "\n".join(lines)
 
 
 defs = dg.Definitions(

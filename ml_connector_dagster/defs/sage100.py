@@ -21,34 +21,65 @@ from pydantic import Field, PrivateAttr
 
 from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError, changes, sync
 from ..settings import SettingsError
-from .resources import ConnectorSettings, Warehouse, settings_resource
+from .resources import (
+    ConnectorSettings,
+    MaskedSecrets,
+    Warehouse,
+    environment_fields,
+    setting_field,
+    setting_values,
+    settings_resource,
+)
+
+SAGE_LOGON_HELP = {
+    "sage_username": "ML_CONNECTOR_SAGE_USERNAME: the Sage 100 user enabled for web services",
+    "sage_password": "ML_CONNECTOR_SAGE_PASSWORD (secret; or `ml-connector secrets set sage_password`)",
+    "sage_company_code": "ML_CONNECTOR_SAGE_COMPANY_CODE: the 3-character company code",
+    "sage_ca_bundle": "ML_CONNECTOR_SAGE_CA_BUNDLE: the CA that signed the server's certificate",
+    "sage_timeout_seconds": "ML_CONNECTOR_SAGE_TIMEOUT_SECONDS: per call",
+}
 
 
-class SageAgentResource(dg.ConfigurableResource["SageAgentResource"]):
+class SageAgentResource(MaskedSecrets, dg.ConfigurableResource["SageAgentResource"]):
     """The agent on the Sage server (ML_CONNECTOR_SAGE_AGENT_WSDL, _USERNAME, _PASSWORD, _COMPANY_CODE).
 
-    One client per run or tick, made on first use (its parsed WSDL and connections are shared per process).
+    Its fields are settings (see `defs/resources.py`: EnvVar when the variable is set, else the stored
+    secret or TOML file applies). One client per run or tick, made on first use (its parsed WSDL and
+    connections are shared per process).
     """
 
     settings: ConnectorSettings
+    sage_agent_wsdl: str | None = setting_field("ML_CONNECTOR_SAGE_AGENT_WSDL: the agent's WSDL URL")
+    sage_username: str | None = setting_field(SAGE_LOGON_HELP["sage_username"])
+    sage_password: str | None = setting_field(SAGE_LOGON_HELP["sage_password"], secret=True)
+    sage_company_code: str | None = setting_field(SAGE_LOGON_HELP["sage_company_code"])
+    sage_ca_bundle: str | None = setting_field(SAGE_LOGON_HELP["sage_ca_bundle"])
+    sage_timeout_seconds: str | None = setting_field(SAGE_LOGON_HELP["sage_timeout_seconds"])
     _client: AgentClient | None = PrivateAttr(default=None)
 
     def get_client(self) -> AgentClient:
         """The run's (or tick's) client; SettingsError naming whatever is unset."""
         if self._client is None:
-            self._client = AgentClient.from_settings(self.settings.get().sage_agent())
+            self._client = AgentClient.from_settings(self.settings.load(setting_values(self)).sage_agent())
         return self._client
 
 
-class SageEBusinessResource(dg.ConfigurableResource["SageEBusinessResource"]):
+class SageEBusinessResource(MaskedSecrets, dg.ConfigurableResource["SageEBusinessResource"]):
     """Sage's eBusiness Web Services (ML_CONNECTOR_SAGE_EBUSINESS_WSDL and the same logon)."""
 
     settings: ConnectorSettings
+    sage_ebusiness_wsdl: str | None = setting_field("ML_CONNECTOR_SAGE_EBUSINESS_WSDL: eBusiness Web Services WSDL")
+    sage_username: str | None = setting_field(SAGE_LOGON_HELP["sage_username"])
+    sage_password: str | None = setting_field(SAGE_LOGON_HELP["sage_password"], secret=True)
+    sage_company_code: str | None = setting_field(SAGE_LOGON_HELP["sage_company_code"])
+    sage_ca_bundle: str | None = setting_field(SAGE_LOGON_HELP["sage_ca_bundle"])
+    sage_timeout_seconds: str | None = setting_field(SAGE_LOGON_HELP["sage_timeout_seconds"])
     _client: EBusinessClient | None = PrivateAttr(default=None)
 
     def get_client(self) -> EBusinessClient:
+        """The client; SettingsError naming whatever is unset."""
         if self._client is None:
-            self._client = EBusinessClient.from_settings(self.settings.get().sage_ebusiness())
+            self._client = EBusinessClient.from_settings(self.settings.load(setting_values(self)).sage_ebusiness())
         return self._client
 
 
@@ -233,7 +264,9 @@ defs = dg.Definitions(
     jobs=[sage100_poll_job],
     sensors=[sage100_poll],
     resources={
-        "sage_agent": SageAgentResource(settings=settings_resource),
-        "sage_ebusiness": SageEBusinessResource(settings=settings_resource),
+        "sage_agent": SageAgentResource(settings=settings_resource, **environment_fields(SageAgentResource)),
+        "sage_ebusiness": SageEBusinessResource(
+            settings=settings_resource, **environment_fields(SageEBusinessResource)
+        ),
     },
 )

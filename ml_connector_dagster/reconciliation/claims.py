@@ -23,7 +23,7 @@ from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.ledger import Ledger, LedgerEntry
 from ..store.utc import utcnow
-from .evaluate import reversal_details
+from .outcomes import reversal_details
 from .posting import Allocation, AllocationError, PaymentRow, PostingOutcome
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,8 @@ class ClaimedPayment:
     def _money_back(self, payment: PaymentRow, receipt: CashReceipt) -> PostingOutcome | None:
         """After the receipt is recorded: a late failure, chargeback or refund GoCardless reports now."""
         amount = int(payment.get("amount") or 0)
-        cause = next_step("posted", payment.get("status") or "").cause
+        step = next_step("posted", payment.get("status") or "", retry_expected=bool(payment.get("retry_expected")))
+        cause = step.cause if step.action == "reversal_required" else None  # a retry coming: the receipt waits
         refunds = [r for r in payment.get("refunds") or [] if refund_step("posted", r["status"]).action != "none"]
         if cause is None and refunds:
             cause, amount = "refund", sum(int(r["amount"]) for r in refunds)

@@ -44,9 +44,20 @@ def build_customer_map(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         }
     )
     conn.register("new_customer_map", table)
+    # changed_at moves only when a customer's resolution (or its email) changed: held payments of that
+    # customer are decided again (heal.py); a rebuild that changes nothing touches no decision.
+    conn.execute("""CREATE OR REPLACE TEMP TABLE next_customer_map AS
+        SELECT n.gocardless_customer, n.email, n.sage_customer, n.resolved_by, CAST(n.candidates AS JSON) AS candidates,
+               n.metadata_synced, n.mapped_at,
+               CASE WHEN o.gocardless_customer IS NULL OR o.sage_customer IS DISTINCT FROM n.sage_customer
+                      OR o.resolved_by IS DISTINCT FROM n.resolved_by OR o.email IS DISTINCT FROM n.email
+                      OR CAST(o.candidates AS VARCHAR) IS DISTINCT FROM CAST(CAST(n.candidates AS JSON) AS VARCHAR)
+                    THEN n.mapped_at ELSE o.changed_at END AS changed_at
+        FROM new_customer_map n LEFT JOIN customer_map o USING (gocardless_customer)""")
     conn.execute("DELETE FROM customer_map")
-    conn.execute("""INSERT INTO customer_map SELECT gocardless_customer, email, sage_customer, resolved_by,
-                    CAST(candidates AS JSON), metadata_synced, mapped_at FROM new_customer_map""")
+    conn.execute("""INSERT INTO customer_map (gocardless_customer, email, sage_customer, resolved_by, candidates,
+                    metadata_synced, mapped_at, changed_at) SELECT * FROM next_customer_map""")
+    conn.execute("DROP TABLE next_customer_map")
     conn.unregister("new_customer_map")
     return frame
 

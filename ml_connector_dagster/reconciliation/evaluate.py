@@ -5,17 +5,20 @@ applied that the copy of Sage does not show yet: open_amounts.py), writes the le
 the audit trail (operational store) and the `payment_matches` table (warehouse). Payments are decided in
 payment order (`created_at`, `id`), each seeing what the earlier ones took. Posting to Sage is separate
 (`write_back.py`): it re-checks the invoices through the agent right before writing.
+
+Decisions heal: a held payment is decided again when the payment changes in GoCardless, and when the Sage
+invoices or customers or the customer map rows it depends on change (heal.py finds those set-wise); a
+foreign payment with no company rate waits (`pending`, awaiting_fx_amount) for GoCardless's converted
+amount. A review item automation makes moot closes as resolved, naming the change; a held payment whose
+item an operator applied or dismissed is never decided again by automation.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -23,34 +26,23 @@ import pandas as pd
 from .. import money
 from ..lifecycle import next_step
 from ..matching import Decision, MatchSettings, match_payments, resolve_customers
-from ..matching.model import Allocation as DecidedAllocation
 from ..settings import ReconciliationSettings
 from ..store import Store
+from ..store.review import ReviewItem
 from ..store.utc import utcnow
+from . import heal
 from .open_amounts import UnpostedAmounts, open_invoices
+from .outcomes import Closing, Outcomes, allocations, outcomes, reversal_details, text
 from .tables import ensure_tables, typed_rows
+
+__all__ = ["PAYMENT_COLUMNS", "EvaluationSummary", "evaluate_payments", "match_settings", "reversal_details"]
 
 PAYMENT_COLUMNS = """p.id, p.amount, p.currency, p.status, p.reference, p.description,
     CAST(p.metadata AS VARCHAR) AS metadata, p.fx_currency, p.fx_amount, p.customer AS gocardless_customer,
     p.fetched_at, p.amount_refunded, coalesce(p.retry_expected, false) AS retry_expected"""
-
-
-class _Payment(NamedTuple):
-    """A changed payment as the evaluation reads it: its PAYMENT_COLUMNS, its ledger status and next step."""
-
-    id: str
-    amount: int
-    currency: str
-    status: str
-    reference: str | None
-    description: str | None
-    metadata: str | None
-    fx_currency: str | None
-    fx_amount: int | None
-    gocardless_customer: str | None
-    ledger_status: str | None
-    action: str
-    cause: str | None
+#: The evaluation also reads the GoCardless customer's email (for what a held decision waits for).
+EVALUATED_COLUMNS = f"""{PAYMENT_COLUMNS},
+    (SELECT c.email FROM gocardless_customers c WHERE c.id = p.customer) AS email"""
 
 
 @dataclass
@@ -60,6 +52,8 @@ class EvaluationSummary:
     held_by_reason: Counter[str | None] = field(default_factory=Counter)
     refunds_evaluated: int = 0
     reversals_required: int = 0
+    decided_again: int = 0
+    resolved_automatically: int = 0
 
     def as_metadata(self) -> dict[str, Any]:
         return {
@@ -68,6 +62,8 @@ class EvaluationSummary:
             "held_by_reason": dict(self.held_by_reason),
             "refunds_evaluated": self.refunds_evaluated,
             "reversals_required": self.reversals_required,
+            "decided_again": self.decided_again,
+            "resolved_automatically": self.resolved_automatically,
         }
 
 
@@ -75,18 +71,24 @@ def match_settings(settings: ReconciliationSettings) -> MatchSettings:
     return MatchSettings(home_currency=settings.home_currency, on_tie=settings.on_tie, fx_rates=settings.fx_rates)
 
 
-def changed_payments(conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | None = None) -> pd.DataFrame:
-    """Payments fetched since they were last evaluated (or the named ones, whatever their state), in payment
-    order: oldest first (`created_at`, then `id`)."""
+def changed_payments(
+    conn: duckdb.DuckDBPyConnection, payment_ids: list[str] | None = None, also: list[str] | None = None
+) -> pd.DataFrame:
+    """Payments fetched since they were last evaluated, plus the `also` ones (or only the named
+    `payment_ids`, whatever their state), in payment order: oldest first (`created_at`, then `id`)."""
     if payment_ids is not None:
         return conn.execute(
-            f"""SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))
+            f"""SELECT {EVALUATED_COLUMNS} FROM gocardless_payments p WHERE p.id IN (SELECT unnest(?))
             ORDER BY p.created_at, p.id""",
             [payment_ids],
         ).df()
-    return conn.execute(f"""
-        SELECT {PAYMENT_COLUMNS} FROM gocardless_payments p LEFT JOIN payment_matches m ON m.payment_id = p.id
-        WHERE m.payment_id IS NULL OR p.fetched_at > m.source_fetched_at ORDER BY p.created_at, p.id""").df()
+    return conn.execute(
+        f"""SELECT {EVALUATED_COLUMNS} FROM gocardless_payments p
+        LEFT JOIN payment_matches m ON m.payment_id = p.id
+        WHERE m.payment_id IS NULL OR p.fetched_at > m.source_fetched_at OR p.id IN (SELECT unnest(?))
+        ORDER BY p.created_at, p.id""",
+        [also or []],
+    ).df()
 
 
 def customer_map_for(conn: duckdb.DuckDBPyConnection, gocardless_customers: list[str]) -> pd.DataFrame:
@@ -107,59 +109,180 @@ def evaluate_payments(
     actor: str = "system",
     payment_ids: list[str] | None = None,
 ) -> EvaluationSummary:
-    """Bring every changed payment to its next status; return what happened."""
+    """Bring every changed payment to its next status, and decide again the held payments whose Sage or
+    customer data changed since the last evaluation; return what happened."""
     ensure_tables(conn)
     summary = EvaluationSummary()
-    payments = changed_payments(conn, payment_ids)
-    if payments.empty:
-        return summary
-    statuses = store.ledger.statuses(payments["id"].tolist())
-    payments["ledger_status"] = payments["id"].map(statuses)
-    steps = _steps(payments, settings.collect_on)
-    payments["action"], payments["cause"] = steps["action"], steps["cause"]
-
-    to_match = payments[payments["action"] == "match"]
-    decisions, unposted = _decide(conn, store, to_match, settings) if not to_match.empty else (pd.DataFrame(), None)
-    ledger_rows, audit, held, reversals, closing = _outcomes(payments, decisions, unposted, settings)
-
-    written = store.ledger.apply_many(ledger_rows)
-    skipped = {r["payment_id"] for r in ledger_rows} - written  # moved on meanwhile: look again next time
-    if skipped:
-        payments = payments[~payments["id"].isin(skipped)]
-        held = [i for i in held if i["payment_id"] not in skipped]
-        reversals = [i for i in reversals if i["payment_id"] not in skipped]
-        audit = [a for a in audit if a[1] not in skipped]
-    for item in held:
-        store.review.open_item(item["payment_id"], "held", item["reason"], item)
-    for item in reversals:
-        store.review.open_item(item["payment_id"], "reversal_required", item["cause"], item)
-    for payment_id in closing:
-        for open_item in store.review.open_for(payment_id):
-            if open_item.kind == "held":
-                store.review.close(open_item.id, "resolved", by=actor, note="payment not collected")
-    store.audit.append_many(audit, actor=actor)
-    _write_matches(conn, payments, decisions, settings)
-
-    summary.evaluated = len(payments)
-    summary.by_action.update(payments["action"].tolist())
-    summary.held_by_reason.update(i["reason"] for i in held)
-    summary.reversals_required = len(reversals)
+    looked_at = heal.window(conn) if payment_ids is None else None
+    changes = _changes(conn, looked_at)
+    payments = changed_payments(conn, payment_ids, also=list(changes))
+    if not payments.empty:
+        done = _evaluate(conn, store, settings, actor, _with_state(store, payments, changes), summary)
+        freed = _freed(conn, store, done)
+        if freed:  # invoices our own payments had taken are open again: their customers' held payments
+            again = changed_payments(conn, list(freed))
+            _evaluate(conn, store, settings, actor, _with_state(store, again, freed), summary)
+    if looked_at is not None:  # after the decisions are stored: a run that dies here looks again next time
+        heal.remember(conn, looked_at)
     return summary
 
 
-def _steps(payments: pd.DataFrame, collect_on: str) -> pd.DataFrame:
-    """The lifecycle table applied per distinct (ledger status, GoCardless status, retry) triple, not per row."""
-    pairs = payments[["ledger_status", "status", "retry_expected"]].astype(object)
-    pairs = pairs.where(pairs.notna(), None)
-    distinct = pairs.drop_duplicates()
-    table = {
-        (ls, gs, retry): next_step(ls, gs, collect_on, retry_expected=bool(retry))
-        for ls, gs, retry in distinct.itertuples(index=False)
+def _changes(conn: duckdb.DuckDBPyConnection, looked_at: heal.Window | None) -> dict[str, str]:
+    if looked_at is None:
+        return {}
+    found = heal.affected(conn, looked_at)
+    return dict(zip(found["payment_id"].tolist(), found["change"].tolist(), strict=True))
+
+
+def _with_state(store: Store, payments: pd.DataFrame, changes: dict[str, str]) -> pd.DataFrame:
+    """The payments with their ledger status and reason, and the change that brings each back (if any)."""
+    states = store.ledger.states(payments["id"].tolist())
+    payments["ledger_status"] = payments["id"].map(lambda i: states[i][0] if i in states else None)
+    payments["ledger_reason"] = payments["id"].map(lambda i: states[i][1] if i in states else None)
+    payments["change"] = payments["id"].map(changes).astype(object)
+    own = payments["change"].isna() & payments["ledger_status"].notna()
+    payments.loc[own, "change"] = _payment_change(payments.loc[own])
+    return payments
+
+
+def _payment_change(payments: pd.DataFrame) -> pd.Series:
+    """The words for a payment that comes back because GoCardless's copy of it changed."""
+    words = "GoCardless payment re-read: status " + payments["status"].astype(str)
+    converted = payments["fx_amount"].notna()
+    words = words.where(
+        ~converted,
+        words
+        + ", converted amount "
+        + payments["fx_amount"].astype("string")
+        + " "
+        + payments["fx_currency"].astype("string"),
+    )
+    return words.where(~payments["retry_expected"].astype(bool), words + ", a retry is coming")
+
+
+def _evaluate(
+    conn: duckdb.DuckDBPyConnection,
+    store: Store,
+    settings: ReconciliationSettings,
+    actor: str,
+    payments: pd.DataFrame,
+    summary: EvaluationSummary,
+) -> pd.DataFrame:
+    """Decide the payments, store the outcomes, add them to `summary`; return the payments evaluated."""
+    steps = _steps(payments, settings)
+    payments["action"], payments["cause"] = steps["action"], steps["cause"]
+    held_before = payments.loc[payments["ledger_status"] == "held", "id"].tolist()
+    closed = {pid: f"{i.status} by {i.resolved_by}" for pid, i in store.review.operator_closed(held_before).items()}
+    payments.loc[payments["id"].isin(list(closed)), "action"] = "none"  # operators win
+
+    to_match = payments[payments["action"] == "match"]
+    decisions, unposted = _decide(conn, store, to_match, settings) if not to_match.empty else (pd.DataFrame(), None)
+    out = outcomes(payments, decisions, unposted, settings, closed)
+
+    written = store.ledger.apply_many(out.ledger_rows)
+    skipped = {r["payment_id"] for r in out.ledger_rows} - written  # moved on meanwhile: look again next time
+    if skipped:
+        payments = payments[~payments["id"].isin(skipped)]
+        out = out.without(skipped)
+    _review(store, out, actor)
+    store.audit.append_many(out.audit, actor=actor)
+    _write_matches(conn, payments, decisions)
+
+    summary.evaluated += len(payments)
+    summary.by_action.update(payments["action"].tolist())
+    summary.held_by_reason.update(i["reason"] for i in out.held)
+    summary.reversals_required += len(out.reversals)
+    summary.decided_again += int(payments["ledger_status"].isin(["held"]).sum()) - len(closed)
+    summary.resolved_automatically += sum(1 for c in out.closing if c.note.startswith("resolved automatically"))
+    return payments
+
+
+def _freed(conn: duckdb.DuckDBPyConnection, store: Store, done: pd.DataFrame) -> dict[str, str]:
+    """Held payments of the Sage customers whose matched payment just left (not collected, or pending a
+    retry): the invoices it had taken are open again. Keyed by payment id, with the change in words."""
+    left = done.loc[(done["ledger_status"] == "matched") & done["action"].isin(["not_collected", "pending"]), "id"]
+    if left.empty:
+        return {}
+    by_customer = {e.sage_customer: e.payment_id for e in store.ledger.many(left.tolist()) if e.sage_customer}
+    held = conn.execute(
+        "SELECT payment_id, sage_customer FROM payment_matches WHERE status = 'held' AND sage_customer IN "
+        "(SELECT unnest(?)) ORDER BY payment_id",
+        [list(by_customer)],
+    ).fetchall()
+    return {
+        pid: f"our payment {by_customer[customer]} of {customer} was not collected: the invoices it had taken "
+        "are open again"
+        for pid, customer in held
     }
-    keys = list(zip(pairs["ledger_status"], pairs["status"], pairs["retry_expected"], strict=True))
-    return pd.DataFrame(
+
+
+def _review(store: Store, out: Outcomes, actor: str) -> None:
+    """Open or refresh held and reversal items (one per payment and kind: a new reason replaces the old), and
+    close the items automation made moot; each change to an item someone has open is said in the audit."""
+    for item in out.held:
+        pid = item["payment_id"]
+        before = next((i for i in store.review.open_for(pid) if i.kind == "held"), None)
+        item_id = store.review.open_item(pid, "held", item["reason"], item)
+        if before is not None and before.reason != item["reason"]:
+            change = (item.get("decided_again") or {}).get("change")
+            record = {"item": item_id, "from": before.reason, "to": item["reason"], "change": change}
+            out.audit.append(("review.reason_changed", pid, {**record, **_viewer(store, before)}))
+    for item in out.reversals:
+        store.review.open_item(item["payment_id"], "reversal_required", item["cause"], item)
+    for closing in out.closing:
+        _close(store, out, closing, actor)
+
+
+def _close(store: Store, out: Outcomes, closing: Closing, actor: str) -> None:
+    for item in store.review.open_for(closing.payment_id):
+        if item.kind != closing.kind:
+            continue
+        viewer = _viewer(store, item)
+        note = closing.note + (f" (changed while {viewer['while_open_by']} had it open)" if viewer else "")
+        if store.review.close(item.id, "resolved", by=actor, note=note):
+            out.audit.append(("review.resolved", closing.payment_id, {"item": item.id, "note": note, **viewer}))
+
+
+def _viewer(store: Store, item: ReviewItem) -> dict[str, str]:
+    """Who opened this item (`review show`) and when, if anyone did: a change under them is said so."""
+    opened = [
+        r for r in store.audit.list(subject=item.subject, action="review.opened") if r.details.get("item") == item.id
+    ]
+    if not opened:
+        return {}
+    return {"while_open_by": opened[-1].actor, "opened_at": opened[-1].recorded_at}
+
+
+def _steps(payments: pd.DataFrame, settings: ReconciliationSettings) -> pd.DataFrame:
+    """The lifecycle table applied per distinct (ledger status, reason, GoCardless status, retry), not per
+    row; then a foreign payment with no way to its home amount yet waits for GoCardless's conversion."""
+    keys_frame = payments[["ledger_status", "ledger_reason", "status", "retry_expected"]].astype(object)
+    keys_frame = keys_frame.where(keys_frame.notna(), None)
+    table = {
+        (ls, lr, gs, retry): next_step(ls, gs, settings.collect_on, retry_expected=bool(retry), ledger_reason=lr)
+        for ls, lr, gs, retry in keys_frame.drop_duplicates().itertuples(index=False)
+    }
+    keys = list(keys_frame.itertuples(index=False, name=None))
+    steps = pd.DataFrame(
         {"action": [table[k].action for k in keys], "cause": [table[k].cause for k in keys]}, index=payments.index
     )
+    waiting = (steps["action"] == "match") & _awaiting_fx(payments, settings)
+    still = waiting & (payments["ledger_status"] == "pending") & (payments["ledger_reason"] == "awaiting_fx_amount")
+    steps.loc[waiting, ["action", "cause"]] = ["pending", "awaiting_fx_amount"]
+    steps.loc[still, "action"] = "none"
+    return steps
+
+
+def _awaiting_fx(payments: pd.DataFrame, settings: ReconciliationSettings) -> pd.Series:
+    """Payments in another currency, with no company rate, whose home amount GoCardless will still give: it
+    pays them out in the home currency (`fx.fx_currency`, present from the start when a payment will be
+    converted) and has not said the converted amount yet. One paid out in its own (or a third) currency never
+    gets one: currency_unsupported."""
+    home = settings.home_currency.upper()
+    currency = payments["currency"].astype("string").str.upper()
+    rated = {c for c in currency.dropna().unique() if money.fx_rate(settings.fx_rates, str(c)) is not None}
+    into_home = (payments["fx_currency"].astype("string").str.upper() == home).fillna(False)
+    return ((currency != home) & ~currency.isin(rated) & payments["fx_amount"].isna() & into_home).astype(bool)
 
 
 def _decide(
@@ -174,87 +297,13 @@ def _decide(
     return decisions.set_index("payment_id", drop=False), unposted
 
 
-class _Outcomes(NamedTuple):
-    ledger_rows: list[dict[str, Any]]
-    audit: list[tuple[str, str | None, dict[str, Any]]]
-    held: list[dict[str, Any]]
-    reversals: list[dict[str, Any]]
-    closing: list[str]
-
-
-def _outcomes(
-    payments: pd.DataFrame,
-    decisions: pd.DataFrame,
-    unposted: UnpostedAmounts | None,
-    settings: ReconciliationSettings,
-) -> _Outcomes:
-    """Ledger rows, audit records, review items and payments whose held item closes (one pass, in payment order)."""
-    out = _Outcomes([], [], [], [], [])
-    ledger_rows, audit, held, reversals, closing = out
-    by_id = {} if decisions.empty else {d.payment_id: d for d in typed_rows(decisions, Decision, Decision._fields)}
-    for p in typed_rows(payments, _Payment, _Payment._fields):
-        base = {
-            "payment_id": p.id,
-            "expected_status": p.ledger_status,
-            "gocardless_customer": p.gocardless_customer,
-            "amount_minor": p.amount,
-            "currency": p.currency,
-            "gocardless_status": p.status,
-        }
-        if p.action == "match":
-            d = by_id[p.id]
-            status = "matched" if d.status == "matched" else "held"
-            row = {
-                **base,
-                "status": status,
-                "reason": d.reason,
-                "sage_customer": d.sage_customer,
-                "home_amount": _text(d.home_amount),
-                "allocations": _allocations(d.allocations),
-                "rule": d.rule,
-                "explanation": d.explanation,
-            }
-            ledger_rows.append(row)
-            reduced = {"unposted": named} if unposted is not None and (named := unposted.of(d)) else {}
-            audit.append(
-                (
-                    "payment.matched" if status == "matched" else "payment.held",
-                    p.id,
-                    {**row, "inputs": _inputs(p), "candidates": list(d.candidates), **reduced},
-                )
-            )
-            if status == "held":
-                held.append({**_review_details(p, d), **reduced})
-        elif p.action in ("pending", "not_collected"):
-            ledger_rows.append(
-                {
-                    **base,
-                    "status": p.action,
-                    "reason": None if p.action == "pending" else p.cause,
-                    "home_amount": _text(_home_amount(p, settings)),
-                }
-            )
-            audit.append((f"payment.{p.action}", p.id, {"gocardless_status": p.status, "cause": p.cause}))
-            if p.action == "not_collected":
-                closing.append(p.id)
-        elif p.action == "reversal_required":
-            ledger_rows.append({**base, "status": "reversal_required", "reason": p.cause})  # keeps the receipt
-            item = reversal_details(p.id, p.cause, p.amount, p.currency, settings)
-            reversals.append(item)
-            audit.append(("payment.reversal_required", p.id, item))
-        else:
-            audit.append(("payment.unchanged", p.id, {"gocardless_status": p.status, "ledger_status": p.ledger_status}))
-    return out
-
-
-def _write_matches(
-    conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, decisions: pd.DataFrame, settings: ReconciliationSettings
-) -> None:
+def _write_matches(conn: duckdb.DuckDBPyConnection, payments: pd.DataFrame, decisions: pd.DataFrame) -> None:
+    """Upsert the evaluated payments' rows: the decision for those decided, else the status they are in."""
     now = utcnow().replace(tzinfo=None)
     frame = pd.DataFrame(
         {
             "payment_id": payments["id"],
-            "status": payments["action"],
+            "status": _status_after(payments),
             "gocardless_customer": payments["gocardless_customer"],
             "amount": payments["amount"],
             "currency": payments["currency"],
@@ -269,9 +318,9 @@ def _write_matches(
         frame.loc[matched, "status"] = d.loc[matched, "status"]
         frame["reason"] = d["reason"].where(matched, None)
         frame["sage_customer"] = d["sage_customer"].where(matched, None)
-        frame["home_amount"] = d["home_amount"].map(_text).where(matched, None)
+        frame["home_amount"] = d["home_amount"].map(text).where(matched, None)
         frame["allocations"] = d["allocations"].map(
-            lambda a: json.dumps(_allocations(a)) if isinstance(a, list) else None
+            lambda a: json.dumps(allocations(a)) if isinstance(a, list) else None
         )
         frame["rule"] = d["rule"].where(matched, None)
         frame["explanation"] = d["explanation"].where(matched, None)
@@ -282,75 +331,20 @@ def _write_matches(
     frame["evaluated_at"] = now
     conn.register("new_matches", frame)
     conn.execute("""
-        INSERT OR REPLACE INTO payment_matches
+        INSERT OR REPLACE INTO payment_matches (payment_id, status, reason, sage_customer, gocardless_customer,
+            amount, currency, home_amount, allocations, rule, explanation, candidates, gocardless_status,
+            source_fetched_at, evaluated_at)
         SELECT payment_id, status, reason, sage_customer, gocardless_customer, amount, currency,
                CAST(home_amount AS DECIMAL(18, 2)), CAST(allocations AS JSON), rule, explanation,
                CAST(candidates AS JSON), gocardless_status, source_fetched_at, evaluated_at FROM new_matches""")
     conn.unregister("new_matches")
 
 
-def _review_details(p: _Payment, d: Decision) -> dict[str, Any]:
-    """What the spec asks a held item to carry, for the operator."""
-    return {
-        "payment_id": p.id,
-        "gocardless_customer": p.gocardless_customer,
-        "amount_minor": p.amount,
-        "currency": p.currency,
-        "home_amount": _text(d.home_amount),
-        "reference": p.reference,
-        "reason": d.reason,
-        "explanation": d.explanation,
-        "sage_customer": d.sage_customer,
-        "candidates": list(d.candidates),
-    }
-
-
-def _home_amount(p: _Payment, settings: ReconciliationSettings) -> Decimal | None:
-    """The amount in Sage's currency, for display of payments that are not matched (pending, not collected)."""
-    try:
-        return money.to_home_amount(
-            p.amount, p.currency, settings.home_currency, p.fx_currency, p.fx_amount, settings.fx_rates
-        )
-    except money.UnsupportedCurrency:
-        return None
-
-
-def reversal_details(
-    payment_id: str, cause: str | None, amount_minor: int, currency: str, settings: ReconciliationSettings
-) -> dict[str, Any]:
-    home = money.to_home_amount(amount_minor, currency, settings.home_currency, None, None, settings.fx_rates)
-    return {
-        "payment_id": payment_id,
-        "cause": cause,
-        "amount_minor": amount_minor,
-        "currency": currency,
-        "amount": str(money.to_decimal(amount_minor, currency)),
-        "home_amount": _text(home),
-    }
-
-
-def _inputs(p: _Payment) -> dict[str, Any]:
-    return {
-        "amount": p.amount,
-        "currency": p.currency,
-        "reference": p.reference,
-        "description": p.description,
-        "metadata": p.metadata,
-        "fx_currency": p.fx_currency,
-        "fx_amount": p.fx_amount,
-        "gocardless_status": p.status,
-    }
-
-
-def _allocations(allocations: Sequence[DecidedAllocation] | None) -> list[dict[str, str]]:
-    return [
-        {"invoice_no": a["invoice_no"], "invoice_type": a["invoice_type"], "amount": str(a["amount"])}
-        for a in (allocations or [])
-    ]
-
-
-def _text(value: Decimal | float | None) -> str | None:
-    """An amount as exact text; None when missing (None, or the NaN pandas fills a gap in a column with)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value)
+def _status_after(payments: pd.DataFrame) -> pd.Series:
+    """The status each payment is in after this pass (a decided one's is filled in from its decision)."""
+    action = payments["action"].astype(object)
+    status = action.replace({"restore": "posted"})
+    unchanged = action == "none"
+    return status.where(
+        ~unchanged, payments["ledger_status"].astype(object).where(payments["ledger_status"].notna(), "none")
+    )

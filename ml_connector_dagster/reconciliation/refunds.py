@@ -21,7 +21,7 @@ from ..settings import ReconciliationSettings
 from ..store import Store
 from ..store.review import ReviewItem
 from ..store.utc import utcnow
-from .evaluate import reversal_details
+from .outcomes import reversal_details
 from .tables import ensure_tables, typed_rows
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .. import money
 from ..gocardless.client import GoCardlessClient
-from ..gocardless.rows import payment_row
+from ..gocardless.rows import payment_row, retry_expected
 from ..lifecycle import next_step
 from ..matching import resolve_customers
 from ..sage100 import AgentClient
@@ -107,16 +107,20 @@ def retry(
     store.audit.append("review.retry", pid, {"item": item_id}, actor=by)
     resolved = gocardless.resolve_payment(pid)
     payment = {**_payment_dict(resolved.payment, resolved.customer["id"]), "refunds": _refunds(gocardless, pid)}
-    customer = _resolve(agent, resolved.customer)
     entry = store.ledger.get(pid)
-    current = None if entry is None else entry.status
-    step = next_step(None if current == "held" else current, resolved.payment["status"], settings.collect_on)
+    current, reason = (None, None) if entry is None else (entry.status, entry.reason)
+    status = resolved.payment["status"]
+    retry_coming = bool(retry_expected(store.inbox.of_resource(pid)))  # what the payment's events said
+    step = next_step(current, status, settings.collect_on, retry_expected=retry_coming, ledger_reason=reason)
     store.review.close(item_id, "retried", by=by, note="decided again on fresh data")
+    if step.action == "none":
+        store.ledger.upsert(pid, status=current, gocardless_status=status)
+        return ActionResult(item_id, pid, "retry", str(current), f"GoCardless status is {status}")
     if step.action != "match":
-        store.ledger.upsert(
-            pid, status=step.action if step.action != "none" else current, gocardless_status=resolved.payment["status"]
-        )
-        return ActionResult(item_id, pid, "retry", step.action, f"GoCardless status is {resolved.payment['status']}")
+        why = step.cause if step.action == "not_collected" else None
+        store.ledger.upsert(pid, status=step.action, reason=why, gocardless_status=status)
+        return ActionResult(item_id, pid, "retry", step.action, f"GoCardless status is {status}")
+    customer = _resolve(agent, resolved.customer)
     home = money.to_home_amount(
         payment["amount"],
         payment["currency"],
@@ -125,23 +129,32 @@ def retry(
         payment.get("fx_amount"),
         settings.fx_rates,
     )
-    store.ledger.upsert(
-        pid,
-        status="matched",
-        sage_customer=customer,
-        home_amount=None if home is None else str(home),
-        gocardless_customer=resolved.customer["id"],
-        amount_minor=payment["amount"],
-        currency=payment["currency"],
-        gocardless_status=resolved.payment["status"],
-    )
+    values = {
+        "sage_customer": customer,
+        "home_amount": None if home is None else str(home),
+        "gocardless_customer": resolved.customer["id"],
+        "amount_minor": payment["amount"],
+        "currency": payment["currency"],
+        "gocardless_status": status,
+    }
+    if home is None and _converted_amount_to_come(payment, settings.home_currency):
+        store.ledger.upsert(pid, status="pending", reason="awaiting_fx_amount", **values)
+        return ActionResult(item_id, pid, "retry", "pending", "waiting for GoCardless's converted amount")
+    store.ledger.upsert(pid, status="matched", reason=None, **values)
     if customer is None or home is None:
-        reason = "currency_unsupported" if home is None else "customer_not_found"
-        store.ledger.transition(pid, ["matched"], status="held", reason=reason)
-        store.review.open_item(pid, "held", reason, {"payment_id": pid, "reason": reason, "retried_by": by})
-        return ActionResult(item_id, pid, "retry", "held", reason)
+        held = "currency_unsupported" if home is None else "customer_not_found"
+        store.ledger.transition(pid, ["matched"], status="held", reason=held)
+        store.review.open_item(pid, "held", held, {"payment_id": pid, "reason": held, "retried_by": by})
+        return ActionResult(item_id, pid, "retry", "held", held)
     outcome = post_payment(store, agent, settings, store.ledger.entry(pid), payment, actor=by)
     return _result(item_id, pid, "retry", outcome)
+
+
+def _converted_amount_to_come(payment: dict[str, Any], home_currency: str) -> bool:
+    """GoCardless pays the payment out in the home currency and has not said the converted amount yet
+    (the evaluation's rule: evaluate._awaiting_fx)."""
+    fx_currency = (payment.get("fx_currency") or "").upper()
+    return payment.get("fx_amount") is None and fx_currency == home_currency.upper()
 
 
 def dismiss(store: Store, item_id: int, note: str, by: str) -> ActionResult:
@@ -198,7 +211,11 @@ def _open_item(store: Store, item_id: int, kinds: Sequence[str] | None = None) -
     if item is None:
         raise ReviewActionError(f"there is no review item {item_id}; see `ml-connector review list`")
     if item.status != "open":
-        raise ReviewActionError(f"review item {item_id} is already {item.status} (by {item.resolved_by})")
+        why = f": {item.note}" if item.note else ""
+        raise ReviewActionError(
+            f"review item {item_id} is already {item.status} (by {item.resolved_by}){why}; "
+            "see `ml-connector review list` for what is open"
+        )
     if kinds and item.kind not in kinds:
         raise ReviewActionError(
             f"review item {item_id} is {item.kind}; this action applies to {', '.join(kinds)} items"

@@ -25,8 +25,11 @@ DDL = {
     "customer_map": """
         CREATE TABLE IF NOT EXISTS customer_map (
             gocardless_customer VARCHAR PRIMARY KEY, email VARCHAR, sage_customer VARCHAR, resolved_by VARCHAR,
-            candidates JSON, metadata_synced BOOLEAN, mapped_at TIMESTAMP NOT NULL)""",
+            candidates JSON, metadata_synced BOOLEAN, mapped_at TIMESTAMP NOT NULL, changed_at TIMESTAMP)""",
 }
+
+#: Columns added since the first release: (table, column, type).
+ADDED_COLUMNS = (("customer_map", "changed_at", "TIMESTAMP"),)
 
 T = TypeVar("T")
 
@@ -38,6 +41,8 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
         sage_sync.ensure_table(conn, spec)
     for statement in DDL.values():
         conn.execute(statement)
+    for table, column, kind in ADDED_COLUMNS:  # tables made by an older release get the column, empty
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
 
 
 def typed_rows(frame: pd.DataFrame, row: Callable[..., T], columns: Sequence[str]) -> Iterator[T]:

@@ -146,6 +146,7 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
     driver.materialize([dg.AssetKey(list(k)) for k in INITIAL_LOAD])
     progress("initial load: Sage customers and open invoices, GoCardless customers, customer map")
     steps = stack.gocardless.world.steps  # the scenario's, and one more when the last payouts await their rates
+    healed = 0
     for number, actions in enumerate(steps, start=1):
         played = stack.gocardless.play()
         if not stack.gocardless.wait_deliveries(60):
@@ -154,12 +155,20 @@ def _play(stack: Stack, driver: Driver, scenario: Scenario, progress: Callable[[
         counts = stack.store.ledger.counts()
         known = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no payment collected or failed yet"
         sage = f"{len(played.sage_changes)} Sage changes, " if played.sage_changes else ""
+        healed, before = _resolved_automatically(stack), healed
+        resolved = f"; {healed - before} review items resolved automatically" if healed > before else ""
         progress(
             f"step {number}/{len(steps)}: {sage}{len(actions)} actions, {len(played.events)} events, "
-            f"{runs} runs; {known}"
+            f"{runs} runs; {known}{resolved}"
         )
     _month_end(driver)
     progress("month-end: payments re-read from the API (backfill), matches and payouts refreshed")
+
+
+def _resolved_automatically(stack: Stack) -> int:
+    """Review items closed because what held their payment changed (a held decision that healed), so far."""
+    resolved = stack.store.review.list(status="resolved")
+    return sum(1 for item in resolved if (item.note or "").startswith("resolved automatically"))
 
 
 def _month_end(driver: Driver) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from .load import home_folder, load_settings
 from .model import (
     DEFAULT_EVENT_WHITELIST,
+    SECRET_SETTINGS,
     GoCardlessSettings,
     ReconciliationSettings,
     SageSettings,
@@ -31,6 +32,7 @@ from .names import PREFIX, env_name
 __all__ = [
     "DEFAULT_EVENT_WHITELIST",
     "PREFIX",
+    "SECRET_SETTINGS",
     "GoCardlessSettings",
     "ReconciliationSettings",
     "SageSettings",

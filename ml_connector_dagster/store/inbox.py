@@ -202,6 +202,14 @@ class Inbox:
                 .values(status="retry", next_attempt_at=None, last_error="claimed by a run that did not finish")
             ).rowcount
 
+    def of_resource(self, resource_id: str) -> list[InboxRow]:
+        """Every stored event about one resource (a payment, say), oldest first by GoCardless's event time."""
+        query = (
+            sa.select(inbox).where(inbox.c.resource_id == resource_id).order_by(inbox.c.event_created_at, inbox.c.seq)
+        )
+        with read(self.engine) as conn:
+            return [_row(r) for r in conn.execute(query)]
+
     def max_seq(self) -> int:
         with read(self.engine) as conn:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(inbox.c.seq), 0))).scalar_one())

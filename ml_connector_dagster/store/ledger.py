@@ -135,6 +135,18 @@ class Ledger:
                     out[payment_id] = status
         return out
 
+    def states(self, payment_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Current (status, reason) of each known payment among `payment_ids`."""
+        out: dict[str, tuple[str, str | None]] = {}
+        ids = list(payment_ids)
+        with read(self.engine) as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                query = sa.select(ledger.c.payment_id, ledger.c.status, ledger.c.reason)
+                for payment_id, status, reason in conn.execute(query.where(ledger.c.payment_id.in_(chunk))):
+                    out[payment_id] = (status, reason)
+        return out
+
     def many(self, payment_ids: Sequence[str]) -> list[LedgerEntry]:
         """The rows of the known payments among `payment_ids` (read in chunks)."""
         out: list[LedgerEntry] = []

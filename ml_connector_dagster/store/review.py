@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from .utc import as_utc, utcnow
 
 KINDS = ("held", "reversal_required", "processing_failed")
 CLOSED = ("applied", "retried", "dismissed", "resolved")
+#: Closed by a person: automation never decides such an item's payment again.
+OPERATOR_CLOSED = ("applied", "dismissed")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,24 @@ class ReviewQueue:
         with read(self.engine) as conn:
             rows = conn.execute(sa.select(review).where(review.c.subject == subject).where(review.c.status == "open"))
             return [_item(r) for r in rows]
+
+    def operator_closed(self, subjects: Sequence[str], kind: str = "held") -> dict[str, ReviewItem]:
+        """The subjects among `subjects` whose latest `kind` item a person closed for good (OPERATOR_CLOSED)
+        and that have no open one since: their payments are the operators' now."""
+        out: dict[str, ReviewItem] = {}
+        ids = list(dict.fromkeys(subjects))
+        with read(self.engine) as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                query = (
+                    sa.select(review)
+                    .where(review.c.subject.in_(chunk))
+                    .where(review.c.kind == kind)
+                    .order_by(review.c.id)
+                )
+                for row in conn.execute(query):
+                    out[row.subject] = _item(row)  # the latest item of each subject wins
+        return {s: i for s, i in out.items() if i.status in OPERATOR_CLOSED}
 
     def list(self, status: str | None = "open") -> list[ReviewItem]:
         query = sa.select(review).order_by(review.c.id)

@@ -1,7 +1,8 @@
-"""`ml-connector dev`: the stand-ins, the receiver and `dagster dev` together; `dev step`; a clean Ctrl-C."""
+"""`ml-connector dev`: the stand-ins, the receiver and `dg dev` together; `dev step`; a clean Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import stat
@@ -22,7 +23,7 @@ from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn, start
 from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack
 
-from support.dev_process import DevProcess, alive, port_in_use
+from support.dev_process import DevProcess, alive, children_of, port_in_use
 
 STOP_TIMEOUT = 60.0
 
@@ -225,6 +226,46 @@ def test_dev_step_advances_the_running_scenario(dev_stack: DevProcess) -> None:
     assert result.output.startswith(f"Step {before + 1}/")
     assert scenario_status(dev_stack)["step"] == before + 1
     assert "webhooks delivered" in result.output
+
+
+@pytest.mark.slow
+def test_the_resources_page_names_the_variables_that_configure_each_resource(dev_stack: DevProcess) -> None:
+    data = dev_stack.graphql(
+        '{ allTopLevelResourceDetailsOrError(repositorySelector: {repositoryName: "__repository__", '
+        'repositoryLocationName: "ml_connector_dagster"}) { ... on ResourceDetailsList { results '
+        "{ name configuredValues { key value type } } } } }"
+    )
+
+    shown = {
+        (r["name"], v["key"]): (v["type"], v["value"])
+        for r in data["allTopLevelResourceDetailsOrError"]["results"]
+        for v in r["configuredValues"]
+    }
+    assert shown[("sage_agent", "sage_agent_wsdl")] == ("ENV_VAR", "ML_CONNECTOR_SAGE_AGENT_WSDL")
+    assert shown[("sage_agent", "sage_password")] == ("ENV_VAR", "ML_CONNECTOR_SAGE_PASSWORD")
+    assert shown[("gocardless", "gocardless_access_token")] == ("ENV_VAR", "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN")
+    assert shown[("connector_settings", "home")] == ("ENV_VAR", "ML_CONNECTOR_HOME")
+    secrets = [v for k, v in dev_stack.env().items() if k.endswith(("PASSWORD", "TOKEN", "SECRETS", "SECRET_KEY"))]
+    assert secrets and [secret for secret in secrets if secret in json.dumps(data)] == []
+
+
+@pytest.mark.slow
+def test_dev_runs_dg_dev_and_dagster_does_not_say_it_is_superseded(dev_stack: DevProcess) -> None:
+    assert dev_stack.process is not None
+    commands = [_command_line(pid) for pid in children_of(dev_stack.process.pid)]
+
+    assert any(c[1:3] == ["dev", "-w"] and Path(c[0]).name == "dg" for c in commands if len(c) > 2), commands
+    assert "dg dev' instead" not in dev_stack.output()
+    assert "superseded" not in dev_stack.output().lower()
+
+
+def _command_line(pid: int) -> list[str]:
+    """The process's argv (the interpreter left out for a script run through python)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    except OSError:
+        return []
+    return argv[1:] if argv and Path(argv[0]).name.startswith("python") else argv
 
 
 @pytest.mark.slow

@@ -73,6 +73,7 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "reconciliation/customer_map",
             "reconciliation/payment_matches",
             "reconciliation/payouts",
+            "reconciliation/review_queue",
             "sage100/ar_invoices",
             "sage100/customers",
         ],
@@ -92,13 +93,14 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "review_apply",
             "review_dismiss",
             "review_retry",
+            "review_reverse",
             "sage100_poll_job",
         ],
         "sensors": [
             "gocardless_events_sweep",
             "gocardless_inbox_sensor",
             "post_cash_receipts_retry",
-            "reconciliation_automation",
+            "reconciliation_automation",  # every automation condition, reconciliation/review_queue's too
             "run_queue_watchdog",
             "sage100_poll",
         ],

@@ -33,6 +33,13 @@ def busy_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     yield from _played(tmp_path_factory.mktemp("busy"), "busy_month")
 
 
+@pytest.fixture(scope="module")
+def healing_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The bundled healing_month, where held payments are decided again as Sage and GoCardless change
+    (module-scoped, not played: the module plays it, acting as an operator between steps)."""
+    yield from _played(tmp_path_factory.mktemp("healing"), "healing_month")
+
+
 def _played(root: Path, scenario: str) -> Iterator[World]:
     saved = dict(os.environ)
     stack = start_stack(bundled(scenario), root / "home")

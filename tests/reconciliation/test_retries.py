@@ -33,7 +33,11 @@ def test_a_payment_that_failed_with_a_retry_coming_is_pending_and_audited_so(tmp
 
     assert (store.ledger.entry("PM1").status, store.ledger.entry("PM1").reason) == ("pending", None)
     [record] = store.audit.list(subject="PM1", action="payment.pending")
-    assert record.details == {"gocardless_status": "failed", "cause": "retry_expected"}
+    assert record.details == {
+        "gocardless_status": "failed",
+        "cause": "retry_expected",
+        "waits_for": ["GoCardless's retry of the failed collection"],
+    }
 
 
 def test_a_payment_that_failed_for_good_is_not_collected(tmp_path: Path, store: Store) -> None:

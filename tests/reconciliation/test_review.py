@@ -101,7 +101,7 @@ def test_the_apply_job_refuses_an_amount_that_is_not_more_than_zero_without_retr
         instance=world.driver.instance,
         raise_on_error=False,
         run_config={
-            "ops": {"review_apply_op": {"config": {"item_id": item, "invoices": ["0100070:-5"], "by": "erin"}}}
+            "ops": {"review_apply_op": {"config": {"item_id": item, "invoices": ["0100070:-5"], "operator": "erin"}}}
         },
     )
 
@@ -183,7 +183,9 @@ def test_the_dismiss_job_does_the_same_from_the_dagster_ui(world: World) -> None
     result = job.execute_in_process(
         instance=world.driver.instance,
         run_config={
-            "ops": {"review_dismiss_op": {"config": {"item_id": item, "note": "USD mandate closed", "by": "erin"}}}
+            "ops": {
+                "review_dismiss_op": {"config": {"item_id": item, "note": "USD mandate closed", "operator": "erin"}}
+            }
         },
     )
 
