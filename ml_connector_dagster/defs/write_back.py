@@ -35,8 +35,8 @@ from .sage100 import SageAgentResource
     retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
     description="Write-back: every matched payment posted to Sage as one cash receipt through the agent, "
     "exactly once (open invoices re-checked first); with auto_reversal on, receipts whose money "
-    "went back in full are reversed. Runs in the same run as the matches, so a webhook becomes "
-    "a receipt in one run.",
+    "went back in full are reversed. Follows the matches by its automation condition, in the same run "
+    "as them when the automation requests both.",
 )
 def cash_receipts(
     context: dg.AssetExecutionContext,
