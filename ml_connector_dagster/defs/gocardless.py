@@ -1,23 +1,21 @@
-"""Dagster wiring for GoCardless: the API resource, the gocardless/* assets, the inbox sensor, the events
-sweep and the payments backfill. The work itself is in `gocardless.sync` and `gocardless.client`.
+"""Dagster wiring for GoCardless: the API resource and the gocardless/* assets. The inbox job, its sensor
+and the events sweep are in `defs/gocardless_inbox.py`; the work itself is in `gocardless.sync`.
 
-How it fits together:
-- `gocardless_inbox_sensor` (running by default, every 5 s) looks at due inbox rows and requests a run of
-  `gocardless_inbox_job` keyed by the pending set's signature, so a tick that sees the same rows requests
-  nothing new. Runs claim rows atomically: overlapping runs never process an event twice.
-- `gocardless_inbox_job` materialises gocardless/customers, payments, refunds and payouts.
-- `gocardless_events_sweep` (every 10 minutes, running by default) lists `GET /events` since the newest
-  stored event, less an overlap, and stores unseen whitelisted events: the safety net for missed webhooks.
-- `gocardless_payments_backfill` is a daily-partitioned job: select a range of days under the job's
-  Partitions tab and "Launch backfill" (or `dagster job backfill -j gocardless_payments_backfill
-  --from 2026-11-01 --to 2026-11-25`) to re-read the payments created on those days and upsert them. It
-  records each run as a materialization of gocardless/payments. (A partitioned job rather than a
-  partitioned asset, because gocardless/payments is driven by the inbox, not by dates.)
+`gocardless/payments` is partitioned by the UTC day each payment was created at GoCardless, from the
+go-live date (ML_CONNECTOR_GO_LIVE_DATE, read when the definitions load; settings/go_live.py). Two things
+materialise its partitions:
+- a backfill ("Materialize" -> a partition range in the UI, or `dagster asset materialize -m
+  ml_connector_dagster.definitions --select gocardless/payments --partition-range 2026-11-01...2026-11-05`)
+  runs once for the whole range (BackfillPolicy.single_run()), lists the payments created in it and upserts
+  them, recording each day's `dagster/row_count`;
+- `gocardless_inbox_job`, within seconds of a webhook, records a materialization of each day whose
+  payments the inbox pass changed, with that day's row count.
+Either way the reconciliation assets follow through their automation conditions (defs/automation.py).
 """
 
-import hashlib
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -25,7 +23,7 @@ from pydantic import PrivateAttr
 from ..gocardless import sync
 from ..gocardless.client import GoCardlessClient, RetryPolicy
 from ..gocardless.consumer import InboxOutcome, RetryRule
-from ..store.inbox import InboxRow
+from ..settings.go_live import go_live_date
 from .metadata import OWNERS, dashboard_metadata, tags, warehouse_table
 from .resources import (
     ConnectorSettings,
@@ -40,10 +38,9 @@ from .resources import (
 )
 from .sources import GOCARDLESS_API
 
-INBOX_TYPES = ("payments", "refunds", "payouts")
-RUN_KEY_BUCKET_SECONDS = 600  # a pending set whose run died unclaimed is requested again after this
-STALE_CLAIM = timedelta(hours=1)
-BACKFILL_START = "2024-01-01"
+# The daily partitions of gocardless/payments: go-live (a setting) to today (a payment created today can
+# be backfilled and its webhook recorded at once).
+payment_days = dg.DailyPartitionsDefinition(start_date=go_live_date().isoformat(), end_offset=1, timezone="UTC")
 
 
 class GoCardlessResource(MaskedSecrets, dg.ConfigurableResource["GoCardlessResource"]):
@@ -103,12 +100,13 @@ class InboxProcessingConfig(dg.Config):
     retry_base_delay_seconds: float = 30.0
 
 
-def _claimed_by(context: dg.AssetExecutionContext) -> str:
-    return f"run:{context.op_execution_context.run_id}"[:64]  # as in cash_receipts: set in a direct invocation too
+def _claimed_by(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> str:
+    run_id = context.op_execution_context.run_id if isinstance(context, dg.AssetExecutionContext) else context.run_id
+    return f"run:{run_id}"[:64]  # as in cash_receipts: set in a direct invocation too
 
 
-def _consume(
-    context: dg.AssetExecutionContext,
+def consume(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
     process: Callable[..., InboxOutcome],
     config: InboxProcessingConfig,
     gocardless: GoCardlessResource,
@@ -138,23 +136,52 @@ def _consume(
     owners=OWNERS,
     tags=tags("gocardless", "payments"),
     deps=[GOCARDLESS_API],
-    description="Payments named by new inbox events, re-read from the API (table gocardless_payments).",
+    partitions_def=payment_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    description="Payments by the UTC day they were created at GoCardless (table gocardless_payments): the "
+    "inbox job records the days its webhooks changed; materialising a range re-reads those days' payments.",
 )
 def gocardless_payments(
-    context: dg.AssetExecutionContext,
-    config: InboxProcessingConfig,
-    gocardless: GoCardlessResource,
-    store: OperationalStore,
-    warehouse: Warehouse,
+    context: dg.AssetExecutionContext, gocardless: GoCardlessResource, warehouse: Warehouse
 ) -> dg.MaterializeResult[None]:
-    outcome = _consume(context, sync.process_payment_events, config, gocardless, store, warehouse)
-    return dg.MaterializeResult(
-        metadata={
-            **outcome.metadata(),
-            **warehouse_table(warehouse.connect, "gocardless_payments"),
-            **dashboard_metadata(gocardless.get_client().base_url, "payments"),
-        }
-    )
+    window, days = context.partition_time_window, context.partition_keys
+    upserted = sync.backfill_payments(gocardless.get_client(), warehouse.connect, window.start, window.end)
+    for day, rows in sync.payments_per_day(warehouse.connect, days).items():
+        context.add_asset_metadata({"dagster/row_count": rows}, partition_key=day)
+    context.log.info(f"{upserted} payments created {days[0]}..{days[-1]} re-read and upserted")
+    table = _payments_table(warehouse)
+    dashboard = dashboard_metadata(gocardless.get_client().base_url, "payments")
+    return dg.MaterializeResult(metadata={"payments_upserted": upserted, "days": len(days), **table, **dashboard})
+
+
+def _payments_table(warehouse: Warehouse) -> dict[str, Any]:
+    """The table's name and schema; its row count is per partition (each day's payments), not the table's."""
+    found = warehouse_table(warehouse.connect, "gocardless_payments")
+    return {k: v for k, v in found.items() if k != "dagster/row_count"}
+
+
+def record_payment_days(
+    context: dg.OpExecutionContext, warehouse: Warehouse, since: datetime, outcome: InboxOutcome
+) -> list[str]:
+    """Record a materialization of each gocardless/payments partition (creation day) written since `since`,
+    with that day's row count; a day before go-live is only logged (it has no partition)."""
+    touched = sync.payment_days_touched(warehouse.connect, since)
+    kept = [d for d in touched if d >= payment_days.start.strftime("%Y-%m-%d")]
+    if len(kept) < len(touched):
+        context.log.warning(
+            f"payments created before the go-live date were updated: {sorted(set(touched) - set(kept))}"
+        )
+    table = _payments_table(warehouse)
+    for day, rows in sync.payments_per_day(warehouse.connect, kept).items():
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=gocardless_payments.key,
+                partition=day,
+                description="payments changed by webhooks",
+                metadata={**outcome.metadata(), **table, "dagster/row_count": rows},
+            )
+        )
+    return kept
 
 
 @dg.asset(
@@ -175,14 +202,23 @@ def gocardless_refunds(
     store: OperationalStore,
     warehouse: Warehouse,
 ) -> dg.MaterializeResult[None]:
-    outcome = _consume(context, sync.process_refund_events, config, gocardless, store, warehouse)
-    return dg.MaterializeResult(
-        metadata={
-            **outcome.metadata(),
-            **warehouse_table(warehouse.connect, "gocardless_refunds"),
-            **dashboard_metadata(gocardless.get_client().base_url, "refunds"),
-        }
-    )
+    return dg.MaterializeResult(metadata=refunds_pass(context, config, gocardless, store, warehouse))
+
+
+def refunds_pass(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    config: InboxProcessingConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    warehouse: Warehouse,
+) -> dict[str, Any]:
+    """gocardless/refunds' work (the asset's and the inbox job's): due refund events; its metadata."""
+    outcome = consume(context, sync.process_refund_events, config, gocardless, store, warehouse)
+    return {
+        **outcome.metadata(),
+        **warehouse_table(warehouse.connect, "gocardless_refunds"),
+        **dashboard_metadata(gocardless.get_client().base_url, "refunds"),
+    }
 
 
 @dg.asset(
@@ -204,25 +240,35 @@ def gocardless_payouts(
     store: OperationalStore,
     warehouse: Warehouse,
 ) -> dg.MaterializeResult[None]:
-    outcome = _consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
+    return dg.MaterializeResult(metadata=payouts_pass(context, config, gocardless, store, warehouse))
+
+
+def payouts_pass(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    config: InboxProcessingConfig,
+    gocardless: GoCardlessResource,
+    store: OperationalStore,
+    warehouse: Warehouse,
+) -> dict[str, Any]:
+    """gocardless/payouts' work (the asset's and the inbox job's): due payout events, linked and unsettled
+    payouts read again; its metadata."""
+    outcome = consume(context, sync.process_payout_events, config, gocardless, store, warehouse)
     linked = sync.fetch_unknown_payouts(gocardless.get_client(), warehouse.connect)
     refresh = sync.refresh_unsettled_payouts(gocardless.get_client(), warehouse.connect)
     converted = sync.refresh_converted_payments(gocardless.get_client(), warehouse.connect)
     for failure in refresh.failed:
         context.log.warning(f"payout not read again (next pass tries again): {failure}")
-    return dg.MaterializeResult(
-        metadata={
-            **outcome.metadata(),
-            "payouts_fetched_from_payment_links": linked,
-            "unsettled_payouts": refresh.unsettled,
-            "unsettled_payouts_read_again": refresh.refreshed,
-            "unsettled_payouts_failed": len(refresh.failed),
-            "payments_read_again_for_confirmed_fx": converted,
-            "payout_items": warehouse_table(warehouse.connect, "gocardless_payout_items")["dagster/row_count"],
-            **warehouse_table(warehouse.connect, "gocardless_payouts"),
-            **dashboard_metadata(gocardless.get_client().base_url, "payouts"),
-        }
-    )
+    return {
+        **outcome.metadata(),
+        "payouts_fetched_from_payment_links": linked,
+        "unsettled_payouts": refresh.unsettled,
+        "unsettled_payouts_read_again": refresh.refreshed,
+        "unsettled_payouts_failed": len(refresh.failed),
+        "payments_read_again_for_confirmed_fx": converted,
+        "payout_items": warehouse_table(warehouse.connect, "gocardless_payout_items")["dagster/row_count"],
+        **warehouse_table(warehouse.connect, "gocardless_payouts"),
+        **dashboard_metadata(gocardless.get_client().base_url, "payouts"),
+    }
 
 
 @dg.asset(
@@ -238,139 +284,22 @@ def gocardless_payouts(
     "(table gocardless_customers).",
 )
 def gocardless_customers(gocardless: GoCardlessResource, warehouse: Warehouse) -> dg.MaterializeResult[None]:
+    return dg.MaterializeResult(metadata=customers_pass(gocardless, warehouse))
+
+
+def customers_pass(gocardless: GoCardlessResource, warehouse: Warehouse) -> dict[str, Any]:
+    """gocardless/customers' work (the asset's and the inbox job's): every customer upserted; its metadata."""
     count = sync.sync_all_customers(gocardless.get_client(), warehouse.connect)
-    return dg.MaterializeResult(
-        metadata={
-            "customers": count,
-            **warehouse_table(warehouse.connect, "gocardless_customers"),
-            **dashboard_metadata(gocardless.get_client().base_url, "customers"),
-        }
-    )
+    return {
+        "customers": count,
+        **warehouse_table(warehouse.connect, "gocardless_customers"),
+        **dashboard_metadata(gocardless.get_client().base_url, "customers"),
+    }
 
 
 GOCARDLESS_ASSETS = [gocardless_customers, gocardless_payments, gocardless_refunds, gocardless_payouts]
-gocardless_inbox_job = dg.define_asset_job(
-    "gocardless_inbox_job",
-    # The events' payments, refunds and payouts, Sage's changes since the last poll, and everything
-    # downstream (customer map, payment matches, payouts): one run from webhook to decisions.
-    selection=(dg.AssetSelection.assets(*GOCARDLESS_ASSETS) | dg.AssetSelection.groups("sage100")).downstream(),
-    description="Process due GoCardless inbox events into the warehouse and decide them (requested by "
-    "gocardless_inbox_sensor); posting follows when payment matches materialise.",
-)
-
-
-def pending_signature(rows: Sequence[InboxRow], now: datetime | None = None) -> str:
-    """Run key for a pending set: same rows and attempts in the same time bucket -> same key (deduped)."""
-    now = now or datetime.now(UTC)
-    bucket = int(now.timestamp()) // RUN_KEY_BUCKET_SECONDS
-    digest = hashlib.sha256(",".join(f"{r.seq}:{r.attempts}" for r in rows).encode()).hexdigest()[:24]
-    return f"gocardless-inbox-{digest}-{bucket}"
-
-
-@dg.sensor(
-    job=gocardless_inbox_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Requests a gocardless_inbox_job run when inbox events are due (new or retry time reached).",
-)
-def gocardless_inbox_sensor(context: dg.SensorEvaluationContext, store: OperationalStore) -> dg.SensorResult:
-    inbox = store.get().inbox
-    released = inbox.release_stale(STALE_CLAIM)
-    due = inbox.due(limit=5000, resource_types=INBOX_TYPES)
-    max_seq = inbox.max_seq()
-    previous = int(context.cursor or 0)
-    cursor = str(max(previous, max_seq))
-    if released:
-        context.log.warning(f"{released} inbox events claimed by runs that never finished were released")
-    if not due:
-        return dg.SensorResult(skip_reason="no inbox events are due", cursor=cursor)
-    new = sum(1 for r in due if r.seq > previous)
-    request = dg.RunRequest(
-        run_key=pending_signature(due), tags={"gocardless/due_events": str(len(due)), "gocardless/new_events": str(new)}
-    )
-    return dg.SensorResult(run_requests=[request], cursor=cursor)
-
-
-class SweepConfig(dg.Config):
-    """How far back the sweep looks: before the newest stored event, and when the inbox is empty."""
-
-    overlap_hours: float = 24.0
-    first_lookback_days: float = 7.0
-
-
-@dg.op(description="List GoCardless events since the newest stored one and store unseen whitelisted events.")
-def sweep_gocardless_events(
-    context: dg.OpExecutionContext,
-    config: SweepConfig,
-    gocardless: GoCardlessResource,
-    store: OperationalStore,
-    connector_settings: ConnectorSettings,
-) -> None:
-    whitelist = connector_settings.get().gocardless_event_whitelist
-    result = sync.sweep_events(
-        store.get(),
-        gocardless.get_client(),
-        whitelist,
-        timedelta(hours=config.overlap_hours),
-        timedelta(days=config.first_lookback_days),
-    )
-    context.log.info(
-        f"events since {result.since}: {result.listed} listed, {result.whitelisted} whitelisted, "
-        f"{result.stored} new, {result.duplicates} already stored"
-    )
-    for refusal in result.refused:
-        context.log.warning(f"GoCardless listed an event the inbox cannot hold, not stored: {refusal}")
-    context.add_output_metadata(
-        {
-            "since": result.since,
-            "listed": result.listed,
-            "whitelisted": result.whitelisted,
-            "stored": result.stored,
-            "duplicates": result.duplicates,
-            "refused": dg.MetadataValue.json(list(result.refused)),
-        }
-    )
-
-
-@dg.job(description="The safety net for missed webhooks: GET /events into the inbox.")
-def gocardless_events_sweep_job() -> None:
-    sweep_gocardless_events()
-
-
-gocardless_events_sweep = dg.ScheduleDefinition(
-    name="gocardless_events_sweep",
-    cron_schedule="*/10 * * * *",
-    job=gocardless_events_sweep_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-
-daily = dg.DailyPartitionsDefinition(start_date=BACKFILL_START, end_offset=1, timezone="UTC")
-
-
-@dg.op(pool="warehouse", description="Re-read the payments created on the partition's day and upsert them.")
-def backfill_gocardless_payments(
-    context: dg.OpExecutionContext, gocardless: GoCardlessResource, warehouse: Warehouse
-) -> None:
-    window = context.partition_time_window
-    count = sync.backfill_payments(gocardless.get_client(), warehouse.connect, window.start, window.end)
-    context.log_event(
-        dg.AssetMaterialization(
-            asset_key=gocardless_payments.key,
-            description=f"backfill of payments created {context.partition_key}",
-            metadata={"backfill_day": context.partition_key, "payments_upserted": count},
-        )
-    )
-
-
-@dg.job(partitions_def=daily, description="Re-read payments created in a date range (launch as a backfill).")
-def gocardless_payments_backfill() -> None:
-    backfill_gocardless_payments()
-
 
 defs = dg.Definitions(
     assets=GOCARDLESS_ASSETS,
-    jobs=[gocardless_inbox_job, gocardless_events_sweep_job, gocardless_payments_backfill],
-    sensors=[gocardless_inbox_sensor],
-    schedules=[gocardless_events_sweep],
     resources={"gocardless": GoCardlessResource(settings=settings_resource, **environment_fields(GoCardlessResource))},
 )

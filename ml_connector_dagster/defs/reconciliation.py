@@ -16,6 +16,7 @@ from ..reconciliation.open_amounts import over_applied
 from ..reconciliation.refunds import evaluate_refunds
 from ..reconciliation.tables import ensure_tables
 from ..warehouse import count as count_rows
+from .automation import FOLLOWS_INPUTS
 from .gocardless import GoCardlessResource
 from .metadata import OWNERS, payouts_preview, tags, warehouse_table
 from .resources import ConnectorSettings, OperationalStore, Warehouse
@@ -28,6 +29,7 @@ ACTOR = "dagster"
     key_prefix=RECONCILIATION,
     name="customer_map",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"duckdb"},
     owners=OWNERS,
@@ -65,6 +67,7 @@ def customer_map(
     key_prefix=RECONCILIATION,
     name="payment_matches",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"duckdb"},
     owners=OWNERS,
@@ -107,6 +110,7 @@ def payment_matches(
     key_prefix=RECONCILIATION,
     name="payouts",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"duckdb"},
     owners=OWNERS,

@@ -8,6 +8,10 @@ Backfill a date range by materializing with run config, e.g. in the launchpad or
       --config-json '{"ops": {"sage100__ar_invoices": {"config":
                       {"updated_from": "2026-11-01", "updated_to": "2026-11-15"}}}}'
 `full_refresh: true` re-reads everything and deletes rows Sage no longer has (purged invoices).
+
+The `sage100_poll` sensor asks the agent once a minute whether anything changed since the warehouse's
+watermark (sage100/changes.py: one page of each list, empty on a quiet system) and requests
+`sage100_poll_job` only then; the reconciliation assets follow by their automation conditions.
 """
 
 import datetime as dt
@@ -15,8 +19,8 @@ import datetime as dt
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError, sync
-from ..settings import SettingsError, load_settings
+from ..sage100 import AgentClient, EBusinessClient, SageCompanyError, SageLogonError, changes, sync
+from ..settings import SettingsError
 from .metadata import OWNERS, tags, warehouse_table
 from .resources import (
     ConnectorSettings,
@@ -225,19 +229,37 @@ def sage100_ar_invoices_payments_today_within_balance(warehouse: Warehouse) -> d
     )
 
 
-@dg.schedule(
-    name="sage100_poll",
-    cron_schedule="*/5 * * * *",
-    target=[sage100_customers, sage100_ar_invoices],
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Poll Sage's AR every 5 minutes; skipped until the agent is configured.",
+sage100_poll_job = dg.define_asset_job(
+    "sage100_poll_job",
+    selection=[sage100_customers, sage100_ar_invoices],
+    description="Copy what changed in Sage's AR customers and open invoices (requested by sage100_poll).",
 )
-def sage100_poll(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+POLL_RETRY_SECONDS = 600  # the same pending change is requested again after this (its run failed or died)
+
+
+@dg.sensor(
+    name="sage100_poll",
+    job=sage100_poll_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Asks the agent, once a minute, whether any AR customer or open invoice changed since the "
+    "warehouse's watermark; requests sage100_poll_job only then. Skipped until the agent is configured.",
+)
+def sage100_poll(
+    context: dg.SensorEvaluationContext, sage_agent: SageAgentResource, warehouse: Warehouse
+) -> dg.SensorResult:
     try:
-        load_settings().sage_agent()
+        found = changes.changed_tables(sage_agent.get_client(), lambda: warehouse.connect(read_only=True))
     except SettingsError as exc:
-        return dg.SkipReason(f"Sage agent not configured: {'; '.join(exc.problems)}")
-    return dg.RunRequest()
+        return dg.SensorResult(skip_reason=f"Sage agent not configured: {'; '.join(exc.problems)}")
+    except (SageLogonError, SageCompanyError) as exc:
+        return dg.SensorResult(skip_reason=f"Sage settings problem: {exc}")
+    if not found:
+        return dg.SensorResult(skip_reason="nothing changed in Sage's AR since the warehouse copy")
+    bucket = int(dt.datetime.now(dt.UTC).timestamp()) // POLL_RETRY_SECONDS
+    key = ",".join(f"{c.table}@{''.join(c.first_newer)}" for c in found)
+    tags = {"sage100/changed": ", ".join(c.table for c in found)}
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"sage100-poll-{key}-{bucket}", tags=tags)])
 
 
 defs = dg.Definitions(
@@ -248,7 +270,8 @@ defs = dg.Definitions(
         sage100_ar_invoices_non_negative_balances,
         sage100_ar_invoices_payments_today_within_balance,
     ],
-    schedules=[sage100_poll],
+    jobs=[sage100_poll_job],
+    sensors=[sage100_poll],
     resources={
         "sage_agent": SageAgentResource(settings=settings_resource, **environment_fields(SageAgentResource)),
         "sage_ebusiness": SageEBusinessResource(

@@ -1,20 +1,24 @@
-"""Dagster wiring for the write-back: the reconciliation/cash_receipts asset, its job, and the sensor and
-schedule that run it.
+"""Dagster wiring for the write-back: the reconciliation/cash_receipts asset, its job, and the sensor that
+retries it.
 
 Thin: the work is in `reconciliation.write_back`. How it fits together:
-- `cash_receipts` runs in the same run as `payment_matches` and posts every matched payment (and those left
-  mid-write) to Sage, exactly once; it fails, to be retried with backoff, while work is left a later try can do.
-- `post_cash_receipts_job` runs the write-back on its own: `post_when_matched` requests it when matches
-  materialise without it (e.g. from the UI), and `post_cash_receipts_retry` every 15 minutes as a safety net.
+- `cash_receipts` follows `payment_matches` by its automation condition (defs/automation.py): requested in
+  the same run as the matches, or after them, and posts every matched payment (and those left mid-write) to
+  Sage, exactly once; it fails, to be retried with backoff, while work is left a later try can do.
+- `post_cash_receipts_retry` (a sensor, every 15 minutes) is the safety net: it requests
+  `post_cash_receipts_job` only while the ledger holds matched payments or writes left unfinished, so a
+  quiet system launches nothing.
 """
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Sequence
 
 import dagster as dg
 
 from ..reconciliation import review_actions
 from ..reconciliation.posting import PaymentRow, PostingPass
 from ..reconciliation.write_back import payment_rows, post_matched
+from .automation import FOLLOWS_INPUTS
 from .metadata import OWNERS, receipts_metadata, tags
 from .reconciliation import ACTOR, RECONCILIATION, payment_matches
 from .resources import ConnectorSettings, OperationalStore, Warehouse
@@ -25,6 +29,7 @@ from .sage100 import SageAgentResource
     key_prefix=RECONCILIATION,
     name="cash_receipts",
     group_name="reconciliation",
+    automation_condition=FOLLOWS_INPUTS,
     pool="warehouse",
     kinds={"sage100"},
     owners=OWNERS,
@@ -33,8 +38,8 @@ from .sage100 import SageAgentResource
     retry_policy=dg.RetryPolicy(max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
     description="Write-back: every matched payment posted to Sage as one cash receipt through the agent, "
     "exactly once (open invoices re-checked first); with auto_reversal on, receipts whose money "
-    "went back in full are reversed. Runs in the same run as the matches, so a webhook becomes "
-    "a receipt in one run.",
+    "went back in full are reversed. Follows the matches by its automation condition, in the same run "
+    "as them when the automation requests both.",
 )
 def cash_receipts(
     context: dg.AssetExecutionContext,
@@ -111,33 +116,28 @@ post_cash_receipts_job = dg.define_asset_job(
 )
 
 
-@dg.asset_sensor(
-    asset_key=dg.AssetKey(["reconciliation", "payment_matches"]),
-    job=post_cash_receipts_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When matches materialise without the write-back (e.g. from the UI), posts what waits.",
-)
-def post_when_matched(
-    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, store: OperationalStore
-) -> Iterator[dg.RunRequest]:
-    counts = store.get().ledger.counts()
-    if counts.get("matched", 0) + counts.get("posting", 0):  # nothing waits when the same run posted already
-        yield dg.RunRequest(run_key=f"post-after-{asset_event.run_id}")
+WAITING = ("matched", "posting")  # ledger states a write-back pass can move on
+RETRY_SECONDS = 900
 
 
-post_cash_receipts_schedule = dg.ScheduleDefinition(
+@dg.sensor(
     name="post_cash_receipts_retry",
-    cron_schedule="*/15 * * * *",
     job=post_cash_receipts_job,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Safety net: posts anything left matched or interrupted mid-write.",
+    minimum_interval_seconds=RETRY_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Safety net, every 15 minutes: posts payments left matched or interrupted mid-write; "
+    "skips when the ledger has none.",
 )
+def post_cash_receipts_retry(context: dg.SensorEvaluationContext, store: OperationalStore) -> dg.SensorResult:
+    counts = store.get().ledger.counts()
+    waiting = {state: counts.get(state, 0) for state in WAITING if counts.get(state, 0)}
+    if not waiting:
+        return dg.SensorResult(skip_reason="no payment is matched or mid-write: nothing to post")
+    tags = {f"ledger/{state}": str(n) for state, n in waiting.items()}
+    # The same waiting counts in the same 15 minutes are one request: a tick that sees them again adds nothing.
+    bucket = int(time.time()) // RETRY_SECONDS
+    key = "-".join(f"{state}{n}" for state, n in waiting.items())
+    return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"post-retry-{key}-{bucket}", tags=tags)])
 
 
-defs = dg.Definitions(
-    assets=[cash_receipts],
-    jobs=[post_cash_receipts_job],
-    sensors=[post_when_matched],
-    schedules=[post_cash_receipts_schedule],
-)
+defs = dg.Definitions(assets=[cash_receipts], jobs=[post_cash_receipts_job], sensors=[post_cash_receipts_retry])

@@ -220,6 +220,36 @@ def backfill_payments(client: GoCardlessClient, connect: Connect, start: datetim
         return upsert(conn, "gocardless_payments", rows)
 
 
+def payment_days_touched(connect: Connect, since: datetime) -> list[str]:
+    """The UTC creation days (YYYY-MM-DD) of the payments written at or after `since` (our clock, as
+    `fetched_at`): the daily partitions of gocardless/payments that an inbox pass changed."""
+    with connect() as conn:
+        ensure_tables(conn)
+        rows = conn.execute(
+            "SELECT DISTINCT strftime(created_at, '%Y-%m-%d') AS day FROM gocardless_payments "
+            "WHERE fetched_at >= ? AND created_at IS NOT NULL ORDER BY day",
+            [since.astimezone(UTC).replace(tzinfo=None) if since.tzinfo else since],
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def payments_per_day(connect: Connect, days: Iterable[str]) -> dict[str, int]:
+    """How many stored payments were created on each UTC day (a day with none counts 0): a partition's rows."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return {}
+    with connect() as conn:
+        ensure_tables(conn)
+        found = dict(
+            conn.execute(
+                "SELECT strftime(created_at, '%Y-%m-%d') AS day, count(*) FROM gocardless_payments "
+                "WHERE strftime(created_at, '%Y-%m-%d') IN (SELECT unnest(?)) GROUP BY day",
+                [wanted],
+            ).fetchall()
+        )
+    return {day: int(found.get(day, 0)) for day in wanted}
+
+
 # -- the events sweep ------------------------------------------------------------------------------------
 
 

@@ -1,21 +1,25 @@
-"""Drive the real Dagster definitions in this process: sensor ticks, run requests, runs, until settled.
+"""Drive the real Dagster definitions in this process: sensor ticks, automation, run requests, runs, until settled.
 
 What the Dagster daemon does, made deterministic for the demo and the end-to-end tests: evaluate each
-sensor against a real instance with its saved cursor, launch its run requests (deduped by run key) and
-repeat until no sensor asks for anything. Between two steps of a scenario it also polls Sage, as the
-`sage100_poll` schedule would, so that what people changed in Sage is read even in a step without
-webhooks. The definitions are the same objects `dagster dev` loads.
+sensor against a real instance with its saved cursor (the inbox sensor, and the `sage100_poll` sensor that
+asks the agent whether Sage changed), launch its run requests (deduped by run key), then evaluate the
+assets' automation conditions (what the `reconciliation_automation` sensor does) and launch what they
+request as one run, and repeat until nothing asks for anything. The definitions are the same objects
+`dagster dev` loads.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.definitions.asset_daemon_cursor import AssetDaemonCursor
 
-SENSORS = ("gocardless_inbox_sensor", "post_when_matched")
-SAGE_POLL = (("sage100", "customers"), ("sage100", "ar_invoices"))  # what the sage100_poll schedule runs
+SENSORS = ("gocardless_inbox_sensor", "sage100_poll", "post_cash_receipts_retry")
+AUTOMATION = "reconciliation_automation"  # the automation condition sensor whose work `automate` does
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 QUIET: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -36,6 +40,11 @@ class Driver:
     runs: list[RunRecord] = field(default_factory=list)
     on_run: Callable[[RunRecord], None] | None = None
     run_config_defaults: dict[str, object] = field(default_factory=lambda: dict(QUIET))
+    automation_cursor: AssetDaemonCursor | None = None
+
+    def __post_init__(self) -> None:
+        if self.automation_cursor is None:  # the sensor is on from the start: what is already there is the baseline
+            self.automation_cursor = _evaluate(self.defs, self.instance, None).cursor
 
     def materialize(self, keys: Sequence[dg.AssetKey], run_config: Mapping[str, object] | None = None) -> RunRecord:
         """Materialise some assets as one run of the implicit asset job (like 'Materialize' in the UI)."""
@@ -47,6 +56,37 @@ class Driver:
             run_config={**self.run_config_defaults, **(run_config or {})},
         )
         return self._record(job.name, result, None)
+
+    def backfill(self, key: dg.AssetKey, first: str, last: str) -> RunRecord:
+        """Materialise partitions `first`..`last` of a partitioned asset as one run (its single-run backfill
+        policy), as "Materialize -> partition range" or `dagster asset materialize --partition-range` does."""
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(
+            instance=self.instance,
+            asset_selection=[key],
+            raise_on_error=False,
+            run_config=self.run_config_defaults,
+            tags={RANGE_START: first, RANGE_END: last},
+        )
+        return self._record(job.name, result, None)
+
+    def automate(self) -> int:
+        """Evaluate the automation conditions once and launch what they request as one run; return 1 or 0."""
+        result = _evaluate(self.defs, self.instance, self.automation_cursor)
+        self.automation_cursor = result.cursor
+        keys = sorted({r.key for r in result.results if isinstance(r.key, dg.AssetKey) and r.true_subset.size})
+        if not keys:
+            return 0
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        run = job.execute_in_process(
+            instance=self.instance,
+            asset_selection=keys,
+            raise_on_error=False,
+            run_config=self.run_config_defaults,
+            tags={"dagster/sensor_name": AUTOMATION},
+        )
+        self._record(job.name, run, None)
+        return 1
 
     def tick(self, name: str) -> int:
         """Evaluate one sensor once; launch what it requests; return how many runs were launched."""
@@ -86,28 +126,25 @@ class Driver:
         return launched
 
     def settle(self, max_rounds: int = 100, idle: Callable[[], bool] = lambda: True) -> int:
-        """Tick every sensor until a whole round launches nothing and `idle()` holds; return runs launched."""
+        """Tick every sensor, then the automation, until a whole round launches nothing and `idle()` holds;
+        return runs launched."""
         total = 0
         for _ in range(max_rounds):
-            launched = sum(self.tick(name) for name in self.sensors)
+            launched = sum(self.tick(name) for name in self.sensors) + self.automate()
             total += launched
             if launched == 0 and idle():
                 return total
         raise RuntimeError(f"Dagster did not settle after {max_rounds} rounds of sensor ticks")
 
     def settle_step(self, idle: Callable[[], bool] = lambda: True) -> int:
-        """After a scenario step: poll Sage (the sage100_poll schedule's run), then `settle`; returns runs."""
-        self.materialize([dg.AssetKey(list(key)) for key in SAGE_POLL])
-        return 1 + self.settle(idle=idle)
+        """After a scenario step: `settle` (the sage100_poll sensor reads what people changed in Sage)."""
+        return self.settle(idle=idle)
 
-    def run_job(self, name: str, partition_key: str | None = None) -> RunRecord:
-        """Launch a job by name (e.g. a partitioned backfill job) and wait for it."""
+    def run_job(self, name: str, ops: Sequence[str] | None = None) -> RunRecord:
+        """Launch a job by name (e.g. `gocardless_inbox_job`, or only some of its ops) and wait for it."""
         job = self.defs.resolve_job_def(name)
         result = job.execute_in_process(
-            instance=self.instance,
-            partition_key=partition_key,
-            raise_on_error=False,
-            run_config=self.run_config_defaults,
+            instance=self.instance, op_selection=ops, raise_on_error=False, run_config=self.run_config_defaults
         )
         return self._record(name, result, None)
 
@@ -120,3 +157,12 @@ class Driver:
         if self.on_run:
             self.on_run(record)
         return record
+
+
+def _evaluate(
+    defs: dg.Definitions, instance: dg.DagsterInstance, cursor: AssetDaemonCursor | None
+) -> dg.EvaluateAutomationConditionsResult:
+    """One evaluation of the automation conditions, without the beta warning Dagster's tester raises on each."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.evaluate_automation_conditions(defs, instance, cursor=cursor)

@@ -173,7 +173,7 @@ def _resolved_automatically(stack: Stack) -> int:
 
 def _month_end(driver: Driver) -> None:
     today = datetime.now(UTC).strftime("%Y-%m-%d")
-    driver.run_job("gocardless_payments_backfill", partition_key=today)
+    driver.backfill(dg.AssetKey(["gocardless", "payments"]), today, today)  # the month's payments: created today
     driver.materialize([dg.AssetKey(list(k)) for k in MONTH_END])
     driver.settle()
 

@@ -90,6 +90,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["webhook_freshness_hours"] = parse.positive_int(
             "webhook_freshness_hours", raw["webhook_freshness_hours"], problems, maximum=24 * 366
         )
+    if raw.get("go_live_date"):
+        values["go_live_date"] = parse.iso_date("go_live_date", raw["go_live_date"], problems)
     parse.choice("collect_on", raw, ("confirmed", "paid_out"), values, problems)
     parse.choice("on_tie", raw, ("oldest", "hold"), values, problems)
     for name in ("sync_customer_metadata", "auto_reversal"):

@@ -137,6 +137,7 @@ class Settings(_MaskedRepr):
     secret_key: Secret | None = None
     max_queued_seconds: int = 600  # run_queue_watchdog warns about runs queued longer than this
     webhook_freshness_hours: int = 24  # the webhooks_arriving check warns when none arrived for longer than this
+    go_live_date: str | None = None  # YYYY-MM-DD: gocardless/payments' first daily partition (settings/go_live.py)
 
     @property
     def warehouse_path(self) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +23,7 @@ CURRENCY = re.compile(r"[A-Z]{3}")
 # Infinity, and no other script's digits (Python's int() and Decimal() would read '١٠' as 10).
 DECIMAL_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 WHOLE_TEXT = re.compile(r"[0-9]+")
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MAX_TIMEOUT_SECONDS = Decimal(3600)  # an hour: past that a call is hung, not slow
 MAX_COUNT = 1_000_000  # the default bound of a whole-number setting
 MAX_WEBHOOK_BYTES = 64 * 1024 * 1024  # a GoCardless webhook is a few KiB; the default is 1 MiB
@@ -99,6 +101,18 @@ def _whole(value: object) -> Decimal | None:
         return None
     text = str(value).strip()
     return Decimal(text) if WHOLE_TEXT.fullmatch(text) else None
+
+
+def iso_date(name: str, value: object, problems: list[str]) -> str:
+    """A calendar date written YYYY-MM-DD (the form Dagster's daily partitions use), kept as that text."""
+    text = str(value).strip()
+    if ISO_DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+    problems.append(f"{env_name(name)}: {value!r} is not a date written YYYY-MM-DD, e.g. 2026-11-01")
+    return ""
 
 
 def positive_int(name: str, value: object, problems: list[str], maximum: int = MAX_COUNT) -> int:

@@ -212,7 +212,8 @@ def test_dev_loads_the_code_location_with_its_sensors_running(dev_stack: DevProc
 
     states = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
     assert states["gocardless_inbox_sensor"] == "RUNNING"
-    assert states["post_when_matched"] == "RUNNING"
+    for name in ("sage100_poll", "reconciliation_automation", "post_cash_receipts_retry", "gocardless_events_sweep"):
+        assert states[name] == "RUNNING", name
 
 
 @pytest.mark.slow

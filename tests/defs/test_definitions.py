@@ -101,22 +101,39 @@ def test_definitions_import_without_settings_with_every_asset_check_job_sensor_a
             "webhooks_arriving",
         ],
         "jobs": [
-            "gocardless_events_sweep_job",
             "gocardless_inbox_job",
-            "gocardless_payments_backfill",
             "post_cash_receipts_job",
             "review_apply",
             "review_dismiss",
             "review_retry",
             "review_reverse",
+            "sage100_poll_job",
         ],
         "sensors": [
-            "default_automation_condition_sensor",  # reconciliation/review_queue follows decisions
+            "gocardless_events_sweep",
             "gocardless_inbox_sensor",
-            "post_when_matched",
+            "post_cash_receipts_retry",
+            "reconciliation_automation",  # every automation condition, reconciliation/review_queue's too
             "run_queue_watchdog",
+            "sage100_poll",
             "webhook_freshness_sensor",
         ],
-        "schedules": ["gocardless_events_sweep", "post_cash_receipts_retry", "sage100_poll"],
+        "schedules": [],
         "resources": ["connector_settings", "gocardless", "sage_agent", "sage_ebusiness", "store", "warehouse"],
     }
+
+
+def test_a_wrong_go_live_date_stops_the_load_with_a_message_naming_the_variable(tmp_path: Path) -> None:
+    env = {**without_settings(tmp_path), "ML_CONNECTOR_GO_LIVE_DATE": "2026-13-01"}
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import ml_connector_dagster.definitions"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.returncode != 0
+    assert "ML_CONNECTOR_GO_LIVE_DATE: '2026-13-01' is not a date written YYYY-MM-DD" in result.stderr

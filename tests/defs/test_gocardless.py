@@ -1,5 +1,6 @@
-"""The gocardless/* assets, inbox sensor, events sweep and payments backfill in a real Dagster instance,
-against the GoCardless stand-in over HTTP."""
+"""The gocardless/* assets, the inbox job and sensor, and the events sweep in a real Dagster instance,
+against the GoCardless stand-in over HTTP. The payments backfill (partitioned asset) is in
+test_payments_backfill.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import duckdb
 import pytest
 
 from ml_connector_dagster.defs import gocardless as gc_defs
+from ml_connector_dagster.defs import gocardless_inbox as inbox_defs
 from ml_connector_dagster.defs.resources import ConnectorSettings, OperationalStore, Warehouse
 from ml_connector_dagster.sandbox.gocardless_api import GoCardlessStandIn
 from ml_connector_dagster.settings import DEFAULT_EVENT_WHITELIST as WHITELIST
@@ -64,12 +66,20 @@ def table(sql: str) -> list[tuple]:
 
 def inbox_config(max_attempts: int = 6, base: float = 30.0, assets: tuple[str, ...] = ("payments",)) -> dict:
     config = {"config": {"max_attempts": max_attempts, "retry_base_delay_seconds": base}}
-    return {"ops": {f"gocardless__{name}": config for name in assets}}
+    return {"ops": {f"inbox_{name}": config for name in assets}}
 
 
-def output_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
-    [output] = [e for e in result.all_node_events if e.event_type_value == "STEP_OUTPUT"]
-    return {k: v.value for k, v in output.event_specific_data.metadata.items()}
+def process(
+    instance: dg.DagsterInstance, resources: dict, *kinds: str, raise_on_error: bool = True, **config: Any
+) -> dg.ExecuteInProcessResult:
+    """Run gocardless_inbox_job (only the ops for `kinds`, e.g. "payments", when given)."""
+    return inbox_defs.gocardless_inbox_job.execute_in_process(
+        instance=instance,
+        resources=resources,
+        op_selection=[f"inbox_{k}" for k in kinds] or None,
+        raise_on_error=raise_on_error,
+        run_config=config.get("run_config"),
+    )
 
 
 # -- sensor -----------------------------------------------------------------------------------------------
@@ -81,7 +91,7 @@ def evaluate_sensor(
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=resources, definitions=definitions
     ) as context:
-        return gc_defs.gocardless_inbox_sensor(context)
+        return inbox_defs.gocardless_inbox_sensor(context)
 
 
 def test_the_sensor_skips_when_nothing_is_due(instance: dg.DagsterInstance, resources: dict) -> None:
@@ -127,8 +137,8 @@ def test_a_sensor_requested_run_processes_the_played_month(
     play_into_inbox(api_env, ops_store)
     definitions = dg.Definitions(
         assets=gc_defs.GOCARDLESS_ASSETS,
-        jobs=[gc_defs.gocardless_inbox_job],
-        sensors=[gc_defs.gocardless_inbox_sensor],
+        jobs=[inbox_defs.gocardless_inbox_job],
+        sensors=[inbox_defs.gocardless_inbox_sensor],
         resources=resources,
     )
     [request] = evaluate_sensor(instance, resources, definitions=definitions).run_requests
@@ -155,9 +165,9 @@ def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
 ) -> None:
     play_into_inbox(api_env, ops_store, steps=5)  # up to fx_rate_confirmed of its payout
 
-    first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+    first = process(instance, resources, "payments")
     ops_store.inbox.add([event("EVAGAIN", "payments.paid_out", "PM0006", "2030-01-01T00:00:00.000Z")])
-    second = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+    second = process(instance, resources, "payments")
 
     assert first.success and second.success
     [row] = table(
@@ -166,7 +176,10 @@ def test_payments_are_re_read_with_their_customer_and_upserted_idempotently(
     )
     assert row == (100000, "EUR", "paid_out", "CU0004", "MD0004", "GBP", 86000, True, "EVAGAIN", "2026-11-04")
     assert table("SELECT count(*) FROM gocardless_payments") == [(15,)]
-    metadata = first.asset_materializations_for_node("gocardless__payments")[0].metadata
+    [day] = first.asset_materializations_for_node("inbox_payments")  # the stand-in creates payments today
+    assert (day.asset_key, day.partition) == (gc_defs.gocardless_payments.key, datetime.now(UTC).date().isoformat())
+    metadata = day.metadata
+    assert metadata["dagster/row_count"].value == 15
     payment_events = [r for r in ops_store.inbox.list(limit=None) if r.resource_type == "payments"]
     assert metadata["events_processed"].value == len(payment_events) - 1
     assert {r.status for r in payment_events} == {"processed"}
@@ -183,17 +196,16 @@ def test_a_confirmed_fx_rate_reads_its_payments_converted_amount_again(
     instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
 ) -> None:
     play_into_inbox(api_env, ops_store, steps=4)  # PM0006 paid out in an FX payout, its rate not confirmed
-    assets = [gc_defs.gocardless_payments, gc_defs.gocardless_payouts]
-    dg.materialize(assets, resources=resources, instance=instance)
+    process(instance, resources, "payments", "payouts")
     before = table("SELECT fx_amount, exchange_rate FROM gocardless_payments WHERE id = 'PM0006'")
 
     play_into_inbox(api_env, ops_store, steps=1)  # payouts.fx_rate_confirmed: no payment event comes
-    result = dg.materialize(assets, resources=resources, instance=instance)
+    result = process(instance, resources, "payments", "payouts")
 
     assert before == [(None, None)]
     [(fx_amount, rate)] = table("SELECT fx_amount, exchange_rate FROM gocardless_payments WHERE id = 'PM0006'")
     assert fx_amount == 86000 and rate is not None
-    metadata = result.asset_materializations_for_node("gocardless__payouts")[0].metadata
+    metadata = result.asset_materializations_for_node("inbox_payouts")[0].metadata
     assert metadata["payments_read_again_for_confirmed_fx"].value == 1
 
 
@@ -202,10 +214,10 @@ def test_an_older_event_processed_late_does_not_move_last_event_back(
 ) -> None:
     play_into_inbox(api_env, ops_store, steps=1)
     ops_store.inbox.add([event("EVNEW", "payments.confirmed", "PM0001", "2030-01-02T00:00:00.000Z")])
-    dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+    process(instance, resources, "payments")
     ops_store.inbox.add([event("EVOLD", "payments.confirmed", "PM0001", "2030-01-01T00:00:00.000Z")])
 
-    dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance)
+    process(instance, resources, "payments")
 
     assert table("SELECT last_event_id FROM gocardless_payments WHERE id = 'PM0001'") == [("EVNEW",)]
 
@@ -217,11 +229,9 @@ def test_a_failing_event_is_retried_with_backoff_then_queued_for_review_never_dr
     ops_store.inbox.add([event("EVLOST", "payments.confirmed", "PM404")])
     config = inbox_config(max_attempts=2, base=0.0)
 
-    first = dg.materialize([gc_defs.gocardless_payments], resources=resources, instance=instance, run_config=config)
+    first = process(instance, resources, "payments", run_config=config)
     after_first = {r.event_id: r for r in ops_store.inbox.list(limit=None)}
-    second = dg.materialize(
-        [gc_defs.gocardless_payments], resources=resources, instance=instance, run_config=config, raise_on_error=False
-    )
+    second = process(instance, resources, "payments", run_config=config, raise_on_error=False)
 
     assert first.success  # the other events were processed
     assert (after_first["EVLOST"].status, after_first["EVLOST"].attempts) == ("retry", 1)
@@ -239,12 +249,7 @@ def test_a_whole_api_outage_leaves_events_waiting_for_retry(
     play_into_inbox(api_env, ops_store, steps=3)
     api_env.set_faults([{"kind": "status", "status": 503, "count": 10_000}])
 
-    result = dg.materialize(
-        [gc_defs.gocardless_refunds, gc_defs.gocardless_payments],
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-    )
+    result = process(instance, resources, "refunds", "payments", raise_on_error=False)
 
     assert not result.success
     assert ops_store.inbox.counts() == {"retry": 15}
@@ -256,9 +261,13 @@ def test_customers_refunds_and_payouts_with_items_are_loaded(
 ) -> None:
     play_into_inbox(api_env, ops_store)
 
-    result = dg.materialize(gc_defs.GOCARDLESS_ASSETS, resources=resources, instance=instance)
+    result = process(instance, resources)
 
     assert result.success
+    recorded = {(m.asset_key.to_user_string(), m.partition) for m in result.get_asset_materialization_events()}
+    today = datetime.now(UTC).date().isoformat()
+    assert {key for key, _ in recorded} == {f"gocardless/{n}" for n in ("customers", "payments", "refunds", "payouts")}
+    assert ("gocardless/payments", today) in recorded and ("gocardless/payouts", None) in recorded
     assert table("SELECT metadata FROM gocardless_customers WHERE id = 'CU0008'") == [('{"sage_customer":"02-HOLT"}',)]
     payouts = table("SELECT id, amount, currency, deducted_fees FROM gocardless_payouts")
     for payout_id, amount, _currency, fees in payouts:
@@ -273,33 +282,34 @@ def test_customers_refunds_and_payouts_with_items_are_loaded(
     ) == [("-264.0",)]  # 2.20 fee + 20 % VAT
 
 
-# -- events sweep and backfill -----------------------------------------------------------------------------
+# -- events sweep --------------------------------------------------------------------------------------------
 
 
-def test_the_events_sweep_stores_missed_whitelisted_events_once(
+def sweep(instance: dg.DagsterInstance, resources: dict) -> str:
+    """Evaluate the events sweep sensor once; it launches nothing and says what it did."""
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = inbox_defs.gocardless_events_sweep(context)
+    assert isinstance(result, dg.SkipReason)
+    return str(result.skip_message)
+
+
+def test_the_events_sweep_stores_missed_whitelisted_events_once_and_launches_nothing(
     instance: dg.DagsterInstance, resources: dict, ops_store: Store, api_env: GoCardlessStandIn
 ) -> None:
     played = []
     while step := api_env.play_step():  # webhooks never arrived
         played += step
-    job = gc_defs.gocardless_events_sweep_job
 
-    first = job.execute_in_process(instance=instance, resources=resources)
-    second = job.execute_in_process(instance=instance, resources=resources)
+    first = sweep(instance, resources)
+    second = sweep(instance, resources)
 
     expected = {e["id"] for e in played if f"{e['resource_type']}.{e['action']}" in WHITELIST}
     rows = ops_store.inbox.list(limit=None)
-    assert first.success and second.success
     assert {r.event_id for r in rows} == expected and {r.source for r in rows} == {"events_api"}
-    assert output_metadata(first) | {"since": None} == {
-        "since": None,
-        "listed": len(played),
-        "whitelisted": len(expected),
-        "stored": len(expected),
-        "duplicates": 0,
-        "refused": [],
-    }
-    assert (output_metadata(second)["stored"], output_metadata(second)["duplicates"]) == (0, len(expected))
+    assert f"{len(played)} listed, {len(expected)} whitelisted, {len(expected)} new" in first
+    assert f"0 new (the inbox sensor processes them), {len(expected)} already stored, 0 refused" in second
+    assert inbox_defs.gocardless_events_sweep.default_status == dg.DefaultSensorStatus.RUNNING
+    assert inbox_defs.gocardless_events_sweep.minimum_interval_seconds == 600
 
 
 def test_the_events_sweep_refuses_a_listed_event_the_inbox_cannot_hold_and_says_so(
@@ -312,39 +322,20 @@ def test_the_events_sweep_refuses_a_listed_event_the_inbox_cannot_hold_and_says_
     bad = {**good, "id": "EVBAD\u202e0001", "links": {"payment": "x" * 500}}
     api_env.world.events[bad["id"]] = bad  # GoCardless's API is no excuse for what the inbox cannot hold
 
-    result = gc_defs.gocardless_events_sweep_job.execute_in_process(instance=instance, resources=resources)
+    said = sweep(instance, resources)
 
-    assert result.success
     assert bad["id"] not in {r.event_id for r in ops_store.inbox.list(limit=None)}
-    [refusal] = output_metadata(result)["refused"]
-    assert "events[" in refusal and ".id must be" in refusal
+    assert said.endswith("1 refused")
 
 
-def test_the_sweep_schedule_requests_the_sweep_job(instance: dg.DagsterInstance) -> None:
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC))
-
-    [request] = gc_defs.gocardless_events_sweep.evaluate_tick(context).run_requests
-
-    assert gc_defs.gocardless_events_sweep.job_name == "gocardless_events_sweep_job" and request is not None
-    assert gc_defs.gocardless_events_sweep.default_status == dg.DefaultScheduleStatus.RUNNING
-
-
-def test_a_backfill_day_re_reads_the_payments_created_that_day(
-    instance: dg.DagsterInstance, resources: dict, api_env: GoCardlessStandIn
+def test_the_events_sweep_skips_until_gocardless_is_configured(
+    instance: dg.DagsterInstance, resources: dict, home: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for _ in range(3):
-        api_env.play_step()  # the stand-in stamps creation with today's date
-    today = datetime.now(UTC).date().isoformat()
-    job = gc_defs.gocardless_payments_backfill
+    monkeypatch.delenv("ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN", raising=False)
 
-    result = job.execute_in_process(instance=instance, resources=resources, partition_key=today)
-    empty = job.execute_in_process(instance=instance, resources=resources, partition_key="2025-01-01")
+    said = sweep(instance, resources)
 
-    assert result.success and empty.success
-    assert table("SELECT count(*), count(customer), count(last_event_id) FROM gocardless_payments") == [(16, 16, 0)]
-    latest = instance.get_latest_materialization_event(dg.AssetKey(["gocardless", "payments"]))
-    assert latest.asset_materialization.metadata["payments_upserted"].value == 0
-    assert latest.asset_materialization.metadata["backfill_day"].value == "2025-01-01"
+    assert said.startswith("GoCardless not configured: ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN")
 
 
 def test_a_wrong_token_fails_the_run_without_the_token_appearing_anywhere(

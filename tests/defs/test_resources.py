@@ -90,8 +90,7 @@ def test_a_run_opens_one_store_engine_for_all_its_steps_and_disposes_it_when_it_
 def test_a_sensor_tick_opens_one_store_engine_and_disposes_it_when_the_tick_ends(
     configured: Path, instance: dg.DagsterInstance
 ) -> None:
-    instance.report_runless_asset_event(dg.AssetMaterialization(PAYMENT_MATCHES))
-    sensor = defs.resolve_sensor_def("post_when_matched")
+    sensor = defs.resolve_sensor_def("post_cash_receipts_retry")
 
     with StoreEngines(configured) as engines:
         with dg.build_sensor_context(

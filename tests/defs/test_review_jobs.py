@@ -86,16 +86,18 @@ def apply(driver: Driver, **config: object) -> dg.ExecuteInProcessResult:
 def test_a_held_payment_shows_in_the_queue_and_a_wrong_invoice_fails_once_then_the_right_one_posts(
     held: tuple[Stack, Driver, dg.EvaluateAutomationConditionsResult],
 ) -> None:
-    stack, driver, before = held
+    stack, driver, _before = held
     assert stack.store.ledger.entry("PM0001").status == "held"
 
-    [row] = latest_queue(driver.instance)  # recorded by the run that decided (it selects what is downstream)
+    [row] = latest_queue(driver.instance)  # recorded by the automation's run that decided
     event = driver.instance.get_latest_materialization_event(KEY)
-    assert driver.instance.get_run_by_id(event.run_id).job_name == "gocardless_inbox_job"
+    decided = driver.instance.get_latest_materialization_event(dg.AssetKey(["reconciliation", "payment_matches"]))
+    assert event.run_id == decided.run_id  # the queue followed the decision in the same run
+    assert driver.instance.get_run_by_id(event.run_id).tags["dagster/sensor_name"] == "reconciliation_automation"
     after = dg.evaluate_automation_conditions(
-        driver.defs, driver.instance, asset_selection=dg.AssetSelection.assets(KEY), cursor=before.cursor
+        driver.defs, driver.instance, asset_selection=dg.AssetSelection.assets(KEY), cursor=driver.automation_cursor
     )
-    assert after.total_requested == 0  # no second run: the queue followed the decision in the same run
+    assert after.total_requested == 0  # no second run
     assert {k: row[k] for k in ("payment", "gocardless_customer", "sage_customer", "amount", "home_amount")} == {
         "payment": "PM0001",
         "gocardless_customer": "CU0001",

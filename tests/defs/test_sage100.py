@@ -202,16 +202,33 @@ def test_a_wrong_password_fails_at_once_with_sages_reason_and_never_shows_the_pa
     assert not any(e.event_type_value == "STEP_RESTARTED" for e in result.all_events)
 
 
-def test_the_poll_schedule_skips_until_the_agent_is_configured(home: Path) -> None:
-    with dg.build_schedule_context() as context:
-        outcome = sage_defs.sage100_poll(context)
+def tick(instance: dg.DagsterInstance) -> dg.SensorResult:
+    """Evaluate the sage100_poll sensor once, with the definitions' resources."""
+    with dg.build_sensor_context(instance=instance, resources={**RESOURCES, **sage_defs.defs.resources}) as context:
+        return sage_defs.sage100_poll(context)
 
-    assert isinstance(outcome, dg.SkipReason) and "ML_CONNECTOR_SAGE_AGENT_WSDL" in outcome.skip_message
+
+def test_the_poll_sensor_skips_until_the_agent_is_configured(home: Path, instance) -> None:
+    result = tick(instance)
+
+    assert result.run_requests == [] and "ML_CONNECTOR_SAGE_AGENT_WSDL" in str(result.skip_reason)
 
 
-def test_the_poll_schedule_requests_a_run_when_configured(configured: Path) -> None:
-    with dg.build_schedule_context() as context:
-        outcome = sage_defs.sage100_poll(context)
+def test_the_poll_sensor_asks_the_agent_and_requests_a_named_job_only_when_sage_changed(
+    configured: Path, instance, stand_ins: SageStandIns
+) -> None:
+    first = tick(instance)  # nothing copied yet: everything is a change
+    poll(instance)
+    quiet = tick(instance)
+    again = tick(instance)
+    stand_ins.company.key_receipt("01", "ABF", "0100030", "IN", Decimal("100.00"), "CHK1", date(2026, 11, 25))
+    keyed = tick(instance)  # the receipt raised PaymentsToday, which restamped the invoice
 
-    assert isinstance(outcome, dg.RunRequest)
-    assert sage_defs.sage100_poll.cron_schedule == "*/5 * * * *"
+    [request] = first.run_requests
+    assert request.tags == {"sage100/changed": "sage_customers, sage_ar_invoices"}
+    assert quiet.run_requests == [] and again.run_requests == []
+    assert "nothing changed in Sage's AR since the warehouse copy" in str(quiet.skip_reason)
+    [receipt] = keyed.run_requests
+    assert receipt.tags == {"sage100/changed": "sage_ar_invoices"} and receipt.run_key != request.run_key
+    sensor = sage_defs.sage100_poll
+    assert sensor.job_name == "sage100_poll_job" and sensor.default_status == dg.DefaultSensorStatus.RUNNING

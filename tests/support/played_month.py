@@ -67,12 +67,10 @@ class World:
 
 # --- a company waiting for the write-back ------------------------------------------------------------------------
 
+DECIDE_INBOX = ["inbox_customers", "inbox_payments", "inbox_refunds"]  # gocardless_inbox_job's ops, payouts aside
 DECIDE = [
     dg.AssetKey(k.split("/"))
     for k in (
-        "gocardless/customers",
-        "gocardless/payments",
-        "gocardless/refunds",
         "sage100/customers",
         "sage100/ar_invoices",
         "reconciliation/customer_map",
@@ -103,8 +101,9 @@ class WriteBack:
         """Play the next step of every payment's lifecycle and decide it (payment_matches), posting nothing."""
         self.stack.gocardless.play_step()
         assert self.stack.gocardless.wait_deliveries(60), "webhooks were not all delivered"
+        inbox = self.driver.run_job("gocardless_inbox_job", ops=DECIDE_INBOX)
         record = self.driver.materialize(DECIDE)
-        assert record.success, "the assets before the write-back failed"
+        assert inbox.success and record.success, "the assets before the write-back failed"
 
     def settle(self) -> None:
         """What the Dagster daemon would do now: sensors launch runs (the write-back included) until idle."""

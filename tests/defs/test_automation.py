@@ -1,0 +1,135 @@
+"""The reconciliation assets' automation condition (FOLLOWS_INPUTS) on a real instance: what it requests
+after an input's run, a run holding both, and an input updated while the asset ran;
+and, on the sandbox, that backfilled payments are decided by themselves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ml_connector_dagster.defs.automation import FOLLOWS_INPUTS
+from ml_connector_dagster.sandbox.dagster_driver import Driver
+from ml_connector_dagster.sandbox.scenario import bundled
+from ml_connector_dagster.sandbox.stack import Stack, start_stack
+
+from support.played_month import INITIAL_LOAD
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
+
+
+@dg.asset(partitions_def=DAYS)
+def payments() -> None: ...
+
+
+@dg.asset(automation_condition=FOLLOWS_INPUTS, deps=[payments])
+def matches() -> None: ...
+
+
+@dg.asset(automation_condition=FOLLOWS_INPUTS, deps=[matches])
+def receipts() -> None: ...
+
+
+DEFS = dg.Definitions(assets=[payments, matches, receipts])
+
+
+class Ticks:
+    """Successive evaluations, as the automation sensor ticks, against one instance."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance, self.cursor = instance, None
+        self.tick()  # the sensor's first tick: a baseline
+
+    def tick(self) -> set[str]:
+        result = dg.evaluate_automation_conditions(DEFS, self.instance, cursor=self.cursor)
+        self.cursor = result.cursor
+        return {r.key.to_user_string() for r in result.results if r.true_subset.size}
+
+
+def materialize(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def test_a_quiet_instance_requests_nothing_and_a_new_payments_day_requests_the_chain(instance) -> None:
+    ticks = Ticks(instance)
+    quiet = ticks.tick()
+    materialize(instance, payments.key, "2026-11-03")  # what the inbox job records for a webhook
+
+    assert quiet == set()
+    assert ticks.tick() == {"matches", "receipts"}  # one run: receipts follows matches requested with it
+    assert ticks.tick() == set()
+
+
+def test_inputs_materialised_in_the_assets_own_run_do_not_request_it_again(instance) -> None:
+    ticks = Ticks(instance)
+    job = DEFS.resolve_implicit_global_asset_job_def()  # as "Materialize" in the UI: a run with an asset selection
+    result = job.execute_in_process(instance=instance, asset_selection=[matches.key, receipts.key])
+
+    assert result.success and ticks.tick() == set()
+
+
+def test_an_input_updated_while_the_asset_runs_requests_it_once_more(instance) -> None:
+    ticks = Ticks(instance)
+    materialize(instance, payments.key, "2026-11-03")
+    assert ticks.tick() == {"matches", "receipts"}
+    assert ticks.tick() == set()  # the requested run is under way
+    materialize(instance, payments.key, "2026-11-04")  # a webhook's day, while the requested run works
+    materialize(instance, matches.key)  # that run ends (it had read the payments before)
+    materialize(instance, receipts.key)
+
+    assert ticks.tick() == {"matches", "receipts"}  # eager() would forget the 4th
+
+
+@pytest.fixture
+def settled(tmp_path: Path) -> Iterator[tuple[Stack, Driver]]:
+    """The small scenario played to its end and settled."""
+    saved = dict(os.environ)
+    stack = start_stack(bundled("small"), tmp_path / "home")
+    try:
+        os.environ.update(stack.env)
+        from ml_connector_dagster.definitions import defs
+
+        with dg.instance_for_test() as inst:
+            driver = Driver(defs, inst)
+            driver.materialize(INITIAL_LOAD)
+            for _ in stack.gocardless.world.steps:
+                stack.gocardless.play()
+                assert stack.gocardless.wait_deliveries(60), "webhooks were not all delivered"
+                driver.settle_step(idle=lambda: not stack.store.inbox.due())
+            yield stack, driver
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.mark.slow
+def test_payments_a_backfill_finds_are_decided_by_the_automation_alone(settled: tuple[Stack, Driver]) -> None:
+    stack, driver = settled
+    known = {e.payment_id for e in stack.store.ledger.list()}
+    unannounced = set(stack.gocardless.world.payments) - known  # no whitelisted event ever named them
+    today = datetime.now(UTC).date().isoformat()
+
+    backfill = driver.backfill(dg.AssetKey(["gocardless", "payments"]), today, today)
+    launched = driver.settle()
+
+    assert unannounced and backfill.success
+    assert unannounced <= {e.payment_id for e in stack.store.ledger.list()}
+    [automation] = driver.runs[-launched:]
+    materialized = driver.instance.get_records_for_run(
+        automation.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    assert "reconciliation/payment_matches" in {
+        r.event_log_entry.dagster_event.asset_key.to_user_string()  # type: ignore[union-attr]
+        for r in materialized
+    }
