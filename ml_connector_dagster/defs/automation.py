@@ -30,9 +30,15 @@ FOLLOWS_INPUTS = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("follows its inputs")
 
+#: For the checks of the GoCardless assets, whose materializations the inbox job's ops record (a check runs
+#: with its asset only when the asset itself runs): run once after each materialization of the asset.
+FOLLOWS_ASSET = (
+    dg.AutomationCondition.any_deps_updated().since(REQUESTED) & ~dg.AutomationCondition.in_progress()
+).with_label("after its asset")
+
 reconciliation_automation = dg.AutomationConditionSensorDefinition(
     "reconciliation_automation",
-    target=dg.AssetSelection.all(),
+    target=dg.AssetSelection.all() | dg.AssetSelection.all_asset_checks(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=5,
     description="Evaluates the assets' automation conditions: new payments, Sage changes and backfills flow "

@@ -20,6 +20,7 @@ from ..sage100 import SageError
 from ..settings import SettingsError
 from ..store import Store
 from ..warehouse import table_exists
+from .automation import FOLLOWS_ASSET
 from .metadata import dashboard_url
 from .resources import ConnectorSettings, OperationalStore, Warehouse
 from .sage100 import SageAgentResource
@@ -67,7 +68,11 @@ def _duplicates(table: str) -> str:
     return f"SELECT id FROM {table} GROUP BY id HAVING count(*) > 1 ORDER BY id"
 
 
-@dg.asset_check(asset=PAYMENTS, description="One row per GoCardless payment id in gocardless_payments.")
+@dg.asset_check(
+    asset=PAYMENTS,
+    automation_condition=FOLLOWS_ASSET,
+    description="One row per GoCardless payment id in gocardless_payments.",
+)
 def payment_ids_unique(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
         ids = _ids(conn, "gocardless_payments", _duplicates("gocardless_payments"))
@@ -75,7 +80,9 @@ def payment_ids_unique(connector_settings: ConnectorSettings, warehouse: Warehou
 
 
 @dg.asset_check(
-    asset=PAYMENTS, description="Every payment's amount is more than 0 minor units (GoCardless never collects less)."
+    asset=PAYMENTS,
+    automation_condition=FOLLOWS_ASSET,
+    description="Every payment's amount is more than 0 minor units (GoCardless never collects less).",
 )
 def payment_amounts_positive(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = "SELECT id FROM gocardless_payments WHERE amount IS NULL OR amount <= 0 ORDER BY id"
@@ -84,14 +91,20 @@ def payment_amounts_positive(connector_settings: ConnectorSettings, warehouse: W
     return _found(ids, "payments without a positive amount", dashboard=(connector_settings, "payments"))
 
 
-@dg.asset_check(asset=CUSTOMERS, description="One row per GoCardless customer id in gocardless_customers.")
+@dg.asset_check(
+    asset=CUSTOMERS,
+    automation_condition=FOLLOWS_ASSET,
+    description="One row per GoCardless customer id in gocardless_customers.",
+)
 def customer_ids_unique(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.connect() as conn:
         ids = _ids(conn, "gocardless_customers", _duplicates("gocardless_customers"))
     return _found(ids, "duplicated ids", dashboard=(connector_settings, "customers"))
 
 
-@dg.asset_check(asset=REFUNDS, description="Every refund's amount is more than 0 minor units.")
+@dg.asset_check(
+    asset=REFUNDS, automation_condition=FOLLOWS_ASSET, description="Every refund's amount is more than 0 minor units."
+)
 def refund_amounts_positive(connector_settings: ConnectorSettings, warehouse: Warehouse) -> dg.AssetCheckResult:
     sql = "SELECT id FROM gocardless_refunds WHERE amount IS NULL OR amount <= 0 ORDER BY id"
     with warehouse.connect() as conn:
@@ -101,6 +114,7 @@ def refund_amounts_positive(connector_settings: ConnectorSettings, warehouse: Wa
 
 @dg.asset_check(
     asset=REFUNDS,
+    automation_condition=FOLLOWS_ASSET,
     description="Every refund names a payment the warehouse holds (a warning: the payment may not be read yet; "
     "its refund is evaluated once it is).",
 )
@@ -116,6 +130,7 @@ def refunds_link_known_payments(connector_settings: ConnectorSettings, warehouse
 
 @dg.asset_check(
     asset=PAYOUTS,
+    automation_condition=FOLLOWS_ASSET,
     description="Every payout has its items (what makes up the amount) in gocardless_payout_items; without them "
     "its month-end line cannot be reconciled.",
 )

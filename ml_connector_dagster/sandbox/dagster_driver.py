@@ -74,13 +74,17 @@ class Driver:
         """Evaluate the automation conditions once and launch what they request as one run; return 1 or 0."""
         result = _evaluate(self.defs, self.instance, self.automation_cursor)
         self.automation_cursor = result.cursor
-        keys = sorted({r.key for r in result.results if isinstance(r.key, dg.AssetKey) and r.true_subset.size})
-        if not keys:
+        requested = [r.key for r in result.results if r.true_subset.size]
+        keys = {k for k in requested if isinstance(k, dg.AssetKey)}
+        checks = {k for k in requested if isinstance(k, dg.AssetCheckKey)}
+        if not keys and not checks:
             return 0
         job = self.defs.resolve_implicit_global_asset_job_def()
-        run = job.execute_in_process(
+        # The requested assets with all their checks, and the checks requested on their own (those of assets
+        # the inbox job's ops recorded), as one run, as the automation sensor launches them.
+        checks |= set(self.defs.resolve_asset_graph().get_check_keys_for_assets(keys))
+        run = job.get_subset(asset_selection=keys, asset_check_selection=checks).execute_in_process(
             instance=self.instance,
-            asset_selection=keys,
             raise_on_error=False,
             run_config=self.run_config_defaults,
             tags={"dagster/sensor_name": AUTOMATION},
