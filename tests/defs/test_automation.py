@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_connector_dagster.defs.automation import FOLLOWS_INPUTS
+from ml_connector_dagster.defs.automation import FOLLOWS_ASSET, FOLLOWS_INPUTS
 from ml_connector_dagster.sandbox.dagster_driver import Driver
 from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
@@ -34,7 +34,12 @@ def matches() -> None: ...
 def receipts() -> None: ...
 
 
-DEFS = dg.Definitions(assets=[payments, matches, receipts])
+@dg.asset_check(asset=payments, automation_condition=FOLLOWS_ASSET)
+def payment_ids_unique() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+DEFS = dg.Definitions(assets=[payments, matches, receipts], asset_checks=[payment_ids_unique])
 
 
 class Ticks:
@@ -47,7 +52,11 @@ class Ticks:
     def tick(self) -> set[str]:
         result = dg.evaluate_automation_conditions(DEFS, self.instance, cursor=self.cursor)
         self.cursor = result.cursor
-        return {r.key.to_user_string() for r in result.results if r.true_subset.size}
+        return {_name(r.key) for r in result.results if r.true_subset.size}
+
+
+def _name(key: dg.AssetKey | dg.AssetCheckKey) -> str:
+    return key.to_user_string() if isinstance(key, dg.AssetKey) else f"{key.asset_key.to_user_string()}:{key.name}"
 
 
 def materialize(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> None:
@@ -66,7 +75,8 @@ def test_a_quiet_instance_requests_nothing_and_a_new_payments_day_requests_the_c
     materialize(instance, payments.key, "2026-11-03")  # what the inbox job records for a webhook
 
     assert quiet == set()
-    assert ticks.tick() == {"matches", "receipts"}  # one run: receipts follows matches requested with it
+    # one run: receipts follows matches requested with it; the payments' check runs after what the ops recorded
+    assert ticks.tick() == {"matches", "receipts", "payments:payment_ids_unique"}
     assert ticks.tick() == set()
 
 
@@ -81,13 +91,13 @@ def test_inputs_materialised_in_the_assets_own_run_do_not_request_it_again(insta
 def test_an_input_updated_while_the_asset_runs_requests_it_once_more(instance) -> None:
     ticks = Ticks(instance)
     materialize(instance, payments.key, "2026-11-03")
-    assert ticks.tick() == {"matches", "receipts"}
+    assert ticks.tick() == {"matches", "receipts", "payments:payment_ids_unique"}
     assert ticks.tick() == set()  # the requested run is under way
     materialize(instance, payments.key, "2026-11-04")  # a webhook's day, while the requested run works
     materialize(instance, matches.key)  # that run ends (it had read the payments before)
     materialize(instance, receipts.key)
 
-    assert ticks.tick() == {"matches", "receipts"}  # eager() would forget the 4th
+    assert ticks.tick() == {"matches", "receipts", "payments:payment_ids_unique"}  # eager() would forget the 4th
 
 
 @pytest.fixture
