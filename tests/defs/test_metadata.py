@@ -40,10 +40,10 @@ TABLES = {
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The bundled 'small' month, played to its end (module-scoped: the tests only read it)."""
+    """The bundled healing_month, played to its end (module-scoped: the tests only read it; a short month)."""
     root = tmp_path_factory.mktemp("metadata")
     saved = dict(os.environ)
-    stack = start_stack(bundled("small"), root / "home")
+    stack = start_stack(bundled("healing_month"), root / "home")
     try:
         os.environ.update({**stack.env, "DAGSTER_HOME": str(root / "dagster")})
         (root / "dagster").mkdir()
