@@ -148,6 +148,15 @@ class DevProcess:
         entry = next((e for e in latest.get("metadataEntries", []) if e["label"] == label), None)
         return [json.loads(record) for record in entry["table"]["records"]] if entry else []
 
+    def backfill(self, backfill_id: str) -> dict[str, Any]:
+        """One backfill's status, partitions and runs, as the UI's GraphQL API reports them."""
+        data = self.graphql(
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill "
+            "{ id status partitionNames runs(limit: 10) { runId status } } } }",
+            {"id": backfill_id},
+        )
+        return data["partitionBackfillOrError"]
+
     def interrupt(self) -> None:
         """What Ctrl-C does: SIGINT to the command (it stops dagster dev and the stand-ins itself)."""
         assert self.process is not None

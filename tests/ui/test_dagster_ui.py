@@ -3,7 +3,8 @@
 A newcomer's path, end to end: start `ml-connector dev`, advance the scenario with `ml-connector dev step`,
 let the daemon's inbox sensor launch a run, and see the assets and a successful run in the UI. Then an
 operator's: read the review queue's table on its asset page, and launch a review action from the Launchpad
-with a wrong invoice, which fails once (no retry) with a message saying what is wrong.
+with a wrong invoice, which fails once (no retry) with a message saying what is wrong; and backfill a range
+of days of `gocardless/payments` from its asset page, in one run.
 
 Runs in the default test run. Outside CI it is skipped only when /usr/bin/chromium is missing
 (`bash .ci/ui-deps.sh` installs it); in CI (CI set) it always runs.
@@ -15,6 +16,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -58,6 +60,9 @@ UI_TIMEOUT_MS = 30_000
 HELD, HELD_REASON, HELD_EXPLANATION = "PM0004", "ambiguous_match", "exact amount: 2 invoices of 300.00"
 HELD_CANDIDATES = "0100040, 0100041"
 REVIEW_QUEUE = ["reconciliation", "review_queue"]
+#: The bundled sample's payments, all created on the day it is played (step 1), the last day of the range.
+SAMPLE_PAYMENTS = 40
+BACKFILL_DAYS = 3
 SCREENSHOT_COPY = os.environ.get("ML_CONNECTOR_UI_SCREENSHOT")  # also save the screenshot here (for docs)
 
 
@@ -247,3 +252,42 @@ def launch_from_the_launchpad(page: Page, url: str, job: str, config: str) -> st
     page.get_by_role("button", name="Launch Run").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}$"))
     return page.url.rsplit("/", 1)[-1]
+
+
+def test_a_backfill_of_a_range_of_days_from_the_asset_page_materializes_them_in_one_run(
+    dev: DevProcess, successful_run: dict[str, Any], page: Page, tmp_path: Path
+) -> None:
+    today = datetime.now(UTC).date()  # the last partition (end_offset=1); go-live is a month or more before it
+    days = [str(today - timedelta(days=n)) for n in range(BACKFILL_DAYS)]  # newest first
+    page.goto(dev.url + "/assets/gocardless/payments")
+
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("textbox").fill(f"[{days[-1]}...{days[0]}]")
+    dialog.get_by_role("textbox").press("Enter")
+    expect(dialog).to_contain_text(f"Partition selection{BACKFILL_DAYS} partitions")
+    dialog.get_by_role("button", name="Launch backfill").click()
+    created = page.get_by_text(re.compile(r"^Created backfill [a-z]{8}$"))
+    expect(created).to_be_visible()
+    backfill_id = (created.text_content() or "").rsplit(" ", 1)[-1]
+
+    done = wait_for(
+        lambda: (b := dev.backfill(backfill_id))["status"] not in ("REQUESTED", "CANCELING") and b,
+        RUN_TIMEOUT,
+        f"backfill {backfill_id} to end",
+        interval=1,
+        on_timeout=lambda: f"{dev.backfill(backfill_id)}\n{dev.tail()}",
+    )
+    assert (done["status"], sorted(done["partitionNames"])) == ("COMPLETED_SUCCESS", sorted(days))
+    assert [r["status"] for r in done["runs"]] == ["SUCCESS"], "single-run backfill policy: one run for the range"
+    page.goto(dev.url + "/overview/backfills")
+    row = page.locator("div").filter(has=page.get_by_role("link", name=backfill_id)).filter(has_text="Success")
+    expect(row.last).to_contain_text(f"{BACKFILL_DAYS} partitions")
+    page.goto(f"{dev.url}/runs/b/{backfill_id}")
+    expect(page.get_by_text("100% completed")).to_be_visible()
+    screenshot(page, tmp_path / "backfill.png")
+    page.goto(dev.url + "/assets/gocardless/payments?" + urlencode({"view": "partitions", "partition": days[0]}))
+    expect(page.get_by_text(f"Materialized ({BACKFILL_DAYS})")).to_be_visible()
+    expect(page.get_by_text("Materialized", exact=True)).to_be_visible()  # today's partition, with its payments
+    expect(innermost_rows(page).filter(has_text="dagster/row_count")).to_contain_text(str(SAMPLE_PAYMENTS))
+    screenshot(page, tmp_path / "backfill-partitions.png")
