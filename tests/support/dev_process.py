@@ -7,6 +7,7 @@ like Ctrl-C would; `kill_everything()` (teardown) SIGKILLs every process group t
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -126,6 +127,35 @@ class DevProcess:
         """Runs as the UI's GraphQL API reports them (newest first)."""
         data = self.graphql("{ runsOrError(limit: 50) { ... on Runs { results { runId jobName status } } } }")
         return data["runsOrError"]["results"]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run's status and tags (as a dict), as the UI's GraphQL API reports them."""
+        data = self.graphql(
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { runId jobName status tags { key value } } } }",
+            {"id": run_id},
+        )
+        run = data["runOrError"]
+        return {**run, "tags": {t["key"]: t["value"] for t in run["tags"]}}
+
+    def latest_table(self, asset_key: list[str], label: str) -> list[dict[str, Any]]:
+        """The rows of table metadata `label` on the asset's latest materialization ([] before the first)."""
+        data = self.graphql(
+            "query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset { assetMaterializations"
+            "(limit: 1) { metadataEntries { label ... on TableMetadataEntry { table { records } } } } } } }",
+            {"key": {"path": asset_key}},
+        )
+        latest = (data["assetOrError"].get("assetMaterializations") or [{}])[0]
+        entry = next((e for e in latest.get("metadataEntries", []) if e["label"] == label), None)
+        return [json.loads(record) for record in entry["table"]["records"]] if entry else []
+
+    def backfill(self, backfill_id: str) -> dict[str, Any]:
+        """One backfill's status, partitions and runs, as the UI's GraphQL API reports them."""
+        data = self.graphql(
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill "
+            "{ id status partitionNames runs(limit: 10) { runId status } } } }",
+            {"id": backfill_id},
+        )
+        return data["partitionBackfillOrError"]
 
     def interrupt(self) -> None:
         """What Ctrl-C does: SIGINT to the command (it stops dagster dev and the stand-ins itself)."""
