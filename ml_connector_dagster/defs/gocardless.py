@@ -55,7 +55,6 @@ class GoCardlessResource(MaskedSecrets, dg.ConfigurableResource["GoCardlessResou
     gocardless_api_url: str | None = setting_field("ML_CONNECTOR_GOCARDLESS_API_URL: live, sandbox or a URL")
     gocardless_access_token: str | None = setting_field(
         "ML_CONNECTOR_GOCARDLESS_ACCESS_TOKEN (secret; or `ml-connector secrets set gocardless_access_token`)",
-        secret=True,
     )
     max_attempts: int = 6
     base_delay_seconds: float = 0.5

@@ -50,12 +50,14 @@ class ResourceNotOpen(RuntimeError):
     """A resource was used outside the run or tick that owns it: nothing would close what it opened."""
 
 
-def setting_field(description: str, secret: bool = False) -> Any:
+def setting_field(description: str) -> Any:
     """A resource field standing for one ML_CONNECTOR_* setting: None means 'not set on the resource'.
 
-    A secret one is marked so for Dagster too: a value given directly (not an EnvVar) shows masked.
+    Secret ones are not marked secret for Dagster: it pre-fills such a field in the Launchpad as the text
+    '********', and a run launched with that config would take it as the value. The fields are EnvVars (shown
+    by the variable's name) or empty, never a plain value, and reprs mask them (`MaskedSecrets`).
     """
-    return Field(default=None, description=description, json_schema_extra={"dagster__is_secret": secret})
+    return Field(default=None, description=description)
 
 
 def setting_values(resource: dg.ConfigurableResource[Any]) -> dict[str, str]:
@@ -93,10 +95,8 @@ class ConnectorSettings(MaskedSecrets, dg.ConfigurableResource["ConnectorSetting
 
     home: str | None = setting_field("ML_CONNECTOR_HOME: the home folder (the warehouse is warehouse.duckdb in it)")
     config: str | None = setting_field("ML_CONNECTOR_CONFIG: the TOML settings file, if any")
-    database_url: str | None = setting_field(
-        "ML_CONNECTOR_DATABASE_URL: the operational store (SQLite default)", secret=True
-    )
-    secret_key: str | None = setting_field("ML_CONNECTOR_SECRET_KEY: decrypts the stored secrets", secret=True)
+    database_url: str | None = setting_field("ML_CONNECTOR_DATABASE_URL: the operational store (SQLite default)")
+    secret_key: str | None = setting_field("ML_CONNECTOR_SECRET_KEY: decrypts the stored secrets")
     sage_home_currency: str | None = setting_field("ML_CONNECTOR_SAGE_HOME_CURRENCY: Sage's home currency")
     sage_bank_code: str | None = setting_field("ML_CONNECTOR_SAGE_BANK_CODE: the bank code receipts go to")
     collect_on: str | None = setting_field("ML_CONNECTOR_COLLECT_ON: confirmed or paid_out")

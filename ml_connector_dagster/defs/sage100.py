@@ -53,7 +53,7 @@ class SageAgentResource(MaskedSecrets, dg.ConfigurableResource["SageAgentResourc
     settings: ConnectorSettings
     sage_agent_wsdl: str | None = setting_field("ML_CONNECTOR_SAGE_AGENT_WSDL: the agent's WSDL URL")
     sage_username: str | None = setting_field(SAGE_LOGON_HELP["sage_username"])
-    sage_password: str | None = setting_field(SAGE_LOGON_HELP["sage_password"], secret=True)
+    sage_password: str | None = setting_field(SAGE_LOGON_HELP["sage_password"])
     sage_company_code: str | None = setting_field(SAGE_LOGON_HELP["sage_company_code"])
     sage_ca_bundle: str | None = setting_field(SAGE_LOGON_HELP["sage_ca_bundle"])
     sage_timeout_seconds: str | None = setting_field(SAGE_LOGON_HELP["sage_timeout_seconds"])
@@ -72,7 +72,7 @@ class SageEBusinessResource(MaskedSecrets, dg.ConfigurableResource["SageEBusines
     settings: ConnectorSettings
     sage_ebusiness_wsdl: str | None = setting_field("ML_CONNECTOR_SAGE_EBUSINESS_WSDL: eBusiness Web Services WSDL")
     sage_username: str | None = setting_field(SAGE_LOGON_HELP["sage_username"])
-    sage_password: str | None = setting_field(SAGE_LOGON_HELP["sage_password"], secret=True)
+    sage_password: str | None = setting_field(SAGE_LOGON_HELP["sage_password"])
     sage_company_code: str | None = setting_field(SAGE_LOGON_HELP["sage_company_code"])
     sage_ca_bundle: str | None = setting_field(SAGE_LOGON_HELP["sage_ca_bundle"])
     sage_timeout_seconds: str | None = setting_field(SAGE_LOGON_HELP["sage_timeout_seconds"])

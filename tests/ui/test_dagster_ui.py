@@ -295,14 +295,6 @@ def test_a_backfill_of_a_range_of_days_from_the_asset_page_materializes_them_in_
     screenshot(page, tmp_path / "backfill-partitions.png")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product bug: the Launchpad pre-fills the resources' secret fields as '********' (Dagster masks fields "
-    "marked dagster__is_secret), and a run launched with them keeps '********' as the value, so "
-    "ML_CONNECTOR_DATABASE_URL is 'not a sqlite:/// or postgresql:// URL': review_apply and review_retry fail "
-    "on their settings",
-)
 def test_a_review_job_launched_with_the_launchpads_prefilled_resources_reads_the_real_settings(
     dev: DevProcess, successful_run: dict[str, Any], page: Page, tmp_path: Path
 ) -> None:
