@@ -4,20 +4,15 @@ and, on the sandbox, that backfilled payments are decided by themselves."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from ml_connector_dagster.defs.automation import FOLLOWS_ASSET, FOLLOWS_INPUTS
 from ml_connector_dagster.sandbox.dagster_driver import Driver
-from ml_connector_dagster.sandbox.scenario import bundled
-from ml_connector_dagster.sandbox.stack import Stack, start_stack
-
-from support.played_month import INITIAL_LOAD
+from ml_connector_dagster.sandbox.stack import Stack
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-11-01", end_offset=1)
 
@@ -98,29 +93,6 @@ def test_an_input_updated_while_the_asset_runs_requests_it_once_more(instance) -
     materialize(instance, receipts.key)
 
     assert ticks.tick() == {"matches", "receipts", "payments:payment_ids_unique"}  # eager() would forget the 4th
-
-
-@pytest.fixture
-def settled(tmp_path: Path) -> Iterator[tuple[Stack, Driver]]:
-    """The small scenario played to its end and settled."""
-    saved = dict(os.environ)
-    stack = start_stack(bundled("small"), tmp_path / "home")
-    try:
-        os.environ.update(stack.env)
-        from ml_connector_dagster.definitions import defs
-
-        with dg.instance_for_test() as inst:
-            driver = Driver(defs, inst)
-            driver.materialize(INITIAL_LOAD)
-            for _ in stack.gocardless.world.steps:
-                stack.gocardless.play()
-                assert stack.gocardless.wait_deliveries(60), "webhooks were not all delivered"
-                driver.settle_step(idle=lambda: not stack.store.inbox.due())
-            yield stack, driver
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.mark.slow

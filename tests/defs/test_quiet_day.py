@@ -4,43 +4,13 @@ no asset is Unsynced (stale) without a reason."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import dagster as dg
 import pytest
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
 
 from ml_connector_dagster.sandbox.dagster_driver import Driver
-from ml_connector_dagster.sandbox.scenario import bundled
-from ml_connector_dagster.sandbox.stack import Stack, start_stack
-
-from support.played_month import INITIAL_LOAD
-
-
-@pytest.fixture
-def settled(tmp_path: Path) -> Iterator[tuple[Stack, Driver]]:
-    """The small scenario played to its end and settled, as the daemon would leave it."""
-    saved = dict(os.environ)
-    stack = start_stack(bundled("small"), tmp_path / "home")
-    try:
-        os.environ.update(stack.env)
-        from ml_connector_dagster.definitions import defs
-
-        with dg.instance_for_test() as instance:
-            driver = Driver(defs, instance)
-            driver.materialize(INITIAL_LOAD)
-            for _ in stack.gocardless.world.steps:
-                stack.gocardless.play()
-                assert stack.gocardless.wait_deliveries(60), "webhooks were not all delivered"
-                driver.settle_step(idle=lambda: not stack.store.inbox.due())
-            yield stack, driver
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+from ml_connector_dagster.sandbox.stack import Stack
 
 
 def evaluate_every_sensor(driver: Driver) -> dict[str, list[dg.RunRequest]]:
