@@ -1,4 +1,5 @@
-"""Fixtures of the Dagster wiring's tests: the small scenario played to its end through the real definitions."""
+"""Fixtures of the Dagster wiring's tests: a Dagster instance of its own, and the small scenario played to its
+end through the real definitions."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from ml_connector_dagster.sandbox.scenario import bundled
 from ml_connector_dagster.sandbox.stack import Stack, start_stack
 
 from support.played_month import INITIAL_LOAD
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A throwaway Dagster instance (its own temporary storage) for one test."""
+    with dg.instance_for_test() as inst:
+        yield inst
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and, on the sandbox, that backfilled payments are decided by themselves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -56,12 +55,6 @@ def _name(key: dg.AssetKey | dg.AssetCheckKey) -> str:
 
 def materialize(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None = None) -> None:
     instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def test_a_quiet_instance_requests_nothing_and_a_new_payments_day_requests_the_chain(instance) -> None:

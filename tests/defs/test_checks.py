@@ -4,7 +4,7 @@ from its sensor (which launches nothing). The same checks pass on a played month
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -44,12 +44,6 @@ WAREHOUSE_CHECKS = (
     "payout_items_present",
     "no_customer_mapped_twice",
 )
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def run_checks(instance: dg.DagsterInstance, names: Sequence[str]) -> dict[str, dg.AssetCheckEvaluation]:

@@ -24,12 +24,6 @@ from support.gocardless import event
 
 
 @pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
-@pytest.fixture
 def resources(api_env: GoCardlessStandIn) -> dict[str, Any]:
     settings = ConnectorSettings()
     return {

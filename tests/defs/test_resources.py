@@ -7,7 +7,6 @@ definitions, resources and a real Dagster instance.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -58,12 +57,6 @@ def configured(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ML_CONNECTOR_SAGE_HOME_CURRENCY", "GBP")
     monkeypatch.setenv("ML_CONNECTOR_SAGE_BANK_CODE", "A")
     return home / "ops.sqlite"
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def test_a_run_opens_one_store_engine_for_all_its_steps_and_disposes_it_when_it_ends(

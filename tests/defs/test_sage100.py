@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,12 +35,6 @@ def configured(home: Path, stand_ins: SageStandIns, monkeypatch: pytest.MonkeyPa
     for name, value in stand_ins.settings_env().items():
         monkeypatch.setenv(name, value)
     return home / "warehouse.duckdb"
-
-
-@pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def poll(
