@@ -23,7 +23,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .. import money
 from ..lifecycle import next_step
 from ..matching import Decision, MatchSettings, match_payments, resolve_customers
 from ..settings import ReconciliationSettings
@@ -34,6 +33,7 @@ from . import heal
 from .open_amounts import UnpostedAmounts, open_invoices
 from .outcomes import Closing, Outcomes, allocations, outcomes, reversal_details, text
 from .tables import ensure_tables, typed_rows
+from .waits import awaits_converted_amount
 
 __all__ = ["PAYMENT_COLUMNS", "EvaluationSummary", "evaluate_payments", "match_settings", "reversal_details"]
 
@@ -273,15 +273,20 @@ def _steps(payments: pd.DataFrame, settings: ReconciliationSettings) -> pd.DataF
 
 
 def _awaiting_fx(payments: pd.DataFrame, settings: ReconciliationSettings) -> pd.Series:
-    """Payments in another currency, with no company rate, whose home amount GoCardless will still give: it
-    pays them out in the home currency (`fx.fx_currency`, present from the start when a payment will be
-    converted) and has not said the converted amount yet. One paid out in its own (or a third) currency never
-    gets one: currency_unsupported."""
-    home = settings.home_currency.upper()
-    currency = payments["currency"].astype("string").str.upper()
-    rated = {c for c in currency.dropna().unique() if money.fx_rate(settings.fx_rates, str(c)) is not None}
-    into_home = (payments["fx_currency"].astype("string").str.upper() == home).fillna(False)
-    return ((currency != home) & ~currency.isin(rated) & payments["fx_amount"].isna() & into_home).astype(bool)
+    """`waits.awaits_converted_amount` per distinct (currency, fx_currency, has fx_amount), not per row."""
+    keys = pd.DataFrame(
+        {
+            "currency": payments["currency"].astype(object),
+            "fx_currency": payments["fx_currency"].astype(object).where(payments["fx_currency"].notna(), None),
+            "has_fx_amount": payments["fx_amount"].notna(),
+        },
+        index=payments.index,
+    )
+    table = {
+        k: awaits_converted_amount(k[0], k[1], bool(k[2]), settings.home_currency, settings.fx_rates)
+        for k in keys.drop_duplicates().itertuples(index=False, name=None)
+    }
+    return pd.Series([table[k] for k in keys.itertuples(index=False, name=None)], index=payments.index, dtype=bool)
 
 
 def _decide(

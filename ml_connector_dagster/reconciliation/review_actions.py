@@ -26,6 +26,7 @@ from ..store import Store
 from ..store.review import ReviewItem
 from ..store.utc import utcnow
 from .posting import Allocation, PostingOutcome
+from .waits import awaits_converted_amount
 from .write_back import post_payment
 
 
@@ -137,7 +138,14 @@ def retry(
         "currency": payment["currency"],
         "gocardless_status": status,
     }
-    if home is None and _converted_amount_to_come(payment, settings.home_currency):
+    waits = awaits_converted_amount(
+        payment["currency"],
+        payment.get("fx_currency"),
+        payment.get("fx_amount") is not None,
+        settings.home_currency,
+        settings.fx_rates,
+    )
+    if home is None and waits:
         store.ledger.upsert(pid, status="pending", reason="awaiting_fx_amount", **values)
         return ActionResult(item_id, pid, "retry", "pending", "waiting for GoCardless's converted amount")
     store.ledger.upsert(pid, status="matched", reason=None, **values)
@@ -148,13 +156,6 @@ def retry(
         return ActionResult(item_id, pid, "retry", "held", held)
     outcome = post_payment(store, agent, settings, store.ledger.entry(pid), payment, actor=by)
     return _result(item_id, pid, "retry", outcome)
-
-
-def _converted_amount_to_come(payment: dict[str, Any], home_currency: str) -> bool:
-    """GoCardless pays the payment out in the home currency and has not said the converted amount yet
-    (the evaluation's rule: evaluate._awaiting_fx)."""
-    fx_currency = (payment.get("fx_currency") or "").upper()
-    return payment.get("fx_amount") is None and fx_currency == home_currency.upper()
 
 
 def dismiss(store: Store, item_id: int, note: str, by: str) -> ActionResult:

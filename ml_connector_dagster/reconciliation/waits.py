@@ -6,6 +6,10 @@ customer map, the payment's own fetch time for GoCardless), so an operator can s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+
+from .. import money
 from ..matching import Decision
 from ..matching.kinds import (
     AMBIGUOUS_MATCH,
@@ -55,3 +59,19 @@ def pending_waits_for(status: str, cause: str | None, currency: str, home_curren
     if cause == "retry_expected":
         return ["GoCardless's retry of the failed collection"]
     return [f"GoCardless to collect the payment (status {status})"]
+
+
+def awaits_converted_amount(
+    currency: str,
+    fx_currency: str | None,
+    has_fx_amount: bool,
+    home_currency: str,
+    rates: Mapping[str, Decimal] | None,
+) -> bool:
+    """A payment in another currency, with no company rate, whose home amount GoCardless will still give: it
+    pays it out in the home currency (`fx.fx_currency`, present from the start when a payment will be
+    converted) and has not said the converted amount yet. One paid out in its own (or a third) currency never
+    gets one: currency_unsupported."""
+    home = home_currency.upper()
+    foreign = currency.upper() != home and money.fx_rate(rates, currency) is None
+    return foreign and not has_fx_amount and (fx_currency or "").upper() == home
